@@ -1,0 +1,210 @@
+"""The trade journal: one row per closed round trip, with its full market context."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class InstrumentType(models.TextChoices):
+    CALL = "CALL", "Call"
+    PUT = "PUT", "Put"
+
+
+class Side(models.TextChoices):
+    LONG = "LONG", "Long (bought first)"
+    SHORT = "SHORT", "Short (sold first)"
+
+
+class Mode(models.TextChoices):
+    PAPER = "PAPER", "Paper"
+    LIVE = "LIVE", "Live"
+    BACKTEST = "BACKTEST", "Backtest"
+
+
+class DataSource(models.TextChoices):
+    SIM = "SIM", "Simulated market"
+    REPLAY = "REPLAY", "CSV replay"
+    KITE = "KITE", "Kite live feed"
+
+
+class ExitType(models.TextChoices):
+    TARGET = "TARGET", "Target"
+    STOP_LOSS = "STOP_LOSS", "Stop loss"
+    TRAILING_STOP = "TRAILING_STOP", "Trailing stop"
+    TIME_EXIT = "TIME_EXIT", "Time exit"
+    SQUARE_OFF = "SQUARE_OFF", "End-of-day square-off"
+    EXPIRY = "EXPIRY", "Expiry"
+    KILL_SWITCH = "KILL_SWITCH", "Kill switch"
+    SIGNAL = "SIGNAL", "Opposite signal"
+    MANUAL = "MANUAL", "Manual"
+
+
+class TradeStatus(models.TextChoices):
+    CLOSED = "CLOSED", "Closed"
+
+
+def _money(**kw):
+    return models.DecimalField(max_digits=14, decimal_places=2, **kw)
+
+
+def _price(**kw):
+    return models.DecimalField(max_digits=12, decimal_places=2, **kw)
+
+
+class Trade(models.Model):
+    """A closed round trip in one option contract.
+
+    Written only by ``journal.services.record_trade`` (and edits through ``journal.services.trade_update``),
+    which derive every computed field (charges, P&L, win flag, R-multiple, hold time) from the raw facts.
+    Money in rupees (Decimal, 2 places); premiums on the 0.05 tick; times stored in UTC.
+    MAE/MFE are the worst/best unrealised P&L in rupees over the trade's life (MAE <= 0 <= MFE).
+    """
+
+    trade_id = models.CharField(max_length=64, unique=True)
+    # Contract
+    symbol = models.CharField(max_length=20, db_index=True, help_text="Underlying index, e.g. NIFTY")
+    tradingsymbol = models.CharField(max_length=40, blank=True, default="")
+    exchange = models.CharField(max_length=8, default="NFO")
+    instrument_type = models.CharField(max_length=4, choices=InstrumentType.choices)
+    strike_price = _price()
+    expiry_date = models.DateField()
+    side = models.CharField(max_length=5, choices=Side.choices, default=Side.LONG)
+    # Entry and exit
+    entry_time = models.DateTimeField()
+    exit_time = models.DateTimeField()
+    trade_date = models.DateField(
+        db_index=True, help_text="IST date of the exit: the day the trade belongs to"
+    )
+    entry_price = _price()
+    exit_price = _price()
+    quantity = models.PositiveIntegerField(help_text="Units (lots x lot size)")
+    lots = models.PositiveIntegerField()
+    entry_mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAPER)
+    data_source = models.CharField(max_length=6, choices=DataSource.choices, default=DataSource.SIM)
+    exit_type = models.CharField(max_length=16, choices=ExitType.choices, default=ExitType.MANUAL)
+    status = models.CharField(max_length=8, choices=TradeStatus.choices, default=TradeStatus.CLOSED)
+    entry_order_id = models.CharField(max_length=64, blank=True, default="")
+    exit_order_id = models.CharField(max_length=64, blank=True, default="")
+    entry_orders = models.PositiveSmallIntegerField(
+        default=1, help_text="Executed orders of the entry (brokerage)"
+    )
+    exit_orders = models.PositiveSmallIntegerField(
+        default=1, help_text="Executed orders of the exit (brokerage)"
+    )
+    hold_duration_minutes = models.DecimalField(max_digits=10, decimal_places=2)
+    # P&L
+    gross_pnl = _money()
+    net_pnl = _money()
+    pnl_percentage = models.DecimalField(max_digits=12, decimal_places=4)
+    is_winning_trade = models.BooleanField()
+    # Charges, itemised
+    brokerage = _money(default=0)
+    stt = _money(default=0)
+    exchange_txn = _money(default=0)
+    sebi_fee = _money(default=0)
+    stamp_duty = _money(default=0)
+    gst = _money(default=0)
+    total_charges = _money(default=0)
+    # Strategy and signal
+    strategy_name = models.CharField(max_length=64, db_index=True, default="MANUAL")
+    signal_strength = models.FloatField(null=True, blank=True)
+    signal_reason = models.TextField(blank=True, default="")
+    exit_reason = models.TextField(blank=True, default="")
+    signal = models.ForeignKey(
+        "trading.Signal", null=True, blank=True, on_delete=models.SET_NULL, related_name="trades"
+    )
+    entry_features = models.JSONField(default=dict, blank=True, help_text="Feature row at the signal")
+    # Spot and plan
+    spot_price_entry = _price(null=True, blank=True)
+    spot_price_exit = _price(null=True, blank=True)
+    target_price = _price(null=True, blank=True)
+    stop_loss_price = _price(null=True, blank=True)
+    # Market context at entry and at exit
+    vix_entry = models.FloatField(null=True, blank=True)
+    vix_exit = models.FloatField(null=True, blank=True)
+    pcr_entry = models.FloatField(null=True, blank=True)
+    pcr_exit = models.FloatField(null=True, blank=True)
+    max_pain_entry = _price(null=True, blank=True)
+    max_pain_exit = _price(null=True, blank=True)
+    atm_iv_entry = models.FloatField(null=True, blank=True)
+    atm_iv_exit = models.FloatField(null=True, blank=True)
+    iv_entry = models.FloatField(null=True, blank=True)
+    iv_exit = models.FloatField(null=True, blank=True)
+    delta_entry = models.FloatField(null=True, blank=True)
+    delta_exit = models.FloatField(null=True, blank=True)
+    gamma_entry = models.FloatField(null=True, blank=True)
+    gamma_exit = models.FloatField(null=True, blank=True)
+    theta_entry = models.FloatField(null=True, blank=True)
+    theta_exit = models.FloatField(null=True, blank=True)
+    vega_entry = models.FloatField(null=True, blank=True)
+    vega_exit = models.FloatField(null=True, blank=True)
+    # Risk
+    initial_risk = _money(null=True, blank=True, help_text="(entry - stop) x quantity, rupees")
+    planned_rr = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    r_multiple = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    mae = _money(null=True, blank=True)
+    mfe = _money(null=True, blank=True)
+    # Journal
+    tags = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Comma-separated, stored as ,a,b, for exact matching",
+    )
+    notes = models.TextField(blank=True, default="")
+    backtest_run = models.ForeignKey(
+        "trading.BacktestRun", null=True, blank=True, on_delete=models.CASCADE, related_name="trades"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-exit_time", "-id"]
+        indexes = [
+            models.Index(fields=["-exit_time", "-id"], name="trade_exit_desc"),
+            models.Index(fields=["entry_mode", "-exit_time", "-id"], name="trade_mode_exit"),
+            models.Index(
+                fields=["strategy_name", "entry_mode", "trade_date"], name="trade_strategy_mode_day"
+            ),
+            models.Index(fields=["trade_date", "entry_mode"], name="trade_day_mode"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trade_id} {self.tradingsymbol or self.symbol} {self.net_pnl}"
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in self.tags.split(",") if t]
+
+
+class TradeAudit(models.Model):
+    """One field of one trade changed by hand: who, when, through what, old -> new."""
+
+    trade = models.ForeignKey(Trade, on_delete=models.CASCADE, related_name="audits")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=16, default="admin")
+    field = models.CharField(max_length=64)
+    old_value = models.TextField(blank=True, default="")
+    new_value = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.trade_id}.{self.field}: {self.old_value} -> {self.new_value}"
+
+
+class ImportBatch(models.Model):
+    """A file imported into the journal; its hash makes a second import of the same file a no-op."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    filename = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16)
+    trades = models.PositiveIntegerField(default=0)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.trades} trades)"

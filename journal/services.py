@@ -1,0 +1,534 @@
+"""Writes of the trade journal. ``record_trade`` is the one way a closed trade enters the journal;
+``trade_update`` and ``trade_delete`` are the one way it changes afterwards."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.utils.dateparse import parse_date, parse_datetime
+
+from journal import spool
+from journal.models import DataSource, ExitType, InstrumentType, Mode, Side, Trade, TradeAudit
+from trading.core import charges as charges_mod
+
+log = logging.getLogger(__name__)
+
+IST = ZoneInfo("Asia/Kolkata")
+TICK = Decimal("0.05")
+PAISA = Decimal("0.01")
+
+REQUIRED = (
+    "trade_id",
+    "entry_time",
+    "exit_time",
+    "symbol",
+    "instrument_type",
+    "strike_price",
+    "expiry_date",
+    "entry_price",
+    "exit_price",
+    "quantity",
+)
+# Raw facts a caller may give besides the required ones (derived fields are never taken from callers).
+OPTIONAL = (
+    "tradingsymbol",
+    "exchange",
+    "side",
+    "entry_mode",
+    "data_source",
+    "exit_type",
+    "strategy_name",
+    "signal_strength",
+    "signal_reason",
+    "exit_reason",
+    "signal",
+    "signal_id",
+    "entry_features",
+    "entry_order_id",
+    "exit_order_id",
+    "spot_price_entry",
+    "spot_price_exit",
+    "target_price",
+    "stop_loss_price",
+    "vix_entry",
+    "vix_exit",
+    "pcr_entry",
+    "pcr_exit",
+    "max_pain_entry",
+    "max_pain_exit",
+    "atm_iv_entry",
+    "atm_iv_exit",
+    "iv_entry",
+    "iv_exit",
+    "delta_entry",
+    "delta_exit",
+    "gamma_entry",
+    "gamma_exit",
+    "theta_entry",
+    "theta_exit",
+    "vega_entry",
+    "vega_exit",
+    "initial_risk",
+    "mae",
+    "mfe",
+    "tags",
+    "notes",
+    "backtest_run",
+    "backtest_run_id",
+    "lots",
+    "entry_orders",
+    "exit_orders",
+)
+DERIVED = (
+    "lots",
+    "trade_date",
+    "hold_duration_minutes",
+    "gross_pnl",
+    "net_pnl",
+    "pnl_percentage",
+    "is_winning_trade",
+    "brokerage",
+    "stt",
+    "exchange_txn",
+    "sebi_fee",
+    "stamp_duty",
+    "gst",
+    "total_charges",
+    "initial_risk",
+    "planned_rr",
+    "r_multiple",
+    "status",
+)
+RAW_FIELDS = REQUIRED + OPTIONAL
+EDITABLE = tuple(f for f in RAW_FIELDS if f not in ("trade_id", "signal", "backtest_run", "lots"))
+
+_PRICE_FIELDS = (
+    "strike_price",
+    "entry_price",
+    "exit_price",
+    "spot_price_entry",
+    "spot_price_exit",
+    "target_price",
+    "stop_loss_price",
+    "max_pain_entry",
+    "max_pain_exit",
+)
+_TICK_FIELDS = ("entry_price", "exit_price", "target_price", "stop_loss_price")
+_MONEY_FIELDS = ("initial_risk", "mae", "mfe")
+_FLOAT_FIELDS = (
+    "signal_strength",
+    "vix_entry",
+    "vix_exit",
+    "pcr_entry",
+    "pcr_exit",
+    "atm_iv_entry",
+    "atm_iv_exit",
+    "iv_entry",
+    "iv_exit",
+    "delta_entry",
+    "delta_exit",
+    "gamma_entry",
+    "gamma_exit",
+    "theta_entry",
+    "theta_exit",
+    "vega_entry",
+    "vega_exit",
+)
+
+
+# --- Validation and derivation (no database) ------------------------------------------------------
+
+
+def _decimal(name: str, value) -> Decimal:
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({name: f"not a number: {value!r}"}) from exc
+    if not d.is_finite():
+        raise ValidationError({name: f"not a finite number: {value!r}"})
+    return d
+
+
+def _datetime(name: str, value) -> datetime:
+    if isinstance(value, str):
+        parsed = parse_datetime(value.strip())
+        if parsed is None:
+            raise ValidationError({name: f"not a date-time: {value!r}"})
+        value = parsed
+    if not isinstance(value, datetime):
+        raise ValidationError({name: f"not a date-time: {value!r}"})
+    if value.tzinfo is None:
+        raise ValidationError({name: "date-time without a time zone (give UTC or +05:30)"})
+    return value
+
+
+def _date(name: str, value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    parsed = parse_date(str(value).strip()) if value is not None else None
+    if parsed is None:
+        raise ValidationError({name: f"not a date: {value!r}"})
+    return parsed
+
+
+def _choice(name: str, value, choices) -> str:
+    v = str(value).strip().upper()
+    allowed = [c for c, _ in choices]
+    if v not in allowed:
+        raise ValidationError({name: f"unknown {name} {value!r}: expected one of {', '.join(allowed)}"})
+    return v
+
+
+def _normalize_tags(value) -> str:
+    if value is None or value == "":
+        return ""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    tags = sorted({str(t).strip().lower() for t in items if str(t).strip()})
+    for t in tags:
+        if "," in t:
+            raise ValidationError({"tags": f"a tag may not contain a comma: {t!r}"})
+    return "," + ",".join(tags) + "," if tags else ""
+
+
+def derive_trade(raw: dict) -> dict:
+    """Validate the raw facts of a trade and return every Trade field (raw + derived).
+
+    Raises ``ValidationError`` naming the field on bad input. Touches no database.
+    """
+    unknown = sorted(set(raw) - set(RAW_FIELDS))
+    if unknown:
+        raise ValidationError({unknown[0]: f"unknown field(s): {', '.join(unknown)}"})
+    missing = [f for f in REQUIRED if raw.get(f) in (None, "")]
+    if missing:
+        raise ValidationError({f: "this field is required" for f in missing})
+
+    out: dict = {}
+    out["trade_id"] = str(raw["trade_id"]).strip()
+    if len(out["trade_id"]) > 64:
+        raise ValidationError({"trade_id": "at most 64 characters"})
+    out["symbol"] = str(raw["symbol"]).strip().upper()
+    out["instrument_type"] = _choice(
+        "instrument_type", _instrument_alias(raw["instrument_type"]), InstrumentType.choices
+    )
+    out["side"] = _choice("side", raw.get("side") or "LONG", Side.choices)
+    out["entry_mode"] = _choice("entry_mode", raw.get("entry_mode") or "PAPER", Mode.choices)
+    out["data_source"] = _choice("data_source", raw.get("data_source") or "SIM", DataSource.choices)
+    out["exit_type"] = _choice("exit_type", raw.get("exit_type") or "MANUAL", ExitType.choices)
+    out["entry_time"] = _datetime("entry_time", raw["entry_time"])
+    out["exit_time"] = _datetime("exit_time", raw["exit_time"])
+    if out["exit_time"] < out["entry_time"]:
+        raise ValidationError({"exit_time": "exit is before entry"})
+    out["expiry_date"] = _date("expiry_date", raw["expiry_date"])
+
+    for name in _PRICE_FIELDS:
+        if raw.get(name) not in (None, ""):
+            out[name] = _decimal(name, raw[name])
+            if out[name] < 0:
+                raise ValidationError({name: "must not be negative"})
+        elif name not in REQUIRED:
+            out[name] = None
+    if out["strike_price"] <= 0:
+        raise ValidationError({"strike_price": "must be positive"})
+    if out["entry_price"] == 0:
+        raise ValidationError({"entry_price": "an entry at 0 is not a trade"})
+    if out["exit_price"] == 0 and out["exit_type"] != ExitType.EXPIRY:
+        raise ValidationError({"exit_price": "an exit at 0 is allowed only for exit type EXPIRY"})
+    for name in _TICK_FIELDS:
+        if out.get(name) is not None and out[name] % TICK != 0:
+            raise ValidationError({name: f"{out[name]} is off the 0.05 tick"})
+
+    try:
+        qty = int(Decimal(str(raw["quantity"])))
+        if Decimal(str(raw["quantity"])) != qty:
+            raise ValueError
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({"quantity": f"not a whole number: {raw['quantity']!r}"}) from exc
+    if qty <= 0:
+        raise ValidationError({"quantity": "must be positive"})
+    out["quantity"] = qty
+    lot = _lot_size(out["symbol"], out["expiry_date"])
+    if qty % lot:
+        raise ValidationError(
+            {
+                "quantity": f"{qty} is not a whole number of {out['symbol']} lots of {lot} (expiry {out['expiry_date']})"
+            }
+        )
+    out["lots"] = qty // lot
+    if raw.get("lots") not in (None, "") and int(raw["lots"]) != out["lots"]:
+        raise ValidationError({"lots": f"{raw['lots']} lots disagree with quantity {qty} / lot size {lot}"})
+
+    for name in ("entry_orders", "exit_orders"):
+        try:
+            out[name] = int(raw.get(name) or 1)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError({name: f"not a whole number: {raw.get(name)!r}"}) from exc
+        if out[name] < 1:
+            raise ValidationError({name: "at least one executed order"})
+    for name in _FLOAT_FIELDS:
+        v = raw.get(name)
+        if v in (None, ""):
+            out[name] = None
+        else:
+            try:
+                f = float(v)
+            except (TypeError, ValueError) as exc:
+                raise ValidationError({name: f"not a number: {v!r}"}) from exc
+            out[name] = f if f == f and abs(f) != float("inf") else None
+    for name in _MONEY_FIELDS:
+        v = raw.get(name)
+        out[name] = _decimal(name, v).quantize(PAISA, ROUND_HALF_UP) if v not in (None, "") else None
+
+    for name in ("signal_reason", "exit_reason", "notes", "entry_order_id", "exit_order_id", "strategy_name"):
+        v = raw.get(name)
+        out[name] = "" if v is None else str(v)
+    out["strategy_name"] = out["strategy_name"] or "MANUAL"
+    out["tags"] = _normalize_tags(raw.get("tags"))
+    out["entry_features"] = raw.get("entry_features") or {}
+    out["exchange"] = (raw.get("exchange") or _fo_exchange(out["symbol"])).upper()
+    out["tradingsymbol"] = raw.get("tradingsymbol") or _tradingsymbol(
+        out["symbol"], out["expiry_date"], out["strike_price"], out["instrument_type"]
+    )
+    if raw.get("signal") is not None or raw.get("signal_id") is not None:
+        sig = raw.get("signal")
+        out["signal_id"] = getattr(sig, "pk", sig) if sig is not None else raw.get("signal_id")
+    if raw.get("backtest_run") is not None or raw.get("backtest_run_id") is not None:
+        run = raw.get("backtest_run")
+        out["backtest_run_id"] = getattr(run, "pk", run) if run is not None else raw.get("backtest_run_id")
+
+    # --- derived ---
+    entry, exit_, qty = out["entry_price"], out["exit_price"], out["quantity"]
+    sign = 1 if out["side"] == Side.LONG else -1
+    gross = ((exit_ - entry) * qty * sign).quantize(PAISA, ROUND_HALF_UP)
+    charged = charges_mod.round_trip_charges(
+        side=out["side"],
+        entry_price=entry,
+        exit_price=exit_,
+        quantity=qty,
+        entry_date=out["entry_time"].astimezone(IST).date(),
+        exit_date=out["exit_time"].astimezone(IST).date(),
+        exchange=charges_mod.exchange_of(out["symbol"]),
+        entry_orders=out["entry_orders"],
+        exit_orders=out["exit_orders"],
+        exit_type=out["exit_type"],
+        brokerage_per_order=Decimal(str(settings.BROKERAGE_PER_ORDER)),
+    )
+    out.update(charged.as_dict())
+    net = gross - charged.total
+    out["gross_pnl"] = gross
+    out["net_pnl"] = net
+    out["pnl_percentage"] = (net / (entry * qty) * 100).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+    out["is_winning_trade"] = net > 0
+    out["trade_date"] = out["exit_time"].astimezone(IST).date()
+    seconds = Decimal(str((out["exit_time"] - out["entry_time"]).total_seconds()))
+    out["hold_duration_minutes"] = (seconds / 60).quantize(PAISA, ROUND_HALF_UP)
+    stop, target = out.get("stop_loss_price"), out.get("target_price")
+    if stop is not None and stop != entry:
+        out["initial_risk"] = (abs(entry - stop) * qty).quantize(PAISA, ROUND_HALF_UP)
+    out["planned_rr"] = (
+        (abs(target - entry) / abs(entry - stop)).quantize(PAISA, ROUND_HALF_UP)
+        if stop is not None and target is not None and stop != entry
+        else None
+    )
+    risk = out.get("initial_risk")
+    out["r_multiple"] = (net / risk).quantize(Decimal("0.0001"), ROUND_HALF_UP) if risk else None
+    out["status"] = "CLOSED"
+    return out
+
+
+def _instrument_alias(value) -> str:
+    v = str(value).strip().upper()
+    return {"CE": "CALL", "PE": "PUT", "C": "CALL", "P": "PUT"}.get(v, v)
+
+
+def _lot_size(symbol: str, expiry: date) -> int:
+    from trading.core import contracts
+
+    try:
+        return contracts.lot_size(symbol, expiry)
+    except (KeyError, ValueError) as exc:
+        raise ValidationError({"symbol": f"unknown index {symbol!r}"}) from exc
+
+
+def _fo_exchange(symbol: str) -> str:
+    return "BFO" if charges_mod.exchange_of(symbol) == "BSE" else "NFO"
+
+
+def _tradingsymbol(symbol: str, expiry: date, strike: Decimal, instrument_type: str) -> str:
+    from trading.core import contracts
+
+    try:
+        return contracts.tradingsymbol(
+            symbol, expiry, float(strike), "CE" if instrument_type == "CALL" else "PE"
+        )
+    except Exception:  # noqa: BLE001 - a symbol is a convenience, never a reason to refuse a trade
+        return ""
+
+
+# --- Writes ---------------------------------------------------------------------------------------
+
+
+def record_trade(**fields) -> Trade:
+    """Validate, derive and store one closed trade exactly once; return it.
+
+    A second call with the same ``trade_id`` returns the stored trade and changes nothing. The day's
+    DailyPerformance and the strategy's StrategyPerformance refresh in the same transaction. If the
+    database is unreachable the trade is spooled durably (fsynced) and an unsaved Trade with
+    ``spooled = True`` is returned; ``drain_spool`` writes it later. Bad input raises
+    ``ValidationError`` naming the field and writes nothing.
+    """
+    values = derive_trade(fields)
+    try:
+        return _write_trade(values)
+    except (OperationalError, InterfaceError) as exc:
+        _discard_broken_connection()
+        spool.append("trade", values["trade_id"], _spoolable(fields))
+        log.error("trade %s spooled: database unreachable (%s)", values["trade_id"], exc)
+        trade = Trade(**values)
+        trade.spooled = True
+        return trade
+
+
+def _spoolable(fields: dict) -> dict:
+    out = dict(fields)
+    for key in ("signal", "backtest_run"):
+        if key in out:
+            obj = out.pop(key)
+            out[f"{key}_id"] = getattr(obj, "pk", obj)
+    return out
+
+
+def _discard_broken_connection() -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - the connection is already gone
+        pass
+
+
+def _write_trade(values: dict) -> Trade:
+    from analytics import services as analytics_services
+
+    existing = Trade.objects.filter(trade_id=values["trade_id"]).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            trade = Trade.objects.create(**values)
+            analytics_services.refresh_for_new_trade(trade)
+    except IntegrityError:
+        # A concurrent writer stored the same trade_id first: theirs is the trade.
+        existing = Trade.objects.filter(trade_id=values["trade_id"]).first()
+        if existing is None:
+            raise
+        return existing
+    trade.spooled = False
+    _after_commit(trade)
+    return trade
+
+
+def _after_commit(trade: Trade) -> None:
+    """Hooks run once the trade is committed (metrics, live dashboard)."""
+    for hook in _trade_hooks:
+        transaction.on_commit(lambda hook=hook: hook(trade))
+
+
+_trade_hooks: list = []
+
+
+def on_trade_recorded(hook) -> None:
+    """Register ``hook(trade)`` to run after each newly committed trade."""
+    _trade_hooks.append(hook)
+
+
+def _replay_spooled_trade(payload: dict) -> None:
+    values = derive_trade(payload)
+    _write_trade(values)
+
+
+spool.register("trade", _replay_spooled_trade)
+
+
+def drain_spool() -> spool.DrainResult:
+    """Write spooled trades (and other close events) into the database, in order, each once."""
+    return spool.drain()
+
+
+def raw_of(trade: Trade) -> dict:
+    """The raw facts of a stored trade, as record_trade takes them."""
+    raw = {
+        name: getattr(trade, name) for name in RAW_FIELDS if name not in ("signal", "backtest_run", "lots")
+    }
+    raw["signal_id"] = trade.signal_id
+    raw["backtest_run_id"] = trade.backtest_run_id
+    raw["tags"] = trade.tag_list
+    return raw
+
+
+def _fmt(value) -> str:
+    return "" if value is None else str(value)
+
+
+@transaction.atomic
+def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -> Trade:
+    """Apply a manual edit: re-validate, re-derive every computed field, save, audit each changed
+    field (who, when, old -> new) and refresh the performance rows the trade left and joined."""
+    bad = sorted(set(changes) - set(EDITABLE))
+    if bad:
+        raise ValidationError({bad[0]: "this field cannot be edited"})
+    trade = Trade.objects.select_for_update().get(pk=trade.pk)
+    raw = raw_of(trade)
+    raw.update(changes)
+    values = derive_trade(raw)
+    before = {name: getattr(trade, name) for name in values}
+    old_keys = (trade.trade_date, trade.entry_mode, trade.strategy_name)
+    changed = []
+    for name, new in values.items():
+        old = before.get(name)
+        if name == "entry_features" or _fmt(old) != _fmt(new):
+            if name != "entry_features" or old != new:
+                changed.append((name, old, new))
+        setattr(trade, name, new)
+    if not changed:
+        return trade
+    trade.save()
+    TradeAudit.objects.bulk_create(
+        [
+            TradeAudit(
+                trade=trade,
+                user=user if getattr(user, "pk", None) else None,
+                source=source,
+                field=name,
+                old_value=_fmt(old),
+                new_value=_fmt(new),
+            )
+            for name, old, new in changed
+        ]
+    )
+    from analytics import services as analytics_services
+
+    analytics_services.refresh_keys({old_keys, (trade.trade_date, trade.entry_mode, trade.strategy_name)})
+    return trade
+
+
+@transaction.atomic
+def trade_delete(*, trade: Trade, user=None, source: str = "api") -> None:
+    """Delete a trade (staff), audit it on the control log, and refresh its performance rows."""
+    from analytics import services as analytics_services
+    from trading.models import ControlAudit
+
+    keys = {(trade.trade_date, trade.entry_mode, trade.strategy_name)}
+    ControlAudit.objects.create(
+        user=user if getattr(user, "pk", None) else None,
+        action="trade_delete",
+        old_value=f"{trade.trade_id} net {trade.net_pnl}",
+        detail=f"source={source}",
+    )
+    trade.delete()
+    analytics_services.refresh_keys(keys)

@@ -1,0 +1,59 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def ist(y, m, d, hh=9, mm=15, ss=0) -> datetime:
+    return datetime(y, m, d, hh, mm, ss, tzinfo=IST)
+
+
+def trade_fields(**over) -> dict:
+    """Raw facts of DOMAIN.md's worked example: 1 NIFTY lot (65) bought at 100, sold at 120."""
+    fields = dict(
+        trade_id="T-1",
+        entry_time=ist(2026, 5, 5, 9, 30),
+        exit_time=ist(2026, 5, 5, 10, 45),
+        symbol="NIFTY",
+        instrument_type="CALL",
+        strike_price=Decimal("24000"),
+        expiry_date="2026-05-12",
+        entry_price=Decimal("100"),
+        exit_price=Decimal("120"),
+        quantity=65,
+        side="LONG",
+        entry_mode="PAPER",
+        exit_type="TARGET",
+        strategy_name="PCRStrategy",
+        stop_loss_price=Decimal("80"),
+        target_price=Decimal("120"),
+    )
+    fields.update(over)
+    return fields
+
+
+@contextmanager
+def database_unreachable():
+    """Make the default database really unreachable: drop the connection and point it at nothing
+    (a closed port for PostgreSQL, a path in a missing directory for SQLite); restore afterwards."""
+    saved = dict(connection.settings_dict)
+    connection.close()
+    if connection.vendor == "postgresql":
+        connection.settings_dict["HOST"] = "127.0.0.1"
+        connection.settings_dict["PORT"] = "1"
+    else:
+        connection.settings_dict["NAME"] = "/nonexistent-dir/unreachable.sqlite3"
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+        connection.settings_dict.update(saved)

@@ -1,0 +1,5 @@
+"""Routes (control_urls)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,164 @@
+"""Market data types shared by the simulator, the feeds, the feature frame and the engine.
+
+Two shapes of the same data:
+
+* ``MarketBar`` - one minute of the market as the engine sees it live: spot OHLC, India VIX and the
+  option chain of each traded expiry at the close of that minute.
+* ``DayBars`` - one whole session as numpy arrays (bars x expiries x strikes), what the simulator and
+  the CSV replay produce in bulk so that backtests and the feature frame work vectorised.
+
+Conventions (the same everywhere):
+
+* ``time`` is the bar's **start**, timezone-aware UTC (``numpy.datetime64[ns]`` in ``DayBars``); a
+  bar's data is known at its end, ``time + 1 minute``. Sessions run 09:15-15:30 IST, so a full session
+  has 375 bars labelled 09:15 ... 15:29 IST.
+* Prices are rupees (floats here; Decimals only in the database). OI and volume are in units
+  (contracts x lot size), as NSE reports them.
+* ``iv`` is annualised volatility as a fraction (0.15 = 15%); NaN where not known (a feed that does
+  not send IV leaves it NaN and ``features`` computes it with ``options.implied_vol``).
+* Within one expiry, ``strikes`` is sorted ascending; chains are ordered nearest expiry first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import numpy as np
+
+CHAIN_FIELDS: tuple[str, ...] = (
+    "call_ltp",
+    "call_bid",
+    "call_ask",
+    "call_oi",
+    "call_volume",
+    "call_iv",
+    "put_ltp",
+    "put_bid",
+    "put_ask",
+    "put_oi",
+    "put_volume",
+    "put_iv",
+)
+
+
+@dataclass
+class OptionChain:
+    """The chain of one expiry at one moment: arrays of shape (S,) aligned with ``strikes``."""
+
+    expiry: date
+    strikes: np.ndarray
+    call_ltp: np.ndarray
+    call_bid: np.ndarray
+    call_ask: np.ndarray
+    call_oi: np.ndarray
+    call_volume: np.ndarray
+    call_iv: np.ndarray
+    put_ltp: np.ndarray
+    put_bid: np.ndarray
+    put_ask: np.ndarray
+    put_oi: np.ndarray
+    put_volume: np.ndarray
+    put_iv: np.ndarray
+
+    def quote(self, strike: float, option_type: str) -> dict[str, float] | None:
+        """Return ltp/bid/ask/oi/volume/iv of one contract (``option_type`` CE or PE), None if absent."""
+        idx = np.nonzero(self.strikes == strike)[0]
+        if idx.size == 0:
+            return None
+        i = int(idx[0])
+        side = "call" if option_type in ("CE", "CALL") else "put"
+        return {
+            name: float(getattr(self, f"{side}_{name}")[i])
+            for name in ("ltp", "bid", "ask", "oi", "volume", "iv")
+        }
+
+
+@dataclass
+class MarketBar:
+    """One minute of one index: spot OHLC, India VIX and the chains of the traded expiries."""
+
+    index: str
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    vix: float
+    volume: float = 0.0
+    chains: list[OptionChain] = field(default_factory=list)
+
+    def chain(self, expiry: date) -> OptionChain | None:
+        """The chain of one expiry, None when that expiry is not in this bar."""
+        for c in self.chains:
+            if c.expiry == expiry:
+                return c
+        return None
+
+
+@dataclass
+class DayBars:
+    """One session of one index as arrays.
+
+    ``times`` and the spot/VIX arrays have shape (T,); chain arrays have shape (T, E, S) for the
+    ``expiries`` (E of them, nearest first) and S strikes per expiry and bar (``strikes`` may move from
+    bar to bar as the window re-centres on spot).
+    """
+
+    index: str
+    session: date
+    times: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    vix: np.ndarray
+    expiries: tuple[date, ...]
+    strikes: np.ndarray
+    call_ltp: np.ndarray
+    call_bid: np.ndarray
+    call_ask: np.ndarray
+    call_oi: np.ndarray
+    call_volume: np.ndarray
+    call_iv: np.ndarray
+    put_ltp: np.ndarray
+    put_bid: np.ndarray
+    put_ask: np.ndarray
+    put_oi: np.ndarray
+    put_volume: np.ndarray
+    put_iv: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.times.shape[0])
+
+    def bar_time(self, i: int) -> datetime:
+        """Aware UTC datetime of bar ``i``'s start."""
+        ns = int(self.times[i].astype("datetime64[ns]").astype(np.int64))
+        return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+    def bar(self, i: int) -> MarketBar:
+        """Bar ``i`` as a ``MarketBar`` (copies nothing large: the chain arrays are views)."""
+        chains = [
+            OptionChain(
+                expiry=exp,
+                strikes=self.strikes[i, e],
+                **{name: getattr(self, name)[i, e] for name in CHAIN_FIELDS},
+            )
+            for e, exp in enumerate(self.expiries)
+        ]
+        return MarketBar(
+            index=self.index,
+            time=self.bar_time(i),
+            open=float(self.open[i]),
+            high=float(self.high[i]),
+            low=float(self.low[i]),
+            close=float(self.close[i]),
+            vix=float(self.vix[i]),
+            volume=float(self.volume[i]),
+            chains=chains,
+        )
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self.bar(i)

@@ -1,0 +1,5 @@
+"""Routes (metrics_urls)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

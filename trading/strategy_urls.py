@@ -1,0 +1,5 @@
+"""Routes (strategy_urls)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []
