@@ -9,8 +9,9 @@ STAMP := $(VENV)/.requirements-installed
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@echo "Setting up $(VENV) from requirements.txt (first run only)..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip 2> >(grep -v 'is ignored' >&2)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt 2> >(grep -v 'is ignored' >&2)
 	@touch $(STAMP)
 
 venv: $(STAMP)
