@@ -1,0 +1,175 @@
+"""The paper broker: idempotent on the client order id, resting LIMITs, freeze split, no network."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from tests.brokers.market import EXPIRY, STRIKE, SYMBOL, make_bar
+from tests.helpers import ist
+from trading.brokers.base import InvalidOrderRequest, OrderNotFound, OrderRequest, child_order_id
+from trading.brokers.paper import PaperBroker
+from trading.brokers.registry import UnknownBroker, get_broker
+
+
+def req(cid="E1", *, side="BUY", qty=65, order_type="MARKET", price=None, **kw) -> OrderRequest:
+    return OrderRequest(
+        client_order_id=cid,
+        index="NIFTY",
+        tradingsymbol=SYMBOL,
+        exchange="NFO",
+        option_type="CE",
+        strike=D(STRIKE),
+        expiry=EXPIRY,
+        transaction_type=side,
+        quantity=qty,
+        order_type=order_type,
+        price=price,
+        **kw,
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Paper mode never sends anything anywhere: any socket connection fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the paper broker opened a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_same_client_order_id_twice_is_one_order():
+    broker = PaperBroker(slippage_ticks=1)
+    bar = make_bar(bid=100, ask=100.5)
+    first = broker.place_order(req("E1"), bar)
+    # The retry comes on a different bar at a different price: still the first order, unchanged.
+    second = broker.place_order(req("E1"), make_bar(bid=120, ask=121))
+    assert first.status == second.status == "FILLED"
+    assert second.broker_order_id == first.broker_order_id
+    assert second.fills == first.fills == [(65, D("100.55"), bar.time)]
+    [pos] = broker.positions()
+    assert (pos["tradingsymbol"], pos["quantity"], pos["average_price"]) == (SYMBOL, 65, D("100.55"))
+    assert broker.find_by_tag("E1") == first
+    assert broker.order_status("NOPE") is None
+
+
+def test_latency_moves_the_fill_time():
+    broker = PaperBroker(latency_ms=400)
+    bar = make_bar(bid=100, ask=100.5)
+    order = broker.place_order(req("E2", side="SELL"), bar)
+    assert order.fills == [(65, D("100.0"), bar.time + timedelta(milliseconds=400))]
+    assert broker.positions()[0]["quantity"] == -65
+
+
+def test_limit_rests_open_then_fills_on_a_later_bar_at_its_price():
+    seen = []
+    broker = PaperBroker(on_update=lambda r, o: seen.append((o.client_order_id, o.status)))
+    first_bar = make_bar(bid=100, ask=100.5, ltp=100.2)
+    order = broker.place_order(req("L1", order_type="LIMIT", price=D("99.50")), first_bar)
+    assert (order.status, order.filled_quantity, order.fills) == ("OPEN", 0, [])
+    assert broker.poll(make_bar(bid=99.6, ask=99.9, time=first_bar.time + timedelta(minutes=1))) == []
+    later = first_bar.time + timedelta(minutes=2)
+    [changed] = broker.poll(make_bar(bid=99.0, ask=99.4, time=later))
+    assert (changed.client_order_id, changed.status) == ("L1", "FILLED")
+    assert changed.fills == [(65, D("99.50"), later)]
+    assert broker.order_status("L1").average_price == D("99.50")
+    assert seen == [("L1", "OPEN"), ("L1", "FILLED")]
+    # placing it again does nothing
+    assert (
+        broker.place_order(req("L1", order_type="LIMIT", price=D("99.50")), first_bar).fills == changed.fills
+    )
+
+
+def test_resting_limit_can_be_cancelled_and_expires_at_the_next_session():
+    broker = PaperBroker()
+    bar = make_bar(bid=100, ask=100.5)
+    broker.place_order(req("L2", order_type="LIMIT", price=D("95")), bar)
+    broker.place_order(req("L3", order_type="LIMIT", price=D("95")), bar)
+    cancelled = broker.cancel_order("L2")
+    assert (cancelled.status, cancelled.reason) == ("CANCELLED", "cancelled")
+    assert broker.cancel_order("L2").status == "CANCELLED"
+    [expired] = broker.poll(make_bar(bid=90, ask=91, time=ist(2026, 5, 6, 9, 15)))
+    assert (expired.client_order_id, expired.status) == ("L3", "EXPIRED")
+    with pytest.raises(OrderNotFound):
+        broker.cancel_order("NOPE")
+
+
+def test_filled_order_cannot_be_cancelled():
+    broker = PaperBroker()
+    broker.place_order(req("E3"), make_bar(bid=100, ask=100.5))
+    assert broker.cancel_order("E3").status == "FILLED"
+
+
+def test_price_band_and_tick_rejections():
+    broker = PaperBroker()
+    bar = make_bar(bid=99.5, ask=100.5, ltp=100)
+    band = broker.place_order(req("B1", order_type="LIMIT", price=D("140.05")), bar)
+    assert (band.status, band.reason, band.filled_quantity) == ("REJECTED", "price_band", 0)
+    tick = broker.place_order(req("B2", order_type="LIMIT", price=D("100.02")), bar)
+    assert (tick.status, tick.reason) == ("REJECTED", "invalid_price")
+    lots = broker.place_order(req("B3", qty=100), bar)
+    assert (lots.status, lots.reason) == ("REJECTED", "invalid_quantity")
+    assert broker.positions() == []
+
+
+def test_freeze_quantity_split_into_whole_lot_children():
+    broker = PaperBroker()
+    parent = broker.place_order(req("BIG", qty=60 * 65), make_bar(bid=100, ask=100.5))
+    assert [c.quantity for c in parent.children] == [1755, 1755, 390]
+    assert [c.client_order_id for c in parent.children] == [child_order_id("BIG", i) for i in range(3)]
+    assert all(len(c.client_order_id) == 20 and c.client_order_id.isalnum() for c in parent.children)
+    assert len({c.broker_order_id for c in parent.children}) == 3
+    assert (parent.status, parent.filled_quantity, parent.average_price) == ("FILLED", 3900, D("100.50"))
+    # idempotent for the parent too
+    again = broker.place_order(req("BIG", qty=60 * 65), make_bar(bid=100, ask=100.5))
+    assert [c.broker_order_id for c in again.children] == [c.broker_order_id for c in parent.children]
+    assert broker.positions()[0]["quantity"] == 3900
+
+
+def test_split_parent_resting_then_partly_cancelled():
+    broker = PaperBroker()
+    bar = make_bar(bid=100, ask=100.5, ltp=100)
+    parent = broker.place_order(req("BIG2", qty=28 * 65, order_type="LIMIT", price=D("99")), bar)
+    assert parent.status == "OPEN" and len(parent.children) == 2
+    changed = broker.poll(make_bar(bid=98, ask=99, time=bar.time + timedelta(minutes=1)))
+    assert [o.client_order_id for o in changed][-1] == "BIG2"
+    assert broker.order_status("BIG2").status == "FILLED"
+
+
+def test_restore_keeps_orders_idempotent_across_a_restart():
+    stored = {}
+    broker = PaperBroker(on_update=lambda r, o: stored.__setitem__(r.client_order_id, (r, o)))
+    broker.place_order(req("R1", order_type="LIMIT", price=D("99")), make_bar(bid=100, ask=100.5))
+    fresh = PaperBroker()
+    for r, o in stored.values():
+        fresh.restore(r, o)
+    again = fresh.place_order(req("R1", order_type="LIMIT", price=D("99")), make_bar(bid=90, ask=91))
+    assert again.status == "OPEN"  # not a second order filled at 91
+    [filled] = fresh.poll(make_bar(bid=97, ask=98, time=ist(2026, 5, 5, 10, 5)))
+    assert filled.fills[0][1] == D("99")
+
+
+def test_requests_are_validated():
+    with pytest.raises(InvalidOrderRequest):
+        req("has-dash")
+    with pytest.raises(InvalidOrderRequest):
+        req("X" * 21)
+    with pytest.raises(InvalidOrderRequest):
+        req("E9", side="HOLD")
+    r = req("E9")
+    assert (r.lot_size, r.freeze_quantity) == (65, 1800)
+
+
+def test_registry_finds_brokers_by_name_and_dotted_path():
+    assert isinstance(get_broker(), PaperBroker)
+    assert isinstance(get_broker("trading.brokers.paper.PaperBroker", slippage_ticks=2), PaperBroker)
+    assert get_broker("PAPER", slippage_ticks=2).config.slippage_ticks == 2
+    with pytest.raises(UnknownBroker):
+        get_broker("nope")
+    with pytest.raises(UnknownBroker):
+        get_broker("trading.core.fills.Quote")

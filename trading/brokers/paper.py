@@ -1,0 +1,308 @@
+"""The paper broker: fills against the bar's option chain with ``trading.core.fills``. Sends nothing
+anywhere.
+
+An in-memory book keyed by client order id. MARKET orders fill at the touch plus slippage; LIMIT
+orders are checked for tick and price band, fill at once when marketable, else rest OPEN and are
+tried again on every ``poll(market)`` (one call per bar); a resting order still open when a later
+session's bar arrives EXPIRES (Kite's DAY validity). Orders above the freeze quantity are split into
+whole-lot children.
+
+Persistence: ``on_update(req, order)`` is called after every change of an order (a child's too), so
+the caller can store it; after a restart ``restore(req, order)`` puts stored orders back in the book,
+which keeps ``place_order`` idempotent across restarts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from copy import deepcopy
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from trading.brokers.base import (
+    CANCELLED,
+    EXPIRED,
+    FILLED,
+    OPEN,
+    R_CANCELLED,
+    R_INVALID_QUANTITY,
+    REJECTED,
+    Broker,
+    BrokerOrder,
+    OrderNotFound,
+    OrderRequest,
+)
+from trading.core import calendar, fills
+from trading.core.bars import MarketBar
+
+UpdateHook = Callable[[OrderRequest, BrokerOrder], None]
+
+
+def _setting(name: str, default: object) -> object:
+    try:
+        from django.conf import settings
+
+        return getattr(settings, name, default)
+    except Exception:  # noqa: BLE001 - outside Django the defaults apply
+        return default
+
+
+@dataclass
+class _Entry:
+    req: OrderRequest
+    order: BrokerOrder
+    placed_at: datetime
+
+
+class PaperBroker(Broker):
+    """Simulated executions (see the module docstring). Thread-safe.
+
+    ``config`` is the fill model (slippage ticks, latency); by default ``settings.PAPER_SLIPPAGE_TICKS``
+    and ``settings.PAPER_LATENCY_MS``. ``clock`` gives the order time when a request has no
+    ``created_at`` (default: the bar's time).
+    """
+
+    name = "paper"
+
+    def __init__(
+        self,
+        *,
+        config: fills.FillConfig | None = None,
+        slippage_ticks: int | None = None,
+        latency_ms: int | None = None,
+        on_update: UpdateHook | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if config is None:
+            ticks = slippage_ticks if slippage_ticks is not None else int(_setting("PAPER_SLIPPAGE_TICKS", 0))
+            ms = latency_ms if latency_ms is not None else int(_setting("PAPER_LATENCY_MS", 0))
+            config = fills.FillConfig(slippage_ticks=ticks, latency=timedelta(milliseconds=ms))
+        self.config = config
+        self.on_update = on_update
+        self.clock = clock
+        self._book: dict[str, _Entry] = {}
+        self._parents: dict[str, tuple[OrderRequest, list[str]]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+
+    # --- the contract ---------------------------------------------------------------------------------
+
+    def place_order(self, req: OrderRequest, market: MarketBar | None = None) -> BrokerOrder:
+        """Fill, rest or reject ``req`` against ``market`` (idempotent on ``req.client_order_id``)."""
+        with self._lock:
+            existing = self._current(req.client_order_id)
+            if existing is not None:
+                return existing
+            at = self._order_time(req, market)
+            if req.quantity_problem:
+                order = BrokerOrder(
+                    client_order_id=req.client_order_id,
+                    broker_order_id=self._next_id(),
+                    status=REJECTED,
+                    reason=R_INVALID_QUANTITY,
+                    message=req.quantity_problem,
+                    quantity=req.quantity,
+                    price=req.price,
+                    updated_at=at,
+                )
+                self._store(req, order, at)
+                return deepcopy(order)
+            children = req.split()
+            if len(children) == 1:
+                return deepcopy(self._place_one(req, market, at))
+            self._parents[req.client_order_id] = (req, [c.client_order_id for c in children])
+            for child in children:
+                self._place_one(child, market, at)
+            return self._parent(req.client_order_id)
+
+    def order_status(self, client_order_id: str) -> BrokerOrder | None:
+        """The order (or split parent) as it stands, None when never placed here."""
+        with self._lock:
+            return self._current(client_order_id)
+
+    def cancel_order(self, client_order_id: str) -> BrokerOrder:
+        """Cancel a live order (every live child of a parent); a terminal one is returned as it is.
+        Raises ``OrderNotFound``."""
+        with self._lock:
+            if client_order_id in self._parents:
+                for child_id in self._parents[client_order_id][1]:
+                    self._cancel_one(child_id)
+                return self._parent(client_order_id)
+            if client_order_id not in self._book:
+                raise OrderNotFound(client_order_id)
+            return deepcopy(self._cancel_one(client_order_id))
+
+    def find_by_tag(self, tag: str) -> BrokerOrder | None:
+        """Paper orders are keyed by their tag: the same as ``order_status``."""
+        return self.order_status(tag)
+
+    def positions(self) -> list[dict]:
+        """Net positions from every paper fill, one dict per (exchange, symbol, product)."""
+        with self._lock:
+            books: dict[tuple[str, str, str], dict] = {}
+            for entry in self._book.values():
+                if not entry.order.fills:
+                    continue
+                key = (entry.req.exchange, entry.req.tradingsymbol, entry.req.product)
+                row = books.setdefault(
+                    key,
+                    {
+                        "exchange": key[0],
+                        "tradingsymbol": key[1],
+                        "product": key[2],
+                        "buy_quantity": 0,
+                        "sell_quantity": 0,
+                        "buy_value": Decimal(0),
+                        "sell_value": Decimal(0),
+                    },
+                )
+                side = "buy" if entry.req.transaction_type == fills.BUY else "sell"
+                for qty, price, _ in entry.order.fills:
+                    row[f"{side}_quantity"] += qty
+                    row[f"{side}_value"] += price * qty
+            out = []
+            for row in books.values():
+                net = row["buy_quantity"] - row["sell_quantity"]
+                if net > 0:
+                    avg = row["buy_value"] / row["buy_quantity"]
+                elif net < 0:
+                    avg = row["sell_value"] / row["sell_quantity"]
+                else:
+                    avg = Decimal(0)
+                row["quantity"] = net
+                row["average_price"] = avg.quantize(Decimal("0.01"))
+                out.append(row)
+            return sorted(out, key=lambda r: (r["exchange"], r["tradingsymbol"], r["product"]))
+
+    def poll(self, market: MarketBar | None = None) -> list[BrokerOrder]:
+        """Try every resting LIMIT against ``market`` (filled at its limit when the book reached it;
+        EXPIRED when ``market`` is a later session). Returns the changed orders, then the split
+        parents they belong to."""
+        if market is None:
+            return []
+        changed: list[BrokerOrder] = []
+        with self._lock:
+            session = calendar.ist_date(market.time)
+            for entry in list(self._book.values()):
+                if entry.order.status != OPEN or entry.req.index.upper() != market.index.upper():
+                    continue
+                if session > calendar.ist_date(entry.placed_at):
+                    entry.order.status = EXPIRED
+                    entry.order.reason = "end_of_day"
+                    entry.order.updated_at = market.time
+                else:
+                    quote = fills.quote_from_bar(
+                        market, entry.req.expiry, entry.req.strike, entry.req.option_type
+                    )
+                    assert entry.req.price is not None
+                    decision = fills.resting_fill(
+                        transaction_type=entry.req.transaction_type,
+                        limit_price=entry.req.price,
+                        quote=quote,
+                        at=self._order_time(None, market),
+                        config=self.config,
+                    )
+                    if decision.status != FILLED:
+                        continue
+                    self._fill(entry.order, decision)
+                self._notify(entry)
+                changed.append(deepcopy(entry.order))
+            parents = {
+                pid
+                for pid, (_, kids) in self._parents.items()
+                if any(c.client_order_id in kids for c in changed)
+            }
+            changed.extend(self._parent(pid) for pid in sorted(parents))
+        return changed
+
+    # --- persistence ----------------------------------------------------------------------------------
+
+    def restore(self, req: OrderRequest, order: BrokerOrder, parent_client_order_id: str = "") -> None:
+        """Put a stored order back in the book (after a restart); ``parent_client_order_id`` links a
+        child to its split parent."""
+        with self._lock:
+            at = order.updated_at or req.created_at or datetime.now(UTC)
+            self._book[req.client_order_id] = _Entry(req, deepcopy(order), at)
+            if parent_client_order_id:
+                parent = self._parents.setdefault(parent_client_order_id, (req, []))
+                if req.client_order_id not in parent[1]:
+                    parent[1].append(req.client_order_id)
+
+    # --- internals ------------------------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        return f"PAPER{next(self._ids):010d}"
+
+    def _order_time(self, req: OrderRequest | None, market: MarketBar | None) -> datetime:
+        if req is not None and req.created_at is not None:
+            return req.created_at
+        if self.clock is not None:
+            return self.clock()
+        if market is not None:
+            return market.time
+        return datetime.now(UTC)
+
+    def _current(self, client_order_id: str) -> BrokerOrder | None:
+        if client_order_id in self._parents:
+            return self._parent(client_order_id)
+        entry = self._book.get(client_order_id)
+        return deepcopy(entry.order) if entry else None
+
+    def _parent(self, client_order_id: str) -> BrokerOrder:
+        _, kids = self._parents[client_order_id]
+        children = [deepcopy(self._book[k].order) for k in kids if k in self._book]
+        return BrokerOrder.parent_of(client_order_id, children)
+
+    def _store(self, req: OrderRequest, order: BrokerOrder, at: datetime) -> _Entry:
+        entry = _Entry(req, order, at)
+        self._book[req.client_order_id] = entry
+        self._notify(entry)
+        return entry
+
+    def _notify(self, entry: _Entry) -> None:
+        if self.on_update is not None:
+            self.on_update(entry.req, deepcopy(entry.order))
+
+    def _place_one(self, req: OrderRequest, market: MarketBar | None, at: datetime) -> BrokerOrder:
+        quote = fills.quote_from_bar(market, req.expiry, req.strike, req.option_type)
+        decision = fills.place_fill(
+            transaction_type=req.transaction_type,
+            order_type=req.order_type,
+            limit_price=req.price,
+            quote=quote,
+            at=at,
+            config=self.config,
+        )
+        order = BrokerOrder(
+            client_order_id=req.client_order_id,
+            broker_order_id=self._next_id(),
+            status=decision.status,
+            reason=decision.reason,
+            quantity=req.quantity,
+            price=req.price,
+            updated_at=at,
+        )
+        if decision.status == FILLED:
+            self._fill(order, decision)
+        self._store(req, order, at)
+        return order
+
+    @staticmethod
+    def _fill(order: BrokerOrder, decision: fills.FillDecision) -> None:
+        assert decision.price is not None and decision.at is not None
+        order.fills.append((order.quantity - order.filled_quantity, decision.price, decision.at))
+        order.filled_quantity = order.quantity
+        order.average_price = fills.average_price(order.fills)
+        order.status = FILLED
+        order.updated_at = decision.at
+
+    def _cancel_one(self, client_order_id: str) -> BrokerOrder:
+        entry = self._book[client_order_id]
+        if not entry.order.is_terminal:
+            entry.order.status = CANCELLED
+            entry.order.reason = R_CANCELLED
+            self._notify(entry)
+        return entry.order
