@@ -1,0 +1,84 @@
+"""The strategies page: each strategy with its rules, parameters, switch, recent signals and
+performance. Writes go through ``trading.strategy_services``."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from analytics.models import StrategyPerformance
+from trading.core.strategies import registry
+from trading.core.strategies.base import ParamError
+from trading.models import Signal, StrategyConfig
+from trading.strategy_services import ensure_strategy_configs, param_rows, strategy_config_update
+
+RECENT_SIGNALS = 8
+DETAIL_SIGNALS = 100
+
+
+def _card(config: StrategyConfig, signals: list[Signal], performance: list[StrategyPerformance]) -> dict:
+    strategy = registry.get(config.name)
+    description = strategy.description
+    title, _, rules = description.partition("\n")
+    return {
+        "config": config,
+        "title": title,
+        "rules": rules.strip(),
+        "lookback": strategy.lookback,
+        "params": param_rows(config),
+        "signals": signals,
+        "performance": performance,
+    }
+
+
+@login_required
+def strategy_list(request: HttpRequest) -> HttpResponse:
+    """Every registered strategy, in registry order."""
+    configs = ensure_strategy_configs()
+    perf: dict[str, list[StrategyPerformance]] = {}
+    for row in StrategyPerformance.objects.filter(strategy_name__in=registry.names()):
+        perf.setdefault(row.strategy_name, []).append(row)
+    cards = []
+    for config in configs:
+        recent = list(
+            Signal.objects.filter(strategy_name=config.name).order_by("-bar_time", "-id")[:RECENT_SIGNALS]
+        )
+        cards.append(_card(config, recent, perf.get(config.name, [])))
+    return render(request, "trading/strategies.html", {"cards": cards})
+
+
+@login_required
+def strategy_detail(request: HttpRequest, name: str) -> HttpResponse:
+    """One strategy: its rules, parameters, its configuration's audit trail and its last signals."""
+    if name not in registry.names():
+        raise Http404(f"no strategy {name}")
+    ensure_strategy_configs()
+    config = StrategyConfig.objects.get(name=name)
+    signals = list(Signal.objects.filter(strategy_name=name).order_by("-bar_time", "-id")[:DETAIL_SIGNALS])
+    performance = list(StrategyPerformance.objects.filter(strategy_name=name))
+    card = _card(config, signals, performance)
+    audits = config.audits.select_related("user")[:100]
+    return render(request, "trading/strategies_detail.html", {"card": card, "audits": audits})
+
+
+@staff_member_required
+@require_POST
+def strategy_toggle(request: HttpRequest, name: str) -> HttpResponse:
+    """Switch a strategy on or off (staff): the form posts ``enabled`` = "1" or "0"."""
+    if name not in registry.names():
+        raise Http404(f"no strategy {name}")
+    ensure_strategy_configs()
+    config = StrategyConfig.objects.get(name=name)
+    enabled = request.POST.get("enabled") == "1"
+    try:
+        strategy_config_update(config=config, user=request.user, enabled=enabled)
+    except ParamError as e:  # pragma: no cover - enabled is always a bool here
+        messages.error(request, str(e))
+    else:
+        messages.success(request, f"{name} {'enabled' if enabled else 'disabled'}.")
+    target = request.POST.get("next", "")
+    return redirect(target if target.startswith("/strategies/") else "strategies")
