@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+import trading.strategy_admin  # noqa: F401  (registers StrategyConfig)
 from trading import models
 
 

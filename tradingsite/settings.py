@@ -177,13 +177,22 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 60)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 60),
+    # Sweep for unacked messages every 5 s (kombu's default scans every 10 x 10 s = 100 s, which on
+    # top of the visibility timeout would bring a task lost with its worker back only after ~160 s).
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
+}
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 50)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 40)
 CELERY_TIMEZONE = "Asia/Kolkata"
 CELERY_WORKER_MAX_TASKS_PER_CHILD = envint("CELERY_WORKER_MAX_TASKS_PER_CHILD", 1000)
-CELERY_BEAT_SCHEDULE: dict = {}  # filled by trading.schedule (kept beside the tasks it names)
+# The beat schedule is kept beside the tasks it names (trading/schedule.py imports no Django).
+from trading.schedule import BEAT_SCHEDULE  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 
 # --- Internationalisation: stored in UTC, shown in IST -------------------------------------------
 LANGUAGE_CODE = "en-in"
@@ -219,6 +228,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Trade journal, orders, positions, signals and market data of the options desk.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name per shared choice set (trades, orders, positions and signals use the same ones).
+    "ENUM_NAME_OVERRIDES": {
+        "InstrumentTypeEnum": "journal.models.InstrumentType",
+        "ModeEnum": "journal.models.Mode",
+        "SideEnum": "journal.models.Side",
+        "DataSourceEnum": "journal.models.DataSource",
+    },
 }
 
 # --- Trading --------------------------------------------------------------------------------------
@@ -231,16 +247,75 @@ TRADING_CAPITAL = envfloat("TRADING_CAPITAL", 500000.0)
 BROKERAGE_PER_ORDER = envstr("BROKERAGE_PER_ORDER", "20")
 TRADE_SPOOL_PATH = Path(envstr("TRADE_SPOOL_PATH", str(VAR_DIR / "trade_spool.jsonl")))
 
+# Risk and execution (trading.core.risk.RiskConfig, trading.core.orders.ContractRule); times in IST.
+RISK_PER_TRADE = envfloat("RISK_PER_TRADE", 0.01)  # fraction of TRADING_CAPITAL at risk per trade
+RISK_MAX_LOTS = envint("RISK_MAX_LOTS", 20)
+STOP_LOSS_PCT = envfloat("STOP_LOSS_PCT", 0.30)  # of the premium, at VIX_REFERENCE
+TARGET_PCT = envfloat("TARGET_PCT", 0.60)
+TRAIL_PCT = envfloat("TRAIL_PCT", 0.20)
+TRAIL_ACTIVATION_PCT = envfloat("TRAIL_ACTIVATION_PCT", 0.20)
+VIX_REFERENCE = envfloat("VIX_REFERENCE", 15.0)
+ENTRY_START = envstr("ENTRY_START", "09:20")
+NO_ENTRY_AFTER = envstr("NO_ENTRY_AFTER", "14:45")
+SQUARE_OFF_AT = envstr("SQUARE_OFF_AT", "15:15")
+MAX_OPEN_POSITIONS = envint("MAX_OPEN_POSITIONS", 5)
+DAILY_LOSS_LIMIT = envfloat("DAILY_LOSS_LIMIT", 10000.0)  # rupees, net
+MAX_CONSECUTIVE_LOSSES = envint("MAX_CONSECUTIVE_LOSSES", 4)
+CONTRACT_EXPIRY = envstr("CONTRACT_EXPIRY", "nearest_weekly")  # nearest_weekly, next_weekly, monthly
+CONTRACT_STRIKE = envstr("CONTRACT_STRIKE", "ATM")  # ATM, OTM, DELTA
+CONTRACT_OTM_STEPS = envint("CONTRACT_OTM_STEPS", 1)
+CONTRACT_TARGET_DELTA = envfloat("CONTRACT_TARGET_DELTA", 0.5)
+ORDER_TYPE = envstr("ORDER_TYPE", "MARKET")
+TRADING_BROKER = envstr("TRADING_BROKER", "")  # default: paper in PAPER mode, kite in LIVE mode
+# The simulated market of the paper desk (Celery beat path; runtrader takes --seed/--start).
+SIM_SEED = envint("SIM_SEED", 7)
+SIM_START = envstr("SIM_START", "2025-01-01")
+# Market data (trading/marketdata/registry.py): sim | replay | kite. The Kite ticker process publishes
+# minute bars and records the day's chain (replay format, docs/replay-format.md) under MARKET_DATA_DIR.
+MARKET_FEED = envstr("MARKET_FEED", "sim").lower()
+MARKET_DATA_DIR = Path(envstr("MARKET_DATA_DIR", str(VAR_DIR / "marketdata")))
+MARKET_REPLAY_PATH = envstr("MARKET_REPLAY_PATH", "")
+FEATURE_WARMUP_SESSIONS = envint("FEATURE_WARMUP_SESSIONS", 5)
+CYCLE_LOCK_TIMEOUT = envint("CYCLE_LOCK_TIMEOUT", 30)  # seconds a cycle waits for its index's lock
+
 KITE_API_KEY = envstr("KITE_API_KEY")
 KITE_API_SECRET = envstr("KITE_API_SECRET")
 KITE_ROOT_URL = envstr("KITE_ROOT_URL", "https://api.kite.trade")
 KITE_LOGIN_URL = envstr("KITE_LOGIN_URL", "https://kite.zerodha.com/connect/login")
 KITE_ALGO_ID = envstr("KITE_ALGO_ID")
 KITE_STATIC_IP = envstr("KITE_STATIC_IP")
+# Live order working (trading/brokers/kite.py): re-price up to N times (Kite allows 25 modifications),
+# waiting this long for a fill each time; the marketable LIMIT sits this many ticks over the touch.
+KITE_TIMEOUT = envfloat("KITE_TIMEOUT", 7.0)
+KITE_MAX_RETRIES = envint("KITE_MAX_RETRIES", 5)
+KITE_RETRY_WAIT_SECONDS = envfloat("KITE_RETRY_WAIT_SECONDS", 2.0)
+KITE_POLL_SECONDS = envfloat("KITE_POLL_SECONDS", 0.5)
+KITE_PRICE_BUFFER_TICKS = envint("KITE_PRICE_BUFFER_TICKS", 2)
+# Paper fills (trading/core/fills.py): slippage against the taker in 0.05 ticks, order-to-fill latency.
+PAPER_SLIPPAGE_TICKS = envint("PAPER_SLIPPAGE_TICKS", 0)
+PAPER_LATENCY_MS = envint("PAPER_LATENCY_MS", 0)
 
 # --- Metrics --------------------------------------------------------------------------------------
-METRICS_TOKEN = envstr("METRICS_TOKEN")
+METRICS_TOKEN = envstr("METRICS_TOKEN") or (
+    Path(envstr("METRICS_TOKEN_FILE")).read_text().strip() if envstr("METRICS_TOKEN_FILE") else ""
+)
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# prometheus_client multiprocess mode: every process on this host (web workers, trading loop, Celery
+# children) writes its metrics to files here and the web server's /metrics sums them. It must be in the
+# environment before prometheus_client is first imported, which is why settings sets it (tests get a
+# directory of their own per process). See trading/metrics_process.py and docs/metrics.md.
+PROMETHEUS_MULTIPROC_DIR = envstr(
+    "PROMETHEUS_MULTIPROC_DIR",
+    str(Path(os.environ.get("TMPDIR", "/tmp")) / f"desk-prometheus-{os.getpid()}")
+    if TESTING
+    else str(VAR_DIR / "prometheus"),
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# A Celery worker on another host serves its own metrics on this port (0: off; on the web server's host
+# the web /metrics already includes the workers through the shared directory).
+WORKER_METRICS_PORT = envint("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_ADDR = envstr("WORKER_METRICS_ADDR", "0.0.0.0")
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

@@ -1,0 +1,288 @@
+"""The live side of a cycle, pure: where the bar comes from, its feature row and the signals on it.
+
+* ``SimSource`` - the simulated market (``core.simulator.MarketSimulator``) as a source of bars and
+  whole sessions; ``FeedSource`` wraps any ``trading.marketdata`` feed the same way.
+* ``LiveSignals`` - keeps a ``features.FeatureBuilder`` fed bar by bar (incremental: a bar costs the
+  same however long the history) and evaluates the strategies on the latest window
+  (``strategies.evaluate.evaluate_all``). When the next bar does not follow the last one taken in (a
+  fresh process, a restart, a skipped bar) it warms a new builder on the sessions before the bar
+  (``warmup_sessions`` of them, never before the source's first session) and the bars of the
+  session so far, exactly as ``core.backtest`` warms its frame - which is what makes a paper run and
+  a backtest of the same bars trade alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from trading.core import calendar as market_calendar
+from trading.core.bars import DayBars, MarketBar
+from trading.core.engine import SignalInput
+
+BAR = timedelta(minutes=1)
+
+
+class MarketSource(Protocol):
+    """Bars and sessions of one index (see ``SimSource``)."""
+
+    index: str
+    source: str
+    first_session: date | None
+
+    def snapshot(self, at: datetime) -> MarketBar: ...
+
+    def day(self, d: date) -> DayBars: ...
+
+    def iv_history(self) -> Any: ...
+
+
+class SimSource:
+    """The simulated market of ``index`` from ``start`` with ``seed``: deterministic for both."""
+
+    source = "SIM"
+
+    def __init__(
+        self, *, index: str = "NIFTY", seed: int = 7, start: date | None = None, simulator=None
+    ) -> None:
+        from trading.core.simulator import MarketSimulator
+
+        self.index = index.upper()
+        self.seed = int(seed)
+        self.sim = simulator or MarketSimulator(
+            index=self.index, seed=self.seed, start=start or date(2025, 1, 1)
+        )
+        self.first_session: date | None = self.sim.first_session
+        self._iv: Any = None
+
+    def snapshot(self, at: datetime) -> MarketBar:
+        """The last bar completed at ``at``."""
+        return self.sim.snapshot(at)
+
+    def day(self, d: date) -> DayBars:
+        """Session ``d`` as arrays."""
+        return self.sim.day(d)
+
+    def iv_history(self) -> Any:
+        """Closing ATM IV of the sessions before the first simulated one."""
+        if self._iv is None:
+            self._iv = self.sim.warmup_history()
+        return self._iv
+
+    def session_bars(self, d: date) -> list[datetime]:
+        """Bar start times of session ``d`` (aware UTC)."""
+        day = self.day(d)
+        return [day.bar_time(i) for i in range(len(day))]
+
+
+class FeedSource:
+    """A ``trading.marketdata`` feed (``snapshot``/``days``) as a ``MarketSource``."""
+
+    def __init__(self, feed, *, first_session: date | None = None, iv_history: Any = None) -> None:
+        self.feed = feed
+        self.index = getattr(feed, "index", "NIFTY").upper()
+        self.source = getattr(feed, "source", "REPLAY") or "REPLAY"
+        self.first_session = first_session
+        self._iv = iv_history
+
+    def snapshot(self, at: datetime) -> MarketBar:
+        return self.feed.snapshot(at)
+
+    def day(self, d: date) -> DayBars:
+        for day in self.feed.days(d, d):
+            return day
+        raise ValueError(f"no bars for session {d}")
+
+    def iv_history(self) -> Any:
+        return self._iv
+
+
+def _previous_bar_time(bar_time: datetime) -> datetime | None:
+    """The start of the bar before ``bar_time`` in market time (the previous session's last bar at
+    the open); None before 09:15 IST."""
+    ist = bar_time.astimezone(market_calendar.IST)
+    d = ist.date()
+    if ist > market_calendar.session_open(d):
+        return bar_time - BAR
+    prev = market_calendar.previous_trading_day(d)
+    return market_calendar.session_close(prev) - BAR
+
+
+class _Columns:
+    """The latest ``capacity`` values of some feature columns as numpy arrays (a sliding buffer:
+    appending is O(1) amortised, reading the last k rows is a view)."""
+
+    def __init__(self, names: tuple[str, ...], capacity: int) -> None:
+        self.names = names
+        self.capacity = max(capacity, 1)
+        self._size = 2 * self.capacity
+        self._data: dict[str, Any] = {}
+        self._n = 0
+        self.last_time: datetime | None = None
+
+    def reset(self, columns: Mapping[str, Any], last_time: datetime | None) -> None:
+        import numpy as np
+
+        self._data = {}
+        n = 0
+        for name in self.names:
+            arr = np.asarray(columns[name])[-self.capacity :]
+            buf = np.empty(self._size, dtype=arr.dtype if arr.dtype.kind == "O" else float)
+            buf[: len(arr)] = arr
+            self._data[name] = buf
+            n = len(arr)
+        self._n = n
+        self.last_time = last_time
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        import numpy as np
+
+        if self._n == self._size:
+            keep = self.capacity - 1
+            for buf in self._data.values():
+                buf[:keep] = buf[self._n - keep : self._n]
+            self._n = keep
+        for name in self.names:
+            buf = self._data.get(name)
+            value = row[name]
+            if buf is None:
+                kind = "O" if not isinstance(value, int | float | bool | np.number) else "f"
+                buf = self._data[name] = np.empty(self._size, dtype=object if kind == "O" else float)
+            if buf.dtype.kind == "O" or value is None:
+                buf[self._n] = value if buf.dtype.kind == "O" else np.nan
+            else:
+                buf[self._n] = float(value)
+        self._n += 1
+        self.last_time = row.get("time", self.last_time)
+
+    def tail(self, k: int) -> dict[str, Any]:
+        lo = max(self._n - k, 0)
+        return {name: buf[lo : self._n] for name, buf in self._data.items()}
+
+    def __len__(self) -> int:
+        return self._n
+
+
+class LiveSignals:
+    """Feature rows and strategy signals, one bar at a time, for the live loop.
+
+    The strategies read only their last ``lookback`` rows, kept as column arrays (no DataFrame is
+    built per bar), through the same guard as ``evaluate.evaluate_all``.
+    """
+
+    def __init__(self, source: MarketSource, *, warmup_sessions: int = 5) -> None:
+        self.source = source
+        self.warmup_sessions = warmup_sessions
+        self.builder = None
+        self.rebuilds = 0
+        self._cols: _Columns | None = None
+        self._pairs_key: tuple | None = None
+        self._pairs: list = []
+        self._last_row: dict | None = None
+
+    # --- features --------------------------------------------------------------------------------------
+
+    def _warm_days(self, bar_time: datetime) -> list[DayBars]:
+        """The sessions (and the part of the current one) before ``bar_time`` to warm a builder on."""
+        from trading.core.features import truncate_day
+
+        d = market_calendar.ist_date(bar_time)
+        first = self.source.first_session
+        sessions: list[date] = []
+        prev = d
+        for _ in range(self.warmup_sessions):
+            prev = market_calendar.previous_trading_day(prev)
+            if first is not None and prev < first:
+                break
+            sessions.append(prev)
+        days = [self.source.day(s) for s in reversed(sessions)]
+        today = truncate_day(self.source.day(d), bar_time)
+        if len(today):
+            days.append(today)
+        return days
+
+    def _rebuild(self, bar_time: datetime) -> None:
+        from trading.core.features import FeatureBuilder
+
+        days = self._warm_days(bar_time)
+        self.builder = FeatureBuilder.from_history(days, self.source.iv_history(), index=self.source.index)
+        self._cols = None
+        self._last_row = None
+        self.rebuilds += 1
+
+    def row(self, bar: MarketBar) -> dict:
+        """The feature row of ``bar`` (columns of docs/contracts.md plus ``time``); the same bar asked
+        twice in a row gives the row already built."""
+        last = self.builder.last_time if self.builder is not None else None
+        if last is not None and last == bar.time and self._last_row is not None:
+            return self._last_row
+        if last is None or last != _previous_bar_time(bar.time):
+            self._rebuild(bar.time)
+        row = self.builder.append(bar)
+        if self._cols is not None:
+            self._cols.append(row)
+        self._last_row = row
+        return row
+
+    # --- signals ---------------------------------------------------------------------------------------
+
+    def _strategy_pairs(self, strategies) -> list:
+        from trading.core.strategies.evaluate import strategy_pairs
+
+        items = list(strategies.items()) if isinstance(strategies, Mapping) else list(strategies)
+        key = tuple((n, repr(p)) for n, p in items)
+        if key != self._pairs_key:
+            self._pairs = strategy_pairs(items)
+            self._pairs_key = key
+            self._cols = None
+        return self._pairs
+
+    def _columns(self, pairs: list) -> _Columns:
+        if self._cols is None:
+            from trading.core.strategies.base import columns_of
+
+            names = tuple(dict.fromkeys(c for s, _ in pairs for c in s.columns))
+            longest = max((s.lookback for s, _ in pairs), default=1)
+            cols = _Columns(names, longest)
+            frame = self.builder.frame()
+            cols.reset(columns_of(frame.iloc[-longest:], names), self.builder.last_time)
+            self._cols = cols
+        return self._cols
+
+    def signals(self, strategies: Iterable[tuple[str, Any]] | Mapping[str, Any]) -> list[SignalInput]:
+        """The signals of the latest row, in the order of ``strategies`` ((name, params) pairs)."""
+        from trading.core.strategies.base import compute_guarded
+
+        pairs = self._strategy_pairs(strategies)
+        if not pairs or self.builder is None or self.builder.last_time is None:
+            return []
+        cols = self._columns(pairs)
+        out: list[SignalInput] = []
+        for strategy, params in pairs:
+            arrays = compute_guarded(
+                strategy,
+                {c: v for c, v in cols.tail(strategy.lookback).items() if c in strategy.columns},
+                params,
+            )
+            if arrays is None or len(arrays.direction) == 0:
+                continue
+            d = int(arrays.direction[-1])
+            if d:
+                last = len(arrays.direction) - 1
+                out.append(
+                    SignalInput(
+                        strategy=strategy.name,
+                        direction="CALL" if d > 0 else "PUT",
+                        strength=float(arrays.strength[-1]),
+                        reason=arrays.reasons.get(last, ""),
+                    )
+                )
+        return out
+
+    def step(
+        self, bar: MarketBar, strategies: Iterable[tuple[str, Any]] | Mapping[str, Any]
+    ) -> tuple[dict, list[SignalInput]]:
+        """Take in ``bar``: its feature row and the strategies' signals on it."""
+        row = self.row(bar)
+        return row, self.signals(strategies)

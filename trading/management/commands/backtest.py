@@ -1,0 +1,48 @@
+"""`manage.py backtest`: the strategies over simulated sessions, stored as a BacktestRun with its trades."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+
+from trading import services
+from trading.core import calendar as market_calendar
+
+
+class Command(BaseCommand):
+    help = "Backtest the strategies on the simulated market; trades go to the journal as BACKTEST."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--start", type=date.fromisoformat, required=True)
+        parser.add_argument("--end", type=date.fromisoformat, default=None, help="default: --start")
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--index", default="NIFTY")
+        parser.add_argument(
+            "--strategy", action="append", default=[], help="repeat; default: the enabled ones"
+        )
+        parser.add_argument("--name", default="")
+
+    def handle(self, *args, **opts):
+        start, end = opts["start"], opts["end"] or opts["start"]
+        if end < start:
+            raise CommandError("--end is before --start")
+        sessions = market_calendar.trading_days(start, end)
+        if not sessions:
+            raise CommandError(f"no trading day between {start} and {end}")
+        self.stdout.write(f"backtest: {len(sessions)} session(s) {start}..{end}, seed {opts['seed']}")
+        run = services.backtest_execute(
+            start=start,
+            end=end,
+            seed=opts["seed"],
+            index=opts["index"],
+            strategies=opts["strategy"] or None,
+            name=opts["name"],
+        )
+        s = run.summary
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"BacktestRun {run.pk}: {s.get('trades')} trades, win rate {s.get('win_rate')}%, "
+                f"net Rs {s.get('net_pnl')} (charges {s.get('charges')}), max drawdown {s.get('max_drawdown')}"
+            )
+        )
