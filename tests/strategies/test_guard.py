@@ -106,3 +106,14 @@ def test_guard_failures_reach_the_prometheus_counter(monkeypatch):
     monkeypatch.setattr(metrics, "strategy_error", seen.append)
     assert run_guarded(BoomStrategy(), make_frame(10)) is None
     assert seen == ["BoomStrategy"]
+
+
+def test_shift_of_a_window_shorter_than_the_delay_is_all_nan():
+    # A cold start: the first session gives fewer rows than some strategies' delays.
+    import numpy as np
+
+    from trading.core.strategies.base import shift
+
+    assert np.isnan(shift(np.arange(3.0), 5)).all()
+    assert np.isnan(shift(np.arange(3.0), 3)).all()
+    assert shift(np.arange(4.0), 1).tolist()[1:] == [0.0, 1.0, 2.0]

@@ -292,9 +292,9 @@ class RegimeParams:
 
 def shift(x: np.ndarray, k: int = 1) -> np.ndarray:
     """``x`` delayed by ``k`` >= 1 rows (NaN for the first k): row t holds row t - k."""
-    out = np.empty(len(x), dtype=float)
-    out[:k] = np.nan
-    out[k:] = x[: len(x) - k]
+    out = np.full(len(x), np.nan)
+    if k < len(x):  # a window shorter than the delay (a cold start) is all NaN
+        out[k:] = x[: len(x) - k]
     return out
 
 
