@@ -41,7 +41,8 @@ class BacktestResult:
     sessions: int = 0
 
     def summary(self) -> dict:
-        """Counts, P&L (rupees, net of charges), win rate (%, net > 0), and the worst drawdown."""
+        """Counts, P&L (rupees, net of charges), win rate (%, net > 0), and the max drawdown: the
+        largest fall of the equity curve from its running peak, in rupees, >= 0 (as analytics.stats)."""
         nets = [t.net_pnl for t in self.trades]
         wins = [n for n in nets if n > 0]
         peak = Decimal(0)
@@ -60,7 +61,7 @@ class BacktestResult:
             "gross_pnl": str(sum((t.gross_pnl for t in self.trades), Decimal(0))),
             "charges": str(sum((t.charges for t in self.trades), Decimal(0))),
             "net_pnl": str(sum(nets, Decimal(0))),
-            "max_drawdown": str(worst),
+            "max_drawdown": str(-worst),
         }
 
 

@@ -31,6 +31,19 @@ class Command(BaseCommand):
         if not sessions:
             raise CommandError(f"no trading day between {start} and {end}")
         self.stdout.write(f"backtest: {len(sessions)} session(s) {start}..{end}, seed {opts['seed']}")
+        total_bars = 375 * len(sessions)
+        seen = {"bars": 0}
+
+        def progress(cycle) -> None:
+            seen["bars"] += 1
+            if seen["bars"] % 375 == 0 or seen["bars"] == total_bars:
+                done = seen["bars"] / total_bars
+                bar = "#" * int(done * 30)
+                self.stdout.write(
+                    f"\r[{bar:<30}] {done:6.1%}  session {seen['bars'] // 375}/{len(sessions)}", ending=""
+                )
+                self.stdout.flush()
+
         run = services.backtest_execute(
             start=start,
             end=end,
@@ -38,7 +51,9 @@ class Command(BaseCommand):
             index=opts["index"],
             strategies=opts["strategy"] or None,
             name=opts["name"],
+            progress=progress,
         )
+        self.stdout.write("")
         s = run.summary
         self.stdout.write(
             self.style.SUCCESS(
