@@ -1,5 +1,12 @@
-"""Routes (metrics_urls)."""
+"""Routes (metrics_urls): ``/metrics`` for Prometheus (django-prometheus's own view is not routed;
+this one adds the other processes and the database metrics, and guards access)."""
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from trading import metrics_views
+
+urlpatterns = [
+    path("metrics", metrics_views.metrics, name="metrics"),
+]

@@ -1129,7 +1129,8 @@ class Desk:
         """Run one engine cycle (see ``run_cycle``)."""
         if bar is None:
             at = at or timezone.now()
-            bar = self.source.snapshot(at)
+            with metrics.timed_market_fetch(self.data_source):  # fetch time; a failure counted
+                bar = self.source.snapshot(at)
         at = at or bar.time + BAR
         started = _time.perf_counter()
         with cycle_lock(self.index):
@@ -1159,6 +1160,8 @@ class Desk:
         metrics.market_updated(bar, self._last_row, source=self.data_source)
         for stage, secs in self._stages.items():
             metrics.stage_observed(stage, secs)
+        for name, secs in getattr(self.live, "__dict__", {}).pop("timings", {}).items():  # this bar only
+            metrics.strategy_evaluated(name, secs)
         for sig in result.signals:
             metrics.signal_seen(
                 sig.signal.strategy,

@@ -45,6 +45,7 @@ import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
+from trading import metrics
 from trading.brokers import ratelimit
 from trading.brokers.base import (
     CANCELLED,
@@ -232,7 +233,7 @@ class KiteBroker(Broker):
                 root=root or _setting("KITE_ROOT_URL", None),
                 timeout=timeout or _setting("KITE_TIMEOUT", None),
             )
-        self.kite = kite
+        self.kite = metrics.instrument_kite(kite)  # every REST call timed by route, errors counted
         self.algo_id = algo_id if algo_id is not None else _setting("KITE_ALGO_ID", "")
         self.max_retries = int(max_retries if max_retries is not None else _setting("KITE_MAX_RETRIES", 5))
         if not 0 <= self.max_retries <= MAX_MODIFICATIONS:

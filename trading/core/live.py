@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -259,12 +260,15 @@ class LiveSignals:
             return []
         cols = self._columns(pairs)
         out: list[SignalInput] = []
+        self.timings: dict[str, float] = {}  # wall seconds per strategy on this bar (for the metrics)
         for strategy, params in pairs:
+            started = time.perf_counter()
             arrays = compute_guarded(
                 strategy,
                 {c: v for c, v in cols.tail(strategy.lookback).items() if c in strategy.columns},
                 params,
             )
+            self.timings[strategy.name] = time.perf_counter() - started
             if arrays is None or len(arrays.direction) == 0:
                 continue
             d = int(arrays.direction[-1])

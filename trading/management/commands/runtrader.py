@@ -118,6 +118,7 @@ class Command(BaseCommand):
         )
         self._stop = False
         signal.signal(signal.SIGTERM, self._on_term)
+        metrics.process_started("trader")  # a live trading loop, until this process exits
         try:
             self._loop(desk, source, planned, resume_after, speed, days_limit, quiet=opts["quiet"])
         except KeyboardInterrupt:

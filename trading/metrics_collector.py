@@ -1,0 +1,571 @@
+"""The database metrics: state and journal counts computed at scrape time.
+
+``DatabaseCollector`` exports the families of ``trading.metrics.DB_FAMILIES`` from a handful of
+GROUP BY queries (trades, orders, open positions, today's performance, strategies, control state).
+They come from the database, not from any process's memory, so they are right after a restart, after
+a wipe of the multiprocess directory, and whichever process made the trade: ``trading_trades_total``
+per strategy is the number of journal rows per strategy, ``trading_orders_total`` the order rows.
+
+"Today" is the session of the market clock: the IST date of the engine's last bar
+(``TradingState.last_bar_time`` of ``settings.TRADING_INDEX``), the wall-clock date when there is none,
+so a simulated market trading 2025-01-02 shows that day's P&L.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Max,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from trading import metrics
+
+log = logging.getLogger(__name__)
+
+WORKING_ORDER_STATUSES = ("SUBMITTED", "OPEN", "PARTIALLY_FILLED")
+
+
+def _f(value) -> float:
+    return float(value) if value is not None else 0.0
+
+
+def _family(spec: metrics.DbFamily):
+    if spec.kind == "counter":
+        return CounterMetricFamily(spec.name, spec.documentation, labels=spec.labels)
+    return GaugeMetricFamily(spec.name, spec.documentation, labels=spec.labels)
+
+
+def _ist_midnight(day: date) -> datetime:
+    from trading.core import calendar
+
+    return datetime.combine(day, datetime.min.time(), tzinfo=calendar.IST)
+
+
+Series = dict[str, dict[tuple[str, ...], float]]  # family name -> label values -> value
+
+
+class DatabaseCollector:
+    """A prometheus_client collector of the database metrics (register it on a scrape's registry)."""
+
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+
+    def describe(self):
+        """The families, without samples (lets a registry check names)."""
+        return [_family(spec) for spec in metrics.DB_FAMILIES.values()]
+
+    def collect(self):
+        start = time.perf_counter()
+        fam = {name: _family(spec) for name, spec in metrics.DB_FAMILIES.items()}
+        self._static(fam)
+        try:
+            series = database_series()
+            up = 1.0
+        except DatabaseError as exc:
+            # The database is down: the state and journal families go out empty (alerts see them
+            # absent) and the rest of the scrape still works.
+            log.warning("metrics: database unreachable: %s", exc)
+            series, up = {}, 0.0
+        for name, data in series.items():
+            family = fam[name]
+            paise = "_rupees" in name  # money to the paisa, as the journal keeps it
+            for labels, value in data.items():
+                family.add_metric(labels, round(value, 2) if paise else value)
+        fam["trading_metrics_database_up"].add_metric([], up)
+        fam["trading_metrics_collect_seconds"].add_metric([], time.perf_counter() - start)
+        return list(fam.values())
+
+    def _static(self, fam: dict) -> None:
+        """The families that need no database."""
+        from journal import spool
+        from trading import metrics_process
+        from trading.core import calendar
+
+        try:
+            depth = spool.depth()
+        except OSError:
+            depth = 0
+        fam["trading_trade_spool_depth"].add_metric([], depth)
+        fam["trading_market_session_open"].add_metric(
+            ["NSE"], 1.0 if calendar.is_in_session(timezone.now()) else 0.0
+        )
+        fam["trading_build_info"].add_metric(
+            [
+                str(settings.SPECTACULAR_SETTINGS.get("VERSION", "dev")),
+                "{}.{}.{}".format(*sys.version_info[:3]),
+                settings.TRADING_MODE,
+            ],
+            1.0,
+        )
+        fam["trading_capital_rupees"].add_metric([], float(settings.TRADING_CAPITAL))
+        fam["trading_daily_loss_limit_rupees"].add_metric(
+            [], float(getattr(settings, "DAILY_LOSS_LIMIT", 0.0))
+        )
+        fam["trading_live_trading_enabled"].add_metric([], 1.0 if settings.LIVE_TRADING_ENABLED else 0.0)
+        fam["trading_metrics_multiprocess_files"].add_metric(
+            [], metrics_process.file_count(self.multiprocess_dir)
+        )
+
+
+# --- reading the database ------------------------------------------------------------------------
+
+
+def _new_series() -> Series:
+    return defaultdict(lambda: defaultdict(float))
+
+
+def read_database(tally: JournalTally | None = None) -> Series:
+    """Every database family's samples, read now: a few small queries, and the journal counts
+    brought up to date in ``tally`` (a fresh one when None: two GROUP BYs)."""
+    out = _new_series()
+    session = _state(out)
+    tally = tally or JournalTally()
+    tally.refresh()
+    tally.emit(out)
+    unrealized = _positions(out)
+    _today(out, session, unrealized)
+    _strategies(out)
+    return out
+
+
+def _state(out: Series) -> date:
+    from trading.core import calendar
+    from trading.models import TradingState
+
+    session = None
+    for st in TradingState.objects.all():
+        idx = (metrics.label(st.index),)
+        out["trading_circuit_breaker_active"][idx] = 1.0 if st.circuit_breaker else 0.0
+        out["trading_kill_switch_active"][idx] = 1.0 if st.kill_switch else 0.0
+        out["trading_live_confirmed"][idx] = 1.0 if st.live_confirmed_at else 0.0
+        if st.last_bar_time:
+            out["trading_last_bar_timestamp_seconds"][idx] = st.last_bar_time.timestamp()
+        if st.last_cycle_at:
+            out["trading_last_cycle_timestamp_seconds"][idx] = st.last_cycle_at.timestamp()
+        if st.last_bar_time and (session is None or st.index == settings.TRADING_INDEX):
+            session = calendar.ist_date(st.last_bar_time)
+    session = session or calendar.ist_date(timezone.now())
+    out["trading_session_date_timestamp_seconds"][()] = _ist_midnight(session).timestamp()
+    return session
+
+
+# --- the journal's counts, kept by an incremental tally ------------------------------------------
+
+TRADE_KEY = ("strategy_name", "side", "status", "entry_mode", "exit_type", "is_winning_trade")
+ORDER_KEY = ("strategy_name", "transaction_type", "order_type", "status", "mode", "reason_text")
+FINAL_ORDER_STATUSES = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
+
+
+class JournalTally:
+    """Trades and orders counted by their label columns, kept up to date without rescanning.
+
+    A full read is one GROUP BY per table (a consistent snapshot each: the largest id and the row
+    count come from the same statement). After it, a scrape reads only what changed: rows above the
+    largest id seen (by primary key), and the orders not yet final (by id: their status still moves).
+    The row count and the sum of the ids check the shortcut (a delete, or a commit that arrived out of
+    id order, shows in them), the largest audit id catches an edit of a trade (every edit is
+    audited): each forces a full read. Terminal orders never change (``trading.core.orders``); a
+    full read every ``FULL_EVERY`` seconds still catches a write that bypassed the services.
+    """
+
+    FULL_EVERY = 300.0
+    MAX_TRACKED = 500
+
+    def __init__(self) -> None:
+        self.trades: dict[tuple, list[float]] | None = None  # key -> [n, net, charges, hold min, last exit]
+        self.trade_max_id = 0
+        self.trade_count = 0
+        self.trade_id_sum = 0
+        self.audit_max_id = 0
+        self.orders: dict[tuple, float] = {}
+        self.order_max_id = 0
+        self.order_count = 0
+        self.order_id_sum = 0
+        self.tracked: dict[int, tuple] = {}  # orders not final yet: id -> key
+        self.full_at = 0.0
+
+    # trades --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _trade_rows(qs):
+        fl = FloatField()
+        return (
+            qs.values(*TRADE_KEY)
+            .annotate(
+                n=Count("id"),
+                net=Sum("net_pnl", output_field=fl),
+                charges=Sum("total_charges", output_field=fl),
+                hold=Sum("hold_duration_minutes", output_field=fl),
+                last_exit=Max("exit_time"),
+                top=Max("id"),
+                ids=Sum("id"),
+            )
+            .order_by()
+        )
+
+    def _add_trades(self, rows) -> tuple[int, int, int]:
+        count = top = ids = 0
+        for r in rows:
+            key = tuple(r[k] for k in TRADE_KEY)
+            agg = self.trades.setdefault(key, [0.0, 0.0, 0.0, 0.0, 0.0])
+            agg[0] += r["n"]
+            agg[1] += _f(r["net"])
+            agg[2] += _f(r["charges"])
+            agg[3] += _f(r["hold"])
+            if r["last_exit"] is not None:
+                agg[4] = max(agg[4], r["last_exit"].timestamp())
+            count += r["n"]
+            top = max(top, r["top"])
+            ids += r["ids"]
+        return count, top, ids
+
+    def _full_trades(self) -> None:
+        from journal.models import Trade, TradeAudit
+
+        self.audit_max_id = TradeAudit.objects.aggregate(m=Max("id"))["m"] or 0
+        self.trades = {}
+        self.trade_count, self.trade_max_id, self.trade_id_sum = self._add_trades(
+            self._trade_rows(Trade.objects.all())
+        )
+
+    def _update_trades(self) -> bool:
+        from journal.models import Trade, TradeAudit
+
+        if (TradeAudit.objects.aggregate(m=Max("id"))["m"] or 0) != self.audit_max_id:
+            return False
+        now = Trade.objects.aggregate(n=Count("id"), m=Max("id"), s=Sum("id"))
+        count, top, ids = now["n"], now["m"] or 0, now["s"] or 0
+        if (count, top, ids) == (self.trade_count, self.trade_max_id, self.trade_id_sum):
+            return True
+        new = list(self._trade_rows(Trade.objects.filter(id__gt=self.trade_max_id, id__lte=top)))
+        if (
+            self.trade_count + sum(r["n"] for r in new) != count
+            or self.trade_id_sum + sum(r["ids"] for r in new) != ids
+        ):
+            return False  # a delete, or a commit that landed below the ids already seen
+        self._add_trades(new)
+        self.trade_count, self.trade_max_id, self.trade_id_sum = count, top, ids
+        return True
+
+    # orders --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _orders_qs(qs):
+        reason = Case(
+            When(status__in=("REJECTED", "CANCELLED"), then=F("status_reason")),
+            default=Value(""),
+            output_field=CharField(),
+        )
+        # Orders not final yet come back one per row (their id), the others grouped.
+        track = Case(
+            When(status__in=FINAL_ORDER_STATUSES, then=Value(0)),
+            default=F("id"),
+            output_field=BigIntegerField(),
+        )
+        return qs.annotate(reason_text=reason, track=track).values(*ORDER_KEY, "track")
+
+    def _full_orders(self) -> None:
+        from trading.models import Order
+
+        rows = (
+            self._orders_qs(Order.objects.all())
+            .annotate(n=Count("id"), top=Max("id"), ids=Sum("id"))
+            .order_by()
+        )
+        self.orders, self.tracked = {}, {}
+        count = top = id_sum = 0
+        for r in rows:
+            key = tuple(r[k] for k in ORDER_KEY)
+            self.orders[key] = self.orders.get(key, 0.0) + r["n"]
+            if r["track"]:
+                self.tracked[r["track"]] = key
+            count += r["n"]
+            top = max(top, r["top"])
+            id_sum += r["ids"]
+        self.order_count, self.order_max_id, self.order_id_sum = count, top, id_sum
+
+    def _update_orders(self) -> bool:
+        from trading.models import Order
+
+        now = Order.objects.aggregate(n=Count("id"), m=Max("id"), s=Sum("id"))
+        count, top, ids = now["n"], now["m"] or 0, now["s"] or 0
+        same = (count, top, ids) == (self.order_count, self.order_max_id, self.order_id_sum)
+        if same and not self.tracked:
+            return True
+        if len(self.tracked) > self.MAX_TRACKED:
+            return False  # many orders stuck open: one GROUP BY is cheaper than a long IN list
+        qs = Order.objects.filter(Q(id__gt=self.order_max_id, id__lte=top) | Q(id__in=list(self.tracked)))
+        rows = list(self._orders_qs(qs).values("id", *ORDER_KEY))
+        seen = {r["id"] for r in rows}
+        if any(i not in seen for i in self.tracked):
+            return False  # a tracked order was deleted
+        new = [r["id"] for r in rows if r["id"] > self.order_max_id]
+        if self.order_count + len(new) != count or self.order_id_sum + sum(new) != ids:
+            return False  # a delete, or a commit that landed below the ids already seen
+        for r in rows:
+            key = tuple(r[k] for k in ORDER_KEY)
+            old = self.tracked.pop(r["id"], None)
+            if old is not None:
+                self.orders[old] -= 1.0
+            self.orders[key] = self.orders.get(key, 0.0) + 1.0
+            if key[3] not in FINAL_ORDER_STATUSES:
+                self.tracked[r["id"]] = key
+        self.order_count, self.order_max_id, self.order_id_sum = count, top, ids
+        return True
+
+    # ---------------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Bring the tally up to date with the database."""
+        if self.trades is None or time.monotonic() - self.full_at > self.FULL_EVERY:
+            self._full_trades()
+            self._full_orders()
+            self.full_at = time.monotonic()
+            return
+        if not self._update_trades():
+            self._full_trades()
+        if not self._update_orders():
+            self._full_orders()
+
+    def emit(self, out: Series) -> None:
+        """Add the trade and order families to ``out``."""
+        last_exit = out["trading_last_trade_exit_timestamp_seconds"]
+        for (name, side, status, mode, exit_type, win), (n, net, charges, hold, last) in (
+            self.trades or {}
+        ).items():
+            if not n:
+                continue
+            s = metrics.label(name)
+            out["trading_trades"][(s, side, (status or "").lower(), mode)] += n
+            if win:
+                out["trading_winning_trades"][(s, side, mode)] += n
+            out["trading_trade_exits"][(s, exit_type, mode)] += n
+            out["trading_trade_hold_seconds"][(s, mode)] += hold * 60.0
+            out["trading_charges_paid_rupees"][(s, mode)] += charges
+            out["trading_strategy_net_pnl_rupees"][(s, mode)] += net
+            last_exit[(mode,)] = max(last_exit.get((mode,), 0.0), last)
+        for (name, side, otype, status, mode, reason), n in self.orders.items():
+            if not n:
+                continue
+            s = metrics.label(name)
+            out["trading_orders"][(s, side, otype, status, mode)] += n
+            if status != "NEW":
+                out["trading_orders_submitted"][(s, side, otype, mode)] += n
+            if status == "FILLED":
+                out["trading_orders_filled"][(s, side, otype, mode)] += n
+            elif status == "REJECTED":
+                out["trading_orders_rejected"][(s, metrics.reason_label(reason, "unknown"), mode)] += n
+            elif status == "CANCELLED":
+                out["trading_orders_cancelled"][(s, metrics.reason_label(reason, "unknown"), mode)] += n
+            if status in WORKING_ORDER_STATUSES:
+                out["trading_orders_working"][(s, mode)] += n
+
+
+def _positions(out: Series) -> dict[str, float]:
+    from trading.models import Position
+
+    money = DecimalField(max_digits=20, decimal_places=4)
+    mark = Coalesce("last_price", "entry_price")
+    rows = (
+        Position.objects.filter(status="OPEN")
+        .values("strategy_name", "mode", "side")
+        .annotate(
+            n=Count("id"),
+            qty=Sum("quantity"),
+            value=Sum(ExpressionWrapper(F("quantity") * mark, output_field=money)),
+            cost=Sum(ExpressionWrapper(F("quantity") * F("entry_price"), output_field=money)),
+        )
+        .order_by()
+    )
+    unrealized: dict[str, float] = defaultdict(float)
+    for r in rows:
+        key = (metrics.label(r["strategy_name"]), r["mode"])
+        value, cost = _f(r["value"]), _f(r["cost"])
+        upnl = (cost - value) if r["side"] == "SHORT" else (value - cost)
+        out["trading_positions_open"][key] += float(r["n"])
+        out["trading_positions_open_quantity"][key] += float(r["qty"] or 0)
+        out["trading_positions_value_rupees"][key] += value
+        out["trading_unrealized_pnl_rupees"][key] += upnl
+        unrealized[r["mode"]] += upnl
+    return unrealized
+
+
+def _today(out: Series, session: date, unrealized: dict[str, float]) -> None:
+    from analytics.models import DailyPerformance
+    from journal.models import Trade
+    from trading.models import Signal
+
+    capital = float(settings.TRADING_CAPITAL) or 1.0
+    realized: dict[str, float] = {}
+    rows = DailyPerformance.objects.filter(date=session).values_list(
+        "mode", "net_pnl", "trades", "win_rate", "total_charges", "max_drawdown"
+    )
+    for mode, net, trades, win_rate, charges, drawdown in rows:
+        realized[mode] = _f(net)
+        out["trading_daily_trades"][(mode,)] = float(trades)
+        out["trading_daily_win_rate_percent"][(mode,)] = _f(win_rate)
+        out["trading_daily_charges_rupees"][(mode,)] = _f(charges)
+        out["trading_daily_max_drawdown_rupees"][(mode,)] = _f(drawdown)
+    # The trading modes always have a daily figure (0 before the first trade), so alerts and panels
+    # see a number, not an absent series.
+    for mode in sorted({"PAPER", settings.TRADING_MODE} | set(realized) | set(unrealized)):
+        r, u = realized.get(mode, 0.0), unrealized.get(mode, 0.0)
+        out["trading_realized_pnl_rupees"][(mode,)] = r
+        out["trading_daily_pnl_rupees"][(mode,)] = r + u
+        out["trading_daily_pnl_percent"][(mode,)] = (r + u) / capital * 100.0
+    rows = (
+        Trade.objects.filter(trade_date=session)
+        .values_list("strategy_name", "entry_mode")
+        .annotate(net=Sum("net_pnl", output_field=FloatField()))
+        .order_by()
+    )
+    for name, mode, net in rows:
+        out["trading_strategy_daily_pnl_rupees"][(metrics.label(name), mode)] += _f(net)
+    start = _ist_midnight(session).astimezone(UTC)
+    rows = (
+        Signal.objects.filter(bar_time__gte=start, bar_time__lt=start + timedelta(days=1))
+        .values_list("strategy_name", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for name, status, n in rows:
+        out["trading_daily_signals"][(metrics.label(name), status)] += float(n)
+
+
+def _strategies(out: Series) -> None:
+    from analytics.models import StrategyPerformance
+    from trading.models import StrategyConfig
+
+    enabled = 0
+    for name, on, capital in StrategyConfig.objects.values_list("name", "enabled", "capital_allocation"):
+        s = (metrics.label(name),)
+        out["trading_strategy_enabled"][s] = 1.0 if on else 0.0
+        out["trading_strategy_capital_allocation_rupees"][s] = _f(capital)
+        enabled += 1 if on else 0
+    out["trading_strategies_enabled"][()] = float(enabled)
+    rows = StrategyPerformance.objects.values_list(
+        "strategy_name",
+        "mode",
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "max_drawdown",
+        "best_trade",
+        "worst_trade",
+        "avg_hold_minutes",
+    )
+    for name, mode, win_rate, pf, expectancy, drawdown, best, worst, hold in rows:
+        key = (metrics.label(name), mode)
+        out["trading_strategy_win_rate_percent"][key] = _f(win_rate)
+        if pf is not None:
+            out["trading_strategy_profit_factor_ratio"][key] = _f(pf)
+        out["trading_strategy_expectancy_rupees"][key] = _f(expectancy)
+        out["trading_strategy_max_drawdown_rupees"][key] = _f(drawdown)
+        out["trading_strategy_best_trade_rupees"][key] = _f(best)
+        out["trading_strategy_worst_trade_rupees"][key] = _f(worst)
+        out["trading_strategy_avg_hold_seconds"][key] = _f(hold) * 60.0
+
+
+class _SnapshotCache:
+    """The last reading of the database and the change token it was read at.
+
+    The token is read *before* the queries: a commit that lands between the token and the queries'
+    snapshot is already in the counts, and one after it moves the token, so a cached answer is never
+    older than the database. PostgreSQL: the WAL insert position (any committed change moves it).
+    SQLite: ``PRAGMA data_version`` on a read-only connection of our own (it changes whenever another
+    connection commits). Inside a transaction (our own uncommitted writes move no token), with another
+    database, or on any doubt: no caching. ``MAX_AGE`` bounds what a commit racing the token could
+    hide (PostgreSQL writes its commit record a moment before the commit becomes visible).
+    """
+
+    MAX_AGE = 60.0
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: tuple | None = None
+        self.built = 0.0
+        self.series: Series = {}
+        self.tally = JournalTally()
+        self._probe: sqlite3.Connection | None = None
+        self._probe_path = ""
+
+    def _sqlite_version(self, path: str) -> int | None:
+        if self._probe is None or self._probe_path != path:
+            if self._probe is not None:
+                self._probe.close()
+            self._probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self._probe_path = path
+        return self._probe.execute("PRAGMA data_version").fetchone()[0]
+
+    def token(self) -> tuple | None:
+        try:
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cur:
+                    cur.execute("SELECT pg_current_wal_insert_lsn()::text")
+                    return ("pg", connection.settings_dict.get("NAME"), cur.fetchone()[0])
+            if connection.vendor == "sqlite":
+                path = str(connection.settings_dict.get("NAME") or "")
+                if not path or path == ":memory:" or path.startswith("file:"):
+                    return None
+                st = os.stat(path)
+                return ("sqlite", path, st.st_ino, st.st_dev, self._sqlite_version(path))
+        except (DatabaseError, sqlite3.Error, OSError):
+            log.debug("metrics: no change token", exc_info=True)
+        return None
+
+    def get(self) -> Series:
+        if connection.in_atomic_block:
+            return read_database()
+        with self.lock:
+            token = self.token()
+            # The wall-clock date is part of the key: with no engine state "today" is the calendar's.
+            key = None if token is None else (token, timezone.localdate())
+            fresh = time.monotonic() - self.built < self.MAX_AGE
+            if key is not None and key == self.key and fresh:
+                return self.series
+            try:
+                series = read_database(self.tally)
+            except Exception:
+                self.tally = JournalTally()  # never keep a tally a failed refresh left half-updated
+                raise
+            self.key, self.series, self.built = key, series, time.monotonic()
+            return series
+
+    def clear(self) -> None:
+        with self.lock:
+            self.key, self.series, self.built = None, {}, 0.0
+            self.tally = JournalTally()
+
+
+_snapshot = _SnapshotCache()
+
+
+def database_series() -> Series:
+    """The database families' samples: re-read when the database changed since the last scrape."""
+    return _snapshot.get()
