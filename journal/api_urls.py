@@ -1,6 +1,30 @@
-"""Routes of the journal (api_urls)."""
+"""Routes of the journal's REST API, mounted at ``/api/``.
+
+``/api/trades/`` (list, create; ``<trade_id>/``: retrieve, partial update, delete),
+``/api/trades/history``, ``/api/trades/totals``, ``/api/trades/export.csv``, ``/api/trades/export.xlsx``,
+``/api/orders/``, ``/api/positions/``, ``/api/signals/`` (read-only).
+"""
 
 from __future__ import annotations
 
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from journal import api
+
 app_name = "journal-api"
-urlpatterns: list = []
+
+router = SimpleRouter()
+router.register("trades", api.TradeViewSet, basename="trade")
+router.register("orders", api.OrderViewSet, basename="order")
+router.register("positions", api.PositionViewSet, basename="position")
+router.register("signals", api.SignalViewSet, basename="signal")
+
+urlpatterns = [
+    # Before the router, whose trades/<trade_id>/ would otherwise be tried first.
+    path("trades/history", api.TradeHistoryView.as_view(), name="trade-history"),
+    path("trades/totals", api.TradeTotalsView.as_view(), name="trade-totals"),
+    path("trades/export.csv", api.TradeExportCsvView.as_view(), name="trade-export-csv"),
+    path("trades/export.xlsx", api.TradeExportXlsxView.as_view(), name="trade-export-xlsx"),
+    *router.urls,
+]

@@ -11,7 +11,7 @@ from django.shortcuts import redirect
 @login_required
 def home(request):
     """The journal is the desk's front page."""
-    return redirect("/admin/")
+    return redirect("journal:list")
 
 
 def healthz(request):

@@ -1,0 +1,287 @@
+"""The REST API of the journal and the engine's read-only tables. Views are thin: they parse the
+request, call a selector (reads) or a service (writes), and shape the answer.
+
+Trades are addressed by ``trade_id`` (``/api/trades/<trade_id>/``): it is the trade's identity across
+installations and in the exports, where the database id is not.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from journal import export, selectors, services
+from journal.filters import FilterBackend, OrderFilterSet, PositionFilterSet, SignalFilterSet, TradeFilterSet
+from journal.models import Trade
+from journal.pagination import KeysetCursorPagination, parse_page_size, parse_positive_int
+from journal.serializers import (
+    TRADE_COLUMNS,
+    OrderSerializer,
+    PositionSerializer,
+    SignalSerializer,
+    TradeHistorySerializer,
+    TradeInputSerializer,
+    TradePatchSerializer,
+    TradeSerializer,
+    TradeTotalsSerializer,
+    check_trade_input,
+    derive_checked,
+    trade_representation,
+    trade_values,
+    validation_error_detail,
+)
+from trading.models import Order, Position, Signal
+
+MAX_HISTORY_PAGE = 10**9
+_EXIT_TIME = TRADE_COLUMNS.index("exit_time")
+
+
+class IsStaffOrReadOnly(BasePermission):
+    """Reads for any authenticated user; writes (they change the history) for staff only."""
+
+    message = "Changing the journal needs a staff account."
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or bool(request.user and request.user.is_staff)
+
+
+def _filter_parameters(filterset_class) -> list[OpenApiParameter]:
+    """OpenAPI parameters of a FilterSet, for views that are not list views of a viewset."""
+    types = {
+        "DateFilter": OpenApiTypes.DATE,
+        "IsoDateTimeFilter": OpenApiTypes.DATETIME,
+        "BoundedIsoDateTimeFilter": OpenApiTypes.DATETIME,
+        "NumberFilter": OpenApiTypes.NUMBER,
+        "FloatNumberFilter": OpenApiTypes.NUMBER,
+        "StrictBooleanFilter": OpenApiTypes.BOOL,
+    }
+    params = []
+    for name, flt in filterset_class.base_filters.items():
+        enum = [c for c, _ in flt.extra["choices"]] if "choices" in flt.extra else None
+        params.append(
+            OpenApiParameter(
+                name,
+                types.get(type(flt).__name__, OpenApiTypes.STR),
+                OpenApiParameter.QUERY,
+                description=str(flt.label or name),
+                enum=enum,
+            )
+        )
+    return params
+
+
+def _valid_filterset(request: Request) -> TradeFilterSet:
+    """The request's filters, or a 400 naming each bad parameter."""
+    filterset = TradeFilterSet(data=request.query_params, queryset=Trade.objects.all(), request=request)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return filterset
+
+
+def _filters_or_none(request: Request) -> TradeFilterSet | None:
+    """As ``_valid_filterset``, but None when the query names no filter (the whole journal): the
+    commonest page does not pay for building a FilterSet."""
+    if not set(request.query_params).intersection(TradeFilterSet.base_filters):
+        return None
+    return _valid_filterset(request)
+
+
+TRADE_FILTERS = _filter_parameters(TradeFilterSet)
+_ERRORS = {
+    400: OpenApiResponse(description="Bad input: the field is named"),
+    401: OpenApiResponse(description="Not authenticated"),
+}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Trades, newest exit first (cursor pages)"),
+    retrieve=extend_schema(summary="One trade by its trade_id"),
+    destroy=extend_schema(summary="Delete a trade (staff); audited, performance refreshed"),
+)
+class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The journal's trades. Filters: see ``journal.filters.TradeFilterSet``."""
+
+    queryset = Trade.objects.all()
+    serializer_class = TradeSerializer
+    permission_classes = [IsAuthenticated, IsStaffOrReadOnly]
+    filterset_class = TradeFilterSet
+    pagination_class = KeysetCursorPagination
+    keyset_ordering = selectors.HISTORY_ORDER
+    filter_backends = [FilterBackend]
+    # Pages are built from value tuples, not model instances (a third of a page's cost).
+    keyset_row_key = staticmethod(lambda values: (values[_EXIT_TIME], values[0]))
+    lookup_field = "trade_id"
+    lookup_value_regex = "[^/]+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def list(self, request: Request) -> Response:
+        queryset = self.filter_queryset(self.get_queryset()).values_list(*TRADE_COLUMNS)
+        rows = self.paginate_queryset(queryset)
+        return self.get_paginated_response([trade_representation(values) for values in rows])
+
+    def get_object(self) -> Trade:
+        # A trade_id no trade can have (PostgreSQL refuses NUL in text outright) is simply unknown.
+        trade_id = self.kwargs.get("trade_id", "")
+        if "\x00" in trade_id or len(trade_id) > 64:
+            raise Http404
+        return super().get_object()
+
+    @extend_schema(
+        summary="Record a manual trade (staff)",
+        description="Validated exactly like record_trade. 201 when stored, 200 when that trade_id "
+        "already exists (nothing changes), 202 when the database was unreachable and it was spooled.",
+        request=TradeInputSerializer,
+        responses={201: TradeSerializer, 200: TradeSerializer, 202: OpenApiTypes.OBJECT, **_ERRORS},
+    )
+    def create(self, request: Request) -> Response:
+        fields = check_trade_input(request.data)
+        values = derive_checked(fields)
+        existed = Trade.objects.filter(trade_id=values["trade_id"]).exists()
+        trade = services.record_trade(**fields)
+        if getattr(trade, "spooled", False):
+            return Response({"trade_id": trade.trade_id, "spooled": True}, status=status.HTTP_202_ACCEPTED)
+        body = trade_representation(trade_values(trade))
+        return Response(body, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Edit a trade (staff): notes, tags or corrections",
+        description="Every derived field is recomputed, the performance rows refreshed and each changed "
+        "field audited (source api).",
+        request=TradePatchSerializer,
+        responses={200: TradeSerializer, **_ERRORS},
+    )
+    def partial_update(self, request: Request, trade_id: str | None = None) -> Response:
+        trade = self.get_object()
+        changes = check_trade_input(request.data)
+        raw = services.raw_of(trade)
+        raw.update(changes)
+        derive_checked(raw)
+        try:
+            trade = services.trade_update(trade=trade, user=request.user, source="api", **changes)
+        except DjangoValidationError as exc:
+            raise ValidationError(validation_error_detail(exc)) from None
+        return Response(trade_representation(trade_values(trade)))
+
+    def destroy(self, request: Request, trade_id: str | None = None) -> Response:
+        services.trade_delete(trade=self.get_object(), user=request.user, source="api")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TradeHistoryView(APIView):
+    """``GET /api/trades/history``: ``{"trades": [...], "total": N, "page": P, "page_size": S}``."""
+
+    @extend_schema(
+        summary="A numbered page of the journal, with the filtered total",
+        parameters=[
+            OpenApiParameter("page", OpenApiTypes.INT, description="1-based page number"),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="1..500, default 50"),
+            *TRADE_FILTERS,
+        ],
+        responses={200: TradeHistorySerializer, **_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        page = parse_positive_int(request.query_params, "page", default=1, maximum=MAX_HISTORY_PAGE)
+        page_size = parse_page_size(request.query_params)
+        filterset = _filters_or_none(request)
+        trades, total = selectors.trade_history_page(
+            filterset, page=page, page_size=page_size, columns=TRADE_COLUMNS
+        )
+        return Response(
+            {
+                "trades": [trade_representation(values) for values in trades],
+                "total": total,
+                "page": page,
+                "page_size": page_size,
+            }
+        )
+
+
+class TradeTotalsView(APIView):
+    """``GET /api/trades/totals``: trades, wins, win rate, gross, charges and net of the filtered set."""
+
+    @extend_schema(
+        summary="Totals of the filtered journal",
+        parameters=TRADE_FILTERS,
+        responses={200: TradeTotalsSerializer, **_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        totals = selectors.trade_totals(_filters_or_none(request))
+        return Response(TradeTotalsSerializer(totals.as_dict()).data)
+
+
+class TradeExportCsvView(APIView):
+    """``GET /api/trades/export.csv``: every filtered trade, streamed; the API's columns."""
+
+    @extend_schema(
+        summary="CSV export of the filtered journal",
+        parameters=TRADE_FILTERS,
+        responses={(200, "text/csv"): OpenApiTypes.STR, **_ERRORS},
+    )
+    def get(self, request: Request):
+        return export.csv_response(_valid_filterset(request), request=request)
+
+
+class TradeExportXlsxView(APIView):
+    """``GET /api/trades/export.xlsx``: the filtered trades as an Excel sheet (400 past 1,048,575)."""
+
+    @extend_schema(
+        summary="Excel export of the filtered journal",
+        parameters=TRADE_FILTERS,
+        responses={
+            (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiTypes.BINARY,
+            **_ERRORS,
+        },
+    )
+    def get(self, request: Request):
+        filterset = _valid_filterset(request)
+        try:
+            return export.xlsx_response(filterset, request=request)
+        except export.ExportTooLarge as exc:
+            raise ValidationError({"detail": [str(exc)]}) from None
+
+
+class _ReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [IsAuthenticated]
+    filter_backends = [FilterBackend]
+    pagination_class = KeysetCursorPagination
+
+    def get_object(self):
+        # A non-numeric id is simply not one of ours: 404, not a 500 from the integer lookup.
+        if not str(self.kwargs.get("pk", "")).isdigit() or len(self.kwargs["pk"]) > 18:
+            raise Http404
+        return super().get_object()
+
+
+class OrderViewSet(_ReadOnlyViewSet):
+    """Orders, newest first (read-only). Filters: status, strategy, mode."""
+
+    queryset = Order.objects.all()
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilterSet
+    keyset_ordering = ("-created_at", "-id")
+
+
+class PositionViewSet(_ReadOnlyViewSet):
+    """Positions, newest entry first (read-only). Filters: status, strategy, mode."""
+
+    queryset = Position.objects.all()
+    serializer_class = PositionSerializer
+    filterset_class = PositionFilterSet
+    keyset_ordering = ("-entry_time", "-id")
+
+
+class SignalViewSet(_ReadOnlyViewSet):
+    """Signals, newest bar first (read-only). Filters: status, strategy, mode."""
+
+    queryset = Signal.objects.all()
+    serializer_class = SignalSerializer
+    filterset_class = SignalFilterSet
+    keyset_ordering = ("-bar_time", "-id")

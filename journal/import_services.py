@@ -1,0 +1,270 @@
+"""Importing files into the journal: preview (validate everything, save nothing) and commit (all the
+file's new trades in one transaction, or none).
+
+The flow of the import page:
+
+1. ``stash_upload`` keeps the uploaded bytes under ``VAR_DIR/imports/<sha256>.csv`` (the preview
+   and the confirmation are two requests; the session only carries the hash);
+2. ``import_preview`` parses the file (``journal.importers``) and derives every trade exactly as
+   ``record_trade`` would (``derive_trade``), so the preview shows the net P&L that will be stored;
+3. ``import_commit`` re-validates the stashed file and writes it: an ``ImportBatch`` row with the
+   file's SHA-256 and every trade through ``record_trade``, in one transaction. A file with any bad
+   row imports nothing; a file imported before (same SHA-256) adds nothing; a trade whose trade_id is
+   already in the journal is left as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from journal import importers
+from journal.importers import ImportFileError, OpenQuantity, RowError
+from journal.models import ImportBatch, Trade
+from journal.services import RAW_FIELDS, derive_trade, record_trade
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+STASH_MAX_AGE_SECONDS = 24 * 3600
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+# Derived columns of the journal CSV compared with their re-derived values (a notice when they differ).
+_COMPARED = ("net_pnl", "gross_pnl", "total_charges")
+
+
+class ImportRejected(Exception):
+    """The file cannot be imported; ``errors`` say where and why (nothing was saved)."""
+
+    def __init__(self, errors: list[RowError]):
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class PreviewTrade:
+    """One trade of the file as it will be stored (every Trade field), and its source lines."""
+
+    values: dict
+    lines: tuple[int, ...]
+    exists: bool = False
+
+    @property
+    def lines_text(self) -> str:
+        return ", ".join(str(n) for n in self.lines)
+
+
+@dataclass
+class ImportPreview:
+    """What importing a file would do. ``ok`` when it has no error (it may still add nothing)."""
+
+    sha256: str
+    filename: str
+    kind: str = ""
+    rows: int = 0
+    trades: list[PreviewTrade] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    open_positions: list[OpenQuantity] = field(default_factory=list)
+    already_imported: ImportBatch | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def new_trades(self) -> list[PreviewTrade]:
+        return [t for t in self.trades if not t.exists]
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return sum((t.values["net_pnl"] for t in self.new_trades), Decimal("0.00"))
+
+    @property
+    def total_charges(self) -> Decimal:
+        return sum((t.values["total_charges"] for t in self.new_trades), Decimal("0.00"))
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did: the batch row and the number of trades it added."""
+
+    batch: ImportBatch
+    added: int
+    already_imported: bool
+
+
+# --- The uploaded file between preview and confirmation --------------------------------------------
+
+
+def _stash_dir() -> Path:
+    return Path(settings.VAR_DIR) / "imports"
+
+
+def stash_upload(content: bytes) -> str:
+    """Keep an uploaded file until it is confirmed; return its SHA-256 (the key to load it).
+
+    Uploads previewed but never confirmed are removed after STASH_MAX_AGE_SECONDS."""
+    sha = importers.sha256_of(content)
+    folder = _stash_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    _prune(folder)
+    path = folder / f"{sha}.csv"
+    if not path.exists():
+        tmp = folder / f".{sha}.tmp"
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    return sha
+
+
+def _prune(folder: Path) -> None:
+    cutoff = time.time() - STASH_MAX_AGE_SECONDS
+    for path in folder.glob("*.csv"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+        except OSError:
+            continue  # another request removed it first
+
+
+def load_stash(sha256: str) -> bytes | None:
+    """The stashed file of this hash, or None when it is not there (or was altered)."""
+    if not _SHA_RE.match(sha256 or ""):
+        return None
+    path = _stash_dir() / f"{sha256}.csv"
+    try:
+        content = path.read_bytes()
+    except OSError:
+        return None
+    return content if importers.sha256_of(content) == sha256 else None
+
+
+def discard_stash(sha256: str) -> None:
+    """Forget a stashed file (after its import)."""
+    if _SHA_RE.match(sha256 or ""):
+        (_stash_dir() / f"{sha256}.csv").unlink(missing_ok=True)
+
+
+# --- Preview and commit ------------------------------------------------------------------------------
+
+
+def _field_errors(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items())
+    return "; ".join(exc.messages)
+
+
+def _line_of(lines: tuple[int, ...]) -> int:
+    return lines[0] if lines else 0
+
+
+def _reason_prefix(trade: importers.ParsedTrade, kind: str) -> str:
+    if kind == importers.ZERODHA and len(trade.lines) > 1:
+        return f"trade of lines {', '.join(map(str, trade.lines))}: "
+    return ""
+
+
+def import_preview(*, content: bytes, filename: str) -> ImportPreview:
+    """Parse and validate a whole file without saving anything; see the module docstring."""
+    preview = ImportPreview(sha256=importers.sha256_of(content), filename=filename)
+    if len(content) > MAX_UPLOAD_BYTES:
+        preview.errors.append(RowError(0, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"))
+        return preview
+    try:
+        parsed = importers.parse_file(content, raw_fields=RAW_FIELDS)
+    except ImportFileError as exc:
+        preview.errors.append(RowError(1, str(exc).removeprefix("line 1: ")))
+        return preview
+    preview.kind = parsed.kind
+    preview.rows = parsed.rows
+    preview.errors.extend(parsed.errors)
+    preview.notices.extend(parsed.notices)
+    preview.open_positions = parsed.open_positions
+    preview.already_imported = ImportBatch.objects.filter(sha256=preview.sha256).first()
+    derived: list[PreviewTrade] = []
+    for trade in parsed.trades:
+        try:
+            values = derive_trade(trade.raw)
+        except ValidationError as exc:
+            preview.errors.append(
+                RowError(_line_of(trade.lines), _reason_prefix(trade, parsed.kind) + _field_errors(exc))
+            )
+            continue
+        for name in _COMPARED:
+            stated = trade.file_values.get(name)
+            if stated not in (None, "") and _differs(stated, values[name]):
+                preview.notices.append(
+                    f"line {_line_of(trade.lines)}: {name} {stated} in the file, {values[name]} re-derived"
+                )
+        derived.append(PreviewTrade(values=values, lines=trade.lines))
+    preview.errors.sort(key=lambda e: e.line)
+    existing = set(
+        Trade.objects.filter(trade_id__in=[t.values["trade_id"] for t in derived]).values_list(
+            "trade_id", flat=True
+        )
+    )
+    for t in derived:
+        t.exists = t.values["trade_id"] in existing
+    preview.trades = derived
+    return preview
+
+
+def _differs(stated: str, derived) -> bool:
+    try:
+        return Decimal(stated) != Decimal(str(derived))
+    except ArithmeticError:
+        return True
+
+
+def import_commit(*, content: bytes, filename: str, user=None) -> ImportResult:
+    """Import a whole file, or nothing of it: raises ``ImportRejected`` when any row is bad.
+
+    A file already imported (same SHA-256) adds nothing and returns its first batch. Trades go
+    through ``record_trade`` (performance tables refresh with them) inside one transaction with the
+    ``ImportBatch`` row, so a failure part-way leaves the journal as it was.
+    """
+    preview = import_preview(content=content, filename=filename)
+    if not preview.ok:
+        raise ImportRejected(preview.errors)
+    if preview.already_imported is not None:
+        return ImportResult(batch=preview.already_imported, added=0, already_imported=True)
+    user = user if getattr(user, "pk", None) else None
+    try:
+        with transaction.atomic():
+            batch = ImportBatch.objects.create(
+                sha256=preview.sha256, filename=filename[:255], kind=preview.kind, user=user
+            )
+            added = 0
+            for trade in preview.trades:
+                if trade.exists:
+                    continue
+                raw = _raw_of_values(trade.values)
+                stored = record_trade(**raw)
+                if getattr(stored, "spooled", False):
+                    # The database went away mid-import: undo the whole file rather than half of it.
+                    raise ImportRejected([RowError(_line_of(trade.lines), "the database became unreachable")])
+                added += 1
+            batch.trades = added
+            batch.save(update_fields=["trades"])
+    except IntegrityError:
+        # The same file confirmed twice at once: the other request's batch is the import.
+        batch = ImportBatch.objects.filter(sha256=preview.sha256).first()
+        if batch is None:
+            raise
+        return ImportResult(batch=batch, added=0, already_imported=True)
+    log.info("imported %s (%s): %d new trade(s)", filename, preview.kind, added)
+    return ImportResult(batch=batch, added=added, already_imported=False)
+
+
+def _raw_of_values(values: dict) -> dict:
+    """The raw facts of derived values (what record_trade takes back)."""
+    raw = {k: v for k, v in values.items() if k in RAW_FIELDS and k not in ("lots",)}
+    raw["tags"] = [t for t in values.get("tags", "").split(",") if t]
+    return raw
