@@ -95,7 +95,8 @@ def rebuild_all() -> None:
     """Recompute every performance row from the journal (after a bulk load or an import)."""
     DailyPerformance.objects.all().delete()
     StrategyPerformance.objects.all().delete()
-    for d, m in Trade.objects.values_list("trade_date", "entry_mode").distinct():
+    # order_by() drops the model's default ordering, which would make every row "distinct".
+    for d, m in Trade.objects.order_by().values_list("trade_date", "entry_mode").distinct():
         refresh_daily(d, m)
-    for s, m in Trade.objects.values_list("strategy_name", "entry_mode").distinct():
+    for s, m in Trade.objects.order_by().values_list("strategy_name", "entry_mode").distinct():
         refresh_strategy(s, m)

@@ -168,6 +168,9 @@ class Trade(models.Model):
                 fields=["strategy_name", "entry_mode", "trade_date"], name="trade_strategy_mode_day"
             ),
             models.Index(fields=["trade_date", "entry_mode"], name="trade_day_mode"),
+            models.Index(
+                fields=["strategy_name", "entry_mode", "-exit_time", "-id"], name="trade_strategy_mode_exit"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,7 +18,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils.dateparse import parse_date, parse_datetime
@@ -441,39 +440,9 @@ def check_trade_input(data) -> dict:
     return dict(data)
 
 
-def check_storable(values: dict) -> None:
-    """Every derived value fits its column (max_length, decimal digits, integer range); else 400."""
-    for name, value in values.items():
-        if value is None:
-            continue
-        try:
-            field = Trade._meta.get_field(name)
-        except FieldDoesNotExist:
-            continue
-        if isinstance(value, str) and field.max_length and len(value) > field.max_length:
-            raise _bad(name, f"at most {field.max_length} characters")
-        if isinstance(field, models.DecimalField):
-            limit = Decimal(10) ** (field.max_digits - field.decimal_places)
-            if abs(value) >= limit:
-                raise _bad(name, f"out of range: {value}")
-        limit = _INT_LIMITS.get(type(field))
-        if limit is not None and abs(value) > limit:
-            raise _bad(name, f"out of range: {value}")
-
-
 def derive_checked(raw: dict) -> dict:
-    """``derive_trade(raw)`` with its ValidationError as a 400 naming the field, and the result
-    checked against the columns."""
+    """``derive_trade(raw)`` with its ValidationError (naming the field) as a 400."""
     try:
-        values = derive_trade(raw)
+        return derive_trade(raw)
     except DjangoValidationError as exc:
         raise serializers.ValidationError(validation_error_detail(exc)) from None
-    except ValueError as exc:
-        if "no rate in force" in str(exc):  # the charge schedule does not reach back that far
-            raise _bad("entry_time", str(exc)) from None
-        raise serializers.ValidationError({"non_field_errors": [f"invalid trade: {exc}"]}) from None
-    except (ArithmeticError, TypeError, KeyError, OverflowError) as exc:
-        # Not a validation the service names a field for; still the caller's input, never a 500.
-        raise serializers.ValidationError({"non_field_errors": [f"invalid trade: {exc}"]}) from None
-    check_storable(values)
-    return values

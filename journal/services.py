@@ -9,8 +9,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, models, transaction
 from django.utils.dateparse import parse_date, parse_datetime
 
 from journal import spool
@@ -152,12 +152,17 @@ def _decimal(name: str, value) -> Decimal:
         raise ValidationError({name: f"not a number: {value!r}"}) from exc
     if not d.is_finite():
         raise ValidationError({name: f"not a finite number: {value!r}"})
+    if abs(d) >= Decimal("1e12"):
+        raise ValidationError({name: f"out of range: {value!r}"})
     return d
 
 
 def _datetime(name: str, value) -> datetime:
     if isinstance(value, str):
-        parsed = parse_datetime(value.strip())
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:  # well-formed but impossible, e.g. 2026-02-30
+            parsed = None
         if parsed is None:
             raise ValidationError({name: f"not a date-time: {value!r}"})
         value = parsed
@@ -173,7 +178,10 @@ def _date(name: str, value) -> date:
         return value.date()
     if isinstance(value, date):
         return value
-    parsed = parse_date(str(value).strip()) if value is not None else None
+    try:
+        parsed = parse_date(str(value).strip()) if value is not None else None
+    except ValueError:  # well-formed but impossible, e.g. 2026-02-30
+        parsed = None
     if parsed is None:
         raise ValidationError({name: f"not a date: {value!r}"})
     return parsed
@@ -262,7 +270,11 @@ def derive_trade(raw: dict) -> dict:
             }
         )
     out["lots"] = qty // lot
-    if raw.get("lots") not in (None, "") and int(raw["lots"]) != out["lots"]:
+    try:
+        given_lots = int(raw["lots"]) if raw.get("lots") not in (None, "") else None
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"lots": f"not a whole number: {raw.get('lots')!r}"}) from exc
+    if given_lots is not None and given_lots != out["lots"]:
         raise ValidationError({"lots": f"{raw['lots']} lots disagree with quantity {qty} / lot size {lot}"})
 
     for name in ("entry_orders", "exit_orders"):
@@ -307,19 +319,10 @@ def derive_trade(raw: dict) -> dict:
     entry, exit_, qty = out["entry_price"], out["exit_price"], out["quantity"]
     sign = 1 if out["side"] == Side.LONG else -1
     gross = ((exit_ - entry) * qty * sign).quantize(PAISA, ROUND_HALF_UP)
-    charged = charges_mod.round_trip_charges(
-        side=out["side"],
-        entry_price=entry,
-        exit_price=exit_,
-        quantity=qty,
-        entry_date=out["entry_time"].astimezone(IST).date(),
-        exit_date=out["exit_time"].astimezone(IST).date(),
-        exchange=charges_mod.exchange_of(out["symbol"]),
-        entry_orders=out["entry_orders"],
-        exit_orders=out["exit_orders"],
-        exit_type=out["exit_type"],
-        brokerage_per_order=Decimal(str(settings.BROKERAGE_PER_ORDER)),
-    )
+    try:
+        charged = _charges(out)
+    except ValueError as exc:  # e.g. a date before the charge schedule begins
+        raise ValidationError({"entry_time": str(exc)}) from exc
     out.update(charged.as_dict())
     net = gross - charged.total
     out["gross_pnl"] = gross
@@ -340,7 +343,45 @@ def derive_trade(raw: dict) -> dict:
     risk = out.get("initial_risk")
     out["r_multiple"] = (net / risk).quantize(Decimal("0.0001"), ROUND_HALF_UP) if risk else None
     out["status"] = "CLOSED"
+    _check_storable(out)
     return out
+
+
+def _charges(out: dict) -> charges_mod.Charges:
+    return charges_mod.round_trip_charges(
+        side=out["side"],
+        entry_price=out["entry_price"],
+        exit_price=out["exit_price"],
+        quantity=out["quantity"],
+        entry_date=out["entry_time"].astimezone(IST).date(),
+        exit_date=out["exit_time"].astimezone(IST).date(),
+        exchange=charges_mod.exchange_of(out["symbol"]),
+        entry_orders=out["entry_orders"],
+        exit_orders=out["exit_orders"],
+        exit_type=out["exit_type"],
+        brokerage_per_order=Decimal(str(settings.BROKERAGE_PER_ORDER)),
+    )
+
+
+def _check_storable(values: dict) -> None:
+    """Every value fits its column (length, decimal digits, integer range), else a ValidationError
+    naming the field - never a database error later."""
+    for name, value in values.items():
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            field = Trade._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        if isinstance(value, str) and field.max_length and len(value) > field.max_length:
+            raise ValidationError({name: f"at most {field.max_length} characters"})
+        if isinstance(field, models.DecimalField):
+            if abs(value) >= Decimal(10) ** (field.max_digits - field.decimal_places):
+                raise ValidationError({name: f"out of range: {value}"})
+        elif isinstance(field, models.IntegerField) and abs(value) > 2_147_483_647:
+            raise ValidationError({name: f"out of range: {value}"})
+        elif isinstance(field, models.FloatField) and abs(value) > 1e300:
+            raise ValidationError({name: f"out of range: {value}"})
 
 
 def _instrument_alias(value) -> str:

@@ -130,6 +130,21 @@ BAD = [
     ({"entry_time": "yesterday"}, "entry_time"),
     ({"symbol": "NOSUCH"}, "symbol"),
     ({"bogus": 1}, "bogus"),
+    ({"expiry_date": "2026-02-30"}, "expiry_date"),  # well-formed, impossible
+    ({"entry_time": "2026-02-30T09:30:00+05:30"}, "entry_time"),
+    ({"lots": "two"}, "lots"),
+    ({"lots": 2}, "lots"),  # disagrees with 65 units of a 65 lot
+    ({"strategy_name": "S" * 65}, "strategy_name"),
+    ({"entry_price": D("1e15")}, "entry_price"),
+    (
+        {
+            "entry_time": ist(2015, 5, 5, 9, 30),
+            "exit_time": ist(2015, 5, 5, 10),
+            "expiry_date": "2015-05-07",
+            "quantity": 50,
+        },
+        "entry_time",
+    ),  # before the charge schedule (lot 50 then)
 ]
 
 
