@@ -73,9 +73,15 @@ class Order(models.Model):
     )
     purpose = models.CharField(max_length=8, default="ENTRY", help_text="ENTRY or EXIT")
     position_ref = models.CharField(
-        max_length=64, blank=True, default="", db_index=True, help_text="position_id the order opens or closes"
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="position_id the order opens or closes",
     )
-    exit_type = models.CharField(max_length=16, blank=True, default="", help_text="Why an EXIT order was sent")
+    exit_type = models.CharField(
+        max_length=16, blank=True, default="", help_text="Why an EXIT order was sent"
+    )
     index = models.CharField(max_length=20, default="NIFTY")
     tradingsymbol = models.CharField(max_length=40)
     exchange = models.CharField(max_length=8, default="NFO")
@@ -219,8 +225,12 @@ class TradingState(models.Model):
     live_confirmed_at = models.DateTimeField(null=True, blank=True)
     last_bar_time = models.DateTimeField(null=True, blank=True)
     last_cycle_at = models.DateTimeField(null=True, blank=True)
-    feed_seed = models.IntegerField(null=True, blank=True, help_text="Simulated market seed of the running loop")
-    feed_start = models.DateField(null=True, blank=True, help_text="First session of the running loop's market")
+    feed_seed = models.IntegerField(
+        null=True, blank=True, help_text="Simulated market seed of the running loop"
+    )
+    feed_start = models.DateField(
+        null=True, blank=True, help_text="First session of the running loop's market"
+    )
     kite_access_token = models.CharField(max_length=200, blank=True, default="")
     kite_token_date = models.DateField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
