@@ -262,7 +262,9 @@ def test_postgres_export_leaves_the_session_as_it_found_it(journal):
 def test_asgi_streams_the_export_instead_of_buffering_it():
     """Under ASGI (the Procfile serves the site with uvicorn) Django would buffer a synchronous
     iterator whole: the export must hand it an asynchronous one, and still hold every row."""
-    from asgiref.sync import async_to_sync
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     from django.test import AsyncClient
     from rest_framework.authtoken.models import Token
 
@@ -274,9 +276,15 @@ def test_asgi_streams_the_export_instead_of_buffering_it():
         assert response.status_code == 200 and response.is_async
         return b"".join([chunk async for chunk in response.streaming_content])
 
-    body = async_to_sync(fetch)("/api/trades/export.csv?mode=PAPER")
+    def run(path):
+        # A loop of its own in a fresh thread: the browser tests' Playwright keeps a loop running in
+        # the main thread for the whole session.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, fetch(path)).result()
+
+    body = run("/api/trades/export.csv?mode=PAPER")
     rows = list(csv.DictReader(io.StringIO(body.decode())))
     assert len(rows) == Trade.objects.filter(entry_mode="PAPER").count() > 0
     openpyxl = pytest.importorskip("openpyxl")
-    book = openpyxl.load_workbook(io.BytesIO(async_to_sync(fetch)("/api/trades/export.xlsx")), read_only=True)
+    book = openpyxl.load_workbook(io.BytesIO(run("/api/trades/export.xlsx")), read_only=True)
     assert sum(1 for _ in book.active.iter_rows()) == Trade.objects.count() + 1
