@@ -170,6 +170,8 @@ def _datetime(name: str, value) -> datetime:
         raise ValidationError({name: f"not a date-time: {value!r}"})
     if value.tzinfo is None:
         raise ValidationError({name: "date-time without a time zone (give UTC or +05:30)"})
+    if not 1990 <= value.year <= 2200:
+        raise ValidationError({name: f"out of range: {value.isoformat()}"})
     return value
 
 
@@ -184,6 +186,8 @@ def _date(name: str, value) -> date:
         parsed = None
     if parsed is None:
         raise ValidationError({name: f"not a date: {value!r}"})
+    if not 1990 <= parsed.year <= 2200:
+        raise ValidationError({name: f"out of range: {parsed.isoformat()}"})
     return parsed
 
 
