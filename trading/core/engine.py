@@ -655,8 +655,30 @@ class _Cycle:
             exit_order_id="",
         )
 
+    def _order_request(
+        self, *, coid: str, index: str, contract, side: str, quantity: int, order_type: str, price
+    ):
+        """The broker request for one contract (a selected contract or an open position: both carry
+        tradingsymbol, exchange, option_type, strike, expiry and lot_size)."""
+        return _order_request_cls()(
+            client_order_id=coid,
+            index=index,
+            tradingsymbol=contract.tradingsymbol,
+            exchange=contract.exchange,
+            option_type=contract.option_type,
+            strike=contract.strike,
+            expiry=contract.expiry,
+            transaction_type=side,
+            quantity=quantity,
+            order_type=order_type,
+            price=price,
+            product=self.cfg.product,
+            lot_size=contract.lot_size,
+            freeze_quantity=contracts.freeze_quantity(index, market_calendar.ist_date(self.at)),
+            created_at=self.at,
+        )
+
     def _place_exit(self, pos: OpenPosition, decision: risk.ExitDecision, quote: dict | None) -> None:
-        OrderRequest = _order_request_cls()
         coid = orders.exit_order_id(position_id=pos.position_id, bar_time=self.bar.time)
         price = None
         order_type = self.cfg.order_type
@@ -666,22 +688,14 @@ class _Cycle:
                 order_type = "MARKET"
             else:
                 price = max(risk.to_tick(bid) - risk.TICK * self.cfg.limit_buffer_ticks, risk.TICK)
-        req = OrderRequest(
-            client_order_id=coid,
+        req = self._order_request(
+            coid=coid,
             index=pos.index,
-            tradingsymbol=pos.tradingsymbol,
-            exchange=pos.exchange,
-            option_type=pos.option_type,
-            strike=pos.strike,
-            expiry=pos.expiry,
-            transaction_type="SELL",
+            contract=pos,
+            side="SELL",
             quantity=pos.open_quantity,
             order_type=order_type,
             price=price,
-            product=self.cfg.product,
-            lot_size=pos.lot_size,
-            freeze_quantity=contracts.freeze_quantity(pos.index, market_calendar.ist_date(self.at)),
-            created_at=self.at,
         )
         rec = OrderRecord(
             request=req,
@@ -906,23 +920,14 @@ class _Cycle:
         order_type = self.cfg.order_type
         if order_type == "LIMIT":
             price = ask + risk.TICK * self.cfg.limit_buffer_ticks
-        OrderRequest = _order_request_cls()
-        req = OrderRequest(
-            client_order_id=coid,
+        req = self._order_request(
+            coid=coid,
             index=self.cfg.index,
-            tradingsymbol=contract.tradingsymbol,
-            exchange=contract.exchange,
-            option_type=contract.option_type,
-            strike=contract.strike,
-            expiry=contract.expiry,
-            transaction_type="BUY",
+            contract=contract,
+            side="BUY",
             quantity=size.quantity,
             order_type=order_type,
             price=price,
-            product=self.cfg.product,
-            lot_size=contract.lot_size,
-            freeze_quantity=contracts.freeze_quantity(self.cfg.index, market_calendar.ist_date(self.at)),
-            created_at=self.at,
         )
         plan = {
             "position_id": position_id,
