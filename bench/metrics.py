@@ -81,7 +81,7 @@ def _populate(n_strategies: int, days: int, per_day: int, seed: int) -> dict[str
     from django.contrib.auth import get_user_model  # noqa: F401 - auth tables exist
     from django.db import transaction
 
-    from analytics.models import DailyPerformance, StrategyPerformance
+    from journal.models import DailyPerformance, StrategyPerformance
     from journal.models import Trade
     from trading.core import calendar
     from trading.models import Order, Position, Signal, StrategyConfig, TradingState

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from journal import services
-from journal.models import ImportBatch, Trade, TradeAudit
+from journal.models import DailyPerformance, ImportBatch, StrategyPerformance, Trade, TradeAudit
 
 _DERIVED = tuple(f for f in services.DERIVED if f != "initial_risk") + (
     "trade_id",
@@ -125,3 +125,52 @@ class TradeAuditAdmin(admin.ModelAdmin):
 @admin.register(ImportBatch)
 class ImportBatchAdmin(admin.ModelAdmin):
     list_display = ("created_at", "filename", "kind", "trades", "user")
+
+
+# --- Performance tables: derived from the journal, read-only in the admin.
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DailyPerformance)
+class DailyPerformanceAdmin(ReadOnlyAdmin):
+    list_display = (
+        "date",
+        "mode",
+        "trades",
+        "wins",
+        "losses",
+        "gross_pnl",
+        "total_charges",
+        "net_pnl",
+        "win_rate",
+        "profit_factor",
+        "max_drawdown",
+    )
+    list_filter = ("mode",)
+    date_hierarchy = "date"
+
+
+@admin.register(StrategyPerformance)
+class StrategyPerformanceAdmin(ReadOnlyAdmin):
+    list_display = (
+        "strategy_name",
+        "mode",
+        "trades",
+        "win_rate",
+        "net_pnl",
+        "profit_factor",
+        "expectancy",
+        "max_drawdown",
+        "avg_hold_minutes",
+    )
+    list_filter = ("mode",)

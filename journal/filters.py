@@ -40,7 +40,8 @@ from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 
-from journal.models import ExitType, InstrumentType, Mode, Trade, TradeStatus
+from journal.models import Trade, TradeStatus
+from trading.choices import ExitType, InstrumentType, Mode
 from trading.models import Order, OrderStatus, Position, PositionStatus, Signal, SignalStatus
 
 # Filters whose whole effect the per-day counts of DailyPerformance (date, mode) can reproduce: with

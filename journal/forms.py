@@ -8,7 +8,7 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 
-from journal.models import DataSource, ExitType, InstrumentType, Mode, Side
+from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
 from journal.services import REQUIRED, derive_trade
 from trading.core import contracts
 

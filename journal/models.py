@@ -5,39 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-
-class InstrumentType(models.TextChoices):
-    CALL = "CALL", "Call"
-    PUT = "PUT", "Put"
-
-
-class Side(models.TextChoices):
-    LONG = "LONG", "Long (bought first)"
-    SHORT = "SHORT", "Short (sold first)"
-
-
-class Mode(models.TextChoices):
-    PAPER = "PAPER", "Paper"
-    LIVE = "LIVE", "Live"
-    BACKTEST = "BACKTEST", "Backtest"
-
-
-class DataSource(models.TextChoices):
-    SIM = "SIM", "Simulated market"
-    REPLAY = "REPLAY", "CSV replay"
-    KITE = "KITE", "Kite live feed"
-
-
-class ExitType(models.TextChoices):
-    TARGET = "TARGET", "Target"
-    STOP_LOSS = "STOP_LOSS", "Stop loss"
-    TRAILING_STOP = "TRAILING_STOP", "Trailing stop"
-    TIME_EXIT = "TIME_EXIT", "Time exit"
-    SQUARE_OFF = "SQUARE_OFF", "End-of-day square-off"
-    EXPIRY = "EXPIRY", "Expiry"
-    KILL_SWITCH = "KILL_SWITCH", "Kill switch"
-    SIGNAL = "SIGNAL", "Opposite signal"
-    MANUAL = "MANUAL", "Manual"
+from trading.audit import AuditEntry
+from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
 
 
 class TradeStatus(models.TextChoices):
@@ -181,19 +150,12 @@ class Trade(models.Model):
         return [t for t in self.tags.split(",") if t]
 
 
-class TradeAudit(models.Model):
+class TradeAudit(AuditEntry):
     """One field of one trade changed by hand: who, when, through what, old -> new."""
 
     trade = models.ForeignKey(Trade, on_delete=models.CASCADE, related_name="audits")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    at = models.DateTimeField(auto_now_add=True)
     source = models.CharField(max_length=16, default="admin")
     field = models.CharField(max_length=64)
-    old_value = models.TextField(blank=True, default="")
-    new_value = models.TextField(blank=True, default="")
-
-    class Meta:
-        ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.trade_id}.{self.field}: {self.old_value} -> {self.new_value}"
@@ -211,3 +173,79 @@ class ImportBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.trades} trades)"
+
+
+# --- Performance tables: per day and mode, per strategy and mode. Derived from the trades above only,
+# refreshed in the same transaction as the trade that changes them (``journal.performance``).
+
+
+def _sum(**kw):
+    return models.DecimalField(max_digits=16, decimal_places=2, default=0, **kw)
+
+
+class PerformanceFields(models.Model):
+    """The statistics both tables keep (rupees, Decimal).
+
+    win_rate in percent; profit_factor = sum of wins / |sum of losses| (null with no losses);
+    expectancy = net P&L per trade; max_drawdown = largest fall of cumulative net P&L from its peak,
+    trades ordered by exit time (a positive number of rupees). ``sum_wins``, ``sum_losses``,
+    ``total_hold_minutes``, ``peak_net`` and ``last_exit_time`` let a trade that arrives in order be
+    added without reading the others back.
+    """
+
+    trades = models.PositiveIntegerField(default=0)
+    wins = models.PositiveIntegerField(default=0)
+    losses = models.PositiveIntegerField(default=0)
+    gross_pnl = _sum()
+    total_charges = _sum()
+    net_pnl = _sum()
+    win_rate = models.DecimalField(max_digits=7, decimal_places=2, default=0)
+    avg_win = _sum()
+    avg_loss = _sum()
+    profit_factor = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    expectancy = _sum()
+    max_drawdown = _sum()
+    best_trade = _sum()
+    worst_trade = _sum()
+    avg_hold_minutes = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    sum_wins = _sum()
+    sum_losses = _sum()
+    total_hold_minutes = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    peak_net = _sum()
+    last_exit_time = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class DailyPerformance(PerformanceFields):
+    """One trading day (IST date of exit) of one mode."""
+
+    date = models.DateField()
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+
+    class Meta:
+        db_table = "analytics_dailyperformance"  # created by the analytics app; only its owner moved
+        ordering = ["-date", "mode"]
+        constraints = [models.UniqueConstraint(fields=["date", "mode"], name="daily_perf_date_mode")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.mode}: {self.net_pnl}"
+
+
+class StrategyPerformance(PerformanceFields):
+    """One strategy of one mode, over all its trades."""
+
+    strategy_name = models.CharField(max_length=64)
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+
+    class Meta:
+        db_table = "analytics_strategyperformance"
+        ordering = ["strategy_name", "mode"]
+        constraints = [
+            models.UniqueConstraint(fields=["strategy_name", "mode"], name="strategy_perf_name_mode")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy_name} {self.mode}: {self.net_pnl}"

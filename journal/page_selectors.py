@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from analytics.models import DailyPerformance
+from journal.models import DailyPerformance
 from journal.models import Trade
 
 IST = ZoneInfo("Asia/Kolkata")

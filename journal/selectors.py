@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from django.db import connections
 from django.db.models import Count, Q, QuerySet, Sum
 
-from analytics.models import DailyPerformance, StrategyPerformance
+from journal.models import DailyPerformance, StrategyPerformance
 from journal.filters import TradeFilterSet
 from journal.models import Trade
 

@@ -13,8 +13,10 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, models, transaction
 from django.utils.dateparse import parse_date, parse_datetime
 
-from journal import spool
-from journal.models import DataSource, ExitType, InstrumentType, Mode, Side, Trade, TradeAudit
+from journal import performance, spool
+from journal.models import Trade, TradeAudit
+from trading.audit import ControlAudit, user_or_none
+from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
 from trading.core import charges as charges_mod
 
 log = logging.getLogger(__name__)
@@ -458,15 +460,13 @@ def _discard_broken_connection() -> None:
 
 
 def _write_trade(values: dict) -> Trade:
-    from analytics import services as analytics_services
-
     existing = Trade.objects.filter(trade_id=values["trade_id"]).first()
     if existing is not None:
         return existing
     try:
         with transaction.atomic():
             trade = Trade.objects.create(**values)
-            analytics_services.refresh_for_new_trade(trade)
+            performance.refresh_for_new_trade(trade)
     except IntegrityError:
         # A concurrent writer stored the same trade_id first: theirs is the trade.
         existing = Trade.objects.filter(trade_id=values["trade_id"]).first()
@@ -547,7 +547,7 @@ def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -
         [
             TradeAudit(
                 trade=trade,
-                user=user if getattr(user, "pk", None) else None,
+                user=user_or_none(user),
                 source=source,
                 field=name,
                 old_value=_fmt(old),
@@ -556,24 +556,19 @@ def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -
             for name, old, new in changed
         ]
     )
-    from analytics import services as analytics_services
-
-    analytics_services.refresh_keys({old_keys, (trade.trade_date, trade.entry_mode, trade.strategy_name)})
+    performance.refresh_keys({old_keys, (trade.trade_date, trade.entry_mode, trade.strategy_name)})
     return trade
 
 
 @transaction.atomic
 def trade_delete(*, trade: Trade, user=None, source: str = "api") -> None:
     """Delete a trade (staff), audit it on the control log, and refresh its performance rows."""
-    from analytics import services as analytics_services
-    from trading.models import ControlAudit
-
     keys = {(trade.trade_date, trade.entry_mode, trade.strategy_name)}
     ControlAudit.objects.create(
-        user=user if getattr(user, "pk", None) else None,
+        user=user_or_none(user),
         action="trade_delete",
         old_value=f"{trade.trade_id} net {trade.net_pnl}",
         detail=f"source={source}",
     )
     trade.delete()
-    analytics_services.refresh_keys(keys)
+    performance.refresh_keys(keys)

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from analytics.models import StrategyPerformance
+from journal.models import StrategyPerformance
 from journal import import_services, page_selectors, selectors
 from journal.filters import TRADE_FILTER_NAMES, filter_trades
 from journal.forms import (
@@ -28,7 +28,8 @@ from journal.forms import (
     TradeAnnotateForm,
     prepare_filter_form,
 )
-from journal.models import Mode, Trade
+from journal.models import Trade
+from trading.choices import Mode
 from journal.services import record_trade, trade_update
 
 SESSION_IMPORT_KEY = "journal_import"

@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from journal.models import DataSource, InstrumentType, Mode, Side
+from trading.audit import ControlAudit  # noqa: F401 - registered with the app
+from trading.choices import DataSource, InstrumentType, Mode, Side
 
 
 class SignalStatus(models.TextChoices):
@@ -237,24 +238,6 @@ class TradingState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.index} state"
-
-
-class ControlAudit(models.Model):
-    """A control action (kill switch, breaker reset, LIVE confirmation, ...): who, when, what."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    at = models.DateTimeField(auto_now_add=True)
-    index = models.CharField(max_length=20, default="NIFTY")
-    action = models.CharField(max_length=40)
-    old_value = models.TextField(blank=True, default="")
-    new_value = models.TextField(blank=True, default="")
-    detail = models.TextField(blank=True, default="")
-
-    class Meta:
-        ordering = ["-at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.action} by {self.user_id} at {self.at}"
 
 
 class MarketSnapshot(models.Model):

@@ -230,10 +230,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # One name per shared choice set (trades, orders, positions and signals use the same ones).
     "ENUM_NAME_OVERRIDES": {
-        "InstrumentTypeEnum": "journal.models.InstrumentType",
-        "ModeEnum": "journal.models.Mode",
-        "SideEnum": "journal.models.Side",
-        "DataSourceEnum": "journal.models.DataSource",
+        "InstrumentTypeEnum": "trading.choices.InstrumentType",
+        "ModeEnum": "trading.choices.Mode",
+        "SideEnum": "trading.choices.Side",
+        "DataSourceEnum": "trading.choices.DataSource",
     },
 }
 

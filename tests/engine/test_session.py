@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from analytics.models import DailyPerformance, StrategyPerformance
+from journal.models import DailyPerformance, StrategyPerformance
 from journal.models import Trade
 from tests.engine.conftest import DAY
 from trading.brokers.paper import PaperBroker

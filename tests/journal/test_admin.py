@@ -10,7 +10,7 @@ from django.contrib.admin.sites import site
 from django.forms import MultiWidget
 from django.test import RequestFactory
 
-from analytics.models import DailyPerformance, StrategyPerformance
+from journal.models import DailyPerformance, StrategyPerformance
 from journal.models import Trade, TradeAudit
 from journal.services import record_trade
 from tests.helpers import trade_fields
@@ -88,7 +88,7 @@ def test_admin_edit_that_breaks_a_rule_is_not_saved(admin_client, admin_user):
 def test_performance_tables_are_read_only_in_the_admin(admin_client):
     record_trade(**trade_fields())
     row = DailyPerformance.objects.get()
-    assert admin_client.get("/admin/analytics/dailyperformance/").status_code == 200
-    assert admin_client.get("/admin/analytics/dailyperformance/add/").status_code == 403
-    response = admin_client.post(f"/admin/analytics/dailyperformance/{row.pk}/change/", {"trades": "9"})
+    assert admin_client.get("/admin/journal/dailyperformance/").status_code == 200
+    assert admin_client.get("/admin/journal/dailyperformance/add/").status_code == 403
+    response = admin_client.post(f"/admin/journal/dailyperformance/{row.pk}/change/", {"trades": "9"})
     assert response.status_code == 403

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from analytics.models import DailyPerformance
+from journal.models import DailyPerformance
 from journal.models import Trade, TradeAudit
 from journal.serializers import TRADE_COLUMNS
 from tests.helpers import ist, trade_fields

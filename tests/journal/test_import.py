@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from analytics.models import DailyPerformance
+from journal.models import DailyPerformance
 from journal import importers
 from journal.import_services import ImportRejected, import_commit, import_preview
 from journal.models import ImportBatch, Trade

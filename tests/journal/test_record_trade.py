@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from analytics.models import DailyPerformance, StrategyPerformance
+from journal.models import DailyPerformance, StrategyPerformance
 from journal import spool
 from journal.models import Trade
 from journal.services import drain_spool, record_trade

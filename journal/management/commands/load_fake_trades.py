@@ -167,8 +167,8 @@ def rebuild_performance() -> None:
     Trade keeps the model's ordering columns in the SELECT DISTINCT, which makes one "distinct" key
     per trade (a million refreshes) unless the ordering is cleared.
     """
-    from analytics.models import DailyPerformance, StrategyPerformance
-    from analytics.services import refresh_daily, refresh_strategy
+    from journal.models import DailyPerformance, StrategyPerformance
+    from journal.performance import refresh_daily, refresh_strategy
 
     DailyPerformance.objects.all().delete()
     StrategyPerformance.objects.all().delete()

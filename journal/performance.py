@@ -1,4 +1,8 @@
-"""Writes of the performance tables. Called inside the transaction that changed the trades."""
+"""Writes of the performance tables (``DailyPerformance``, ``StrategyPerformance``).
+
+Called by the trade writers of ``journal.services`` inside the transaction that changed the trades, so
+the tables always equal the journal.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,8 @@ from datetime import date
 
 from django.utils import timezone
 
-from analytics.models import DailyPerformance, StrategyPerformance
-from analytics.stats import Accumulator
-from journal.models import Trade
+from journal.accumulator import Accumulator
+from journal.models import DailyPerformance, StrategyPerformance, Trade
 
 _ROW = ("net_pnl", "gross_pnl", "total_charges", "hold_duration_minutes", "exit_time")
 

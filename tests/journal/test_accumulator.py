@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal as D
 
-from analytics.stats import Accumulator, max_drawdown, summarize
+from journal.accumulator import Accumulator, max_drawdown, summarize
 
 
 def _naive(pnls):

@@ -1,4 +1,4 @@
-"""Trade statistics, pure Python (no Django): the one definition of every performance figure.
+"""Running trade statistics of the performance tables, pure Python (no Django).
 
 Inputs are sequences of Decimals in exit-time order. Definitions (DESIGN.md "Rules of the money"):
 a win is net P&L > 0 and a loss net P&L < 0; a trade at exactly 0 (a scratch) counts in ``trades``
