@@ -17,7 +17,7 @@ from tests.brokers.market import EXPIRY, STRIKE, SYMBOL, make_bar
 from tests.helpers import ist
 from tests.kite_server import FakeKite
 from trading import broker_services
-from trading.brokers.base import BrokerNotConfigured, OrderNotFound, OrderRequest, child_order_id
+from trading.core.order_types import BrokerNotConfigured, OrderNotFound, OrderRequest, child_order_id
 from trading.brokers.kite import KiteBroker, map_status, rejection_reason
 from trading.brokers.ratelimit import RateLimiter
 from trading.core import calendar as market_calendar

@@ -10,7 +10,7 @@ import pytest
 
 from tests.brokers.market import EXPIRY, STRIKE, SYMBOL, make_bar
 from tests.helpers import ist
-from trading.brokers.base import InvalidOrderRequest, OrderNotFound, OrderRequest, child_order_id
+from trading.core.order_types import InvalidOrderRequest, OrderNotFound, OrderRequest, child_order_id
 from trading.brokers.paper import PaperBroker
 from trading.brokers.registry import UnknownBroker, get_broker
 

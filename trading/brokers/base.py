@@ -1,22 +1,25 @@
 """The broker contract: what the engine asks of a broker and what it gets back.
 
-One interface, two brokers (``paper`` and ``kite``), found by name through ``trading.brokers.registry``.
-The engine never knows which one it talks to: PAPER vs LIVE lives behind this class, not in
-``if`` statements elsewhere.
+One interface, two brokers (``paper`` and ``kite``), found by name through ``trading.brokers.registry``
+and built from a frozen ``trading.brokers.config.BrokerConfig`` (``Broker.from_config``): no broker
+reads Django settings. The engine never knows which one it talks to: PAPER vs LIVE lives behind this
+class, not in ``if`` statements elsewhere. The request and answer types and the errors
+(``OrderRequest``, ``BrokerOrder``, ``BrokerError``...) are the pure core's:
+``trading.core.order_types``.
 
 Contract of every broker (``Broker``):
 
-* ``place_order(req, market=None) -> BrokerOrder`` is **idempotent on** ``req.client_order_id``: the
-  broker looks the id (Kite's ``tag``) up before any submission or resubmission and returns the
-  existing order instead of placing a second one. Business outcomes come back as a status with a
-  reason, never as exceptions: ``REJECTED`` (``invalid_price``, ``price_band``, ``invalid_quantity``,
-  ``no_quote``, ``rate_limited``, the broker's own refusal), ``CANCELLED`` (``max_retries_exceeded``),
-  ``OPEN`` / ``PARTIALLY_FILLED`` / ``FILLED``. An order above ``req.freeze_quantity`` is split into
-  whole-lot child orders: the returned parent carries them in ``children`` and sums their fills.
-  Raises ``InvalidOrderRequest`` for a malformed request (a programming error, nothing sent),
-  ``BrokerNotConfigured`` when credentials are missing or refused, ``BrokerUnavailable`` when the
-  broker cannot be reached and the order's fate is unknown (place it again later with the same
-  request: the tag lookup makes that safe).
+* ``place_order(request, market=None) -> BrokerOrder`` is **idempotent on**
+  ``request.client_order_id``: the broker looks the id (Kite's ``tag``) up before any submission or
+  resubmission and returns the existing order instead of placing a second one. Business outcomes
+  come back as a status with a reason, never as exceptions: ``REJECTED`` (``invalid_price``,
+  ``price_band``, ``invalid_quantity``, ``no_quote``, ``rate_limited``, the broker's own refusal),
+  ``CANCELLED`` (``max_retries_exceeded``), ``OPEN`` / ``PARTIALLY_FILLED`` / ``FILLED``. An order
+  above ``request.freeze_quantity`` is split into whole-lot child orders: the returned parent carries
+  them in ``children`` and sums their fills. Raises ``InvalidOrderRequest`` for a malformed request
+  (a programming error, nothing sent), ``BrokerNotConfigured`` when credentials are missing or
+  refused, ``BrokerUnavailable`` when the broker cannot be reached and the order's fate is unknown
+  (place it again later with the same request: the tag lookup makes that safe).
 * ``order_status(client_order_id) -> BrokerOrder | None``: the latest state, None if the broker never
   saw that id. Raises ``BrokerUnavailable``.
 * ``cancel_order(client_order_id) -> BrokerOrder``: cancels what is still open and returns the
@@ -37,190 +40,18 @@ Times are aware datetimes (UTC). Prices are ``Decimal`` rupees. Quantities are u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from trading.core import contracts, fills
-from trading.core import orders as order_states
 from trading.core.bars import MarketBar
+from trading.core.order_types import BrokerOrder, OrderRequest
 
-NEW = order_states.NEW
-SUBMITTED = order_states.SUBMITTED
-OPEN = order_states.OPEN
-PARTIALLY_FILLED = order_states.PARTIALLY_FILLED
-FILLED = order_states.FILLED
-CANCELLED = order_states.CANCELLED
-REJECTED = order_states.REJECTED
-EXPIRED = order_states.EXPIRED
+if TYPE_CHECKING:
+    from trading.brokers.config import BrokerConfig
 
-# Reason codes a broker reports (besides the broker's own rejection text in ``BrokerOrder.message``).
-R_INVALID_PRICE = fills.R_INVALID_PRICE
-R_PRICE_BAND = fills.R_PRICE_BAND
-R_INVALID_QUANTITY = fills.R_INVALID_QUANTITY
-R_NO_QUOTE = fills.R_NO_QUOTE
-R_MAX_RETRIES = "max_retries_exceeded"
-R_RATE_LIMITED = "rate_limited"
-R_BROKER_REJECTED = "broker_rejected"
-R_CANCELLED = "cancelled"
-
-
-class BrokerError(Exception):
-    """Base class of the errors a broker raises."""
-
-
-class InvalidOrderRequest(BrokerError, ValueError):
-    """The request itself is malformed (bad client order id, side, order type): nothing was sent."""
-
-
-class BrokerNotConfigured(BrokerError):
-    """Credentials missing, or the broker refused them (Kite ``TokenException``: log in again)."""
-
-
-class BrokerUnavailable(BrokerError):
-    """The broker could not be reached; an order's fate is unknown until it is looked up by tag."""
-
-
-class OrderNotFound(BrokerError, KeyError):
-    """No order with that client order id at this broker."""
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """One order the engine wants (the parent, before any freeze-quantity split).
-
-    ``client_order_id`` is unique and deterministic (``trading.core.orders``), at most 20 letters and
-    digits: it is Kite's ``tag``. ``order_type`` MARKET means "fill now" (paper: at the touch; Kite:
-    a marketable LIMIT chased up to N times); LIMIT carries ``price``. ``lot_size`` and
-    ``freeze_quantity`` default (0) to ``trading.core.contracts`` for the contract. ``created_at`` is
-    the market-clock time of the order (the paper broker's order time; default: the bar's time).
-    """
-
-    client_order_id: str
-    index: str
-    tradingsymbol: str
-    exchange: str
-    option_type: str
-    strike: Decimal
-    expiry: date
-    transaction_type: str
-    quantity: int
-    order_type: str = fills.MARKET
-    price: Decimal | None = None
-    product: str = "MIS"
-    lot_size: int = 0
-    freeze_quantity: int = 0
-    created_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if not order_states.is_valid_client_order_id(self.client_order_id or ""):
-            raise InvalidOrderRequest(
-                f"client_order_id {self.client_order_id!r}: 1-20 ASCII letters and digits (Kite tag)"
-            )
-        side = str(self.transaction_type).upper()
-        if side not in (fills.BUY, fills.SELL):
-            raise InvalidOrderRequest(f"transaction_type {self.transaction_type!r}: expected BUY or SELL")
-        kind = str(self.order_type).upper()
-        if kind not in (fills.MARKET, fills.LIMIT):
-            raise InvalidOrderRequest(f"order_type {self.order_type!r}: expected MARKET or LIMIT")
-        option_type = str(self.option_type).upper()
-        if option_type not in contracts.OPTION_TYPES:
-            raise InvalidOrderRequest(f"option_type {self.option_type!r}: expected CE or PE")
-        object.__setattr__(self, "transaction_type", side)
-        object.__setattr__(self, "order_type", kind)
-        object.__setattr__(self, "option_type", option_type)
-        object.__setattr__(self, "strike", Decimal(str(self.strike)))
-        if self.price is not None and not isinstance(self.price, Decimal):
-            object.__setattr__(self, "price", Decimal(str(self.price)))
-        if self.lot_size <= 0:
-            object.__setattr__(self, "lot_size", contracts.lot_size(self.index, self.expiry))
-        if self.freeze_quantity <= 0:
-            on = self.created_at.date() if self.created_at else self.expiry
-            object.__setattr__(self, "freeze_quantity", contracts.freeze_quantity(self.index, on))
-
-    @property
-    def quantity_problem(self) -> str:
-        """'' when the quantity is a positive whole number of lots, else a description."""
-        if self.quantity <= 0 or self.quantity % self.lot_size:
-            return f"quantity {self.quantity} is not a positive whole number of lots of {self.lot_size}"
-        if self.lot_size > self.freeze_quantity:
-            return f"one lot of {self.lot_size} exceeds the freeze quantity {self.freeze_quantity}"
-        return ""
-
-    def needs_split(self) -> bool:
-        """True when the quantity exceeds the freeze quantity (and is a valid number of lots)."""
-        return not self.quantity_problem and self.quantity > self.freeze_quantity
-
-    def split(self) -> list[OrderRequest]:
-        """The whole-lot child requests of this order (``fills.split_quantity``), each with its own
-        deterministic id ``child_order_id(parent, i)``; ``[self]`` when no split is needed."""
-        if not self.needs_split():
-            return [self]
-        sizes = fills.split_quantity(self.quantity, self.lot_size, self.freeze_quantity)
-        return [
-            replace(self, client_order_id=child_order_id(self.client_order_id, i), quantity=q)
-            for i, q in enumerate(sizes)
-        ]
-
-
-def child_order_id(parent_client_order_id: str, i: int) -> str:
-    """The client order id (Kite tag) of child ``i`` of a split parent: deterministic, 20 chars."""
-    return order_states.client_order_id("C", parent_client_order_id, i)
-
-
-@dataclass
-class BrokerOrder:
-    """The broker's view of one order (or of a split parent, whose ``children`` are the real orders).
-
-    ``fills`` are ``(quantity, price, time)`` executions; ``average_price`` is their weighted mean.
-    ``reason`` is a stable code (``price_band``, ``invalid_price``, ``max_retries_exceeded``,
-    ``rate_limited``, ``broker_rejected``...), ``message`` the broker's own words. ``price`` is the
-    current limit price at the broker, ``modifications`` how many times it was re-priced.
-    """
-
-    client_order_id: str
-    broker_order_id: str = ""
-    status: str = NEW
-    filled_quantity: int = 0
-    average_price: Decimal | None = None
-    fills: list[tuple[int, Decimal, datetime]] = field(default_factory=list)
-    reason: str = ""
-    children: list[BrokerOrder] = field(default_factory=list)
-    quantity: int = 0
-    price: Decimal | None = None
-    modifications: int = 0
-    message: str = ""
-    updated_at: datetime | None = None
-
-    @property
-    def is_terminal(self) -> bool:
-        """FILLED, CANCELLED, REJECTED or EXPIRED."""
-        return order_states.is_terminal(self.status)
-
-    @property
-    def pending_quantity(self) -> int:
-        """Units still to fill (0 once terminal)."""
-        return 0 if self.is_terminal else max(self.quantity - self.filled_quantity, 0)
-
-    @classmethod
-    def parent_of(cls, client_order_id: str, children: list[BrokerOrder]) -> BrokerOrder:
-        """A split parent summing ``children``: status by ``fills.parent_status``, every fill, the
-        weighted average, the first child's reason."""
-        all_fills = sorted((f for c in children for f in c.fills), key=lambda f: f[2])
-        status = fills.parent_status([(c.status, c.filled_quantity, c.quantity) for c in children])
-        reasons = [c.reason for c in children if c.reason]
-        return cls(
-            client_order_id=client_order_id,
-            status=status,
-            filled_quantity=sum(c.filled_quantity for c in children),
-            average_price=fills.average_price(all_fills),
-            fills=all_fills,
-            reason=reasons[0] if reasons else "",
-            children=list(children),
-            quantity=sum(c.quantity for c in children),
-            message="; ".join(c.message for c in children if c.message),
-            updated_at=max((c.updated_at for c in children if c.updated_at), default=None),
-        )
+TokenProvider = Callable[[], str]
+"""Returns the broker session's access token ('' when nobody has logged in): the caller's, since
+the token lives in the database and a broker reads no database."""
 
 
 class Broker:
@@ -228,8 +59,17 @@ class Broker:
 
     name: str = ""
 
-    def place_order(self, req: OrderRequest, market: MarketBar | None = None) -> BrokerOrder:
-        """Place ``req`` (idempotent on its client order id) against ``market``'s quotes."""
+    @classmethod
+    def from_config(
+        cls, config: BrokerConfig, *, access_token: str | TokenProvider | None = None, **collaborators: Any
+    ) -> Broker:
+        """A broker built from ``config`` (its own section of it) and runtime ``collaborators`` (hooks,
+        clocks, clients). ``access_token`` is for brokers with a session (Kite); others ignore it.
+        The default, for a plugin without configuration: ``cls(**collaborators)``."""
+        return cls(**collaborators)
+
+    def place_order(self, request: OrderRequest, market: MarketBar | None = None) -> BrokerOrder:
+        """Place ``request`` (idempotent on its client order id) against ``market``'s quotes."""
         raise NotImplementedError
 
     def order_status(self, client_order_id: str) -> BrokerOrder | None:

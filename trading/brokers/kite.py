@@ -47,7 +47,10 @@ from kiteconnect import exceptions as kex
 
 from trading import metrics
 from trading.brokers import ratelimit
-from trading.brokers.base import (
+from trading.brokers.base import Broker
+from trading.core import calendar, fills
+from trading.core.bars import MarketBar
+from trading.core.order_types import (
     CANCELLED,
     EXPIRED,
     FILLED,
@@ -62,15 +65,12 @@ from trading.brokers.base import (
     R_RATE_LIMITED,
     REJECTED,
     SUBMITTED,
-    Broker,
     BrokerNotConfigured,
     BrokerOrder,
     BrokerUnavailable,
     OrderNotFound,
     OrderRequest,
 )
-from trading.core import calendar, fills
-from trading.core.bars import MarketBar
 
 log = logging.getLogger(__name__)
 

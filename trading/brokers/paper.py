@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from trading.brokers.base import (
+from trading.brokers.base import Broker
+from trading.core import calendar, fills
+from trading.core.bars import MarketBar
+from trading.core.order_types import (
     CANCELLED,
     EXPIRED,
     FILLED,
@@ -30,13 +33,10 @@ from trading.brokers.base import (
     R_CANCELLED,
     R_INVALID_QUANTITY,
     REJECTED,
-    Broker,
     BrokerOrder,
     OrderNotFound,
     OrderRequest,
 )
-from trading.core import calendar, fills
-from trading.core.bars import MarketBar
 
 UpdateHook = Callable[[OrderRequest, BrokerOrder], None]
 

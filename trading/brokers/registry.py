@@ -9,7 +9,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from trading.brokers.base import Broker, BrokerError
+from trading.brokers.base import Broker
+from trading.core.order_types import BrokerError
 
 BROKERS: dict[str, str] = {
     "paper": "trading.brokers.paper.PaperBroker",

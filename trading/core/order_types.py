@@ -1,0 +1,192 @@
+"""What the engine and every broker exchange: the order request, the broker's answer, the errors.
+
+Pure (the engine in ``trading.core`` builds requests and reads answers; ``trading.brokers`` implement
+the ``Broker`` contract over them). Times are aware datetimes (UTC), prices ``Decimal`` rupees,
+quantities units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+
+from trading.core import contracts, fills
+from trading.core import orders as order_states
+
+NEW = order_states.NEW
+SUBMITTED = order_states.SUBMITTED
+OPEN = order_states.OPEN
+PARTIALLY_FILLED = order_states.PARTIALLY_FILLED
+FILLED = order_states.FILLED
+CANCELLED = order_states.CANCELLED
+REJECTED = order_states.REJECTED
+EXPIRED = order_states.EXPIRED
+
+# Reason codes a broker reports (besides the broker's own rejection text in ``BrokerOrder.message``).
+R_INVALID_PRICE = fills.R_INVALID_PRICE
+R_PRICE_BAND = fills.R_PRICE_BAND
+R_INVALID_QUANTITY = fills.R_INVALID_QUANTITY
+R_NO_QUOTE = fills.R_NO_QUOTE
+R_MAX_RETRIES = "max_retries_exceeded"
+R_RATE_LIMITED = "rate_limited"
+R_BROKER_REJECTED = "broker_rejected"
+R_CANCELLED = "cancelled"
+
+
+class BrokerError(Exception):
+    """Base class of the errors a broker raises."""
+
+
+class InvalidOrderRequest(BrokerError, ValueError):
+    """The request itself is malformed (bad client order id, side, order type): nothing was sent."""
+
+
+class BrokerNotConfigured(BrokerError):
+    """Credentials missing, or the broker refused them (Kite ``TokenException``: log in again)."""
+
+
+class BrokerUnavailable(BrokerError):
+    """The broker could not be reached; an order's fate is unknown until it is looked up by tag."""
+
+
+class OrderNotFound(BrokerError, KeyError):
+    """No order with that client order id at this broker."""
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """One order the engine wants (the parent, before any freeze-quantity split).
+
+    ``client_order_id`` is unique and deterministic (``trading.core.orders``), at most 20 letters and
+    digits: it is Kite's ``tag``. ``order_type`` MARKET means "fill now" (paper: at the touch; Kite:
+    a marketable LIMIT chased up to N times); LIMIT carries ``price``. ``lot_size`` and
+    ``freeze_quantity`` default (0) to ``trading.core.contracts`` for the contract. ``created_at`` is
+    the market-clock time of the order (the paper broker's order time; default: the bar's time).
+    """
+
+    client_order_id: str
+    index: str
+    tradingsymbol: str
+    exchange: str
+    option_type: str
+    strike: Decimal
+    expiry: date
+    transaction_type: str
+    quantity: int
+    order_type: str = fills.MARKET
+    price: Decimal | None = None
+    product: str = "MIS"
+    lot_size: int = 0
+    freeze_quantity: int = 0
+    created_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not order_states.is_valid_client_order_id(self.client_order_id or ""):
+            raise InvalidOrderRequest(
+                f"client_order_id {self.client_order_id!r}: 1-20 ASCII letters and digits (Kite tag)"
+            )
+        side = str(self.transaction_type).upper()
+        if side not in (fills.BUY, fills.SELL):
+            raise InvalidOrderRequest(f"transaction_type {self.transaction_type!r}: expected BUY or SELL")
+        kind = str(self.order_type).upper()
+        if kind not in (fills.MARKET, fills.LIMIT):
+            raise InvalidOrderRequest(f"order_type {self.order_type!r}: expected MARKET or LIMIT")
+        option_type = str(self.option_type).upper()
+        if option_type not in contracts.OPTION_TYPES:
+            raise InvalidOrderRequest(f"option_type {self.option_type!r}: expected CE or PE")
+        object.__setattr__(self, "transaction_type", side)
+        object.__setattr__(self, "order_type", kind)
+        object.__setattr__(self, "option_type", option_type)
+        object.__setattr__(self, "strike", Decimal(str(self.strike)))
+        if self.price is not None and not isinstance(self.price, Decimal):
+            object.__setattr__(self, "price", Decimal(str(self.price)))
+        if self.lot_size <= 0:
+            object.__setattr__(self, "lot_size", contracts.lot_size(self.index, self.expiry))
+        if self.freeze_quantity <= 0:
+            on = self.created_at.date() if self.created_at else self.expiry
+            object.__setattr__(self, "freeze_quantity", contracts.freeze_quantity(self.index, on))
+
+    @property
+    def quantity_problem(self) -> str:
+        """'' when the quantity is a positive whole number of lots, else a description."""
+        if self.quantity <= 0 or self.quantity % self.lot_size:
+            return f"quantity {self.quantity} is not a positive whole number of lots of {self.lot_size}"
+        if self.lot_size > self.freeze_quantity:
+            return f"one lot of {self.lot_size} exceeds the freeze quantity {self.freeze_quantity}"
+        return ""
+
+    def needs_split(self) -> bool:
+        """True when the quantity exceeds the freeze quantity (and is a valid number of lots)."""
+        return not self.quantity_problem and self.quantity > self.freeze_quantity
+
+    def split(self) -> list[OrderRequest]:
+        """The whole-lot child requests of this order (``fills.split_quantity``), each with its own
+        deterministic id ``child_order_id(parent, i)``; ``[self]`` when no split is needed."""
+        if not self.needs_split():
+            return [self]
+        sizes = fills.split_quantity(self.quantity, self.lot_size, self.freeze_quantity)
+        return [
+            replace(self, client_order_id=child_order_id(self.client_order_id, i), quantity=q)
+            for i, q in enumerate(sizes)
+        ]
+
+
+def child_order_id(parent_client_order_id: str, i: int) -> str:
+    """The client order id (Kite tag) of child ``i`` of a split parent: deterministic, 20 chars."""
+    return order_states.client_order_id("C", parent_client_order_id, i)
+
+
+@dataclass
+class BrokerOrder:
+    """The broker's view of one order (or of a split parent, whose ``children`` are the real orders).
+
+    ``fills`` are ``(quantity, price, time)`` executions; ``average_price`` is their weighted mean.
+    ``reason`` is a stable code (``price_band``, ``invalid_price``, ``max_retries_exceeded``,
+    ``rate_limited``, ``broker_rejected``...), ``message`` the broker's own words. ``price`` is the
+    current limit price at the broker, ``modifications`` how many times it was re-priced.
+    """
+
+    client_order_id: str
+    broker_order_id: str = ""
+    status: str = NEW
+    filled_quantity: int = 0
+    average_price: Decimal | None = None
+    fills: list[tuple[int, Decimal, datetime]] = field(default_factory=list)
+    reason: str = ""
+    children: list[BrokerOrder] = field(default_factory=list)
+    quantity: int = 0
+    price: Decimal | None = None
+    modifications: int = 0
+    message: str = ""
+    updated_at: datetime | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """FILLED, CANCELLED, REJECTED or EXPIRED."""
+        return order_states.is_terminal(self.status)
+
+    @property
+    def pending_quantity(self) -> int:
+        """Units still to fill (0 once terminal)."""
+        return 0 if self.is_terminal else max(self.quantity - self.filled_quantity, 0)
+
+    @classmethod
+    def parent_of(cls, client_order_id: str, children: list[BrokerOrder]) -> BrokerOrder:
+        """A split parent summing ``children``: status by ``fills.parent_status``, every fill, the
+        weighted average, the first child's reason."""
+        all_fills = sorted((f for c in children for f in c.fills), key=lambda f: f[2])
+        status = fills.parent_status([(c.status, c.filled_quantity, c.quantity) for c in children])
+        reasons = [c.reason for c in children if c.reason]
+        return cls(
+            client_order_id=client_order_id,
+            status=status,
+            filled_quantity=sum(c.filled_quantity for c in children),
+            average_price=fills.average_price(all_fills),
+            fills=all_fills,
+            reason=reasons[0] if reasons else "",
+            children=list(children),
+            quantity=sum(c.quantity for c in children),
+            message="; ".join(c.message for c in children if c.message),
+            updated_at=max((c.updated_at for c in children if c.updated_at), default=None),
+        )
