@@ -81,10 +81,10 @@ def _populate(n_strategies: int, days: int, per_day: int, seed: int) -> dict[str
     from django.contrib.auth import get_user_model  # noqa: F401 - auth tables exist
     from django.db import transaction
 
-    from journal.models import DailyPerformance, StrategyPerformance
-    from journal.models import Trade
+    from journal.models import DailyPerformance, StrategyPerformance, Trade
     from trading.core import calendar
-    from trading.models import Order, Position, Signal, StrategyConfig, TradingState
+    from trading.execution.models import Order, Position, TradingState
+    from trading.strategies.models import Signal, StrategyConfig
 
     rng = random.Random(seed)
     names = list(STRATEGIES[:n_strategies]) + [f"Strategy{i}" for i in range(len(STRATEGIES), n_strategies)]
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     families = sum(1 for line in body.splitlines() if line.startswith("# TYPE "))
     from django.utils import timezone
 
-    from trading.models import TradingState
+    from trading.execution.models import TradingState
 
     def timed(change: bool) -> list[float]:
         out = []

@@ -19,12 +19,12 @@ accesslog = "-"
 
 
 def on_starting(server):
-    from trading import metrics_process
+    from trading.monitoring import multiprocess  # loaded by the hook: this file is read before Django
 
-    metrics_process.web_server_starting()
+    multiprocess.web_server_starting()
 
 
 def child_exit(server, worker):
-    from trading import metrics_process
+    from trading.monitoring import multiprocess
 
-    metrics_process.process_dead(worker.pid)
+    multiprocess.process_dead(worker.pid)

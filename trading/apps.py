@@ -6,9 +6,9 @@ class TradingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from trading import metrics  # metrics: fold this process's files at exit, observe recorded trades
+        from trading.monitoring import wiring  # metrics: files folded at exit, trades observed, Celery hooks
 
-        metrics.install()
+        wiring.install()
         from trading.strategy_services import install_guard_metrics  # strategy exceptions -> metrics
 
         install_guard_metrics()

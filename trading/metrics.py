@@ -1,17 +1,19 @@
-"""Every ``trading_*`` Prometheus metric, defined once, and the small functions the work code calls.
+"""Every ``trading_*`` metric the work code moves, defined once, and the small functions it calls.
 
-Two kinds of metric live here:
+A leaf: this module imports nothing of the project (only the standard library and prometheus_client),
+so any layer - the brokers, the feeds, the engine's Django side - may record a metric without pulling
+in the database or Django. Reading the metrics is ``trading.monitoring``'s job.
 
 * **Process metrics** (the ``Counter``/``Gauge``/``Histogram`` objects below) are moved by the process
   that does the work: the trading loop, a Celery child, a web worker. In multiprocess mode
   (``settings.PROMETHEUS_MULTIPROC_DIR``, always set by settings) each process writes them to its own
   file and the web server's ``/metrics`` adds the files up, so a counter moved in a Celery worker shows
-  on the web server (``trading.metrics_process``). Gauges say how processes combine: ``mostrecent`` for
-  market readings, ``max`` for timestamps, ``livesum`` for things that die with their process.
-* **Database metrics** (``DB_FAMILIES``) are computed from the database at scrape time by
-  ``trading.metrics_collector.DatabaseCollector``: the state (open positions, today's P&L, circuit
-  breaker, kill switch) and the counts the journal also keeps (trades, orders). They are right after a
-  restart and after a wipe of the multiprocess directory, because they are not kept in any process.
+  on the web server (``trading.monitoring.multiprocess``). Gauges say how processes combine:
+  ``mostrecent`` for market readings, ``max`` for timestamps, ``livesum`` for things that die with their
+  process.
+* **Database metrics** (open positions, today's P&L, circuit breaker, trade and order counts) are not
+  kept by any process: ``trading.monitoring.families`` names them and
+  ``trading.monitoring.collector.DatabaseCollector`` computes them from the database at scrape time.
 
 Naming: prefix ``trading_``, counters end in ``_total``, units in the name (``_seconds``, ``_rupees``,
 ``_percent``, ``_ratio``, ``_points``). Labels have bounded values (strategy, side, mode, index, reason
@@ -30,7 +32,6 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram, values
@@ -103,21 +104,8 @@ API_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FILL_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 TASK_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 DELAY_SECONDS = (0.1, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 86400.0)
-PNL_RUPEES = (
-    -10000.0,
-    -5000.0,
-    -2500.0,
-    -1000.0,
-    -500.0,
-    -250.0,
-    0.0,
-    250.0,
-    500.0,
-    1000.0,
-    2500.0,
-    5000.0,
-    10000.0,
-)
+_PNL_STEPS = (250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
+PNL_RUPEES = (*(-x for x in reversed(_PNL_STEPS)), 0.0, *_PNL_STEPS)  # symmetric around zero
 SLIPPAGE_RUPEES = (-2.0, -0.5, -0.1, 0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 # =================================================================================================
@@ -354,210 +342,6 @@ TRADE_RECORD_DELAY = Histogram(
 )
 
 # =================================================================================================
-# Database metrics: computed at scrape time by trading.metrics_collector.DatabaseCollector
-# =================================================================================================
-
-
-@dataclass(frozen=True)
-class DbFamily:
-    """One metric family the database collector exports (name as exposed, without ``_total``)."""
-
-    name: str
-    kind: str  # counter or gauge
-    documentation: str
-    labels: tuple[str, ...] = ()
-
-
-def _db(name: str, kind: str, documentation: str, labels: tuple[str, ...] = ()) -> DbFamily:
-    if kind == "counter":
-        name = name.removesuffix("_total")
-    return DbFamily(name, kind, documentation, labels)
-
-
-_S, _M = "strategy", "mode"
-DB_FAMILIES: dict[str, DbFamily] = {
-    f.name: f
-    for f in (
-        # trades (the journal's own counts)
-        _db(
-            "trading_trades_total",
-            "counter",
-            "Journal trades, by strategy, side, status and mode.",
-            (_S, "side", "status", _M),
-        ),
-        _db("trading_winning_trades_total", "counter", "Journal trades with net P&L > 0.", (_S, "side", _M)),
-        _db(
-            "trading_trade_exits_total",
-            "counter",
-            "Journal trades by how they exited.",
-            (_S, "exit_type", _M),
-        ),
-        _db(
-            "trading_trade_hold_seconds_total", "counter", "Summed holding time of journal trades.", (_S, _M)
-        ),
-        _db(
-            "trading_charges_paid_rupees_total",
-            "counter",
-            "Charges paid on journal trades (all items).",
-            (_S, _M),
-        ),
-        _db(
-            "trading_strategy_net_pnl_rupees",
-            "gauge",
-            "Net P&L of all journal trades of a strategy.",
-            (_S, _M),
-        ),
-        _db(
-            "trading_last_trade_exit_timestamp_seconds",
-            "gauge",
-            "Exit time (Unix seconds) of the latest trade.",
-            (_M,),
-        ),
-        # orders (the order table's own counts)
-        _db(
-            "trading_orders_total",
-            "counter",
-            "Orders, by strategy, side, type, status and mode.",
-            (_S, "side", "order_type", "status", _M),
-        ),
-        _db(
-            "trading_orders_submitted_total",
-            "counter",
-            "Orders sent to the broker.",
-            (_S, "side", "order_type", _M),
-        ),
-        _db(
-            "trading_orders_filled_total",
-            "counter",
-            "Orders completely filled.",
-            (_S, "side", "order_type", _M),
-        ),
-        _db(
-            "trading_orders_rejected_total", "counter", "Orders rejected, by reason code.", (_S, "reason", _M)
-        ),
-        _db(
-            "trading_orders_cancelled_total",
-            "counter",
-            "Orders cancelled, by reason code.",
-            (_S, "reason", _M),
-        ),
-        _db("trading_orders_working", "gauge", "Orders submitted and not yet final.", (_S, _M)),
-        # positions and P&L now
-        _db("trading_positions_open", "gauge", "Open positions.", (_S, _M)),
-        _db(
-            "trading_positions_value_rupees",
-            "gauge",
-            "Market value of open positions (last price x quantity).",
-            (_S, _M),
-        ),
-        _db("trading_positions_open_quantity", "gauge", "Units held in open positions.", (_S, _M)),
-        _db("trading_unrealized_pnl_rupees", "gauge", "Mark-to-market P&L of open positions.", (_S, _M)),
-        _db("trading_realized_pnl_rupees", "gauge", "Net P&L of the session's closed trades.", (_M,)),
-        _db("trading_daily_pnl_rupees", "gauge", "Session P&L: realised net plus unrealised.", (_M,)),
-        _db("trading_daily_pnl_percent", "gauge", "Session P&L as a percent of trading capital.", (_M,)),
-        _db(
-            "trading_strategy_daily_pnl_rupees",
-            "gauge",
-            "Net P&L of a strategy's trades this session.",
-            (_S, _M),
-        ),
-        _db("trading_daily_trades", "gauge", "Trades closed this session.", (_M,)),
-        _db("trading_daily_win_rate_percent", "gauge", "Win rate of this session's trades.", (_M,)),
-        _db("trading_daily_charges_rupees", "gauge", "Charges paid this session.", (_M,)),
-        _db(
-            "trading_daily_max_drawdown_rupees",
-            "gauge",
-            "Largest fall of cumulative net P&L this session.",
-            (_M,),
-        ),
-        _db("trading_daily_signals", "gauge", "Signals recorded this session, by status.", (_S, "status")),
-        _db("trading_daily_loss_limit_rupees", "gauge", "Daily net loss at which the circuit breaker trips."),
-        _db("trading_capital_rupees", "gauge", "Trading capital the sizing and P&L percent use."),
-        _db(
-            "trading_session_date_timestamp_seconds",
-            "gauge",
-            "The session (IST date, as Unix seconds of its midnight) the daily figures are of.",
-        ),
-        # control state
-        _db(
-            "trading_circuit_breaker_active",
-            "gauge",
-            "1 while the circuit breaker blocks new entries.",
-            ("index",),
-        ),
-        _db("trading_kill_switch_active", "gauge", "1 while the kill switch is on.", ("index",)),
-        _db("trading_live_confirmed", "gauge", "1 when LIVE trading was confirmed by staff.", ("index",)),
-        _db("trading_live_trading_enabled", "gauge", "1 when LIVE trading is enabled in the configuration."),
-        _db(
-            "trading_last_bar_timestamp_seconds",
-            "gauge",
-            "Market-clock start (Unix seconds) of the last bar the engine processed.",
-            ("index",),
-        ),
-        _db(
-            "trading_last_cycle_timestamp_seconds",
-            "gauge",
-            "Wall-clock time (Unix seconds) of the engine's last cycle.",
-            ("index",),
-        ),
-        # strategies
-        _db("trading_strategy_enabled", "gauge", "1 when the strategy is switched on.", (_S,)),
-        _db("trading_strategies_enabled", "gauge", "Strategies switched on."),
-        _db(
-            "trading_strategy_capital_allocation_rupees", "gauge", "Capital allocated to the strategy.", (_S,)
-        ),
-        _db(
-            "trading_strategy_win_rate_percent", "gauge", "Win rate over all the strategy's trades.", (_S, _M)
-        ),
-        _db("trading_strategy_profit_factor_ratio", "gauge", "Sum of wins / |sum of losses|.", (_S, _M)),
-        _db("trading_strategy_expectancy_rupees", "gauge", "Net P&L per trade.", (_S, _M)),
-        _db(
-            "trading_strategy_max_drawdown_rupees",
-            "gauge",
-            "Largest fall of the strategy's cumulative net P&L.",
-            (_S, _M),
-        ),
-        _db("trading_strategy_best_trade_rupees", "gauge", "Best trade's net P&L.", (_S, _M)),
-        _db("trading_strategy_worst_trade_rupees", "gauge", "Worst trade's net P&L.", (_S, _M)),
-        _db(
-            "trading_strategy_avg_hold_seconds",
-            "gauge",
-            "Average holding time of the strategy's trades.",
-            (_S, _M),
-        ),
-        # system
-        _db(
-            "trading_trade_spool_depth",
-            "gauge",
-            "Trades and close events waiting in the local spool for the database.",
-        ),
-        _db(
-            "trading_market_session_open",
-            "gauge",
-            "1 during the regular session (09:15-15:30 IST on a trading day).",
-            ("exchange",),
-        ),
-        _db(
-            "trading_build_info",
-            "gauge",
-            "Version and configuration of the desk (always 1).",
-            ("version", "python_version", "trading_mode"),
-        ),
-        _db("trading_metrics_database_up", "gauge", "1 when the scrape could read the database."),
-        _db(
-            "trading_metrics_collect_seconds",
-            "gauge",
-            "Wall time the database collector took in this scrape.",
-        ),
-        _db(
-            "trading_metrics_multiprocess_files",
-            "gauge",
-            "Metric files in the multiprocess directory (one set per live process).",
-        ),
-    )
-}
-
-# =================================================================================================
 # Helpers the work code calls (each never raises)
 # =================================================================================================
 
@@ -608,16 +392,6 @@ def cycle_observed(
 def stage_observed(stage: str, seconds: float) -> None:
     """Observe one stage of a cycle (features, exits, signals, risk, orders, persist)."""
     CYCLE_STAGE.labels(reason_label(stage, "other")).observe(max(float(seconds), 0.0))
-
-
-@contextmanager
-def timed_stage(stage: str) -> Iterator[None]:
-    """``with timed_stage("signals"): ...`` observes the block's wall time as a cycle stage."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        stage_observed(stage, time.perf_counter() - start)
 
 
 @_safe
@@ -735,12 +509,6 @@ def instrument_kite(kite: Any) -> Any:
 
 
 @_safe
-def broker_retry(endpoint: str, broker: str = "paper") -> None:
-    """Count one retried broker call."""
-    BROKER_RETRIES.labels(label(broker).lower(), label(endpoint, "other", max_len=48)).inc()
-
-
-@_safe
 def order_filled(
     strategy: str, order_type: str, seconds: float | None, slippage: float | None = None
 ) -> None:
@@ -791,24 +559,6 @@ def system_error(component: str, severity: str = "error") -> None:
 
 
 @_safe
-def websocket_connected() -> None:
-    """A dashboard WebSocket opened."""
-    WEBSOCKET_CONNECTIONS.inc()
-
-
-@_safe
-def websocket_disconnected() -> None:
-    """A dashboard WebSocket closed."""
-    WEBSOCKET_CONNECTIONS.dec()
-
-
-@_safe
-def websocket_sent(kind: str = "update") -> None:
-    """Count one message pushed to dashboard WebSockets."""
-    WEBSOCKET_MESSAGES.labels(reason_label(kind, "other")).inc()
-
-
-@_safe
 def process_started(role: str) -> None:
     """Mark this process as a live one of ``role`` (worker, trader, beat) until it exits."""
     PROCESSES.labels(reason_label(role, "other")).set(1)
@@ -828,23 +578,6 @@ def trade_recorded(trade: Any) -> None:
     TRADE_RECORD_DELAY.labels(mode).observe(max(time.time() - exit_time.timestamp(), 0.0))
 
 
-_installed = False
-
-
-def install() -> None:
-    """Wire the metrics into this process (called once from ``TradingConfig.ready``): fold this
-    process's metric files when it exits, and observe each trade the journal records."""
-    global _installed
-    if _installed:
-        return
-    _installed = True
-    from journal import services as journal_services
-    from trading import metrics_process
-
-    metrics_process.install_exit_hook()
-    journal_services.on_trade_recorded(trade_recorded)
-
-
 def process_families() -> list[tuple[str, str, tuple[str, ...]]]:
     """(name, type, label names) of every process metric defined here, name as exposed."""
     out = []
@@ -852,9 +585,3 @@ def process_families() -> list[tuple[str, str, tuple[str, ...]]]:
         if isinstance(obj, Counter | Gauge | Histogram):
             out.append((obj._name, obj._type, tuple(obj._labelnames)))
     return sorted(out)
-
-
-def all_families() -> list[tuple[str, str, tuple[str, ...]]]:
-    """(name, type, label names) of every ``trading_*`` family: process and database metrics."""
-    db = [(f.name, f.kind, f.labels) for f in DB_FAMILIES.values()]
-    return sorted(process_families() + db)

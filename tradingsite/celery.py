@@ -12,7 +12,5 @@ app = Celery("tradingsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Task metrics, worker liveness, dead children folded (worker_process_shutdown -> mark_process_dead).
-from trading import metrics_celery  # noqa: E402
-
-metrics_celery.connect()
+# Task metrics, worker liveness, dead children folded: trading.monitoring.celery_hooks, connected once
+# Django is set up (TradingConfig.ready), so that no metric is created before settings.

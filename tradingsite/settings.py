@@ -303,7 +303,7 @@ PROMETHEUS_EXPORT_MIGRATIONS = False
 # prometheus_client multiprocess mode: every process on this host (web workers, trading loop, Celery
 # children) writes its metrics to files here and the web server's /metrics sums them. It must be in the
 # environment before prometheus_client is first imported, which is why settings sets it (tests get a
-# directory of their own per process). See trading/metrics_process.py and docs/metrics.md.
+# directory of their own per process). See trading/monitoring/multiprocess.py and docs/metrics.md.
 PROMETHEUS_MULTIPROC_DIR = envstr(
     "PROMETHEUS_MULTIPROC_DIR",
     str(Path(os.environ.get("TMPDIR", "/tmp")) / f"desk-prometheus-{os.getpid()}")

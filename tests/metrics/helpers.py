@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from journal.services import record_trade
 from tests.helpers import ist, trade_fields
+from trading.execution.models import Order
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -68,8 +69,6 @@ def make_trade(n: int, strategy: str = "PCRStrategy", **over):
 
 def make_order(n: int, strategy: str = "PCRStrategy", status: str = "FILLED", **over):
     """Create one order row (the engine's writes are not under test here)."""
-    from trading.models import Order
-
     values = dict(
         client_order_id=f"MO{n:08d}",
         strategy_name=strategy,

@@ -14,9 +14,10 @@ from journal.models import Trade
 from journal.services import trade_delete, trade_update
 from tests.helpers import ist
 from tests.metrics.helpers import make_order, make_trade, scrape, total_by
-from trading import metrics_collector
-from trading.metrics_collector import JournalTally, _new_series
-from trading.models import Order, Position, Signal, StrategyConfig, TradingState
+from trading.execution.models import Order, Position, TradingState
+from trading.monitoring import collector
+from trading.monitoring.collector import JournalTally, _new_series
+from trading.strategies.models import Signal, StrategyConfig
 
 pytestmark = pytest.mark.django_db
 
@@ -291,11 +292,11 @@ def test_a_change_the_state_machine_forbids_is_caught_by_the_periodic_full_read(
 @pytest.mark.django_db(transaction=True)
 def test_committed_changes_show_on_the_next_scrape():
     # Outside a test transaction the collector answers from its reading until the database changes.
-    metrics_collector._snapshot.clear()
+    collector._snapshot.clear()
     make_trade(1)
     first = scrape()
     assert sum(total_by(first, "trading_trades_total").values()) == 1
-    assert metrics_collector._snapshot.key is not None  # a change token: the next scrape may reuse it
+    assert collector._snapshot.key is not None  # a change token: the next scrape may reuse it
     make_trade(2)
     make_order(1, status="SUBMITTED")
     text = scrape()
@@ -307,4 +308,4 @@ def test_committed_changes_show_on_the_next_scrape():
     text = scrape()
     assert total_by(text, "trading_orders_cancelled_total", "reason") == {("cancelled",): 1}
     assert total_by(text, "trading_orders_working", "strategy") == {}
-    metrics_collector._snapshot.clear()
+    collector._snapshot.clear()

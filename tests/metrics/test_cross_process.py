@@ -20,7 +20,7 @@ from django.db import connection
 from journal.models import Trade
 from tests.metrics.helpers import REPO, free_port, total_by
 from trading.core import calendar
-from trading.models import Order
+from trading.execution.models import Order
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from tests.metrics.helpers import DEPLOY, make_order, make_trade, require_tool, scrape
 from trading import metrics
+from trading.monitoring.families import all_families
 
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 BUILTIN = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS", "ALERTS_FOR_STATE"}
@@ -103,7 +104,7 @@ def _metric_names(expr: str) -> set[str]:
 
 def _known_series_names() -> set[str]:
     names = set(BUILTIN)
-    for name, kind, _labels in metrics.all_families():
+    for name, kind, _labels in all_families():
         names |= {
             "counter": {f"{name}_total"},
             "histogram": {f"{name}_bucket", f"{name}_sum", f"{name}_count"},

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from tests.metrics.helpers import REPO, total_by
-from trading import metrics_process
+from trading.monitoring import multiprocess
 
 CHILD = """
 import os, sys, time
@@ -25,8 +25,8 @@ metrics.SPOT.labels("NIFTY").set({spot})
 metrics.MARKET_LAST_UPDATE.labels("NIFTY").set({stamp})
 metrics.process_started("worker")
 if {atexit}:
-    from trading import metrics_process
-    metrics_process.install_exit_hook()
+    from trading.monitoring import multiprocess
+    multiprocess.install_exit_hook()
     sys.exit(0)
 if {linger}:
     print("ready", flush=True)
@@ -51,7 +51,7 @@ def _child(path: Path, n=1, seconds=0.5, spot=24000.0, stamp=1.0, atexit=False, 
 
 def _text(path: Path) -> str:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics_process.LockedMultiProcessCollector(path))
+    registry.register(multiprocess.LockedMultiProcessCollector(path))
     return generate_latest(registry).decode()
 
 
@@ -92,7 +92,7 @@ def test_counts_of_dead_processes_survive_and_their_files_are_folded(mpdir):
 def test_files_stay_one_set_however_many_children_die(mpdir):
     for i in range(8):
         _child(mpdir, n=1, stamp=i)
-        metrics_process.fold_dead(mpdir)
+        multiprocess.fold_dead(mpdir)
     names = _db_files(mpdir)
     assert names == sorted({n for n in names if "archive" in n}) and len(names) <= 6, names
     assert total_by(_text(mpdir), "trading_signals_accepted_total") == {(): 8.0}
@@ -108,7 +108,7 @@ def test_mark_a_given_pid_dead(mpdir):
     proc = _child(mpdir, n=6, linger=True)
     try:
         assert "trading_processes" in _text(mpdir)
-        assert metrics_process.process_dead(proc.pid, mpdir) > 0
+        assert multiprocess.process_dead(proc.pid, mpdir) > 0
         assert not [n for n in _db_files(mpdir) if n.endswith(f"_{proc.pid}.db")]
         text = _text(mpdir)
         assert total_by(text, "trading_signals_accepted_total") == {(): 6.0}
@@ -122,7 +122,7 @@ def test_the_web_servers_wipe_never_touches_a_live_process(mpdir):
     _child(mpdir, n=2)  # dead
     live = _child(mpdir, n=3, linger=True)
     try:
-        metrics_process.wipe(mpdir)
+        multiprocess.wipe(mpdir)
         # A live worker shares the directory: its files stay, the dead are folded, nothing is lost.
         assert any(n.endswith(f"_{live.pid}.db") for n in _db_files(mpdir))
         assert total_by(_text(mpdir), "trading_signals_accepted_total") == {(): 5.0}
@@ -131,15 +131,15 @@ def test_the_web_servers_wipe_never_touches_a_live_process(mpdir):
         live.kill()
         live.wait()
     # Nothing else alive: the next start wipes everything.
-    metrics_process.wipe(mpdir)
+    multiprocess.wipe(mpdir)
     assert _db_files(mpdir) == []
     assert "trading_signals_accepted_total" not in _text(mpdir)
 
 
 def test_wipe_refuses_a_directory_that_is_not_its_own(tmp_path):
     with pytest.raises(ValueError):
-        metrics_process.wipe(Path("/"))
-    assert metrics_process.wipe(tmp_path) == 0
+        multiprocess.wipe(Path("/"))
+    assert multiprocess.wipe(tmp_path) == 0
 
 
 def test_the_scrape_stays_fast_with_many_recycled_processes(mpdir):
@@ -151,7 +151,7 @@ def test_the_scrape_stays_fast_with_many_recycled_processes(mpdir):
     start = time.perf_counter()
     _text(mpdir)
     assert time.perf_counter() - start < max(first, 0.05)
-    assert metrics_process.file_count(mpdir) <= 6
+    assert multiprocess.file_count(mpdir) <= 6
 
 
 def test_a_worker_on_another_host_serves_its_own_endpoint():
@@ -162,13 +162,13 @@ def test_a_worker_on_another_host_serves_its_own_endpoint():
 
     metrics.signal_seen("RemoteWorkerStrategy", "ACCEPTED")
     port = free_port()
-    server = metrics_process.serve_worker_metrics(port, "127.0.0.1")
+    server = multiprocess.serve_worker_metrics(port, "127.0.0.1")
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
             text = r.read().decode()
         assert total_by(text, "trading_signals_accepted_total", "strategy")[("RemoteWorkerStrategy",)] >= 1
         assert "trading_trades_total" not in text  # the database metrics come from the web server only
-        assert metrics_process.serve_worker_metrics(port, "127.0.0.1") is None  # port taken: logged, no crash
+        assert multiprocess.serve_worker_metrics(port, "127.0.0.1") is None  # port taken: logged, no crash
     finally:
         server.shutdown()
         server.server_close()

@@ -10,6 +10,7 @@ import pytest
 
 from trading import metrics
 from trading.core.bars import MarketBar
+from trading.monitoring.families import all_families
 
 NAME = re.compile(r"^trading_[a-z][a-z0-9_]*$")
 UNITS = ("_seconds", "_rupees", "_percent", "_ratio", "_points", "_bytes")
@@ -42,12 +43,12 @@ SEED = {
 
 
 def test_at_least_sixty_families_all_defined_once():
-    names = [name for name, _kind, _labels in metrics.all_families()]
+    names = [name for name, _kind, _labels in all_families()]
     assert len(names) >= 60
     assert len(names) == len(set(names)), "a family is defined twice"
 
 
-@pytest.mark.parametrize("name,kind,labels", metrics.all_families())
+@pytest.mark.parametrize("name,kind,labels", all_families())
 def test_naming_and_labels(name, kind, labels):
     assert NAME.match(name), name
     assert not name.endswith("_total"), "counters are named without _total; the exposition adds it"
@@ -65,7 +66,7 @@ def test_naming_and_labels(name, kind, labels):
 
 
 def test_the_seed_names_and_labels_exist():
-    defined = {name: (kind, set(labels)) for name, kind, labels in metrics.all_families()}
+    defined = {name: (kind, set(labels)) for name, kind, labels in all_families()}
     for name, (kind, labels) in SEED.items():
         assert name in defined, name
         assert defined[name][0] == kind, name
@@ -73,7 +74,7 @@ def test_the_seed_names_and_labels_exist():
 
 
 def test_the_brief_beyond_the_seed_is_covered():
-    defined = {name for name, _k, _l in metrics.all_families()}
+    defined = {name for name, _k, _l in all_families()}
     for name in (
         "trading_signals_generated",
         "trading_signals_accepted",

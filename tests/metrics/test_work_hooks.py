@@ -10,7 +10,8 @@ from kiteconnect import KiteConnect
 
 from tests.kite_server import FakeKite
 from tests.metrics.helpers import make_trade
-from trading import metrics, metrics_celery
+from trading import metrics
+from trading.monitoring import celery_hooks
 
 
 def _v(metric, **labels) -> float:
@@ -25,27 +26,27 @@ def test_worker_task_runs_are_timed_and_counted():
     task = _task("trading.tasks.run_cycle")
     runs = _v(metrics.TASKS, task=task.name, state="success")
     timed = metrics.TASK_DURATION.labels(task.name)._sum.get()
-    metrics_celery.on_task_prerun(task_id="t-1", task=task)
+    celery_hooks.on_task_prerun(task_id="t-1", task=task)
     assert _v(metrics.TASKS_RUNNING, task=task.name) == 1
-    metrics_celery.on_task_postrun(task_id="t-1", task=task, state="SUCCESS")
+    celery_hooks.on_task_postrun(task_id="t-1", task=task, state="SUCCESS")
     assert _v(metrics.TASKS, task=task.name, state="success") == runs + 1
     assert _v(metrics.TASKS_RUNNING, task=task.name) == 0
     assert metrics.TASK_DURATION.labels(task.name)._sum.get() > timed
 
     failures = _v(metrics.TASK_FAILURES, task=task.name, exception="OperationalError")
-    metrics_celery.on_task_failure(sender=task, exception=type("OperationalError", (Exception,), {})())
+    celery_hooks.on_task_failure(sender=task, exception=type("OperationalError", (Exception,), {})())
     assert _v(metrics.TASK_FAILURES, task=task.name, exception="OperationalError") == failures + 1
     retries = _v(metrics.TASK_RETRIES, task=task.name)
-    metrics_celery.on_task_retry(sender=task)
+    celery_hooks.on_task_retry(sender=task)
     assert _v(metrics.TASK_RETRIES, task=task.name) == retries + 1
 
 
 def test_eager_runs_in_the_callers_process_are_not_worker_runs():
     task = _task("trading.tasks.square_off", eager=True)
     before = _v(metrics.TASKS, task=task.name, state="success")
-    metrics_celery.on_task_prerun(task_id="t-2", task=task)
-    metrics_celery.on_task_postrun(task_id="t-2", task=task, state="SUCCESS")
-    metrics_celery.on_task_failure(sender=task, exception=ValueError())
+    celery_hooks.on_task_prerun(task_id="t-2", task=task)
+    celery_hooks.on_task_postrun(task_id="t-2", task=task, state="SUCCESS")
+    celery_hooks.on_task_failure(sender=task, exception=ValueError())
     assert _v(metrics.TASKS, task=task.name, state="success") == before
     assert _v(metrics.TASK_FAILURES, task=task.name, exception="ValueError") == 0
 

@@ -14,9 +14,11 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from trading import metrics_process
+from trading.monitoring import multiprocess
+from trading.monitoring.collector import DatabaseCollector
 
 
 def _is_loopback(request: HttpRequest) -> bool:
@@ -46,6 +48,14 @@ def access_denied(request: HttpRequest) -> HttpResponse | None:
     return response
 
 
+def exposition() -> bytes:
+    """The exposition text of ``/metrics``: process metrics of this host plus the database metrics."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(multiprocess.process_collector())
+    registry.register(DatabaseCollector(multiprocess_dir=multiprocess.directory()))
+    return generate_latest(registry)
+
+
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
@@ -53,4 +63,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
     denied = access_denied(request)
     if denied is not None:
         return denied
-    return HttpResponse(metrics_process.render(), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -2,9 +2,10 @@
 in the caller's process are not counted), worker liveness, dead children folded, and the per-host
 endpoint of a worker on another host.
 
-``connect()`` is called from ``tradingsite/celery.py``. Nothing here imports prometheus_client at
-import time: ``tradingsite.celery`` is imported before settings put ``PROMETHEUS_MULTIPROC_DIR`` in the
-environment, and prometheus_client must not be loaded before that.
+``connect()`` is called once Django is set up (``trading.monitoring.wiring.install`` from
+``TradingConfig.ready``; a worker and beat set Django up before they send any of these signals). Not
+from ``tradingsite/celery.py``: that module is imported before settings put ``PROMETHEUS_MULTIPROC_DIR``
+in the environment, and the metrics must not be created before that.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import os
 import time
 
 from celery import signals
+from django.conf import settings
+
+from trading import metrics
+from trading.monitoring import multiprocess
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +42,6 @@ def on_task_prerun(task_id=None, task=None, **_kw) -> None:
     if _eager(task):
         return
     try:
-        from trading import metrics
-
         _started[task_id] = time.perf_counter()
         metrics.TASKS_RUNNING.labels(_task_name(task)).inc()
     except Exception:  # noqa: BLE001 - metrics never break a task
@@ -50,8 +53,6 @@ def on_task_postrun(task_id=None, task=None, state=None, **_kw) -> None:
     if _eager(task):
         return
     try:
-        from trading import metrics
-
         name = _task_name(task)
         start = _started.pop(task_id, None)
         if start is not None:
@@ -67,8 +68,6 @@ def on_task_failure(sender=None, exception=None, **_kw) -> None:
     if _eager(sender):
         return
     try:
-        from trading import metrics
-
         metrics.TASK_FAILURES.labels(_task_name(sender=sender), type(exception).__name__[:48]).inc()
         metrics.system_error("celery", "error")
     except Exception:  # noqa: BLE001
@@ -80,8 +79,6 @@ def on_task_retry(sender=None, **_kw) -> None:
     if _eager(sender):
         return
     try:
-        from trading import metrics
-
         metrics.TASK_RETRIES.labels(_task_name(sender=sender)).inc()
     except Exception:  # noqa: BLE001
         log.debug("task_retry metrics failed", exc_info=True)
@@ -89,34 +86,24 @@ def on_task_retry(sender=None, **_kw) -> None:
 
 def on_worker_process_init(**_kw) -> None:
     """A pool child started: it is a live worker process until it exits."""
-    from trading import metrics
-
     metrics.process_started("worker")
 
 
 def on_worker_process_shutdown(pid=None, **_kw) -> None:
     """A pool child is exiting: mark it dead and fold its files so scrapes stay fast."""
-    from trading import metrics_process
-
-    metrics_process.process_dead(pid or os.getpid())
+    multiprocess.process_dead(pid or os.getpid())
 
 
 def on_worker_ready(**_kw) -> None:
     """The worker's main process is up (counted as ``worker_main``); it serves this host's metrics
     when it runs on a host without the web server (``WORKER_METRICS_PORT``)."""
-    from django.conf import settings
-
-    from trading import metrics, metrics_process
-
     metrics.process_started("worker_main")
     if settings.WORKER_METRICS_PORT:
-        metrics_process.serve_worker_metrics(settings.WORKER_METRICS_PORT, settings.WORKER_METRICS_ADDR)
+        multiprocess.serve_worker_metrics(settings.WORKER_METRICS_PORT, settings.WORKER_METRICS_ADDR)
 
 
 def on_beat_init(**_kw) -> None:
     """Beat is a live process too (one, and only one, must run)."""
-    from trading import metrics
-
     metrics.process_started("beat")
 
 

@@ -1,7 +1,8 @@
 """The database metrics: state and journal counts computed at scrape time.
 
-``DatabaseCollector`` exports the families of ``trading.metrics.DB_FAMILIES`` from a handful of
-GROUP BY queries (trades, orders, open positions, today's performance, strategies, control state).
+``DatabaseCollector`` exports the families of ``trading.monitoring.families.DB_FAMILIES`` from a
+handful of GROUP BY queries (trades, orders, open positions, today's performance, strategies, control
+state).
 They come from the database, not from any process's memory, so they are right after a restart, after
 a wipe of the multiprocess directory, and whichever process made the trade: ``trading_trades_total``
 per strategy is the number of journal rows per strategy, ``trading_orders_total`` the order rows.
@@ -44,7 +45,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from journal import spool
+from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeAudit
 from trading import metrics
+from trading.core import calendar
+from trading.execution.models import Order, Position, TradingState
+from trading.monitoring import multiprocess
+from trading.monitoring.families import DB_FAMILIES, DbFamily
+from trading.strategies.models import Signal, StrategyConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +63,13 @@ def _f(value) -> float:
     return float(value) if value is not None else 0.0
 
 
-def _family(spec: metrics.DbFamily):
+def _family(spec: DbFamily):
     if spec.kind == "counter":
         return CounterMetricFamily(spec.name, spec.documentation, labels=spec.labels)
     return GaugeMetricFamily(spec.name, spec.documentation, labels=spec.labels)
 
 
 def _ist_midnight(day: date) -> datetime:
-    from trading.core import calendar
-
     return datetime.combine(day, datetime.min.time(), tzinfo=calendar.IST)
 
 
@@ -78,11 +84,11 @@ class DatabaseCollector:
 
     def describe(self):
         """The families, without samples (lets a registry check names)."""
-        return [_family(spec) for spec in metrics.DB_FAMILIES.values()]
+        return [_family(spec) for spec in DB_FAMILIES.values()]
 
     def collect(self):
         start = time.perf_counter()
-        fam = {name: _family(spec) for name, spec in metrics.DB_FAMILIES.items()}
+        fam = {name: _family(spec) for name, spec in DB_FAMILIES.items()}
         self._static(fam)
         try:
             series = database_series()
@@ -103,9 +109,6 @@ class DatabaseCollector:
 
     def _static(self, fam: dict) -> None:
         """The families that need no database."""
-        from journal import spool
-        from trading import metrics_process
-        from trading.core import calendar
 
         try:
             depth = spool.depth()
@@ -129,7 +132,7 @@ class DatabaseCollector:
         )
         fam["trading_live_trading_enabled"].add_metric([], 1.0 if settings.LIVE_TRADING_ENABLED else 0.0)
         fam["trading_metrics_multiprocess_files"].add_metric(
-            [], metrics_process.file_count(self.multiprocess_dir)
+            [], multiprocess.file_count(self.multiprocess_dir)
         )
 
 
@@ -155,8 +158,6 @@ def read_database(tally: JournalTally | None = None) -> Series:
 
 
 def _state(out: Series) -> date:
-    from trading.core import calendar
-    from trading.models import TradingState
 
     session = None
     for st in TradingState.objects.all():
@@ -246,7 +247,6 @@ class JournalTally:
         return count, top, ids
 
     def _full_trades(self) -> None:
-        from journal.models import Trade, TradeAudit
 
         self.audit_max_id = TradeAudit.objects.aggregate(m=Max("id"))["m"] or 0
         self.trades = {}
@@ -255,7 +255,6 @@ class JournalTally:
         )
 
     def _update_trades(self) -> bool:
-        from journal.models import Trade, TradeAudit
 
         if (TradeAudit.objects.aggregate(m=Max("id"))["m"] or 0) != self.audit_max_id:
             return False
@@ -291,7 +290,6 @@ class JournalTally:
         return qs.annotate(reason_text=reason, track=track).values(*ORDER_KEY, "track")
 
     def _full_orders(self) -> None:
-        from trading.models import Order
 
         rows = (
             self._orders_qs(Order.objects.all())
@@ -311,7 +309,6 @@ class JournalTally:
         self.order_count, self.order_max_id, self.order_id_sum = count, top, id_sum
 
     def _update_orders(self) -> bool:
-        from trading.models import Order
 
         now = Order.objects.aggregate(n=Count("id"), m=Max("id"), s=Sum("id"))
         count, top, ids = now["n"], now["m"] or 0, now["s"] or 0
@@ -388,7 +385,6 @@ class JournalTally:
 
 
 def _positions(out: Series) -> dict[str, float]:
-    from trading.models import Position
 
     money = DecimalField(max_digits=20, decimal_places=4)
     mark = Coalesce("last_price", "entry_price")
@@ -417,9 +413,6 @@ def _positions(out: Series) -> dict[str, float]:
 
 
 def _today(out: Series, session: date, unrealized: dict[str, float]) -> None:
-    from analytics.models import DailyPerformance
-    from journal.models import Trade
-    from trading.models import Signal
 
     capital = float(settings.TRADING_CAPITAL) or 1.0
     realized: dict[str, float] = {}
@@ -459,8 +452,6 @@ def _today(out: Series, session: date, unrealized: dict[str, float]) -> None:
 
 
 def _strategies(out: Series) -> None:
-    from analytics.models import StrategyPerformance
-    from trading.models import StrategyConfig
 
     enabled = 0
     for name, on, capital in StrategyConfig.objects.values_list("name", "enabled", "capital_allocation"):

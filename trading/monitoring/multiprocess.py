@@ -21,6 +21,8 @@ Three rules keep that right and fast:
 
 Pids mean something on one host only: a worker on another host (or in another container) keeps its own
 directory and serves its own endpoint (``serve_worker_metrics`` on ``WORKER_METRICS_PORT``).
+
+Nothing here reads the database: ``trading.monitoring.views`` adds the database collector to a scrape.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from django.conf import settings
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+from prometheus_client.mmap_dict import MmapedDict
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +62,7 @@ def directory() -> Path | None:
     value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not value:
         try:
-            from django.conf import settings
-
-            value = getattr(settings, "PROMETHEUS_MULTIPROC_DIR", "")  # importing settings sets the env
+            value = getattr(settings, "PROMETHEUS_MULTIPROC_DIR", "")  # loading settings sets the env
         except Exception:  # noqa: BLE001 - no Django configured: no multiprocess mode
             value = ""
     return Path(value) if value else None
@@ -104,8 +108,6 @@ def _files(path: Path) -> list[tuple[Path, str, str]]:
 def _merge_into_archive(path: Path, prefix: str, files: list[Path]) -> None:
     """Fold ``files`` (all of type ``prefix``) into ``<prefix>_archive.db`` and remove them.
     Caller holds the exclusive lock."""
-    from prometheus_client.mmap_dict import MmapedDict
-
     if prefix not in _DROP_MODES:
         archive = path / f"{prefix}_{ARCHIVE}.db"
         merged: dict[str, tuple[float, float]] = {}
@@ -171,8 +173,6 @@ def process_dead(pid: int | None = None, path: Path | None = None) -> int:
         return 0
     pid = os.getpid() if pid is None else int(pid)
     try:
-        from prometheus_client import multiprocess
-
         with _locked(path, exclusive=True):
             multiprocess.mark_process_dead(pid, str(path))
             return _fold(path, {str(pid)})
@@ -233,22 +233,18 @@ class LockedMultiProcessCollector:
         self.path = path
 
     def collect(self):
-        from prometheus_client.multiprocess import MultiProcessCollector
-
         try:
             fold_dead(self.path)
         except Exception:  # noqa: BLE001 - a failed fold must not fail the scrape
             log.warning("folding dead metric files failed", exc_info=True)
         with _locked(self.path, exclusive=False):
-            return list(MultiProcessCollector(None, path=str(self.path)).collect())
+            return list(multiprocess.MultiProcessCollector(None, path=str(self.path)).collect())
 
 
 class _ProcessRegistry:
     """The default registry of this process (when multiprocess mode is off)."""
 
     def collect(self):
-        from prometheus_client import REGISTRY
-
         return REGISTRY.collect()
 
 
@@ -260,24 +256,9 @@ def process_collector():
     return _ProcessRegistry()
 
 
-def render(with_database: bool = True) -> bytes:
-    """The exposition text of ``/metrics``: process metrics of this host plus the database metrics."""
-    from prometheus_client import CollectorRegistry, generate_latest
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(process_collector())
-    if with_database:
-        from trading.metrics_collector import DatabaseCollector
-
-        registry.register(DatabaseCollector(multiprocess_dir=directory()))
-    return generate_latest(registry)
-
-
 def serve_worker_metrics(port: int, addr: str = "0.0.0.0"):
     """Serve this host's process metrics on ``addr:port`` (a worker on a host without the web
     server). Returns the server, or None when the port cannot be bound."""
-    from prometheus_client import CollectorRegistry, start_http_server
-
     registry = CollectorRegistry(auto_describe=False)
     registry.register(process_collector())
     try:
