@@ -37,9 +37,11 @@ run: $(STAMP)
 test: $(DEV_STAMP)
 	@bash scripts/test
 
+## lint: ruff, then the import contracts of pyproject.toml ([tool.importlinter])
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
