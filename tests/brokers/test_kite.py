@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from urllib.parse import parse_qs, urlparse
@@ -16,12 +17,17 @@ from kiteconnect import KiteConnect
 from tests.brokers.market import EXPIRY, STRIKE, SYMBOL, make_bar
 from tests.helpers import ist
 from tests.kite_server import FakeKite
-from trading import broker_services
-from trading.core.order_types import BrokerNotConfigured, OrderNotFound, OrderRequest, child_order_id
-from trading.brokers.kite import KiteBroker, map_status, rejection_reason
+from trading.audit import ControlAudit
+from trading.brokers.config import BrokerConfig, KiteConfig
+from trading.brokers.kite.broker import KiteBroker
+from trading.brokers.kite.client import KiteLimiters
+from trading.brokers.kite.status import kite_time, map_status, rejection_reason
 from trading.brokers.ratelimit import RateLimiter
+from trading.brokers.registry import build_broker
 from trading.core import calendar as market_calendar
-from trading.models import ControlAudit, Order, OrderEvent, TradingState
+from trading.core.order_types import BrokerNotConfigured, OrderNotFound, OrderRequest, child_order_id
+from trading.execution import broker_updates, kite_session
+from trading.execution.models import Order, OrderEvent, TradingState
 
 KEY = f"NFO:{SYMBOL}"
 
@@ -64,20 +70,17 @@ def make_broker(fake: FakeKite, **kw) -> KiteBroker:
         root=fake.url,
         timeout=kw.pop("timeout", 5),
     )
+    limiters = KiteLimiters(orders=kw.pop("order_limiter", fast()), requests=fast(), quotes=fast())
     options = dict(
-        kite=kite,
         algo_id="ALGO123",
         max_retries=3,
         wait_seconds=0.1,
         poll_interval=0.01,
         backoff_seconds=0.01,
         lookup_delay=0.2,
-        order_limiter=fast(),
-        request_limiter=fast(),
-        quote_limiter=fast(),
     )
     options.update(kw)
-    return KiteBroker(**options)
+    return KiteBroker(KiteConfig(**options), kite=kite, limiters=limiters)
 
 
 # --- placing and filling ------------------------------------------------------------------------------
@@ -212,7 +215,7 @@ def test_fill_after_modifications_stops_the_chase(fake):
 
 def test_at_most_25_modifications():
     with pytest.raises(ValueError, match="25"):
-        KiteBroker(kite=KiteConnect(api_key="k"), max_retries=26)
+        KiteBroker(KiteConfig(max_retries=26), kite=KiteConnect(api_key="k"))
 
 
 def test_market_orders_carry_market_protection(fake):
@@ -350,12 +353,15 @@ def kite_settings(settings, fake: FakeKite) -> None:
 @pytest.mark.django_db
 def test_broker_from_settings_needs_todays_token(settings, fake):
     kite_settings(settings, fake)
+    config = BrokerConfig.from_settings(settings)
     with pytest.raises(BrokerNotConfigured, match="access token"):
-        KiteBroker()
+        build_broker("kite", config, access_token=kite_session.kite_access_token)
     TradingState.objects.create(
         index="NIFTY", kite_access_token=fake.access_token, kite_token_date=today_ist()
     )
-    broker = KiteBroker(wait_seconds=0.05, poll_interval=0.01, request_limiter=fast(), order_limiter=fast())
+    quick = replace(config, kite=replace(config.kite, wait_seconds=0.05, poll_interval=0.01))
+    limiters = KiteLimiters(orders=fast(), requests=fast())
+    broker = build_broker("kite", quick, access_token=kite_session.kite_access_token, limiters=limiters)
     assert broker.place_order(req("D1"), make_bar(bid=100, ask=100.5)).status == "FILLED"
     assert fake.placements[0][1]["algo_id"] == "ALGO9"
 
@@ -363,9 +369,9 @@ def test_broker_from_settings_needs_todays_token(settings, fake):
 @pytest.mark.django_db
 def test_token_valid_until_the_next_morning():
     TradingState.objects.create(index="NIFTY", kite_access_token="tok", kite_token_date=date(2026, 5, 5))
-    assert broker_services.kite_access_token(now=ist(2026, 5, 5, 8, 0)) == "tok"
-    assert broker_services.kite_access_token(now=ist(2026, 5, 6, 5, 59)) == "tok"
-    assert broker_services.kite_access_token(now=ist(2026, 5, 6, 6, 0)) == ""
+    assert kite_session.kite_access_token(now=ist(2026, 5, 5, 8, 0)) == "tok"
+    assert kite_session.kite_access_token(now=ist(2026, 5, 6, 5, 59)) == "tok"
+    assert kite_session.kite_access_token(now=ist(2026, 5, 6, 6, 0)) == ""
 
 
 def stored_order(cid: str, *, status="NEW", parent=None, qty=65) -> Order:
@@ -440,7 +446,7 @@ def test_postback_for_a_child_moves_its_split_parent(client, settings, fake):
     a = stored_order("KIDA", status="FILLED", parent=parent)
     Order.objects.filter(pk=a.pk).update(filled_quantity=65, average_price=D("100"))
     stored_order("KIDB", status="OPEN", parent=parent)
-    broker_services.apply_broker_update(
+    broker_updates.apply_broker_update(
         client_order_id="KIDB",
         status="FILLED",
         filled_quantity=65,
@@ -482,7 +488,7 @@ def test_login_flow_stores_the_access_token_and_audits_it(client, settings, fake
     audit = ControlAudit.objects.get(action="kite_login")
     assert audit.user == staff and "AB1234" in audit.detail and fake.access_token not in audit.detail
     assert fake.requests_to("POST", "/session/token")
-    assert broker_services.kite_access_token() == fake.access_token
+    assert kite_session.kite_access_token() == fake.access_token
 
 
 @pytest.mark.django_db
@@ -509,8 +515,6 @@ def test_kite_pages_are_staff_only(client, django_user_model):
 
 
 def test_kite_time_is_ist():
-    from trading.brokers.kite import kite_time
-
     assert kite_time("2026-05-05 10:00:00") == ist(2026, 5, 5, 10, 0)
     assert kite_time(datetime(2026, 5, 5, 10, 0)) == ist(2026, 5, 5, 10, 0)
     assert kite_time(None) is None

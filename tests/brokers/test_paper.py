@@ -10,9 +10,11 @@ import pytest
 
 from tests.brokers.market import EXPIRY, STRIKE, SYMBOL, make_bar
 from tests.helpers import ist
-from trading.core.order_types import InvalidOrderRequest, OrderNotFound, OrderRequest, child_order_id
+from trading.brokers.config import BrokerConfig
 from trading.brokers.paper import PaperBroker
-from trading.brokers.registry import UnknownBroker, get_broker
+from trading.brokers.registry import UnknownBroker, build_broker
+from trading.core.fills import FillConfig
+from trading.core.order_types import InvalidOrderRequest, OrderNotFound, OrderRequest, child_order_id
 
 
 def req(cid="E1", *, side="BUY", qty=65, order_type="MARKET", price=None, **kw) -> OrderRequest:
@@ -44,7 +46,7 @@ def no_network(monkeypatch):
 
 
 def test_same_client_order_id_twice_is_one_order():
-    broker = PaperBroker(slippage_ticks=1)
+    broker = PaperBroker(FillConfig(slippage_ticks=1))
     bar = make_bar(bid=100, ask=100.5)
     first = broker.place_order(req("E1"), bar)
     # The retry comes on a different bar at a different price: still the first order, unchanged.
@@ -59,7 +61,7 @@ def test_same_client_order_id_twice_is_one_order():
 
 
 def test_latency_moves_the_fill_time():
-    broker = PaperBroker(latency_ms=400)
+    broker = PaperBroker(FillConfig(latency=timedelta(milliseconds=400)))
     bar = make_bar(bid=100, ask=100.5)
     order = broker.place_order(req("E2", side="SELL"), bar)
     assert order.fills == [(65, D("100.0"), bar.time + timedelta(milliseconds=400))]
@@ -166,10 +168,11 @@ def test_requests_are_validated():
 
 
 def test_registry_finds_brokers_by_name_and_dotted_path():
-    assert isinstance(get_broker(), PaperBroker)
-    assert isinstance(get_broker("trading.brokers.paper.PaperBroker", slippage_ticks=2), PaperBroker)
-    assert get_broker("PAPER", slippage_ticks=2).config.slippage_ticks == 2
+    slipping = BrokerConfig(paper=FillConfig(slippage_ticks=2))
+    assert isinstance(build_broker("paper"), PaperBroker)
+    assert isinstance(build_broker("trading.brokers.paper.PaperBroker", slipping), PaperBroker)
+    assert build_broker("PAPER", slipping).config.slippage_ticks == 2
     with pytest.raises(UnknownBroker):
-        get_broker("nope")
+        build_broker("nope")
     with pytest.raises(UnknownBroker):
-        get_broker("trading.core.fills.Quote")
+        build_broker("trading.core.fills.Quote")

@@ -41,13 +41,11 @@ Times are aware datetimes (UTC). Prices are ``Decimal`` rupees. Quantities are u
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from trading.brokers.config import BrokerConfig
 from trading.core.bars import MarketBar
 from trading.core.order_types import BrokerOrder, OrderRequest
-
-if TYPE_CHECKING:
-    from trading.brokers.config import BrokerConfig
 
 TokenProvider = Callable[[], str]
 """Returns the broker session's access token ('' when nobody has logged in): the caller's, since

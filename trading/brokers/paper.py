@@ -7,9 +7,9 @@ tried again on every ``poll(market)`` (one call per bar); a resting order still 
 session's bar arrives EXPIRES (Kite's DAY validity). Orders above the freeze quantity are split into
 whole-lot children.
 
-Persistence: ``on_update(req, order)`` is called after every change of an order (a child's too), so
-the caller can store it; after a restart ``restore(req, order)`` puts stored orders back in the book,
-which keeps ``place_order`` idempotent across restarts.
+Persistence: ``on_update(request, order)`` is called after every change of an order (a child's too),
+so the caller can store it; after a restart ``restore(request, order)`` puts stored orders back in
+the book, which keeps ``place_order`` idempotent across restarts.
 """
 
 from __future__ import annotations
@@ -19,40 +19,22 @@ import threading
 from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from trading.brokers.base import Broker
+from trading.brokers.base import Broker, TokenProvider
+from trading.brokers.config import BrokerConfig
 from trading.core import calendar, fills
 from trading.core.bars import MarketBar
-from trading.core.order_types import (
-    CANCELLED,
-    EXPIRED,
-    FILLED,
-    OPEN,
-    R_CANCELLED,
-    R_INVALID_QUANTITY,
-    REJECTED,
-    BrokerOrder,
-    OrderNotFound,
-    OrderRequest,
-)
+from trading.core.order_types import R_CANCELLED, BrokerOrder, OrderNotFound, OrderRequest
+from trading.core.orders import CANCELLED, EXPIRED, FILLED, OPEN, REJECTED
 
 UpdateHook = Callable[[OrderRequest, BrokerOrder], None]
 
 
-def _setting(name: str, default: object) -> object:
-    try:
-        from django.conf import settings
-
-        return getattr(settings, name, default)
-    except Exception:  # noqa: BLE001 - outside Django the defaults apply
-        return default
-
-
 @dataclass
 class _Entry:
-    req: OrderRequest
+    request: OrderRequest
     order: BrokerOrder
     placed_at: datetime
 
@@ -60,27 +42,21 @@ class _Entry:
 class PaperBroker(Broker):
     """Simulated executions (see the module docstring). Thread-safe.
 
-    ``config`` is the fill model (slippage ticks, latency); by default ``settings.PAPER_SLIPPAGE_TICKS``
-    and ``settings.PAPER_LATENCY_MS``. ``clock`` gives the order time when a request has no
-    ``created_at`` (default: the bar's time).
+    ``config`` is the fill model (slippage ticks, latency, tick, price band; default
+    ``fills.FillConfig()``: no slippage, no latency). ``clock`` gives the order time when a request
+    has no ``created_at`` (default: the bar's time).
     """
 
     name = "paper"
 
     def __init__(
         self,
-        *,
         config: fills.FillConfig | None = None,
-        slippage_ticks: int | None = None,
-        latency_ms: int | None = None,
+        *,
         on_update: UpdateHook | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        if config is None:
-            ticks = slippage_ticks if slippage_ticks is not None else int(_setting("PAPER_SLIPPAGE_TICKS", 0))
-            ms = latency_ms if latency_ms is not None else int(_setting("PAPER_LATENCY_MS", 0))
-            config = fills.FillConfig(slippage_ticks=ticks, latency=timedelta(milliseconds=ms))
-        self.config = config
+        self.config = config or fills.FillConfig()
         self.on_update = on_update
         self.clock = clock
         self._book: dict[str, _Entry] = {}
@@ -88,35 +64,47 @@ class PaperBroker(Broker):
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
 
+    @classmethod
+    def from_config(
+        cls,
+        config: BrokerConfig,
+        *,
+        access_token: str | TokenProvider | None = None,
+        on_update: UpdateHook | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> PaperBroker:
+        """A paper broker on ``config.paper`` (no session: ``access_token`` is ignored)."""
+        return cls(config.paper, on_update=on_update, clock=clock)
+
     # --- the contract ---------------------------------------------------------------------------------
 
-    def place_order(self, req: OrderRequest, market: MarketBar | None = None) -> BrokerOrder:
-        """Fill, rest or reject ``req`` against ``market`` (idempotent on ``req.client_order_id``)."""
+    def place_order(self, request: OrderRequest, market: MarketBar | None = None) -> BrokerOrder:
+        """Fill, rest or reject ``request`` against ``market`` (idempotent on its client order id)."""
         with self._lock:
-            existing = self._current(req.client_order_id)
+            existing = self._current(request.client_order_id)
             if existing is not None:
                 return existing
-            at = self._order_time(req, market)
-            if req.quantity_problem:
+            at = self._order_time(request, market)
+            if request.quantity_problem:
                 order = BrokerOrder(
-                    client_order_id=req.client_order_id,
+                    client_order_id=request.client_order_id,
                     broker_order_id=self._next_id(),
                     status=REJECTED,
-                    reason=R_INVALID_QUANTITY,
-                    message=req.quantity_problem,
-                    quantity=req.quantity,
-                    price=req.price,
+                    reason=fills.R_INVALID_QUANTITY,
+                    message=request.quantity_problem,
+                    quantity=request.quantity,
+                    price=request.price,
                     updated_at=at,
                 )
-                self._store(req, order, at)
+                self._store(request, order, at)
                 return deepcopy(order)
-            children = req.split()
+            children = request.split()
             if len(children) == 1:
-                return deepcopy(self._place_one(req, market, at))
-            self._parents[req.client_order_id] = (req, [c.client_order_id for c in children])
+                return deepcopy(self._place_one(request, market, at))
+            self._parents[request.client_order_id] = (request, [child.client_order_id for child in children])
             for child in children:
                 self._place_one(child, market, at)
-            return self._parent(req.client_order_id)
+            return self._parent(request.client_order_id)
 
     def order_status(self, client_order_id: str) -> BrokerOrder | None:
         """The order (or split parent) as it stands, None when never placed here."""
@@ -146,7 +134,7 @@ class PaperBroker(Broker):
             for entry in self._book.values():
                 if not entry.order.fills:
                     continue
-                key = (entry.req.exchange, entry.req.tradingsymbol, entry.req.product)
+                key = (entry.request.exchange, entry.request.tradingsymbol, entry.request.product)
                 row = books.setdefault(
                     key,
                     {
@@ -159,23 +147,23 @@ class PaperBroker(Broker):
                         "sell_value": Decimal(0),
                     },
                 )
-                side = "buy" if entry.req.transaction_type == fills.BUY else "sell"
-                for qty, price, _ in entry.order.fills:
-                    row[f"{side}_quantity"] += qty
-                    row[f"{side}_value"] += price * qty
+                side = "buy" if entry.request.transaction_type == fills.BUY else "sell"
+                for quantity, price, _ in entry.order.fills:
+                    row[f"{side}_quantity"] += quantity
+                    row[f"{side}_value"] += price * quantity
             out = []
             for row in books.values():
                 net = row["buy_quantity"] - row["sell_quantity"]
                 if net > 0:
-                    avg = row["buy_value"] / row["buy_quantity"]
+                    average = row["buy_value"] / row["buy_quantity"]
                 elif net < 0:
-                    avg = row["sell_value"] / row["sell_quantity"]
+                    average = row["sell_value"] / row["sell_quantity"]
                 else:
-                    avg = Decimal(0)
+                    average = Decimal(0)
                 row["quantity"] = net
-                row["average_price"] = avg.quantize(Decimal("0.01"))
+                row["average_price"] = average.quantize(Decimal("0.01"))
                 out.append(row)
-            return sorted(out, key=lambda r: (r["exchange"], r["tradingsymbol"], r["product"]))
+            return sorted(out, key=lambda row: (row["exchange"], row["tradingsymbol"], row["product"]))
 
     def poll(self, market: MarketBar | None = None) -> list[BrokerOrder]:
         """Try every resting LIMIT against ``market`` (filled at its limit when the book reached it;
@@ -187,7 +175,7 @@ class PaperBroker(Broker):
         with self._lock:
             session = calendar.ist_date(market.time)
             for entry in list(self._book.values()):
-                if entry.order.status != OPEN or entry.req.index.upper() != market.index.upper():
+                if entry.order.status != OPEN or entry.request.index.upper() != market.index.upper():
                     continue
                 if session > calendar.ist_date(entry.placed_at):
                     entry.order.status = EXPIRED
@@ -195,12 +183,12 @@ class PaperBroker(Broker):
                     entry.order.updated_at = market.time
                 else:
                     quote = fills.quote_from_bar(
-                        market, entry.req.expiry, entry.req.strike, entry.req.option_type
+                        market, entry.request.expiry, entry.request.strike, entry.request.option_type
                     )
-                    assert entry.req.price is not None
+                    assert entry.request.price is not None
                     decision = fills.resting_fill(
-                        transaction_type=entry.req.transaction_type,
-                        limit_price=entry.req.price,
+                        transaction_type=entry.request.transaction_type,
+                        limit_price=entry.request.price,
                         quote=quote,
                         at=self._order_time(None, market),
                         config=self.config,
@@ -211,34 +199,34 @@ class PaperBroker(Broker):
                 self._notify(entry)
                 changed.append(deepcopy(entry.order))
             parents = {
-                pid
-                for pid, (_, kids) in self._parents.items()
-                if any(c.client_order_id in kids for c in changed)
+                parent_id
+                for parent_id, (_, child_ids) in self._parents.items()
+                if any(order.client_order_id in child_ids for order in changed)
             }
-            changed.extend(self._parent(pid) for pid in sorted(parents))
+            changed.extend(self._parent(parent_id) for parent_id in sorted(parents))
         return changed
 
     # --- persistence ----------------------------------------------------------------------------------
 
-    def restore(self, req: OrderRequest, order: BrokerOrder, parent_client_order_id: str = "") -> None:
+    def restore(self, request: OrderRequest, order: BrokerOrder, parent_client_order_id: str = "") -> None:
         """Put a stored order back in the book (after a restart); ``parent_client_order_id`` links a
         child to its split parent."""
         with self._lock:
-            at = order.updated_at or req.created_at or datetime.now(UTC)
-            self._book[req.client_order_id] = _Entry(req, deepcopy(order), at)
+            at = order.updated_at or request.created_at or datetime.now(UTC)
+            self._book[request.client_order_id] = _Entry(request, deepcopy(order), at)
             if parent_client_order_id:
-                parent = self._parents.setdefault(parent_client_order_id, (req, []))
-                if req.client_order_id not in parent[1]:
-                    parent[1].append(req.client_order_id)
+                parent = self._parents.setdefault(parent_client_order_id, (request, []))
+                if request.client_order_id not in parent[1]:
+                    parent[1].append(request.client_order_id)
 
     # --- internals ------------------------------------------------------------------------------------
 
     def _next_id(self) -> str:
         return f"PAPER{next(self._ids):010d}"
 
-    def _order_time(self, req: OrderRequest | None, market: MarketBar | None) -> datetime:
-        if req is not None and req.created_at is not None:
-            return req.created_at
+    def _order_time(self, request: OrderRequest | None, market: MarketBar | None) -> datetime:
+        if request is not None and request.created_at is not None:
+            return request.created_at
         if self.clock is not None:
             return self.clock()
         if market is not None:
@@ -252,42 +240,42 @@ class PaperBroker(Broker):
         return deepcopy(entry.order) if entry else None
 
     def _parent(self, client_order_id: str) -> BrokerOrder:
-        _, kids = self._parents[client_order_id]
-        children = [deepcopy(self._book[k].order) for k in kids if k in self._book]
+        _, child_ids = self._parents[client_order_id]
+        children = [deepcopy(self._book[child_id].order) for child_id in child_ids if child_id in self._book]
         return BrokerOrder.parent_of(client_order_id, children)
 
-    def _store(self, req: OrderRequest, order: BrokerOrder, at: datetime) -> _Entry:
-        entry = _Entry(req, order, at)
-        self._book[req.client_order_id] = entry
+    def _store(self, request: OrderRequest, order: BrokerOrder, at: datetime) -> _Entry:
+        entry = _Entry(request, order, at)
+        self._book[request.client_order_id] = entry
         self._notify(entry)
         return entry
 
     def _notify(self, entry: _Entry) -> None:
         if self.on_update is not None:
-            self.on_update(entry.req, deepcopy(entry.order))
+            self.on_update(entry.request, deepcopy(entry.order))
 
-    def _place_one(self, req: OrderRequest, market: MarketBar | None, at: datetime) -> BrokerOrder:
-        quote = fills.quote_from_bar(market, req.expiry, req.strike, req.option_type)
+    def _place_one(self, request: OrderRequest, market: MarketBar | None, at: datetime) -> BrokerOrder:
+        quote = fills.quote_from_bar(market, request.expiry, request.strike, request.option_type)
         decision = fills.place_fill(
-            transaction_type=req.transaction_type,
-            order_type=req.order_type,
-            limit_price=req.price,
+            transaction_type=request.transaction_type,
+            order_type=request.order_type,
+            limit_price=request.price,
             quote=quote,
             at=at,
             config=self.config,
         )
         order = BrokerOrder(
-            client_order_id=req.client_order_id,
+            client_order_id=request.client_order_id,
             broker_order_id=self._next_id(),
             status=decision.status,
             reason=decision.reason,
-            quantity=req.quantity,
-            price=req.price,
+            quantity=request.quantity,
+            price=request.price,
             updated_at=at,
         )
         if decision.status == FILLED:
             self._fill(order, decision)
-        self._store(req, order, at)
+        self._store(request, order, at)
         return order
 
     @staticmethod

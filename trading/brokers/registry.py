@@ -1,57 +1,53 @@
-"""Brokers by name: one dotted path each, extended by ``settings.TRADING_BROKERS``.
+"""Brokers by name (``paper``, ``kite``, or a dotted path), built from a ``BrokerConfig``.
 
-``get_broker("paper")`` -> a ``PaperBroker``; ``get_broker("kite", max_retries=5)`` -> a
-``KiteBroker`` configured from settings; a dotted path (``"pkg.module.Class"``) works too.
+    config = BrokerConfig.from_settings(settings)           # once, by the execution layer
+    broker = build_broker(config.broker_name(mode), config, access_token=kite_access_token)
+
+Extra brokers come from ``config.extra_brokers`` (``TRADING_BROKERS``); the loader is the one in
+``trading.plugins``.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
+from collections.abc import Mapping
 from typing import Any
 
-from trading.brokers.base import Broker
+from trading.brokers.base import Broker, TokenProvider
+from trading.brokers.config import BrokerConfig
 from trading.core.order_types import BrokerError
+from trading.plugins import PluginKind, UnknownPlugin
 
 BROKERS: dict[str, str] = {
     "paper": "trading.brokers.paper.PaperBroker",
-    "kite": "trading.brokers.kite.KiteBroker",
+    "kite": "trading.brokers.kite.broker.KiteBroker",
 }
 
 
-class UnknownBroker(BrokerError, LookupError):
+class UnknownBroker(BrokerError, UnknownPlugin):
     """No broker registered under that name (and it is not an importable dotted path)."""
 
 
-def _registry() -> dict[str, str]:
-    table = dict(BROKERS)
-    try:
-        from django.conf import settings
-
-        table.update(getattr(settings, "TRADING_BROKERS", {}) or {})
-    except Exception:  # noqa: BLE001 - outside Django (a script, a pure test) the defaults apply
-        pass
-    return table
+PLUGINS: PluginKind[Broker] = PluginKind("broker", Broker, BROKERS, UnknownBroker)
 
 
-def broker_class(name: str) -> type[Broker]:
-    """The broker class registered as ``name`` (case-insensitive) or at dotted path ``name``.
-
-    Raises ``UnknownBroker`` when neither resolves to a ``Broker`` subclass.
-    """
-    path = _registry().get(str(name).strip().lower(), name)
-    module_name, _, attr = path.rpartition(".")
-    if not module_name:
-        raise UnknownBroker(f"unknown broker {name!r}: expected one of {', '.join(sorted(_registry()))}")
-    try:
-        cls = getattr(import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UnknownBroker(f"unknown broker {name!r} ({path}): {exc}") from exc
-    if not (isinstance(cls, type) and issubclass(cls, Broker)):
-        raise UnknownBroker(f"{path} is not a Broker")
-    return cls
+def broker_class(name: str, extra_brokers: Mapping[str, str] | None = None) -> type[Broker]:
+    """The broker class registered as ``name`` (case-insensitive; ``extra_brokers`` added to the
+    built-in ones) or at the dotted path ``name``. Raises ``UnknownBroker``."""
+    return PLUGINS.load(name, extra_brokers)
 
 
-def get_broker(name: str = "paper", **kwargs: Any) -> Broker:
-    """A new broker instance: ``broker_class(name)(**kwargs)``. Raises ``UnknownBroker``, and whatever
-    the broker's constructor raises (``BrokerNotConfigured`` for Kite without credentials)."""
-    return broker_class(name)(**kwargs)
+def build_broker(
+    name: str,
+    config: BrokerConfig | None = None,
+    *,
+    access_token: str | TokenProvider | None = None,
+    **collaborators: Any,
+) -> Broker:
+    """A new broker ``name`` configured by ``config`` (default: ``BrokerConfig()``, paper without
+    slippage). ``access_token`` (a token or a function returning it) is for Kite; ``collaborators``
+    go to the broker (``on_update``, ``clock``, a ready ``kite`` client, limiters...). Raises
+    ``UnknownBroker``, and what the broker raises (``BrokerNotConfigured`` for Kite without an API
+    key or a token)."""
+    config = config or BrokerConfig()
+    cls = broker_class(name, config.extra_brokers)
+    return cls.from_config(config, access_token=access_token, **collaborators)

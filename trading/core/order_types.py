@@ -1,8 +1,16 @@
 """What the engine and every broker exchange: the order request, the broker's answer, the errors.
 
-Pure (the engine in ``trading.core`` builds requests and reads answers; ``trading.brokers`` implement
-the ``Broker`` contract over them). Times are aware datetimes (UTC), prices ``Decimal`` rupees,
-quantities units.
+Pure: the engine in ``trading.core`` builds ``OrderRequest`` values and reads ``BrokerOrder`` answers;
+``trading.brokers`` implement the ``Broker`` contract (``trading.brokers.base``) over the same types.
+
+A module of its own, not part of ``trading.core.orders``: ``orders`` (state machine, client order
+ids, contract selection) is imported by ``trading.core.fills``, and these types need ``fills`` (order
+kinds, the freeze-quantity split, a split parent's status); one module holding both would import
+itself in a circle. Statuses are ``trading.core.orders``'s, reason codes the fill model's
+(``fills.R_INVALID_PRICE``, ``R_PRICE_BAND``, ``R_INVALID_QUANTITY``, ``R_NO_QUOTE``) and the
+broker's own below.
+
+Times are aware datetimes (UTC), prices ``Decimal`` rupees, quantities units.
 """
 
 from __future__ import annotations
@@ -14,20 +22,6 @@ from decimal import Decimal
 from trading.core import contracts, fills
 from trading.core import orders as order_states
 
-NEW = order_states.NEW
-SUBMITTED = order_states.SUBMITTED
-OPEN = order_states.OPEN
-PARTIALLY_FILLED = order_states.PARTIALLY_FILLED
-FILLED = order_states.FILLED
-CANCELLED = order_states.CANCELLED
-REJECTED = order_states.REJECTED
-EXPIRED = order_states.EXPIRED
-
-# Reason codes a broker reports (besides the broker's own rejection text in ``BrokerOrder.message``).
-R_INVALID_PRICE = fills.R_INVALID_PRICE
-R_PRICE_BAND = fills.R_PRICE_BAND
-R_INVALID_QUANTITY = fills.R_INVALID_QUANTITY
-R_NO_QUOTE = fills.R_NO_QUOTE
 R_MAX_RETRIES = "max_retries_exceeded"
 R_RATE_LIMITED = "rate_limited"
 R_BROKER_REJECTED = "broker_rejected"
@@ -127,8 +121,8 @@ class OrderRequest:
             return [self]
         sizes = fills.split_quantity(self.quantity, self.lot_size, self.freeze_quantity)
         return [
-            replace(self, client_order_id=child_order_id(self.client_order_id, i), quantity=q)
-            for i, q in enumerate(sizes)
+            replace(self, client_order_id=child_order_id(self.client_order_id, i), quantity=size)
+            for i, size in enumerate(sizes)
         ]
 
 
@@ -149,7 +143,7 @@ class BrokerOrder:
 
     client_order_id: str
     broker_order_id: str = ""
-    status: str = NEW
+    status: str = order_states.NEW
     filled_quantity: int = 0
     average_price: Decimal | None = None
     fills: list[tuple[int, Decimal, datetime]] = field(default_factory=list)
@@ -175,18 +169,20 @@ class BrokerOrder:
     def parent_of(cls, client_order_id: str, children: list[BrokerOrder]) -> BrokerOrder:
         """A split parent summing ``children``: status by ``fills.parent_status``, every fill, the
         weighted average, the first child's reason."""
-        all_fills = sorted((f for c in children for f in c.fills), key=lambda f: f[2])
-        status = fills.parent_status([(c.status, c.filled_quantity, c.quantity) for c in children])
-        reasons = [c.reason for c in children if c.reason]
+        all_fills = sorted((fill for child in children for fill in child.fills), key=lambda fill: fill[2])
+        status = fills.parent_status(
+            [(child.status, child.filled_quantity, child.quantity) for child in children]
+        )
+        reasons = [child.reason for child in children if child.reason]
         return cls(
             client_order_id=client_order_id,
             status=status,
-            filled_quantity=sum(c.filled_quantity for c in children),
+            filled_quantity=sum(child.filled_quantity for child in children),
             average_price=fills.average_price(all_fills),
             fills=all_fills,
             reason=reasons[0] if reasons else "",
             children=list(children),
-            quantity=sum(c.quantity for c in children),
-            message="; ".join(c.message for c in children if c.message),
-            updated_at=max((c.updated_at for c in children if c.updated_at), default=None),
+            quantity=sum(child.quantity for child in children),
+            message="; ".join(child.message for child in children if child.message),
+            updated_at=max((child.updated_at for child in children if child.updated_at), default=None),
         )
