@@ -13,7 +13,7 @@ Every feed - the simulator, a CSV replay, Kite live - answers the same three que
 ``at`` and raises ``FeedError`` (with the reason) otherwise. Feeds never read the wall clock: the
 caller says what time it is.
 
-This module and the feeds import no Django; ``trading.market_services`` is the Django side.
+This module and the feeds import no Django; ``trading.market.services`` is the Django side.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 
 from trading.core import calendar as market_calendar
 from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar, OptionChain
+from trading.marketdata.config import FeedConfig
 
 __all__ = [
     "Feed",
@@ -52,6 +53,12 @@ class Feed:
 
     source: str = ""
     index: str = "NIFTY"
+
+    @classmethod
+    def from_config(cls, config: FeedConfig) -> Feed:
+        """The feed for ``config`` (``trading.marketdata.registry.build_feed`` calls it). The default,
+        for a feed that needs nothing else: ``cls(index=config.index)``."""
+        return cls(index=config.index)
 
     def snapshot(self, at: datetime) -> MarketBar:
         """The last bar completed at ``at`` (aware); ``NoData`` if none."""

@@ -15,7 +15,7 @@ process (DOMAIN.md section 6):
   A bar older than ``stale_after`` during the session raises ``FeedError`` (ticker dead or
   disconnected), which the engine treats like any feed failure.
 
-The transport is the file system (``settings.MARKET_DATA_DIR``): it needs no service, survives a
+The transport is the file system (``FeedConfig.data_dir``, ``MARKET_DATA_DIR``): it needs no service, survives a
 restart of either side, and the recording is a by-product. With several hosts, run the ticker
 beside the process that trades (one ticker per index; Kite allows 3 WebSocket connections per key).
 
@@ -48,6 +48,7 @@ from trading.core import calendar as market_calendar
 from trading.core import contracts
 from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar, OptionChain
 from trading.marketdata.base import Feed, FeedError, NoData
+from trading.marketdata.config import FeedConfig
 from trading.marketdata.recorder import ChainRecorder
 from trading.marketdata.replay import ReplayFeed
 
@@ -454,6 +455,11 @@ class KiteFeed(Feed):
         self.directory = Path(directory)
         self.index = index.upper()
         self.stale_after = stale_after
+
+    @classmethod
+    def from_config(cls, config: FeedConfig) -> KiteFeed:
+        """The bars the ticker process publishes in ``config.data_dir`` for ``config.index``."""
+        return cls(config.data_dir, config.index)
 
     def _latest(self) -> MarketBar:
         bar = read_latest(self.directory, self.index)

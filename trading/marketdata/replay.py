@@ -20,7 +20,8 @@ import pandas as pd
 from trading.core import calendar as market_calendar
 from trading.core import contracts
 from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar
-from trading.marketdata.base import Feed, NoData, last_completed, trim_chain
+from trading.marketdata.base import Feed, FeedError, NoData, last_completed, trim_chain
+from trading.marketdata.config import FeedConfig
 
 __all__ = [
     "COLUMNS",
@@ -462,6 +463,14 @@ class ReplayFeed(Feed):
                     )
                 days[day.session] = day
         self._days = [days[d] for d in sorted(days)]
+
+    @classmethod
+    def from_config(cls, config: FeedConfig) -> ReplayFeed:
+        """The replay of ``config.replay_path`` for ``config.index``. Raises ``FeedError`` when no
+        path is set, ``ReplayFormatError`` for a bad file."""
+        if not config.replay_path:
+            raise FeedError("MARKET_FEED=replay needs MARKET_REPLAY_PATH (a replay CSV or a directory of them)")
+        return cls(config.replay_path, config.index)
 
     @property
     def sessions(self) -> list[date]:

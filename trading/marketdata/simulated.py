@@ -10,6 +10,7 @@ import pandas as pd
 from trading.core.bars import DayBars, MarketBar
 from trading.core.simulator import MarketSimulator
 from trading.marketdata.base import Feed, NoData
+from trading.marketdata.config import FeedConfig
 
 
 class SimulatedFeed(Feed):
@@ -34,6 +35,11 @@ class SimulatedFeed(Feed):
             index=index, seed=seed, start=start, spot0=spot0, vix0=vix0
         )
         self.index = self.simulator.index
+
+    @classmethod
+    def from_config(cls, config: FeedConfig) -> SimulatedFeed:
+        """The simulated market of ``config.index`` from ``sim_seed`` and ``sim_start``."""
+        return cls(index=config.index, seed=config.sim_seed, start=config.sim_start)
 
     def snapshot(self, at: datetime) -> MarketBar:
         try:
