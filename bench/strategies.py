@@ -30,8 +30,9 @@ from trading.core import calendar as market_calendar  # noqa: E402
 from trading.core.features import feature_frame  # noqa: E402
 from trading.core.simulator import MarketSimulator  # noqa: E402
 from trading.core.strategies import registry  # noqa: E402
-from trading.core.strategies.base import columns_of, compute_guarded  # noqa: E402
+from trading.core.strategies.base import columns_of  # noqa: E402
 from trading.core.strategies.evaluate import FeatureWindow, evaluate_all, signal_frame_all  # noqa: E402
+from trading.core.strategies.guard import compute_guarded  # noqa: E402
 
 
 def _pct(xs: list[float]) -> str:

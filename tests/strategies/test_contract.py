@@ -143,4 +143,3 @@ def test_live_evaluation_equals_the_backtest(noisy):
         assert [(r.strategy, r.direction, r.strength, r.reason) for r in live] == list(
             want[["strategy", "direction", "strength", "reason"]].itertuples(index=False, name=None)
         )
-        assert all(r.time == time for r in live)

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from tests.strategies.frames import make_frame, steps
-from trading.core.strategies import base
-from trading.core.strategies.base import GUARD_ERRORS, Strategy, register_guard_hook, run_guarded
+from trading.core.strategies import guard
+from trading.core.strategies.base import Strategy
 from trading.core.strategies.evaluate import evaluate_all, signal_frame_all, strategy_pairs
+from trading.core.strategies.guard import GUARD_ERRORS, register_guard_hook, run_guarded
 from trading.core.strategies.pcr import PCRStrategy
 
 
@@ -48,8 +49,8 @@ def hooks():
     register_guard_hook(recorder)
     register_guard_hook(recorder)  # registering twice is harmless
     yield seen
-    base.GUARD_HOOKS.remove(broken)
-    base.GUARD_HOOKS.remove(recorder)
+    guard.GUARD_HOOKS.remove(broken)
+    guard.GUARD_HOOKS.remove(recorder)
 
 
 def _pcr_fires_last() -> pd.DataFrame:
@@ -62,7 +63,7 @@ def _pcr_fires_last() -> pd.DataFrame:
 
 def test_exception_is_logged_counted_and_hooked(hooks, caplog):
     before = GUARD_ERRORS.get("BoomStrategy", 0)
-    with caplog.at_level(logging.ERROR, logger="trading.core.strategies.base"):
+    with caplog.at_level(logging.ERROR, logger="trading.core.strategies.guard"):
         assert run_guarded(BoomStrategy(), make_frame(10)) is None
     assert GUARD_ERRORS["BoomStrategy"] == before + 1
     assert hooks == [("BoomStrategy", "boom")]  # the broken hook before it did not stop it

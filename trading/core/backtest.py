@@ -1,7 +1,7 @@
 """Backtests: ``engine.run_cycle`` over a whole history at full speed. Pure.
 
 The feature frame of the whole history is built at once (``features.feature_frame``) and every
-strategy runs vectorised over it (``strategies.base.run_guarded``); then the bars are walked in time
+strategy runs vectorised over it (``strategies.guard.run_guarded``); then the bars are walked in time
 order and each one goes through the very ``engine.run_cycle`` the live loop calls, with that bar's
 row and signals. Only the source of the rows and signals differs from paper trading (the live loop
 builds them bar by bar), and features and strategies promise the same numbers either way, so a

@@ -13,14 +13,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from trading.core import calendar as market_calendar
 from trading.core.bars import DayBars, MarketBar
-from trading.core.engine import SignalInput
+from trading.core.features import FeatureBuilder, truncate_day
+from trading.core.simulator import MarketSimulator
+from trading.core.state import SignalInput
+from trading.core.strategies.evaluate import FeatureWindow, latest_signals, strategy_pairs
 
 BAR = timedelta(minutes=1)
 
@@ -47,8 +49,6 @@ class SimSource:
     def __init__(
         self, *, index: str = "NIFTY", seed: int = 7, start: date | None = None, simulator=None
     ) -> None:
-        from trading.core.simulator import MarketSimulator
-
         self.index = index.upper()
         self.seed = int(seed)
         self.sim = simulator or MarketSimulator(
@@ -110,74 +110,21 @@ def _previous_bar_time(bar_time: datetime) -> datetime | None:
     return market_calendar.session_close(prev) - BAR
 
 
-class _Columns:
-    """The latest ``capacity`` values of some feature columns as numpy arrays (a sliding buffer:
-    appending is O(1) amortised, reading the last k rows is a view)."""
-
-    def __init__(self, names: tuple[str, ...], capacity: int) -> None:
-        self.names = names
-        self.capacity = max(capacity, 1)
-        self._size = 2 * self.capacity
-        self._data: dict[str, Any] = {}
-        self._n = 0
-        self.last_time: datetime | None = None
-
-    def reset(self, columns: Mapping[str, Any], last_time: datetime | None) -> None:
-        import numpy as np
-
-        self._data = {}
-        n = 0
-        for name in self.names:
-            arr = np.asarray(columns[name])[-self.capacity :]
-            buf = np.empty(self._size, dtype=arr.dtype if arr.dtype.kind == "O" else float)
-            buf[: len(arr)] = arr
-            self._data[name] = buf
-            n = len(arr)
-        self._n = n
-        self.last_time = last_time
-
-    def append(self, row: Mapping[str, Any]) -> None:
-        import numpy as np
-
-        if self._n == self._size:
-            keep = self.capacity - 1
-            for buf in self._data.values():
-                buf[:keep] = buf[self._n - keep : self._n]
-            self._n = keep
-        for name in self.names:
-            buf = self._data.get(name)
-            value = row[name]
-            if buf is None:
-                kind = "O" if not isinstance(value, int | float | bool | np.number) else "f"
-                buf = self._data[name] = np.empty(self._size, dtype=object if kind == "O" else float)
-            if buf.dtype.kind == "O" or value is None:
-                buf[self._n] = value if buf.dtype.kind == "O" else np.nan
-            else:
-                buf[self._n] = float(value)
-        self._n += 1
-        self.last_time = row.get("time", self.last_time)
-
-    def tail(self, k: int) -> dict[str, Any]:
-        lo = max(self._n - k, 0)
-        return {name: buf[lo : self._n] for name, buf in self._data.items()}
-
-    def __len__(self) -> int:
-        return self._n
-
-
 class LiveSignals:
     """Feature rows and strategy signals, one bar at a time, for the live loop.
 
-    The strategies read only their last ``lookback`` rows, kept as column arrays (no DataFrame is
-    built per bar), through the same guard as ``evaluate.evaluate_all``.
+    The strategies read only their last ``lookback`` rows, kept as column arrays in a
+    ``FeatureWindow`` (no DataFrame is built per bar), through ``latest_signals`` - the same function
+    and guard as ``evaluate.evaluate_all``.
     """
 
     def __init__(self, source: MarketSource, *, warmup_sessions: int = 5) -> None:
         self.source = source
         self.warmup_sessions = warmup_sessions
-        self.builder = None
+        self.builder: FeatureBuilder | None = None
         self.rebuilds = 0
-        self._cols: _Columns | None = None
+        self.timings: dict[str, float] = {}  # wall seconds per strategy on the last bar (for the metrics)
+        self._window: FeatureWindow | None = None
         self._pairs_key: tuple | None = None
         self._pairs: list = []
         self._last_row: dict | None = None
@@ -186,8 +133,6 @@ class LiveSignals:
 
     def _warm_days(self, bar_time: datetime) -> list[DayBars]:
         """The sessions (and the part of the current one) before ``bar_time`` to warm a builder on."""
-        from trading.core.features import truncate_day
-
         d = market_calendar.ist_date(bar_time)
         first = self.source.first_session
         sessions: list[date] = []
@@ -204,11 +149,9 @@ class LiveSignals:
         return days
 
     def _rebuild(self, bar_time: datetime) -> None:
-        from trading.core.features import FeatureBuilder
-
         days = self._warm_days(bar_time)
         self.builder = FeatureBuilder.from_history(days, self.source.iv_history(), index=self.source.index)
-        self._cols = None
+        self._window = None
         self._last_row = None
         self.rebuilds += 1
 
@@ -221,68 +164,41 @@ class LiveSignals:
         if last is None or last != _previous_bar_time(bar.time):
             self._rebuild(bar.time)
         row = self.builder.append(bar)
-        if self._cols is not None:
-            self._cols.append(row)
+        if self._window is not None:
+            self._window.append(row)
         self._last_row = row
         return row
 
     # --- signals ---------------------------------------------------------------------------------------
 
     def _strategy_pairs(self, strategies) -> list:
-        from trading.core.strategies.evaluate import strategy_pairs
-
         items = list(strategies.items()) if isinstance(strategies, Mapping) else list(strategies)
-        key = tuple((n, repr(p)) for n, p in items)
+        key = tuple((name, repr(params)) for name, params in items)
         if key != self._pairs_key:
             self._pairs = strategy_pairs(items)
             self._pairs_key = key
-            self._cols = None
+            self._window = None
         return self._pairs
 
-    def _columns(self, pairs: list) -> _Columns:
-        if self._cols is None:
-            from trading.core.strategies.base import columns_of
-
-            names = tuple(dict.fromkeys(c for s, _ in pairs for c in s.columns))
-            longest = max((s.lookback for s, _ in pairs), default=1)
-            cols = _Columns(names, longest)
-            frame = self.builder.frame()
-            cols.reset(columns_of(frame.iloc[-longest:], names), self.builder.last_time)
-            self._cols = cols
-        return self._cols
+    def _feature_window(self, pairs: list) -> FeatureWindow:
+        """The window of the columns and rows the strategies of ``pairs`` read, filled from the
+        builder's history the first time (after a rebuild or a change of strategies)."""
+        if self._window is None:
+            columns = tuple(dict.fromkeys(c for strategy, _ in pairs for c in strategy.columns))
+            longest = max((strategy.lookback for strategy, _ in pairs), default=1)
+            window = FeatureWindow(capacity=longest, columns=columns)
+            window.extend_frame(self.builder.frame())
+            self._window = window
+        return self._window
 
     def signals(self, strategies: Iterable[tuple[str, Any]] | Mapping[str, Any]) -> list[SignalInput]:
         """The signals of the latest row, in the order of ``strategies`` ((name, params) pairs)."""
-        from trading.core.strategies.base import compute_guarded
-
         pairs = self._strategy_pairs(strategies)
+        self.timings = {}
         if not pairs or self.builder is None or self.builder.last_time is None:
             return []
-        cols = self._columns(pairs)
-        out: list[SignalInput] = []
-        self.timings: dict[str, float] = {}  # wall seconds per strategy on this bar (for the metrics)
-        for strategy, params in pairs:
-            started = time.perf_counter()
-            arrays = compute_guarded(
-                strategy,
-                {c: v for c, v in cols.tail(strategy.lookback).items() if c in strategy.columns},
-                params,
-            )
-            self.timings[strategy.name] = time.perf_counter() - started
-            if arrays is None or len(arrays.direction) == 0:
-                continue
-            d = int(arrays.direction[-1])
-            if d:
-                last = len(arrays.direction) - 1
-                out.append(
-                    SignalInput(
-                        strategy=strategy.name,
-                        direction="CALL" if d > 0 else "PUT",
-                        strength=float(arrays.strength[-1]),
-                        reason=arrays.reasons.get(last, ""),
-                    )
-                )
-        return out
+        window = self._feature_window(pairs)
+        return latest_signals(pairs, window.arrays(), timings=self.timings)
 
     def step(
         self, bar: MarketBar, strategies: Iterable[tuple[str, Any]] | Mapping[str, Any]

@@ -1,4 +1,4 @@
-"""The strategy contract, its parameters, VIX regimes, threshold scaling and the guard.
+"""The strategy contract, its parameters, VIX regimes and threshold scaling.
 
 A strategy is a class with
 
@@ -15,8 +15,9 @@ A strategy is a class with
 Rules every strategy keeps: row t uses rows <= t only (rolling windows and backward shifts); a signal is
 an *event*, fired on the bar its condition becomes true; every price distance or move size is a
 multiple of the one-day expected move ``spot x VIX/100/sqrt(252)`` (points), so thresholds widen with
-India VIX; no broker, no database, no clock. Strategy code is always called through ``run_guarded``
-(or ``evaluate``), which logs and counts an exception and returns None instead of raising.
+India VIX; no broker, no database, no clock. Strategy code is always called through the guard
+(``strategies.guard.run_guarded``/``compute_guarded``, or ``evaluate``), which logs and counts an
+exception and returns None instead of raising.
 
 Pure: numpy and pandas only, no Django.
 """
@@ -25,10 +26,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import logging
 import math
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -37,15 +37,12 @@ import pandas as pd
 
 __all__ = [
     "BaseParams",
-    "GUARD_ERRORS",
-    "GUARD_HOOKS",
     "REGIMES",
     "ParamError",
     "RegimeParams",
     "SignalArrays",
     "Strategy",
     "columns_of",
-    "compute_guarded",
     "crossed_above",
     "crossed_below",
     "edge",
@@ -57,20 +54,15 @@ __all__ = [
     "param_bounds",
     "params_dict",
     "reasons_for",
-    "record_failure",
-    "register_guard_hook",
     "regime_codes",
     "rolling_max",
     "rolling_mean",
     "rolling_min",
-    "run_guarded",
     "scale_by_vix",
     "shift",
     "strength_from_excess",
     "validate_params",
 ]
-
-log = logging.getLogger(__name__)
 
 SESSIONS_PER_YEAR = 252
 REGIMES: tuple[str, ...] = ("low", "normal", "high")
@@ -548,75 +540,3 @@ class Strategy:
                 if rows.size:
                     reasons.update(zip(rows.tolist(), reasons_for(rows, template + suffix, **values)))
         return SignalArrays(direction=direction, strength=out, reasons=reasons)
-
-
-# --- the guard ---------------------------------------------------------------------------------------------
-
-GUARD_ERRORS: dict[str, int] = {}
-"""Exceptions caught by the guard, per strategy name, since the process started."""
-
-GUARD_HOOKS: list[Callable[[str, BaseException], None]] = []
-"""Called with (strategy name, exception) for each caught exception - e.g. a Prometheus counter."""
-
-
-def register_guard_hook(hook: Callable[[str, BaseException], None]) -> Callable[[str, BaseException], None]:
-    """Add a hook called on each strategy exception (idempotent); returns it, so it can decorate."""
-    if hook not in GUARD_HOOKS:
-        GUARD_HOOKS.append(hook)
-    return hook
-
-
-def record_failure(name: str, exc: BaseException) -> None:
-    """Log and count one strategy failure and tell the hooks; never raises."""
-    GUARD_ERRORS[name] = GUARD_ERRORS.get(name, 0) + 1
-    log.error("strategy %s failed: %s: %s", name, type(exc).__name__, exc, exc_info=exc)
-    for hook in list(GUARD_HOOKS):
-        try:
-            hook(name, exc)
-        except Exception:  # a broken metrics hook must not stop trading either
-            log.exception("guard hook %r failed", hook)
-
-
-def _check_output(out: Any, index: pd.Index) -> None:
-    if not isinstance(out, pd.DataFrame):
-        raise TypeError(f"generate returned {type(out).__name__}, not a DataFrame")
-    missing = {"direction", "strength", "reason"} - set(out.columns)
-    if missing:
-        raise ValueError(f"signal frame lacks columns {sorted(missing)}")
-    if not out.index.equals(index):
-        raise ValueError("signal frame is not indexed like the features")
-
-
-def compute_guarded(
-    strategy: Strategy, cols: Mapping[str, np.ndarray], params: BaseParams | Mapping[str, Any] | None = None
-) -> SignalArrays | None:
-    """``strategy.compute(cols, params)`` through the guard: None (logged, counted, hooks told) when
-    it raises or returns arrays of the wrong length. The lean path of the live evaluation."""
-    name = getattr(strategy, "name", "") or type(strategy).__name__
-    try:
-        out = strategy.compute(cols, params)
-        n = len(next(iter(cols.values()))) if cols else 0
-        if len(out.direction) != n or len(out.strength) != n:
-            raise ValueError(f"signal arrays have {len(out.direction)} rows for {n} feature rows")
-        return out
-    except Exception as exc:
-        record_failure(name, exc)
-        return None
-
-
-def run_guarded(
-    strategy: Strategy, features: pd.DataFrame, params: BaseParams | Mapping[str, Any] | None = None
-) -> pd.DataFrame | None:
-    """``strategy.generate(features, params)``, or None when it raises or returns a malformed frame.
-
-    A failure is logged, counted in ``GUARD_ERRORS[name]`` and passed to every ``GUARD_HOOKS`` hook;
-    it never propagates, so one broken strategy stops no other.
-    """
-    name = getattr(strategy, "name", "") or type(strategy).__name__
-    try:
-        out = strategy.generate(features, params)
-        _check_output(out, features.index)
-        return out
-    except Exception as exc:
-        record_failure(name, exc)
-        return None

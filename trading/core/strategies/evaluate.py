@@ -1,41 +1,41 @@
 """Evaluate many strategies at once, always through the guard.
 
-* ``evaluate_all(strategies_with_params, features_window)`` - live: the signals of the window's
-  latest row. Each strategy sees only its last ``lookback`` rows, as numpy arrays taken from the
-  window once, so a cycle costs the same however long the history is.
+* ``latest_signals(pairs, columns)`` - the one definition of "the latest signal of each strategy":
+  each strategy reads only its last ``lookback`` rows of the column arrays, so a bar costs the same
+  however long the history is. The live loop (``core.live.LiveSignals``) and ``evaluate_all`` both
+  call it.
+* ``evaluate_all(strategies_with_params, features_window)`` - the same for a feature frame, a
+  ``FeatureWindow`` or a mapping of column arrays.
 * ``signal_frame_all(strategies_with_params, features)`` - backtest: every signal of a whole history
   in one vectorised pass per strategy.
 
 The two agree: the signal ``evaluate_all`` gives on the window ending at bar t is the row t of
 ``signal_frame_all`` over the whole history (the strategies are causal and declare their lookback).
 A strategy that raises is logged and counted by the guard and left out; the others still run.
+Signals are ``core.state.SignalInput`` (strategy, direction "CALL"/"PUT", strength 0..1, reason), the
+type the engine takes in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from time import perf_counter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from trading.core.state import SignalInput
 from trading.core.strategies import registry
-from trading.core.strategies.base import (
-    BaseParams,
-    Strategy,
-    columns_of,
-    compute_guarded,
-    record_failure,
-    validate_params,
-)
+from trading.core.strategies.base import BaseParams, Strategy, columns_of, validate_params
+from trading.core.strategies.guard import compute_guarded, record_failure
 
 __all__ = [
     "FeatureWindow",
-    "SignalRow",
     "StrategiesWithParams",
     "evaluate_all",
+    "latest_signals",
     "signal_frame_all",
     "strategy_pairs",
 ]
@@ -44,18 +44,6 @@ ParamsLike = BaseParams | Mapping[str, Any] | None
 StrategiesWithParams = (
     Mapping[str | Strategy, ParamsLike] | Iterable[Strategy | str | tuple[Strategy | str, ParamsLike]] | None
 )
-
-
-@dataclass(frozen=True)
-class SignalRow:
-    """One signal of one strategy on one bar: ``time`` is the bar's start (UTC), ``direction`` "CALL"
-    or "PUT", ``strength`` 0..1, ``reason`` the values that triggered it."""
-
-    strategy: str
-    time: datetime
-    direction: str
-    strength: float
-    reason: str
 
 
 class FeatureWindow:
@@ -132,63 +120,76 @@ def strategy_pairs(strategies_with_params: StrategiesWithParams) -> list[tuple[S
     pairs: list[tuple[Strategy, BaseParams | None]] = []
     for strategy, params in items:
         try:
-            strat = registry.get(strategy) if isinstance(strategy, str) else strategy
+            resolved = registry.get(strategy) if isinstance(strategy, str) else strategy
             if params is not None and not isinstance(params, BaseParams):
-                params = validate_params(strat, params)
+                params = validate_params(resolved, params)
         except Exception as exc:  # a bad configuration stops this strategy only
             record_failure(strategy if isinstance(strategy, str) else getattr(strategy, "name", "?"), exc)
             continue
-        pairs.append((strat, params))
+        pairs.append((resolved, params))
     return pairs
+
+
+def latest_signals(
+    pairs: Iterable[tuple[Strategy, BaseParams | None]],
+    columns: Mapping[str, np.ndarray],
+    timings: dict[str, float] | None = None,
+) -> list[SignalInput]:
+    """The signal of each strategy that fires on the last row of ``columns``, in the order of ``pairs``.
+
+    ``columns``: feature column arrays, oldest row first, holding every column of the strategies and
+    at least their ``lookback`` rows for the result to equal the backtest's (extra rows are not read).
+    Each strategy runs through the guard (``compute_guarded``): one that raises is left out.
+    ``timings``, when given, receives each strategy's wall seconds on this row (for the metrics).
+    """
+    out: list[SignalInput] = []
+    for strategy, params in pairs:
+        started = perf_counter()
+        window = {name: columns[name][-strategy.lookback :] for name in strategy.columns}
+        arrays = compute_guarded(strategy, window, params)
+        if timings is not None:
+            timings[strategy.name] = perf_counter() - started
+        if arrays is None or len(arrays.direction) == 0:
+            continue
+        direction = int(arrays.direction[-1])
+        if direction:
+            last_row = len(arrays.direction) - 1
+            out.append(
+                SignalInput(
+                    strategy=strategy.name,
+                    direction="CALL" if direction > 0 else "PUT",
+                    strength=float(arrays.strength[-1]),
+                    reason=arrays.reasons.get(last_row, ""),
+                )
+            )
+    return out
 
 
 def evaluate_all(
     strategies_with_params: StrategiesWithParams,
     features_window: pd.DataFrame | FeatureWindow | Mapping[str, np.ndarray],
-) -> list[SignalRow]:
-    """The signals of the latest row of ``features_window`` (live), one per strategy that fires.
+) -> list[SignalInput]:
+    """``latest_signals`` of ``features_window``: the signals of its latest row, one per strategy that
+    fires, in the order the strategies are given.
 
     ``features_window``: a feature frame, a ``FeatureWindow`` (the fast path), or a mapping of column
-    arrays with a ``time`` array. It needs at least the largest ``lookback`` of the strategies for the
-    result to equal the backtest's; extra rows are ignored. Strategies run in the order given.
+    arrays. It needs at least the largest ``lookback`` of the strategies for the result to equal the
+    backtest's; extra rows are ignored.
     """
     pairs = strategy_pairs(strategies_with_params)
     if not pairs:
         return []
-    longest = max(s.lookback for s, _ in pairs)
     if isinstance(features_window, pd.DataFrame):
-        window = features_window.iloc[-longest:]
-        needed = tuple(dict.fromkeys(c for s, _ in pairs for c in s.columns))
-        cols = columns_of(window, needed)
-        time = window.index[-1]
+        longest = max(strategy.lookback for strategy, _ in pairs)
+        needed = tuple(dict.fromkeys(c for strategy, _ in pairs for c in strategy.columns))
+        columns = columns_of(features_window.iloc[-longest:], needed)
     elif isinstance(features_window, FeatureWindow):
-        cols = features_window.arrays()
-        time = features_window.last_time
+        columns = features_window.arrays()
     else:
-        cols = {k: np.asarray(v) for k, v in features_window.items()}
-        time = cols["time"][-1] if "time" in cols else None
-    if not cols or len(next(iter(cols.values()))) == 0:
+        columns = {name: np.asarray(values) for name, values in features_window.items()}
+    if not columns or len(next(iter(columns.values()))) == 0:
         return []
-    time = time.to_pydatetime() if isinstance(time, pd.Timestamp) else time
-    out: list[SignalRow] = []
-    for strategy, params in pairs:
-        k = strategy.lookback
-        arrays = compute_guarded(strategy, {c: cols[c][-k:] for c in strategy.columns}, params)
-        if arrays is None:
-            continue
-        d = int(arrays.direction[-1])
-        if d:
-            last = len(arrays.direction) - 1
-            out.append(
-                SignalRow(
-                    strategy=strategy.name,
-                    time=time,
-                    direction="CALL" if d > 0 else "PUT",
-                    strength=float(arrays.strength[-1]),
-                    reason=arrays.reasons.get(last, ""),
-                )
-            )
-    return out
+    return latest_signals(pairs, columns)
 
 
 def signal_frame_all(strategies_with_params: StrategiesWithParams, features: pd.DataFrame) -> pd.DataFrame:
