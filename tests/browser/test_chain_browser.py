@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from trading.core import calendar as market_calendar
-from trading.market_services import snapshot_store
+from trading.market.services import snapshot_store
 from trading.marketdata.simulated import SimulatedFeed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -218,7 +218,7 @@ def test_detail_shows_every_group_and_the_itemised_charges(client_in):
 
 
 def test_chart_uses_market_snapshots_between_entry_and_exit(client_in):
-    from trading.models import MarketSnapshot
+    from trading.market.models import MarketSnapshot
 
     trade = record_trade(**trade_fields())
     for minutes, spot, ltp in ((10, 24020.0, 104.5), (20, 24040.0, 109.0), (30, 24050.0, 114.0)):

@@ -15,9 +15,9 @@ from trading.core import calendar as market_calendar
 from trading.core import contracts
 from trading.core.bars import MarketBar, OptionChain
 from trading.core.options import bs_price, year_fraction
-from trading.market_services import ChainError, latest_chain, snapshot_store
+from trading.market.models import MarketSnapshot
+from trading.market.services import ChainError, latest_chain, snapshot_store
 from trading.marketdata.simulated import SimulatedFeed
-from trading.models import MarketSnapshot
 
 pytestmark = pytest.mark.django_db
 D1, D2 = date(2025, 10, 6), date(2025, 10, 7)

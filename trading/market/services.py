@@ -28,7 +28,7 @@ from trading.core import chain as chain_math
 from trading.core import contracts
 from trading.core.bars import MarketBar
 from trading.core.options import greeks, implied_vol, year_fraction
-from trading.models import MarketSnapshot
+from trading.market.models import MarketSnapshot
 
 SIDES = {"CE": "call", "PE": "put"}
 QUOTE_FIELDS = ("ltp", "bid", "ask", "oi", "volume", "iv")
@@ -63,47 +63,46 @@ def _nan_to_none(x: float | None) -> float | None:
 # --- the write ---------------------------------------------------------------------------------------
 
 
-def _summary(bar: MarketBar) -> dict[str, float | None]:
-    """PCR, max pain and ATM IV of the nearest expiry, for the snapshot's own columns."""
-    if not bar.chains:
+def _stored_chain(bar: MarketBar) -> dict[str, dict]:
+    """Every expiry of ``bar`` in the stored shape (see the module docstring), finite strikes only."""
+    chain: dict[str, dict] = {}
+    for option_chain in sorted(bar.chains, key=lambda each: each.expiry):
+        finite = np.isfinite(np.asarray(option_chain.strikes, dtype=float))
+        entry: dict[str, object] = {"strikes": _clean(np.asarray(option_chain.strikes)[finite])}
+        for side, name in SIDES.items():
+            entry[side] = {
+                f: _clean(np.asarray(getattr(option_chain, f"{name}_{f}"))[finite]) for f in QUOTE_FIELDS
+            }
+        chain[option_chain.expiry.isoformat()] = entry
+    return chain
+
+
+def _summary(bar: MarketBar, chain: dict[str, dict]) -> dict[str, float | None]:
+    """PCR, max pain and ATM IV of the nearest expiry of the stored ``chain``, for the snapshot's own
+    columns: the figures the chain page shows for that expiry."""
+    nearest = min(chain, key=date.fromisoformat, default=None)
+    strikes, sides = _expiry_arrays(chain[nearest]) if nearest else (np.empty(0), {})
+    if strikes.size == 0:
         return {"pcr": None, "max_pain": None, "atm_iv": None}
-    c = min(bar.chains, key=lambda ch: ch.expiry)
-    ok = np.isfinite(c.strikes)
-    k = c.strikes[ok]
-    if k.size == 0:
-        return {"pcr": None, "max_pain": None, "atm_iv": None}
-    session = market_calendar.ist_date(bar.time)
     table = _side_table(
-        k,
-        {
-            side: {f: np.asarray(getattr(c, f"{name}_{f}"))[ok] for f in QUOTE_FIELDS}
-            for side, name in SIDES.items()
-        },
+        strikes,
+        sides,
         spot=bar.close,
-        t=year_fraction(bar.time + BAR, c.expiry),
-        r=contracts.risk_free_rate(session),
+        t=year_fraction(bar.time + BAR, date.fromisoformat(nearest)),
+        r=contracts.risk_free_rate(market_calendar.ist_date(bar.time)),
     )
-    return {
-        "pcr": _nan_to_none(chain_math.pcr(table["PE"]["oi"], table["CE"]["oi"])),
-        "max_pain": _nan_to_none(chain_math.max_pain(k, table["CE"]["oi"], table["PE"]["oi"])),
-        "atm_iv": _nan_to_none(_atm_iv(k, table, bar.close)),
-    }
+    figures = _chain_figures(strikes, table, bar.close)
+    return {"pcr": figures["pcr_oi"], "max_pain": figures["max_pain"], "atm_iv": figures["atm_iv"]}
 
 
 def snapshot_store(bar: MarketBar, source: str, *, keep_days: int | None = None) -> MarketSnapshot:
     """Store ``bar`` as the ``source``'s snapshot of its index at its minute (idempotent: the same
     index, minute and source is updated in place). ``keep_days``: also delete that index's snapshots
     older than that many days before the bar (a day is 375 rows of ~11 kB for 2 x 41 strikes)."""
-    chain: dict[str, dict] = {}
-    for c in sorted(bar.chains, key=lambda ch: ch.expiry):
-        ok = np.isfinite(np.asarray(c.strikes, dtype=float))
-        entry: dict[str, object] = {"strikes": _clean(np.asarray(c.strikes)[ok])}
-        for side, name in SIDES.items():
-            entry[side] = {f: _clean(np.asarray(getattr(c, f"{name}_{f}"))[ok]) for f in QUOTE_FIELDS}
-        chain[c.expiry.isoformat()] = entry
-    summary = _summary(bar)
+    chain = _stored_chain(bar)
+    summary = _summary(bar, chain)
     with transaction.atomic():
-        snap, _ = MarketSnapshot.objects.update_or_create(
+        snapshot, _ = MarketSnapshot.objects.update_or_create(
             index=bar.index.upper(),
             time=bar.time,
             source=source,
@@ -113,7 +112,7 @@ def snapshot_store(bar: MarketBar, source: str, *, keep_days: int | None = None)
             MarketSnapshot.objects.filter(
                 index=bar.index.upper(), time__lt=bar.time - timedelta(days=keep_days)
             ).delete()
-    return snap
+    return snapshot
 
 
 # --- the read ----------------------------------------------------------------------------------------
@@ -126,10 +125,10 @@ def _expiries_of(chain: dict) -> dict[date, dict]:
         return out
     if "expiry" in chain and "strikes" in chain:  # the compact one-expiry shape
         try:
-            e = date.fromisoformat(str(chain["expiry"]))
+            expiry = date.fromisoformat(str(chain["expiry"]))
         except ValueError:
             return out
-        out[e] = {
+        out[expiry] = {
             "strikes": chain["strikes"],
             **{side: {f: chain.get(f"{name}_{f}") for f in QUOTE_FIELDS} for side, name in SIDES.items()},
         }
@@ -204,20 +203,22 @@ def parse_expiry(text: str | None) -> date | None:
 
 def latest_snapshot(index: str, *, source: str | None = None) -> MarketSnapshot | None:
     """The newest snapshot of ``index`` (of ``source`` when given)."""
-    qs = MarketSnapshot.objects.filter(index=_index_name(index))
+    snapshots = MarketSnapshot.objects.filter(index=_index_name(index))
     if source:
-        qs = qs.filter(source=source)
-    return qs.order_by("-time").first()
+        snapshots = snapshots.filter(source=source)
+    return snapshots.order_by("-time").first()
 
 
-def _baseline(snap: MarketSnapshot, expiry: date) -> tuple[MarketSnapshot | None, dict | None]:
+def _baseline(snapshot: MarketSnapshot, expiry: date) -> tuple[MarketSnapshot | None, dict | None]:
     """What "change in OI" is measured against: the last snapshot of an earlier session (the
     previous close, as exchanges report it), else the first snapshot of this session."""
-    session_open = market_calendar.session_open(market_calendar.ist_date(snap.time))
-    qs = MarketSnapshot.objects.filter(index=snap.index, source=snap.source).only("time", "chain")
+    session_open = market_calendar.session_open(market_calendar.ist_date(snapshot.time))
+    same_feed = MarketSnapshot.objects.filter(index=snapshot.index, source=snapshot.source).only(
+        "time", "chain"
+    )
     for candidate in (
-        qs.filter(time__lt=session_open).order_by("-time").first(),
-        qs.filter(time__gte=session_open, time__lt=snap.time).order_by("time").first(),
+        same_feed.filter(time__lt=session_open).order_by("-time").first(),
+        same_feed.filter(time__gte=session_open, time__lt=snapshot.time).order_by("time").first(),
     ):
         if candidate is not None:
             chain = _expiries_of(candidate.chain).get(expiry)
@@ -235,79 +236,124 @@ def latest_chain(index: str, expiry: date | str | None = None, *, source: str | 
     """
     name = _index_name(index)
     wanted = parse_expiry(expiry) if isinstance(expiry, str) or expiry is None else expiry
-    snap = latest_snapshot(name, source=source)
-    if snap is None:
+    snapshot = _required_snapshot(name, source)
+    chains = _expiries_of(snapshot.chain)
+    expiry_date = _chosen_expiry(chains, wanted, snapshot)
+    strikes, sides = _expiry_arrays(chains[expiry_date])
+    years = year_fraction(snapshot.time + BAR, expiry_date)
+    spot = float(snapshot.spot)
+    table = _side_table(
+        strikes,
+        sides,
+        spot=spot,
+        t=years,
+        r=contracts.risk_free_rate(market_calendar.ist_date(snapshot.time)),
+    )
+    baseline, baseline_oi = _baseline_oi(snapshot, expiry_date)
+    return {
+        "index": name,
+        "source": snapshot.source,
+        "time": snapshot.time.isoformat(),
+        "as_of": (snapshot.time + BAR).isoformat(),
+        "spot": spot,
+        "vix": _nan_to_none(snapshot.vix),
+        "expiry": expiry_date.isoformat(),
+        "expiries": [e.isoformat() for e in sorted(chains)],
+        "days_to_expiry": round(years * 365.0, 4),
+        **_chain_figures(strikes, table, spot),
+        "oi_change_since": baseline.time.isoformat() if baseline is not None else None,
+        "strikes": _strike_rows(strikes, table, baseline_oi),
+    }
+
+
+def _required_snapshot(name: str, source: str | None) -> MarketSnapshot:
+    """The latest snapshot of index ``name``; ``ChainError`` 404 when there is none."""
+    snapshot = latest_snapshot(name, source=source)
+    if snapshot is None:
         raise ChainError(
             f"no market snapshot of {name} yet: is the trading loop or the feed running?", status=404
         )
-    chains = _expiries_of(snap.chain)
+    return snapshot
+
+
+def _chosen_expiry(chains: dict[date, dict], wanted: date | None, snapshot: MarketSnapshot) -> date:
+    """``wanted`` (the nearest when None) if the snapshot has its chain; else ``ChainError``: 404
+    for a snapshot without any chain, 400 naming the expiries there are."""
     available = sorted(chains)
     if not available:
-        raise ChainError(f"the latest {name} snapshot has no option chain", status=404)
-    when = snap.time.astimezone(market_calendar.IST)
+        raise ChainError(f"the latest {snapshot.index} snapshot has no option chain", status=404)
     if wanted is None:
-        wanted = available[0]
-    elif wanted not in chains:
+        return available[0]
+    if wanted not in chains:
+        when = snapshot.time.astimezone(market_calendar.IST)
         raise ChainError(
-            f"expiry {wanted.isoformat()} is not in the latest {name} chain ({when:%Y-%m-%d %H:%M} IST); "
-            f"available: {', '.join(e.isoformat() for e in available)}"
+            f"expiry {wanted.isoformat()} is not in the latest {snapshot.index} chain "
+            f"({when:%Y-%m-%d %H:%M} IST); available: {', '.join(e.isoformat() for e in available)}"
         )
-    raw = chains[wanted]
-    strikes = _arr(raw.get("strikes"), len(raw.get("strikes") or []))
-    keep = np.isfinite(strikes)
-    strikes = strikes[keep]
-    sides = {s: {f: _arr((raw.get(s) or {}).get(f), keep.size)[keep] for f in QUOTE_FIELDS} for s in SIDES}
-    session = market_calendar.ist_date(snap.time)
-    t = year_fraction(snap.time + BAR, wanted)
-    r = contracts.risk_free_rate(session)
-    spot = float(snap.spot)
-    table = _side_table(strikes, sides, spot=spot, t=t, r=r)
-    base_snap, base = _baseline(snap, wanted)
-    base_oi: dict[str, dict[float, float]] = {s: {} for s in SIDES}
-    if base is not None:
-        base_k = _arr(base.get("strikes"), len(base.get("strikes") or []))
-        for s in SIDES:
-            oi = _arr((base.get(s) or {}).get("oi"), base_k.size)
-            base_oi[s] = {
-                float(k): float(v) for k, v in zip(base_k, oi) if math.isfinite(k) and math.isfinite(v)
-            }
+    return wanted
 
+
+def _expiry_arrays(stored: dict) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+    """One expiry's stored chain as arrays: the finite strikes, and per side each quote field on them."""
+    strikes = _arr(stored.get("strikes"), len(stored.get("strikes") or []))
+    keep = np.isfinite(strikes)
+    sides = {
+        side: {f: _arr((stored.get(side) or {}).get(f), keep.size)[keep] for f in QUOTE_FIELDS}
+        for side in SIDES
+    }
+    return strikes[keep], sides
+
+
+def _baseline_oi(snapshot: MarketSnapshot, expiry: date) -> tuple[MarketSnapshot | None, dict]:
+    """The snapshot "change in OI" is measured against (see ``_baseline``) and its open interest per
+    side and strike (``{"CE": {strike: oi}, "PE": {...}}``, empty without a baseline)."""
+    baseline, stored = _baseline(snapshot, expiry)
+    oi: dict[str, dict[float, float]] = {side: {} for side in SIDES}
+    if stored is None:
+        return baseline, oi
+    strikes = _arr(stored.get("strikes"), len(stored.get("strikes") or []))
+    for side in SIDES:
+        values = _arr((stored.get(side) or {}).get("oi"), strikes.size)
+        oi[side] = {
+            float(strike): float(value)
+            for strike, value in zip(strikes, values)
+            if math.isfinite(strike) and math.isfinite(value)
+        }
+    return baseline, oi
+
+
+def _strike_rows(strikes: np.ndarray, table: dict, baseline_oi: dict) -> list[dict]:
+    """Per strike: the call's and the put's quote, OI and its change, volume, IV and delta."""
     rows = []
-    for j, k in enumerate(strikes.tolist()):
-        row: dict[str, object] = {"strike": k}
-        for s, label in (("CE", "call"), ("PE", "put")):
-            cols = table[s]
+    for j, strike in enumerate(strikes.tolist()):
+        row: dict[str, object] = {"strike": strike}
+        for side, label in SIDES.items():
+            cols = table[side]
             oi = cols["oi"][j]
-            prev = base_oi[s].get(k)
+            before = baseline_oi[side].get(strike)
             row[label] = {
                 "ltp": _nan_to_none(cols["ltp"][j]),
                 "bid": _nan_to_none(cols["bid"][j]),
                 "ask": _nan_to_none(cols["ask"][j]),
                 "oi": _nan_to_none(oi),
-                "oi_change": _nan_to_none(oi - prev) if prev is not None else None,
+                "oi_change": _nan_to_none(oi - before) if before is not None else None,
                 "volume": _nan_to_none(cols["volume"][j]),
                 "iv": _nan_to_none(cols["iv"][j]),
                 "delta": _nan_to_none(cols["delta"][j]),
             }
         rows.append(row)
+    return rows
 
+
+def _chain_figures(strikes: np.ndarray, table: dict, spot: float) -> dict[str, float | None]:
+    """The chain's summary: ATM strike and IV, PCR by OI and volume, max pain, support/resistance and
+    the total OI of each side."""
     call_oi, put_oi = table["CE"]["oi"], table["PE"]["oi"]
-    support, resistance = (
-        chain_math.support_resistance(strikes, call_oi, put_oi) if strikes.size else (None, None)
-    )
-    atm = float(strikes[_atm_index(strikes, spot)]) if strikes.size else None
+    quoted = bool(strikes.size)
+    support, resistance = chain_math.support_resistance(strikes, call_oi, put_oi) if quoted else (None, None)
     return {
-        "index": name,
-        "source": snap.source,
-        "time": snap.time.isoformat(),
-        "as_of": (snap.time + BAR).isoformat(),
-        "spot": spot,
-        "vix": _nan_to_none(snap.vix),
-        "expiry": wanted.isoformat(),
-        "expiries": [e.isoformat() for e in available],
-        "days_to_expiry": round(t * 365.0, 4),
-        "atm_strike": atm,
-        "atm_iv": _nan_to_none(_atm_iv(strikes, table, spot)) if strikes.size else None,
+        "atm_strike": float(strikes[_atm_index(strikes, spot)]) if quoted else None,
+        "atm_iv": _nan_to_none(_atm_iv(strikes, table, spot)) if quoted else None,
         "pcr_oi": _nan_to_none(chain_math.pcr(put_oi, call_oi)),
         "pcr_volume": _nan_to_none(chain_math.pcr(table["PE"]["volume"], table["CE"]["volume"])),
         "max_pain": _nan_to_none(chain_math.max_pain(strikes, call_oi, put_oi)),
@@ -315,6 +361,4 @@ def latest_chain(index: str, expiry: date | str | None = None, *, source: str | 
         "resistance": _nan_to_none(resistance),
         "call_oi_total": float(np.nansum(call_oi)),
         "put_oi_total": float(np.nansum(put_oi)),
-        "oi_change_since": base_snap.time.isoformat() if base_snap is not None else None,
-        "strikes": rows,
     }

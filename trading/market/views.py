@@ -1,6 +1,6 @@
 """The option-chain page ``market/chain/`` and its API ``GET /api/market/chain``.
 
-Both are one call to ``market_services.latest_chain``; the page renders the same dict the API returns
+Both are one call to ``services.latest_chain``; the page renders the same dict the API returns
 (and refreshes itself from the API).
 """
 
@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from trading.core import calendar as market_calendar
 from trading.core import contracts
-from trading.market_services import ChainError, latest_chain
+from trading.market.services import ChainError, latest_chain
 
 
 class OptionChainView(APIView):
