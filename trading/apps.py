@@ -9,6 +9,6 @@ class TradingConfig(AppConfig):
         from trading.monitoring import wiring  # metrics: files folded at exit, trades observed, Celery hooks
 
         wiring.install()
-        from trading.strategy_services import install_guard_metrics  # strategy exceptions -> metrics
+        from trading.strategies.services import install_guard_metrics  # strategy exceptions -> metrics
 
         install_guard_metrics()

@@ -1,24 +1,35 @@
-"""Cooldown and duplicates: the pure rules, and the database side that holds them across restarts."""
+"""The one cooldown is the engine's (``risk.cooldown_gate``): its clock is the strategy's latest accepted
+signal, stored in ``Signal`` and read back when a desk starts, so it holds across a restart. Also the
+record of signals (``signal_record``) and the last accepted signal the pages and the API show."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+import importlib
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
+from django.apps import apps
 
-from trading.core.strategies.cooldown import (
-    COOLDOWN,
-    DUPLICATE,
-    CooldownBook,
-    cooldown_mask,
-    cooldown_remaining,
-    signal_gate,
+from trading.brokers.paper import PaperBroker
+from trading.core import risk
+from trading.core.live import SimSource
+from trading.core.state import SignalInput
+from trading.execution.desk import Desk, reset_desks, set_desk
+from trading.execution.models import Order
+from trading.execution.state import load_state
+from trading.strategies.models import Signal, StrategyConfig
+from trading.strategies.services import (
+    ensure_strategy_configs,
+    signal_record,
+    strategy_config_update,
+    with_last_signal,
 )
-from trading.core.strategies.evaluate import SignalRow
-from trading.models import Position, Signal, StrategyConfig
 
+pytestmark = pytest.mark.django_db
+
+DAY = date(2025, 11, 19)  # a Wednesday with a simulated session
+SEED = 7
 T0 = datetime(2025, 1, 6, 4, 0, tzinfo=UTC)  # 09:30 IST
 
 
@@ -26,130 +37,118 @@ def _at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-# --- pure ----------------------------------------------------------------------------------------------
+# --- the engine's cooldown across a restart -----------------------------------------------------------
 
 
-def test_cooldown_remaining():
-    assert cooldown_remaining(None, T0, 15) == timedelta(0)
-    assert cooldown_remaining(T0, _at(10), 15) == timedelta(minutes=5)
-    assert cooldown_remaining(T0, _at(15), 15) == timedelta(0)
-    assert cooldown_remaining(T0, _at(1), 0) == timedelta(0)
-    assert cooldown_remaining(T0, T0, 15) == timedelta(0)  # the same bar's cycle run again
+@pytest.fixture(autouse=True)
+def _fresh_desks():
+    reset_desks()
+    yield
+    reset_desks()
 
 
-def test_signal_gate_cooldown_then_duplicate():
-    common = dict(direction="CALL", last_signal_at=T0, cooldown_minutes=15)
-    reason, detail = signal_gate(bar_time=_at(5), **common)
-    assert reason == COOLDOWN and "cooldown 15 min" in detail and "10 min left" in detail
-    assert signal_gate(bar_time=_at(20), **common) is None
-    assert signal_gate(bar_time=_at(20), open_directions=["CALL"], **common)[0] == DUPLICATE
-    assert signal_gate(bar_time=_at(20), open_directions=["PUT"], **common) is None
-    assert signal_gate(bar_time=_at(20), open_directions=["CALL"], allow_pyramiding=True, **common) is None
+def _new_desk() -> Desk:
+    """A desk as a fresh process makes it: new market source, new broker, nothing in memory."""
+    desk = Desk(
+        "NIFTY", mode="PAPER", source=SimSource(index="NIFTY", seed=SEED, start=DAY), broker=PaperBroker()
+    )
+    set_desk(desk)
+    return desk
 
 
-def test_cooldown_book():
-    book = CooldownBook()
-    assert book.check("A", T0, "CALL", 15) is None
-    book.accept("A", T0, "CALL")
-    assert book.check("A", _at(5), "PUT", 15)[0] == COOLDOWN  # per strategy, either direction
-    assert book.check("B", _at(5), "CALL", 15) is None  # another strategy is not held back
-    assert book.check("A", _at(20), "CALL", 15)[0] == DUPLICATE
-    assert book.check("A", _at(20), "CALL", 15, allow_pyramiding=True) is None
-    book.close("A", "CALL")
-    assert book.check("A", _at(20), "CALL", 15) is None
+def _cycle(desk: Desk, bar_index: int, signals: list[SignalInput], **kwargs):
+    """One cycle on bar ``bar_index`` of DAY where the strategies say ``signals`` (the features and
+    the real strategies still run)."""
+    real = desk.live.signals
+
+    def scripted(pairs):
+        real(pairs)
+        return list(signals)
+
+    desk.live.signals = scripted
+    try:
+        day = desk.source.day(DAY)
+        return desk.cycle(bar=day.bar(bar_index), **kwargs)
+    finally:
+        desk.live.signals = real
 
 
-def test_cooldown_mask_for_backtests():
-    times = np.array([np.datetime64("2025-01-06T04:00") + np.timedelta64(m, "m") for m in range(40)])
-    fired = np.zeros(40, dtype=bool)
-    fired[[0, 5, 15, 16, 29, 31]] = True
-    # each accepted signal restarts the clock: 0, then 15 (15 min later), then 31 (16 after 15)
-    assert np.flatnonzero(cooldown_mask(times, fired, 15)).tolist() == [0, 15, 31]
-    assert np.flatnonzero(cooldown_mask(times, fired, 0)).tolist() == [0, 5, 15, 16, 29, 31]
-    assert np.flatnonzero(cooldown_mask(times, fired, 15, last_signal_at=times[0] - np.timedelta64(10, "m"))).tolist() == [
-        5, 29,
-    ]  # fmt: skip
+def _stored(bar_index: int) -> Signal:
+    bar_time = SimSource(index="NIFTY", seed=SEED, start=DAY).day(DAY).bar_time(bar_index)
+    return Signal.objects.get(strategy_name="PCRStrategy", bar_time=bar_time, mode="PAPER")
 
 
-# --- the database side ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def config(db) -> StrategyConfig:
-    from trading.strategy_services import ensure_strategy_configs
-
+def test_the_engine_cooldown_holds_across_a_restart():
     ensure_strategy_configs()
-    return StrategyConfig.objects.get(name="PCRStrategy")
+    config = StrategyConfig.objects.get(name="PCRStrategy")
+    strategy_config_update(config=config, user=None, cooldown_minutes=20)
+    call, put = SignalInput("PCRStrategy", "CALL", 0.9, "t"), SignalInput("PCRStrategy", "PUT", 0.9, "t")
 
+    first = _new_desk()
+    _cycle(first, 30, [call])
+    assert _stored(30).status == "ACCEPTED" and Order.objects.count() == 1
+    _cycle(first, 31, [], force_exit=risk.SQUARE_OFF)  # flat again: only the cooldown can refuse
 
-def _row(minutes: float, direction: str = "PUT") -> SignalRow:
-    return SignalRow("PCRStrategy", _at(minutes), direction, 0.7, f"PCR 1.45 > 1.30 at +{minutes} min")
+    # restart: a new desk in a "new process" reads its engine state from the database
+    reset_desks()
+    del first
+    second = _new_desk()
+    day = second.source.day(DAY)
+    state = load_state("NIFTY", "PAPER", at=day.bar_time(32))
+    assert state.positions == {} and state.last_signal_at == {"PCRStrategy": day.bar_time(30)}
 
+    _cycle(second, 49, [put])  # 19 minutes after the accepted signal: inside 20
+    refused = _stored(49)
+    assert (refused.status, refused.reject_reason) == ("REJECTED", risk.R_COOLDOWN)
+    assert "cooldown 20 min" in refused.reject_detail and Order.objects.count() == 2  # entry + exit
 
-def test_cooldown_holds_across_a_restart(config):
-    from trading import strategy_services as svc
-
-    assert config.cooldown_minutes == 30  # the strategy's declared default
-    features = {"close": np.float64(23900.0), "pcr_oi": 1.45, "atm_iv": float("nan"), "session": T0.date()}
-    first = svc.signal_process(config=config, signal=_row(0), features=features)
-    assert first.status == "ACCEPTED"
-    assert first.features == {"close": 23900.0, "pcr_oi": 1.45, "atm_iv": None, "session": "2025-01-06"}
-    # "restart": nothing in memory survives; new objects read the database again
-    del config, first
-    fresh = StrategyConfig.objects.get(name="PCRStrategy")
-    assert fresh.last_signal_at == T0
-    assert "cooldown 30 min" in svc.cooldown_check(fresh, _at(10))
-    again = svc.signal_process(config=fresh, signal=_row(10), features={"close": 23880.0})
-    assert (again.status, again.reject_reason) == ("REJECTED", "cooldown")
-    assert "20 min left" in again.reject_detail and again.features == {"close": 23880.0}
-    assert (
-        StrategyConfig.objects.get(name="PCRStrategy").last_signal_at == T0
-    )  # a rejection does not restart it
-    assert svc.cooldown_check(StrategyConfig.objects.get(name="PCRStrategy"), _at(30)) is None
-    assert svc.signal_process(config=fresh, signal=_row(30, "CALL")).status == "ACCEPTED"
-    assert StrategyConfig.objects.get(name="PCRStrategy").last_signal_at == _at(30)
-
-
-def test_a_stale_config_object_still_sees_the_cooldown(config):
-    from trading import strategy_services as svc
-
-    stale = StrategyConfig.objects.get(pk=config.pk)  # loaded before the signal, e.g. by another worker
-    svc.signal_record(strategy_name="PCRStrategy", bar_time=T0, direction="PUT", strength=0.6, reason="r")
-    assert stale.last_signal_at is None and svc.cooldown_check(stale, _at(5)) is not None
-
-
-def test_duplicate_open_signal_is_rejected_unless_pyramiding(config):
-    from trading import strategy_services as svc
-
-    Position.objects.create(
-        position_id="P-1", strategy_name="PCRStrategy", tradingsymbol="NIFTY25JAN23900PE", instrument_type="PUT",
-        strike_price=Decimal("23900"), expiry_date=T0.date(), quantity=75, entry_price=Decimal("100"),
-        entry_time=T0,
+    # a rejected signal does not restart the clock; a backtest's signals are not this desk's
+    Signal.objects.create(
+        strategy_name="PCRStrategy", index="NIFTY", bar_time=day.bar_time(45), direction="CALL",
+        strength=0.5, status="ACCEPTED", mode="BACKTEST",
     )  # fmt: skip
-    reason, _ = svc.strategy_signal_gate(config=config, bar_time=_at(60), direction="PUT")
-    assert reason == "duplicate"
-    assert svc.strategy_signal_gate(config=config, bar_time=_at(60), direction="CALL") is None
-    assert svc.strategy_signal_gate(config=config, bar_time=_at(60), direction="PUT", mode="LIVE") is None
-    svc.strategy_config_update(config=config, user=None, parameters={"allow_pyramiding": True})
-    assert svc.strategy_signal_gate(config=config, bar_time=_at(60), direction="PUT") is None
-    svc.strategy_config_update(config=config, user=None, enabled=False)
-    assert svc.strategy_signal_gate(config=config, bar_time=_at(60), direction="PUT")[0] == "disabled"
+    reset_desks()
+    third = _new_desk()
+    _cycle(third, 50, [put])  # 20 minutes after: allowed again
+    assert _stored(50).status == "ACCEPTED" and Order.objects.filter(purpose="ENTRY").count() == 2
 
 
-def test_signal_record_is_idempotent_and_keeps_backtests_out_of_the_cooldown(config):
-    from trading import strategy_services as svc
+# --- the record of signals ------------------------------------------------------------------------------
 
+
+def test_signal_record_is_idempotent_and_stores_json_safe_features():
+    features = {"close": np.float64(23900.0), "pcr_oi": 1.45, "atm_iv": float("nan"), "session": T0.date()}
     kw = dict(strategy_name="PCRStrategy", bar_time=T0, direction="CALL", strength=0.5, reason="x")
-    a = svc.signal_record(**kw)
-    b = svc.signal_record(**kw)
-    assert a.pk == b.pk and Signal.objects.count() == 1
-    svc.signal_record(**{**kw, "bar_time": _at(90)}, mode="BACKTEST")
-    assert StrategyConfig.objects.get(pk=config.pk).last_signal_at == T0
-    rejected = svc.signal_record(**{**kw, "bar_time": _at(5)}, status="REJECTED", reject_reason="session_time",
-                                 reject_detail="after 14:45")  # fmt: skip
-    assert (rejected.status, rejected.reject_reason) == ("REJECTED", "session_time")
+    first = signal_record(**kw, features=features)
+    again = signal_record(**kw, features={"close": 1.0})
+    assert first.pk == again.pk and Signal.objects.count() == 1
+    first.refresh_from_db()
+    assert first.features == {"close": 23900.0, "pcr_oi": 1.45, "atm_iv": None, "session": "2025-01-06"}
+    rejected = signal_record(**{**kw, "bar_time": _at(5)}, status="REJECTED", reject_reason="after_entry_cutoff",
+                             reject_detail="after 14:45")  # fmt: skip
+    assert (rejected.status, rejected.reject_reason) == ("REJECTED", "after_entry_cutoff")
     with pytest.raises(ValueError, match="reject_reason"):
-        svc.signal_record(**{**kw, "bar_time": _at(6)}, status="REJECTED")
-    # the engine's own rejection wins over the strategy's gates
-    s = svc.signal_process(config=config, signal=_row(120), rejection=("risk_gate", "daily loss limit"))
-    assert (s.status, s.reject_reason, s.reject_detail) == ("REJECTED", "risk_gate", "daily loss limit")
+        signal_record(**{**kw, "bar_time": _at(6)}, status="REJECTED")
+    with pytest.raises(ValueError, match="CALL or PUT"):
+        signal_record(**{**kw, "direction": "UP"})
+
+
+def test_last_signal_is_the_latest_accepted_paper_or_live_signal():
+    ensure_strategy_configs()
+    kw = dict(strategy_name="PCRStrategy", direction="CALL", strength=0.5, reason="x")
+    signal_record(**kw, bar_time=_at(0))
+    signal_record(**kw, bar_time=_at(10), mode="LIVE")
+    signal_record(**kw, bar_time=_at(20), status="REJECTED", reject_reason="cooldown")
+    signal_record(**kw, bar_time=_at(30), mode="BACKTEST")
+    last = {c.name: c.last_signal_at for c in with_last_signal(StrategyConfig.objects.all())}
+    assert last["PCRStrategy"] == _at(10) and last["MaxPainStrategy"] is None
+
+
+def test_the_migration_drops_the_parameter_that_never_had_an_effect():
+    ensure_strategy_configs()
+    StrategyConfig.objects.filter(name="PCRStrategy").update(
+        parameters={"allow_pyramiding": True, "pcr_high": 1.4}
+    )
+    migration = importlib.import_module("trading.migrations.0002_drop_dead_fields")
+    migration.drop_parameters(apps, None)
+    assert StrategyConfig.objects.get(name="PCRStrategy").parameters == {"pcr_high": 1.4}

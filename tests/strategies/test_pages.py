@@ -9,10 +9,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from analytics.models import StrategyPerformance
+from journal.models import StrategyPerformance
 from trading.core.strategies import registry
-from trading.models import StrategyConfig, StrategyConfigAudit
-from trading.strategy_services import ensure_strategy_configs, signal_record
+from trading.strategies.models import StrategyConfig, StrategyConfigAudit
+from trading.strategies.services import ensure_strategy_configs, signal_record
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +50,7 @@ def test_page_shows_every_strategy_with_rules_params_signals_and_performance(tra
     for name in registry.names():
         assert f'id="{name}"' in body
     assert "PCR 1.45 &gt; 1.30 and close 23900" in body  # the reason of the recent signal
+    assert "<dt>Last accepted signal</dt><dd>2025-01-06 09:30</dd>" in body  # 04:00 UTC, shown in IST
     assert "pcr_high" in body and "contrarian" in body  # parameters and rules
     assert "₹1234.50" in body  # performance once analytics has rows
     assert "No closed trades yet." in body  # the other strategies

@@ -3,13 +3,15 @@ audits each; the API lets staff PATCH (400 naming the field when invalid) and ot
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from trading.core.strategies import registry
 from trading.core.strategies.base import ParamError, validate_params
-from trading.models import StrategyConfig, StrategyConfigAudit
+from trading.strategies.models import StrategyConfig, StrategyConfigAudit
 
 PCR = registry.get("PCRStrategy")
 
@@ -26,7 +28,7 @@ PCR = registry.get("PCRStrategy")
         ({"quiet_bars": 2.5}, "quiet_bars", "not a whole number"),
         ({"pcr_high": "high"}, "pcr_high", "not a number"),
         ({"pcr_high": float("nan")}, "pcr_high", "not a finite number"),
-        ({"allow_pyramiding": 1}, "allow_pyramiding", "not true/false"),
+        ({"active": 1}, "active", "not true/false"),
         ({"pcr_extreme": 1.5}, "pcr_extreme", "unknown parameter"),
         ({"regimes": {"panic": {}}}, "regimes.panic", "unknown regime"),
         ({"regimes": {"high": {"pcr_high": 5}}}, "regimes.high.pcr_high", "above the maximum 3.0"),
@@ -82,7 +84,7 @@ def trader(db):
 
 @pytest.fixture
 def config(db) -> StrategyConfig:
-    from trading.strategy_services import ensure_strategy_configs
+    from trading.strategies.services import ensure_strategy_configs
 
     configs = ensure_strategy_configs()
     assert [c.name for c in configs] == registry.names()
@@ -90,7 +92,7 @@ def config(db) -> StrategyConfig:
 
 
 def test_update_saves_valid_changes_and_audits_each(config, staff):
-    from trading.strategy_services import strategy_config_update, strategy_params
+    from trading.strategies.services import strategy_config_update, strategy_params
 
     strategy_config_update(config=config, user=staff, parameters={"pcr_high": 1.4}, cooldown_minutes=20)
     saved = StrategyConfig.objects.get(pk=config.pk)
@@ -122,7 +124,7 @@ def test_update_saves_valid_changes_and_audits_each(config, staff):
     ],
 )
 def test_invalid_change_is_refused_and_nothing_is_saved(config, staff, changes, field, words):
-    from trading.strategy_services import strategy_config_update
+    from trading.strategies.services import strategy_config_update
 
     before = StrategyConfig.objects.filter(pk=config.pk).values().get()
     with pytest.raises(ParamError) as err:
@@ -154,6 +156,20 @@ def test_list_for_logged_in_users(config, trader):
         p for p in pcr["parameter_table"] if p["name"] == "pcr_high"
     ).items()
     assert _client().get("/api/strategies/").status_code in (401, 403)
+
+
+def test_last_signal_at_is_the_latest_accepted_signal(config, trader):
+    from trading.strategies.services import signal_record
+
+    at = datetime(2025, 1, 6, 4, 0, tzinfo=UTC)
+    signal_record(strategy_name="PCRStrategy", bar_time=at, direction="PUT", strength=0.7, reason="r")
+    signal_record(strategy_name="PCRStrategy", bar_time=at + timedelta(minutes=5), direction="PUT", strength=0.7,
+                  reason="r", status="REJECTED", reject_reason="cooldown")  # fmt: skip
+    rows = {r["name"]: r for r in _client(trader).get("/api/strategies/").json()}
+    assert rows["PCRStrategy"]["last_signal_at"] == "2025-01-06T09:30:00+05:30"
+    assert rows["MaxPainStrategy"]["last_signal_at"] is None
+    detail = _client(trader).get("/api/strategies/PCRStrategy/").json()
+    assert detail["last_signal_at"] == "2025-01-06T09:30:00+05:30"
 
 
 def test_patch_by_staff_saves_and_audits(config, staff):

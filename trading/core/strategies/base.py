@@ -100,15 +100,15 @@ class BaseParams:
 
     ``vix_low``/``vix_high`` split India VIX into the regimes low (VIX < vix_low), normal and high
     (VIX > vix_high); ``regimes`` maps a regime to threshold values (float fields) used while VIX
-    is in it, and ``active: False`` there silences the strategy in that regime. ``allow_pyramiding`` lets a
-    strategy hold two open signals in the same direction at once. ``quiet_bars``: a condition fires
-    again only after that many bars without it (so a flickering condition is one event).
+    is in it, and ``active: False`` there silences the strategy in that regime. ``quiet_bars``: a
+    condition fires again only after that many bars without it (so a flickering condition is one
+    event). How many positions a strategy may hold at once is its configuration's
+    ``max_open_positions``, enforced by the engine's risk gate.
     """
 
     vix_low: float = param(12.0, min=5.0, max=40.0, help="VIX below this is the low regime")
     vix_high: float = param(20.0, min=8.0, max=90.0, help="VIX above this is the high regime")
     active: bool = param(True, help="trade in this regime (override per regime)")
-    allow_pyramiding: bool = param(False, help="allow a second open signal in the same direction")
     quiet_bars: int = param(15, min=1, max=QUIET_MAX, help="bars without the condition before it fires again")
     regimes: dict = param({}, help="per-regime overrides: {'high': {'field': value}}")
 

@@ -1,8 +1,9 @@
-"""The Django side of the strategies: configuration (validated and audited), the cooldown that holds
-across restarts, and the record of every signal the engine sees.
+"""The Django side of the strategies: configuration (validated and audited) and the record of every
+signal the engine sees. The cooldown is the engine's (``trading.core.risk.cooldown_gate``, fed from the
+stored accepted signals after a restart).
 
-Services (writes): ``ensure_strategy_configs``, ``strategy_config_update``, ``signal_record``,
-``signal_process``. Selectors (reads): ``strategy_params``, ``cooldown_check``, ``strategy_signal_gate``.
+Services (writes): ``ensure_strategy_configs``, ``strategy_config_update``, ``signal_record``.
+Selectors (reads): ``strategy_params``, ``param_rows``, ``with_last_signal``.
 
 ``StrategyConfig.parameters`` keeps only the values that differ from the strategy's defaults (an empty
 dict means every default), so a default tuned in code reaches every configuration that did not pin it.
@@ -12,58 +13,38 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 
-from journal.models import InstrumentType
+from trading import metrics
+from trading.choices import InstrumentType
 from trading.core import contracts
+from trading.core.serialize import json_safe
 from trading.core.strategies import registry
-from trading.core.strategies.base import (
-    BaseParams,
-    ParamError,
-    params_dict,
-    register_guard_hook,
-    validate_params,
-)
-from trading.core.strategies.cooldown import COOLDOWN, DUPLICATE, cooldown_remaining, signal_gate
-from trading.core.strategies.evaluate import SignalRow
-from trading.models import (
-    Position,
-    PositionStatus,
-    Signal,
-    SignalStatus,
-    StrategyConfig,
-    StrategyConfigAudit,
-)
+from trading.core.strategies.base import BaseParams, ParamError, params_dict, validate_params
+from trading.core.strategies.guard import register_guard_hook
+from trading.strategies.models import Signal, SignalStatus, StrategyConfig, StrategyConfigAudit
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CONFIG_FIELDS",
-    "REJECT_REASONS",
-    "cooldown_check",
+    "FIELD_BOUNDS",
+    "clean_field",
     "ensure_strategy_configs",
-    "features_json",
     "install_guard_metrics",
     "param_rows",
-    "signal_process",
     "signal_record",
     "strategy_config_update",
     "strategy_params",
-    "strategy_signal_gate",
+    "with_last_signal",
 ]
-
-# Why a signal was rejected (``Signal.reject_reason``).
-DISABLED = "disabled"
-SESSION_TIME = "session_time"
-RISK_GATE = "risk_gate"
-REJECT_REASONS = (COOLDOWN, DUPLICATE, DISABLED, SESSION_TIME, RISK_GATE)
 
 CONFIG_FIELDS = (
     "enabled",
@@ -73,20 +54,19 @@ CONFIG_FIELDS = (
     "cooldown_minutes",
     "index",
 )
-_BOUNDS = {
+# Inclusive bounds of the numeric configuration fields.
+FIELD_BOUNDS = {
     "capital_allocation": (Decimal("0"), Decimal("1000000000")),
     "max_open_positions": (0, 50),
     "cooldown_minutes": (0, 1440),
 }
-_LIVE_MODES = ("PAPER", "LIVE")  # a backtest never moves the live cooldown
+_LIVE_MODES = ("PAPER", "LIVE")  # the modes whose signals the engine's cooldown counts
 
 
 # --- metrics ---------------------------------------------------------------------------------------------
 
 
 def _count_strategy_error(name: str, exc: BaseException) -> None:
-    from trading import metrics
-
     metrics.strategy_error(name)
 
 
@@ -121,7 +101,22 @@ def strategy_params(config: StrategyConfig) -> BaseParams:
     return validate_params(registry.get(config.name), config.parameters or {})
 
 
-def _clean_field(name: str, value: Any) -> Any:
+def with_last_signal(configs: QuerySet[StrategyConfig]) -> QuerySet[StrategyConfig]:
+    """``configs`` with ``last_signal_at``: the bar start (UTC) of each strategy's latest accepted
+    PAPER/LIVE signal (None before its first), the clock the engine's cooldown runs from."""
+    latest = (
+        Signal.objects.filter(
+            strategy_name=OuterRef("name"), status=SignalStatus.ACCEPTED, mode__in=_LIVE_MODES
+        )
+        .order_by()
+        .values("strategy_name")
+        .annotate(latest=Max("bar_time"))
+        .values("latest")
+    )
+    return configs.annotate(last_signal_at=Subquery(latest))
+
+
+def clean_field(name: str, value: Any) -> Any:
     """Validate one configuration field; return it in its stored type or raise ``ParamError``."""
     if name == "enabled":
         if not isinstance(value, bool):
@@ -140,7 +135,7 @@ def _clean_field(name: str, value: Any) -> Any:
         raise ParamError(name, f"{value!r} is not a whole number")
     else:
         value = int(value)
-    lo, hi = _BOUNDS[name]
+    lo, hi = FIELD_BOUNDS[name]
     if value < lo:
         raise ParamError(name, f"{value} is below the minimum {lo}")
     if value > hi:
@@ -177,7 +172,7 @@ def strategy_config_update(*, config: StrategyConfig, user: Any, **changes: Any)
             full = params_dict(params)
             clean[name] = {k: full[k] for k in value}
         else:
-            clean[name] = _clean_field(name, value)
+            clean[name] = clean_field(name, value)
     audit_user = user if getattr(user, "is_authenticated", False) else None
     with transaction.atomic():
         # the row is locked so that two editors cannot both read the same old values
@@ -208,85 +203,12 @@ def strategy_config_update(*, config: StrategyConfig, user: Any, **changes: Any)
         if audits:
             locked.save()
             StrategyConfigAudit.objects.bulk_create(audits)
-    for name in CONFIG_FIELDS + ("updated_at", "last_signal_at"):
+    for name in CONFIG_FIELDS + ("updated_at",):
         setattr(config, name, getattr(locked, name))
     return config
 
 
-# --- cooldown and duplicates ------------------------------------------------------------------------
-
-
-def cooldown_check(config: StrategyConfig, bar_time: datetime) -> str | None:
-    """None when the strategy's cooldown allows a signal at ``bar_time``; else why not (text).
-
-    Reads ``last_signal_at`` from the database, so the cooldown holds across restarts and across
-    workers.
-    """
-    last = StrategyConfig.objects.filter(pk=config.pk).values_list("last_signal_at", flat=True).first()
-    left = cooldown_remaining(last, bar_time, config.cooldown_minutes)
-    if not left:
-        return None
-    return (
-        f"cooldown {config.cooldown_minutes} min: last signal at {last:%Y-%m-%d %H:%M} UTC, "
-        f"{left.total_seconds() / 60:.0f} min left"
-    )
-
-
-def strategy_signal_gate(
-    *, config: StrategyConfig, bar_time: datetime, direction: str, mode: str = "PAPER"
-) -> tuple[str, str] | None:
-    """The strategy's own gates for one signal: None to pass, else (reason, detail).
-
-    In order: ``disabled``; ``cooldown`` (since the last accepted signal, persisted); ``duplicate``
-    (an open position of this strategy and mode in that direction, unless ``allow_pyramiding``).
-    """
-    if not config.enabled:
-        return DISABLED, "strategy is disabled"
-    try:
-        params = strategy_params(config)
-    except (ParamError, KeyError) as e:
-        return DISABLED, f"invalid configuration: {e}"
-    last = StrategyConfig.objects.filter(pk=config.pk).values_list("last_signal_at", flat=True).first()
-    open_directions = set(
-        Position.objects.filter(strategy_name=config.name, mode=mode, status=PositionStatus.OPEN).values_list(
-            "instrument_type", flat=True
-        )
-    )
-    return signal_gate(
-        bar_time=bar_time,
-        direction=direction,
-        last_signal_at=last,
-        cooldown_minutes=config.cooldown_minutes,
-        open_directions=open_directions,
-        allow_pyramiding=params.allow_pyramiding,
-    )
-
-
 # --- signals -------------------------------------------------------------------------------------------
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return str(value)
-
-
-def features_json(features: Mapping[str, Any] | pd.Series | None) -> dict[str, Any]:
-    """A feature row as JSON-safe values: numpy scalars unwrapped, NaN -> null, dates ISO."""
-    if features is None:
-        return {}
-    items = features.items()
-    return {str(k): _json_value(v) for k, v in items}
 
 
 def signal_record(
@@ -303,12 +225,13 @@ def signal_record(
     index: str = "NIFTY",
     mode: str = "PAPER",
 ) -> Signal:
-    """Store one signal the engine saw - accepted, or rejected with ``reject_reason`` (one of
-    ``REJECT_REASONS`` or the risk gate's own word) - with the feature values of its bar.
+    """Store one signal the engine saw - accepted, or rejected with ``reject_reason`` (the reason code
+    of the engine's gate, ``trading.core.risk.R_*``) - with the feature values of its bar
+    (``trading.core.serialize.json_safe``).
 
     Idempotent: a signal is unique per (strategy, index, bar, direction, mode); recording it again
-    returns the stored one unchanged. An accepted PAPER/LIVE signal moves the strategy's
-    ``last_signal_at`` forward (the cooldown's clock, persisted across restarts).
+    returns the stored one unchanged. The engine's cooldown reads the latest accepted signal back
+    from this table after a restart.
     """
     if direction not in InstrumentType.values:
         raise ValueError(f"direction {direction!r} is not CALL or PUT")
@@ -319,7 +242,7 @@ def signal_record(
     key = dict(strategy_name=strategy_name, index=index, bar_time=bar_time, direction=direction, mode=mode)
     try:
         with transaction.atomic():
-            signal, created = Signal.objects.get_or_create(
+            signal, _ = Signal.objects.get_or_create(
                 **key,
                 defaults=dict(
                     strength=float(strength),
@@ -327,47 +250,12 @@ def signal_record(
                     status=status,
                     reject_reason=reject_reason if status == SignalStatus.REJECTED else "",
                     reject_detail=reject_detail if status == SignalStatus.REJECTED else "",
-                    features=features_json(features),
+                    features=json_safe(features),
                 ),
             )
-            if created and status == SignalStatus.ACCEPTED and mode in _LIVE_MODES:
-                StrategyConfig.objects.filter(name=strategy_name).filter(
-                    Q(last_signal_at__isnull=True) | Q(last_signal_at__lt=bar_time)
-                ).update(last_signal_at=bar_time)
     except IntegrityError:  # recorded by a concurrent worker between our read and our insert
         signal = Signal.objects.get(**key)
     return signal
-
-
-def signal_process(
-    *,
-    config: StrategyConfig,
-    signal: SignalRow,
-    features: Mapping[str, Any] | pd.Series | None = None,
-    index: str | None = None,
-    mode: str = "PAPER",
-    rejection: tuple[str, str] | None = None,
-) -> Signal:
-    """Gate one evaluated signal and record it: ``rejection`` (reason, detail) from the engine's own
-    gates (session time, risk gate) wins; otherwise the strategy's gates (disabled, cooldown,
-    duplicate) decide. Returns the stored ``Signal``; its ``status`` tells the engine whether to
-    trade."""
-    verdict = rejection or strategy_signal_gate(
-        config=config, bar_time=signal.time, direction=signal.direction, mode=mode
-    )
-    return signal_record(
-        strategy_name=signal.strategy,
-        bar_time=signal.time,
-        direction=signal.direction,
-        strength=signal.strength,
-        reason=signal.reason,
-        features=features,
-        status=SignalStatus.REJECTED if verdict else SignalStatus.ACCEPTED,
-        reject_reason=verdict[0] if verdict else "",
-        reject_detail=verdict[1] if verdict else "",
-        index=index or config.index,
-        mode=mode,
-    )
 
 
 def param_rows(config: StrategyConfig) -> list[dict[str, Any]]:

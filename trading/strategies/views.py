@@ -1,5 +1,5 @@
 """The strategies page: each strategy with its rules, parameters, switch, recent signals and
-performance. Writes go through ``trading.strategy_services``."""
+performance. Writes go through ``trading.strategies.services``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from analytics.models import StrategyPerformance
+from journal.models import StrategyPerformance
 from trading.core.strategies import registry
 from trading.core.strategies.base import ParamError
-from trading.models import Signal, StrategyConfig
-from trading.strategy_services import ensure_strategy_configs, param_rows, strategy_config_update
+from trading.strategies.models import Signal, StrategyConfig
+from trading.strategies.services import (
+    ensure_strategy_configs,
+    param_rows,
+    strategy_config_update,
+    with_last_signal,
+)
 
 RECENT_SIGNALS = 8
 DETAIL_SIGNALS = 100
@@ -38,7 +43,9 @@ def _card(config: StrategyConfig, signals: list[Signal], performance: list[Strat
 @login_required
 def strategy_list(request: HttpRequest) -> HttpResponse:
     """Every registered strategy, in registry order."""
-    configs = ensure_strategy_configs()
+    ensure_strategy_configs()
+    by_name = {c.name: c for c in with_last_signal(StrategyConfig.objects.filter(name__in=registry.names()))}
+    configs = [by_name[name] for name in registry.names() if name in by_name]
     perf: dict[str, list[StrategyPerformance]] = {}
     for row in StrategyPerformance.objects.filter(strategy_name__in=registry.names()):
         perf.setdefault(row.strategy_name, []).append(row)
@@ -57,7 +64,7 @@ def strategy_detail(request: HttpRequest, name: str) -> HttpResponse:
     if name not in registry.names():
         raise Http404(f"no strategy {name}")
     ensure_strategy_configs()
-    config = StrategyConfig.objects.get(name=name)
+    config = with_last_signal(StrategyConfig.objects.all()).get(name=name)
     signals = list(Signal.objects.filter(strategy_name=name).order_by("-bar_time", "-id")[:DETAIL_SIGNALS])
     performance = list(StrategyPerformance.objects.filter(strategy_name=name))
     card = _card(config, signals, performance)

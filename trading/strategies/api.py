@@ -13,18 +13,23 @@ from rest_framework.response import Response
 
 from trading.core.strategies import registry
 from trading.core.strategies.base import ParamError
-from trading.models import StrategyConfig
-from trading.strategy_services import (
+from trading.strategies.models import StrategyConfig
+from trading.strategies.services import (
     CONFIG_FIELDS,
+    FIELD_BOUNDS,
     ensure_strategy_configs,
     param_rows,
     strategy_config_update,
+    with_last_signal,
 )
 
 
 class StrategyConfigSerializer(serializers.ModelSerializer):
     """A strategy's configuration, its description and its effective parameters with their bounds."""
 
+    last_signal_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="bar start of the latest accepted PAPER/LIVE signal"
+    )
     description = serializers.SerializerMethodField()
     parameter_table = serializers.SerializerMethodField()
     lookback = serializers.SerializerMethodField()
@@ -65,8 +70,17 @@ class StrategyConfigPatchSerializer(serializers.Serializer):
         required=False, help_text="merged into the stored values; null = default"
     )
     capital_allocation = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
-    max_open_positions = serializers.IntegerField(required=False, min_value=0, max_value=50)
-    cooldown_minutes = serializers.IntegerField(required=False, min_value=0, max_value=1440)
+    max_open_positions = serializers.IntegerField(
+        required=False,
+        min_value=FIELD_BOUNDS["max_open_positions"][0],
+        max_value=FIELD_BOUNDS["max_open_positions"][1],
+    )
+    cooldown_minutes = serializers.IntegerField(
+        required=False,
+        min_value=FIELD_BOUNDS["cooldown_minutes"][0],
+        max_value=FIELD_BOUNDS["cooldown_minutes"][1],
+        help_text="minutes after an accepted signal before the strategy may enter again",
+    )
     index = serializers.CharField(required=False)
 
 
@@ -93,7 +107,7 @@ class StrategyConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     filter_backends: list = []
 
     def get_queryset(self):
-        return StrategyConfig.objects.filter(name__in=registry.names()).order_by("name")
+        return with_last_signal(StrategyConfig.objects.filter(name__in=registry.names()).order_by("name"))
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         ensure_strategy_configs()

@@ -13,13 +13,14 @@ from django.utils.html import format_html_join
 
 from trading.core.strategies import registry
 from trading.core.strategies.base import ParamError, validate_params
-from trading.models import StrategyConfig, StrategyConfigAudit
-from trading.strategy_services import (
+from trading.strategies.models import Signal, StrategyConfig, StrategyConfigAudit
+from trading.strategies.services import (
     CONFIG_FIELDS,
-    _clean_field,
+    clean_field,
     ensure_strategy_configs,
     param_rows,
     strategy_config_update,
+    with_last_signal,
 )
 
 
@@ -28,14 +29,7 @@ class StrategyConfigForm(forms.ModelForm):
 
     class Meta:
         model = StrategyConfig
-        fields = (
-            "enabled",
-            "parameters",
-            "capital_allocation",
-            "max_open_positions",
-            "cooldown_minutes",
-            "index",
-        )
+        fields = CONFIG_FIELDS
 
     def clean_parameters(self) -> dict:
         value = self.cleaned_data.get("parameters") or {}
@@ -49,10 +43,12 @@ class StrategyConfigForm(forms.ModelForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        for name in ("capital_allocation", "max_open_positions", "cooldown_minutes", "index"):
+        for name in CONFIG_FIELDS:
+            if name in ("enabled", "parameters"):
+                continue  # a checkbox; parameters are checked by clean_parameters
             if name in cleaned and cleaned[name] is not None:
                 try:
-                    _clean_field(name, cleaned[name])
+                    clean_field(name, cleaned[name])
                 except ParamError as e:
                     self.add_error(name, str(e))
         return cleaned
@@ -83,11 +79,11 @@ class StrategyConfigAdmin(admin.ModelAdmin):
         "cooldown_minutes",
         "max_open_positions",
         "capital_allocation",
-        "last_signal_at",
+        "last_signal",
     )
     list_filter = ("enabled", "index")
     list_editable = ()
-    readonly_fields = ("name", "last_signal_at", "updated_at", "parameter_table", "rules")
+    readonly_fields = ("name", "last_signal", "updated_at", "parameter_table", "rules")
     fields = (
         "name",
         "enabled",
@@ -97,7 +93,7 @@ class StrategyConfigAdmin(admin.ModelAdmin):
         "capital_allocation",
         "max_open_positions",
         "cooldown_minutes",
-        "last_signal_at",
+        "last_signal",
         "updated_at",
         "rules",
     )
@@ -108,6 +104,13 @@ class StrategyConfigAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest):
+        return with_last_signal(super().get_queryset(request))
+
+    @admin.display(description="Last accepted signal", ordering="last_signal_at")
+    def last_signal(self, obj: StrategyConfig):
+        return obj.last_signal_at
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         ensure_strategy_configs()
@@ -136,3 +139,9 @@ class StrategyConfigAdmin(admin.ModelAdmin):
             strategy_config_update(config=fresh, user=request.user, **changes)
         for name in CONFIG_FIELDS + ("updated_at",):
             setattr(obj, name, getattr(fresh, name))
+
+
+@admin.register(Signal)
+class SignalAdmin(admin.ModelAdmin):
+    list_display = ("bar_time", "strategy_name", "direction", "strength", "status", "reject_reason")
+    list_filter = ("status", "strategy_name", "reject_reason")
