@@ -18,16 +18,11 @@ from tests.marketdata import kite_fakes as fk
 from trading.core import calendar as market_calendar
 from trading.core.features import FeatureBuilder
 from trading.marketdata.base import FeedError, NoData
-from trading.marketdata.kite import (
-    KiteFeed,
-    KiteInstruments,
-    MinuteBarBuilder,
-    bar_from_json,
-    bar_to_json,
-    read_latest,
-    start_ticker,
-    write_latest,
-)
+from trading.marketdata.kite.feed import KiteFeed
+from trading.marketdata.kite.handover import BarSink, bar_from_json, bar_to_json, read_latest, write_latest
+from trading.marketdata.kite.instruments import KiteInstruments
+from trading.marketdata.kite.minute_bars import MinuteBarBuilder
+from trading.marketdata.kite.ticker import start_ticker
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DAY = date(2025, 10, 6)
@@ -227,8 +222,6 @@ def test_latest_bar_round_trips_through_json(instruments: KiteInstruments, tmp_p
 
 
 def test_kite_feed_reads_what_the_ticker_published(instruments: KiteInstruments, tmp_path: Path) -> None:
-    from trading.marketdata.kite import BarSink
-
     feed = KiteFeed(tmp_path)
     with pytest.raises(NoData, match="is it running"):
         feed.snapshot(ist(9, 30))

@@ -12,7 +12,7 @@ from trading.core import calendar as market_calendar
 from trading.marketdata import registry
 from trading.marketdata.base import Feed, FeedError
 from trading.marketdata.config import FeedConfig
-from trading.marketdata.kite import KiteFeed
+from trading.marketdata.kite.feed import KiteFeed
 from trading.marketdata.replay import ReplayFeed, ReplayFormatError
 from trading.marketdata.simulated import SimulatedFeed
 

@@ -21,7 +21,7 @@ from trading.plugins import PluginKind, UnknownPlugin
 FEEDS: dict[str, str] = {
     "sim": "trading.marketdata.simulated.SimulatedFeed",
     "replay": "trading.marketdata.replay.ReplayFeed",
-    "kite": "trading.marketdata.kite.KiteFeed",
+    "kite": "trading.marketdata.kite.feed.KiteFeed",
 }
 
 
