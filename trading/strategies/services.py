@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 
 from trading import metrics
+from trading.audit import user_or_none
 from trading.choices import InstrumentType
 from trading.core import contracts
 from trading.core.serialize import json_safe
@@ -159,53 +160,61 @@ def strategy_config_update(*, config: StrategyConfig, user: Any, **changes: Any)
     changed field - each parameter separately, as ``parameters.<name>`` - gets a
     ``StrategyConfigAudit`` row (who, when, old -> new). Returns the saved config.
     """
-    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
-    if unknown:
-        raise ParamError(unknown[0], f"not a configuration field (known: {', '.join(CONFIG_FIELDS)})")
-    clean: dict[str, Any] = {}
-    for name, value in changes.items():
-        if name == "parameters":
-            if not isinstance(value, Mapping):
-                raise ParamError("parameters", f"{value!r} is not a mapping of parameter -> value")
-            params = validate_params(registry.get(config.name), value)
-            # store what was given, in the types of the dataclass (JSON-safe)
-            full = params_dict(params)
-            clean[name] = {k: full[k] for k in value}
-        else:
-            clean[name] = clean_field(name, value)
-    audit_user = user if getattr(user, "is_authenticated", False) else None
+    clean = _validated_changes(config, changes)
     with transaction.atomic():
         # the row is locked so that two editors cannot both read the same old values
         locked = StrategyConfig.objects.select_for_update().get(pk=config.pk)
-        audits: list[StrategyConfigAudit] = []
-        for name, new in clean.items():
-            old = getattr(locked, name)
-            if name == "parameters":
-                old = old or {}
-                for key in sorted(set(old) | set(new)):
-                    if old.get(key) != new.get(key):
-                        audits.append(
-                            StrategyConfigAudit(
-                                config=locked,
-                                user=audit_user,
-                                field=f"parameters.{key}",
-                                old_value="" if key not in old else _text(old[key]),
-                                new_value="" if key not in new else _text(new[key]),
-                            )
-                        )
-            elif old != new:
-                audits.append(
-                    StrategyConfigAudit(
-                        config=locked, user=audit_user, field=name, old_value=_text(old), new_value=_text(new)
-                    )
-                )
-            setattr(locked, name, new)
+        audits = [
+            StrategyConfigAudit(
+                config=locked, user=user_or_none(user), field=field, old_value=old, new_value=new
+            )
+            for field, old, new in _changed_fields(locked, clean)
+        ]
+        for name, value in clean.items():
+            setattr(locked, name, value)
         if audits:
             locked.save()
             StrategyConfigAudit.objects.bulk_create(audits)
     for name in CONFIG_FIELDS + ("updated_at",):
         setattr(config, name, getattr(locked, name))
     return config
+
+
+def _validated_changes(config: StrategyConfig, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``changes`` in their stored types, or ``ParamError`` for the first invalid one. Parameters are
+    kept as given (only those named), in the types of the strategy's Params dataclass (JSON-safe)."""
+    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
+    if unknown:
+        raise ParamError(unknown[0], f"not a configuration field (known: {', '.join(CONFIG_FIELDS)})")
+    clean: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name != "parameters":
+            clean[name] = clean_field(name, value)
+            continue
+        if not isinstance(value, Mapping):
+            raise ParamError("parameters", f"{value!r} is not a mapping of parameter -> value")
+        full = params_dict(validate_params(registry.get(config.name), value))
+        clean[name] = {key: full[key] for key in value}
+    return clean
+
+
+def _changed_fields(config: StrategyConfig, clean: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, old text, new text) of each field ``clean`` changes on ``config``; each parameter is its
+    own field, ``parameters.<name>`` ('' for a parameter that was or becomes its default)."""
+    changed: list[tuple[str, str, str]] = []
+    for name, new in clean.items():
+        old = getattr(config, name)
+        if name != "parameters":
+            if old != new:
+                changed.append((name, _text(old), _text(new)))
+            continue
+        old = old or {}
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                before = "" if key not in old else _text(old[key])
+                after = "" if key not in new else _text(new[key])
+                changed.append((f"parameters.{key}", before, after))
+    return changed
 
 
 # --- signals -------------------------------------------------------------------------------------------

@@ -222,17 +222,21 @@ def signal_frame_all(strategies_with_params: StrategiesWithParams, features: pd.
             )
         )
     if not parts:
-        empty = pd.DataFrame(
-            {
-                "strategy": pd.Series(dtype=object),
-                "direction": pd.Series(dtype=object),
-                "strength": pd.Series(dtype=float),
-                "reason": pd.Series(dtype=object),
-            },
-            index=features.index[:0],
-        )
-        return empty
+        return _no_signals(features.index)
     frame = pd.concat(parts, ignore_index=True).sort_values(["_row", "_order"], kind="stable")
     frame.index = features.index[frame["_row"].to_numpy()]
     frame.index.name = features.index.name or "time"
     return frame.drop(columns=["_row", "_order"])
+
+
+def _no_signals(index: pd.Index) -> pd.DataFrame:
+    """The empty signal frame: ``signal_frame_all``'s columns and dtypes, no rows."""
+    return pd.DataFrame(
+        {
+            "strategy": pd.Series(dtype=object),
+            "direction": pd.Series(dtype=object),
+            "strength": pd.Series(dtype=float),
+            "reason": pd.Series(dtype=object),
+        },
+        index=index[:0],
+    )
