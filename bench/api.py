@@ -100,10 +100,10 @@ def _truncate() -> None:
 def deep_cursor(depth: int) -> str:
     """The cursor of the page that starts ``depth`` trades into the history (newest first)."""
     from journal.models import Trade
-    from journal.pagination import encode_cursor
+    from journal.pagination import keyset_cursor
 
     row = Trade.objects.order_by("-exit_time", "-id").values_list("exit_time", "id")[depth - 1]
-    return encode_cursor(row[0], row[1])
+    return keyset_cursor(row[0], row[1])
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ Run: ``.venv/bin/python bench/cycle.py [--seed 7] [--day 2025-11-19] [--no-runtr
    ``FeatureBuilder.append``) -> the 14 strategies on the latest window -> exits and risk gate ->
    paper order and fill (``engine.run_cycle``). p50/p99 in ms; the same for the bars that placed
    an order. Goal: p99 < 10 ms.
-2. **Persisted cycle**: the same through ``trading.services.Desk`` with its state loaded from and
+2. **Persisted cycle**: the same through ``trading.Desk`` with its state loaded from and
    written to the database (signals, orders and events, positions, trades, snapshot). Uses a
    scratch database created on ``DATABASE_URL`` (PostgreSQL for the figure the issue asks for;
    SQLite otherwise) and dropped afterwards. Goal: p99 < 50 ms on PostgreSQL.
@@ -43,8 +43,8 @@ def pct(values: list[float]) -> str:
 def pure(seed: int, day: date) -> None:
     from trading.brokers.paper import PaperBroker
     from trading.core import engine
-    from trading.core.engine import EngineConfig, EngineState, StrategySlot
     from trading.core.live import LiveSignals, SimSource
+    from trading.core.state import EngineConfig, EngineState, StrategySlot
     from trading.core.strategies import registry
 
     source = SimSource(seed=seed, start=day - timedelta(days=7))
@@ -102,9 +102,9 @@ def persisted(seed: int, day: date) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from trading import services
     from trading.brokers.paper import PaperBroker
     from trading.core.live import SimSource
+    from trading.execution.desk import Desk
 
     settings.MIGRATION_MODULES = {app.split(".")[-1]: None for app in settings.INSTALLED_APPS}
     vendor = connection.vendor
@@ -114,7 +114,7 @@ def persisted(seed: int, day: date) -> None:
     test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
         source = SimSource(seed=seed, start=day - timedelta(days=7))
-        desk = services.Desk("NIFTY", mode="PAPER", source=source, broker=PaperBroker())
+        desk = Desk("NIFTY", mode="PAPER", source=source, broker=PaperBroker())
         d = source.day(day)
         desk.cycle(bar=d.bar(0))  # warm-up: strategy rows, features, broker book
         times, order_times = [], []

@@ -1,4 +1,4 @@
-"""The REST API of the journal and the engine's read-only tables. Views are thin: they parse the
+"""The REST API of the journal. Views are thin: they parse the
 request, call a selector (reads) or a service (writes), and shape the answer.
 
 Trades are addressed by ``trade_id`` (``/api/trades/<trade_id>/``): it is the trade's identity across
@@ -19,14 +19,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from journal import export, selectors, services
-from journal.filters import FilterBackend, OrderFilterSet, PositionFilterSet, SignalFilterSet, TradeFilterSet
+from journal.filters import FilterBackend, TradeFilterSet
 from journal.models import Trade
 from journal.pagination import KeysetCursorPagination, parse_page_size, parse_positive_int
 from journal.serializers import (
     TRADE_COLUMNS,
-    OrderSerializer,
-    PositionSerializer,
-    SignalSerializer,
     TradeHistorySerializer,
     TradeInputSerializer,
     TradePatchSerializer,
@@ -38,7 +35,6 @@ from journal.serializers import (
     trade_values,
     validation_error_detail,
 )
-from trading.models import Order, Position, Signal
 
 MAX_HISTORY_PAGE = 10**9
 _EXIT_TIME = TRADE_COLUMNS.index("exit_time")
@@ -246,42 +242,3 @@ class TradeExportXlsxView(APIView):
             return export.xlsx_response(filterset, request=request)
         except export.ExportTooLarge as exc:
             raise ValidationError({"detail": [str(exc)]}) from None
-
-
-class _ReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [IsAuthenticated]
-    filter_backends = [FilterBackend]
-    pagination_class = KeysetCursorPagination
-
-    def get_object(self):
-        # A non-numeric id is simply not one of ours: 404, not a 500 from the integer lookup.
-        if not str(self.kwargs.get("pk", "")).isdigit() or len(self.kwargs["pk"]) > 18:
-            raise Http404
-        return super().get_object()
-
-
-class OrderViewSet(_ReadOnlyViewSet):
-    """Orders, newest first (read-only). Filters: status, strategy, mode."""
-
-    queryset = Order.objects.all()
-    serializer_class = OrderSerializer
-    filterset_class = OrderFilterSet
-    keyset_ordering = ("-created_at", "-id")
-
-
-class PositionViewSet(_ReadOnlyViewSet):
-    """Positions, newest entry first (read-only). Filters: status, strategy, mode."""
-
-    queryset = Position.objects.all()
-    serializer_class = PositionSerializer
-    filterset_class = PositionFilterSet
-    keyset_ordering = ("-entry_time", "-id")
-
-
-class SignalViewSet(_ReadOnlyViewSet):
-    """Signals, newest bar first (read-only). Filters: status, strategy, mode."""
-
-    queryset = Signal.objects.all()
-    serializer_class = SignalSerializer
-    filterset_class = SignalFilterSet
-    keyset_ordering = ("-bar_time", "-id")

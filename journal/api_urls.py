@@ -2,7 +2,7 @@
 
 ``/api/trades/`` (list, create; ``<trade_id>/``: retrieve, partial update, delete),
 ``/api/trades/history``, ``/api/trades/totals``, ``/api/trades/export.csv``, ``/api/trades/export.xlsx``,
-``/api/orders/``, ``/api/positions/``, ``/api/signals/`` (read-only).
+(``/api/orders/``, ``/api/positions/``, ``/api/signals/``: ``trading/execution/urls.py``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ app_name = "journal-api"
 
 router = SimpleRouter()
 router.register("trades", api.TradeViewSet, basename="trade")
-router.register("orders", api.OrderViewSet, basename="order")
-router.register("positions", api.PositionViewSet, basename="position")
-router.register("signals", api.SignalViewSet, basename="signal")
 
 urlpatterns = [
     # Before the router, whose trades/<trade_id>/ would otherwise be tried first.

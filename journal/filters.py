@@ -42,7 +42,6 @@ from django_filters.rest_framework import DjangoFilterBackend
 
 from journal.models import Trade, TradeStatus
 from trading.choices import ExitType, InstrumentType, Mode
-from trading.models import Order, OrderStatus, Position, PositionStatus, Signal, SignalStatus
 
 # Filters whose whole effect the per-day counts of DailyPerformance (date, mode) can reproduce: with
 # only these active, totals and page positions come from the performance table, not a COUNT(*).
@@ -208,42 +207,6 @@ TRADE_FILTER_NAMES: tuple[str, ...] = tuple(TradeFilterSet.base_filters)
 def filter_trades(params: Mapping, queryset: QuerySet | None = None) -> TradeFilterSet:
     """Bind ``params`` (a QueryDict or dict) to a TradeFilterSet; the caller checks ``is_valid()``."""
     return TradeFilterSet(data=params, queryset=queryset if queryset is not None else Trade.objects.all())
-
-
-class OrderFilterSet(django_filters.FilterSet):
-    """``/api/orders/``: by status and strategy."""
-
-    status = UpperChoiceFilter(choices=OrderStatus.choices, label="Status")
-    strategy = django_filters.CharFilter(field_name="strategy_name", max_length=64, label="Strategy")
-    mode = UpperChoiceFilter(choices=Mode.choices, label="Mode")
-
-    class Meta:
-        model = Order
-        fields: list[str] = []
-
-
-class PositionFilterSet(django_filters.FilterSet):
-    """``/api/positions/``: by status and strategy."""
-
-    status = UpperChoiceFilter(choices=PositionStatus.choices, label="Status")
-    strategy = django_filters.CharFilter(field_name="strategy_name", max_length=64, label="Strategy")
-    mode = UpperChoiceFilter(choices=Mode.choices, label="Mode")
-
-    class Meta:
-        model = Position
-        fields: list[str] = []
-
-
-class SignalFilterSet(django_filters.FilterSet):
-    """``/api/signals/``: by status and strategy."""
-
-    status = UpperChoiceFilter(choices=SignalStatus.choices, label="Status")
-    strategy = django_filters.CharFilter(field_name="strategy_name", max_length=64, label="Strategy")
-    mode = UpperChoiceFilter(choices=Mode.choices, label="Mode")
-
-    class Meta:
-        model = Signal
-        fields: list[str] = []
 
 
 class FilterBackend(DjangoFilterBackend):

@@ -8,8 +8,9 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 
-from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
+from journal.import_services import MAX_UPLOAD_BYTES
 from journal.services import REQUIRED, derive_trade
+from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
 from trading.core import contracts
 
 _DATETIME_INPUTS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
@@ -140,8 +141,6 @@ class ImportUploadForm(forms.Form):
     )
 
     def clean_file(self):
-        from journal.import_services import MAX_UPLOAD_BYTES
-
         upload = self.cleaned_data["file"]
         if upload.size > MAX_UPLOAD_BYTES:
             raise ValidationError(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")

@@ -4,8 +4,6 @@ its chart data, and a month of daily P&L for the calendar. (Totals of a filtered
 
 from __future__ import annotations
 
-import base64
-import binascii
 import calendar as pycalendar
 import json
 from dataclasses import dataclass, field
@@ -16,8 +14,10 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
-from journal.models import DailyPerformance
-from journal.models import Trade
+from journal.cursor import decode_cursor, encode_cursor
+from journal.models import DailyPerformance, Trade
+from trading.core.context import MEASURES
+from trading.market.models import MarketSnapshot
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -59,19 +59,18 @@ class TradePage:
 def _encode_cursor(sort_field: str, trade: Trade) -> str:
     value = getattr(trade, sort_field)
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
-    payload = json.dumps([sort_field, text, trade.pk], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    return encode_cursor({"f": sort_field, "v": text, "i": trade.pk})
 
 
 def _decode_cursor(sort_field: str, cursor: str) -> tuple[object, int] | None:
     """(value, id) of a cursor made for this sort column; None for anything else (-> first page)."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        name, text, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        token = decode_cursor(cursor)
+        name, text, pk = token["f"], token["v"], token["i"]
         if name != sort_field or not isinstance(pk, int):
             return None
         value = Trade._meta.get_field(sort_field).to_python(text)
-    except (ValueError, TypeError, binascii.Error, ValidationError, UnicodeDecodeError):
+    except (ValueError, TypeError, KeyError, ValidationError):  # BadCursor is a ValueError
         return None
     return (value, pk) if value is not None else None
 
@@ -171,7 +170,6 @@ def trade_chart(trade: Trade) -> dict:
     price, when the snapshot's chain holds this strike and expiry) fill the path in between,
     thinned to at most MAX_CHART_POINTS points. ``source`` says which it is.
     """
-    from trading.models import MarketSnapshot
 
     def point(at, value) -> dict:
         return {"x": _minutes(trade, at), "y": float(value), "t": at.astimezone(IST).strftime("%H:%M:%S")}
@@ -339,18 +337,10 @@ FIELD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Strategy and signal", ("strategy_name", "signal_strength", "signal_reason", "signal", "backtest_run")),
     ("Record", ("created_at", "updated_at")),
 )
-# Market context, entry vs exit: (label, entry field, exit field).
+# Market context, entry vs exit: (label, entry field, exit field) - spot, then the engine's measures.
 CONTEXT_ROWS: tuple[tuple[str, str, str], ...] = (
     ("Spot", "spot_price_entry", "spot_price_exit"),
-    ("India VIX", "vix_entry", "vix_exit"),
-    ("PCR (OI)", "pcr_entry", "pcr_exit"),
-    ("Max pain", "max_pain_entry", "max_pain_exit"),
-    ("ATM IV", "atm_iv_entry", "atm_iv_exit"),
-    ("Option IV", "iv_entry", "iv_exit"),
-    ("Delta", "delta_entry", "delta_exit"),
-    ("Gamma", "gamma_entry", "gamma_exit"),
-    ("Theta (per day)", "theta_entry", "theta_exit"),
-    ("Vega (per vol pt)", "vega_entry", "vega_exit"),
+    *((label, f"{name}_entry", f"{name}_exit") for name, (label, _unit) in MEASURES.items()),
 )
 _LABELS = {
     "pnl_percentage": "P&L % (of premium paid)",

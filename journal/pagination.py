@@ -7,9 +7,6 @@ index range scan: ``WHERE t <= :t AND (t < :t OR id < :id) ORDER BY t DESC, id D
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections import OrderedDict
 from datetime import datetime
 
@@ -18,6 +15,8 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
+
+from journal.cursor import decode_cursor, encode_cursor
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -42,13 +41,13 @@ def parse_positive_int(params, name: str, *, default: int, maximum: int) -> int:
     return value
 
 
-def encode_cursor(value: datetime, pk: int, *, backwards: bool = False) -> str:
+def keyset_cursor(value: datetime, pk: int, *, backwards: bool = False) -> str:
     """The opaque ``cursor`` of the page that starts after (or, backwards, ends before) the row
     (value, pk) in the (time, id) order."""
     token: dict = {"t": value.isoformat(), "i": pk}
     if backwards:
         token["r"] = True
-    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
+    return encode_cursor(token)
 
 
 class KeysetCursorPagination(BasePagination):
@@ -146,8 +145,7 @@ class KeysetCursorPagination(BasePagination):
         if raw in (None, ""):
             return None
         try:
-            padded = raw + "=" * (-len(raw) % 4)
-            data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            data = decode_cursor(raw)
             value = parse_datetime(data["t"])
             pk = data["i"]
             backwards = data.get("r", False)
@@ -155,12 +153,12 @@ class KeysetCursorPagination(BasePagination):
                 raise ValueError
             if not (0 <= pk < 2**63) or not (2 <= value.year <= 9998):
                 raise ValueError
-        except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error, json.JSONDecodeError):
+        except (ValueError, TypeError, KeyError):  # BadCursor is a ValueError
             raise ValidationError({self.cursor_query_param: ["invalid cursor"]}) from None
         return value, pk, backwards
 
     def _link(self, key: tuple[datetime, int], backwards: bool) -> str:
         params = self.request.query_params.copy()
-        params[self.cursor_query_param] = encode_cursor(key[0], key[1], backwards=backwards)
+        params[self.cursor_query_param] = keyset_cursor(key[0], key[1], backwards=backwards)
         url = self.request.build_absolute_uri(self.request.path)
         return f"{url}?{params.urlencode()}"

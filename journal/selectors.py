@@ -18,9 +18,8 @@ from zoneinfo import ZoneInfo
 from django.db import connections
 from django.db.models import Count, Q, QuerySet, Sum
 
-from journal.models import DailyPerformance, StrategyPerformance
 from journal.filters import TradeFilterSet
-from journal.models import Trade
+from journal.models import DailyPerformance, StrategyPerformance, Trade
 
 IST = ZoneInfo("Asia/Kolkata")
 ZERO = Decimal("0.00")

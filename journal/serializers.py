@@ -24,87 +24,11 @@ from rest_framework import serializers
 
 from journal.models import Trade
 from journal.services import derive_trade
-from trading.models import BacktestRun, Order, Position, Signal
 
 IST = ZoneInfo("Asia/Kolkata")
 
-# Every stored field of a trade but the two foreign keys' objects (their ids are columns).
-TRADE_COLUMNS: tuple[str, ...] = (
-    "id",
-    "trade_id",
-    "symbol",
-    "tradingsymbol",
-    "exchange",
-    "instrument_type",
-    "strike_price",
-    "expiry_date",
-    "side",
-    "entry_time",
-    "exit_time",
-    "trade_date",
-    "entry_price",
-    "exit_price",
-    "quantity",
-    "lots",
-    "entry_mode",
-    "data_source",
-    "exit_type",
-    "status",
-    "entry_order_id",
-    "exit_order_id",
-    "entry_orders",
-    "exit_orders",
-    "hold_duration_minutes",
-    "gross_pnl",
-    "net_pnl",
-    "pnl_percentage",
-    "is_winning_trade",
-    "brokerage",
-    "stt",
-    "exchange_txn",
-    "sebi_fee",
-    "stamp_duty",
-    "gst",
-    "total_charges",
-    "strategy_name",
-    "signal_strength",
-    "signal_reason",
-    "exit_reason",
-    "signal_id",
-    "entry_features",
-    "spot_price_entry",
-    "spot_price_exit",
-    "target_price",
-    "stop_loss_price",
-    "vix_entry",
-    "vix_exit",
-    "pcr_entry",
-    "pcr_exit",
-    "max_pain_entry",
-    "max_pain_exit",
-    "atm_iv_entry",
-    "atm_iv_exit",
-    "iv_entry",
-    "iv_exit",
-    "delta_entry",
-    "delta_exit",
-    "gamma_entry",
-    "gamma_exit",
-    "theta_entry",
-    "theta_exit",
-    "vega_entry",
-    "vega_exit",
-    "initial_risk",
-    "planned_rr",
-    "r_multiple",
-    "mae",
-    "mfe",
-    "tags",
-    "notes",
-    "backtest_run_id",
-    "created_at",
-    "updated_at",
-)
+# Every stored column of a trade, in the model's order (foreign keys by their ``*_id`` column).
+TRADE_COLUMNS: tuple[str, ...] = tuple(field.attname for field in Trade._meta.concrete_fields)
 
 
 def column_kind(name: str) -> str:
@@ -308,30 +232,6 @@ class TradeTotalsSerializer(serializers.Serializer):
     net_pnl = serializers.DecimalField(max_digits=16, decimal_places=2)
 
 
-class OrderSerializer(serializers.ModelSerializer):
-    """An order and its state (read-only)."""
-
-    class Meta:
-        model = Order
-        fields = "__all__"
-
-
-class PositionSerializer(serializers.ModelSerializer):
-    """A position, open or closed (read-only)."""
-
-    class Meta:
-        model = Position
-        fields = "__all__"
-
-
-class SignalSerializer(serializers.ModelSerializer):
-    """A strategy signal, taken or rejected with its reason (read-only)."""
-
-    class Meta:
-        model = Signal
-        fields = "__all__"
-
-
 def validation_error_detail(exc: DjangoValidationError) -> dict | list:
     """A Django ValidationError as DRF error detail, keyed by field where it names one."""
     if hasattr(exc, "error_dict"):
@@ -366,7 +266,8 @@ def check_trade_input(data) -> dict:
         if name in ("signal_id", "backtest_run_id"):
             if type(value) is not int or value < 1:
                 raise _bad(name, f"not an id: {value!r}")
-            model = Signal if name == "signal_id" else BacktestRun
+            # The row it links to, named by the Trade's own foreign key (signal or backtest run).
+            model = Trade._meta.get_field(name.removesuffix("_id")).related_model
             if not model.objects.filter(pk=value).exists():
                 raise _bad(name, f"no {model.__name__} with id {value}")
         elif name in ("signal", "backtest_run"):

@@ -18,6 +18,8 @@ from journal.models import Trade, TradeAudit
 from trading.audit import ControlAudit, user_or_none
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
 from trading.core import charges as charges_mod
+from trading.core import contracts
+from trading.core.context import CONTEXT_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +60,7 @@ OPTIONAL = (
     "spot_price_exit",
     "target_price",
     "stop_loss_price",
-    "vix_entry",
-    "vix_exit",
-    "pcr_entry",
-    "pcr_exit",
-    "max_pain_entry",
-    "max_pain_exit",
-    "atm_iv_entry",
-    "atm_iv_exit",
-    "iv_entry",
-    "iv_exit",
-    "delta_entry",
-    "delta_exit",
-    "gamma_entry",
-    "gamma_exit",
-    "theta_entry",
-    "theta_exit",
-    "vega_entry",
-    "vega_exit",
+    *CONTEXT_FIELDS,
     "initial_risk",
     "mae",
     "mfe",
@@ -110,38 +95,26 @@ DERIVED = (
 RAW_FIELDS = REQUIRED + OPTIONAL
 EDITABLE = tuple(f for f in RAW_FIELDS if f not in ("trade_id", "signal", "backtest_run", "lots"))
 
-_PRICE_FIELDS = (
-    "strike_price",
-    "entry_price",
-    "exit_price",
-    "spot_price_entry",
-    "spot_price_exit",
-    "target_price",
-    "stop_loss_price",
-    "max_pain_entry",
-    "max_pain_exit",
+
+def _field(name: str):
+    """The Trade model field behind a raw fact (None for the ``*_id`` spellings of foreign keys)."""
+    try:
+        return Trade._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+
+
+# Kinds of the raw facts, from the model: prices (2-place Decimals) and plain numbers (floats).
+_PRICE_FIELDS = tuple(
+    name
+    for name in RAW_FIELDS
+    if isinstance(_field(name), models.DecimalField)
+    and _field(name).decimal_places == 2
+    and name not in ("initial_risk", "mae", "mfe")
 )
 _TICK_FIELDS = ("entry_price", "exit_price", "target_price", "stop_loss_price")
 _MONEY_FIELDS = ("initial_risk", "mae", "mfe")
-_FLOAT_FIELDS = (
-    "signal_strength",
-    "vix_entry",
-    "vix_exit",
-    "pcr_entry",
-    "pcr_exit",
-    "atm_iv_entry",
-    "atm_iv_exit",
-    "iv_entry",
-    "iv_exit",
-    "delta_entry",
-    "delta_exit",
-    "gamma_entry",
-    "gamma_exit",
-    "theta_entry",
-    "theta_exit",
-    "vega_entry",
-    "vega_exit",
-)
+_FLOAT_FIELDS = tuple(name for name in RAW_FIELDS if isinstance(_field(name), models.FloatField))
 
 
 # --- Validation and derivation (no database) ------------------------------------------------------
@@ -217,6 +190,21 @@ def derive_trade(raw: dict) -> dict:
 
     Raises ``ValidationError`` naming the field on bad input. Touches no database.
     """
+    _check_names(raw)
+    out: dict = {}
+    _contract_and_times(raw, out)
+    _prices(raw, out)
+    _quantity(raw, out)
+    _numbers(raw, out)
+    _texts_and_links(raw, out)
+    _derive_money(out)
+    _derive_risk(out)
+    out["status"] = "CLOSED"
+    _check_storable(out)
+    return out
+
+
+def _check_names(raw: dict) -> None:
     unknown = sorted(set(raw) - set(RAW_FIELDS))
     if unknown:
         raise ValidationError({unknown[0]: f"unknown field(s): {', '.join(unknown)}"})
@@ -224,7 +212,8 @@ def derive_trade(raw: dict) -> dict:
     if missing:
         raise ValidationError({f: "this field is required" for f in missing})
 
-    out: dict = {}
+
+def _contract_and_times(raw: dict, out: dict) -> None:
     out["trade_id"] = str(raw["trade_id"]).strip()
     if len(out["trade_id"]) > 64:
         raise ValidationError({"trade_id": "at most 64 characters"})
@@ -242,6 +231,9 @@ def derive_trade(raw: dict) -> dict:
         raise ValidationError({"exit_time": "exit is before entry"})
     out["expiry_date"] = _date("expiry_date", raw["expiry_date"])
 
+
+def _prices(raw: dict, out: dict) -> None:
+    """Prices: finite, not negative, premiums on the 0.05 tick, an exit at 0 only at expiry."""
     for name in _PRICE_FIELDS:
         if raw.get(name) not in (None, ""):
             out[name] = _decimal(name, raw[name])
@@ -259,30 +251,39 @@ def derive_trade(raw: dict) -> dict:
         if out.get(name) is not None and out[name] % TICK != 0:
             raise ValidationError({name: f"{out[name]} is off the 0.05 tick"})
 
+
+def _whole(name: str, value) -> int:
     try:
-        qty = int(Decimal(str(raw["quantity"])))
-        if Decimal(str(raw["quantity"])) != qty:
+        number = int(Decimal(str(value)))
+        if Decimal(str(value)) != number:
             raise ValueError
     except (InvalidOperation, ValueError) as exc:
-        raise ValidationError({"quantity": f"not a whole number: {raw['quantity']!r}"}) from exc
-    if qty <= 0:
+        raise ValidationError({name: f"not a whole number: {value!r}"}) from exc
+    return number
+
+
+def _quantity(raw: dict, out: dict) -> None:
+    """Quantity: a positive whole number of the contract's lots (``lots`` must agree if given)."""
+    quantity = _whole("quantity", raw["quantity"])
+    if quantity <= 0:
         raise ValidationError({"quantity": "must be positive"})
-    out["quantity"] = qty
+    out["quantity"] = quantity
     lot = _lot_size(out["symbol"], out["expiry_date"])
-    if qty % lot:
+    if quantity % lot:
         raise ValidationError(
             {
-                "quantity": f"{qty} is not a whole number of {out['symbol']} lots of {lot} (expiry {out['expiry_date']})"
+                "quantity": f"{quantity} is not a whole number of {out['symbol']} lots of {lot} (expiry {out['expiry_date']})"
             }
         )
-    out["lots"] = qty // lot
+    out["lots"] = quantity // lot
     try:
         given_lots = int(raw["lots"]) if raw.get("lots") not in (None, "") else None
     except (TypeError, ValueError) as exc:
         raise ValidationError({"lots": f"not a whole number: {raw.get('lots')!r}"}) from exc
     if given_lots is not None and given_lots != out["lots"]:
-        raise ValidationError({"lots": f"{raw['lots']} lots disagree with quantity {qty} / lot size {lot}"})
-
+        raise ValidationError(
+            {"lots": f"{raw['lots']} lots disagree with quantity {quantity} / lot size {lot}"}
+        )
     for name in ("entry_orders", "exit_orders"):
         try:
             out[name] = int(raw.get(name) or 1)
@@ -290,23 +291,29 @@ def derive_trade(raw: dict) -> dict:
             raise ValidationError({name: f"not a whole number: {raw.get(name)!r}"}) from exc
         if out[name] < 1:
             raise ValidationError({name: "at least one executed order"})
-    for name in _FLOAT_FIELDS:
-        v = raw.get(name)
-        if v in (None, ""):
-            out[name] = None
-        else:
-            try:
-                f = float(v)
-            except (TypeError, ValueError) as exc:
-                raise ValidationError({name: f"not a number: {v!r}"}) from exc
-            out[name] = f if f == f and abs(f) != float("inf") else None
-    for name in _MONEY_FIELDS:
-        v = raw.get(name)
-        out[name] = _decimal(name, v).quantize(PAISA, ROUND_HALF_UP) if v not in (None, "") else None
 
+
+def _numbers(raw: dict, out: dict) -> None:
+    """Plain numbers (context, strength: NaN/inf stored as unknown) and rupee amounts (to the paisa)."""
+    for name in _FLOAT_FIELDS:
+        value = raw.get(name)
+        if value in (None, ""):
+            out[name] = None
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError({name: f"not a number: {value!r}"}) from exc
+        out[name] = number if number == number and abs(number) != float("inf") else None
+    for name in _MONEY_FIELDS:
+        value = raw.get(name)
+        out[name] = _decimal(name, value).quantize(PAISA, ROUND_HALF_UP) if value not in (None, "") else None
+
+
+def _texts_and_links(raw: dict, out: dict) -> None:
     for name in ("signal_reason", "exit_reason", "notes", "entry_order_id", "exit_order_id", "strategy_name"):
-        v = raw.get(name)
-        out[name] = "" if v is None else str(v)
+        value = raw.get(name)
+        out[name] = "" if value is None else str(value)
     out["strategy_name"] = out["strategy_name"] or "MANUAL"
     out["tags"] = _normalize_tags(raw.get("tags"))
     out["entry_features"] = raw.get("entry_features") or {}
@@ -314,17 +321,18 @@ def derive_trade(raw: dict) -> dict:
     out["tradingsymbol"] = raw.get("tradingsymbol") or _tradingsymbol(
         out["symbol"], out["expiry_date"], out["strike_price"], out["instrument_type"]
     )
-    if raw.get("signal") is not None or raw.get("signal_id") is not None:
-        sig = raw.get("signal")
-        out["signal_id"] = getattr(sig, "pk", sig) if sig is not None else raw.get("signal_id")
-    if raw.get("backtest_run") is not None or raw.get("backtest_run_id") is not None:
-        run = raw.get("backtest_run")
-        out["backtest_run_id"] = getattr(run, "pk", run) if run is not None else raw.get("backtest_run_id")
+    for link in ("signal", "backtest_run"):
+        if raw.get(link) is not None or raw.get(f"{link}_id") is not None:
+            target = raw.get(link)
+            out[f"{link}_id"] = getattr(target, "pk", target) if target is not None else raw.get(f"{link}_id")
 
-    # --- derived ---
-    entry, exit_, qty = out["entry_price"], out["exit_price"], out["quantity"]
-    sign = 1 if out["side"] == Side.LONG else -1
-    gross = ((exit_ - entry) * qty * sign).quantize(PAISA, ROUND_HALF_UP)
+
+def _derive_money(out: dict) -> None:
+    """Gross P&L, itemised charges, net P&L, P&L %, win flag, trade date, hold time."""
+    entry, quantity = out["entry_price"], out["quantity"]
+    gross = charges_mod.round_trip_pnl(
+        side=out["side"], entry_price=entry, exit_price=out["exit_price"], quantity=quantity
+    )
     try:
         charged = _charges(out)
     except ValueError as exc:  # e.g. a date before the charge schedule begins
@@ -333,24 +341,26 @@ def derive_trade(raw: dict) -> dict:
     net = gross - charged.total
     out["gross_pnl"] = gross
     out["net_pnl"] = net
-    out["pnl_percentage"] = (net / (entry * qty) * 100).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+    out["pnl_percentage"] = (net / (entry * quantity) * 100).quantize(Decimal("0.0001"), ROUND_HALF_UP)
     out["is_winning_trade"] = net > 0
     out["trade_date"] = out["exit_time"].astimezone(IST).date()
     seconds = Decimal(str((out["exit_time"] - out["entry_time"]).total_seconds()))
     out["hold_duration_minutes"] = (seconds / 60).quantize(PAISA, ROUND_HALF_UP)
+
+
+def _derive_risk(out: dict) -> None:
+    """Initial risk (entry - stop, rupees for the quantity), planned reward:risk, R-multiple."""
+    entry, quantity = out["entry_price"], out["quantity"]
     stop, target = out.get("stop_loss_price"), out.get("target_price")
     if stop is not None and stop != entry:
-        out["initial_risk"] = (abs(entry - stop) * qty).quantize(PAISA, ROUND_HALF_UP)
+        out["initial_risk"] = (abs(entry - stop) * quantity).quantize(PAISA, ROUND_HALF_UP)
     out["planned_rr"] = (
         (abs(target - entry) / abs(entry - stop)).quantize(PAISA, ROUND_HALF_UP)
         if stop is not None and target is not None and stop != entry
         else None
     )
     risk = out.get("initial_risk")
-    out["r_multiple"] = (net / risk).quantize(Decimal("0.0001"), ROUND_HALF_UP) if risk else None
-    out["status"] = "CLOSED"
-    _check_storable(out)
-    return out
+    out["r_multiple"] = (out["net_pnl"] / risk).quantize(Decimal("0.0001"), ROUND_HALF_UP) if risk else None
 
 
 def _charges(out: dict) -> charges_mod.Charges:
@@ -396,8 +406,6 @@ def _instrument_alias(value) -> str:
 
 
 def _lot_size(symbol: str, expiry: date) -> int:
-    from trading.core import contracts
-
     try:
         return contracts.lot_size(symbol, expiry)
     except (KeyError, ValueError) as exc:
@@ -409,8 +417,6 @@ def _fo_exchange(symbol: str) -> str:
 
 
 def _tradingsymbol(symbol: str, expiry: date, strike: Decimal, instrument_type: str) -> str:
-    from trading.core import contracts
-
     try:
         return contracts.tradingsymbol(
             symbol, expiry, float(strike), "CE" if instrument_type == "CALL" else "PE"

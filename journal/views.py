@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from journal.models import StrategyPerformance
 from journal import import_services, page_selectors, selectors
 from journal.filters import TRADE_FILTER_NAMES, filter_trades
 from journal.forms import (
@@ -28,9 +27,9 @@ from journal.forms import (
     TradeAnnotateForm,
     prepare_filter_form,
 )
-from journal.models import Trade
-from trading.choices import Mode
+from journal.models import StrategyPerformance, Trade
 from journal.services import record_trade, trade_update
+from trading.choices import Mode
 
 SESSION_IMPORT_KEY = "journal_import"
 # Filters shown above the table; the others sit under "More filters".

@@ -1,4 +1,4 @@
-"""Celery tasks: thin, each one service call (``trading.services``).
+"""Celery tasks: thin, each one service call (``trading.execution``).
 
 Every task is idempotent, so a redelivery is harmless: late acks and reject-on-worker-lost (settings)
 put a task whose worker died back on the queue; a lock per index serialises cycles; client order ids
@@ -15,12 +15,14 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.utils.dateparse import parse_datetime
 
-from trading import services
+from journal import services as journal_services
+from trading.execution import desk, reconciliation
+from trading.execution.lock import CycleBusy
 
 log = logging.getLogger(__name__)
 
 _RETRY = {
-    "autoretry_for": (services.CycleBusy,),
+    "autoretry_for": (CycleBusy,),
     "retry_backoff": 2,
     "retry_backoff_max": 8,
     "max_retries": 10,
@@ -36,7 +38,7 @@ def _at(value: str | None) -> datetime | None:
     return parsed
 
 
-def _summary(report: services.CycleReport) -> dict:
+def _summary(report: desk.CycleReport) -> dict:
     return {
         "index": report.index,
         "bar_time": report.bar_time.isoformat() if report.bar_time else None,
@@ -53,45 +55,45 @@ def _summary(report: services.CycleReport) -> dict:
 @shared_task(name="trading.tasks.run_cycle", acks_late=True, reject_on_worker_lost=True, **_RETRY)
 def run_cycle(index: str | None = None, at: str | None = None) -> dict:
     """One engine cycle of ``index`` at ``at`` (ISO; default now, skipped outside the session)."""
-    when = _at(at) or services.now_utc()
-    if at is None and services.last_completed_bar_at(when) is None:
+    when = _at(at) or desk.now_utc()
+    if at is None and desk.last_completed_bar_at(when) is None:
         return {"index": index, "skipped": "market closed"}
-    return _summary(services.run_cycle(index, at=when))
+    return _summary(desk.run_cycle(index, at=when))
 
 
 @shared_task(name="trading.tasks.execute_signal", acks_late=True, reject_on_worker_lost=True, **_RETRY)
 def execute_signal(signal_id: int) -> dict:
     """Place the entry of a stored accepted signal that has no order yet."""
-    return _summary(services.signal_execute(signal_id))
+    return _summary(desk.signal_execute(signal_id))
 
 
 @shared_task(name="trading.tasks.monitor_positions", acks_late=True, reject_on_worker_lost=True, **_RETRY)
 def monitor_positions(index: str | None = None, at: str | None = None) -> dict:
     """Exits only (stop, target, trail, time, expiry, kill switch) on the latest bar."""
-    when = _at(at) or services.now_utc()
-    if at is None and services.last_completed_bar_at(when) is None:
+    when = _at(at) or desk.now_utc()
+    if at is None and desk.last_completed_bar_at(when) is None:
         return {"index": index, "skipped": "market closed"}
-    return _summary(services.run_cycle(index, at=when, exits_only=True))
+    return _summary(desk.run_cycle(index, at=when, exits_only=True))
 
 
 @shared_task(name="trading.tasks.square_off", acks_late=True, reject_on_worker_lost=True, **_RETRY)
 def square_off(index: str | None = None, exit_type: str = "SQUARE_OFF", at: str | None = None) -> dict:
     """Close every open position of ``index`` now (SQUARE_OFF, or KILL_SWITCH from the control page)."""
-    when = _at(at) or services.now_utc()
-    return _summary(services.run_cycle(index, at=when, force_exit=exit_type))
+    when = _at(at) or desk.now_utc()
+    return _summary(desk.run_cycle(index, at=when, force_exit=exit_type))
 
 
 @shared_task(name="trading.tasks.reconcile", acks_late=True, reject_on_worker_lost=True, **_RETRY)
 def reconcile(index: str | None = None) -> dict:
     """Orders and positions brought in line with the broker; the spool drained first."""
-    report = services.reconcile(index)
+    report = reconciliation.reconcile(index)
     return {"index": report.index, "orders_updated": report.orders_updated, "mismatches": report.mismatches}
 
 
 @shared_task(name="trading.tasks.drain_spool", acks_late=True, reject_on_worker_lost=True)
 def drain_spool() -> dict:
     """Replay spooled close events and trades into the database."""
-    result = services.drain_spool()
+    result = journal_services.drain_spool()
     return {"written": result.written, "remaining": result.remaining, "error": result.error}
 
 

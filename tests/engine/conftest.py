@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from trading import services
 from trading.core.live import SimSource
+from trading.execution.desk import Desk, reset_desks, set_desk
 
 SEED = 7
 DAY = date(2025, 11, 19)  # a Wednesday: the day after a weekly expiry, trades on the next one
@@ -15,9 +15,9 @@ DAY = date(2025, 11, 19)  # a Wednesday: the day after a weekly expiry, trades o
 
 @pytest.fixture(autouse=True)
 def _fresh_desks():
-    services.reset_desks()
+    reset_desks()
     yield
-    services.reset_desks()
+    reset_desks()
 
 
 @pytest.fixture
@@ -29,6 +29,6 @@ def source():
 def paper_desk(db, source):
     from trading.brokers.paper import PaperBroker
 
-    desk = services.Desk("NIFTY", mode="PAPER", source=source, broker=PaperBroker())
-    services.set_desk(desk)
+    desk = Desk("NIFTY", mode="PAPER", source=source, broker=PaperBroker())
+    set_desk(desk)
     return desk

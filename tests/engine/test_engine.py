@@ -12,7 +12,8 @@ import pytest
 from tests.engine.conftest import DAY
 from trading.brokers.paper import PaperBroker
 from trading.core import charges, engine, orders, risk
-from trading.core.engine import EngineConfig, EngineState, SignalInput, StrategySlot
+from trading.core.order_flow import OrderHooks
+from trading.core.state import EngineConfig, EngineState, SignalInput, StrategySlot
 
 BAR = timedelta(minutes=1)
 SLOTS = {"A": StrategySlot(name="A", cooldown_minutes=15), "B": StrategySlot(name="B", max_open_positions=2)}
@@ -159,7 +160,7 @@ def test_resting_limit_order_is_settled_later_or_cancelled_after_the_timeout(day
 
 
 def test_a_rerun_uses_the_stored_broker_answer_instead_of_sending_again(day):
-    class Recorder(engine.OrderHooks):
+    class Recorder(OrderHooks):
         def __init__(self):
             self.answers = {}
 
@@ -167,7 +168,7 @@ def test_a_rerun_uses_the_stored_broker_answer_instead_of_sending_again(day):
             return self.answers.get(record.request.client_order_id)
 
         def after_broker(self, record):
-            from trading.brokers.base import BrokerOrder
+            from trading.core.order_types import BrokerOrder
 
             self.answers[record.request.client_order_id] = BrokerOrder(
                 client_order_id=record.request.client_order_id,

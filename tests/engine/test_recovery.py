@@ -27,9 +27,10 @@ from trading.brokers.paper import PaperBroker
 from trading.core import orders
 from trading.core.backtest import run_backtest
 from trading.core.calendar import IST
-from trading.core.engine import StrategySlot
-from trading.models import Order, Position, PositionStatus, Signal, TradingState
-from trading.services import engine_config
+from trading.core.state import StrategySlot
+from trading.execution.config import engine_config
+from trading.execution.models import Order, Position, PositionStatus, TradingState
+from trading.strategies.models import Signal
 
 ROOT = Path(settings.BASE_DIR)
 BAR = timedelta(minutes=1)

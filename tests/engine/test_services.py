@@ -14,11 +14,21 @@ from journal import spool
 from journal.models import Trade
 from tests.engine.conftest import DAY
 from tests.helpers import database_unreachable
-from trading import services, tasks
+from trading import tasks
+from trading.audit import ControlAudit
 from trading.brokers.paper import PaperBroker
 from trading.core import orders, risk
-from trading.core.engine import SignalInput
-from trading.models import ControlAudit, Order, OrderStatus, Position, PositionStatus, Signal, TradingState
+from trading.core.state import SignalInput
+from trading.execution import desk as execution_desk
+from trading.execution.config import engine_config
+from trading.execution.controls import circuit_breaker_reset, kill_switch_set
+from trading.execution.desk import Desk, reset_desks
+from trading.execution.live import LiveTradingRefused, live_confirm, live_problems
+from trading.execution.models import Order, OrderStatus, Position, PositionStatus, TradingState
+from trading.execution.orders import order_transition
+from trading.execution.reconciliation import reconcile
+from trading.execution.state import load_state, rebuild_risk_state
+from trading.strategies.models import Signal
 
 BAR = timedelta(minutes=1)
 pytestmark = pytest.mark.django_db
@@ -63,7 +73,7 @@ def test_kill_switch_audited_squares_off_and_blocks_entries(paper_desk, day, sta
     )
     run(paper_desk, day, 30, hook)
     assert Position.objects.filter(status=PositionStatus.OPEN).count() == 1
-    services.kill_switch_set(index="NIFTY", on=True, user=staff, reason="test")
+    kill_switch_set(index="NIFTY", on=True, user=staff, reason="test")
     report = run(paper_desk, day, 31, hook)
     assert report.closed == 1
     assert Trade.objects.get().exit_type == "KILL_SWITCH"
@@ -73,12 +83,12 @@ def test_kill_switch_audited_squares_off_and_blocks_entries(paper_desk, day, sta
     audit = ControlAudit.objects.get(action="kill_switch")
     assert (audit.user, audit.old_value, audit.new_value, audit.detail) == (staff, "off", "on", "test")
     with pytest.raises(PermissionDenied):
-        services.kill_switch_set(index="NIFTY", on=False, user=get_user_model().objects.create_user("x"))
+        kill_switch_set(index="NIFTY", on=False, user=get_user_model().objects.create_user("x"))
 
 
 def test_circuit_breaker_trips_blocks_until_reset_and_is_audited(paper_desk, day, staff, settings):
     settings.MAX_CONSECUTIVE_LOSSES = 1
-    paper_desk.config = services.engine_config("NIFTY", mode="PAPER")
+    paper_desk.config = engine_config("NIFTY", mode="PAPER")
     hook = inject(
         paper_desk,
         {
@@ -93,7 +103,7 @@ def test_circuit_breaker_trips_blocks_until_reset_and_is_audited(paper_desk, day
     assert ControlAudit.objects.filter(action="circuit_breaker_trip", user=None).exists()
     run(paper_desk, day, 40, hook)
     assert Signal.objects.get(strategy_name="MaxPainStrategy").reject_reason == risk.R_BREAKER
-    services.circuit_breaker_reset(index="NIFTY", user=staff, reason="checked")
+    circuit_breaker_reset(index="NIFTY", user=staff, reason="checked")
     assert not TradingState.objects.get(index="NIFTY").circuit_breaker
     assert ControlAudit.objects.get(action="circuit_breaker_reset").user == staff
     # The loss counters restart from the reset: a new entry is allowed.
@@ -137,15 +147,15 @@ def test_a_cycle_killed_after_the_fill_is_completed_by_running_it_again(paper_de
     def die(*a, **kw):
         raise SystemExit("killed between the fill and the position")
 
-    monkeypatch.setattr(services, "persist_cycle", die)
+    monkeypatch.setattr(execution_desk, "persist_cycle", die)
     with pytest.raises(SystemExit):
         run(paper_desk, day, 30, hook)
     assert Order.objects.get().status == OrderStatus.FILLED
     assert not Position.objects.exists()
     monkeypatch.undo()
     # A new process (fresh desk, fresh paper broker restored from the database) runs the bar again.
-    services.reset_desks()
-    desk = services.Desk("NIFTY", mode="PAPER", source=source, broker=PaperBroker())
+    reset_desks()
+    desk = Desk("NIFTY", mode="PAPER", source=source, broker=PaperBroker())
     hook = inject(desk, {30: [SignalInput("PCRStrategy", "CALL", 0.9, "t")]})
     run(desk, day, 30, hook)
     assert Order.objects.count() == 1 and Position.objects.count() == 1
@@ -164,10 +174,10 @@ def test_restart_rebuilds_positions_orders_and_risk_figures(paper_desk, day, sou
     run(paper_desk, day, 30, hook)
     run(paper_desk, day, 31, hook)
     [first, second] = Position.objects.order_by("strategy_name")
-    services.reset_desks()
-    desk = services.Desk("NIFTY", mode="PAPER", source=source, broker=PaperBroker())
+    reset_desks()
+    desk = Desk("NIFTY", mode="PAPER", source=source, broker=PaperBroker())
     at = day.bar_time(32) + BAR
-    state = services.load_state("NIFTY", "PAPER", at=at)
+    state = load_state("NIFTY", "PAPER", at=at)
     assert set(state.positions) == {first.position_id, second.position_id}
     assert state.positions[first.position_id].entry_price == first.entry_price
     assert (
@@ -177,7 +187,7 @@ def test_restart_rebuilds_positions_orders_and_risk_figures(paper_desk, day, sou
     hook = inject(desk, {32: [SignalInput("PCRStrategy", "CALL", 0.9, "t")]})
     run(desk, day, 32, hook, force_exit=risk.SQUARE_OFF)
     assert Trade.objects.count() == 2 and Order.objects.filter(purpose="ENTRY").count() == 2
-    rs = services.rebuild_risk_state("NIFTY", "PAPER", DAY)
+    rs = rebuild_risk_state("NIFTY", "PAPER", DAY)
     nets = list(Trade.objects.values_list("net_pnl", flat=True))
     assert rs.realised_pnl == sum(nets, Decimal(0)) and rs.trades_today == 2
     assert rs.consecutive_losses == sum(1 for n in nets if n <= 0)
@@ -218,10 +228,10 @@ def test_execute_signal_places_a_stored_accepted_signal_once(paper_desk, day):
 def test_reconcile_updates_live_orders_and_reports_position_mismatches(paper_desk, day):
     hook = inject(paper_desk, {30: [SignalInput("PCRStrategy", "CALL", 0.9, "t")]})
     run(paper_desk, day, 30, hook)
-    report = services.reconcile(desk=paper_desk)
+    report = reconcile(desk=paper_desk)
     assert report.mismatches == [] and report.open_positions == 1
     Position.objects.update(quantity=7500)  # the database disagrees with the broker
-    report = services.reconcile(desk=paper_desk)
+    report = reconcile(desk=paper_desk)
     assert len(report.mismatches) == 1 and "stored open 7500" in report.mismatches[0]
 
 
@@ -230,18 +240,18 @@ def test_order_transition_refuses_illegal_steps_and_stores_every_legal_one(paper
     run(paper_desk, day, 30, hook)
     order = Order.objects.get()
     with pytest.raises(orders.IllegalTransition):
-        services.order_transition(order=order, to_status=OrderStatus.OPEN, at=day.bar_time(31))
+        order_transition(order=order, to_status=OrderStatus.OPEN, at=day.bar_time(31))
     order.refresh_from_db()
     assert order.status == OrderStatus.FILLED and order.events.count() == 3
 
 
 def test_live_mode_refuses_to_start_without_every_condition(staff, settings):
     settings.TRADING_MODE = "PAPER"
-    with pytest.raises(services.LiveTradingRefused) as exc:
-        services.Desk("NIFTY", mode="LIVE")
+    with pytest.raises(LiveTradingRefused) as exc:
+        Desk("NIFTY", mode="LIVE")
     assert "TRADING_MODE is not LIVE" in str(exc.value) and "staff confirmation" in str(exc.value)
-    with pytest.raises(services.LiveTradingRefused):
-        services.live_confirm(index="NIFTY", user=staff)
+    with pytest.raises(LiveTradingRefused):
+        live_confirm(index="NIFTY", user=staff)
     settings.TRADING_MODE, settings.LIVE_TRADING_ENABLED = "LIVE", True
     settings.KITE_API_KEY, settings.KITE_API_SECRET = "k", "s"
     from django.utils import timezone
@@ -252,9 +262,9 @@ def test_live_mode_refuses_to_start_without_every_condition(staff, settings):
         index="NIFTY",
         defaults={"kite_access_token": "tok", "kite_token_date": calendar.ist_date(timezone.now())},
     )
-    assert services.live_problems("NIFTY") == ["no staff confirmation of LIVE trading today"]
-    services.live_confirm(index="NIFTY", user=staff)
-    assert services.live_problems("NIFTY") == []
+    assert live_problems("NIFTY") == ["no staff confirmation of LIVE trading today"]
+    live_confirm(index="NIFTY", user=staff)
+    assert live_problems("NIFTY") == []
     assert ControlAudit.objects.get(action="live_confirm").user == staff
 
 

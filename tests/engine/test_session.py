@@ -8,14 +8,15 @@ from decimal import Decimal
 
 import pytest
 
-from journal.models import DailyPerformance, StrategyPerformance
-from journal.models import Trade
+from journal.models import DailyPerformance, StrategyPerformance, Trade
 from tests.engine.conftest import DAY
 from trading.brokers.paper import PaperBroker
 from trading.core import orders
 from trading.core.backtest import run_backtest
-from trading.models import MarketSnapshot, Order, Position, PositionStatus, Signal, SignalStatus, TradingState
-from trading.services import engine_config, strategy_slots
+from trading.execution.config import engine_config, strategy_slots
+from trading.execution.models import Order, Position, PositionStatus, TradingState
+from trading.market.models import MarketSnapshot
+from trading.strategies.models import Signal, SignalStatus
 
 
 def _trade_key(t: dict) -> tuple:

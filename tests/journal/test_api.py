@@ -15,12 +15,13 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from journal.models import DailyPerformance
-from journal.models import Trade, TradeAudit
+from journal.models import DailyPerformance, Trade, TradeAudit
 from journal.serializers import TRADE_COLUMNS
 from tests.helpers import ist, trade_fields
 from tests.journal.api_data import make_journal
-from trading.models import ControlAudit, Order, Position, Signal
+from trading.audit import ControlAudit
+from trading.execution.models import Order, Position
+from trading.strategies.models import Signal
 
 pytestmark = pytest.mark.django_db
 

@@ -24,7 +24,11 @@ import pandas as pd
 
 from trading.core import engine
 from trading.core.bars import DayBars
-from trading.core.engine import CycleResult, EngineConfig, EngineState, SignalInput, StrategySlot
+from trading.core.features import feature_frame
+from trading.core.order_flow import BrokerLike
+from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
+from trading.core.state import EngineConfig, EngineState, SignalInput, StrategySlot
+from trading.core.strategies.evaluate import signal_frame_all
 
 BAR = timedelta(minutes=1)
 
@@ -33,9 +37,9 @@ BAR = timedelta(minutes=1)
 class BacktestResult:
     """What a backtest produced: trades (journal facts), signals, orders, the realised equity curve."""
 
-    trades: list[engine.ClosedTrade] = field(default_factory=list)
-    signals: list[engine.SignalOutcome] = field(default_factory=list)
-    orders: list[engine.OrderRecord] = field(default_factory=list)
+    trades: list[ClosedTrade] = field(default_factory=list)
+    signals: list[SignalOutcome] = field(default_factory=list)
+    orders: list[OrderRecord] = field(default_factory=list)
     equity: list[tuple[datetime, Decimal]] = field(default_factory=list)
     bars: int = 0
     sessions: int = 0
@@ -75,8 +79,6 @@ def signals_by_bar(
     One vectorised pass per strategy over the whole frame (``evaluate.signal_frame_all``, through the
     guard: a failing strategy gives no signals and stops no other).
     """
-    from trading.core.strategies.evaluate import signal_frame_all
-
     names = list(strategies)
     frame = signal_frame_all([(n, (params or {}).get(n)) for n in names], features)
     out: dict[int, list[SignalInput]] = {}
@@ -107,7 +109,7 @@ def run_backtest(
     days: Iterable[DayBars],
     *,
     strategies: Mapping[str, StrategySlot],
-    broker: engine.BrokerLike,
+    broker: BrokerLike,
     config: EngineConfig,
     params: Mapping[str, Any] | None = None,
     iv_history: Any = None,
@@ -121,8 +123,6 @@ def run_backtest(
     order, as the live loop). ``params``: strategy parameters by name. Returns every trade, signal and
     order; ``on_cycle`` sees each cycle's result (progress, persistence).
     """
-    from trading.core.features import feature_frame
-
     days = list(days)
     warm = list(warmup)
     frame = feature_frame([*warm, *days], iv_history, index=config.index)

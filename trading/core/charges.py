@@ -212,3 +212,10 @@ def round_trip_charges(
     else:
         legs.append(Leg(exit_side, exit_p, quantity, exit_date, exit_orders))
     return charges_for_legs(legs, exchange=exchange, brokerage_per_order=brokerage_per_order)
+
+
+def round_trip_pnl(*, side: str, entry_price: Decimal, exit_price: Decimal, quantity: int) -> Decimal:
+    """Gross P&L of a round trip in rupees (2 places): (exit - entry) x quantity for a LONG trade,
+    (entry - exit) x quantity for a SHORT one. Net P&L = this - ``round_trip_charges(...).total``."""
+    sign = 1 if side.upper() == "LONG" else -1
+    return ((_d(exit_price) - _d(entry_price)) * quantity * sign).quantize(PAISA, ROUND_HALF_UP)

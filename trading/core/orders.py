@@ -1,6 +1,6 @@
 """Orders: the state machine, client order ids and contract selection. Pure: no Django.
 
-State machine (every transition is stored by ``trading.services.order_transition`` with its time and
+State machine (every transition is stored by ``trading.execution.orders.order_transition`` with its time and
 reason; anything not listed raises ``IllegalTransition``)::
 
     NEW -> SUBMITTED -> OPEN -> PARTIALLY_FILLED -> FILLED

@@ -6,8 +6,8 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from trading import services
 from trading.core import calendar as market_calendar
+from trading.execution.backtests import backtest_execute
 
 
 class Command(BaseCommand):
@@ -44,7 +44,7 @@ class Command(BaseCommand):
                 )
                 self.stdout.flush()
 
-        run = services.backtest_execute(
+        run = backtest_execute(
             start=start,
             end=end,
             seed=opts["seed"],

@@ -1,6 +1,6 @@
 """`manage.py runtrader`: paper trading on the simulated market, in this process (the embedded mode).
 
-Runs ``trading.services`` cycles bar by bar on ``SimSource(seed, start)``: the same cycle the Celery
+Runs ``trading.execution.desk`` cycles bar by bar on ``SimSource(seed, start)``: the same cycle the Celery
 tasks run in the distributed mode. Before trading it drains the spool and reconciles; it reconciles
 again every 30 bars.
 
@@ -24,10 +24,14 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from trading import metrics, services
+from journal.services import drain_spool
+from trading import metrics
 from trading.core import calendar as market_calendar
 from trading.core.live import SimSource
-from trading.models import Position, PositionStatus, TradingState
+from trading.execution.config import setting
+from trading.execution.desk import Desk, set_desk
+from trading.execution.models import Position, PositionStatus, TradingState
+from trading.execution.reconciliation import reconcile
 
 log = logging.getLogger(__name__)
 BAR = timedelta(minutes=1)
@@ -72,7 +76,7 @@ class Command(BaseCommand):
             raise CommandError("--speed must be positive or 'max'")
         seed = opts["seed"]
         days_limit = opts["days"]
-        index = (opts["index"] or services._setting("TRADING_INDEX", "NIFTY")).upper()
+        index = (opts["index"] or setting("TRADING_INDEX", "NIFTY")).upper()
         now = datetime.now(UTC)
         recent = most_recent_session(now)
         planned = opts["start"] or (sessions_back(recent, days_limit) if days_limit else recent)
@@ -102,10 +106,10 @@ class Command(BaseCommand):
             ts.save()
 
         source = SimSource(index=index, seed=seed, start=planned)
-        desk = services.Desk(index, mode="PAPER", source=source)
-        services.set_desk(desk)
-        drained = services.drain_spool()
-        report = services.reconcile(desk=desk)
+        desk = Desk(index, mode="PAPER", source=source)
+        set_desk(desk)
+        drained = drain_spool()
+        report = reconcile(desk=desk)
         what = (
             f"resuming after {resume_after.astimezone(market_calendar.IST):%Y-%m-%d %H:%M} IST"
             if resume_after
@@ -174,7 +178,7 @@ class Command(BaseCommand):
                 totals["orders"] += report.orders
                 totals["trades"] += report.closed
                 if (totals["bars"] % RECONCILE_EVERY) == 0:
-                    services.reconcile(desk=desk, at=at)
+                    reconcile(desk=desk, at=at)
                 if not quiet and (self._tty or i == n - 1 or totals["bars"] % 25 == 0):
                     self._progress(desk.index, at, i + 1, n, report, totals, started)
             d = market_calendar.next_trading_day(d)

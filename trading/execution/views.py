@@ -1,6 +1,6 @@
 """The staff control page: kill switch, circuit-breaker reset, LIVE confirmation, and the audit log.
 
-Views are thin: each POST calls one service of ``trading.services`` (which audits it).
+Views are thin: each POST calls one service of ``trading.execution`` (which audits it).
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from trading import services
-from trading.models import ControlAudit, Position, PositionStatus, TradingState
+from trading.audit import ControlAudit
+from trading.execution import controls, live
+from trading.execution.config import trading_mode
+from trading.execution.models import Position, PositionStatus, TradingState
 
 
 def _index(request) -> str:
@@ -28,8 +30,8 @@ def control_page(request):
         "index": index,
         "state": state,
         "open_positions": Position.objects.filter(index=index, status=PositionStatus.OPEN).count(),
-        "live_problems": services.live_problems(index),
-        "trading_mode": services.trading_mode(),
+        "live_problems": live.live_problems(index),
+        "trading_mode": trading_mode(),
         "audits": ControlAudit.objects.filter(index=index).select_related("user")[:50],
     }
     return render(request, "trading/control.html", context)
@@ -40,7 +42,7 @@ def control_page(request):
 def kill_switch(request):
     index = _index(request)
     on = request.POST.get("on") == "1"
-    services.kill_switch_set(index=index, on=on, user=request.user, reason=request.POST.get("reason", ""))
+    controls.kill_switch_set(index=index, on=on, user=request.user, reason=request.POST.get("reason", ""))
     messages.warning(request, f"Kill switch {'ON: squaring off, no new entries' if on else 'off'} ({index}).")
     return redirect(f"/control/?index={index}")
 
@@ -49,7 +51,7 @@ def kill_switch(request):
 @require_POST
 def breaker_reset(request):
     index = _index(request)
-    services.circuit_breaker_reset(index=index, user=request.user, reason=request.POST.get("reason", ""))
+    controls.circuit_breaker_reset(index=index, user=request.user, reason=request.POST.get("reason", ""))
     messages.success(request, f"Circuit breaker reset ({index}).")
     return redirect(f"/control/?index={index}")
 
@@ -59,8 +61,8 @@ def breaker_reset(request):
 def live_confirm(request):
     index = _index(request)
     try:
-        services.live_confirm(index=index, user=request.user)
-    except services.LiveTradingRefused as exc:
+        live.live_confirm(index=index, user=request.user)
+    except live.LiveTradingRefused as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"LIVE trading confirmed for today ({index}).")

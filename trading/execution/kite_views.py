@@ -1,6 +1,6 @@
 """Kite Connect pages: the postback endpoint, the daily login flow and the Kite settings page.
 
-Thin views: the work is in ``trading.broker_services``.
+Thin views: the work is in ``trading.execution.kite_session`` and ``trading.execution.broker_updates``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from trading import broker_services
-from trading.models import ControlAudit
+from trading.audit import ControlAudit
+from trading.execution import broker_updates, kite_session
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,10 @@ def kite_postback(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {"status": "error", "message": f"expected JSON with {', '.join(required)}"}, status=400
         )
-    if not broker_services.postback_checksum_ok(payload, settings.KITE_API_SECRET):
+    if not broker_updates.postback_checksum_ok(payload, settings.KITE_API_SECRET):
         log.warning("Kite postback for order %s refused: bad checksum", payload.get("order_id"))
         return JsonResponse({"status": "error", "message": "bad checksum"}, status=403)
-    order = broker_services.apply_kite_postback(payload=payload)
+    order = broker_updates.apply_kite_postback(payload=payload)
     return JsonResponse({"status": "ok" if order is not None else "ignored"})
 
 
@@ -67,7 +67,7 @@ def kite_postback(request: HttpRequest) -> HttpResponse:
 @require_GET
 def kite_settings(request: HttpRequest) -> HttpResponse:
     """The Kite page: today's session, the login button, algo id, static IP and the URLs to register."""
-    state = broker_services.kite_token_state()
+    state = kite_session.kite_token_state()
     key = settings.KITE_API_KEY
     context = {
         "api_key": f"{key[:4]}{'*' * max(len(key) - 4, 0)}" if key else "",
@@ -77,7 +77,7 @@ def kite_settings(request: HttpRequest) -> HttpResponse:
         "root_url": settings.KITE_ROOT_URL,
         "trading_mode": settings.TRADING_MODE,
         "token_state": state,
-        "token_expires": broker_services.kite_token_expires(state.kite_token_date) if state else None,
+        "token_expires": kite_session.kite_token_expires(state.kite_token_date) if state else None,
         "redirect_url": request.build_absolute_uri(reverse("kite-callback")),
         "postback_url": request.build_absolute_uri(reverse("kite-postback")),
         "audits": ControlAudit.objects.filter(action__startswith="kite_login")[:10],
@@ -94,7 +94,7 @@ def kite_login(request: HttpRequest) -> HttpResponse:
         return redirect("kite-settings")
     state = secrets.token_urlsafe(16)
     request.session[_STATE_KEY] = state
-    url = broker_services.kite_client().login_url()
+    url = kite_session.kite_client().login_url()
     return redirect(f"{url}&{urlencode({'redirect_params': urlencode({'state': state})})}")
 
 
@@ -111,8 +111,8 @@ def kite_callback(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Kite login did not succeed (status {request.GET.get('status', '?')}).")
         return redirect("kite-settings")
     try:
-        state = broker_services.kite_session_create(request_token=token, user=request.user)
-    except broker_services.KiteLoginFailed as exc:
+        state = kite_session.kite_session_create(request_token=token, user=request.user)
+    except kite_session.KiteLoginFailed as exc:
         messages.error(request, f"Kite login failed: {exc}")
         return redirect("kite-settings")
     messages.success(request, f"Kite session stored for {state.kite_token_date:%Y-%m-%d}.")

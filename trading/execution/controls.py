@@ -1,0 +1,74 @@
+"""The desk's controls, staff only and audited (who, when, old -> new): the kill switch and the
+circuit breaker reset. (LIVE confirmation: ``execution.live``.)"""
+
+from __future__ import annotations
+
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from trading import metrics
+from trading.audit import ControlAudit, user_or_none
+from trading.execution.models import TradingState
+
+
+def require_staff(user) -> None:
+    """Raise ``PermissionDenied`` unless ``user`` is staff."""
+    if not getattr(user, "is_staff", False):
+        raise PermissionDenied("staff only")
+
+
+def locked_state(index: str) -> TradingState:
+    """The index's control state, locked for this transaction (created on first use)."""
+    return TradingState.objects.select_for_update().get_or_create(index=index)[0]
+
+
+@transaction.atomic
+def kill_switch_set(*, index: str, on: bool, user, reason: str = "") -> TradingState:
+    """Turn the kill switch on (square off everything, block entries) or off; audited."""
+    require_staff(user)
+    state = locked_state(index)
+    old = state.kill_switch
+    state.kill_switch = on
+    state.save()
+    ControlAudit.objects.create(
+        user=user_or_none(user),
+        index=index,
+        action="kill_switch",
+        old_value="on" if old else "off",
+        new_value="on" if on else "off",
+        detail=reason,
+    )
+    if on and not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
+        # Distributed: square off now rather than at the next cycle. (Embedded: the loop's next
+        # cycle sees the switch; the web process never trades.) Sent by name: the tasks module
+        # sits above this layer.
+        transaction.on_commit(
+            lambda: current_app.send_task("trading.tasks.square_off", args=[index, "KILL_SWITCH"])
+        )
+    metrics.control_action("kill_switch_on" if on else "kill_switch_off")
+    return state
+
+
+@transaction.atomic
+def circuit_breaker_reset(*, index: str, user, reason: str = "") -> TradingState:
+    """Lift a tripped circuit breaker before the next session (staff); audited. The loss counters
+    restart from this moment."""
+    require_staff(user)
+    state = locked_state(index)
+    old = f"on: {state.circuit_breaker_reason}" if state.circuit_breaker else "off"
+    state.circuit_breaker = False
+    state.circuit_breaker_reason = ""
+    state.circuit_breaker_session = None
+    state.save()
+    ControlAudit.objects.create(
+        user=user_or_none(user),
+        index=index,
+        action="circuit_breaker_reset",
+        old_value=old,
+        new_value="off",
+        detail=reason,
+    )
+    metrics.control_action("breaker_reset")
+    return state

@@ -1,0 +1,190 @@
+"""The execution layer's tables: orders and their transitions, positions, the desk's control state
+and backtest runs. Written through ``trading.execution`` services only."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from trading.choices import DataSource, InstrumentType, Mode, Side
+
+
+class OrderStatus(models.TextChoices):
+    NEW = "NEW", "New"
+    SUBMITTED = "SUBMITTED", "Submitted"
+    OPEN = "OPEN", "Open"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED", "Partially filled"
+    FILLED = "FILLED", "Filled"
+    CANCELLED = "CANCELLED", "Cancelled"
+    REJECTED = "REJECTED", "Rejected"
+    EXPIRED = "EXPIRED", "Expired"
+
+
+class Order(models.Model):
+    """One order to the broker (a parent, or a freeze-quantity child of one). ``client_order_id`` is
+    unique: submitting it twice never makes two orders; it is Kite's ``tag``."""
+
+    client_order_id = models.CharField(max_length=20, unique=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    broker_order_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    broker = models.CharField(max_length=16, default="paper")
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAPER)
+    strategy_name = models.CharField(max_length=64, db_index=True)
+    signal = models.ForeignKey(
+        "trading.Signal", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    position = models.ForeignKey(
+        "Position", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    purpose = models.CharField(max_length=8, default="ENTRY", help_text="ENTRY or EXIT")
+    position_ref = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text="position_id the order opens or closes",
+    )
+    exit_type = models.CharField(
+        max_length=16, blank=True, default="", help_text="Why an EXIT order was sent"
+    )
+    index = models.CharField(max_length=20, default="NIFTY")
+    tradingsymbol = models.CharField(max_length=40)
+    exchange = models.CharField(max_length=8, default="NFO")
+    instrument_type = models.CharField(max_length=4, choices=InstrumentType.choices)
+    strike_price = models.DecimalField(max_digits=12, decimal_places=2)
+    expiry_date = models.DateField()
+    transaction_type = models.CharField(max_length=4, help_text="BUY or SELL")
+    order_type = models.CharField(max_length=8, default="MARKET")
+    quantity = models.PositiveIntegerField()
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    filled_quantity = models.PositiveIntegerField(default=0)
+    average_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=OrderStatus.choices, default=OrderStatus.NEW, db_index=True
+    )
+    status_reason = models.CharField(max_length=120, blank=True, default="")
+    modifications = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(help_text="Market-clock time the order was created")
+    updated_at = models.DateTimeField(auto_now=True)
+    filled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} {self.transaction_type} {self.quantity} {self.tradingsymbol} {self.status}"
+
+
+class OrderEvent(models.Model):
+    """One transition of an order's state machine: from -> to, when, why."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True, default="")
+    to_status = models.CharField(max_length=16)
+    at = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True, default="")
+    filled_quantity = models.PositiveIntegerField(default=0)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status} -> {self.to_status}"
+
+
+class PositionStatus(models.TextChoices):
+    OPEN = "OPEN", "Open"
+    CLOSED = "CLOSED", "Closed"
+
+
+class Position(models.Model):
+    """An open (or closed) position in one contract, from its entry fill to the trade it becomes."""
+
+    position_id = models.CharField(max_length=64, unique=True, help_text="Becomes the journal trade_id")
+    strategy_name = models.CharField(max_length=64, db_index=True)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAPER)
+    data_source = models.CharField(max_length=6, choices=DataSource.choices, default=DataSource.SIM)
+    index = models.CharField(max_length=20, default="NIFTY")
+    tradingsymbol = models.CharField(max_length=40)
+    exchange = models.CharField(max_length=8, default="NFO")
+    instrument_type = models.CharField(max_length=4, choices=InstrumentType.choices)
+    strike_price = models.DecimalField(max_digits=12, decimal_places=2)
+    expiry_date = models.DateField()
+    side = models.CharField(max_length=5, choices=Side.choices, default=Side.LONG)
+    quantity = models.PositiveIntegerField()
+    entry_price = models.DecimalField(max_digits=12, decimal_places=2)
+    entry_time = models.DateTimeField()
+    stop_loss_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    target_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    trail_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    last_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    high_water = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    low_water = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=PositionStatus.choices, default=PositionStatus.OPEN)
+    signal = models.ForeignKey(
+        "trading.Signal", null=True, blank=True, on_delete=models.SET_NULL, related_name="positions"
+    )
+    entry_context = models.JSONField(default=dict, blank=True)
+    exit_time = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-entry_time", "-id"]
+        indexes = [models.Index(fields=["status", "strategy_name"], name="position_status_strategy")]
+
+    def __str__(self) -> str:
+        return f"{self.position_id} {self.side} {self.quantity} {self.tradingsymbol} {self.status}"
+
+
+class TradingState(models.Model):
+    """Control state of one index's engine: kill switch, circuit breaker, live confirmation, clock."""
+
+    index = models.CharField(max_length=20, unique=True, default="NIFTY")
+    kill_switch = models.BooleanField(default=False)
+    circuit_breaker = models.BooleanField(default=False)
+    circuit_breaker_reason = models.CharField(max_length=200, blank=True, default="")
+    circuit_breaker_session = models.DateField(null=True, blank=True)
+    live_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    live_confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_bar_time = models.DateTimeField(null=True, blank=True)
+    last_cycle_at = models.DateTimeField(null=True, blank=True)
+    feed_seed = models.IntegerField(
+        null=True, blank=True, help_text="Simulated market seed of the running loop"
+    )
+    feed_start = models.DateField(
+        null=True, blank=True, help_text="First session of the running loop's market"
+    )
+    kite_access_token = models.CharField(max_length=200, blank=True, default="")
+    kite_token_date = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.index} state"
+
+
+class BacktestRun(models.Model):
+    """One backtest: what ran over what, and its result summary. Its trades point back here."""
+
+    name = models.CharField(max_length=120, blank=True, default="")
+    strategies = models.JSONField(default=list)
+    index = models.CharField(max_length=20, default="NIFTY")
+    data_source = models.CharField(max_length=6, choices=DataSource.choices, default=DataSource.SIM)
+    start = models.DateField()
+    end = models.DateField()
+    seed = models.IntegerField(null=True, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, default="PENDING")
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Backtest {self.pk} {self.start}..{self.end}"
