@@ -155,93 +155,131 @@ def _parse_times(col: pd.Series, problems: _Problems) -> np.ndarray:
 
 
 def _validate(df: pd.DataFrame, problems: _Problems) -> dict[str, np.ndarray]:
-    """Every check of the format; returns the parsed columns (garbage where flagged)."""
-    out: dict[str, np.ndarray] = {}
-    out["ns"] = _parse_times(df["time"], problems)
+    """Every check of the format, in the order their problems rank (``_Problems``); returns the
+    parsed columns (garbage where flagged)."""
+    out: dict[str, np.ndarray] = {"ns": _parse_times(df["time"], problems)}
+    out["index"] = _check_index(df, problems)
+    _check_spot(df, problems, out)
+    expiry_text = _check_expiry(df, problems, out)
+    out["strike"] = _number(df, problems, "strike", positive=True)
+    option_type = _check_option_type(df, problems, out)
+    for name in QUOTE_COLUMNS:
+        out[name] = _number(df, problems, name, optional=name in OPTIONAL)
+    bid, ask = out["bid"], out["ask"]
+    problems.flag(
+        (bid > 0) & (ask > 0) & (bid > ask), lambda r: f"bid {_fmt(bid[r])} is above ask {_fmt(ask[r])}"
+    )
+    _check_rows(df, problems, out, option_type, expiry_text)
+    return out
+
+
+def _check_index(df: pd.DataFrame, problems: _Problems) -> np.ndarray:
+    """The index of each row, upper case; flags an unknown one."""
     index = df["index"].str.strip().str.upper().to_numpy(dtype=str)
     problems.flag(~np.isin(index, list(contracts.INDICES)), lambda r: f"unknown index {df['index'].iat[r]!r}")
-    out["index"] = index
+    return index
 
-    def number(name: str, *, positive: bool = False, optional: bool = False) -> np.ndarray:
-        col = df[name]
-        if col.dtype == np.float64:  # parsed by read_csv: a problem sends the caller to the text path
-            values = col.to_numpy()
-            bad = np.isinf(values) if optional else ~np.isfinite(values)
-            problems.flag(bad, f"{name}: not a number")
+
+def _number(
+    df: pd.DataFrame, problems: _Problems, name: str, *, positive: bool = False, optional: bool = False
+) -> np.ndarray:
+    """Column ``name`` as floats; flags what is not a number (an empty ``optional`` cell is NaN) and a
+    value not positive (``positive``) or negative."""
+    col = df[name]
+    if col.dtype == np.float64:  # parsed by read_csv: a problem sends the caller to the text path
+        values = col.to_numpy()
+        bad = np.isinf(values) if optional else ~np.isfinite(values)
+        problems.flag(bad, f"{name}: not a number")
+    else:
+        raw = col.str.strip()
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        empty = (raw == "").to_numpy()
+        if optional:
+            bad = ~empty & ~np.isfinite(values)
+            values = np.where(empty, np.nan, values)
         else:
-            raw = col.str.strip()
-            values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
-            empty = (raw == "").to_numpy()
-            if optional:
-                bad = ~empty & ~np.isfinite(values)
-                values = np.where(empty, np.nan, values)
-            else:
-                bad = ~np.isfinite(values)
-            problems.flag(
-                bad,
-                lambda r: (
-                    f"{name}: {col.iat[r]!r} is not a number"
-                    if col.iat[r].strip()
-                    else f"{name}: missing value"
-                ),
-            )
-        sign_bad = ~bad & ((values <= 0) if positive else (values < 0))
+            bad = ~np.isfinite(values)
         problems.flag(
-            sign_bad & ~np.isnan(values),
-            lambda r: f"{name}: {_fmt(values[r])} must be {'positive' if positive else '>= 0'}",
+            bad,
+            lambda r: (
+                f"{name}: {col.iat[r]!r} is not a number" if col.iat[r].strip() else f"{name}: missing value"
+            ),
         )
-        return values
+    sign_bad = ~bad & ((values <= 0) if positive else (values < 0))
+    problems.flag(
+        sign_bad & ~np.isnan(values),
+        lambda r: f"{name}: {_fmt(values[r])} must be {'positive' if positive else '>= 0'}",
+    )
+    return values
 
+
+def _check_spot(df: pd.DataFrame, problems: _Problems, out: dict[str, np.ndarray]) -> None:
+    """The index's OHLC and VIX (positive), its volume (>= 0), and a high/low that hold the open and
+    the close."""
     for name in ("spot_open", "spot_high", "spot_low", "spot_close", "vix"):
-        out[name] = number(name, positive=True)
-    out["spot_volume"] = number("spot_volume")
-    o, h, lo, c = (out[n] for n in ("spot_open", "spot_high", "spot_low", "spot_close"))
-    problems.flag(h < np.maximum(o, c), lambda r: f"spot_high {_fmt(h[r])} is below the open or the close")
-    problems.flag(lo > np.minimum(o, c), lambda r: f"spot_low {_fmt(lo[r])} is above the open or the close")
+        out[name] = _number(df, problems, name, positive=True)
+    out["spot_volume"] = _number(df, problems, "spot_volume")
+    first, high, low, last = (out[name] for name in ("spot_open", "spot_high", "spot_low", "spot_close"))
+    problems.flag(
+        high < np.maximum(first, last), lambda r: f"spot_high {_fmt(high[r])} is below the open or the close"
+    )
+    problems.flag(
+        low > np.minimum(first, last), lambda r: f"spot_low {_fmt(low[r])} is above the open or the close"
+    )
 
+
+def _check_expiry(df: pd.DataFrame, problems: _Problems, out: dict[str, np.ndarray]) -> pd.Series:
+    """Expiry dates (``expiry_days``) and sessions (``session_days``), days since 1970; flags an
+    expiry that is not a date or lies before the row's session. Returns the expiries as written."""
     expiry_text = df["expiry"].str.strip()
     expiry = pd.to_datetime(expiry_text, format="%Y-%m-%d", errors="coerce")
     problems.flag(
         expiry.isna().to_numpy(), lambda r: f"expiry {df['expiry'].iat[r]!r} is not a date YYYY-MM-DD"
     )
-    exp_days = expiry.to_numpy(dtype="datetime64[D]").astype(np.int64)
+    expiry_days = expiry.to_numpy(dtype="datetime64[D]").astype(np.int64)
     session_days = (out["ns"] + _IST_OFFSET_NS) // (86_400 * 1_000_000_000)
     problems.flag(
-        ~expiry.isna().to_numpy() & (exp_days < session_days),
+        ~expiry.isna().to_numpy() & (expiry_days < session_days),
         lambda r: f"expiry {expiry_text.iat[r]} is in the past",
     )
-    out["expiry_days"] = exp_days
+    out["expiry_days"] = expiry_days
     out["session_days"] = session_days
-    out["strike"] = number("strike", positive=True)
+    return expiry_text
+
+
+def _check_option_type(df: pd.DataFrame, problems: _Problems, out: dict[str, np.ndarray]) -> np.ndarray:
+    """CE or PE (``is_call``); flags anything else. Returns the types, upper case."""
     option_type = df["option_type"].str.strip().str.upper().to_numpy(dtype=str)
     problems.flag(
         ~np.isin(option_type, ["CE", "PE"]),
         lambda r: f"option_type {df['option_type'].iat[r]!r} is not CE or PE",
     )
     out["is_call"] = option_type == "CE"
-    for name in QUOTE_COLUMNS:
-        out[name] = number(name, optional=name in OPTIONAL)
-    bid, ask = out["bid"], out["ask"]
-    problems.flag(
-        (bid > 0) & (ask > 0) & (bid > ask), lambda r: f"bid {_fmt(bid[r])} is above ask {_fmt(ask[r])}"
-    )
+    return option_type
 
-    # Order, duplicates and one spot bar per minute.
+
+def _check_rows(
+    df: pd.DataFrame,
+    problems: _Problems,
+    out: dict[str, np.ndarray],
+    option_type: np.ndarray,
+    expiry_text: pd.Series,
+) -> None:
+    """Rows in time order, no contract twice in a minute, one index bar per minute."""
     ns = out["ns"]
     back = np.concatenate([[False], ns[1:] < ns[:-1]])
     problems.flag(back, "time goes backwards: rows must be in time order")
     keys = pd.DataFrame(
         {
             "ns": ns,
-            "index": index,
-            "expiry": exp_days,
+            "index": out["index"],
+            "expiry": out["expiry_days"],
             "strike": out["strike"],
             "call": out["is_call"],
         }
     )
-    dup = keys.duplicated().to_numpy()
     problems.flag(
-        dup,
+        keys.duplicated().to_numpy(),
         lambda r: (
             f"repeats the {option_type[r]} {_fmt(out['strike'][r])} {expiry_text.iat[r]} row of this minute"
         ),
@@ -249,16 +287,32 @@ def _validate(df: pd.DataFrame, problems: _Problems) -> dict[str, np.ndarray]:
     minute = keys.groupby(["ns", "index"], sort=False).ngroup().to_numpy()
     first_row = pd.Series(np.arange(len(df))).groupby(minute).transform("first").to_numpy()
     for name in SPOT_COLUMNS:
-        v = out[name]
-        differs = (v != v[first_row]) & ~(np.isnan(v) & np.isnan(v[first_row]))
+        values = out[name]
+        differs = (values != values[first_row]) & ~(np.isnan(values) & np.isnan(values[first_row]))
         problems.flag(
             differs,
-            lambda r, name=name, v=v: (
-                f"{name} {_fmt(v[r])} differs from {_fmt(v[first_row[r]])} on line {first_row[r] + 2} "
-                "(the same minute)"
+            lambda r, name=name, values=values: (
+                f"{name} {_fmt(values[r])} differs from {_fmt(values[first_row[r]])} on line "
+                f"{first_row[r] + 2} (the same minute)"
             ),
         )
-    return out
+
+
+def _strike_ranks(time_index: np.ndarray, expiry_index: np.ndarray, strike: np.ndarray) -> np.ndarray:
+    """The rank of each row's strike among the distinct strikes of its (minute, expiry), vectorised."""
+    order = np.lexsort((strike, expiry_index, time_index))
+    sorted_time, sorted_expiry, sorted_strike = time_index[order], expiry_index[order], strike[order]
+    new_group = np.concatenate(
+        [[True], (sorted_time[1:] != sorted_time[:-1]) | (sorted_expiry[1:] != sorted_expiry[:-1])]
+    )
+    new_strike = new_group | np.concatenate([[True], sorted_strike[1:] != sorted_strike[:-1]])
+    group_id = np.cumsum(new_group) - 1
+    strike_number = np.cumsum(new_strike) - 1
+    first_of_group = np.flatnonzero(new_group)
+    ranks_sorted = strike_number - strike_number[first_of_group][group_id]
+    ranks = np.empty_like(ranks_sorted)
+    ranks[order] = ranks_sorted
+    return ranks
 
 
 def _build_days(cols: dict[str, np.ndarray], rows: np.ndarray) -> list[DayBars]:
@@ -271,17 +325,7 @@ def _build_days(cols: dict[str, np.ndarray], rows: np.ndarray) -> list[DayBars]:
         times, t_idx = np.unique(ns, return_inverse=True)
         expiries_days, e_idx = np.unique(cols["expiry_days"][r], return_inverse=True)
         strike = cols["strike"][r]
-        # Rank of each row's strike among the distinct strikes of its (minute, expiry).
-        order = np.lexsort((strike, e_idx, t_idx))
-        st, se, sk = t_idx[order], e_idx[order], strike[order]
-        new_group = np.concatenate([[True], (st[1:] != st[:-1]) | (se[1:] != se[:-1])])
-        new_strike = new_group | np.concatenate([[True], sk[1:] != sk[:-1]])
-        group_id = np.cumsum(new_group) - 1
-        strike_no = np.cumsum(new_strike) - 1
-        first_of_group = np.flatnonzero(new_group)
-        s_sorted = strike_no - strike_no[first_of_group][group_id]
-        s_idx = np.empty_like(s_sorted)
-        s_idx[order] = s_sorted
+        s_idx = _strike_ranks(t_idx, e_idx, strike)
         T, E, S = times.size, expiries_days.size, int(s_idx.max()) + 1
         strikes = np.full((T, E, S), np.nan)
         strikes[t_idx, e_idx, s_idx] = strike
@@ -313,6 +357,45 @@ def _build_days(cols: dict[str, np.ndarray], rows: np.ndarray) -> list[DayBars]:
     return out
 
 
+def _read_text(source: str | Path | io.TextIOBase, *, partial_tail: bool) -> tuple[str | Path | None, str]:
+    """The file's name (None when unknown) and text; with ``partial_tail`` the text stops after its
+    last newline."""
+    if isinstance(source, str | Path):
+        path: str | Path | None = source
+        text = Path(source).read_text(encoding="utf-8")
+    else:
+        path = getattr(source, "name", None)
+        text = source.read()
+    if partial_tail and text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return path, text
+
+
+def _frame(
+    text: str, header: list[str], *, parse_numbers: bool, until: datetime | None, path: str | Path | None
+) -> pd.DataFrame:
+    """The rows as a frame: every column text, or the numeric ones parsed by ``read_csv``; rows at or
+    after ``until`` dropped (their times must parse: ``ReplayFormatError`` otherwise)."""
+    numeric = [c for c in COLUMNS if c not in ("time", "index", "expiry", "option_type")]
+    kwargs: dict = {"dtype": str, "keep_default_na": False, "na_filter": False}
+    if parse_numbers:
+        kwargs = {
+            "dtype": {c: (np.float64 if c in numeric else str) for c in COLUMNS},
+            "keep_default_na": False,
+            "na_values": {c: [""] for c in numeric},
+        }
+    df = pd.read_csv(io.StringIO(text), header=0, names=header, skip_blank_lines=False, **kwargs)
+    if until is not None:
+        cut = _Problems()
+        ns = _parse_times(df["time"], cut)
+        cut.raise_first(path)
+        until_ns = int(np.datetime64(until.astimezone(UTC).replace(tzinfo=None), "ns").astype(np.int64))
+        keep = ns < until_ns
+        if not keep.all():
+            df = df[keep].reset_index(drop=True)
+    return df
+
+
 def read_replay(
     source: str | Path | io.TextIOBase, *, until: datetime | None = None, partial_tail: bool = False
 ) -> dict[str, list[DayBars]]:
@@ -323,35 +406,11 @@ def read_replay(
     the writer has announced complete). ``partial_tail``: drop a last line without its newline
     (the writer was interrupted mid-line) instead of rejecting it.
     """
-    if isinstance(source, str | Path):
-        path: str | Path | None = source
-        text = Path(source).read_text(encoding="utf-8")
-    else:
-        path = getattr(source, "name", None)
-        text = source.read()
-    if partial_tail and text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
+    path, text = _read_text(source, partial_tail=partial_tail)
     header = _check_fields(text, path)
-    numeric = [c for c in COLUMNS if c not in ("time", "index", "expiry", "option_type")]
 
     def frame(parse_numbers: bool) -> pd.DataFrame:
-        kwargs: dict = {"dtype": str, "keep_default_na": False, "na_filter": False}
-        if parse_numbers:
-            kwargs = {
-                "dtype": {c: (np.float64 if c in numeric else str) for c in COLUMNS},
-                "keep_default_na": False,
-                "na_values": {c: [""] for c in numeric},
-            }
-        df = pd.read_csv(io.StringIO(text), header=0, names=header, skip_blank_lines=False, **kwargs)
-        if until is not None:
-            cut = _Problems()
-            ns = _parse_times(df["time"], cut)
-            cut.raise_first(path)
-            until_ns = int(np.datetime64(until.astimezone(UTC).replace(tzinfo=None), "ns").astype(np.int64))
-            keep = ns < until_ns
-            if not keep.all():
-                df = df[keep].reset_index(drop=True)
-        return df
+        return _frame(text, header, parse_numbers=parse_numbers, until=until, path=path)
 
     # Fast path: read_csv parses the numbers. Any problem at all -> validate the text, which names
     # the value and the reason exactly.
@@ -469,7 +528,9 @@ class ReplayFeed(Feed):
         """The replay of ``config.replay_path`` for ``config.index``. Raises ``FeedError`` when no
         path is set, ``ReplayFormatError`` for a bad file."""
         if not config.replay_path:
-            raise FeedError("MARKET_FEED=replay needs MARKET_REPLAY_PATH (a replay CSV or a directory of them)")
+            raise FeedError(
+                "MARKET_FEED=replay needs MARKET_REPLAY_PATH (a replay CSV or a directory of them)"
+            )
         return cls(config.replay_path, config.index)
 
     @property
