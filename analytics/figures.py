@@ -3,7 +3,7 @@
 Three families, each function documenting its formula and units (docs/analytics.md has the table):
 
 * **Trade figures** from per-trade arrays in exit order (``analytics.returns.TradeColumns``): rupees,
-  counts, percentages 0-100, R-multiples.
+  counts, percentages 0-100, R-multiples. Rupee sums are exact to the paisa (added as integer paise).
 * **Equity and drawdown figures** from the daily net P&L series (``analytics.returns.daily_net``) and
   the starting capital: rupees, trading days, calendar days. A drawdown is <= 0 (a fall), measured from
   the running peak of the equity, which starts at the capital (a loss on day one is a drawdown).
@@ -43,6 +43,18 @@ def _arr(values: ArrayLike) -> np.ndarray:
     return np.asarray(values, dtype=float).reshape(-1)
 
 
+def _rupees(values: ArrayLike) -> float:
+    """Sum of rupee amounts, exact to the paisa (summed as integer paise: money has 2 decimals)."""
+    a = _arr(values)
+    if not np.isfinite(a).all():
+        raise ValueError("a rupee amount is missing or not finite")
+    return int(np.rint(a * 100.0).astype(np.int64).sum()) / 100.0
+
+
+def _total(values: np.ndarray) -> float:
+    return float(np.sum(values))
+
+
 def _finite(values: ArrayLike) -> np.ndarray:
     a = _arr(values)
     return a[np.isfinite(a)]
@@ -53,17 +65,17 @@ def _finite(values: ArrayLike) -> np.ndarray:
 
 def net_pnl(net: ArrayLike) -> float:
     """Net P&L in rupees: the sum of the trades' net P&L (gross - charges)."""
-    return math.fsum(_arr(net))
+    return _rupees(_arr(net))
 
 
 def gross_pnl(gross: ArrayLike) -> float:
     """Gross P&L in rupees: the sum of the trades' P&L before charges."""
-    return math.fsum(_arr(gross))
+    return _rupees(_arr(gross))
 
 
 def total_charges(charges: ArrayLike) -> float:
     """Charges in rupees: the sum of every trade's itemised charges (brokerage, STT, fees, GST, stamp)."""
-    return math.fsum(_arr(charges))
+    return _rupees(_arr(charges))
 
 
 def charges_pct_of_gross(charges: ArrayLike, gross: ArrayLike) -> float | None:
@@ -91,14 +103,14 @@ def average_win(net: ArrayLike) -> float | None:
     """Mean net P&L of the winning trades (net > 0), rupees; None without wins."""
     w = _arr(net)
     w = w[w > 0]
-    return math.fsum(w) / w.size if w.size else None
+    return _rupees(w) / w.size if w.size else None
 
 
 def average_loss(net: ArrayLike) -> float | None:
     """Mean net P&L of the losing trades (net < 0), rupees, negative; None without losses."""
     lo = _arr(net)
     lo = lo[lo < 0]
-    return math.fsum(lo) / lo.size if lo.size else None
+    return _rupees(lo) / lo.size if lo.size else None
 
 
 def payoff_ratio(net: ArrayLike) -> float | None:
@@ -110,14 +122,14 @@ def payoff_ratio(net: ArrayLike) -> float | None:
 def profit_factor(net: ArrayLike) -> float | None:
     """Sum of the wins / |sum of the losses| (a pure number; 0 with losses and no wins); None without losses."""
     a = _arr(net)
-    losses = math.fsum(a[a < 0])
-    return math.fsum(a[a > 0]) / -losses if losses < 0 else None
+    losses = _rupees(a[a < 0])
+    return _rupees(a[a > 0]) / -losses if losses < 0 else None
 
 
 def expectancy(net: ArrayLike) -> float | None:
     """Expectancy in rupees per trade: net P&L / trades. None without trades."""
     a = _arr(net)
-    return math.fsum(a) / a.size if a.size else None
+    return _rupees(a) / a.size if a.size else None
 
 
 def expectancy_r(r_multiple: ArrayLike) -> float | None:
@@ -126,7 +138,7 @@ def expectancy_r(r_multiple: ArrayLike) -> float | None:
     Trades without a stop (no initial risk, R is NaN) are left out. None when no trade has an R.
     """
     r = _finite(r_multiple)
-    return math.fsum(r) / r.size if r.size else None
+    return _total(r) / r.size if r.size else None
 
 
 def sqn(r_multiple: ArrayLike) -> float | None:
@@ -171,19 +183,19 @@ def longest_loss_streak(net: ArrayLike) -> int:
 def average_hold_minutes(hold_minutes: ArrayLike) -> float | None:
     """Mean time from entry to exit, minutes (trades with a known hold time); None without any."""
     h = _finite(hold_minutes)
-    return math.fsum(h) / h.size if h.size else None
+    return _total(h) / h.size if h.size else None
 
 
 def average_mae(mae: ArrayLike) -> float | None:
     """Mean maximum adverse excursion, rupees (<= 0): the worst unrealised gross P&L of each trade."""
     m = _finite(mae)
-    return math.fsum(m) / m.size if m.size else None
+    return _rupees(m) / m.size if m.size else None
 
 
 def average_mfe(mfe: ArrayLike) -> float | None:
     """Mean maximum favourable excursion, rupees (>= 0): the best unrealised gross P&L of each trade."""
     m = _finite(mfe)
-    return math.fsum(m) / m.size if m.size else None
+    return _rupees(m) / m.size if m.size else None
 
 
 def exit_efficiencies(gross: ArrayLike, mae: ArrayLike, mfe: ArrayLike) -> np.ndarray:
@@ -201,7 +213,7 @@ def exit_efficiencies(gross: ArrayLike, mae: ArrayLike, mfe: ArrayLike) -> np.nd
 def exit_efficiency(gross: ArrayLike, mae: ArrayLike, mfe: ArrayLike) -> float | None:
     """Mean of ``exit_efficiencies`` over the trades where it exists; None where none has it."""
     e = _finite(exit_efficiencies(gross, mae, mfe))
-    return math.fsum(e) / e.size if e.size else None
+    return _total(e) / e.size if e.size else None
 
 
 @dataclass(frozen=True)
@@ -413,7 +425,7 @@ def downside_deviation(returns: ArrayLike, rf: float = 0.0, periods: int = PERIO
     if r is None:
         return None
     x = excess_returns(r, rf, periods)
-    return math.sqrt(math.fsum(x[x < 0] ** 2) / x.size)
+    return math.sqrt(_total(x[x < 0] ** 2) / x.size)
 
 
 def sortino(returns: ArrayLike, rf: float = 0.0, periods: int = PERIODS) -> float | None:

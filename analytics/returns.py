@@ -12,13 +12,13 @@ Definitions (docs/analytics.md, "Daily series"):
   <= 0 the capital is lost and that day's return (and every later one) is NaN: undefined, not 0.
 
 Money is in rupees. Inputs may be ``Decimal`` (the database's type), ``int`` or ``float``; series are
-float64 (the vectorised math), summed with ``math.fsum`` so a day's total is the correctly rounded sum.
+float64 (the vectorised math). A day's net is summed in integer paise, so it is exact (the database keeps
+2 decimals) and a drawdown ends on the day the equity is back at its peak to the paisa.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -128,6 +128,37 @@ def _as_date(value: date | np.datetime64 | pd.Timestamp) -> date:
     return pd.Timestamp(value).date()
 
 
+def _to_paise(values: np.ndarray) -> np.ndarray:
+    rupees = np.asarray(values, dtype=float)
+    if not np.isfinite(rupees).all():
+        raise ValueError("a net P&L is missing or not finite")
+    return np.rint(rupees * 100.0)
+
+
+def _daily(
+    days: np.ndarray, paise: np.ndarray, start: date | None, end: date | None, exchange: str
+) -> pd.Series:
+    """The series from one (day, paise) pair per trade or per day; sums exact in paise."""
+    uniq, inverse = np.unique(days.astype("datetime64[D]"), return_inverse=True)
+    sums = np.bincount(inverse, weights=paise, minlength=uniq.size) if uniq.size else np.zeros(0)
+    first = uniq[0].astype(object) if uniq.size else None
+    last = uniq[-1].astype(object) if uniq.size else None
+    lo = start if start is not None else (first if first is not None else end)
+    hi = end if end is not None else (last if last is not None else start)
+    if lo is None or hi is None:
+        return pd.Series([], index=pd.DatetimeIndex([], name="date"), dtype=float, name="net")
+    if hi < lo:
+        raise ValueError(f"end {hi} is before start {lo}")
+    if first is not None and (first < lo or last > hi):
+        outside = first if first < lo else last
+        raise ValueError(f"P&L on {outside} lies outside the period {lo} to {hi}")
+    calendar = np.array(market_calendar.trading_days(lo, hi, exchange), dtype="datetime64[D]")
+    index = np.union1d(calendar, uniq)
+    values = np.zeros(index.size)
+    values[np.searchsorted(index, uniq)] = sums / 100.0
+    return pd.Series(values, index=pd.DatetimeIndex(index, name="date"), dtype=float, name="net")
+
+
 def daily_net(
     by_day: Mapping[date, Number] | Iterable[tuple[date, Number]],
     *,
@@ -135,31 +166,18 @@ def daily_net(
     end: date | None = None,
     exchange: str = "NSE",
 ) -> pd.Series:
-    """Net P&L per day (rupees, float64) on the trading calendar of ``exchange``.
+    """Net P&L per day (rupees to the paisa, float64) on the trading calendar of ``exchange``.
 
     ``by_day``: (IST date, net) pairs or a mapping - e.g. a database ``GROUP BY trade_date``; a date
-    may repeat (its values are added). The index is every trading day from ``start`` (default: the
-    first day given) to ``end`` (default: the last), plus any day given that is not a trading day;
-    days without P&L are 0. A naive ``DatetimeIndex`` named ``date``, ascending. Empty when nothing
-    is given and no ``start``/``end``. A day outside ``[start, end]`` raises ``ValueError``.
+    may repeat (its values are added, exactly, in paise). The index is every trading day from ``start``
+    (default: the first day given) to ``end`` (default: the last), plus any day given that is not a
+    trading day; days without P&L are 0. A naive ``DatetimeIndex`` named ``date``, ascending. Empty when
+    nothing is given and no ``start``/``end``. A day outside ``[start, end]`` raises ``ValueError``.
     """
-    items = by_day.items() if isinstance(by_day, Mapping) else by_day
-    sums: dict[date, list[float]] = defaultdict(list)
-    for day, value in items:
-        sums[_as_date(day)].append(float(value))
-    days = sorted(sums)
-    lo = start if start is not None else (days[0] if days else end)
-    hi = end if end is not None else (days[-1] if days else start)
-    if lo is None or hi is None:
-        return pd.Series([], index=pd.DatetimeIndex([], name="date"), dtype=float, name="net")
-    if hi < lo:
-        raise ValueError(f"end {hi} is before start {lo}")
-    outside = [d for d in days if d < lo or d > hi]
-    if outside:
-        raise ValueError(f"P&L on {outside[0]} lies outside the period {lo} to {hi}")
-    index = sorted(set(market_calendar.trading_days(lo, hi, exchange)) | set(days))
-    values = [math.fsum(sums[d]) if d in sums else 0.0 for d in index]
-    return pd.Series(values, index=pd.DatetimeIndex(index, name="date"), dtype=float, name="net")
+    items = list(by_day.items() if isinstance(by_day, Mapping) else by_day)
+    days = np.array([_as_date(d) for d, _ in items], dtype="datetime64[D]")
+    paise = _to_paise(np.array([float(v) for _, v in items], dtype=float))
+    return _daily(days, paise, start, end, exchange)
 
 
 def daily_net_from_trades(
@@ -169,12 +187,10 @@ def daily_net_from_trades(
     end: date | None = None,
     exchange: str = "NSE",
 ) -> pd.Series:
-    """``daily_net`` of the trades' net P&L grouped by their exit's IST date."""
+    """``daily_net`` of the trades' net P&L grouped by their exit's IST date (vectorised for columns)."""
     if isinstance(trades, TradeColumns):
-        pairs: Iterable[tuple[date, Number]] = zip(trades.trade_date, trades.net.tolist())
-    else:
-        pairs = ((t.trade_date, t.net_pnl) for t in trades)
-    return daily_net(pairs, start=start, end=end, exchange=exchange)
+        return _daily(trades.trade_date, _to_paise(trades.net), start, end, exchange)
+    return daily_net(((t.trade_date, t.net_pnl) for t in trades), start=start, end=end, exchange=exchange)
 
 
 def _check_capital(capital: Number) -> float:

@@ -48,7 +48,7 @@ def test_period_can_be_wider_than_the_trades_but_must_hold_them():
         date(2025, 2, 25),
     ]
     assert net.tolist() == [0.0, 0.0, 1000.0, 0.0]
-    with pytest.raises(ValueError, match="2025-02-28 lies outside"):
+    with pytest.raises(ValueError, match="2025-03-01 lies outside the period 2025-02-24 to 2025-02-27"):
         daily_net_from_trades(TRADES, end=date(2025, 2, 27))
     assert daily_net_from_trades([]).empty
     assert daily_net({}, start=date(2025, 2, 24), end=date(2025, 2, 25)).tolist() == [0.0, 0.0]
