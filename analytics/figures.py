@@ -245,7 +245,7 @@ def r_distribution(
     n = round((high - low) / width)
     if not math.isclose(low + n * width, high):
         raise ValueError(f"({high} - {low}) is not a whole number of bins of {width}")
-    edges = [low + k * width for k in range(n + 1)]
+    edges = [round(low + k * width, 12) for k in range(n + 1)]  # 0.30000000000000004 -> 0.3
     inner = np.histogram(r[(r >= low) & (r < high)], bins=np.array(edges))[0] if n else []
     bins = [RBin(None, low, int(np.count_nonzero(r < low)))]
     bins += [RBin(edges[k], edges[k + 1], int(inner[k])) for k in range(n)]
@@ -512,22 +512,24 @@ def _month_keys(index: pd.Index) -> np.ndarray:
     return pd.DatetimeIndex(index).strftime("%Y-%m").to_numpy()
 
 
-def monthly_returns(returns: pd.Series) -> dict[str, float]:
+def _compounded(group: pd.Series) -> float | None:
+    value = float(np.prod(1.0 + group.to_numpy())) - 1.0
+    return value if math.isfinite(value) else None
+
+
+def monthly_returns(returns: pd.Series) -> dict[str, float | None]:
     """Compounded return of each calendar month present, ``{"YYYY-MM": prod(1 + r) - 1}`` (fractions), in
-    time order (quantstats' ``monthly_returns`` cells)."""
-    out: dict[str, float] = {}
-    for key, group in pd.Series(_arr(returns), index=returns.index).groupby(_month_keys(returns.index)):
-        out[str(key)] = float(np.prod(1.0 + group.to_numpy())) - 1.0
-    return out
+    time order (quantstats' ``monthly_returns`` cells); None for a month after the capital was lost."""
+    months = pd.Series(_arr(returns), index=returns.index).groupby(_month_keys(returns.index))
+    return {str(key): _compounded(group) for key, group in months}
 
 
-def yearly_returns(returns: pd.Series) -> dict[int, float]:
+def yearly_returns(returns: pd.Series) -> dict[int, float | None]:
     """Compounded return of each calendar year present, ``{year: prod(1 + r) - 1}`` (quantstats' EOY)."""
-    years = pd.DatetimeIndex(returns.index).year.to_numpy()
-    out: dict[int, float] = {}
-    for key, group in pd.Series(_arr(returns), index=returns.index).groupby(years):
-        out[int(key)] = float(np.prod(1.0 + group.to_numpy())) - 1.0
-    return out
+    years = pd.Series(_arr(returns), index=returns.index).groupby(
+        pd.DatetimeIndex(returns.index).year.to_numpy()
+    )
+    return {int(key): _compounded(group) for key, group in years}
 
 
 def monthly_net(daily_net: pd.Series) -> dict[str, float]:

@@ -121,6 +121,8 @@ class TradeColumns:
 
 
 def _as_date(value: date | np.datetime64 | pd.Timestamp) -> date:
+    if isinstance(value, pd.Timestamp) and value.tz is None and value == value.normalize():
+        return value.date()  # a pandas date (midnight, naive), e.g. from a DatetimeIndex
     if isinstance(value, datetime):
         raise TypeError(f"{value!r} is a datetime: pass the IST date of the exit (trade_date)")
     if isinstance(value, date):

@@ -189,3 +189,40 @@ def test_summary_against_a_naive_implementation():
     assert s["charges_pct_of_gross"] == pytest.approx(
         60 * len(trades) / (sum(float(t.net_pnl) for t in trades) + 60 * len(trades)) * 100
     )
+
+
+def test_summary_of_nothing_and_of_one_trade():
+    empty = TradeColumns.from_records([])
+    s = F.summary(empty, capital=100_000)
+    assert s["trades"] == 0 and s["days"] == 0 and s["sharpe"] is None and s["max_drawdown"] == 0.0
+    assert s["final_equity"] == 100_000
+    one = TradeColumns.from_records(
+        [TradeRecord(trade_date=date(2025, 3, 3), net_pnl=-250, gross_pnl=-200, charges=50)]
+    )
+    s = F.summary(one, capital=100_000)
+    assert (s["trades"], s["days"], s["win_rate"], s["max_drawdown"], s["longest_drawdown_days"]) == (
+        1,
+        1,
+        0.0,
+        -250,
+        1,
+    )
+    assert s["best_day"] == s["worst_day"] == -0.0025 and s["sharpe"] is None
+    assert s["max_drawdown_ratio"] == pytest.approx(-0.0025) and s["charges_pct_of_gross"] is None
+
+
+def test_daily_frame_and_pandas_dates():
+    net = daily_net({pd.Timestamp("2025-03-03"): 100.0, date(2025, 3, 5): -300.0})
+    frame = F.daily_frame(net, 10_000)
+    assert list(frame.columns) == ["net", "equity", "drawdown", "return", "drawdown_ratio"]
+    assert frame["net"].tolist() == [100, 0, -300] and frame["equity"].tolist() == [10_100, 10_100, 9_800]
+    assert frame["drawdown"].tolist() == [0, 0, -300]
+    assert frame["return"].tolist() == pytest.approx([0.01, 0.0, -300 / 10_100])
+    assert frame["drawdown_ratio"].tolist() == pytest.approx([0.0, 0.0, -300 / 10_100])
+    lost = daily_returns(daily_net({date(2025, 3, 3): -2000.0, date(2025, 3, 4): 5.0}), 1000)
+    assert F.monthly_returns(lost) == {"2025-03": None}
+
+
+def test_r_histogram_with_a_decimal_width():
+    bins = F.r_distribution([0.3, 0.29999], width=0.1, low=0.0, high=1.0)
+    assert {(b.low, b.high): b.count for b in bins if b.count} == {(0.3, 0.4): 1, (0.2, 0.3): 1}
