@@ -289,7 +289,7 @@ def max_drawdown_rupees(daily_net: pd.Series) -> float:
     """Largest fall of the equity from its running peak, rupees (<= 0; 0 without a fall).
 
     On the daily series (day closes), so it can be smaller than the per-trade figure of
-    ``analytics.stats.max_drawdown`` (a positive magnitude over the trade sequence)."""
+    ``journal.accumulator.max_drawdown`` (a positive magnitude over the trade sequence)."""
     dd = drawdown_curve(daily_net)
     return float(dd.min()) if len(dd) else 0.0
 
