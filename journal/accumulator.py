@@ -5,6 +5,9 @@ a win is net P&L > 0 and a loss net P&L < 0; a trade at exactly 0 (a scratch) co
 but in neither wins nor losses. Profit factor = sum of wins / |sum of losses| (None
 without losses); expectancy = net P&L / trades; max drawdown = the largest fall of the cumulative net
 P&L from its running peak (the peak starts at 0), in rupees, >= 0.
+
+The figures of the analytics page (daily series, drawdown spells, Sharpe, Sortino, CAGR, VaR...) are in
+``analytics.figures`` on ``analytics.returns``' daily series; docs/analytics.md defines every one.
 """
 
 from __future__ import annotations
