@@ -22,18 +22,28 @@ def q(bid, ask, ltp=None) -> fills.Quote:
 
 
 def test_market_buy_pays_the_ask_plus_slippage_and_fills_after_the_latency():
-    cfg = fills.FillConfig(slippage_ticks=2, latency=timedelta(milliseconds=250))
+    config = fills.FillConfig(slippage_ticks=2, latency=timedelta(milliseconds=250))
     d = fills.place_fill(
-        transaction_type="BUY", order_type="MARKET", limit_price=None, quote=q(100, 100.5), at=AT, config=cfg
+        transaction_type="BUY",
+        order_type="MARKET",
+        limit_price=None,
+        quote=q(100, 100.5),
+        at=AT,
+        config=config,
     )
     # 100.50 ask + 2 x 0.05
     assert (d.status, d.price, d.at) == ("FILLED", D("100.60"), AT + timedelta(milliseconds=250))
 
 
 def test_market_sell_gets_the_bid_minus_slippage():
-    cfg = fills.FillConfig(slippage_ticks=3)
+    config = fills.FillConfig(slippage_ticks=3)
     d = fills.place_fill(
-        transaction_type="SELL", order_type="MARKET", limit_price=None, quote=q(100, 100.5), at=AT, config=cfg
+        transaction_type="SELL",
+        order_type="MARKET",
+        limit_price=None,
+        quote=q(100, 100.5),
+        at=AT,
+        config=config,
     )
     assert (d.status, d.price, d.at) == ("FILLED", D("99.85"), AT)
 
@@ -63,27 +73,27 @@ def test_market_without_a_seller_is_rejected_no_quote():
 
 
 def test_marketable_limit_buy_fills_at_the_ask_plus_slippage_capped_by_its_limit():
-    cfg = fills.FillConfig(slippage_ticks=2)
+    config = fills.FillConfig(slippage_ticks=2)
     quote = q(100, 100.5, 100.2)
     above = fills.place_fill(
-        transaction_type="BUY", order_type="LIMIT", limit_price=D("101"), quote=quote, at=AT, config=cfg
+        transaction_type="BUY", order_type="LIMIT", limit_price=D("101"), quote=quote, at=AT, config=config
     )
     assert (above.status, above.price) == ("FILLED", D("100.60"))
     tight = fills.place_fill(
-        transaction_type="BUY", order_type="LIMIT", limit_price=D("100.55"), quote=quote, at=AT, config=cfg
+        transaction_type="BUY", order_type="LIMIT", limit_price=D("100.55"), quote=quote, at=AT, config=config
     )
     assert (tight.status, tight.price) == ("FILLED", D("100.55"))
 
 
 def test_marketable_limit_sell_fills_at_the_bid_floored_by_its_limit():
-    cfg = fills.FillConfig(slippage_ticks=2)
+    config = fills.FillConfig(slippage_ticks=2)
     quote = q(100, 100.5, 100.2)
     d = fills.place_fill(
-        transaction_type="SELL", order_type="LIMIT", limit_price=D("99"), quote=quote, at=AT, config=cfg
+        transaction_type="SELL", order_type="LIMIT", limit_price=D("99"), quote=quote, at=AT, config=config
     )
     assert (d.status, d.price) == ("FILLED", D("99.90"))
     d = fills.place_fill(
-        transaction_type="SELL", order_type="LIMIT", limit_price=D("99.95"), quote=quote, at=AT, config=cfg
+        transaction_type="SELL", order_type="LIMIT", limit_price=D("99.95"), quote=quote, at=AT, config=config
     )
     assert (d.status, d.price) == ("FILLED", D("99.95"))
 
@@ -223,9 +233,9 @@ def test_parent_status_and_average_price():
     assert fills.parent_status([("REJECTED", 0, 65), ("REJECTED", 0, 65)]) == "REJECTED"
     assert fills.parent_status([("FILLED", 65, 65), ("CANCELLED", 0, 65)]) == "CANCELLED"
     assert fills.parent_status([("FILLED", 65, 65), ("EXPIRED", 0, 65)]) == "EXPIRED"
-    avg = fills.average_price([(1755, D("100.05"), AT), (390, D("100.60"), AT)])
+    average = fills.average_price([(1755, D("100.05"), AT), (390, D("100.60"), AT)])
     # (1755 x 100.05 + 390 x 100.60) / 2145 = 100.15
-    assert avg == D("100.15")
+    assert average == D("100.15")
 
 
 def test_quote_from_bar():

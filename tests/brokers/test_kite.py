@@ -40,9 +40,11 @@ def fast() -> RateLimiter:
     return RateLimiter(10_000, 1.0, margin=0)
 
 
-def req(cid="E1", *, side="BUY", qty=65, order_type="MARKET", price=None) -> OrderRequest:
+def order_request(
+    client_order_id="E1", *, side="BUY", quantity=65, order_type="MARKET", price=None
+) -> OrderRequest:
     return OrderRequest(
-        client_order_id=cid,
+        client_order_id=client_order_id,
         index="NIFTY",
         tradingsymbol=SYMBOL,
         exchange="NFO",
@@ -50,7 +52,7 @@ def req(cid="E1", *, side="BUY", qty=65, order_type="MARKET", price=None) -> Ord
         strike=D(STRIKE),
         expiry=EXPIRY,
         transaction_type=side,
-        quantity=qty,
+        quantity=quantity,
         order_type=order_type,
         price=price,
     )
@@ -63,14 +65,14 @@ def fake():
         yield server
 
 
-def make_broker(fake: FakeKite, **kw) -> KiteBroker:
+def make_broker(fake: FakeKite, **overrides) -> KiteBroker:
     kite = KiteConnect(
         api_key=fake.api_key,
-        access_token=kw.pop("access_token", fake.access_token),
+        access_token=overrides.pop("access_token", fake.access_token),
         root=fake.url,
-        timeout=kw.pop("timeout", 5),
+        timeout=overrides.pop("timeout", 5),
     )
-    limiters = KiteLimiters(orders=kw.pop("order_limiter", fast()), requests=fast(), quotes=fast())
+    limiters = KiteLimiters(orders=overrides.pop("order_limiter", fast()), requests=fast(), quotes=fast())
     options = dict(
         algo_id="ALGO123",
         max_retries=3,
@@ -79,7 +81,7 @@ def make_broker(fake: FakeKite, **kw) -> KiteBroker:
         backoff_seconds=0.01,
         lookup_delay=0.2,
     )
-    options.update(kw)
+    options.update(overrides)
     return KiteBroker(KiteConfig(**options), kite=kite, limiters=limiters)
 
 
@@ -88,7 +90,7 @@ def make_broker(fake: FakeKite, **kw) -> KiteBroker:
 
 def test_market_intent_goes_as_a_marketable_limit_and_fills(fake):
     broker = make_broker(fake)
-    order = broker.place_order(req("E1"), make_bar(bid=100, ask=100.5, ltp=100.2))
+    order = broker.place_order(order_request("E1"), make_bar(bid=100, ask=100.5, ltp=100.2))
     [(_, sent)] = fake.placements
     # best ask 100.50 + 2 ticks, keyword arguments as Kite documents them, with the algo id and tag
     assert sent == {
@@ -114,14 +116,14 @@ def test_market_intent_goes_as_a_marketable_limit_and_fills(fake):
 
 def test_sell_prices_under_the_bid(fake):
     broker = make_broker(fake)
-    order = broker.place_order(req("S1", side="SELL"), make_bar(bid=100, ask=100.5))
+    order = broker.place_order(order_request("S1", side="SELL"), make_bar(bid=100, ask=100.5))
     assert fake.placements[0][1]["price"] == "99.9"
     assert order.status == "FILLED"
 
 
 def test_without_a_bar_the_price_comes_from_kite_quote(fake):
     broker = make_broker(fake)
-    order = broker.place_order(req("Q1"))
+    order = broker.place_order(order_request("Q1"))
     assert fake.requests_to("GET", "/quote")
     assert fake.placements[0][1]["price"] == "100.6"
     assert order.status == "FILLED"
@@ -129,22 +131,24 @@ def test_without_a_bar_the_price_comes_from_kite_quote(fake):
 
 def test_placing_the_same_client_order_id_twice_makes_one_order(fake):
     broker = make_broker(fake)
-    first = broker.place_order(req("E2"), make_bar(bid=100, ask=100.5))
-    again = make_broker(fake).place_order(req("E2"), make_bar(bid=100, ask=100.5))  # e.g. after a restart
+    first = broker.place_order(order_request("E2"), make_bar(bid=100, ask=100.5))
+    again = make_broker(fake).place_order(
+        order_request("E2"), make_bar(bid=100, ask=100.5)
+    )  # e.g. after a restart
     assert len(fake.orders_with_tag("E2")) == 1 and len(fake.placements) == 1
     assert again.broker_order_id == first.broker_order_id and again.status == "FILLED"
 
 
 def test_kite_rejection_comes_back_with_a_reason(fake):
     fake.fill_mode = "reject"
-    order = make_broker(fake).place_order(req("R1"), make_bar(bid=100, ask=100.5))
+    order = make_broker(fake).place_order(order_request("R1"), make_bar(bid=100, ask=100.5))
     assert (order.status, order.reason) == ("REJECTED", "insufficient_margin")
     assert "Margin" in order.message and order.broker_order_id
 
 
 def test_synchronous_input_error_is_a_rejection_without_an_order(fake):
     fake.lot_size = 75  # the server disagrees about the lot: it answers 400 InputException
-    order = make_broker(fake).place_order(req("R2"), make_bar(bid=100, ask=100.5))
+    order = make_broker(fake).place_order(order_request("R2"), make_bar(bid=100, ask=100.5))
     assert (order.status, order.reason, order.broker_order_id) == ("REJECTED", "invalid_quantity", "")
     assert fake.orders == {}
 
@@ -152,19 +156,22 @@ def test_synchronous_input_error_is_a_rejection_without_an_order(fake):
 def test_invalid_price_is_refused_before_it_is_sent(fake):
     broker = make_broker(fake)
     bar = make_bar(bid=99.5, ask=100.5, ltp=100)
-    tick = broker.place_order(req("P1", order_type="LIMIT", price=D("100.03")), bar)
-    band = broker.place_order(req("P2", order_type="LIMIT", price=D("140.05")), bar)
-    low = broker.place_order(req("P3", side="SELL", order_type="LIMIT", price=D("59.95")), bar)
+    tick = broker.place_order(order_request("P1", order_type="LIMIT", price=D("100.03")), bar)
+    band = broker.place_order(order_request("P2", order_type="LIMIT", price=D("140.05")), bar)
+    low = broker.place_order(order_request("P3", side="SELL", order_type="LIMIT", price=D("59.95")), bar)
     assert [(o.status, o.reason) for o in (tick, band, low)] == [("REJECTED", "invalid_price")] * 3
     assert band.message.startswith("price_band: 140.05 outside 60.00-140.00")
     assert fake.requests_to("POST", "/orders") == []
     # Placing it again refuses it again, still without sending
-    assert broker.place_order(req("P1", order_type="LIMIT", price=D("100.03")), bar).reason == "invalid_price"
+    assert (
+        broker.place_order(order_request("P1", order_type="LIMIT", price=D("100.03")), bar).reason
+        == "invalid_price"
+    )
     assert fake.requests_to("POST", "/orders") == []
 
 
 def test_wrong_quantity_is_refused_before_it_is_sent(fake):
-    order = make_broker(fake).place_order(req("P4", qty=100), make_bar(bid=100, ask=100.5))
+    order = make_broker(fake).place_order(order_request("P4", quantity=100), make_bar(bid=100, ask=100.5))
     assert (order.status, order.reason) == ("REJECTED", "invalid_quantity")
     assert fake.requests == []
 
@@ -175,7 +182,7 @@ def test_wrong_quantity_is_refused_before_it_is_sent(fake):
 def test_retries_exhausted_cancel_and_report_max_retries_exceeded(fake):
     fake.fill_mode = "never"
     broker = make_broker(fake, max_retries=3)
-    order = broker.place_order(req("C1"), make_bar(bid=100, ask=100.5, ltp=100.2))
+    order = broker.place_order(order_request("C1"), make_bar(bid=100, ask=100.5, ltp=100.2))
     assert (order.status, order.reason, order.filled_quantity) == ("CANCELLED", "max_retries_exceeded", 0)
     order_id = order.broker_order_id
     assert len(fake.requests_to("POST", "/orders")) == 1
@@ -192,7 +199,7 @@ def test_repricing_follows_the_quote_and_fills(fake):
     broker = make_broker(fake, max_retries=5)
     bar = make_bar(bid=100, ask=100.5, ltp=100.2)
     fake.set_quote(KEY, bid=101.0, ask=101.5, ltp=101.2)  # the market moved away after the bar
-    order = broker.place_order(req("C2"), bar)
+    order = broker.place_order(order_request("C2"), bar)
     # 100.60 did not cross 101.50; the re-price goes to 101.50 + 2 ticks = 101.60 and fills at 101.50
     assert (order.status, order.average_price, order.modifications) == ("FILLED", D("101.5"), 1)
     assert fake.latest(order.broker_order_id)["price"] == 101.6
@@ -201,14 +208,14 @@ def test_repricing_follows_the_quote_and_fills(fake):
 def test_partial_fill_then_retries_exhausted(fake):
     fake.fill_mode, fake.partial_quantity = "partial", 65
     broker = make_broker(fake, max_retries=2)
-    order = broker.place_order(req("C3", qty=130), make_bar(bid=100, ask=100.5))
+    order = broker.place_order(order_request("C3", quantity=130), make_bar(bid=100, ask=100.5))
     assert (order.status, order.reason, order.filled_quantity) == ("CANCELLED", "max_retries_exceeded", 65)
     assert sum(q for q, _, _ in order.fills) == 65
 
 
 def test_fill_after_modifications_stops_the_chase(fake):
     fake.fill_mode, fake.fill_after_modifications = "on_modify", 2
-    order = make_broker(fake, max_retries=5).place_order(req("C4"), make_bar(bid=100, ask=100.5))
+    order = make_broker(fake, max_retries=5).place_order(order_request("C4"), make_bar(bid=100, ask=100.5))
     assert (order.status, order.modifications) == ("FILLED", 2)
     assert fake.requests_to("DELETE", "/orders") == []
 
@@ -219,7 +226,9 @@ def test_at_most_25_modifications():
 
 
 def test_market_orders_carry_market_protection(fake):
-    order = make_broker(fake, market_orders=True).place_order(req("M1"), make_bar(bid=100, ask=100.5))
+    order = make_broker(fake, market_orders=True).place_order(
+        order_request("M1"), make_bar(bid=100, ask=100.5)
+    )
     sent = fake.placements[0][1]
     assert (sent["order_type"], sent["market_protection"], "price" in sent) == ("MARKET", "-1", False)
     assert order.status == "FILLED"
@@ -235,7 +244,7 @@ def test_no_more_than_10_orders_per_second_reach_the_server(fake):
     def trader(prefix: str) -> None:
         broker = make_broker(fake, order_limiter=shared, wait_seconds=0.05)
         for i in range(12):
-            results.append(broker.place_order(req(f"{prefix}{i}"), make_bar(bid=100, ask=100.5)))
+            results.append(broker.place_order(order_request(f"{prefix}{i}"), make_bar(bid=100, ask=100.5)))
 
     threads = [threading.Thread(target=trader, args=(p,)) for p in ("A", "B")]
     for t in threads:
@@ -250,7 +259,7 @@ def test_no_more_than_10_orders_per_second_reach_the_server(fake):
 
 def test_http_429_backs_off_and_retries_without_duplicates(fake):
     fake.force_429 = 2
-    order = make_broker(fake).place_order(req("T1"), make_bar(bid=100, ask=100.5))
+    order = make_broker(fake).place_order(order_request("T1"), make_bar(bid=100, ask=100.5))
     assert order.status == "FILLED"
     assert len(fake.requests_to("POST", "/orders")) == 3
     assert len(fake.orders_with_tag("T1")) == 1
@@ -258,7 +267,9 @@ def test_http_429_backs_off_and_retries_without_duplicates(fake):
 
 def test_http_429_until_the_end_is_rate_limited(fake):
     fake.force_429 = 100
-    order = make_broker(fake, max_submit_attempts=3).place_order(req("T2"), make_bar(bid=100, ask=100.5))
+    order = make_broker(fake, max_submit_attempts=3).place_order(
+        order_request("T2"), make_bar(bid=100, ask=100.5)
+    )
     assert (order.status, order.reason) == ("REJECTED", "rate_limited")
     assert fake.orders == {}
 
@@ -266,7 +277,7 @@ def test_http_429_until_the_end_is_rate_limited(fake):
 def test_timeout_then_lookup_by_tag_no_duplicate_order(fake):
     fake.place_response_delay = 1.0  # Kite takes the order but the answer comes after the client gave up
     broker = make_broker(fake, timeout=0.3)
-    order = broker.place_order(req("T3"), make_bar(bid=100, ask=100.5))
+    order = broker.place_order(order_request("T3"), make_bar(bid=100, ask=100.5))
     assert len(fake.requests_to("POST", "/orders")) == 1  # the tag was found: no second POST
     assert len(fake.orders_with_tag("T3")) == 1
     assert order.status == "FILLED" and order.broker_order_id == fake.orders_with_tag("T3")[0]["order_id"]
@@ -277,7 +288,9 @@ def test_timeout_then_lookup_by_tag_no_duplicate_order(fake):
 
 
 def test_freeze_quantity_split_into_tagged_children(fake):
-    order = make_broker(fake).place_order(req("BIG", qty=60 * 65), make_bar(bid=100, ask=100.5))
+    order = make_broker(fake).place_order(
+        order_request("BIG", quantity=60 * 65), make_bar(bid=100, ask=100.5)
+    )
     tags = [child_order_id("BIG", i) for i in range(3)]
     assert [p["tag"] for _, p in fake.placements] == tags
     assert [int(p["quantity"]) for _, p in fake.placements] == [1755, 1755, 390]
@@ -290,7 +303,9 @@ def test_freeze_quantity_split_into_tagged_children(fake):
 def test_resting_limit_updated_by_polling(fake):
     fake.fill_mode = "never"
     broker = make_broker(fake, chase_limit_orders=False)
-    order = broker.place_order(req("L1", order_type="LIMIT", price=D("99.00")), make_bar(bid=100, ask=100.5))
+    order = broker.place_order(
+        order_request("L1", order_type="LIMIT", price=D("99.00")), make_bar(bid=100, ask=100.5)
+    )
     assert order.status == "OPEN" and fake.requests_to("PUT", "/orders") == []
     assert broker.poll() == []
     fake.fill(order.broker_order_id, 65, 99.0)
@@ -303,7 +318,7 @@ def test_resting_limit_updated_by_polling(fake):
 def test_order_status_and_cancel_by_client_order_id(fake):
     fake.fill_mode = "never"
     placed = make_broker(fake, chase_limit_orders=False).place_order(
-        req("L2", order_type="LIMIT", price=D("99.00")), make_bar(bid=100, ask=100.5)
+        order_request("L2", order_type="LIMIT", price=D("99.00")), make_bar(bid=100, ask=100.5)
     )
     other = make_broker(fake)  # a fresh process: finds it by tag
     assert other.order_status("L2").broker_order_id == placed.broker_order_id
@@ -316,7 +331,7 @@ def test_order_status_and_cancel_by_client_order_id(fake):
 
 def test_bad_access_token_is_not_configured(fake):
     with pytest.raises(BrokerNotConfigured):
-        make_broker(fake, access_token="wrong").place_order(req("X1"), make_bar(bid=100, ask=100.5))
+        make_broker(fake, access_token="wrong").place_order(order_request("X1"), make_bar(bid=100, ask=100.5))
 
 
 def test_status_mapping():
@@ -362,7 +377,7 @@ def test_broker_from_settings_needs_todays_token(settings, fake):
     quick = replace(config, kite=replace(config.kite, wait_seconds=0.05, poll_interval=0.01))
     limiters = KiteLimiters(orders=fast(), requests=fast())
     broker = build_broker("kite", quick, access_token=kite_session.kite_access_token, limiters=limiters)
-    assert broker.place_order(req("D1"), make_bar(bid=100, ask=100.5)).status == "FILLED"
+    assert broker.place_order(order_request("D1"), make_bar(bid=100, ask=100.5)).status == "FILLED"
     assert fake.placements[0][1]["algo_id"] == "ALGO9"
 
 
@@ -374,9 +389,9 @@ def test_token_valid_until_the_next_morning():
     assert kite_session.kite_access_token(now=ist(2026, 5, 6, 6, 0)) == ""
 
 
-def stored_order(cid: str, *, status="NEW", parent=None, qty=65) -> Order:
+def stored_order(client_order_id: str, *, status="NEW", parent=None, quantity=65) -> Order:
     return Order.objects.create(
-        client_order_id=cid,
+        client_order_id=client_order_id,
         parent=parent,
         broker="kite",
         mode="LIVE",
@@ -387,7 +402,7 @@ def stored_order(cid: str, *, status="NEW", parent=None, qty=65) -> Order:
         expiry_date=EXPIRY,
         transaction_type="BUY",
         order_type="LIMIT",
-        quantity=qty,
+        quantity=quantity,
         status=status,
         created_at=ist(2026, 5, 5, 10, 0),
     )
@@ -399,7 +414,7 @@ def test_postback_with_a_good_checksum_updates_the_order(client, settings, fake)
     fake.fill_mode = "never"
     order = stored_order("PB1")
     placed = make_broker(fake, chase_limit_orders=False).place_order(
-        req("PB1", order_type="LIMIT", price=D("99.00")), make_bar(bid=100, ask=100.5)
+        order_request("PB1", order_type="LIMIT", price=D("99.00")), make_bar(bid=100, ask=100.5)
     )
     fake.fill(placed.broker_order_id, 65, 99.0)
     payload = fake.postback_payload(placed.broker_order_id)
@@ -424,7 +439,7 @@ def test_postback_with_a_good_checksum_updates_the_order(client, settings, fake)
 def test_postback_with_a_bad_checksum_is_refused_and_changes_nothing(client, settings, fake):
     kite_settings(settings, fake)
     order = stored_order("PB2")
-    make_broker(fake).place_order(req("PB2"), make_bar(bid=100, ask=100.5))
+    make_broker(fake).place_order(order_request("PB2"), make_bar(bid=100, ask=100.5))
     order_id = fake.orders_with_tag("PB2")[0]["order_id"]
     forged = fake.postback_payload(order_id, api_secret="not-the-secret")
     resp = client.post(reverse("kite-postback"), forged, content_type="application/json")
@@ -442,7 +457,7 @@ def test_postback_with_a_bad_checksum_is_refused_and_changes_nothing(client, set
 @pytest.mark.django_db
 def test_postback_for_a_child_moves_its_split_parent(client, settings, fake):
     kite_settings(settings, fake)
-    parent = stored_order("PAR", status="OPEN", qty=130)
+    parent = stored_order("PAR", status="OPEN", quantity=130)
     a = stored_order("KIDA", status="FILLED", parent=parent)
     Order.objects.filter(pk=a.pk).update(filled_quantity=65, average_price=D("100"))
     stored_order("KIDB", status="OPEN", parent=parent)

@@ -17,9 +17,11 @@ from trading.core.fills import FillConfig
 from trading.core.order_types import InvalidOrderRequest, OrderNotFound, OrderRequest, child_order_id
 
 
-def req(cid="E1", *, side="BUY", qty=65, order_type="MARKET", price=None, **kw) -> OrderRequest:
+def order_request(
+    client_order_id="E1", *, side="BUY", quantity=65, order_type="MARKET", price=None, **extra
+) -> OrderRequest:
     return OrderRequest(
-        client_order_id=cid,
+        client_order_id=client_order_id,
         index="NIFTY",
         tradingsymbol=SYMBOL,
         exchange="NFO",
@@ -27,10 +29,10 @@ def req(cid="E1", *, side="BUY", qty=65, order_type="MARKET", price=None, **kw) 
         strike=D(STRIKE),
         expiry=EXPIRY,
         transaction_type=side,
-        quantity=qty,
+        quantity=quantity,
         order_type=order_type,
         price=price,
-        **kw,
+        **extra,
     )
 
 
@@ -48,9 +50,9 @@ def no_network(monkeypatch):
 def test_same_client_order_id_twice_is_one_order():
     broker = PaperBroker(FillConfig(slippage_ticks=1))
     bar = make_bar(bid=100, ask=100.5)
-    first = broker.place_order(req("E1"), bar)
+    first = broker.place_order(order_request("E1"), bar)
     # The retry comes on a different bar at a different price: still the first order, unchanged.
-    second = broker.place_order(req("E1"), make_bar(bid=120, ask=121))
+    second = broker.place_order(order_request("E1"), make_bar(bid=120, ask=121))
     assert first.status == second.status == "FILLED"
     assert second.broker_order_id == first.broker_order_id
     assert second.fills == first.fills == [(65, D("100.55"), bar.time)]
@@ -63,7 +65,7 @@ def test_same_client_order_id_twice_is_one_order():
 def test_latency_moves_the_fill_time():
     broker = PaperBroker(FillConfig(latency=timedelta(milliseconds=400)))
     bar = make_bar(bid=100, ask=100.5)
-    order = broker.place_order(req("E2", side="SELL"), bar)
+    order = broker.place_order(order_request("E2", side="SELL"), bar)
     assert order.fills == [(65, D("100.0"), bar.time + timedelta(milliseconds=400))]
     assert broker.positions()[0]["quantity"] == -65
 
@@ -72,7 +74,7 @@ def test_limit_rests_open_then_fills_on_a_later_bar_at_its_price():
     seen = []
     broker = PaperBroker(on_update=lambda r, o: seen.append((o.client_order_id, o.status)))
     first_bar = make_bar(bid=100, ask=100.5, ltp=100.2)
-    order = broker.place_order(req("L1", order_type="LIMIT", price=D("99.50")), first_bar)
+    order = broker.place_order(order_request("L1", order_type="LIMIT", price=D("99.50")), first_bar)
     assert (order.status, order.filled_quantity, order.fills) == ("OPEN", 0, [])
     assert broker.poll(make_bar(bid=99.6, ask=99.9, time=first_bar.time + timedelta(minutes=1))) == []
     later = first_bar.time + timedelta(minutes=2)
@@ -83,15 +85,16 @@ def test_limit_rests_open_then_fills_on_a_later_bar_at_its_price():
     assert seen == [("L1", "OPEN"), ("L1", "FILLED")]
     # placing it again does nothing
     assert (
-        broker.place_order(req("L1", order_type="LIMIT", price=D("99.50")), first_bar).fills == changed.fills
+        broker.place_order(order_request("L1", order_type="LIMIT", price=D("99.50")), first_bar).fills
+        == changed.fills
     )
 
 
 def test_resting_limit_can_be_cancelled_and_expires_at_the_next_session():
     broker = PaperBroker()
     bar = make_bar(bid=100, ask=100.5)
-    broker.place_order(req("L2", order_type="LIMIT", price=D("95")), bar)
-    broker.place_order(req("L3", order_type="LIMIT", price=D("95")), bar)
+    broker.place_order(order_request("L2", order_type="LIMIT", price=D("95")), bar)
+    broker.place_order(order_request("L3", order_type="LIMIT", price=D("95")), bar)
     cancelled = broker.cancel_order("L2")
     assert (cancelled.status, cancelled.reason) == ("CANCELLED", "cancelled")
     assert broker.cancel_order("L2").status == "CANCELLED"
@@ -103,32 +106,32 @@ def test_resting_limit_can_be_cancelled_and_expires_at_the_next_session():
 
 def test_filled_order_cannot_be_cancelled():
     broker = PaperBroker()
-    broker.place_order(req("E3"), make_bar(bid=100, ask=100.5))
+    broker.place_order(order_request("E3"), make_bar(bid=100, ask=100.5))
     assert broker.cancel_order("E3").status == "FILLED"
 
 
 def test_price_band_and_tick_rejections():
     broker = PaperBroker()
     bar = make_bar(bid=99.5, ask=100.5, ltp=100)
-    band = broker.place_order(req("B1", order_type="LIMIT", price=D("140.05")), bar)
+    band = broker.place_order(order_request("B1", order_type="LIMIT", price=D("140.05")), bar)
     assert (band.status, band.reason, band.filled_quantity) == ("REJECTED", "price_band", 0)
-    tick = broker.place_order(req("B2", order_type="LIMIT", price=D("100.02")), bar)
+    tick = broker.place_order(order_request("B2", order_type="LIMIT", price=D("100.02")), bar)
     assert (tick.status, tick.reason) == ("REJECTED", "invalid_price")
-    lots = broker.place_order(req("B3", qty=100), bar)
+    lots = broker.place_order(order_request("B3", quantity=100), bar)
     assert (lots.status, lots.reason) == ("REJECTED", "invalid_quantity")
     assert broker.positions() == []
 
 
 def test_freeze_quantity_split_into_whole_lot_children():
     broker = PaperBroker()
-    parent = broker.place_order(req("BIG", qty=60 * 65), make_bar(bid=100, ask=100.5))
+    parent = broker.place_order(order_request("BIG", quantity=60 * 65), make_bar(bid=100, ask=100.5))
     assert [c.quantity for c in parent.children] == [1755, 1755, 390]
     assert [c.client_order_id for c in parent.children] == [child_order_id("BIG", i) for i in range(3)]
     assert all(len(c.client_order_id) == 20 and c.client_order_id.isalnum() for c in parent.children)
     assert len({c.broker_order_id for c in parent.children}) == 3
     assert (parent.status, parent.filled_quantity, parent.average_price) == ("FILLED", 3900, D("100.50"))
     # idempotent for the parent too
-    again = broker.place_order(req("BIG", qty=60 * 65), make_bar(bid=100, ask=100.5))
+    again = broker.place_order(order_request("BIG", quantity=60 * 65), make_bar(bid=100, ask=100.5))
     assert [c.broker_order_id for c in again.children] == [c.broker_order_id for c in parent.children]
     assert broker.positions()[0]["quantity"] == 3900
 
@@ -136,7 +139,9 @@ def test_freeze_quantity_split_into_whole_lot_children():
 def test_split_parent_resting_then_partly_cancelled():
     broker = PaperBroker()
     bar = make_bar(bid=100, ask=100.5, ltp=100)
-    parent = broker.place_order(req("BIG2", qty=28 * 65, order_type="LIMIT", price=D("99")), bar)
+    parent = broker.place_order(
+        order_request("BIG2", quantity=28 * 65, order_type="LIMIT", price=D("99")), bar
+    )
     assert parent.status == "OPEN" and len(parent.children) == 2
     changed = broker.poll(make_bar(bid=98, ask=99, time=bar.time + timedelta(minutes=1)))
     assert [o.client_order_id for o in changed][-1] == "BIG2"
@@ -146,11 +151,13 @@ def test_split_parent_resting_then_partly_cancelled():
 def test_restore_keeps_orders_idempotent_across_a_restart():
     stored = {}
     broker = PaperBroker(on_update=lambda r, o: stored.__setitem__(r.client_order_id, (r, o)))
-    broker.place_order(req("R1", order_type="LIMIT", price=D("99")), make_bar(bid=100, ask=100.5))
+    broker.place_order(order_request("R1", order_type="LIMIT", price=D("99")), make_bar(bid=100, ask=100.5))
     fresh = PaperBroker()
     for r, o in stored.values():
         fresh.restore(r, o)
-    again = fresh.place_order(req("R1", order_type="LIMIT", price=D("99")), make_bar(bid=90, ask=91))
+    again = fresh.place_order(
+        order_request("R1", order_type="LIMIT", price=D("99")), make_bar(bid=90, ask=91)
+    )
     assert again.status == "OPEN"  # not a second order filled at 91
     [filled] = fresh.poll(make_bar(bid=97, ask=98, time=ist(2026, 5, 5, 10, 5)))
     assert filled.fills[0][1] == D("99")
@@ -158,12 +165,12 @@ def test_restore_keeps_orders_idempotent_across_a_restart():
 
 def test_requests_are_validated():
     with pytest.raises(InvalidOrderRequest):
-        req("has-dash")
+        order_request("has-dash")
     with pytest.raises(InvalidOrderRequest):
-        req("X" * 21)
+        order_request("X" * 21)
     with pytest.raises(InvalidOrderRequest):
-        req("E9", side="HOLD")
-    r = req("E9")
+        order_request("E9", side="HOLD")
+    r = order_request("E9")
     assert (r.lot_size, r.freeze_quantity) == (65, 1800)
 
 

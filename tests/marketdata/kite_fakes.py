@@ -185,8 +185,8 @@ def option_packet(
     for i in range(10):
         side_price = bid if i < 5 else ask
         price = side_price - 0.05 * (i % 5) * (1 if i < 5 else -1) if side_price > 0 else 0.0
-        qty = 75 * (i % 5 + 1) if side_price > 0 else 0
-        levels.append(struct.pack(">IIHxx", qty, paise(price), 1 if qty else 0))
+        quantity = 75 * (i % 5 + 1) if side_price > 0 else 0
+        levels.append(struct.pack(">IIHxx", quantity, paise(price), 1 if quantity else 0))
     packet = head + b"".join(levels)
     assert len(packet) == 184
     return packet
