@@ -7,7 +7,7 @@ without losses); expectancy = net P&L / trades; max drawdown = the largest fall 
 P&L from its running peak (the peak starts at 0), in rupees, >= 0.
 
 The figures of the analytics page (daily series, drawdown spells, Sharpe, Sortino, CAGR, VaR...) are in
-``analytics.figures`` on ``analytics.returns``' daily series; docs/analytics.md defines every one.
+``analytics.stats`` on ``analytics.returns``' daily series; docs/analytics.md defines every one.
 """
 
 from __future__ import annotations

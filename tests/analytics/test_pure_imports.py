@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
-    "module", ["analytics.returns", "analytics.figures", "analytics.attribution", "analytics.buckets"]
+    "module", ["analytics.returns", "analytics.stats", "analytics.attribution", "analytics.buckets"]
 )
 def test_module_imports_without_django(module):
     code = f"import {module}, sys; assert 'django' not in sys.modules, sorted(m for m in sys.modules if 'django' in m)"

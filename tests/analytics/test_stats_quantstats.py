@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import quantstats as qs
 
-from analytics import figures as F
+from analytics import stats as F
 from analytics.returns import TradeRecord, daily_net, daily_net_from_trades, daily_returns
 from trading.core.calendar import trading_days
 

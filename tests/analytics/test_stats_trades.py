@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import figures as F
+from analytics import stats as F
 from analytics.returns import TradeColumns, TradeRecord, daily_net, daily_net_from_trades, daily_returns
 from trading.core.calendar import trading_days
 
