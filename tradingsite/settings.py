@@ -284,7 +284,7 @@ KITE_ROOT_URL = envstr("KITE_ROOT_URL", "https://api.kite.trade")
 KITE_LOGIN_URL = envstr("KITE_LOGIN_URL", "https://kite.zerodha.com/connect/login")
 KITE_ALGO_ID = envstr("KITE_ALGO_ID")
 KITE_STATIC_IP = envstr("KITE_STATIC_IP")
-# Live order working (trading/brokers/kite.py): re-price up to N times (Kite allows 25 modifications),
+# Live order working (trading/brokers/kite/): re-price up to N times (Kite allows 25 modifications),
 # waiting this long for a fill each time; the marketable LIMIT sits this many ticks over the touch.
 KITE_TIMEOUT = envfloat("KITE_TIMEOUT", 7.0)
 KITE_MAX_RETRIES = envint("KITE_MAX_RETRIES", 5)

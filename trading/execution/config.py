@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
+from trading.brokers.config import BrokerConfig
 from trading.core import orders, risk
 from trading.core.live import FeedSource, SimSource
 from trading.core.state import EngineConfig, StrategySlot
@@ -110,6 +111,11 @@ def strategy_slots(index: str) -> tuple[dict[str, StrategySlot], list[tuple[str,
         if config.enabled:
             pairs.append((name, dict(config.parameters or {})))
     return slots, pairs
+
+
+def broker_config() -> BrokerConfig:
+    """The brokers' configuration from settings (``TRADING_BROKER``, ``PAPER_*``, ``KITE_*``)."""
+    return BrokerConfig.from_settings(settings)
 
 
 def source_from_settings(index: str):

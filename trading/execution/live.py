@@ -9,16 +9,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from trading import metrics
 from trading.audit import ControlAudit
-from trading.brokers.config import BrokerConfig
 from trading.brokers.registry import build_broker
 from trading.core import calendar as market_calendar
-from trading.execution.config import setting, trading_mode
+from trading.execution.config import broker_config, setting, trading_mode
 from trading.execution.controls import locked_state, require_staff
 from trading.execution.kite_session import kite_access_token
 from trading.execution.models import TradingState
@@ -80,6 +78,6 @@ def live_confirm(*, index: str, user) -> TradingState:
 
 def default_broker(mode: str | None = None, **kwargs: Any):
     """The broker of the mode: ``settings.TRADING_BROKER``, else paper (PAPER) or kite (LIVE)."""
-    config = BrokerConfig.from_settings(settings)
+    config = broker_config()
     name = config.broker_name(mode or trading_mode())
     return build_broker(name, config, access_token=kite_access_token, **kwargs)
