@@ -197,6 +197,13 @@ def _detect(header: list[str], name: str) -> tuple[_Layout, int]:
         return _LAYOUTS[UDIFF], len(header)
     names = [h for h in header if h]
     best = max((OLD_COLUMNS, UDIFF_COLUMNS), key=lambda cols: len(set(cols) & set(names)))
+    if not set(best) & set(names):
+        raise ImportFileError(
+            name,
+            1,
+            "not an F&O bhavcopy: the header is neither the older layout (INSTRUMENT,SYMBOL,...,TIMESTAMP, "
+            "with a trailing comma) nor the 34-column UDiFF layout (TradDt,BizDt,...,Rsvd4)",
+        )
     missing = [c for c in best if c not in names]
     unknown = [c for c in names if c not in best]
     which = "the older layout" if best is OLD_COLUMNS else "the UDiFF layout"

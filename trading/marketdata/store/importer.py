@@ -36,7 +36,7 @@ class ImportResult:
 
     path: str
     what: str
-    sessions: list[tuple[str, str, date]] = field(default_factory=list)  # (kind, index, session/first date)
+    sessions: list[tuple[str, str, date]] = field(default_factory=list)  # (kind, index, session or day)
     rows: int = 0  # rows stored from the file
     skipped: int = 0  # rows of the file not kept (other symbols)
     written: int = 0  # partitions rewritten
@@ -118,8 +118,11 @@ def import_file(
         except BaseException:
             store.discard(staged)
             raise
-    for kind_name, idx, part, _ in parts:
-        result.sessions.append((kind_name, idx, part if isinstance(part, date) else date(int(part), 1, 1)))
+    for kind_name, idx, part, frame in parts:
+        if isinstance(part, date):
+            result.sessions.append((kind_name, idx, part))
+        else:  # a daily series: the dates it holds
+            result.sessions.extend((kind_name, idx, d) for d in frame["date"])
     result.written = len(staged)
     result.added = sum(s.added for s in staged)
     result.replaced = sum(s.replaced for s in staged)
