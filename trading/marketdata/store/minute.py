@@ -150,7 +150,7 @@ def _parse_times(col: pd.Series, mapping: Mapping, problems: Problems, field: st
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         ts = pd.DatetimeIndex(col)
         ts = ts.tz_convert(UTC) if ts.tz is not None else ts.tz_localize(zone).tz_convert(UTC)
-        ns = ts.asi8.copy()
+        ns = ts.as_unit("ns").asi8.copy()
         bad = ts.isna()
         problems.flag(bad, f"{field}: missing time")
         ns[bad] = 0
@@ -170,7 +170,7 @@ def _parse_times(col: pd.Series, mapping: Mapping, problems: Problems, field: st
                 dt = datetime.strptime(value, fmt) if fmt else datetime.fromisoformat(value)
             except ValueError:
                 expected = f"the format {fmt!r}" if fmt else "an ISO 8601 date-time"
-                why[i] = f"{field}: {value!r} is not {expected}"
+                why[i] = f"{field}: {str(value)!r} is not {expected}"
                 continue
             if dt.tzinfo is None or dt.utcoffset() is None:
                 dt = dt.replace(tzinfo=zone)
@@ -200,7 +200,7 @@ def _parse_dates(col: pd.Series, fmt: str | None, problems: Problems, field: str
     out = parsed[inverse]
     bad = np.array([d is None for d in out])
     expected = f"the format {fmt!r}" if fmt else "a date YYYY-MM-DD"
-    problems.flag(bad, lambda r: f"{field}: {text[r]!r} is not {expected}")
+    problems.flag(bad, lambda r: f"{field}: {str(text[r])!r} is not {expected}")
     return out
 
 
