@@ -30,7 +30,7 @@ from trading.marketdata.store.schema import VIX_INDEX
 from trading.marketdata.store.store import MarketDataStore
 from trading.marketdata.store.verify import SessionGaps, minute_gaps
 
-__all__ = ["EodOnlySession", "StoreFeed", "build_day"]
+__all__ = ["EodOnlySession", "StoreFeed", "build_day", "strike_slots"]
 
 _EPOCH = date(1970, 1, 1)
 
@@ -50,6 +50,21 @@ class EodOnlySession(FeedError):
 
 def _ns(frame: pd.DataFrame) -> np.ndarray:
     return frame["time"].astype("datetime64[ns, UTC]").dt.tz_localize(None).to_numpy().astype(np.int64)
+
+
+def strike_slots(t_idx: np.ndarray, e_idx: np.ndarray, strike: np.ndarray) -> np.ndarray:
+    """Slot of each row in the strike axis: the rank of its strike among the distinct strikes of its
+    (minute, expiry), ascending - so a (T, E, S) array holds each minute's chain sorted, NaN-padded."""
+    order = np.lexsort((strike, e_idx, t_idx))
+    st, se, sk = t_idx[order], e_idx[order], strike[order]
+    new_group = np.concatenate([[True], (st[1:] != st[:-1]) | (se[1:] != se[:-1])])
+    new_strike = new_group | np.concatenate([[True], sk[1:] != sk[:-1]])
+    group_id = np.cumsum(new_group) - 1
+    strike_no = np.cumsum(new_strike) - 1
+    ranked = strike_no - strike_no[np.flatnonzero(new_group)][group_id]
+    slots = np.empty_like(ranked)
+    slots[order] = ranked
+    return slots
 
 
 def build_day(
@@ -85,16 +100,7 @@ def build_day(
         exp_days = np.array([(e - _EPOCH).days for e in chain["expiry"]], dtype=np.int64)
         uniq_exp, e_idx = np.unique(exp_days, return_inverse=True)
         strike = chain["strike"].to_numpy(dtype=float)
-        # Rank of each row's strike among the distinct strikes of its (minute, expiry).
-        order = np.lexsort((strike, e_idx, t_idx))
-        st, se, sk = t_idx[order], e_idx[order], strike[order]
-        new_group = np.concatenate([[True], (st[1:] != st[:-1]) | (se[1:] != se[:-1])])
-        new_strike = new_group | np.concatenate([[True], sk[1:] != sk[:-1]])
-        group_id = np.cumsum(new_group) - 1
-        strike_no = np.cumsum(new_strike) - 1
-        ranked = strike_no - strike_no[np.flatnonzero(new_group)][group_id]
-        s_idx = np.empty_like(ranked)
-        s_idx[order] = ranked
+        s_idx = strike_slots(t_idx, e_idx, strike)
         E, S = uniq_exp.size, int(s_idx.max()) + 1
         strikes = np.full((T, E, S), np.nan)
         strikes[t_idx, e_idx, s_idx] = strike
