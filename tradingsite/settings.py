@@ -326,3 +326,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Market-data store (trading/marketdata/store, docs/marketdata-store.md) ------------------------
+# Parquet partitions by kind, index and date: bhavcopy end-of-day chains, minute spot/chains/futures,
+# daily index closes and India VIX. `manage.py marketdata import|list|verify|eod` reads and fills it.
+MARKETDATA_DIR = Path(envstr("MARKETDATA_DIR", str(VAR_DIR / "marketdata")))

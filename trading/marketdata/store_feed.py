@@ -1,0 +1,224 @@
+"""The market-data store as a feed: minute bars of one index, served exactly as the replay feed would.
+
+``StoreFeed(root, index)`` reads ``spot_minute`` and ``chain_minute`` partitions of the store
+(``trading/marketdata/store``) and answers the ``Feed`` contract of ``base.py``. A bar is a minute
+with a spot bar; its chains hold the strikes stored for that minute (both sides, padded only in
+``DayBars``), nearest expiry first, the same arrays a replay file of the day gives. India VIX comes
+from the spot row, else from ``vix_minute``, else NaN.
+
+Nothing is invented: a minute without a spot bar is not served (``gaps()`` reports it, with missing
+strikes and sides), and a session for which the store has only end-of-day data (a bhavcopy) is
+refused by name - ``EodOnlySession`` - whenever a request covers it, since an intraday strategy
+cannot trade on one price per day.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trading.core import calendar as market_calendar
+from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar
+from trading.marketdata.base import Feed, FeedError, NoData, last_completed, trim_chain
+from trading.marketdata.replay import QUOTE_COLUMNS
+from trading.marketdata.store.schema import VIX_INDEX
+from trading.marketdata.store.store import MarketDataStore
+from trading.marketdata.store.verify import SessionGaps, minute_gaps
+
+__all__ = ["EodOnlySession", "StoreFeed", "build_day", "strike_slots"]
+
+_EPOCH = date(1970, 1, 1)
+
+
+class EodOnlySession(FeedError):
+    """Sessions the store holds only end-of-day data for; ``sessions`` lists them."""
+
+    def __init__(self, index: str, sessions: list[date]) -> None:
+        self.index = index
+        self.sessions = sessions
+        shown = ", ".join(d.isoformat() for d in sessions[:10]) + (" ..." if len(sessions) > 10 else "")
+        super().__init__(
+            f"{index}: the store has only end-of-day data (bhavcopy) for {len(sessions)} session(s) "
+            f"{shown}: intraday strategies cannot trade them - import minute data for them or leave them out"
+        )
+
+
+def _ns(frame: pd.DataFrame) -> np.ndarray:
+    return frame["time"].astype("datetime64[ns, UTC]").dt.tz_localize(None).to_numpy().astype(np.int64)
+
+
+def strike_slots(t_idx: np.ndarray, e_idx: np.ndarray, strike: np.ndarray) -> np.ndarray:
+    """Slot of each row in the strike axis: the rank of its strike among the distinct strikes of its
+    (minute, expiry), ascending - so a (T, E, S) array holds each minute's chain sorted, NaN-padded."""
+    order = np.lexsort((strike, e_idx, t_idx))
+    st, se, sk = t_idx[order], e_idx[order], strike[order]
+    new_group = np.concatenate([[True], (st[1:] != st[:-1]) | (se[1:] != se[:-1])])
+    new_strike = new_group | np.concatenate([[True], sk[1:] != sk[:-1]])
+    group_id = np.cumsum(new_group) - 1
+    strike_no = np.cumsum(new_strike) - 1
+    ranked = strike_no - strike_no[np.flatnonzero(new_group)][group_id]
+    slots = np.empty_like(ranked)
+    slots[order] = ranked
+    return slots
+
+
+def build_day(
+    index: str,
+    session: date,
+    spot: pd.DataFrame,
+    chain: pd.DataFrame | None,
+    vix: pd.DataFrame | None = None,
+) -> DayBars:
+    """``DayBars`` of one session from store rows: a bar per spot minute, chain rows of other minutes dropped."""
+    spot = spot.sort_values("time", kind="stable")
+    times = _ns(spot)
+    T = times.size
+    vix_values = spot["vix"].to_numpy(dtype=float).copy()
+    if vix is not None and len(vix):
+        vix_ns = _ns(vix)
+        pos = np.searchsorted(vix_ns, times).clip(0, max(vix_ns.size - 1, 0))
+        found = vix_ns[pos] == times
+        fill = np.isnan(vix_values) & found
+        vix_values[fill] = vix["close"].to_numpy(dtype=float)[pos[fill]]
+    if chain is not None and len(chain):
+        c_ns = _ns(chain)
+        keep = np.isin(c_ns, times)
+        chain, c_ns = chain[keep], c_ns[keep]
+    else:
+        chain, c_ns = None, np.empty(0, dtype=np.int64)
+    if chain is None or not len(chain):
+        expiries: tuple[date, ...] = ()
+        strikes = np.full((T, 0, 0), np.nan)
+        fields = {name: np.full((T, 0, 0), np.nan) for name in CHAIN_FIELDS}
+    else:
+        t_idx = np.searchsorted(times, c_ns)
+        exp_days = np.array([(e - _EPOCH).days for e in chain["expiry"]], dtype=np.int64)
+        uniq_exp, e_idx = np.unique(exp_days, return_inverse=True)
+        strike = chain["strike"].to_numpy(dtype=float)
+        s_idx = strike_slots(t_idx, e_idx, strike)
+        E, S = uniq_exp.size, int(s_idx.max()) + 1
+        strikes = np.full((T, E, S), np.nan)
+        strikes[t_idx, e_idx, s_idx] = strike
+        fields = {name: np.full((T, E, S), np.nan) for name in CHAIN_FIELDS}
+        is_call = (chain["option_type"] == "CE").to_numpy()
+        for side, mask in (("call", is_call), ("put", ~is_call)):
+            for name in QUOTE_COLUMNS:
+                fields[f"{side}_{name}"][t_idx[mask], e_idx[mask], s_idx[mask]] = chain[name].to_numpy(
+                    dtype=float
+                )[mask]
+        expiries = tuple(_EPOCH + timedelta(days=int(d)) for d in uniq_exp)
+    return DayBars(
+        index=index,
+        session=session,
+        times=times.astype("datetime64[ns]"),
+        open=spot["open"].to_numpy(dtype=float),
+        high=spot["high"].to_numpy(dtype=float),
+        low=spot["low"].to_numpy(dtype=float),
+        close=spot["close"].to_numpy(dtype=float),
+        volume=spot["volume"].to_numpy(dtype=float),
+        vix=vix_values,
+        expiries=expiries,
+        strikes=strikes,
+        **fields,
+    )
+
+
+def _trimmed(bar: MarketBar) -> MarketBar:
+    chains = [trim_chain(c) for c in bar.chains]
+    bar.chains = [c for c in chains if c.strikes.size]
+    return bar
+
+
+def _ns_of(dt: datetime) -> int:
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"naive datetime {dt!r}: feeds take timezone-aware datetimes")
+    return int(np.datetime64(dt.astimezone(UTC).replace(tzinfo=None), "ns").astype(np.int64))
+
+
+class StoreFeed(Feed):
+    """Minute bars of ``index`` from the market-data store at ``root`` (or a ``MarketDataStore``).
+
+    ``sessions`` are the sessions with minute data. ``days``/``bars``/``snapshot`` raise
+    ``EodOnlySession`` when the range asked for covers a session with only end-of-day data;
+    ``gaps(start, end)`` reports what is missing in the minute sessions served. Sessions are read
+    lazily and the last ``cache`` of them kept in memory.
+    """
+
+    source = "REPLAY"  # recorded market data; the journal has no separate source for the store yet
+
+    def __init__(self, root: str | Path | MarketDataStore, index: str = "NIFTY", *, cache: int = 8) -> None:
+        self.store = root if isinstance(root, MarketDataStore) else MarketDataStore(root)
+        self.index = index.upper()
+        self._cache: OrderedDict[date, DayBars] = OrderedDict()
+        self._cache_size = cache
+
+    @property
+    def sessions(self) -> list[date]:
+        return self.store.sessions("spot_minute", self.index)
+
+    def eod_only_sessions(self, start: date, end: date) -> list[date]:
+        """Sessions in ``start..end`` with an end-of-day chain and no minute bars."""
+        minute = set(self.store.sessions("spot_minute", self.index, start, end))
+        return [d for d in self.store.sessions("chain_eod", self.index, start, end) if d not in minute]
+
+    def _refuse_eod_only(self, start: date, end: date) -> None:
+        eod_only = self.eod_only_sessions(start, end)
+        if eod_only:
+            raise EodOnlySession(self.index, eod_only)
+
+    def day(self, session: date) -> DayBars:
+        """The session's ``DayBars``; ``NoData`` when the store has no minute bars for it."""
+        if session in self._cache:
+            self._cache.move_to_end(session)
+            return self._cache[session]
+        spot = self.store.read_partition("spot_minute", self.index, session)
+        if spot is None or not len(spot):
+            self._refuse_eod_only(session, session)
+            raise NoData(f"the store has no {self.index} minute bars for {session}")
+        chain = self.store.read_partition("chain_minute", self.index, session)
+        vix = self.store.read_partition("vix_minute", VIX_INDEX, session)
+        day = build_day(self.index, session, spot, chain, vix)
+        self._cache[session] = day
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return day
+
+    def days(self, start: date, end: date) -> Iterator[DayBars]:
+        self._refuse_eod_only(start, end)
+        for session in self.store.sessions("spot_minute", self.index, start, end):
+            yield self.day(session)
+
+    def bars(self, start: datetime, end: datetime) -> Iterator[MarketBar]:
+        lo, hi = _ns_of(start), _ns_of(end)
+        if hi <= lo:
+            return
+        first = market_calendar.ist_date(start)
+        last = market_calendar.ist_date(end - timedelta(microseconds=1))
+        self._refuse_eod_only(first, last)
+        for session in self.store.sessions("spot_minute", self.index, first, last):
+            day = self.day(session)
+            ns = day.times.astype("datetime64[ns]").astype(np.int64)
+            for i in np.flatnonzero((ns >= lo) & (ns < hi)):
+                yield _trimmed(day.bar(int(i)))
+
+    def snapshot(self, at: datetime) -> MarketBar:
+        today = market_calendar.ist_date(at)
+        self._refuse_eod_only(today, today)
+        for session in reversed(self.store.sessions("spot_minute", self.index, None, today)):
+            day = self.day(session)
+            n = last_completed(day.times.astype("datetime64[ns]").astype(np.int64), at)
+            if n:
+                return _trimmed(day.bar(n - 1))
+        raise NoData(f"no {self.index} bar in the store {self.store.root} has completed at {at}")
+
+    def gaps(self, start: date, end: date) -> list[SessionGaps]:
+        """Per minute session in ``start..end``: what is missing (nothing is filled in)."""
+        return [
+            minute_gaps(self.store, self.index, d)
+            for d in self.store.sessions("spot_minute", self.index, start, end)
+        ]
