@@ -14,7 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _core_modules() -> list[str]:
-    names = ["journal.accumulator", "analytics.stats", "analytics.returns", "analytics.attribution", "analytics.buckets"]
+    names = [
+        "journal.accumulator",
+        "analytics.stats",
+        "analytics.returns",
+        "analytics.attribution",
+        "analytics.buckets",
+    ]
     for info in pkgutil.walk_packages(trading.core.__path__, "trading.core."):
         names.append(info.name)
     return names

@@ -10,8 +10,7 @@ from django.contrib.admin.sites import site
 from django.forms import MultiWidget
 from django.test import RequestFactory
 
-from journal.models import DailyPerformance, StrategyPerformance
-from journal.models import Trade, TradeAudit
+from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeAudit
 from journal.services import record_trade
 from tests.helpers import trade_fields
 

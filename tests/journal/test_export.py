@@ -211,8 +211,8 @@ def test_postgres_copy_writes_what_the_python_writer_writes(journal, params):
 def test_fake_trades_are_what_record_trade_would_store():
     """The bench's bulk loader writes valid trades: each re-derives to exactly what it stored, and the
     performance rows it rebuilds count every trade."""
-    from journal.models import DailyPerformance
     from journal.management.commands.load_fake_trades import load_fake_trades, rebuild_performance
+    from journal.models import DailyPerformance
     from journal.services import raw_of
 
     assert load_fake_trades(120, start=date(2026, 5, 4), per_day=40, seed=3) == 120

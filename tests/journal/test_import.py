@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from journal.models import DailyPerformance
 from journal import importers
 from journal.import_services import ImportRejected, import_commit, import_preview
-from journal.models import ImportBatch, Trade
+from journal.models import DailyPerformance, ImportBatch, Trade
 from journal.serializers import TRADE_COLUMNS
 from journal.services import record_trade
 from tests.helpers import ist, trade_fields

@@ -10,9 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from journal.models import DailyPerformance, StrategyPerformance
 from journal import spool
-from journal.models import Trade
+from journal.models import DailyPerformance, StrategyPerformance, Trade
 from journal.services import drain_spool, record_trade
 from tests.helpers import database_unreachable, ist, trade_fields
 

@@ -22,7 +22,6 @@ from trading.core.state import EngineConfig, OpenPosition
 PAISA = Decimal("0.01")
 
 
-
 def finite(value: Any) -> float | None:
     """``value`` as a float, None when it is missing, not a number or infinite."""
     try:

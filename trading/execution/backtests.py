@@ -48,7 +48,10 @@ def backtest_execute(
         start=start,
         end=end,
         seed=seed,
-        parameters={"risk": {key: str(value) for key, value in risk_config().__dict__.items()}, "strategies": params},
+        parameters={
+            "risk": {key: str(value) for key, value in risk_config().__dict__.items()},
+            "strategies": params,
+        },
         status="RUNNING",
     )
     try:

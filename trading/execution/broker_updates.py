@@ -68,10 +68,16 @@ def _refresh_parent(parent: Order, at: datetime) -> None:
     children = list(parent.children.all())
     if not children:
         return
-    status = fills.parent_status([(child.status, child.filled_quantity, child.quantity) for child in children])
+    status = fills.parent_status(
+        [(child.status, child.filled_quantity, child.quantity) for child in children]
+    )
     filled = sum(child.filled_quantity for child in children)
     value = sum(
-        (Decimal(child.average_price) * child.filled_quantity for child in children if child.average_price is not None),
+        (
+            Decimal(child.average_price) * child.filled_quantity
+            for child in children
+            if child.average_price is not None
+        ),
         Decimal(0),
     )
     average = (value / filled).quantize(Decimal("0.01")) if filled else None

@@ -107,7 +107,9 @@ class Desk:
 
     RELOAD_EVERY = 30
 
-    def __init__(self, index: str | None = None, *, mode: str | None = None, source=None, broker=None) -> None:
+    def __init__(
+        self, index: str | None = None, *, mode: str | None = None, source=None, broker=None
+    ) -> None:
         self.index = trading_index(index)
         self.mode = (mode or configured_mode()).upper()
         if self.mode == "LIVE":
@@ -149,7 +151,9 @@ class Desk:
         if self.restored:
             return 0
         self.restored = True
-        return broker_book_restore(self.broker, index=self.index, mode=self.mode, broker_name=self.broker_name)
+        return broker_book_restore(
+            self.broker, index=self.index, mode=self.mode, broker_name=self.broker_name
+        )
 
     # --- state ---
     def _load(self, at: datetime, ts: TradingState | None = None) -> EngineState:
@@ -175,7 +179,12 @@ class Desk:
 
     # --- one cycle ---
     def cycle(
-        self, at: datetime | None = None, bar: MarketBar | None = None, *, exits_only: bool = False, force_exit: str = ""
+        self,
+        at: datetime | None = None,
+        bar: MarketBar | None = None,
+        *,
+        exits_only: bool = False,
+        force_exit: str = "",
     ) -> CycleReport:
         """Run one engine cycle (see ``run_cycle``)."""
         if bar is None:
@@ -225,7 +234,11 @@ class Desk:
             if self.state is None:
                 report.skipped = "database unreachable and no state in memory"
                 return None, None
-            if self.state.last_bar_time is not None and bar.time <= self.state.last_bar_time and not replaying:
+            if (
+                self.state.last_bar_time is not None
+                and bar.time <= self.state.last_bar_time
+                and not replaying
+            ):
                 report.skipped = "already processed"
                 return None, None
             return self.state, None
@@ -319,7 +332,9 @@ class Desk:
                 run_exits=False,
             )
             self._seen_stamp = None
-            persist_cycle(result, desk=self.identity, bar=bar, last_bar_time=self.last_bar_time, advance=False)
+            persist_cycle(
+                result, desk=self.identity, bar=bar, last_bar_time=self.last_bar_time, advance=False
+            )
         report.result = result
         report.orders, report.opened = len(result.orders), len(result.opened)
         report.accepted = sum(1 for outcome in result.signals if outcome.accepted)

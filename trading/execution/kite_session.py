@@ -81,7 +81,9 @@ def kite_session_create(
         raise _login_failed(user=user, index=index, detail=str(exc)) from exc
     token = session.get("access_token") or ""
     if not token:
-        ControlAudit.objects.create(user=user, index=index, action="kite_login_failed", detail="no access_token")
+        ControlAudit.objects.create(
+            user=user, index=index, action="kite_login_failed", detail="no access_token"
+        )
         raise KiteLoginFailed("Kite returned no access token")
     with transaction.atomic():
         state, _ = TradingState.objects.select_for_update().get_or_create(index=index)

@@ -40,7 +40,11 @@ def live_problems(index: str, *, on: date | None = None) -> list[str]:
     state = TradingState.objects.filter(index=index).first()
     if state is None or not state.kite_access_token or state.kite_token_date != on:
         problems.append("no Kite access token for today (log in on the broker page)")
-    if state is None or state.live_confirmed_at is None or market_calendar.ist_date(state.live_confirmed_at) != on:
+    if (
+        state is None
+        or state.live_confirmed_at is None
+        or market_calendar.ist_date(state.live_confirmed_at) != on
+    ):
         problems.append("no staff confirmation of LIVE trading today")
     return problems
 

@@ -89,7 +89,9 @@ def pending_order_of(order: Order) -> PendingOrder:
         status=order.status,
         created_at=order.created_at,
         filled_quantity=order.filled_quantity,
-        signal=SignalInput(signal.strategy_name, signal.direction, signal.strength, signal.reason) if signal else None,
+        signal=SignalInput(signal.strategy_name, signal.direction, signal.strength, signal.reason)
+        if signal
+        else None,
         signal_bar_time=signal.bar_time if signal else None,
         plan={"position_id": order.position_ref},
         exit_type=exit_type,

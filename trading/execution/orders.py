@@ -175,7 +175,11 @@ def broker_book_restore(broker, *, index: str, mode: str, broker_name: str) -> i
     stored = Order.objects.filter(index=index, mode=mode, broker=broker_name, updated_at__gte=since)
     for order in stored.select_related("parent").order_by("id"):
         try:
-            restore(order_request_of(order), broker_order_of(order), order.parent.client_order_id if order.parent else "")
+            restore(
+                order_request_of(order),
+                broker_order_of(order),
+                order.parent.client_order_id if order.parent else "",
+            )
             restored += 1
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
             log.warning("could not restore order %s into the broker: %s", order.client_order_id, exc)

@@ -87,7 +87,9 @@ def _link_orders(row: Position) -> None:
     Order.objects.filter(position_ref=row.position_id, position__isnull=True).update(position=row)
 
 
-def position_open(*, position: OpenPosition, mode: str, data_source: str, signal: Signal | None = None) -> Position:
+def position_open(
+    *, position: OpenPosition, mode: str, data_source: str, signal: Signal | None = None
+) -> Position:
     """Store a newly opened position (once: keyed by ``position_id``) and link its entry order."""
     row, _ = Position.objects.get_or_create(
         position_id=position.position_id,
@@ -149,7 +151,9 @@ def spool_close(closed: ClosedTrade, records: list[OrderRecord], *, mode: str, b
         "exit_price": closed.exit_price,
         "mode": mode,
         "broker": broker_name,
-        "orders": [record_payload(record) for record in records if record.position_id == position.position_id],
+        "orders": [
+            record_payload(record) for record in records if record.position_id == position.position_id
+        ],
     }
     spool.append("position_close", position.position_id, payload)
     journal_services.record_trade(**closed.trade)
@@ -187,7 +191,9 @@ def _store_signals(result: CycleResult, desk: DeskIdentity) -> dict[tuple, Signa
         signal = signal_upsert(outcome=outcome, index=desk.index, mode=desk.mode)
         stored[(outcome.signal.strategy, outcome.bar_time, outcome.signal.direction)] = signal
         if outcome.client_order_id:
-            Order.objects.filter(client_order_id=outcome.client_order_id, signal__isnull=True).update(signal=signal)
+            Order.objects.filter(client_order_id=outcome.client_order_id, signal__isnull=True).update(
+                signal=signal
+            )
     return stored
 
 
@@ -208,7 +214,10 @@ def _signal_of(position: OpenPosition, stored: dict[tuple, Signal], desk: DeskId
 def _store_positions(result: CycleResult, desk: DeskIdentity, signals: dict[tuple, Signal]) -> None:
     for position in result.opened:
         position_open(
-            position=position, mode=desk.mode, data_source=desk.data_source, signal=_signal_of(position, signals, desk)
+            position=position,
+            mode=desk.mode,
+            data_source=desk.data_source,
+            signal=_signal_of(position, signals, desk),
         )
     closed_ids = {closed.position.position_id for closed in result.closed}
     for position in result.marked:
@@ -218,7 +227,9 @@ def _store_positions(result: CycleResult, desk: DeskIdentity, signals: dict[tupl
         position_close(closed=closed)
 
 
-def _state_fields(result: CycleResult, desk: DeskIdentity, bar: MarketBar, *, advance: bool, last_bar_time) -> dict[str, Any]:
+def _state_fields(
+    result: CycleResult, desk: DeskIdentity, bar: MarketBar, *, advance: bool, last_bar_time
+) -> dict[str, Any]:
     """The control-state columns a cycle writes (and the breaker trip's audit row)."""
     stamp = timezone.now()
     fields: dict[str, Any] = {"last_cycle_at": stamp, "updated_at": stamp}

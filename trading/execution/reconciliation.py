@@ -48,7 +48,9 @@ def _reconcile_orders(desk: Desk, report: ReconcileReport, at: datetime) -> None
     for order in live:
         report.orders_checked += 1
         try:
-            answer = desk.broker.order_status(order.client_order_id) or desk.broker.find_by_tag(order.client_order_id)
+            answer = desk.broker.order_status(order.client_order_id) or desk.broker.find_by_tag(
+                order.client_order_id
+            )
         except Exception as exc:  # noqa: BLE001 - broker away: try again next time
             report.mismatches.append(f"{order.client_order_id}: broker error {exc}")
             continue
@@ -76,7 +78,9 @@ def _reconcile_positions(desk: Desk, report: ReconcileReport) -> None:
         report.open_positions += 1
     try:
         at_broker = {
-            row["tradingsymbol"]: int(row["quantity"]) for row in desk.broker.positions() if int(row["quantity"])
+            row["tradingsymbol"]: int(row["quantity"])
+            for row in desk.broker.positions()
+            if int(row["quantity"])
         }
     except Exception as exc:  # noqa: BLE001
         at_broker = {}
@@ -89,7 +93,9 @@ def _reconcile_positions(desk: Desk, report: ReconcileReport) -> None:
             )
 
 
-def reconcile(index: str | None = None, *, desk: Desk | None = None, at: datetime | None = None) -> ReconcileReport:
+def reconcile(
+    index: str | None = None, *, desk: Desk | None = None, at: datetime | None = None
+) -> ReconcileReport:
     """Bring stored orders and positions in line with the broker (start-up and periodically).
 
     Drains the spool first; every order still live in the database is asked of the broker (by client

@@ -35,7 +35,9 @@ def _losing_run(nets: list[Decimal]) -> int:
     return run
 
 
-def rebuild_risk_state(index: str, mode: str, session: date, ts: TradingState | None = None) -> risk.RiskState:
+def rebuild_risk_state(
+    index: str, mode: str, session: date, ts: TradingState | None = None
+) -> risk.RiskState:
     """Today's risk figures from the journal: net P&L and the run of losses (since the last breaker
     reset today), the breaker and the kill switch from ``TradingState``."""
     ts = ts or trading_state(index)
@@ -82,7 +84,10 @@ def _already_applied(order: Order, state: EngineState) -> bool:
     """An entry whose position exists (in memory or stored) needs nothing more."""
     if order.purpose != orders.ENTRY:
         return False
-    return order.position_ref in state.positions or Position.objects.filter(position_id=order.position_ref).exists()
+    return (
+        order.position_ref in state.positions
+        or Position.objects.filter(position_id=order.position_ref).exists()
+    )
 
 
 def load_state(index: str, mode: str, *, at: datetime) -> EngineState:
