@@ -5,11 +5,16 @@ The parameters (``MarginParams``) come from settings; the defaults are the issue
 
 Rules, in rupees for the whole combo (``spot`` the index, ``qty`` units = lots x lot size):
 
-1. Each short option is matched, unit for unit, with a long option of the same type and expiry
-   further out of the money (a CE with a higher strike, a PE with a lower one): shorts are taken from
-   the furthest out of the money inwards, each with the nearest eligible long (the tightest spread).
-   Every eligible long is also eligible for the shorts processed after it, so this covers as many
-   units as any matching can.
+1. Each short option is matched, unit for unit, with a long option of the same type and expiry that
+   covers it, each short with the nearest eligible long (the tightest spread). The issue words the
+   cover as a long "further out of the money" (a CE with a higher strike, a PE with a lower one) -
+   the credit spread. A long **in** the money of the short (a debit spread: bull call, bear put)
+   covers it even better - the pair can never lose more than its net premium - so by default it
+   counts too (``MarginParams.itm_long_covers``); otherwise a bull call spread costing Rs 5,000 at
+   most would block over a lakh. Then every short is coverable and the deepest in the money are
+   covered first. With ``itm_long_covers=False`` only longs at the short's strike or further out
+   qualify, and the shorts are taken from the furthest out of the money inwards: every long eligible
+   for one is eligible for those after it, so this covers as many units as any matching can.
 2. When **every** short option is covered, the option legs need their maximum loss at expiry
    (``payoff.extremes``), summed over expiries when the legs span several (each expiry's legs on
    their own: the sum is never below the whole combo's loss, so it errs on the safe side).
@@ -37,11 +42,18 @@ FUTURE = "FUTURE"
 
 @dataclass(frozen=True)
 class MarginParams:
-    """Parameters of the margin estimate, fractions of the spot (0.06 = 6%), from settings."""
+    """Parameters of the margin estimate, from settings.
+
+    ``span_pct``, ``floor_pct``, ``exposure_pct``: fractions of the spot (0.06 = 6%).
+    ``itm_long_covers``: a long option of the same type and expiry covers a short one whatever its
+    strike (True, the default), or only when it is at the short's strike or further out of the money
+    (False, the issue's literal wording; see the module doc).
+    """
 
     span_pct: float = 0.06
     floor_pct: float = 0.03
     exposure_pct: float = 0.02
+    itm_long_covers: bool = True
 
     def __post_init__(self) -> None:
         for name in ("span_pct", "floor_pct", "exposure_pct"):
@@ -84,7 +96,9 @@ def uncovered_short_margin(
     return per_unit * quantity
 
 
-def _match(legs: Sequence[PricedLeg]) -> tuple[list[tuple[int, int, int]], dict[int, int], dict[int, int]]:
+def _match(
+    legs: Sequence[PricedLeg], itm_long_covers: bool
+) -> tuple[list[tuple[int, int, int]], dict[int, int], dict[int, int]]:
     """Cover pairs ``(short, long, units)``, uncovered short units and unused long units by leg."""
     remaining = {i: leg.quantity for i, leg in enumerate(legs) if leg.is_option}
     pairs: list[tuple[int, int, int]] = []
@@ -92,18 +106,27 @@ def _match(legs: Sequence[PricedLeg]) -> tuple[list[tuple[int, int, int]], dict[
     for instrument, expiry in sorted(groups):
         members = [i for i, leg in enumerate(legs) if (leg.instrument, leg.expiry) == (instrument, expiry)]
         # Orient strikes so that "further out of the money" is always "larger".
-        out = (lambda k: k) if instrument == CE else (lambda k: -k)
-        shorts = sorted((i for i in members if legs[i].sign < 0), key=lambda i: -out(legs[i].strike))
-        longs = sorted((i for i in members if legs[i].sign > 0), key=lambda i: out(legs[i].strike))
+        direction = 1.0 if instrument == CE else -1.0
+
+        def out(i: int, direction: float = direction) -> float:
+            return direction * float(legs[i].strike)
+
+        longs = [i for i in members if legs[i].sign > 0]
+        if itm_long_covers:
+            # Every long covers: cover the shorts that would need the most margin (deepest ITM) first.
+            shorts = sorted((i for i in members if legs[i].sign < 0), key=out)
+        else:
+            shorts = sorted((i for i in members if legs[i].sign < 0), key=lambda i: -out(i))
         for s in shorts:
-            for long_ in longs:
+            eligible = [j for j in longs if itm_long_covers or out(j) >= out(s)]
+            for j in sorted(eligible, key=lambda j: (abs(out(j) - out(s)), -out(j))):  # nearest first
                 if remaining[s] == 0:
                     break
-                if out(legs[long_].strike) > out(legs[s].strike) and remaining[long_] > 0:
-                    units = min(remaining[s], remaining[long_])
-                    pairs.append((s, long_, units))
+                units = min(remaining[s], remaining[j])
+                if units > 0:
+                    pairs.append((s, j, units))
                     remaining[s] -= units
-                    remaining[long_] -= units
+                    remaining[j] -= units
     uncovered = {i: q for i, q in remaining.items() if q > 0 and legs[i].sign < 0}
     unused = {i: q for i, q in remaining.items() if q > 0 and legs[i].sign > 0}
     return pairs, uncovered, unused
@@ -130,7 +153,7 @@ def estimate_margin(
         raise ValueError("a combo needs at least one leg")
     if not spot > 0:
         raise ValueError("spot must be positive")
-    pairs, uncovered, unused = _match(legs)
+    pairs, uncovered, unused = _match(legs, params.itm_long_covers)
     items: list[MarginItem] = []
     if not uncovered:
         options = {i: leg.quantity for i, leg in enumerate(legs) if leg.is_option}
