@@ -236,3 +236,15 @@ def test_bad_inputs_are_refused_with_the_field_named():
         extremes([leg(CE, SELL, 24000, 150), leg(CE, BUY, 24000, 260, expiry=LATER)])
     with pytest.raises(ValueError, match="positive"):
         analyse(straddle(), spot=24000, now=NOW, iv=0.0)
+
+
+def test_calendar_of_futures_is_linear_with_the_far_future_at_its_fair_value():
+    # Sell the 05-05 future at 24,000, buy the 05-12 one at 24,100 (no weekly future exists; this
+    # only exercises the model). At the near expiry: 65 x (-(S - 24,000) + S e^{r 7/365} - 24,100).
+    legs = [leg(FUT, SELL, None, 24000), leg(FUT, BUY, None, 24100, expiry=LATER)]
+    g = math.exp(R * 7 / 365)
+    ext = extremes(legs, r=R)
+    assert ext.max_profit is None  # the carry grows with the spot
+    assert ext.max_loss == pytest.approx(-6500.0)  # at spot 0
+    assert ext.slope_at_infinity == pytest.approx(65 * (g - 1))
+    assert breakevens(legs, r=R) == pytest.approx((100 / (g - 1),), rel=1e-12)

@@ -285,7 +285,8 @@ class ComboSpec:
     ``target`` exits), ``Decimal`` or None. ``lock_and_trail``: ``LockAndTrail`` or None.
     ``entry_time``: IST time of entry. ``exit_time``: IST time of the exit - required for MIS
     (intraday, squared off); for NRML (positional, carried overnight, settled at expiry) None means
-    held to expiry. ``index`` is the underlying (a key of ``contracts.INDICES``).
+    held to the nearest leg's expiry, where expiring legs settle and any later legs are closed.
+    ``index`` is the underlying (a key of ``contracts.INDICES``).
     """
 
     name: str

@@ -154,7 +154,7 @@ class _Combo:
         a = np.where(self.is_call & (x > self.strike), 1.0, 0.0) - np.where(
             self.is_put & (x < self.strike), 1.0, 0.0
         )
-        a = a + np.where(self.is_fut, 1.0, 0.0)
+        a = a + np.where(self.is_fut, self.growth, 0.0)
         return float(a @ self.weight)
 
     def scale(self) -> float:
@@ -218,6 +218,9 @@ class Extremes:
     slope_at_infinity: float
 
 
+_REFINED_EXTREMES = 4
+
+
 def _search_grid(combo: _Combo) -> np.ndarray:
     hi = 4.0 * combo.scale()
     grid = np.concatenate([np.linspace(0.0, hi, 4001)[1:], combo.kinks])
@@ -235,10 +238,12 @@ def _extremes(combo: _Combo) -> Extremes:
         grid = _search_grid(combo)
         values = combo.pnl(grid)
         candidates.extend(values.tolist())
-        for sign in (1.0, -1.0):  # local maxima of sign x P&L
+        for sign in (1.0, -1.0):  # the highest local maxima of sign x P&L, refined between grid points
             v = sign * values
             inner = np.flatnonzero((v[1:-1] > v[:-2]) & (v[1:-1] >= v[2:])) + 1
-            for i in inner:
+            # Far from the strikes the curve is flat to rounding and shows many spurious extremes:
+            # only the few highest can hold the global one.
+            for i in inner[np.argsort(-v[inner], kind="stable")][:_REFINED_EXTREMES]:
                 res = minimize_scalar(
                     lambda x, s=sign: -s * combo.pnl1(x),
                     bounds=(grid[i - 1], grid[i + 1]),
@@ -332,7 +337,8 @@ def net_greeks(
         w, tau = combo.weight[i], combo.tau[i]
         if leg.instrument == FUT:
             delta += w * combo.growth[i]
-            theta += w * (-combo.r * spot * combo.growth[i] / 365.0)
+            if tau > 0:
+                theta += w * (-combo.r * spot * combo.growth[i] / 365.0)
         elif tau <= 0:
             k = float(leg.strike)
             delta += w * ((1.0 if spot > k else 0.0) if leg.instrument == CE else (-1.0 if spot < k else 0.0))
