@@ -30,6 +30,7 @@ from journal import importers
 from journal.importers import ImportFileError, OpenQuantity, RowError
 from journal.models import ImportBatch, Trade
 from journal.services import RAW_FIELDS, derive_trade, record_trade
+from trading import outbox
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,8 @@ def import_commit(*, content: bytes, filename: str, user=None) -> ImportResult:
         return ImportResult(batch=preview.already_imported, added=0, already_imported=True)
     user = user if getattr(user, "pk", None) else None
     try:
-        with transaction.atomic():
+        # An import is history, not news: no events for the live desk or the notifications.
+        with transaction.atomic(), outbox.suppressed():
             batch = ImportBatch.objects.create(
                 sha256=preview.sha256, filename=filename[:255], kind=preview.kind, user=user
             )

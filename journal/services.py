@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from journal import performance, spool
 from journal.models import Trade, TradeAudit
+from trading import outbox
 from trading.audit import ControlAudit, user_or_none
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
 from trading.core import charges as charges_mod
@@ -473,6 +474,7 @@ def _write_trade(values: dict) -> Trade:
         with transaction.atomic():
             trade = Trade.objects.create(**values)
             performance.refresh_for_new_trade(trade)
+            _trade_event(trade)
     except IntegrityError:
         # A concurrent writer stored the same trade_id first: theirs is the trade.
         existing = Trade.objects.filter(trade_id=values["trade_id"]).first()
@@ -482,6 +484,38 @@ def _write_trade(values: dict) -> Trade:
     trade.spooled = False
     _after_commit(trade)
     return trade
+
+
+def _trade_event(trade: Trade) -> None:
+    """The trade's event in the outbox, in its transaction (the live desk, notifications). A backtest
+    writes history, not news: no event."""
+    if trade.entry_mode == Mode.BACKTEST:
+        return
+    outbox.emit(
+        outbox.TRADE_RECORDED,
+        key=trade.trade_id,
+        index=trade.symbol,
+        at=trade.exit_time,
+        data={
+            "trade_id": trade.trade_id,
+            "strategy": trade.strategy_name,
+            "mode": trade.entry_mode,
+            "tradingsymbol": trade.tradingsymbol,
+            "instrument_type": trade.instrument_type,
+            "strike": trade.strike_price,
+            "quantity": trade.quantity,
+            "entry_time": trade.entry_time,
+            "exit_time": trade.exit_time,
+            "entry_price": trade.entry_price,
+            "exit_price": trade.exit_price,
+            "exit_type": trade.exit_type,
+            "gross_pnl": trade.gross_pnl,
+            "charges": trade.total_charges,
+            "net_pnl": trade.net_pnl,
+            "r_multiple": trade.r_multiple,
+            "trade_date": trade.trade_date,
+        },
+    )
 
 
 def _after_commit(trade: Trade) -> None:

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_prometheus",
+    "channels",
     "trading",
     "journal",
     "analytics",
@@ -316,6 +317,55 @@ Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 # the web /metrics already includes the workers through the shared directory).
 WORKER_METRICS_PORT = envint("WORKER_METRICS_PORT", 0)
 WORKER_METRICS_ADDR = envstr("WORKER_METRICS_ADDR", "0.0.0.0")
+
+# --- The live desk: events, WebSocket, notifications (docs/livedesk.md) -----------------------------------
+# Events older than this are pruned from the outbox; a client whose position is older gets a fresh snapshot.
+OUTBOX_RETENTION_DAYS = envfloat("OUTBOX_RETENTION_DAYS", 7.0)
+# How often the WebSocket relay looks for new events (seconds): the floor of the event-to-browser latency.
+DESK_STREAM_POLL_SECONDS = envfloat("DESK_STREAM_POLL_SECONDS", 0.05)
+# Channels: with REDIS_URL (or CHANNELS_REDIS_URL) channels-redis fans the events out across web processes
+# (one relay reads the outbox, elected by a Redis lock); without it each web process tails the outbox itself.
+CHANNELS_REDIS_URL = envstr("CHANNELS_REDIS_URL", REDIS_URL)
+if CHANNELS_REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [CHANNELS_REDIS_URL], "capacity": 500, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 500}}
+    }
+
+# Notifications (trading/notifications): a consumer of the outbox beside the trading loop (embedded) or on
+# its own Celery queue (distributed). Each channel sends only the event types listed for it:
+# fill, trade_closed, breaker, kill_switch, feed, spool, daily_summary.
+NOTIFY_EVENTS_DEFAULT = "trade_closed,breaker,kill_switch,feed,spool,daily_summary"
+TELEGRAM_BOT_TOKEN = envstr("TELEGRAM_BOT_TOKEN")
+TELEGRAM_CHAT_ID = envstr("TELEGRAM_CHAT_ID")
+TELEGRAM_API_BASE = envstr("TELEGRAM_API_BASE", "https://api.telegram.org")
+TELEGRAM_EVENTS = envlist("TELEGRAM_EVENTS", NOTIFY_EVENTS_DEFAULT)
+TELEGRAM_MESSAGES_PER_MINUTE = envfloat("TELEGRAM_MESSAGES_PER_MINUTE", 20.0)  # Telegram: ~20/min to a group
+NOTIFY_EMAIL_TO = envlist("NOTIFY_EMAIL_TO")
+NOTIFY_EMAIL_EVENTS = envlist("NOTIFY_EMAIL_EVENTS", "breaker,kill_switch,feed,spool,daily_summary")
+NOTIFY_EMAILS_PER_MINUTE = envfloat("NOTIFY_EMAILS_PER_MINUTE", 6.0)
+NOTIFY_RETRIES = envint(
+    "NOTIFY_RETRIES", 3
+)  # attempts after the first, with backoff; then logged and counted
+NOTIFY_TIMEOUT = envfloat("NOTIFY_TIMEOUT", 10.0)  # seconds per HTTP call to the Bot API
+NOTIFY_POLL_SECONDS = envfloat("NOTIFY_POLL_SECONDS", 1.0)
+NOTIFY_SPOOL_ALERT_SECONDS = envint("NOTIFY_SPOOL_ALERT_SECONDS", 180)  # spool waiting longer: "not draining"
+NOTIFY_DAILY_SUMMARY_AT = envstr("NOTIFY_DAILY_SUMMARY_AT", "15:45")  # IST, on the wall clock (live desk)
+EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "options-desk@localhost")
+CELERY_TASK_ROUTES = {"trading.tasks.notify": {"queue": "notifications"}}
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

@@ -8,8 +8,9 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from trading import metrics
+from trading import metrics, outbox
 from trading.audit import ControlAudit, user_or_none
+from trading.execution.events import emit_control
 from trading.execution.models import TradingState
 
 
@@ -40,6 +41,7 @@ def kill_switch_set(*, index: str, on: bool, user, reason: str = "") -> TradingS
         new_value="on" if on else "off",
         detail=reason,
     )
+    emit_control(outbox.KILL_SWITCH, index=index, on=on, reason=reason, user=str(user_or_none(user) or ""))
     if on and not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
         # Distributed: square off now rather than at the next cycle. (Embedded: the loop's next
         # cycle sees the switch; the web process never trades.) Sent by name: the tasks module
@@ -70,5 +72,6 @@ def circuit_breaker_reset(*, index: str, user, reason: str = "") -> TradingState
         new_value="off",
         detail=reason,
     )
+    emit_control(outbox.BREAKER, index=index, on=False, reason=reason, user=str(user_or_none(user) or ""))
     metrics.control_action("breaker_reset")
     return state

@@ -36,6 +36,7 @@ from trading.execution.config import (
     trading_index,
 )
 from trading.execution.config import trading_mode as configured_mode
+from trading.execution.events import CycleView, FeedWatch, mode_seen
 from trading.execution.live import default_broker, ensure_live_allowed
 from trading.execution.lock import cycle_lock
 from trading.execution.models import Order, TradingState
@@ -132,6 +133,8 @@ class Desk:
         self._stages: dict[str, float] = {}
         self._since_load = 0
         self.last_bar_time: datetime | None = None
+        self.feed = FeedWatch(self.index)  # feed up / down / stale, told to the outbox on change
+        self._mode_told = False
 
     # --- database health ---
     def database_lost(self, exc: BaseException) -> None:
@@ -189,14 +192,27 @@ class Desk:
         """Run one engine cycle (see ``run_cycle``)."""
         if bar is None:
             at = at or timezone.now()
-            with metrics.timed_market_fetch(self.data_source):  # fetch time; a failure counted
-                bar = self.source.snapshot(at)
+            try:
+                with metrics.timed_market_fetch(self.data_source):  # fetch time; a failure counted
+                    bar = self.source.snapshot(at)
+            except Exception as exc:
+                self._tell(self.feed.failed, exc, at)
+                raise
+            self._tell(self.feed.bar, bar, at, live=self.data_source == "KITE")
         at = at or bar.time + BAR
         started = time.perf_counter()
         with cycle_lock(self.index):
             report = self._cycle(at, bar, exits_only=exits_only, force_exit=force_exit)
         self._observe(report, bar, at, time.perf_counter() - started)
         return report
+
+    def _tell(self, event, *args, **kwargs) -> None:
+        """Write an event of the desk itself (feed, mode); the database being away is the cycle's
+        business, not the event's."""
+        try:
+            event(*args, **kwargs)
+        except DB_ERRORS as exc:
+            log.warning("event not written (database unreachable): %s", exc)
 
     def _observe(self, report: CycleReport, bar: MarketBar, at: datetime, seconds: float) -> None:
         outcome = "skipped" if report.skipped else ("database_down" if not report.db_available else "ok")
@@ -253,7 +269,15 @@ class Desk:
         self._last_row = row
         return row, signals
 
-    def _persist(self, result: CycleResult, bar: MarketBar, *, advance: bool, seen: datetime | None) -> int:
+    def _persist(
+        self,
+        result: CycleResult,
+        bar: MarketBar,
+        *,
+        advance: bool,
+        seen: datetime | None,
+        view: CycleView | None = None,
+    ) -> int:
         """Store the cycle; while the database is away spool its closes instead. Returns how many
         closes were spooled."""
         if self.db_ok:
@@ -266,7 +290,11 @@ class Desk:
                     advance=advance,
                     seen=seen,
                     snapshot=self._snapshots.due(bar),
+                    view=view,
                 )
+                if not self._mode_told:
+                    mode_seen(index=self.index, mode=self.mode)
+                    self._mode_told = True
             except DB_ERRORS as exc:
                 self.database_lost(exc)
         if self.db_ok:
@@ -301,7 +329,8 @@ class Desk:
             hooks=DatabaseOrderHooks(self),
         )
         persisting = time.perf_counter()
-        report.spooled = self._persist(result, bar, advance=not replaying, seen=seen)
+        view = CycleView(row=row, open_positions=tuple(state.positions.values()))
+        report.spooled = self._persist(result, bar, advance=not replaying, seen=seen, view=view)
         self._stages.update(engine=persisting - started, persist=time.perf_counter() - persisting)
         self.state = state
         report.take(result, state)

@@ -18,6 +18,7 @@ from trading.brokers.registry import build_broker
 from trading.core import calendar as market_calendar
 from trading.execution.config import broker_config, setting, trading_mode
 from trading.execution.controls import locked_state, require_staff
+from trading.execution.events import emit_mode
 from trading.execution.kite_session import kite_access_token
 from trading.execution.models import TradingState
 
@@ -76,6 +77,7 @@ def live_confirm(*, index: str, user) -> TradingState:
         old_value=old,
         new_value=f"{user.pk}@{state.live_confirmed_at:%Y-%m-%d %H:%M:%S}",
     )
+    emit_mode(index=index, mode="LIVE", detail=f"LIVE confirmed by {user}")
     metrics.control_action("live_confirmed")
     return state
 

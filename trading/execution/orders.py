@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from trading.core import orders
 from trading.core.results import OrderRecord
+from trading.execution.events import emit_order
 from trading.execution.mapping import broker_order_of, order_fields, order_request_of
 from trading.execution.models import Order, OrderEvent, OrderStatus, Position
 from trading.strategies.models import Signal
@@ -59,6 +60,7 @@ def order_transition(
     with transaction.atomic(savepoint=False):
         order.save()
         event.save()
+        emit_order(order, from_status=event.from_status, at=at)
     return event
 
 
@@ -129,6 +131,7 @@ def order_create(
             OrderEvent.objects.create(
                 order=order, from_status="", to_status=OrderStatus.NEW, at=order.created_at, reason="created"
             )
+            emit_order(order, from_status="", at=order.created_at)
     except IntegrityError:
         # A concurrent run stored the same client order id first: theirs is the order.
         return Order.objects.get(client_order_id=client_order_id)

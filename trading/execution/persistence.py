@@ -20,11 +20,13 @@ from django.utils.dateparse import parse_datetime
 from journal import services as journal_services
 from journal import spool
 from journal.models import Trade
+from trading import outbox
 from trading.audit import ControlAudit
 from trading.core import calendar as market_calendar
 from trading.core.bars import MarketBar
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
 from trading.core.state import OpenPosition
+from trading.execution import events
 from trading.execution.mapping import position_fields, record_from_payload, record_payload
 from trading.execution.models import Order, Position, PositionStatus, TradingState
 from trading.execution.orders import order_sync
@@ -59,6 +61,13 @@ def signal_upsert(*, outcome: SignalOutcome, index: str, mode: str) -> Signal:
     """
     signal = outcome.signal
     status = SignalStatus.ACCEPTED if outcome.accepted else SignalStatus.REJECTED
+    known = Signal.objects.filter(
+        strategy_name=signal.strategy,
+        index=index,
+        bar_time=outcome.bar_time,
+        direction=signal.direction,
+        mode=mode,
+    ).exists()
     stored = signal_record(
         strategy_name=signal.strategy,
         bar_time=outcome.bar_time,
@@ -77,6 +86,9 @@ def signal_upsert(*, outcome: SignalOutcome, index: str, mode: str) -> Signal:
         stored.reject_reason = outcome.reject_reason[:64]
         stored.reject_detail = outcome.reject_detail
         stored.save(update_fields=["status", "reject_reason", "reject_detail"])
+    elif known:
+        return stored  # stored before as it is now: no news
+    events.emit_signal(stored, client_order_id=outcome.client_order_id)
     return stored
 
 
@@ -91,11 +103,13 @@ def position_open(
     *, position: OpenPosition, mode: str, data_source: str, signal: Signal | None = None
 ) -> Position:
     """Store a newly opened position (once: keyed by ``position_id``) and link its entry order."""
-    row, _ = Position.objects.get_or_create(
+    row, created = Position.objects.get_or_create(
         position_id=position.position_id,
         defaults={**position_fields(position, mode=mode, data_source=data_source), "signal": signal},
     )
     _link_orders(row)
+    if created:
+        events.emit_position(outbox.POSITION_OPENED, row, at=position.entry_time)
     return row
 
 
@@ -127,6 +141,17 @@ def position_close(*, closed: ClosedTrade, signal_id: int | None = None) -> Trad
     if row is not None:
         _link_orders(row)
         signal_id = signal_id or row.signal_id
+        events.emit_position(
+            outbox.POSITION_CLOSED,
+            row,
+            at=closed.exit_time,
+            exit_price=closed.exit_price,
+            exit_type=closed.exit_type,
+            exit_reason=closed.exit_reason,
+            gross_pnl=closed.gross_pnl,
+            charges=closed.charges,
+            net_pnl=closed.net_pnl,
+        )
     facts = dict(closed.trade)
     if signal_id:
         facts["signal_id"] = signal_id
@@ -160,22 +185,33 @@ def spool_close(closed: ClosedTrade, records: list[OrderRecord], *, mode: str, b
 
 
 def _replay_position_close(payload: dict) -> None:
-    """Spool handler: store the exit orders and close the position (idempotent)."""
+    """Spool handler: store the exit orders and close the position (idempotent), with their events,
+    in one transaction - so the closes of an outage enter the outbox in the spool's order."""
+    with transaction.atomic():
+        _replay_close(payload)
+
+
+def _replay_close(payload: dict) -> None:
     for data in payload.get("orders", []):
         order_sync(
             record=record_from_payload(data),
             mode=payload.get("mode", "PAPER"),
             broker_name=payload.get("broker", "paper"),
         )
-    Position.objects.filter(position_id=payload["position_id"], status=PositionStatus.OPEN).update(
+    exit_time = parse_datetime(payload["exit_time"])
+    closing = Position.objects.filter(position_id=payload["position_id"], status=PositionStatus.OPEN).update(
         status=PositionStatus.CLOSED,
-        exit_time=parse_datetime(payload["exit_time"]),
+        exit_time=exit_time,
         last_price=Decimal(str(payload["exit_price"])),
         updated_at=timezone.now(),
     )
     row = Position.objects.filter(position_id=payload["position_id"]).first()
     if row is not None:
         _link_orders(row)
+        if closing:
+            events.emit_position(
+                outbox.POSITION_CLOSED, row, at=exit_time, exit_price=payload["exit_price"], spooled=True
+            )
 
 
 spool.register("position_close", _replay_position_close)
@@ -234,6 +270,7 @@ def _state_fields(
     stamp = timezone.now()
     fields: dict[str, Any] = {"last_cycle_at": stamp, "updated_at": stamp}
     if result.breaker_tripped:
+        events.emit_control(outbox.BREAKER, index=desk.index, on=True, reason=result.breaker_tripped)
         fields.update(
             circuit_breaker=True,
             circuit_breaker_reason=result.breaker_tripped[:200],
@@ -260,9 +297,12 @@ def persist_cycle(
     advance: bool = True,
     seen: datetime | None = None,
     snapshot: bool = True,
+    view: events.CycleView | None = None,
 ) -> datetime | None:
     """Store what a cycle decided - signals, orders, positions, trades, the breaker and (``advance``)
-    the last bar processed - in one short transaction, then (``snapshot``) the market view.
+    the last bar processed - in one short transaction, with their events in the outbox (and, given
+    the cycle's ``view``, the bar and the marks of the open positions); then (``snapshot``) the market
+    view.
 
     Returns the ``TradingState.updated_at`` it wrote when the row still had the stamp ``seen`` (no
     one else wrote it since the desk read it), else None: the desk then reloads its state.
@@ -272,6 +312,8 @@ def persist_cycle(
         for record in result.orders:
             order_sync(record=record, mode=desk.mode, broker_name=desk.broker_name)
         _store_positions(result, desk, signals)
+        if view is not None:
+            events.emit_cycle(result, index=desk.index, mode=desk.mode, bar=bar, view=view)
         fields = _state_fields(result, desk, bar, advance=advance, last_bar_time=last_bar_time)
         # Compare-and-set on the stamp the desk read: a control action written meanwhile (kill
         # switch, breaker reset) is never overwritten unseen - the desk reloads instead.
