@@ -486,6 +486,29 @@ def _write_trade(values: dict) -> Trade:
     return trade
 
 
+def trade_event_data(trade: Trade) -> dict:
+    """A trade as the live desk and the notifications show it (the ``trade.recorded`` event's data)."""
+    return {
+        "trade_id": trade.trade_id,
+        "strategy": trade.strategy_name,
+        "mode": trade.entry_mode,
+        "tradingsymbol": trade.tradingsymbol,
+        "instrument_type": trade.instrument_type,
+        "strike": trade.strike_price,
+        "quantity": trade.quantity,
+        "entry_time": trade.entry_time,
+        "exit_time": trade.exit_time,
+        "entry_price": trade.entry_price,
+        "exit_price": trade.exit_price,
+        "exit_type": trade.exit_type,
+        "gross_pnl": trade.gross_pnl,
+        "charges": trade.total_charges,
+        "net_pnl": trade.net_pnl,
+        "r_multiple": trade.r_multiple,
+        "trade_date": trade.trade_date,
+    }
+
+
 def _trade_event(trade: Trade) -> None:
     """The trade's event in the outbox, in its transaction (the live desk, notifications). A backtest
     writes history, not news: no event."""
@@ -496,25 +519,7 @@ def _trade_event(trade: Trade) -> None:
         key=trade.trade_id,
         index=trade.symbol,
         at=trade.exit_time,
-        data={
-            "trade_id": trade.trade_id,
-            "strategy": trade.strategy_name,
-            "mode": trade.entry_mode,
-            "tradingsymbol": trade.tradingsymbol,
-            "instrument_type": trade.instrument_type,
-            "strike": trade.strike_price,
-            "quantity": trade.quantity,
-            "entry_time": trade.entry_time,
-            "exit_time": trade.exit_time,
-            "entry_price": trade.entry_price,
-            "exit_price": trade.exit_price,
-            "exit_type": trade.exit_type,
-            "gross_pnl": trade.gross_pnl,
-            "charges": trade.total_charges,
-            "net_pnl": trade.net_pnl,
-            "r_multiple": trade.r_multiple,
-            "trade_date": trade.trade_date,
-        },
+        data=trade_event_data(trade),
     )
 
 

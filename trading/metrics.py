@@ -103,6 +103,7 @@ CYCLE_SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 6
 API_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FILL_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 TASK_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LAG_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DELAY_SECONDS = (0.1, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 86400.0)
 _PNL_STEPS = (250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
 PNL_RUPEES = (*(-x for x in reversed(_PNL_STEPS)), 0.0, *_PNL_STEPS)  # symmetric around zero
@@ -326,7 +327,20 @@ WEBSOCKET_CONNECTIONS = Gauge(
     "trading_websocket_connections", "Open dashboard WebSocket connections.", [], multiprocess_mode="livesum"
 )
 WEBSOCKET_MESSAGES = Counter(
-    "trading_websocket_messages_sent_total", "Messages pushed to dashboard WebSockets.", ["kind"]
+    "trading_websocket_messages_sent_total",
+    "Messages pushed to live-desk WebSockets: events by kind, snapshots, heartbeats.",
+    ["kind"],
+)
+WEBSOCKET_EVENT_LAG = Histogram(
+    "trading_websocket_event_lag_seconds",
+    "From an event's write in the outbox to its send on a live-desk WebSocket (oldest event of a frame).",
+    [],
+    buckets=LAG_SECONDS,
+)
+NOTIFICATIONS = Counter(
+    "trading_notifications_total",
+    "Notifications by channel (telegram, email) and outcome (sent, failed, rate_limited, retried).",
+    ["channel", "outcome"],
 )
 TRADE_PNL = Histogram(
     "trading_trade_pnl_rupees",
@@ -562,6 +576,36 @@ def system_error(component: str, severity: str = "error") -> None:
 def process_started(role: str) -> None:
     """Mark this process as a live one of ``role`` (worker, trader, beat) until it exits."""
     PROCESSES.labels(reason_label(role, "other")).set(1)
+
+
+@_safe
+def websocket_opened() -> None:
+    """A live-desk WebSocket was accepted (until ``websocket_closed``)."""
+    WEBSOCKET_CONNECTIONS.inc()
+
+
+@_safe
+def websocket_closed() -> None:
+    """A live-desk WebSocket closed."""
+    WEBSOCKET_CONNECTIONS.dec()
+
+
+@_safe
+def websocket_sent(kind: str, count: int = 1) -> None:
+    """Count ``count`` messages of ``kind`` (an event kind, ``snapshot``, ``heartbeat``) pushed to a client."""
+    WEBSOCKET_MESSAGES.labels(label(kind, "other", max_len=24)).inc(count)
+
+
+@_safe
+def websocket_event_lag(seconds: float) -> None:
+    """Observe the wall seconds from an event's write to its send on a WebSocket."""
+    WEBSOCKET_EVENT_LAG.observe(max(float(seconds), 0.0))
+
+
+@_safe
+def notification(channel: str, outcome: str) -> None:
+    """Count one notification attempt's outcome (sent, failed, rate_limited, retried) on a channel."""
+    NOTIFICATIONS.labels(reason_label(channel, "other"), reason_label(outcome, "other")).inc()
 
 
 @_safe

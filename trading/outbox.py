@@ -126,13 +126,13 @@ class OutboxCursor(models.Model):
 # --- writing -----------------------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """``value`` as JSON types: Decimals as strings (exact, as the API shows them), times in ISO 8601,
     NaN and infinities as null."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, Decimal):
         return str(value) if value.is_finite() else None
     if isinstance(value, datetime | date):
@@ -142,7 +142,7 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, str | int | bool):
         return value
     if hasattr(value, "item"):  # numpy scalars
-        return _plain(value.item())
+        return plain(value.item())
     return str(value)
 
 
@@ -181,7 +181,7 @@ def emit(
         index=(index or "")[:20],
         at=at,
         created_at=timezone.now(),
-        data=_plain(dict(data or {})),
+        data=plain(dict(data or {})),
     )
     with transaction.atomic(savepoint=False):
         event.save()

@@ -34,6 +34,17 @@ BEAT_SCHEDULE: dict = {
         "schedule": crontab(minute="*/10", day_of_week=_WEEKDAYS),
         "options": {"expires": 540},
     },
+    # Notifications: a pass every 5 s on their own queue (a worker started with -Q notifications).
+    "notify": {
+        "task": "trading.tasks.notify",
+        "schedule": 5.0,
+        "options": {"expires": 10, "queue": "notifications"},
+    },
+    "prune-outbox": {
+        "task": "trading.tasks.prune_outbox",
+        "schedule": crontab(minute="40", hour="16"),
+        "options": {"expires": 3600},
+    },
     "drain-spool": {
         "task": "trading.tasks.drain_spool",
         "schedule": 60.0,

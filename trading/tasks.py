@@ -18,6 +18,8 @@ from django.utils.dateparse import parse_datetime
 from journal import services as journal_services
 from trading.execution import desk, reconciliation
 from trading.execution.lock import CycleBusy
+from trading.livedesk.maintenance import outbox_prune
+from trading.notifications.dispatch import notify_pending
 
 log = logging.getLogger(__name__)
 
@@ -104,3 +106,16 @@ def _reconcile_at_startup(sender=None, **kwargs) -> None:
         reconcile.delay()
     except Exception:  # noqa: BLE001 - a broker hiccup at start-up must not stop the worker
         log.exception("could not queue the start-up reconcile")
+
+
+@shared_task(name="trading.tasks.notify", acks_late=False, ignore_result=True)
+def notify() -> dict:
+    """One pass of the notifier (its own queue, ``notifications``): new events, spool watch, summary."""
+    outcome = notify_pending()
+    return {"events": outcome.events, "sent": outcome.sent, "position": outcome.position}
+
+
+@shared_task(name="trading.tasks.prune_outbox", acks_late=True, reject_on_worker_lost=True)
+def prune_outbox() -> dict:
+    """Delete the outbox's events older than ``OUTBOX_RETENTION_DAYS``."""
+    return {"deleted": outbox_prune()}

@@ -1,5 +1,6 @@
 """Routes of the engine: strategies (trading/strategies/urls.py), market data (trading/market/urls.py),
-the engine's tables, control and broker pages (trading/execution/urls.py), and metrics (trading/monitoring/urls.py)."""
+the engine's tables, control and broker pages (trading/execution/urls.py), metrics (trading/monitoring/urls.py), the live desk (trading/livedesk/urls.py) and the notifications' staff page
+(trading/notifications/urls.py)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,6 @@ urlpatterns = [
     path("", include("trading.market.urls")),
     path("", include("trading.execution.urls")),
     path("", include("trading.monitoring.urls")),
+    path("", include("trading.livedesk.urls")),
+    path("", include("trading.notifications.urls")),
 ]

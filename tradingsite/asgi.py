@@ -1,12 +1,27 @@
-"""ASGI entry point (uvicorn/daphne)."""
+"""ASGI entry point (uvicorn): Django's pages over HTTP, the live desk over WebSocket (``/ws/desk/``).
+
+Sessions authenticate pages' sockets, API tokens the others (``trading.livedesk.auth``).
+"""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()  # sets Django up before the consumers are imported
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from trading.livedesk.auth import TokenAuthMiddleware  # noqa: E402
+from trading.livedesk.routing import websocket_urlpatterns  # noqa: E402
 from trading.monitoring.multiprocess import web_server_starting  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_application,
+        "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)
 
 web_server_starting()  # metrics: a web server's start wipes the multiprocess directory when nothing else uses it

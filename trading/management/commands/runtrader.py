@@ -9,6 +9,7 @@ again every 30 bars.
   session's open, whatever the wall-clock time - or, with ``--days N``, N sessions ending with it).
 * ``--days N``: stop after N sessions. Without it the loop goes on for ever, and once it has caught
   up with the wall clock it follows it in real time (it never trades a minute that has not passed).
+* Notifications (``trading.notifications``) are sent by a thread beside the loop (``--no-notify``: none).
 * Restart: with the same seed and start it resumes after the last bar it processed, on the open
   positions and orders in the database (``--fresh`` starts over).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +34,8 @@ from trading.execution.config import setting
 from trading.execution.desk import Desk, set_desk
 from trading.execution.models import Position, PositionStatus, TradingState
 from trading.execution.reconciliation import reconcile
+from trading.livedesk.maintenance import outbox_prune
+from trading.notifications.dispatch import start_thread
 
 log = logging.getLogger(__name__)
 BAR = timedelta(minutes=1)
@@ -69,6 +73,7 @@ class Command(BaseCommand):
         parser.add_argument("--index", default=None)
         parser.add_argument("--fresh", action="store_true", help="do not resume an earlier run")
         parser.add_argument("--quiet", action="store_true", help="no progress line")
+        parser.add_argument("--no-notify", action="store_true", help="no notifier thread beside the loop")
 
     def handle(self, *args, **opts):
         speed = None if str(opts["speed"]).lower() == "max" else float(opts["speed"])
@@ -123,10 +128,18 @@ class Command(BaseCommand):
         self._stop = False
         signal.signal(signal.SIGTERM, self._on_term)
         metrics.process_started("trader")  # a live trading loop, until this process exits
+        outbox_prune()
+        # Notifications beside the loop, never inside a cycle (Celery tasks run eagerly here).
+        notifier_stop = threading.Event()
+        notifier = None if opts["no_notify"] else start_thread(notifier_stop)
         try:
             self._loop(desk, source, planned, resume_after, speed, days_limit, quiet=opts["quiet"])
         except KeyboardInterrupt:
             pass
+        finally:
+            notifier_stop.set()
+            if notifier is not None:
+                notifier.join(timeout=10)
         if not opts["quiet"] and self._tty:
             self.stdout.write("")
         self.stdout.write("runtrader: stopped")
