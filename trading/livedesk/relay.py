@@ -102,8 +102,10 @@ class Relay:
         else:
             self.leading = bool(await client.set(LEADER_KEY, self.token, nx=True, px=ttl))
             if self.leading:
+                # Resume where the last leader stopped - never beyond the outbox (another database).
                 stored = await client.get(POSITION_KEY)
-                self.position = int(stored) if stored is not None else None
+                head = await database_sync_to_async(outbox.head)()
+                self.position = min(int(stored), head) if stored is not None else head
                 log.info("desk relay: leading from position %s", self.position)
         if self.leading:
             self._renewed = now
