@@ -28,10 +28,17 @@ def database_url() -> str:
     return f"sqlite:///{s['NAME']}"
 
 
+_taken: set[int] = set()
+
+
 def free_port() -> int:
+    """A port of ours (19930-19989) nobody listens on and this process has not handed out yet."""
     for port in PORTS:
+        if port in _taken:
+            continue
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) != 0:
+                _taken.add(port)
                 return port
     raise RuntimeError("no free port in 19930-19989")
 
@@ -87,13 +94,19 @@ class WebServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/desk/"
 
-    def start(self, timeout: float = 60) -> WebServer:
+    def spawn(self) -> WebServer:
+        """Start the process (``ready`` waits for it to listen)."""
         cmd = [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
         cmd += ["--port", str(self.port), "--log-level", "warning"]
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
+        return self
+
+    def ready(self, timeout: float = 90) -> WebServer:
+        """Wait until the server accepts connections."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -103,6 +116,9 @@ class WebServer:
                     return self
             time.sleep(0.1)
         raise RuntimeError(f"uvicorn did not listen on {self.port}: {self.log.read_text()[-2000:]}")
+
+    def start(self, timeout: float = 90) -> WebServer:
+        return self.spawn().ready(timeout)
 
     def stop(self) -> None:
         _stop(self.proc)
@@ -120,8 +136,19 @@ class Trader:
     """``manage.py runtrader`` on the simulated market (seed 7 from ``start``), its own process."""
 
     def __init__(self, env: dict, log: Path, *, start: str, speed: str = "max", days: int = 1) -> None:
-        self.env, self.log = env, log
-        self.args = ["--seed", "7", "--start", start, "--speed", speed, "--days", str(days), "--quiet", "--fresh"]
+        self.env, self.log = {**env, "FEATURE_WARMUP_SESSIONS": "1"}, log  # a quicker start
+        self.args = [
+            "--seed",
+            "7",
+            "--start",
+            start,
+            "--speed",
+            speed,
+            "--days",
+            str(days),
+            "--quiet",
+            "--fresh",
+        ]
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Trader:

@@ -71,7 +71,9 @@ def frames(ws, *, until: int, timeout: float = 20.0) -> list[dict]:
 
 def desk(server: WebServer, token: str, after: int | None = None):
     query = f"?after={after}" if after is not None else ""
-    return connect(server.ws_url + query, additional_headers={"Authorization": f"Token {token}"}, open_timeout=20)
+    return connect(
+        server.ws_url + query, additional_headers={"Authorization": f"Token {token}"}, open_timeout=20
+    )
 
 
 def test_only_a_viewer_connects_by_token_or_by_its_session_from_this_site(web, user, token):
@@ -87,7 +89,9 @@ def test_only_a_viewer_connects_by_token_or_by_its_session_from_this_site(web, u
     assert browser.login(username="viewer", password="pw")
     cookie = f"sessionid={browser.cookies['sessionid'].value}"
     with pytest.raises(InvalidStatus):  # another site riding the cookie
-        connect(web.ws_url, additional_headers={"Cookie": cookie}, origin="http://evil.example", open_timeout=20)
+        connect(
+            web.ws_url, additional_headers={"Cookie": cookie}, origin="http://evil.example", open_timeout=20
+        )
     with connect(web.ws_url, additional_headers={"Cookie": cookie}, origin=web.url, open_timeout=20) as ws:
         assert json.loads(ws.recv(timeout=20))["type"] == "snapshot"
     user.is_active = False
@@ -114,7 +118,11 @@ def test_snapshot_then_every_event_in_order_and_a_resume_misses_nothing(web, tok
     with desk(web, token, after=left_at) as ws:
         first = json.loads(ws.recv(timeout=20))
         assert first["type"] == "events" and first["events"][0]["seq"] == left_at + 1
-        rest = first["events"] + frames(ws, until=left_at + 25) if first["position"] < left_at + 25 else first["events"]
+        rest = (
+            first["events"] + frames(ws, until=left_at + 25)
+            if first["position"] < left_at + 25
+            else first["events"]
+        )
     assert [e["key"] for e in rest] == [f"missed{i}" for i in range(25)]
 
     # A position the outbox no longer keeps (pruned), or one it never had: a fresh snapshot.
@@ -141,7 +149,7 @@ def test_connections_messages_and_send_lag_are_measured(web, token):
         for ws in (a, b):
             frames(ws, until=start + 12)
         assert _metric(web, 'trading_websocket_messages_sent_total{kind="feed"}') == 24
-        assert _metric(web, "trading_websocket_messages_sent_total{kind=\"snapshot\"}") == 2
+        assert _metric(web, 'trading_websocket_messages_sent_total{kind="snapshot"}') == 2
         assert _metric(web, "trading_websocket_event_lag_seconds_count") >= 2
     wait_for(lambda: _metric(web, "trading_websocket_connections") == 0, 20, "the gauge back at 0")
 
@@ -158,7 +166,9 @@ def test_two_web_processes_fan_out_through_redis_and_survive_the_relay_dying(tmp
     two = WebServer(child_env(tmp_path, redis=url), tmp_path / "web2.log").start()
     try:
         with desk(one, token) as a, desk(two, token) as b:
-            start = min(json.loads(a.recv(timeout=20))["position"], json.loads(b.recv(timeout=20))["position"])
+            start = min(
+                json.loads(a.recv(timeout=20))["position"], json.loads(b.recv(timeout=20))["position"]
+            )
             emit(40, "both")
             got_a, got_b = frames(a, until=start + 40), frames(b, until=start + 40)
             assert [e["key"] for e in got_a] == [e["key"] for e in got_b] == [f"both{i}" for i in range(40)]
