@@ -1,5 +1,6 @@
 """gunicorn settings for a WSGI deployment of the desk (``gunicorn -c deploy/gunicorn.conf.py
-tradingsite.wsgi``); the compose stack and the systemd units run uvicorn (ASGI) instead.
+tradingsite.wsgi``): pages and API only - the live desk's WebSocket (``/ws/desk/``) needs the ASGI server,
+uvicorn, which the README, the Procfile, the compose stack and the systemd units run.
 
 The hooks keep ``/metrics`` right across gunicorn's workers: the metrics directory is wiped safely
 when the server starts, and a worker that exits (``max_requests`` recycling, a crash) has its metric
