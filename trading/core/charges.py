@@ -94,10 +94,14 @@ class Charges:
         return self.brokerage + self.stt + self.exchange_txn + self.sebi_fee + self.stamp_duty + self.gst
 
     def as_dict(self) -> dict[str, Decimal]:
-        """Items and ``total_charges`` keyed like the journal's Trade fields."""
+        """Items and ``total_charges`` keyed like the journal's Trade fields (``CHARGE_FIELDS``)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["total_charges"] = self.total
         return out
+
+
+# The journal's charge columns: each item of ``Charges``, then their total.
+CHARGE_FIELDS: tuple[str, ...] = (*(f.name for f in fields(Charges)), "total_charges")
 
 
 @dataclass(frozen=True)
