@@ -53,7 +53,7 @@ STT_SELL: Schedule = (
 )
 # Options exercised long: buyer, on the settlement (intrinsic) value.
 STT_EXERCISE: Schedule = (
-    (date(2016, 6, 1), Decimal("0.00125")),  # 0.125%: in force under the Finance Act 2016 schedule
+    (date(2016, 6, 1), Decimal("0.00125")),  # 0.125%: DOMAIN.md; unchanged since the Finance Act 2008
     (date(2026, 4, 1), Decimal("0.0015")),  # 0.15%: Finance Act 2026 (Union Budget 2026-27)
 )
 # Futures: sell side, on traded value. A future held to expiry is cash-settled, not sold: no STT.
@@ -95,8 +95,8 @@ NSE_FUTURE_TXN_FEE: Schedule = (
 )
 # BSE: Rs 3,250 per crore of premium on SENSEX/BANKEX options and no fee on index futures (BSE notice
 # dated 2024-09-27, effective 2024-10-01, reported by PTI the same day). Before that BSE charged SENSEX
-# options by turnover slab (Rs 500 per crore up to Rs 3 crore a month from 2023-11-01); the flat rate is
-# used for earlier dates too. BSE has no separate IPFT levy.
+# options by turnover slab (Rs 500 per crore up to Rs 3 crore a month from 2023-11-01, Business Today
+# 2023-10-31); the flat rate is used for earlier dates too. BSE has no separate IPFT levy.
 BSE_OPTION_TXN_FEE: Schedule = ((date(2016, 1, 1), Decimal("0.000325")),)
 BSE_FUTURE_TXN_FEE: Schedule = ((date(2016, 1, 1), Decimal("0")),)
 
