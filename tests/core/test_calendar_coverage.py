@@ -229,3 +229,17 @@ def test_master_expiry_keeps_the_monthly_form_when_the_calendar_misses_the_holid
     # Weeklies keep the weekly form.
     assert not c.is_monthly_expiry("NIFTY", date(2027, 1, 19))
     assert c.tradingsymbol("NIFTY", date(2027, 1, 19), 26000, "CE") == "NIFTY2711926000CE"
+
+
+def test_monthly_form_rule_agrees_with_the_calendar_on_every_generated_expiry():
+    # Whatever the rule used for master expiries, on the calendar's own expiries it must say "monthly"
+    # exactly for the calendar's monthly dates - including BANKNIFTY's Wednesday weekly of 2024-01-24
+    # in the week of the Thursday monthly (25th).
+    assert not c.is_monthly_expiry("BANKNIFTY", date(2024, 1, 24))
+    assert c.is_monthly_expiry("BANKNIFTY", date(2024, 1, 25))
+    for index in c.INDICES:
+        for d in c.all_expiries(index, date(2023, 6, 1), date(2027, 12, 31)):
+            assert c.is_monthly_expiry(index, d) == (d == c.monthly_expiry(index, d.year, d.month)), (
+                index,
+                d,
+            )

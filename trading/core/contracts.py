@@ -337,17 +337,21 @@ def is_monthly_expiry(index: str, d: date) -> bool:
     """True when the expiry date ``d`` is the monthly (last) expiry of ``index`` in its month.
 
     ``d`` must be an expiry date (from :func:`expiries` or the broker's instrument master). Besides
-    the calendar's monthly date, any expiry in the six days before the nominal monthly weekday counts:
-    a weekly expiry is at least a week earlier, and a holiday only moves the monthly back a day or
-    two. So an expiry taken from the instrument master is recognised even when the holiday that
-    moved it is missing from the calendar (a provisional year): 2027-01-25, the day before Republic
-    Day, is the January 2027 monthly whatever holidays.csv says.
+    the calendar's monthly date, any expiry after the last weekly before the nominal monthly date (at
+    most six days before it) counts: a holiday only moves the monthly back a day or two. So an expiry
+    taken from the instrument master is recognised even when the holiday that moved it is missing
+    from the calendar (a provisional year): 2027-01-25, the day before Republic Day, is the January
+    2027 monthly whatever holidays.csv says.
     """
     name = _name(index)
     if d == _monthly_expiry(name, d.year, d.month):
         return True
     nominal = _nominal_monthly(name, d.year, d.month)
-    return nominal - timedelta(days=7) < d <= nominal
+    floor = nominal - timedelta(days=7)
+    # A weekly on an earlier weekday of the final week (BANKNIFTY's Wednesday weeklies under a Thursday
+    # monthly, Jan-Feb 2024) stays a weekly.
+    final_week = _weekly_nominal(name, floor + timedelta(days=1), nominal - timedelta(days=1))
+    return max([floor, *final_week]) < d <= nominal
 
 
 def current_monthly(index: str, on: date) -> date:
