@@ -125,7 +125,9 @@ class Stack:
             cmd = [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
             cmd += ["--port", str(port), "--log-level", "warning"]
             log = open(self.tmp / f"web-{port}.log", "a")  # noqa: SIM115 - kept open with the process
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
             self.procs.append(proc)
             self.web_procs.append(proc)
         for port in self.webs:
@@ -142,7 +144,9 @@ class Stack:
         cmd = [sys.executable, "manage.py", "runtrader", "--seed", "7", "--start", start, "--fresh"]
         cmd += ["--speed", speed, "--days", str(days), "--quiet", "--no-notify"]
         log = open(self.tmp / "trader.log", "a")  # noqa: SIM115
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append(proc)
         return proc
 
@@ -183,19 +187,25 @@ def latency(stack: Stack, cookie: str, days: int) -> None:
         shown = page.evaluate("() => window.desk.fillShownAt")
         browser.close()
     written: dict[str, float] = {}
-    for key, created in OutboxEvent.objects.filter(kind=outbox.FILL).order_by("seq").values_list("key", "created_at"):
+    for key, created in (
+        OutboxEvent.objects.filter(kind=outbox.FILL).order_by("seq").values_list("key", "created_at")
+    ):
         written.setdefault(key, created.timestamp() * 1000)
     lags = [shown[key] - at for key, at in written.items() if key in shown]
     missing = sorted(set(written) - set(shown))
     bars = OutboxEvent.objects.filter(kind=outbox.BAR).count()
-    print(f"  session(s): {days} simulated ({bars} bars, {head} events) in {elapsed:.1f} s with the page open")
+    print(
+        f"  session(s): {days} simulated ({bars} bars, {head} events) in {elapsed:.1f} s with the page open"
+    )
     print(f"  fill written -> in the DOM: {percentiles(lags)}; fills not shown: {len(missing)}")
 
 
 async def _client(url: str, token: str, seen: list[int], first: list[int], stop: asyncio.Event) -> None:
     import websockets
 
-    async with websockets.connect(url, additional_headers={"Authorization": f"Token {token}"}, open_timeout=120, max_size=None) as ws:
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Token {token}"}, open_timeout=120, max_size=None
+    ) as ws:
         while not stop.is_set():
             try:
                 raw = await asyncio.wait_for(ws.recv(), timeout=1.0)
@@ -246,24 +256,33 @@ async def _crowd(stack: Stack, token: str, clients: int, seconds: float, speed: 
         twice_total += len(s) - len(set(s))
         complete += set(s) == expected
     events = head - min(f[0] for f in firsts)
-    print(f"  {clients} clients on {len(stack.webs)} web process(es), {seconds:.0f} s of trading at speed {speed}:")
-    print(f"  events in the outbox: {events}; clients that received every one: {complete}/{clients}; "
-          f"missing: {missing_total}; received twice: {twice_total}")
+    print(
+        f"  {clients} clients on {len(stack.webs)} web process(es), {seconds:.0f} s of trading at speed {speed}:"
+    )
+    print(
+        f"  events in the outbox: {events}; clients that received every one: {complete}/{clients}; "
+        f"missing: {missing_total}; received twice: {twice_total}"
+    )
     print(f"  events delivered: {sum(len(s) for s in seen):,} ({sum(len(s) for s in seen) / seconds:,.0f}/s)")
     memory = "  ".join(f"{t:4.0f}s {mb:6.1f}" for t, mb in samples)
     print(f"  web server RSS (MB) over time: {memory}")
-    print(f"  RSS first -> last: {samples[0][1]:.1f} -> {samples[-1][1]:.1f} MB ({samples[-1][1] - samples[0][1]:+.1f} MB)")
+    print(
+        f"  RSS first -> last: {samples[0][1]:.1f} -> {samples[-1][1]:.1f} MB ({samples[-1][1] - samples[0][1]:+.1f} MB)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--speed", default="10", help="runtrader speed during part 2 (market minutes per second)")
+    parser.add_argument(
+        "--speed", default="10", help="runtrader speed during part 2 (market minutes per second)"
+    )
     parser.add_argument("--days", type=int, default=3, help="sessions traded at max speed in part 1")
     parser.add_argument("--database-url", default="", help="PostgreSQL scratch database (default: SQLite)")
     parser.add_argument("--redis-url", default="", help="channels-redis, with two web processes")
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-crowd", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp:
         tmp_path = Path(tmp)
@@ -277,8 +296,11 @@ def main() -> None:
             if not args.skip_browser:
                 print("1. event-to-browser latency (Chromium on /desk/, runtrader --speed max)")
                 latency(stack, cookie, args.days)
-            print(f"2. {args.clients} concurrent WebSocket clients for {args.seconds:.0f} s during a session")
-            asyncio.run(_crowd(stack, token, args.clients, args.seconds, args.speed))
+            if not args.skip_crowd:
+                print(
+                    f"2. {args.clients} concurrent WebSocket clients for {args.seconds:.0f} s during a session"
+                )
+                asyncio.run(_crowd(stack, token, args.clients, args.seconds, args.speed))
         finally:
             stack.stop()
 

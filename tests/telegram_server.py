@@ -43,9 +43,11 @@ class FakeTelegram:
         with self._lock:
             forced = self.answers.pop(0) if self.answers else None
         if path != f"/bot{self.token}/sendMessage":
-            return (401, {"ok": False, "error_code": 401, "description": "Unauthorized"}) if path.endswith(
-                "/sendMessage"
-            ) else (404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return (
+                (401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+                if path.endswith("/sendMessage")
+                else (404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            )
         if forced == 429:
             return 429, {
                 "ok": False,

@@ -322,7 +322,7 @@ WORKER_METRICS_ADDR = envstr("WORKER_METRICS_ADDR", "0.0.0.0")
 # Events older than this are pruned from the outbox; a client whose position is older gets a fresh snapshot.
 OUTBOX_RETENTION_DAYS = envfloat("OUTBOX_RETENTION_DAYS", 7.0)
 # How often the WebSocket relay looks for new events (seconds): the floor of the event-to-browser latency.
-DESK_STREAM_POLL_SECONDS = envfloat("DESK_STREAM_POLL_SECONDS", 0.05)
+DESK_STREAM_POLL_SECONDS = envfloat("DESK_STREAM_POLL_SECONDS", 0.025)
 # Channels: with REDIS_URL (or CHANNELS_REDIS_URL) channels-redis fans the events out across web processes
 # (one relay reads the outbox, elected by a Redis lock); without it each web process tails the outbox itself.
 CHANNELS_REDIS_URL = envstr("CHANNELS_REDIS_URL", REDIS_URL)

@@ -113,7 +113,10 @@ def test_each_channel_gets_only_the_event_types_it_opted_into(telegram, paper_de
     wins = sum(1 for t in trades if t.net_pnl > 0)
     assert f"{len(trades)} trade(s), {wins} win(s)" in summary.body
     for trade in trades:  # the day's table: a row per trade
-        assert any(trade.tradingsymbol in line and f"{trade.net_pnl:,.2f}" in line for line in summary.body.splitlines())
+        assert any(
+            trade.tradingsymbol in line and f"{trade.net_pnl:,.2f}" in line
+            for line in summary.body.splitlines()
+        )
     html = summary.alternatives[0][0]
     assert html.count("<tr>") == len(trades) + 1
 
@@ -170,7 +173,10 @@ def test_a_pass_out_of_time_resumes_without_sending_twice(telegram, staff, setti
     first = Notifier([email, tg], sleep=Sleeps()).run_once(budget=1)
     assert first.stopped_early and len(mail.outbox) == 1 and not telegram.messages
     again = channels_from_settings()
-    Notifier([c for c in again if c.transport.name == "email"] + [c for c in again if c.transport.name == "telegram"]).run_once()
+    Notifier(
+        [c for c in again if c.transport.name == "email"]
+        + [c for c in again if c.transport.name == "telegram"]
+    ).run_once()
     assert len(mail.outbox) == 1 and len(telegram.messages) == 1  # e-mail not sent twice
 
 
@@ -232,6 +238,8 @@ def test_transports_speak_the_bot_api_and_the_mail_backend(telegram):
     )
     body = telegram.requests[-1]["body"]
     assert body["parse_mode"] == "HTML" and body["text"].startswith("<b>Subject &lt;x&gt;</b>")
-    EmailTransport(recipients=["a@example.com"], sender="desk@example.com").send(messages.Message("x", "S", "T"))
+    EmailTransport(recipients=["a@example.com"], sender="desk@example.com").send(
+        messages.Message("x", "S", "T")
+    )
     assert mail.outbox[-1].to == ["a@example.com"] and mail.outbox[-1].body == "T"
     assert isinstance(channels_from_settings()[0], Channel)

@@ -97,7 +97,7 @@ class DeskConsumer(AsyncWebsocketConsumer):
             self.position = after
             await self.catch_up()
             return
-        snapshot = await database_sync_to_async(desk_snapshot)(self.index)
+        snapshot = await database_sync_to_async(desk_snapshot, thread_sensitive=False)(self.index)
         self.position = snapshot["position"]
         await self.send(text_data=outbox.dumps(snapshot))
         metrics.websocket_sent("snapshot")
@@ -105,7 +105,9 @@ class DeskConsumer(AsyncWebsocketConsumer):
     async def catch_up(self) -> None:
         """Send every event after our position from the outbox itself (a resume, or a gap)."""
         while True:
-            batch = await database_sync_to_async(read_encoded)(self.position, CATCH_UP_PAGE)
+            batch = await database_sync_to_async(read_encoded, thread_sensitive=False)(
+                self.position, CATCH_UP_PAGE
+            )
             if batch:
                 await self.forward(batch)
             if len(batch) < CATCH_UP_PAGE:

@@ -117,7 +117,8 @@ class Relay:
         """Send what committed since the last step; returns how many events were sent."""
         if self.position is None:
             self.position = await database_sync_to_async(outbox.head)()
-        events = await database_sync_to_async(read_encoded)(self.position)
+        # Its own thread, not the one the consumers' snapshots and catch-ups queue on.
+        events = await database_sync_to_async(read_encoded, thread_sensitive=False)(self.position)
         if events:
             await self.layer.group_send(GROUP, {"type": "desk.events", "events": events})
             self.position = events[-1][0]
