@@ -15,6 +15,7 @@ from django.test import Client
 from journal.models import Trade
 from tests.livedesk.servers import Trader, WebServer, child_env, wait_for
 from trading import outbox
+from trading.audit import ControlAudit
 from trading.execution.models import Order, Position
 from trading.outbox import OutboxEvent
 from trading.strategies.models import Signal
@@ -138,6 +139,18 @@ def test_live_desk_embedded_survives_its_web_server_dying(playwright_browser, tm
         page.screenshot(path=str(screenshot_dir / "desk-390.png"), full_page=True)
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 390  # nothing wider than the phone (tables scroll inside their cards)
+
+        # The operator's kill switch, inline: a confirmation dialog, the audited service, the event back.
+        page.click("#kill-button")
+        page.fill("#confirm-reason", "drill from the desk")
+        page.click("#confirm-ok")
+        page.wait_for_function("() => document.getElementById('kill-state').dataset.on === '1'")
+        audit = ControlAudit.objects.get(action="kill_switch")
+        assert (audit.user.username, audit.new_value, audit.detail) == ("boss", "on", "drill from the desk")
+        page.click("#kill-button")
+        page.click("#confirm-form button[value=cancel]")  # cancelled: nothing happens
+        time.sleep(0.5)
+        assert ControlAudit.objects.filter(action="kill_switch").count() == 1
     finally:
         if context is not None:
             context.close()
