@@ -19,11 +19,14 @@ from journal.models import Trade
 from tests.engine.conftest import DAY
 from tests.helpers import database_unreachable, trade_fields
 from trading import outbox
+from trading.brokers.paper import PaperBroker
 from trading.core import risk
+from trading.core.calendar import session_open
 from trading.core.state import SignalInput
 from trading.execution.backtests import backtest_execute
 from trading.execution.config import engine_config
 from trading.execution.controls import circuit_breaker_reset, kill_switch_set
+from trading.execution.desk import Desk
 from trading.execution.models import Order, OrderEvent, Position
 from trading.outbox import OutboxEvent
 from trading.strategies.models import Signal
@@ -327,3 +330,45 @@ def test_many_concurrent_writers_on_postgresql_every_event_read_once_in_commit_o
     for n in range(writers):  # one writer's events keep its own order
         mine = [int(k.split("-")[1]) for k in keys if k.startswith(f"{n}-")]
         assert mine == sorted(mine)
+
+
+class FlakySource:
+    """A market source that fails, then answers, then answers with an old bar (a frozen feed)."""
+
+    def __init__(self, real, source: str = "KITE") -> None:
+        self.real, self.source, self.mode = real, source, "ok"
+
+    def snapshot(self, at):
+        if self.mode == "down":
+            raise ConnectionError("ticker disconnected")
+        if self.mode == "stale":
+            return self.real.snapshot(at - timedelta(minutes=10))
+        return self.real.snapshot(at)
+
+    def day(self, d):
+        return self.real.day(d)
+
+    def iv_history(self):
+        return self.real.iv_history()
+
+    def __getattr__(self, name):  # anything else (first session, ...) as the real source has it
+        return getattr(self.real, name)
+
+
+def test_the_feed_going_down_stale_and_back_is_told_once_per_change(source):
+    flaky = FlakySource(source)
+    desk = Desk("NIFTY", mode="PAPER", source=flaky, broker=PaperBroker())
+    at = session_open(DAY) + timedelta(minutes=40)
+    desk.cycle(at=at)
+    flaky.mode = "down"
+    for minute in (1, 2):
+        with pytest.raises(ConnectionError):
+            desk.cycle(at=at + timedelta(minutes=minute))
+    flaky.mode = "stale"
+    desk.cycle(at=at + timedelta(minutes=3))
+    flaky.mode = "ok"
+    desk.cycle(at=at + timedelta(minutes=4))
+    states = [e.data["state"] for e in outbox.read(0) if e.kind == outbox.FEED]
+    assert states == ["down", "stale", "up"]
+    first = next(e for e in outbox.read(0) if e.kind == outbox.FEED)
+    assert first.key == "NIFTY" and "ticker disconnected" in first.data["detail"]
