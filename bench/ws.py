@@ -200,22 +200,37 @@ def latency(stack: Stack, cookie: str, days: int) -> None:
     print(f"  fill written -> in the DOM: {percentiles(lags)}; fills not shown: {len(missing)}")
 
 
-async def _client(url: str, token: str, seen: list[int], first: list[int], stop: asyncio.Event) -> None:
+async def _client(
+    url: str, token: str, seen: list[int], first: list[int], stop: asyncio.Event, drops: list[int]
+) -> None:
+    """One API client: a snapshot, then events; like the page, it reconnects with ?after=<position>
+    when its connection drops (each drop counted), so a drop may cost time but never an event."""
     import websockets
 
-    async with websockets.connect(
-        url, additional_headers={"Authorization": f"Token {token}"}, open_timeout=120, max_size=None
-    ) as ws:
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), timeout=1.0)
-            except TimeoutError:
-                continue
-            message = json.loads(raw)
-            if message["type"] == "snapshot":
-                first.append(message["position"])
-            elif message["type"] == "events":
-                seen.extend(e["seq"] for e in message["events"])
+    position: int | None = None
+    while not stop.is_set():
+        query = f"?after={position}" if position is not None else ""
+        try:
+            async with websockets.connect(
+                url + query,
+                additional_headers={"Authorization": f"Token {token}"},
+                open_timeout=120,
+                max_size=None,
+            ) as ws:
+                while not stop.is_set():
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), timeout=1.0)
+                    except TimeoutError:
+                        continue
+                    message = json.loads(raw)
+                    if message["type"] == "snapshot":
+                        first.append(message["position"])
+                    elif message["type"] == "events":
+                        seen.extend(e["seq"] for e in message["events"])
+                    position = message.get("position", position)
+        except (websockets.ConnectionClosed, OSError, TimeoutError):
+            drops.append(1)
+            await asyncio.sleep(0.5)
 
 
 async def _crowd(stack: Stack, token: str, clients: int, seconds: float, speed: str) -> None:
@@ -226,8 +241,9 @@ async def _crowd(stack: Stack, token: str, clients: int, seconds: float, speed: 
     urls = [f"ws://127.0.0.1:{stack.webs[i % len(stack.webs)]}/ws/desk/" for i in range(clients)]
     seen: list[list[int]] = [[] for _ in range(clients)]
     firsts: list[list[int]] = [[] for _ in range(clients)]
+    drops: list[int] = []
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(_client(u, token, s, f, stop)) for u, s, f in zip(urls, seen, firsts)]
+    tasks = [asyncio.create_task(_client(u, token, s, f, stop, drops)) for u, s, f in zip(urls, seen, firsts)]
     while sum(1 for f in firsts if f) < clients:
         await asyncio.sleep(0.2)
         if any(t.done() and t.exception() for t in tasks):
@@ -250,6 +266,7 @@ async def _crowd(stack: Stack, token: str, clients: int, seconds: float, speed: 
     stop.set()
     await asyncio.gather(*tasks)
     complete, missing_total, twice_total = 0, 0, 0
+    snapshots_again = sum(len(f) - 1 for f in firsts)
     for s, f in zip(seen, firsts):
         expected = set(range(f[0] + 1, head + 1))
         missing_total += len(expected - set(s))
@@ -263,6 +280,7 @@ async def _crowd(stack: Stack, token: str, clients: int, seconds: float, speed: 
         f"  events in the outbox: {events}; clients that received every one: {complete}/{clients}; "
         f"missing: {missing_total}; received twice: {twice_total}"
     )
+    print(f"  connections dropped and resumed: {len(drops)} (second snapshots: {snapshots_again})")
     print(f"  events delivered: {sum(len(s) for s in seen):,} ({sum(len(s) for s in seen) / seconds:,.0f}/s)")
     memory = "  ".join(f"{t:4.0f}s {mb:6.1f}" for t, mb in samples)
     print(f"  web server RSS (MB) over time: {memory}")
@@ -283,9 +301,10 @@ def main() -> None:
     parser.add_argument("--redis-url", default="", help="channels-redis, with two web processes")
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-crowd", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the logs (and SQLite database) in /tmp")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp:
-        tmp_path = Path(tmp)
+        tmp_path = Path(tempfile.mkdtemp(prefix="bench-ws-logs-")) if args.keep else Path(tmp)
         database = args.database_url or f"sqlite:///{tmp_path / 'desk.sqlite3'}"
         stack = Stack(tmp_path, database, args.redis_url, webs=2 if args.redis_url else 1)
         mode = "PostgreSQL + Redis, 2 web processes" if args.redis_url else "embedded (SQLite, no Redis)"

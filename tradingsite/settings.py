@@ -330,7 +330,21 @@ if CHANNELS_REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [CHANNELS_REDIS_URL], "capacity": 500, "expiry": 30},
+            "CONFIG": {
+                # Each WebSocket joins the group and listens through this pool: room for a burst of
+                # connections (redis-py's asyncio pool refuses, rather than waits, past its size).
+                "hosts": [
+                    {
+                        "address": CHANNELS_REDIS_URL,
+                        "max_connections": envint("CHANNELS_REDIS_MAX_CONNECTIONS", 2000),
+                        # Longer than channels-redis's 5 s blocking pop: redis-py 8's default socket
+                        # timeout is also 5 s, and a busy process lost the race (a dropped socket).
+                        "socket_timeout": 15,
+                    }
+                ],
+                "capacity": 500,
+                "expiry": 30,
+            },
         }
     }
 else:
