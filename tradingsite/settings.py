@@ -266,7 +266,7 @@ CONTRACT_STRIKE = envstr("CONTRACT_STRIKE", "ATM")  # ATM, OTM, DELTA
 CONTRACT_OTM_STEPS = envint("CONTRACT_OTM_STEPS", 1)
 CONTRACT_TARGET_DELTA = envfloat("CONTRACT_TARGET_DELTA", 0.5)
 ORDER_TYPE = envstr("ORDER_TYPE", "MARKET")
-TRADING_BROKER = envstr("TRADING_BROKER", "")  # default: paper in PAPER mode, kite in LIVE mode
+TRADING_BROKER = envstr("TRADING_BROKER", "")  # LIVE's broker (default kite); PAPER is paper, always
 # The simulated market of the paper desk (Celery beat path; runtrader takes --seed/--start).
 SIM_SEED = envint("SIM_SEED", 7)
 SIM_START = envstr("SIM_START", "2025-01-01")
