@@ -25,7 +25,7 @@ from trading import metrics
 from trading.core import calendar as market_calendar
 from trading.core import engine, risk
 from trading.core.bars import MarketBar
-from trading.core.live import LiveSignals
+from trading.core.live import LiveSignals, expiry_settlement
 from trading.core.results import CycleResult
 from trading.core.state import EngineState, SignalInput, StrategySlot
 from trading.execution.config import (
@@ -279,6 +279,11 @@ class Desk:
             spool_close(closed, result.orders, mode=self.mode, broker_name=self.broker_name)
         return len(result.closed)
 
+    def settlement_spot(self, index: str, expiry) -> float | None:
+        """The spot this index's options expiring on ``expiry`` settle on, from the desk's source
+        (``core.live.expiry_settlement``): the engine's ``SettlementLookup``."""
+        return expiry_settlement(self.source, expiry) if index.upper() == self.index else None
+
     def live_refused(self) -> str:
         """Why a LIVE desk may not trade this cycle ('' when it may, and always '' outside LIVE)."""
         if self.guard is None:
@@ -313,6 +318,7 @@ class Desk:
             entries_allowed=self.db_ok and not exits_only,
             force_exit=force_exit,
             hooks=DatabaseOrderHooks(self),
+            settlement=self.settlement_spot,
         )
         persisting = time.perf_counter()
         report.spooled = self._persist(result, bar, advance=not replaying, seen=seen)
