@@ -70,6 +70,7 @@ def configure(settings, fake, staff, mode, broker, enabled, key, secret, token, 
     settings.KITE_API_KEY = fake.api_key if key else ""
     settings.KITE_API_SECRET = fake.api_secret if secret else ""
     settings.KITE_ROOT_URL = fake.url
+    settings.MARKET_FEED = "kite"  # LIVE's feed (the desk below is given the simulated market's bars)
     settings.KITE_RETRY_WAIT_SECONDS = 0.05
     settings.KITE_POLL_SECONDS = 0.01
     now = timezone.now()
@@ -183,6 +184,12 @@ def test_live_refuses_a_simulated_broker(settings, fake, staff):
     assert live_problems("NIFTY") == ["TRADING_BROKER 'nosuch' is not a known broker"]
     settings.TRADING_BROKER = "kite"
     assert live_problems("NIFTY") == []
+    settings.MARKET_FEED = "sim"  # real orders at simulated prices: never
+    assert live_problems("NIFTY") == [
+        "MARKET_FEED 'sim' does not take its expiries from the broker's instrument master "
+        "(LIVE trades on the kite feed)"
+    ]
+    settings.MARKET_FEED = "kite"
     assert isinstance(live_broker("NIFTY"), KiteBroker) and fake.requests == []  # built, nothing sent yet
 
 

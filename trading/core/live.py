@@ -75,6 +75,7 @@ class SimSource:
     """The simulated market of ``index`` from ``start`` with ``seed``: deterministic for both."""
 
     source = "SIM"
+    expiries_from_broker = False  # computed from the trading calendar
 
     def __init__(
         self, *, index: str = "NIFTY", seed: int = 7, start: date | None = None, simulator=None
@@ -118,6 +119,7 @@ class FeedSource:
         self.feed = feed
         self.index = getattr(feed, "index", "NIFTY").upper()
         self.source = getattr(feed, "source", "REPLAY") or "REPLAY"
+        self.expiries_from_broker = bool(getattr(feed, "expiries_from_broker", False))
         self.first_session = first_session
         self._iv = iv_history
 

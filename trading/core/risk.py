@@ -56,6 +56,7 @@ R_MAX_OPEN_STRATEGY = "max_open_positions_strategy"
 R_COOLDOWN = "cooldown"
 R_DISABLED = "strategy_disabled"
 R_NO_CONTRACT = "no_contract"
+R_CALENDAR = "calendar_not_covered"  # the expiry's year is missing from the calendar (or provisional in LIVE)
 R_SIZE_ZERO = "size_zero"
 R_ALLOCATION = "allocation_too_small"
 R_ORDER_REJECTED = "order_rejected"

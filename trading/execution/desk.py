@@ -123,7 +123,12 @@ class Desk:
         self.data_source = getattr(self.source, "source", "SIM")
         self.live = LiveSignals(self.source, warmup_sessions=int(setting("FEATURE_WARMUP_SESSIONS", 5)))
         self.broker_name = getattr(self.broker, "name", "paper") or "paper"
-        self.config = engine_config(self.index, mode=self.mode, data_source=self.data_source)
+        self.config = engine_config(
+            self.index,
+            mode=self.mode,
+            data_source=self.data_source,
+            expiries_from_broker=bool(getattr(self.source, "expiries_from_broker", False)),
+        )
         self.identity = DeskIdentity(self.index, self.mode, self.data_source, self.broker_name)
         self.state: EngineState | None = None
         self.slots: dict[str, StrategySlot] = {}

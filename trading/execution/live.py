@@ -26,7 +26,14 @@ from trading.brokers.base import Broker
 from trading.brokers.config import BrokerConfig
 from trading.brokers.registry import UnknownBroker, broker_class, build_broker
 from trading.core import calendar as market_calendar
-from trading.execution.config import broker_config, setting, trading_index, trading_mode
+from trading.execution.config import (
+    broker_config,
+    feed_config,
+    feed_has_broker_expiries,
+    setting,
+    trading_index,
+    trading_mode,
+)
 from trading.execution.controls import locked_state, require_staff
 from trading.execution.kite_session import kite_access_token
 from trading.execution.models import TradingState
@@ -68,6 +75,11 @@ def live_problems(index: str, *, on: date | None = None) -> list[str]:
     broker_problem = _live_broker_problem(config)
     if broker_problem:
         problems.append(broker_problem)
+    if not feed_has_broker_expiries():
+        problems.append(
+            f"MARKET_FEED {feed_config().name!r} does not take its expiries from the broker's "
+            "instrument master (LIVE trades on the kite feed)"
+        )
     state = TradingState.objects.filter(index=index).first()
     if state is None or not state.kite_access_token or state.kite_token_date != on:
         problems.append("no Kite access token for today (log in on the broker page)")

@@ -55,6 +55,8 @@ class Feed:
 
     source: str = ""
     index: str = "NIFTY"
+    expiries_from_broker: bool = False
+    """True when the bars' chains list the broker's real expiries (its instrument master)."""
 
     @classmethod
     def from_config(cls, config: FeedConfig) -> Feed:
