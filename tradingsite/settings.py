@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,9 +56,26 @@ TESTING = "pytest" in sys.modules or envbool("TESTING")
 DEBUG = envbool("DEBUG", False)
 
 
+def _weak_secret_key(key: str) -> str:
+    """Why ``key`` is too weak for production ('' when it is not): Django's own rule (check W009)."""
+    if key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return f"it starts with {SECRET_KEY_INSECURE_PREFIX!r}"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"{len(key)} characters, at least {SECRET_KEY_MIN_LENGTH} needed"
+    if len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"{len(set(key))} distinct characters, at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} needed"
+    return ""
+
+
 def _secret_key() -> str:
     key = os.environ.get("SECRET_KEY", "")
     if key:
+        weak = _weak_secret_key(key)
+        if weak and not DEBUG and not TESTING:
+            raise ImproperlyConfigured(
+                f"SECRET_KEY is too weak for DEBUG off ({weak}): set a random one, e.g. "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            )
         return key
     if not DEBUG and not TESTING and not envbool("ALLOW_DEV_SECRET_KEY"):
         raise ImproperlyConfigured(
@@ -71,8 +93,27 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+# HTTPS (production behind a TLS proxy: README, "Production"). Off by default: `make run` and the
+# tests speak plain HTTP on loopback. /healthz and /metrics are never redirected (machines fetch them
+# over the private network).
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)  # e.g. 31536000 (a year) once HTTPS works
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header(header: str) -> tuple[str, str] | None:
+    """``SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto`` (the header the TLS proxy sets to ``https``)
+    as Django's (META key, value) pair; None when unset."""
+    if not header:
+        return None
+    return "HTTP_" + header.strip().upper().replace("-", "_"), "https"
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(envstr("SECURE_PROXY_SSL_HEADER"))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
