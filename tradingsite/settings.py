@@ -130,6 +130,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the project (no CDN)
     "django_prometheus",
     "trading",
     "journal",
@@ -269,6 +270,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Trade journal, orders, positions, signals and market data of the options desk.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ works without internet: Swagger UI from drf-spectacular-sidecar (PyPI, pinned), our
+    # favicon, and no online validator badge.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": STATIC_URL + "favicon.svg",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # One name per shared choice set (trades, orders, positions and signals use the same ones).
     "ENUM_NAME_OVERRIDES": {
         "InstrumentTypeEnum": "trading.choices.InstrumentType",
