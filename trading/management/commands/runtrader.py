@@ -1,4 +1,5 @@
 """`manage.py runtrader`: paper trading on the simulated market, in this process (the embedded mode).
+Always PAPER on the paper broker, whatever ``TRADING_MODE`` and ``TRADING_BROKER`` say.
 
 Runs ``trading.execution.desk`` cycles bar by bar on ``SimSource(seed, start)``: the same cycle the Celery
 tasks run in the distributed mode. Before trading it drains the spool and reconciles; it reconciles
@@ -106,6 +107,11 @@ class Command(BaseCommand):
             ts.save()
 
         source = SimSource(index=index, seed=seed, start=planned)
+        if str(setting("TRADING_MODE", "PAPER")).upper() != "PAPER" or setting("TRADING_BROKER", ""):
+            self.stdout.write(
+                "runtrader: trades the simulated market on the paper broker (TRADING_MODE and "
+                "TRADING_BROKER do not apply here; LIVE runs on the Celery workers)"
+            )
         desk = Desk(index, mode="PAPER", source=source)
         set_desk(desk)
         drained = drain_spool()
