@@ -9,6 +9,7 @@ request at all unless every condition holds - and then it receives the orders (t
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from datetime import timedelta
@@ -150,9 +151,20 @@ def test_runtrader_sends_nothing_to_kite_whatever_is_configured(settings, fake, 
     """The issue's run: default PAPER, TRADING_BROKER=kite, an API key and today's token - and the
     same with every LIVE condition met: runtrader trades the simulated market on paper."""
     configure(settings, fake, staff, mode, "kite", mode == "LIVE", True, mode == "LIVE", True, mode == "LIVE")
+    out = io.StringIO()
     call_command(
-        "runtrader", "--speed", "max", "--days", "1", "--start", DAY.isoformat(), "--fresh", "--quiet"
+        "runtrader",
+        "--speed",
+        "max",
+        "--days",
+        "1",
+        "--start",
+        DAY.isoformat(),
+        "--fresh",
+        "--quiet",
+        stdout=out,
     )
+    assert "on the paper broker" in out.getvalue()
     assert fake.requests == []
     assert Order.objects.exists() and set(Order.objects.values_list("broker", "mode").distinct()) == {
         ("paper", "PAPER")
