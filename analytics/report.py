@@ -146,6 +146,7 @@ class Figure:
     text: str
     css: str = ""
     hint: str = ""
+    sub: str = ""  # a second reading under the figure (the R of an expectancy, the % of a drawdown)
 
 
 @dataclass
@@ -259,8 +260,8 @@ def _figures(s: dict[str, Any]) -> tuple[list[Figure], list[tuple[str, list[Figu
     """The key-figure strip and the full table of figures, formatted."""
     inr, pct, frac, ratio = formats.inr, formats.percent, formats.fraction_percent, formats.ratio
 
-    def fig(key: str, label: str, text: str, css: str = "", hint: str = "") -> Figure:
-        return Figure(key, label, text, css, hint)
+    def fig(key: str, label: str, text: str, css: str = "", hint: str = "", sub: str = "") -> Figure:
+        return Figure(key, label, text, css, hint, sub)
 
     exp_r = s["expectancy_r"]
     key = [
@@ -271,17 +272,18 @@ def _figures(s: dict[str, Any]) -> tuple[list[Figure], list[tuple[str, list[Figu
         fig(
             "expectancy",
             "Expectancy",
-            inr(s["expectancy"]) + (f" ({ratio(exp_r)}R)" if exp_r is not None else ""),
+            inr(s["expectancy"]),
             _css(s["expectancy"]),
             "per trade",
+            f"{ratio(exp_r)}R per trade" if exp_r is not None else "per trade",
         ),
         fig(
             "max_drawdown",
             "Max drawdown",
-            inr(s["max_drawdown"])
-            + (f" ({frac(s['max_drawdown_ratio'])})" if s["max_drawdown_ratio"] else ""),
+            inr(s["max_drawdown"]),
             "loss" if s["max_drawdown"] else "",
             "from the equity's peak",
+            f"{frac(s['max_drawdown_ratio'])} of the peak" if s["max_drawdown_ratio"] else "",
         ),
         fig("sharpe", "Sharpe", ratio(s["sharpe"]), hint="annualised, 252 days"),
         fig("charges_pct_of_gross", "Charges / gross", pct(s["charges_pct_of_gross"])),
