@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from journal.cursor import decode_cursor, encode_cursor
 from journal.models import DailyPerformance, Trade
 from trading import formats
+from trading.core.charges import CHARGE_FIELDS
 from trading.core.context import MEASURES
 from trading.market.models import MarketSnapshot
 
@@ -360,13 +361,7 @@ FIELD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "P&L and charges",
         (
             "gross_pnl",
-            "brokerage",
-            "stt",
-            "exchange_txn",
-            "sebi_fee",
-            "stamp_duty",
-            "gst",
-            "total_charges",
+            *CHARGE_FIELDS,
             "net_pnl",
             "pnl_percentage",
             "is_winning_trade",
@@ -393,22 +388,7 @@ _UNIT_FORMATS = {
     "rupees per vol point": formats.inr,
 }
 # Trade fields by how they read.
-_MONEY = frozenset(
-    {
-        "gross_pnl",
-        "brokerage",
-        "stt",
-        "exchange_txn",
-        "sebi_fee",
-        "stamp_duty",
-        "gst",
-        "total_charges",
-        "net_pnl",
-        "initial_risk",
-        "mae",
-        "mfe",
-    }
-)
+_MONEY = frozenset({*CHARGE_FIELDS, "gross_pnl", "net_pnl", "initial_risk", "mae", "mfe"})
 _PRICES = frozenset({"entry_price", "exit_price", "strike_price", "stop_loss_price", "target_price"})
 _LABELS = {
     "pnl_percentage": "P&L % (of premium paid)",
