@@ -21,7 +21,9 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.test import AsyncClient, Client
 
 from journal.models import Trade
@@ -225,6 +227,9 @@ def _asgi_get(path: str, **headers):
                 if response.streaming
                 else response.content
             )
+        # The handler's thread keeps its database connection (CONN_MAX_AGE): close it, or PostgreSQL
+        # cannot drop the test database at the end.
+        await sync_to_async(connections.close_all, thread_sensitive=True)()
         return response, body, [str(w.message) for w in caught]
 
     with ThreadPoolExecutor(1) as pool:  # a loop of its own: Playwright may hold this thread's loop
