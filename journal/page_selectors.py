@@ -7,7 +7,7 @@ from __future__ import annotations
 import calendar as pycalendar
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -489,7 +489,8 @@ def market_context_rows(trade: Trade) -> list[dict]:
 
 # --- The feature row, grouped and formatted ------------------------------------------------------------
 
-# Every column of ``trading.core.features.COLUMNS`` (docs/contracts.md): its group, label and format.
+# Every column of ``trading.core.features.COLUMNS`` (docs/contracts.md) and the row's ``time`` (the bar's
+# start, which the engine stores with the row): its group, label and format.
 _F_POINTS = "points"  # index points, 2 decimals
 _F_COUNT = "count"  # a whole number (volume, OI)
 _F_IV = "iv"  # an annualised fraction, shown in percent like every IV
@@ -552,6 +553,7 @@ FEATURE_GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     (
         "Session and expiry",
         (
+            ("time", "Bar start", "datetime"),
             ("session", "Session", "text"),
             ("minute", "Bar", "minute"),
             ("expiry", "Expiry", "text"),
@@ -589,6 +591,11 @@ def _feature_text(kind: str, value) -> str:
     if kind == "direction":
         d = formats.to_decimal(value)
         return formats.MISSING if d is None else ("up" if d > 0 else "down" if d < 0 else "flat")
+    if kind == "datetime":
+        try:
+            return datetime.fromisoformat(str(value)).astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+        except (TypeError, ValueError):
+            return str(value)
     if kind == "minute":
         d = formats.to_decimal(value)
         if d is None:

@@ -23,6 +23,7 @@ from trading.strategies.models import Signal
 PASSWORD = "pages-pw-1"
 STRATEGIES = ("OpeningRangeBreakoutStrategy", "PCRStrategy", "SupertrendStrategy")
 FEATURES = {
+    "time": "2026-04-06T03:59:00+00:00",
     "close": 24012.35,
     "vwap": 23998.1,
     "vix": 13.42,

@@ -86,6 +86,7 @@ def test_signal_features_are_grouped_and_formatted(desk, client_of):
     assert pairs["Call OI"] == "2,30,94,400" and pairs["Put OI"] == "2,47,83,200"  # Indian grouping
     assert pairs["Close"] == "24,012.35" and pairs["PCR (OI)"] == "1.07" and pairs["RSI 14"] == "61.4"
     assert pairs["Bar"] == "09:30 IST (minute 15)" and pairs["Expiry day"] == "No"
+    assert pairs["Bar start"] == "2026-04-06 09:29 IST"
     assert "from signal #" in section
 
 
@@ -94,7 +95,7 @@ def test_every_feature_column_has_a_group():
     from trading.core.features import COLUMNS
 
     grouped = [name for _, items in FEATURE_GROUPS for name, _, _ in items]
-    assert sorted(grouped) == sorted(COLUMNS) and len(grouped) == len(set(grouped))
+    assert sorted(grouped) == sorted([*COLUMNS, "time"]) and len(grouped) == len(set(grouped))
 
 
 def test_audit_shows_tags_as_chips(desk, client_of):
