@@ -573,6 +573,11 @@ def _feature_text(kind: str, value) -> str:
         return "Yes" if value else "No"
     if isinstance(value, dict | list):
         return json.dumps(value)
+    if kind == "datetime":
+        try:
+            return datetime.fromisoformat(str(value)).astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+        except (TypeError, ValueError):
+            return str(value)
     if isinstance(value, str) and kind not in ("text",):
         if formats.to_decimal(value) is None:
             return value
@@ -591,11 +596,6 @@ def _feature_text(kind: str, value) -> str:
     if kind == "direction":
         d = formats.to_decimal(value)
         return formats.MISSING if d is None else ("up" if d > 0 else "down" if d < 0 else "flat")
-    if kind == "datetime":
-        try:
-            return datetime.fromisoformat(str(value)).astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
-        except (TypeError, ValueError):
-            return str(value)
     if kind == "minute":
         d = formats.to_decimal(value)
         if d is None:
