@@ -36,6 +36,7 @@ from trading.core.calendar import ist_date
 ALL_MODES = "ALL"
 SCATTER_MAX_POINTS = 2000  # the most recent trades on the MAE/MFE chart
 SPARKLINE_DAYS = 60
+MINUTES_PER_DAY = 24 * 60
 
 # Per trade, in exit order: what the figures read (``TradeColumns``) and what the groups need.
 _COLUMNS = (
@@ -60,8 +61,6 @@ _ATTRIBUTION_COLUMNS = (
     "gamma_entry",
     "theta_entry",
     "vega_entry",
-    "entry_time",
-    "exit_time",
 )
 
 
@@ -216,10 +215,7 @@ def _load(filterset: TradeFilterSet) -> _Trades:
         mfe=_floats(main[7]),
     )
     a = dict(zip(_ATTRIBUTION_COLUMNS, extra, strict=True))
-    days = np.array(
-        [attribution.days_held(t0, t1) for t0, t1 in zip(a["entry_time"], a["exit_time"], strict=True)],
-        dtype=float,
-    )
+    days = cols.hold_minutes / MINUTES_PER_DAY  # calendar days held: the theta clock (exit - entry)
     parts = attribution.attribute_many(
         gross_pnl=cols.gross,
         sign=np.array([attribution.side_sign(s) for s in a["side"]], dtype=float),
