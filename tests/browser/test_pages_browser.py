@@ -24,6 +24,15 @@ from trading.core.strategies import registry
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = {"wide": (1440, 900), "phone": (390, 844)}
+# The canvases of a report with data (analytics/_report.html), on the page and in the tearsheet.
+REPORT_CHARTS = {
+    "equity-chart",
+    "drawdown-chart",
+    "daily-chart",
+    "r-chart",
+    "excursion-chart",
+    "attribution-chart",
+}
 SHOOT = os.environ.get("BROWSER_SCREENSHOTS", "") == "1"
 
 
@@ -130,16 +139,8 @@ def test_every_page_with_data(playwright_browser, live_server):
         for path in _pages(trade.pk):
             drawn[(path, width)] = check_page(page, path, width)
         page.context.close()
-    analytics = {
-        "equity-chart",
-        "drawdown-chart",
-        "daily-chart",
-        "r-chart",
-        "excursion-chart",
-        "attribution-chart",
-    }
     for width in WIDTHS:
-        assert set(drawn[("/analytics/", width)]) == analytics
+        assert set(drawn[("/analytics/", width)]) == REPORT_CHARTS
         assert set(drawn[("/", width)]) == {"equity-sparkline"}
         assert set(drawn[(f"/journal/{trade.pk}/", width)]) == {"trade-chart"}
         assert set(drawn[("/market/chain/", width)]) == {"oi-chart"}
@@ -259,14 +260,7 @@ def test_tearsheet_opens_from_a_file_with_the_network_off(playwright_browser, li
         sheet, requested = _open_offline(playwright_browser, path, width)
         sheet.wait_for_function("() => window.Chart && Chart.getChart('equity-chart') !== undefined")
         charts = charts_state(sheet)
-        assert set(charts) == {
-            "equity-chart",
-            "drawdown-chart",
-            "daily-chart",
-            "r-chart",
-            "excursion-chart",
-            "attribution-chart",
-        }
+        assert set(charts) == REPORT_CHARTS
         assert all(charts.values()) and sheet.errors == []
         assert [u for u in requested if not u.startswith("file://")] == []
         assert no_sideways_scroll(sheet)
