@@ -25,7 +25,7 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand, CommandError
 
 from journal.services import drain_spool
-from trading import metrics
+from trading import formats, metrics
 from trading.core import calendar as market_calendar
 from trading.core.live import SimSource
 from trading.execution.config import setting
@@ -225,7 +225,7 @@ class Command(BaseCommand):
         line = (
             f"[{index} {at.astimezone(market_calendar.IST):%Y-%m-%d %H:%M} IST] bar {i}/{n} | "
             f"open {report.open_positions} | orders {totals['orders']} | trades {totals['trades']} | "
-            f"day net Rs {net:,.2f} | {totals['bars'] / elapsed:.0f} bars/s"
+            f"day net Rs {formats.grouped(net)} | {totals['bars'] / elapsed:.0f} bars/s"
             + (f" | {report.skipped}" if report.skipped else "")
             + ("" if report.db_available else " | DATABASE DOWN: exits only")
         )
