@@ -43,7 +43,7 @@ def _own_var_dir(settings, tmp_path):
 
 def open_as(playwright_browser, live_server, user: User, width: str = "wide"):
     """A logged-in page (the session cookie of a Django test client: no login form to fill) that
-    records console errors and uncaught exceptions in ``page.errors``."""
+    records console errors, uncaught exceptions and requests to other hosts in ``page.errors``."""
     client = Client()
     client.force_login(user)
     w, h = WIDTHS[width]
@@ -56,6 +56,15 @@ def open_as(playwright_browser, live_server, user: User, width: str = "wide"):
     page.errors = []
     page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    # Nothing from a CDN: any request to another host is an error too.
+    page.on(
+        "request",
+        lambda req: (
+            None
+            if req.url.startswith((live_server.url, "data:", "blob:"))
+            else page.errors.append(f"request to another host: {req.url}")
+        ),
+    )
     page.base_url = live_server.url
     return page
 
@@ -108,6 +117,7 @@ def _pages(trade_pk: int | None) -> list[str]:
         "/market/chain/",
         "/control/",
         "/kite/",
+        "/api/docs/",
     ]
     if trade_pk is not None:
         pages.insert(3, f"/journal/{trade_pk}/")
