@@ -67,7 +67,7 @@ def test_home_page_shows_the_desk(settings):
     assert re.search(r'id="kill-switch"[^>]*>off<', html)
     # the last five trades, newest first, each linking to its page
     last = list(Trade.objects.filter(entry_mode="PAPER").order_by("-exit_time", "-id")[:5])
-    rows = re.findall(r'<a href="/journal/(\d+)/">[^<]*</a></td><td><a', html)
+    rows = re.findall(r'<td><a href="/journal/(\d+)/">\d\d \w{3} \d\d:\d\d</a></td>', html)
     assert [int(pk) for pk in rows] == [t.pk for t in last]
     # the sparkline: capital + every trade's net, at the last point
     data = json.loads(re.search(r'id="sparkline-data" type="application/json">(.*?)</script>', html).group(1))
