@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute, TruncDate
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -31,7 +32,7 @@ from analytics.returns import TradeColumns, daily_net, daily_net_from_trades
 from journal.filters import TRADE_FILTER_NAMES, TradeFilterSet, filter_trades
 from journal.selectors import daily_net_rows
 from trading import formats
-from trading.core.calendar import ist_date
+from trading.core.calendar import IST
 
 ALL_MODES = "ALL"
 SCATTER_MAX_POINTS = 2000  # the most recent trades on the MAE/MFE chart
@@ -432,37 +433,66 @@ def _with_bars(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 ORDERED_BY_BUCKET = ("entry_time", "weekday", "days_to_expiry", "vix_regime")
 
 
+def _labels(dimension: buckets.Dimension, values: list) -> np.ndarray:
+    """The bucket label of each value (``Dimension.of``, called once per distinct value)."""
+    numbers = np.array([math.nan if v is None else float(v) for v in values], dtype=float)
+    distinct, inverse = np.unique(numbers, return_inverse=True)
+    names = np.array(
+        [dimension.of(None if math.isnan(v) else v).label for v in distinct] or [""], dtype=object
+    )
+    return names[inverse] if len(numbers) else np.array([], dtype=object)
+
+
+def _month_labels(months: np.ndarray) -> np.ndarray:
+    distinct, inverse = np.unique(months.astype(str), return_inverse=True)
+    return np.array([buckets.month_label(m) for m in distinct], dtype=object)[inverse]
+
+
 def _breakdowns(data: _Trades, filterset: TradeFilterSet) -> list[dict[str, Any]]:
     """Breakdown tables by strategy, option type, exit type, entry time, weekday, days to expiry, VIX
-    regime and month (the buckets of ``analytics.buckets``)."""
+    regime and month (the buckets of ``analytics.buckets``). The entry's IST minute, weekday and date
+    come from the database (no date-times to parse)."""
     if not len(data.cols):
         return []
-    qs = filterset.qs.order_by("exit_time", "id")
-    extra = list(qs.values_list("instrument_type", "exit_type", "entry_time", "expiry_date", "vix_entry"))
+    qs = (
+        filterset.qs.order_by("exit_time", "id")
+        .annotate(
+            _hour=ExtractHour("entry_time", tzinfo=IST),
+            _minute=ExtractMinute("entry_time", tzinfo=IST),
+            _weekday=ExtractIsoWeekDay("entry_time", tzinfo=IST),
+            _day=TruncDate("entry_time", tzinfo=IST),
+        )
+        .values_list(
+            "instrument_type", "exit_type", "expiry_date", "vix_entry", "_hour", "_minute", "_weekday", "_day"
+        )
+    )
+    rows = list(qs)
+    kind, exit_type, expiry, vix, hour, minute, weekday, day = (list(c) for c in zip(*rows, strict=True))
     dims = buckets.dimensions()
-    keys: dict[str, tuple[str, list[str]]] = {
-        "strategy": ("Strategy", data.strategy),
-        "instrument_type": ("Option type", ["CE" if r[0] == "CALL" else "PE" for r in extra]),
-        "exit_type": ("Exit type", [r[1].replace("_", " ").title() for r in extra]),
+    months = np.array([f"{d}"[:7] for d in data.cols.trade_date.astype("datetime64[M]")], dtype=object)
+    keys: dict[str, tuple[str, np.ndarray]] = {
+        "strategy": ("Strategy", np.array(data.strategy, dtype=object)),
+        "instrument_type": (
+            "Option type",
+            np.array(["CE" if k == "CALL" else "PE" for k in kind], dtype=object),
+        ),
+        "exit_type": ("Exit type", np.array([e.replace("_", " ").title() for e in exit_type], dtype=object)),
         "entry_time": (
             "Entry time (IST)",
-            [dims["entry_time"].of(buckets.ist_minutes(r[2])).label for r in extra],
+            _labels(dims["entry_time"], [h * 60 + m for h, m in zip(hour, minute, strict=True)]),
         ),
-        "weekday": ("Weekday", [dims["weekday"].of(ist_date(r[2]).weekday()).label for r in extra]),
+        "weekday": ("Weekday", _labels(dims["weekday"], [w - 1 for w in weekday])),
         "days_to_expiry": (
             "Days to expiry",
-            [dims["days_to_expiry"].of(buckets.days_to_expiry(r[2], r[3])).label for r in extra],
+            _labels(dims["days_to_expiry"], [(e - d).days for e, d in zip(expiry, day, strict=True)]),
         ),
-        "vix_regime": ("VIX regime at entry", [dims["vix_regime"].of(r[4]).label for r in extra]),
-        "month": (
-            "Month",
-            [buckets.month_label(buckets.month_key(d.astype(date))) for d in data.cols.trade_date],
-        ),
+        "vix_regime": ("VIX regime at entry", _labels(dims["vix_regime"], vix)),
+        "month": ("Month", _month_labels(months)),
     }
     out = []
     for name, (label, values) in keys.items():
         groups: dict[str, list[int]] = {}
-        for i, v in enumerate(values):
+        for i, v in enumerate(values.tolist()):
             groups.setdefault(v, []).append(i)
         rows = [_group_row(k, _subset(data.cols, np.array(idx))) for k, idx in groups.items()]
         if name in ORDERED_BY_BUCKET:
