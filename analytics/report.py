@@ -65,6 +65,11 @@ _ATTRIBUTION_COLUMNS = (
 )
 
 
+def _now() -> datetime:
+    """When a report is made (IST): its "generated" line and the tearsheet's file name."""
+    return timezone.localtime()
+
+
 def capital_for(mode: str) -> float:
     """Starting capital (rupees) of the equity and the returns: ``TRADING_CAPITAL``."""
     return float(settings.TRADING_CAPITAL)
@@ -628,7 +633,7 @@ def build_report(filters: ReportFilters, *, capital: float | None = None, rf: fl
         },
         "capital": capital,
     }
-    now = timezone.localtime()
+    now = _now()
     return Report(
         title=f"Tearsheet: {', '.join(f'{k} {v}' for k, v in filters.labels())}",
         mode=filters.mode,

@@ -36,7 +36,7 @@ FIXED_NOW = datetime(2026, 6, 1, 18, 30, tzinfo=IST)
 @pytest.fixture
 def frozen(monkeypatch):
     """The report's "generated at" fixed, so two renderings can be compared byte for byte."""
-    monkeypatch.setattr(report_module.timezone, "localtime", lambda *a, **k: FIXED_NOW)
+    monkeypatch.setattr(report_module, "_now", lambda: FIXED_NOW)
 
 
 @pytest.fixture
