@@ -137,6 +137,9 @@ def test_every_page_without_data(playwright_browser, live_server):
                 assert empty.count() == 8 and all(e.is_visible() for e in empty.all())
             if path == "/":
                 assert charts == {} and page.locator("#sparkline-empty").is_visible()
+        # the login page, as someone not logged in sees it
+        page.context.clear_cookies()
+        check_page(page, "/accounts/login/", width)
         page.context.close()
 
 
