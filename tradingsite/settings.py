@@ -130,7 +130,6 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
-    "drf_spectacular_sidecar",  # Swagger UI's files, served by the project (no CDN)
     "django_prometheus",
     "trading",
     "journal",
@@ -140,6 +139,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "tradingsite.streaming.stream_for_asgi",  # before WhiteNoise: static files stream under ASGI too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -270,11 +270,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Trade journal, orders, positions, signals and market data of the options desk.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # /api/docs/ works without internet: Swagger UI from drf-spectacular-sidecar (PyPI, pinned), our
-    # favicon, and no online validator badge.
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": STATIC_URL + "favicon.svg",
-    "REDOC_DIST": "SIDECAR",
+    # Swagger UI from static/vendor (npm swagger-ui-dist), not a CDN; no call to the online validator.
+    "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # One name per shared choice set (trades, orders, positions and signals use the same ones).
     "ENUM_NAME_OVERRIDES": {
