@@ -228,7 +228,8 @@ def _contract_and_times(raw: dict, out: dict) -> None:
 
 
 def _prices(raw: dict, out: dict) -> None:
-    """Prices: finite, not negative, premiums on the 0.05 tick, an exit at 0 only at expiry."""
+    """Prices: finite, not negative, premiums on the 0.05 tick (an EXPIRY exit is a settlement value,
+    to the paisa), an exit at 0 only at expiry."""
     for name in _PRICE_FIELDS:
         if raw.get(name) not in (None, ""):
             out[name] = _decimal(name, raw[name])
@@ -243,6 +244,8 @@ def _prices(raw: dict, out: dict) -> None:
     if out["exit_price"] == 0 and out["exit_type"] != ExitType.EXPIRY:
         raise ValidationError({"exit_price": "an exit at 0 is allowed only for exit type EXPIRY"})
     for name in _TICK_FIELDS:
+        if name == "exit_price" and out["exit_type"] == ExitType.EXPIRY:
+            continue  # settled at the final settlement price less the strike: a cash value
         if out.get(name) is not None and out[name] % TICK != 0:
             raise ValidationError({name: f"{out[name]} is off the 0.05 tick"})
 

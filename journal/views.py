@@ -25,15 +25,13 @@ from journal.forms import (
     ImportUploadForm,
     ManualTradeForm,
     TradeAnnotateForm,
-    prepare_filter_form,
+    filter_bar,
 )
-from journal.models import StrategyPerformance, Trade
+from journal.models import Trade
 from journal.services import record_trade, trade_update
 from trading.choices import Mode
 
 SESSION_IMPORT_KEY = "journal_import"
-# Filters shown above the table; the others sit under "More filters".
-MAIN_FILTERS = ("date_from", "date_to", "mode", "symbol", "strategy", "winning")
 
 
 def _journal_params(query: QueryDict) -> QueryDict:
@@ -94,16 +92,17 @@ def trade_list(request: HttpRequest) -> HttpResponse:
     )
     # The API's totals: from the per-day performance rows when only dates and mode filter the set.
     totals = selectors.trade_totals(filterset) if valid else None
+    # "Page N of M": no page before this one means rows 1..n; else one COUNT of the rows before it.
+    position = page_selectors.page_position(
+        qs, page, total=totals.trades if totals else 0, size=size, first_page=page.prev_cursor is None
+    )
     filter_query = _query(params, keep=TRADE_FILTER_NAMES)
-    form = prepare_filter_form(filterset.form)
     context = {
+        **filter_bar(filterset, params),
         "filterset": filterset,
-        "form": form,
-        "main_fields": [form[n] for n in MAIN_FILTERS if n in form.fields],
-        "more_fields": [form[n] for n in form.fields if n not in MAIN_FILTERS],
-        "more_open": any(params.get(n) for n in form.fields if n not in MAIN_FILTERS),
         "valid": valid,
         "page": page,
+        "position": position,
         "totals": totals,
         "cols": _sort_links(params, sort),
         "sort": sort,
@@ -114,9 +113,7 @@ def trade_list(request: HttpRequest) -> HttpResponse:
         "first_url": "?" + _query(params, after=None, before=None) if page.prev_cursor else "",
         "export_csv": reverse("journal-api:trade-export-csv") + "?" + filter_query,
         "export_xlsx": reverse("journal-api:trade-export-xlsx") + "?" + filter_query,
-        "strategy_names": StrategyPerformance.objects.values_list("strategy_name", flat=True)
-        .distinct()
-        .order_by("strategy_name"),
+        "analytics_url": reverse("analytics-pages:page") + "?" + filter_query,
         "mode": params.get("mode", ""),
     }
     return render(request, "journal/list.html", context, status=200 if valid else 400)

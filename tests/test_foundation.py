@@ -11,6 +11,7 @@ from pathlib import Path
 import trading.core
 
 ROOT = Path(__file__).resolve().parent.parent
+STRONG_KEY = "foundation-tests-" + "0123456789abcdef" * 4  # strong enough for DEBUG off
 
 
 def _core_modules() -> list[str]:
@@ -67,7 +68,11 @@ def test_development_key_is_generated_once_and_kept(tmp_path):
 
 
 def test_trading_mode_defaults_to_paper_and_rejects_nonsense(tmp_path):
-    env = {"SECRET_KEY": "x" * 50, "VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "tradingsite.settings"}
+    env = {
+        "SECRET_KEY": STRONG_KEY,
+        "VAR_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "tradingsite.settings",
+    }
     assert _start(env).stdout.strip() == "PAPER"
     out = _start(env | {"TRADING_MODE": "YOLO"})
     assert out.returncode != 0 and "TRADING_MODE" in out.stderr

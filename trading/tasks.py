@@ -16,7 +16,7 @@ from celery.signals import worker_ready
 from django.utils.dateparse import parse_datetime
 
 from journal import services as journal_services
-from trading.execution import desk, reconciliation
+from trading.execution import broker_updates, desk, reconciliation
 from trading.execution.lock import CycleBusy
 from trading.livedesk.maintenance import outbox_prune
 from trading.notifications.dispatch import notify_pending
@@ -90,6 +90,14 @@ def reconcile(index: str | None = None) -> dict:
     """Orders and positions brought in line with the broker; the spool drained first."""
     report = reconciliation.reconcile(index)
     return {"index": report.index, "orders_updated": report.orders_updated, "mismatches": report.mismatches}
+
+
+@shared_task(name="trading.tasks.reconcile_order", acks_late=True, reject_on_worker_lost=True, **_RETRY)
+def reconcile_order(tag: str) -> dict:
+    """One stored order brought to the order carrying its tag at the broker (sent after a Kite
+    postback for an order id not stored yet)."""
+    order = broker_updates.reconcile_tag(tag)
+    return {"tag": tag, "status": order.status if order is not None else None}
 
 
 @shared_task(name="trading.tasks.drain_spool", acks_late=True, reject_on_worker_lost=True)

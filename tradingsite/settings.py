@@ -12,6 +12,11 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,9 +56,26 @@ TESTING = "pytest" in sys.modules or envbool("TESTING")
 DEBUG = envbool("DEBUG", False)
 
 
+def _weak_secret_key(key: str) -> str:
+    """Why ``key`` is too weak for production ('' when it is not): Django's own rule (check W009)."""
+    if key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return f"it starts with {SECRET_KEY_INSECURE_PREFIX!r}"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"{len(key)} characters, at least {SECRET_KEY_MIN_LENGTH} needed"
+    if len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return f"{len(set(key))} distinct characters, at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} needed"
+    return ""
+
+
 def _secret_key() -> str:
     key = os.environ.get("SECRET_KEY", "")
     if key:
+        weak = _weak_secret_key(key)
+        if weak and not DEBUG and not TESTING:
+            raise ImproperlyConfigured(
+                f"SECRET_KEY is too weak for DEBUG off ({weak}): set a random one, e.g. "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            )
         return key
     if not DEBUG and not TESTING and not envbool("ALLOW_DEV_SECRET_KEY"):
         raise ImproperlyConfigured(
@@ -71,8 +93,27 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+# HTTPS (production behind a TLS proxy: README, "Production"). Off by default: `make run` and the
+# tests speak plain HTTP on loopback. /healthz and /metrics are never redirected (machines fetch them
+# over the private network).
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)  # e.g. 31536000 (a year) once HTTPS works
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header(header: str) -> tuple[str, str] | None:
+    """``SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto`` (the header the TLS proxy sets to ``https``)
+    as Django's (META key, value) pair; None when unset."""
+    if not header:
+        return None
+    return "HTTP_" + header.strip().upper().replace("-", "_"), "https"
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(envstr("SECURE_PROXY_SSL_HEADER"))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -99,6 +140,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "tradingsite.streaming.stream_for_asgi",  # before WhiteNoise: static files stream under ASGI too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -229,6 +271,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Trade journal, orders, positions, signals and market data of the options desk.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from static/vendor (npm swagger-ui-dist), not a CDN; no call to the online validator.
+    "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # One name per shared choice set (trades, orders, positions and signals use the same ones).
     "ENUM_NAME_OVERRIDES": {
         "InstrumentTypeEnum": "trading.choices.InstrumentType",
@@ -267,7 +313,7 @@ CONTRACT_STRIKE = envstr("CONTRACT_STRIKE", "ATM")  # ATM, OTM, DELTA
 CONTRACT_OTM_STEPS = envint("CONTRACT_OTM_STEPS", 1)
 CONTRACT_TARGET_DELTA = envfloat("CONTRACT_TARGET_DELTA", 0.5)
 ORDER_TYPE = envstr("ORDER_TYPE", "MARKET")
-TRADING_BROKER = envstr("TRADING_BROKER", "")  # default: paper in PAPER mode, kite in LIVE mode
+TRADING_BROKER = envstr("TRADING_BROKER", "")  # LIVE's broker (default kite); PAPER is paper, always
 # The simulated market of the paper desk (Celery beat path; runtrader takes --seed/--start).
 SIM_SEED = envint("SIM_SEED", 7)
 SIM_START = envstr("SIM_START", "2025-01-01")

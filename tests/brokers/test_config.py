@@ -110,7 +110,10 @@ def test_the_broker_of_each_mode():
     assert BrokerConfig().broker_name("PAPER") == "paper"
     assert BrokerConfig().broker_name("live") == "kite"
     assert BrokerConfig().broker_name("BACKTEST") == "paper"
-    assert BrokerConfig(name="PAPER").broker_name("LIVE") == "paper"  # an explicit TRADING_BROKER wins
+    assert BrokerConfig(name="PAPER").broker_name("LIVE") == "paper"  # TRADING_BROKER names LIVE's broker
+    assert BrokerConfig(name="kite").broker_name("PAPER") == "paper"  # PAPER is paper, always
+    assert BrokerConfig(name="kite").broker_name("BACKTEST") == "paper"
+    assert PaperBroker.simulated and not KiteBroker.simulated
     assert broker_class("kite") is KiteBroker and broker_class(" Paper ") is PaperBroker
 
 

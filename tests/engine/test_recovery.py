@@ -52,7 +52,7 @@ def _env(tmp_path: Path, **extra: str) -> dict:
         DATABASE_URL=_database_url(),  # the TEST database, not the developer's
         VAR_DIR=str(tmp_path / "var"),
         TRADE_SPOOL_PATH=str(tmp_path / "spool.jsonl"),
-        SECRET_KEY="recovery-tests",
+        SECRET_KEY="recovery-tests-" + "0123456789abcdef" * 4,  # strong enough for DEBUG off
         DEBUG="0",
         SIM_SEED=str(SEED),
         SIM_START=DAY.isoformat(),

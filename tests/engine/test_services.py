@@ -254,6 +254,7 @@ def test_live_mode_refuses_to_start_without_every_condition(staff, settings):
         live_confirm(index="NIFTY", user=staff)
     settings.TRADING_MODE, settings.LIVE_TRADING_ENABLED = "LIVE", True
     settings.KITE_API_KEY, settings.KITE_API_SECRET = "k", "s"
+    settings.MARKET_FEED = "kite"
     from django.utils import timezone
 
     from trading.core import calendar

@@ -37,7 +37,7 @@ def _env(tmp_path, multiproc) -> dict:
         REDIS_URL=os.environ["REDIS_URL"],
         PROMETHEUS_MULTIPROC_DIR=str(multiproc),
         VAR_DIR=str(tmp_path / "var"),
-        SECRET_KEY="cross-process-test",
+        SECRET_KEY="cross-process-test-" + "0123456789abcdef" * 4,  # strong enough for DEBUG off
         DEBUG="0",
         CELERY_TASK_ALWAYS_EAGER="0",
         PYTHONPATH=str(REPO),

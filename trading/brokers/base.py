@@ -56,6 +56,9 @@ class Broker:
     """Base class of the brokers; see the module docstring for the contract every method keeps."""
 
     name: str = ""
+    simulated: bool = False
+    """True for a broker that sends nothing anywhere (paper). Any other broker - plugins included,
+    unless they say otherwise - is treated as live: only LIVE mode may build it."""
 
     @classmethod
     def from_config(

@@ -134,7 +134,8 @@ def paper_fill_model(settings: Any) -> fills.FillConfig:
 class BrokerConfig:
     """Everything a broker is built from.
 
-    * ``name`` (``TRADING_BROKER``): the broker to trade with; '' = by mode (``broker_name``).
+    * ``name`` (``TRADING_BROKER``): the broker LIVE trades with; '' = kite (``broker_name``). Any
+      other mode trades on paper whatever it says.
     * ``paper``: the paper broker's fill model (``trading.core.fills.FillConfig``: slippage ticks,
       latency, tick and price band), from ``PAPER_SLIPPAGE_TICKS`` and ``PAPER_LATENCY_MS``.
     * ``kite``: the Kite account and order working (``KiteConfig``).
@@ -152,8 +153,12 @@ class BrokerConfig:
         object.__setattr__(self, "extra_brokers", MappingProxyType(dict(self.extra_brokers or {})))
 
     def broker_name(self, mode: str) -> str:
-        """``name`` when set, else ``kite`` for LIVE and ``paper`` for any other mode."""
-        return self.name or ("kite" if str(mode).upper() == "LIVE" else "paper")
+        """The broker of ``mode``: ``paper`` for any mode but LIVE (PAPER is paper, always); for LIVE
+        ``name`` when set, else ``kite``. Whether LIVE may trade at all is the execution layer's
+        question (``trading.execution.live.live_broker``)."""
+        if str(mode).upper() != "LIVE":
+            return "paper"
+        return self.name or "kite"
 
     @classmethod
     def from_settings(cls, settings: Any) -> BrokerConfig:

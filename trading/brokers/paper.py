@@ -48,6 +48,7 @@ class PaperBroker(Broker):
     """
 
     name = "paper"
+    simulated = True
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +25,7 @@ import pandas as pd
 from trading.core import engine
 from trading.core.bars import DayBars
 from trading.core.features import feature_frame
+from trading.core.live import closing_spot
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
 from trading.core.state import EngineConfig, EngineState, SignalInput, StrategySlot
@@ -134,6 +135,13 @@ def run_backtest(
 
     state = state or EngineState(index=config.index)
     result = BacktestResult(sessions=len(days))
+    sessions = {day.session: day for day in [*warm, *days]}
+
+    def settlement(index: str, expiry: date) -> float | None:
+        """The close of the expiry session's last minute among the backtested sessions."""
+        day = sessions.get(expiry)
+        return closing_spot(day) if day is not None and index.upper() == config.index.upper() else None
+
     realised = Decimal(0)
     for day in days:
         times = day.times.astype("datetime64[ns]").astype(np.int64)
@@ -152,6 +160,7 @@ def run_backtest(
                 broker=broker,
                 strategies=dict(strategies),
                 config=config,
+                settlement=settlement,
             )
             result.bars += 1
             result.signals.extend(cycle.signals)

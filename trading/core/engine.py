@@ -7,7 +7,7 @@ in this order:
 
 0. **settle** orders still in flight from earlier cycles (status from the broker, looked up by
    client order id; a stale order is cancelled);
-1. **mark and exit** every open position: kill switch, expiry, square-off time, stop loss, trailing
+1. **mark and exit** every open position: expiry, kill switch, square-off time, stop loss, trailing
    stop, target (``core.risk``), then the exit order;
 2. **signals -> risk gate -> orders**: each signal passes the strategy switch, its cooldown, the
    account gate (kill switch, database, circuit breaker, session time, open positions), contract
@@ -35,7 +35,15 @@ from datetime import datetime
 from trading.core import calendar as market_calendar
 from trading.core import entries, exits, orders
 from trading.core.bars import MarketBar
-from trading.core.order_flow import BAR, BrokerLike, Cycle, OrderHooks, record_from_broker, record_of
+from trading.core.order_flow import (
+    BAR,
+    BrokerLike,
+    Cycle,
+    OrderHooks,
+    SettlementLookup,
+    record_from_broker,
+    record_of,
+)
 from trading.core.order_types import BrokerOrder
 from trading.core.results import CycleResult, OrderRecord, Transition
 from trading.core.state import EngineConfig, EngineState, PendingOrder, SignalInput, StrategySlot
@@ -55,13 +63,16 @@ def run_cycle(
     force_exit: str = "",
     hooks: OrderHooks | None = None,
     run_exits: bool = True,
+    settlement: SettlementLookup | None = None,
 ) -> CycleResult:
     """One cycle at clock time ``at`` (the end of ``bar``): settle, exits, signals, risk, orders, fills.
 
     ``entries_allowed=False`` runs exits only (monitoring, database down); ``force_exit`` (an exit
     type such as ``SQUARE_OFF`` or ``KILL_SWITCH``) closes every open position now; ``run_exits=False``
-    takes the signals only (re-executing a stored signal). Mutates
-    ``state``; returns the ``CycleResult`` to persist.
+    takes the signals only (re-executing a stored signal). ``settlement`` gives the spot an expired
+    option settles on (``order_flow.SettlementLookup``; without it, or when it does not know, only a
+    bar of the expiry session's last minute settles one). Mutates ``state``; returns the
+    ``CycleResult`` to persist.
     """
     state.risk.tripped_now.clear()
     state.risk.roll_session(market_calendar.ist_date(at))
@@ -78,6 +89,7 @@ def run_cycle(
         entries_allowed=entries_allowed and not force_exit,
         force_exit=force_exit,
         signals=list(signals or []),
+        settlement=settlement,
     )
     if run_exits:
         settle_orders(cycle)

@@ -127,13 +127,20 @@ class EntryPlan:
 def _plan(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome) -> EntryPlan | None:
     """Contract and size of an entry; None (with the refusal on ``outcome``) when there is none."""
     slot = cycle.strategies[signal.strategy]
-    contract = orders.select_contract(
-        index=cycle.config.index,
-        direction=signal.direction,
-        bar=cycle.bar,
-        at=cycle.at,
-        rule=slot.contract or cycle.config.contract,
-    )
+    try:
+        contract = orders.select_contract(
+            index=cycle.config.index,
+            direction=signal.direction,
+            bar=cycle.bar,
+            at=cycle.at,
+            rule=slot.contract or cycle.config.contract,
+            live=cycle.config.mode == "LIVE",
+            expiries_from_broker=cycle.config.expiries_from_broker,
+        )
+    except market_calendar.CalendarNotCovered as refused:
+        outcome.reject_reason, outcome.reject_detail = risk.R_CALENDAR, str(refused)
+        cycle.note(str(refused))
+        return None
     if contract is None:
         outcome.reject_reason, outcome.reject_detail = risk.R_NO_CONTRACT, "no quoted contract for the rule"
         return None

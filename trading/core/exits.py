@@ -1,17 +1,20 @@
-"""Exits first, pure: every open position is marked and checked (kill switch, expiry, square-off
+"""Exits first, pure: every open position is marked and checked (expiry, kill switch, square-off
 time, stop loss, trailing stop, target - ``core.risk``), its exit order sent, and a position whose
-exit filled is closed into the facts of its journal trade, moving the risk figures.
+exit filled is closed into the facts of its journal trade, moving the risk figures. An expired option
+is not sold: it settles on the expiry session's closing spot (``settlement_spot``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import date, datetime
 from decimal import Decimal
 
 from trading.core import calendar as market_calendar
 from trading.core import charges, orders, risk
 from trading.core.market_context import finite, mark_price, market_context, quote_of, trade_facts
 from trading.core.order_flow import (
+    BAR,
     Cycle,
     average_price,
     executed_orders,
@@ -58,6 +61,8 @@ def _mark(position: OpenPosition, mark: Decimal | None) -> Decimal | None:
 
 
 def _exit_decision(cycle: Cycle, position: OpenPosition, mark: Decimal | None) -> risk.ExitDecision | None:
+    if risk.is_expired(position.expiry, cycle.at):  # an expired option settles: nothing can be sold
+        return risk.ExitDecision(risk.EXPIRY, f"contract expired {position.expiry}")
     if cycle.force_exit:
         return risk.ExitDecision(cycle.force_exit, f"{cycle.force_exit.lower().replace('_', ' ')} ordered")
     return risk.exit_check(
@@ -73,17 +78,40 @@ def _exit_decision(cycle: Cycle, position: OpenPosition, mark: Decimal | None) -
     )
 
 
+def settlement_spot(cycle: Cycle, index: str, expiry: date) -> float | None:
+    """The spot options of ``index`` expiring on ``expiry`` settle on: the caller's lookup (the
+    exchange's settlement price, or the expiry session's last minute bar), else this cycle's bar when
+    it is the expiry session's last minute; None when unknown - never a later session's spot."""
+    if cycle.settlement is not None:
+        spot = cycle.settlement(index, expiry)
+        if spot is not None and math.isfinite(float(spot)) and float(spot) > 0:
+            return float(spot)
+    close = market_calendar.session_close(expiry)
+    bar = cycle.bar
+    if market_calendar.ist_date(bar.time) == expiry and bar.time + BAR >= close:
+        return float(bar.close)
+    return None
+
+
 def _expire(cycle: Cycle, position: OpenPosition, decision: risk.ExitDecision) -> None:
-    """An expired option settles at its intrinsic value on the spot, at the expiry session's close."""
+    """An expired option settles at its intrinsic value on the expiry session's closing spot (or the
+    exchange's settlement price), at that session's close - whenever the engine notices. While the
+    price is unknown the position stays open (noted every cycle) rather than settle on another spot."""
+    spot = settlement_spot(cycle, position.index, position.expiry)
+    if spot is None:
+        cycle.note(
+            f"{position.position_id}: expired {position.expiry}, no settlement price for it yet: kept open"
+        )
+        return
     settle = market_calendar.session_close(position.expiry)
-    value = risk.intrinsic_value(position.option_type, position.strike, cycle.bar.close)
+    value = risk.intrinsic_value(position.option_type, position.strike, spot)
     position.exit_fills.append((position.open_quantity, value, settle))
     close_position(
         cycle,
         position,
         exit_time=max(settle, position.entry_time),
         exit_type=risk.EXPIRY,
-        reason=decision.reason,
+        reason=f"{decision.reason}; settled on spot {spot:.2f}",
         exit_order_id="",
     )
 
@@ -189,8 +217,9 @@ def close_position(
     reason: str,
     exit_order_id: str,
 ) -> None:
-    """Close ``position`` at the average of its exit fills: its trade facts, P&L, the risk figures."""
-    exit_price = average_price(position.exit_fills) or Decimal(0)
+    """Close ``position`` at the average of its exit fills (on the tick; to the paisa for an expiry
+    settlement): its trade facts, P&L, the risk figures."""
+    exit_price = average_price(position.exit_fills, on_tick=exit_type != risk.EXPIRY) or Decimal(0)
     context = market_context(
         bar=cycle.bar,
         row=cycle.row,

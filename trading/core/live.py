@@ -2,6 +2,8 @@
 
 * ``SimSource`` - the simulated market (``core.simulator.MarketSimulator``) as a source of bars and
   whole sessions; ``FeedSource`` wraps any ``trading.marketdata`` feed the same way.
+* ``expiry_settlement`` - the spot an expired option settles on, from a source (the engine's
+  ``SettlementLookup``).
 * ``LiveSignals`` - keeps a ``features.FeatureBuilder`` fed bar by bar (incremental: a bar costs the
   same however long the history) and evaluates the strategies on the latest window
   (``strategies.evaluate.evaluate_all``). When the next bar does not follow the last one taken in (a
@@ -40,11 +42,40 @@ class MarketSource(Protocol):
 
     def iv_history(self) -> Any: ...
 
+    def settlement_price(self, expiry: date) -> float | None: ...
+
+
+def expiry_settlement(source: MarketSource, expiry: date) -> float | None:
+    """The spot options expiring on ``expiry`` settle on, from ``source``: its exchange settlement
+    price when it has one (``source.settlement_price(expiry)``), else the close of the expiry
+    session's last minute bar (only when the source has that very bar); None when neither is known.
+    A ``SettlementLookup`` for ``engine.run_cycle`` (the source's index)."""
+    exchange = getattr(source, "settlement_price", None)
+    if exchange is not None:
+        price = exchange(expiry)
+        if price is not None:
+            return float(price)
+    try:
+        day = source.day(expiry)
+    except Exception:  # noqa: BLE001 - any feed's "no such session" (ValueError, FeedError...): unknown
+        return None
+    return closing_spot(day)
+
+
+def closing_spot(day: DayBars) -> float | None:
+    """The close of ``day``'s last minute bar (the spot at the session's close); None when the bars
+    stop before that minute (or there are none)."""
+    n = len(day)
+    if not n or day.bar_time(n - 1) + BAR < market_calendar.session_close(day.session):
+        return None
+    return float(day.close[n - 1])
+
 
 class SimSource:
     """The simulated market of ``index`` from ``start`` with ``seed``: deterministic for both."""
 
     source = "SIM"
+    expiries_from_broker = False  # computed from the trading calendar
 
     def __init__(
         self, *, index: str = "NIFTY", seed: int = 7, start: date | None = None, simulator=None
@@ -65,6 +96,10 @@ class SimSource:
         """Session ``d`` as arrays."""
         return self.sim.day(d)
 
+    def settlement_price(self, expiry: date) -> float | None:
+        """The simulated market has no exchange settlement price (its bars give the close)."""
+        return None
+
     def iv_history(self) -> Any:
         """Closing ATM IV of the sessions before the first simulated one."""
         if self._iv is None:
@@ -84,6 +119,7 @@ class FeedSource:
         self.feed = feed
         self.index = getattr(feed, "index", "NIFTY").upper()
         self.source = getattr(feed, "source", "REPLAY") or "REPLAY"
+        self.expiries_from_broker = bool(getattr(feed, "expiries_from_broker", False))
         self.first_session = first_session
         self._iv = iv_history
 
@@ -94,6 +130,11 @@ class FeedSource:
         for day in self.feed.days(d, d):
             return day
         raise ValueError(f"no bars for session {d}")
+
+    def settlement_price(self, expiry: date) -> float | None:
+        """The feed's exchange settlement price of ``expiry`` (None when it has none)."""
+        lookup = getattr(self.feed, "settlement_price", None)
+        return lookup(expiry) if lookup is not None else None
 
     def iv_history(self) -> Any:
         return self._iv

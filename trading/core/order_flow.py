@@ -5,9 +5,10 @@ way an order is sent (and kept in flight when it is not finished).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
 from trading.core import calendar as market_calendar
@@ -20,6 +21,11 @@ from trading.core.state import EngineConfig, EngineState, PendingOrder, SignalIn
 
 BAR = timedelta(minutes=1)
 Fill = tuple[int, Decimal, datetime]
+
+SettlementLookup = Callable[[str, date], float | Decimal | None]
+"""``(index, expiry) -> spot`` the options of ``index`` expiring on ``expiry`` settle on: the
+exchange's final settlement price when known, else the close of the expiry session's last minute bar;
+None when the caller does not know it (yet). Supplied by the caller: the engine reads no market."""
 
 
 class BrokerLike(Protocol):
@@ -71,6 +77,7 @@ class Cycle:
     entries_allowed: bool = True
     force_exit: str = ""
     signals: list[SignalInput] = field(default_factory=list)
+    settlement: SettlementLookup | None = None
 
     def note(self, text: str) -> None:
         """Keep a remark for the caller's log (a broker error, an order that went nowhere)."""
@@ -225,12 +232,14 @@ def executed_orders(answer: BrokerOrder) -> int:
     return 1
 
 
-def average_price(fills: list[Fill]) -> Decimal | None:
-    """The quantity-weighted price of ``fills`` on the tick, None without quantity."""
+def average_price(fills: list[Fill], *, on_tick: bool = True) -> Decimal | None:
+    """The quantity-weighted price of ``fills`` on the tick (``on_tick=False``: to the paisa, for a
+    settlement value), None without quantity."""
     quantity = sum(q for q, _, _ in fills)
     if quantity <= 0:
         return None
-    return risk.to_tick(sum(Decimal(q) * price for q, price, _ in fills) / quantity)
+    average = sum(Decimal(q) * price for q, price, _ in fills) / quantity
+    return risk.to_tick(average) if on_tick else average.quantize(risk.PAISA, ROUND_HALF_UP)
 
 
 def _child_quantity(child: BrokerOrder, parent_request: OrderRequest) -> int:

@@ -239,19 +239,37 @@ def _chain_deltas(chain: OptionChain, spot: float, at: datetime, option_type: st
 
 
 def select_contract(
-    *, index: str, direction: str, bar: MarketBar, at: datetime, rule: ContractRule | None = None
+    *,
+    index: str,
+    direction: str,
+    bar: MarketBar,
+    at: datetime,
+    rule: ContractRule | None = None,
+    live: bool = False,
+    expiries_from_broker: bool = False,
 ) -> Contract | None:
     """The contract to buy for a CALL/PUT signal on ``bar``, or None when no quote is usable.
 
     The strike is taken from the bar's chain for the chosen expiry: ATM (nearest the spot on the
     strike grid), ``otm_steps`` out of the money, or the closest |delta| to ``target_delta``. A strike
     without a positive ask (no seller) is not usable.
+
+    Before any contract is selected the expiry's year must be in the trading calendar (days to
+    expiry, square-off, settlement and the symbol read it): raises ``calendar.CalendarNotCovered``
+    naming the files to update; with ``live`` also ``calendar.CalendarProvisional`` for a year
+    covered only provisionally unless ``expiries_from_broker`` (the broker's instrument master).
     """
     rule = rule or ContractRule()
     option_type = option_type_of(direction)
     expiry = choose_expiry(index, bar, at, rule)
     if expiry is None:
         return None
+    market_calendar.ensure_covered(
+        expiry,
+        contracts.index_spec(index).fo_exchange,
+        live=live,
+        expiries_from_broker=expiries_from_broker,
+    )
     chain = bar.chain(expiry)
     if chain is None or len(chain.strikes) == 0:
         return None

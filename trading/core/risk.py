@@ -56,6 +56,7 @@ R_MAX_OPEN_STRATEGY = "max_open_positions_strategy"
 R_COOLDOWN = "cooldown"
 R_DISABLED = "strategy_disabled"
 R_NO_CONTRACT = "no_contract"
+R_CALENDAR = "calendar_not_covered"  # the expiry's year is missing from the calendar (or provisional in LIVE)
 R_SIZE_ZERO = "size_zero"
 R_ALLOCATION = "allocation_too_small"
 R_ORDER_REJECTED = "order_rejected"
@@ -338,9 +339,13 @@ class ExitDecision:
 
 
 def intrinsic_value(option_type: str, strike: float, spot: float) -> Decimal:
-    """Settlement value of an expired option on ``spot`` (rupees per unit, on the tick)."""
-    value = max(spot - strike, 0.0) if option_type in ("CE", "CALL") else max(strike - spot, 0.0)
-    return to_tick(value)
+    """Settlement value of an expired option (rupees per unit, to the paisa): the final settlement
+    price - ``spot`` to the paisa, as the exchange publishes the index's close - less the strike for
+    a call, the strike less it for a put, never below 0. A cash value, not a price on the tick."""
+    final = Decimal(str(spot)).quantize(PAISA, ROUND_HALF_UP)
+    k = Decimal(str(strike))
+    value = final - k if option_type in ("CE", "CALL") else k - final
+    return max(value, Decimal(0)).quantize(PAISA)
 
 
 def is_expired(expiry: date, at: datetime) -> bool:
@@ -367,12 +372,13 @@ def exit_check(
     kill_switch: bool,
     cfg: RiskConfig,
 ) -> ExitDecision | None:
-    """Whether an open long option position must close now, checked in this order: kill switch,
-    expiry, square-off time, stop loss, trailing stop, target, max holding time. None = keep."""
-    if kill_switch:
-        return ExitDecision(KILL_SWITCH, "kill switch: square off everything")
+    """Whether an open long option position must close now, checked in this order: expiry (an
+    expired option settles, it cannot be sold), kill switch, square-off time, stop loss, trailing
+    stop, target, max holding time. None = keep."""
     if is_expired(expiry, at):
         return ExitDecision(EXPIRY, f"contract expired {expiry}")
+    if kill_switch:
+        return ExitDecision(KILL_SWITCH, "kill switch: square off everything")
     if _ist_time(at) >= cfg.square_off_at or market_calendar.ist_date(at) > market_calendar.ist_date(
         entry_time
     ):

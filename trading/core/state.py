@@ -17,11 +17,14 @@ PAISA = Decimal("0.01")
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """What a desk trades and how. ``position_prefix`` keeps backtest trade ids apart ("BT12-")."""
+    """What a desk trades and how. ``position_prefix`` keeps backtest trade ids apart ("BT12-").
+    ``expiries_from_broker``: the bars' expiries are the broker's instrument master's (the Kite
+    feed), which LIVE needs to trade a year the calendar covers only provisionally."""
 
     index: str = "NIFTY"
     mode: str = "PAPER"
     data_source: str = "SIM"
+    expiries_from_broker: bool = False
     risk: risk.RiskConfig = field(default_factory=risk.RiskConfig)
     contract: orders.ContractRule = field(default_factory=orders.ContractRule)
     order_type: str = "MARKET"

@@ -7,10 +7,10 @@ from datetime import date
 from django.utils import timezone
 
 from journal import services as journal_services
-from trading.brokers.registry import build_broker
 from trading.core.backtest import run_backtest
 from trading.core.live import SimSource
-from trading.execution.config import broker_config, engine_config, risk_config, strategy_slots
+from trading.execution.config import engine_config, risk_config, strategy_slots
+from trading.execution.live import paper_broker
 from trading.execution.models import BacktestRun
 
 
@@ -60,7 +60,7 @@ def backtest_execute(
         result = run_backtest(
             list(source.sim.days(start, end)),
             strategies=slots,
-            broker=build_broker("paper", broker_config()),  # PAPER_* fill model, as the desk
+            broker=paper_broker(),  # PAPER_* fill model, as the desk
             config=config,
             params=params,
             iv_history=source.iv_history(),

@@ -19,7 +19,7 @@ from trading.core.live import FeedSource, SimSource
 from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.marketdata.config import FeedConfig
-from trading.marketdata.registry import build_feed
+from trading.marketdata.registry import UnknownFeed, build_feed, feed_class
 from trading.strategies.models import StrategyConfig
 from trading.strategies.services import ensure_strategy_configs
 
@@ -68,13 +68,20 @@ def trading_index(index: str | None = None) -> str:
 
 
 def engine_config(
-    index: str | None = None, *, mode: str | None = None, data_source: str = "SIM", position_prefix: str = ""
+    index: str | None = None,
+    *,
+    mode: str | None = None,
+    data_source: str = "SIM",
+    position_prefix: str = "",
+    expiries_from_broker: bool = False,
 ) -> EngineConfig:
-    """The engine configuration of one desk, from settings."""
+    """The engine configuration of one desk, from settings (``expiries_from_broker``: its source's
+    chains list the broker's real expiries)."""
     return EngineConfig(
         index=trading_index(index),
         mode=(mode or trading_mode()).upper(),
         data_source=data_source,
+        expiries_from_broker=expiries_from_broker,
         risk=risk_config(),
         contract=orders.ContractRule(
             expiry=str(setting("CONTRACT_EXPIRY", "nearest_weekly")),
@@ -118,10 +125,25 @@ def broker_config() -> BrokerConfig:
     return BrokerConfig.from_settings(settings)
 
 
+def feed_config() -> FeedConfig:
+    """The market data's configuration from settings (``MARKET_FEED``, ``MARKET_*``, ``SIM_*``)."""
+    return FeedConfig.from_settings(settings)
+
+
+def feed_has_broker_expiries() -> bool:
+    """Whether the configured feed's chains list the broker's real expiries (its instrument
+    master: the Kite feed). False for an unknown feed."""
+    config = feed_config()
+    try:
+        return bool(feed_class(config.name, config.extra_feeds).expiries_from_broker)
+    except UnknownFeed:
+        return False
+
+
 def source_from_settings(index: str):
     """The market of the desk: the simulated one (``SIM_SEED`` from ``SIM_START``) when
     ``MARKET_FEED`` is sim, else the configured feed (replay, kite)."""
-    config = FeedConfig.from_settings(settings)
+    config = feed_config()
     if config.name == "sim":
         return SimSource(index=index, seed=config.sim_seed, start=config.sim_start)
     return FeedSource(build_feed(config, index=index))

@@ -25,7 +25,7 @@ from trading import metrics
 from trading.core import calendar as market_calendar
 from trading.core import engine, risk
 from trading.core.bars import MarketBar
-from trading.core.live import LiveSignals
+from trading.core.live import LiveSignals, expiry_settlement
 from trading.core.results import CycleResult
 from trading.core.state import EngineState, SignalInput, StrategySlot
 from trading.execution.config import (
@@ -37,7 +37,7 @@ from trading.execution.config import (
 )
 from trading.execution.config import trading_mode as configured_mode
 from trading.execution.events import CycleView, FeedWatch, mode_seen
-from trading.execution.live import default_broker, ensure_live_allowed
+from trading.execution.live import LiveGuard, default_broker, ensure_desk_broker, ensure_live_allowed
 from trading.execution.lock import cycle_lock
 from trading.execution.models import Order, TradingState
 from trading.execution.observe import observe_cycle
@@ -113,14 +113,23 @@ class Desk:
     ) -> None:
         self.index = trading_index(index)
         self.mode = (mode or configured_mode()).upper()
-        if self.mode == "LIVE":
+        # The broker follows the mode: LIVE only when every condition holds (checked again every
+        # cycle by the guard), any other mode on paper whatever TRADING_BROKER says.
+        self.guard = LiveGuard(self.index) if self.mode == "LIVE" else None
+        if self.guard is not None:
             ensure_live_allowed(self.index)
+        self.broker = broker or default_broker(self.mode, index=self.index)
+        ensure_desk_broker(self.mode, self.broker)
         self.source = source or source_from_settings(self.index)
         self.data_source = getattr(self.source, "source", "SIM")
         self.live = LiveSignals(self.source, warmup_sessions=int(setting("FEATURE_WARMUP_SESSIONS", 5)))
-        self.broker = broker or default_broker(self.mode)
         self.broker_name = getattr(self.broker, "name", "paper") or "paper"
-        self.config = engine_config(self.index, mode=self.mode, data_source=self.data_source)
+        self.config = engine_config(
+            self.index,
+            mode=self.mode,
+            data_source=self.data_source,
+            expiries_from_broker=bool(getattr(self.source, "expiries_from_broker", False)),
+        )
         self.identity = DeskIdentity(self.index, self.mode, self.data_source, self.broker_name)
         self.state: EngineState | None = None
         self.slots: dict[str, StrategySlot] = {}
@@ -303,8 +312,23 @@ class Desk:
             spool_close(closed, result.orders, mode=self.mode, broker_name=self.broker_name)
         return len(result.closed)
 
+    def settlement_spot(self, index: str, expiry) -> float | None:
+        """The spot this index's options expiring on ``expiry`` settle on, from the desk's source
+        (``core.live.expiry_settlement``): the engine's ``SettlementLookup``."""
+        return expiry_settlement(self.source, expiry) if index.upper() == self.index else None
+
+    def live_refused(self) -> str:
+        """Why a LIVE desk may not trade this cycle ('' when it may, and always '' outside LIVE)."""
+        if self.guard is None:
+            return ""
+        problems = self.guard.problems()
+        return "LIVE refused: " + "; ".join(problems) if problems else ""
+
     def _cycle(self, at: datetime, bar: MarketBar, *, exits_only: bool, force_exit: str) -> CycleReport:
         report = CycleReport(index=self.index, bar_time=bar.time)
+        report.skipped = self.live_refused()
+        if report.skipped:
+            return report
         self.db_ok = True
         replaying = bool(force_exit or exits_only)
         state, seen = self._begin(bar, report, replaying=replaying, at=at)
@@ -327,6 +351,7 @@ class Desk:
             entries_allowed=self.db_ok and not exits_only,
             force_exit=force_exit,
             hooks=DatabaseOrderHooks(self),
+            settlement=self.settlement_spot,
         )
         persisting = time.perf_counter()
         view = CycleView(row=row, open_positions=tuple(state.positions.values()))
@@ -345,6 +370,9 @@ class Desk:
         with cycle_lock(self.index):
             if signal.status != SignalStatus.ACCEPTED or Order.objects.filter(signal=signal).exists():
                 report.skipped = "signal not accepted or already executed"
+                return report
+            report.skipped = self.live_refused()
+            if report.skipped:
                 return report
             self.db_ok = True
             state = self._load(at)

@@ -1,7 +1,8 @@
 """The Kite daily login: login URL -> request token -> access token, stored for the day and audited.
 
 The access token is handed to the Kite broker by its caller (``kite_access_token``); the broker never
-reads the database itself.
+reads the database itself. The account (API key and secret, root and login URLs) comes from
+``execution.config.broker_config().kite``, the same configuration the broker is built from.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_exceptions
 
 from trading.audit import ControlAudit
+from trading.brokers.config import KiteConfig
+from trading.brokers.kite.reader import KiteOrderReader
 from trading.core import calendar as market_calendar
+from trading.execution.config import broker_config, trading_index
 from trading.execution.models import TradingState
 
 # A Kite access token is valid until the next morning (Zerodha expires sessions at ~06:00 IST).
@@ -27,10 +30,17 @@ class KiteLoginFailed(Exception):
     """The request token could not be exchanged for an access token (the message says why)."""
 
 
+def kite_config() -> KiteConfig:
+    """The Kite account of the desk (``KITE_*`` settings, through ``broker_config``)."""
+    return broker_config().kite
+
+
 def kite_client(**kwargs: Any) -> KiteConnect:
     """A ``KiteConnect`` for the configured API key and root URL (no access token)."""
-    kite = KiteConnect(api_key=settings.KITE_API_KEY, root=settings.KITE_ROOT_URL, **kwargs)
-    kite._default_login_uri = settings.KITE_LOGIN_URL  # login_url() reads it; configurable for tests
+    config = kite_config()
+    kite = KiteConnect(api_key=config.api_key, root=config.root_url or None, **kwargs)
+    if config.login_url:
+        kite._default_login_uri = config.login_url  # login_url() reads it; configurable for tests
     return kite
 
 
@@ -59,6 +69,12 @@ def kite_access_token(*, now: datetime | None = None) -> str:
     return state.kite_access_token if state else ""
 
 
+def kite_order_reader() -> KiteOrderReader:
+    """Kite's record of orders, read only, with today's access token. Raises
+    ``BrokerNotConfigured`` without an API key or a token."""
+    return KiteOrderReader(kite_config(), access_token=kite_access_token)
+
+
 def _login_failed(*, user, index: str, detail: str) -> KiteLoginFailed:
     ControlAudit.objects.create(user=user, index=index, action="kite_login_failed", detail=detail[:500])
     return KiteLoginFailed(detail)
@@ -70,13 +86,14 @@ def kite_session_create(
     """Exchange a login ``request_token`` for an access token (``generate_session``) and store it on
     the index's ``TradingState`` with today's IST date; audited (``kite_login``, or
     ``kite_login_failed``). Raises ``KiteLoginFailed``."""
-    index = index or settings.TRADING_INDEX
+    index = trading_index(index)
     now = now or timezone.now()
-    if not settings.KITE_API_KEY or not settings.KITE_API_SECRET:
+    config = kite_config()
+    if not config.api_key or not config.api_secret:
         raise KiteLoginFailed("KITE_API_KEY and KITE_API_SECRET must be set")
     kite = kite or kite_client()
     try:
-        session = kite.generate_session(request_token=request_token, api_secret=settings.KITE_API_SECRET)
+        session = kite.generate_session(request_token=request_token, api_secret=config.api_secret)
     except (kite_exceptions.KiteException, OSError, ValueError) as exc:
         raise _login_failed(user=user, index=index, detail=str(exc)) from exc
     token = session.get("access_token") or ""

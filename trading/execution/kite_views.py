@@ -5,12 +5,10 @@ Thin views: the work is in ``trading.execution.kite_session`` and ``trading.exec
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -21,7 +19,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from trading.audit import ControlAudit
+from trading.core.order_types import BrokerError
 from trading.execution import broker_updates, kite_session
+from trading.execution.config import trading_mode
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +45,18 @@ def _staff(view):
 @csrf_exempt  # Kite posts from outside; the checksum is the authentication
 @require_POST
 def kite_postback(request: HttpRequest) -> HttpResponse:
-    """Kite's order postback: JSON, checksum = SHA-256(order_id + order_timestamp + api_secret).
-    400 for a malformed body, 403 for a bad checksum (nothing changed), 200 otherwise."""
+    """Kite's order postback (``broker_updates.kite_postback``): 200 with what it did (``applied``,
+    ``unchanged``, ``unknown_order``); 400 for a body that is not a postback (the message names the
+    field), 403 for a bad checksum, 409 for a tag that is not the order's, 503 while Kite's own
+    record cannot be read - nothing changed in each of those."""
     try:
-        payload = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError):
-        return JsonResponse({"status": "error", "message": "body is not JSON"}, status=400)
-    required = ("order_id", "order_timestamp", "status", "checksum")
-    if not isinstance(payload, dict) or any(not payload.get(k) for k in required):
-        return JsonResponse(
-            {"status": "error", "message": f"expected JSON with {', '.join(required)}"}, status=400
-        )
-    if not broker_updates.postback_checksum_ok(payload, settings.KITE_API_SECRET):
-        log.warning("Kite postback for order %s refused: bad checksum", payload.get("order_id"))
-        return JsonResponse({"status": "error", "message": "bad checksum"}, status=403)
-    order = broker_updates.apply_kite_postback(payload=payload)
-    return JsonResponse({"status": "ok" if order is not None else "ignored"})
+        result = broker_updates.kite_postback(request.body)
+    except broker_updates.PostbackError as exc:
+        return JsonResponse({"status": "error", "message": str(exc)}, status=exc.http_status)
+    except BrokerError as exc:
+        log.warning("Kite postback not applied: %s", exc)
+        return JsonResponse({"status": "error", "message": "the broker cannot be read now"}, status=503)
+    return JsonResponse({"status": result.outcome})
 
 
 @_staff
@@ -68,14 +64,15 @@ def kite_postback(request: HttpRequest) -> HttpResponse:
 def kite_settings(request: HttpRequest) -> HttpResponse:
     """The Kite page: today's session, the login button, algo id, static IP and the URLs to register."""
     state = kite_session.kite_token_state()
-    key = settings.KITE_API_KEY
+    config = kite_session.kite_config()
+    key = config.api_key
     context = {
         "api_key": f"{key[:4]}{'*' * max(len(key) - 4, 0)}" if key else "",
-        "api_secret_set": bool(settings.KITE_API_SECRET),
-        "algo_id": settings.KITE_ALGO_ID,
-        "static_ip": settings.KITE_STATIC_IP,
-        "root_url": settings.KITE_ROOT_URL,
-        "trading_mode": settings.TRADING_MODE,
+        "api_secret_set": bool(config.api_secret),
+        "algo_id": config.algo_id,
+        "static_ip": config.static_ip,
+        "root_url": config.root_url,
+        "trading_mode": trading_mode(),
         "token_state": state,
         "token_expires": kite_session.kite_token_expires(state.kite_token_date) if state else None,
         "redirect_url": request.build_absolute_uri(reverse("kite-callback")),
@@ -89,7 +86,7 @@ def kite_settings(request: HttpRequest) -> HttpResponse:
 @require_GET
 def kite_login(request: HttpRequest) -> HttpResponse:
     """Send the staff user to Kite's login page; a one-time state comes back with the redirect."""
-    if not settings.KITE_API_KEY:
+    if not kite_session.kite_config().api_key:
         messages.error(request, "KITE_API_KEY is not set.")
         return redirect("kite-settings")
     state = secrets.token_urlsafe(16)

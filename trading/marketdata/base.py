@@ -7,6 +7,8 @@ Every feed - the simulator, a CSV replay, Kite live - answers the same three que
 * ``bars(start, end)`` -> the bars whose start lies in ``[start, end)``, in time order.
 * ``days(start, end)`` -> the sessions from ``start`` to ``end`` (IST dates, inclusive) as
   ``DayBars``; the base class builds them from ``bars`` for feeds that have no faster way.
+* ``settlement_price(expiry)`` -> the exchange's final settlement price of that expiry's options
+  (the index's official close), None when the feed does not have it (the default).
 
 ``source`` is the journal's data source of the trades made on the feed: ``SIM``, ``REPLAY`` or
 ``KITE``. ``check(at)`` is the health check: it returns None when the feed can serve a bar at
@@ -53,6 +55,8 @@ class Feed:
 
     source: str = ""
     index: str = "NIFTY"
+    expiries_from_broker: bool = False
+    """True when the bars' chains list the broker's real expiries (its instrument master)."""
 
     @classmethod
     def from_config(cls, config: FeedConfig) -> Feed:
@@ -73,6 +77,11 @@ class Feed:
         lo = datetime.combine(start, time(0, 0), tzinfo=market_calendar.IST)
         hi = datetime.combine(end + timedelta(days=1), time(0, 0), tzinfo=market_calendar.IST)
         yield from group_sessions(self.bars(lo, hi))
+
+    def settlement_price(self, expiry: date) -> float | None:
+        """The exchange's final settlement price of the options expiring on ``expiry`` (the index's
+        official close that day), None when the feed does not have it (the default)."""
+        return None
 
     def check(self, at: datetime) -> None:
         """None when a bar can be served at ``at``; raises ``FeedError`` with the reason otherwise."""

@@ -216,6 +216,15 @@ class StoreFeed(Feed):
                 return _trimmed(day.bar(n - 1))
         raise NoData(f"no {self.index} bar in the store {self.store.root} has completed at {at}")
 
+    def settlement_price(self, expiry: date) -> float | None:
+        """The index's official close on ``expiry`` from the store's daily index closes (the final
+        settlement price of index options), None when the store does not have that day."""
+        daily = self.store.read("index_daily", self.index, expiry, expiry)
+        if daily is None or daily.empty:
+            return None
+        close = float(daily["close"].iloc[-1])
+        return close if np.isfinite(close) and close > 0 else None
+
     def gaps(self, start: date, end: date) -> list[SessionGaps]:
         """Per minute session in ``start..end``: what is missing (nothing is filled in)."""
         return [

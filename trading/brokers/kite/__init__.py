@@ -4,7 +4,8 @@ The package, one job per module: ``broker`` (``KiteBroker``: the contract of
 ``trading.brokers.base`` and the working of an order), ``client`` (each REST call through its rate
 limiter, with back-off; errors as ours), ``tracking`` (the orders being worked, brought up to date
 from Kite's order book, history and trades), ``pricing`` (the prices sent and re-sent), ``status``
-(Kite's statuses, rejection texts and timestamps in our terms; also used by the postback handler).
+(Kite's statuses, rejection texts and timestamps in our terms), ``reader`` (``KiteOrderReader``: Kite's
+record of an order, read only - what the postback handler and the reconcile by tag believe).
 Built from a ``trading.brokers.config.KiteConfig`` and an access token given by the caller.
 
 How an order is worked (``KiteBroker.place_order``):

@@ -80,6 +80,21 @@ class OrderTracker:
         self.adopt(working, raw)
         return working
 
+    def read(self, order_id: str) -> WorkingOrder | None:
+        """Kite's order ``order_id`` from its history (and trades), under the tag Kite holds for it;
+        not kept among the working orders. None when the history is empty."""
+        history = self.client.order_history(order_id)
+        if not history:
+            return None
+        last = history[-1]
+        working = WorkingOrder(request=None, state=BrokerOrder(client_order_id=str(last.get("tag") or "")))
+        working.order_id = order_id
+        working.state.broker_order_id = order_id
+        working.state.quantity = int(last.get("quantity") or 0)
+        working.history = history
+        self._apply(working, last)
+        return working
+
     def adopt_if_placed(self, working: WorkingOrder) -> bool:
         """Adopt the order carrying ``working``'s tag if Kite has one (Kite does not deduplicate:
         looked up before every resend); True when found."""

@@ -19,6 +19,7 @@ class KiteFeed(Feed):
     """Bars published by the ticker process in ``directory`` (see the module docstring)."""
 
     source = "KITE"
+    expiries_from_broker = True  # the ticker builds the chains from Kite's instrument master
 
     def __init__(
         self, directory: str | Path, index: str = "NIFTY", *, stale_after: timedelta = timedelta(minutes=3)
