@@ -32,6 +32,7 @@ def test_the_page_needs_a_login_and_shows_the_controls_to_operators_only(client,
     assert 'id="desk"' in html and "livedesk/desk.js" in html and "vendor/chart.umd.min.js" in html
     assert 'id="kill-button"' not in html and "Only an operator" in html
     assert '<a href="/desk/">Desk</a>' in html  # in the nav
+    assert 'href="/desk/" id="live-desk-link"' in client.get("/").content.decode()  # and on the home page
     client.force_login(staff)
     html = client.get("/desk/").content.decode()
     assert 'id="kill-button"' in html and '<dialog id="confirm">' in html
