@@ -6,7 +6,7 @@ Query parameters (all optional, all combinable):
 =================  ==============================================================================
 ``date_from``      trade_date >= this date (YYYY-MM-DD; a trade belongs to the IST date of its exit)
 ``date_to``        trade_date <= this date
-``exit_from``      exit_time >= this ISO 8601 date-time (naive means IST)
+``exit_from``      exit_time >= this ISO 8601 date-time (naive means IST; offsets under 16 hours)
 ``exit_to``        exit_time <= this ISO 8601 date-time
 ``strategy``       strategy_name, exact
 ``symbol``         underlying index, e.g. NIFTY (case-insensitive)
@@ -26,6 +26,8 @@ Query parameters (all optional, all combinable):
 
 A value that does not parse makes the filterset invalid with the error under the parameter's name
 (``filterset.errors``); the API turns that into a 400 naming the field. Pages should do the same.
+The API also refuses a choice or boolean parameter given empty (``?mode=``); on the journal page
+``mode=`` means every mode.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from journal.models import Trade, TradeStatus
+from trading import inputs
 from trading.choices import ExitType, InstrumentType, Mode
 
 # Filters whose whole effect the per-day counts of DailyPerformance (date, mode) can reproduce: with
@@ -100,6 +104,15 @@ class StrictBooleanFilter(django_filters.Filter):
 
 class BoundedIsoDateTimeField(IsoDateTimeField):
     """An ISO 8601 date-time far enough from the calendar's ends to convert to UTC safely."""
+
+    def strptime(self, value, format):
+        parsed = super().strptime(value, format)
+        # The offset as given (the parent converts to the current zone afterwards): PostgreSQL
+        # refuses 16 hours or more.
+        problem = inputs.utc_offset_problem(parsed) if parsed.tzinfo is not None else None
+        if problem:
+            raise ValidationError(problem, code="invalid")
+        return parsed
 
     def to_python(self, value):
         result = super().to_python(value)
@@ -203,6 +216,21 @@ class TradeFilterSet(django_filters.FilterSet):
 
 TRADE_FILTER_NAMES: tuple[str, ...] = tuple(TradeFilterSet.base_filters)
 
+# Filters of a closed set of values (choices, booleans): an empty one is refused by the API.
+_CLOSED_SETS = (django_filters.ChoiceFilter, StrictBooleanFilter)
+
+
+def refuse_empty_choices(params: Mapping, filterset_class: type[django_filters.FilterSet]) -> None:
+    """400 naming each choice or boolean parameter given empty (``?mode=``): an empty value is none of
+    the choices the schema lists, and reading it as "no filter" would hide a client's mistake."""
+    empty = {
+        name: [f"empty: give one of the documented values, or leave {name} out"]
+        for name, flt in filterset_class.base_filters.items()
+        if isinstance(flt, _CLOSED_SETS) and name in params and not str(params.get(name, "")).strip()
+    }
+    if empty:
+        raise DRFValidationError(empty)
+
 
 def filter_trades(params: Mapping, queryset: QuerySet | None = None) -> TradeFilterSet:
     """Bind ``params`` (a QueryDict or dict) to a TradeFilterSet; the caller checks ``is_valid()``."""
@@ -219,4 +247,5 @@ class FilterBackend(DjangoFilterBackend):
             filterset_class.base_filters
         ):
             return queryset
+        refuse_empty_choices(request.query_params, filterset_class)
         return super().filter_queryset(request, queryset, view)

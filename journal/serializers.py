@@ -203,6 +203,13 @@ class TradeInputSerializer(serializers.Serializer):
     signal_id = serializers.IntegerField(required=False)
 
 
+class SpooledTradeSerializer(serializers.Serializer):
+    """``202``: the database was unreachable; the trade is spooled and written when it is back."""
+
+    trade_id = serializers.CharField()
+    spooled = serializers.BooleanField()
+
+
 class TradePatchSerializer(serializers.Serializer):
     """Schema of an edit (PATCH): notes, tags, or a correction of any raw fact."""
 
@@ -279,9 +286,9 @@ def check_trade_input(data) -> dict:
     return dict(data)
 
 
-def derive_checked(raw: dict) -> dict:
-    """``derive_trade(raw)`` with its ValidationError (naming the field) as a 400."""
+def derive_checked(raw: dict, *, now: datetime | None = None) -> dict:
+    """``derive_trade(raw, now=now)`` with its ValidationError (naming each field) as a 400."""
     try:
-        return derive_trade(raw)
+        return derive_trade(raw, now=now)
     except DjangoValidationError as exc:
         raise serializers.ValidationError(validation_error_detail(exc)) from None

@@ -218,7 +218,14 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every endpoint names the permission it needs (trading/access.py); one that names none refuses.
+    "DEFAULT_PERMISSION_CLASSES": ["trading.access.RolePermission"],
+    # JSON nested too deep, or with NUL characters, is a 400 (trading/inputs.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "trading.inputs.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAuthenticated
 
 from tradingsite import views
 
@@ -15,8 +17,15 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The API's description is for its users: a login (any role) or a token.
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]), name="schema"),
+    path(
+        "api/docs/",
+        login_required(
+            SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[IsAuthenticated])
+        ),
+        name="swagger-ui",
+    ),
     path("", include("journal.urls")),
     path("", include("trading.urls")),
     path("", include("analytics.urls")),

@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from journal.models import Trade, TradeAudit
 from journal.serializers import TRADE_COLUMNS
 from journal.services import record_trade
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields
 from tests.journal.test_import import GOOD, row, tradebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,6 +35,7 @@ def _seed() -> None:
     for i in range(8):
         start = ist(2026, 5, 4, 9, 30) + timedelta(days=i)
         record_trade(
+            now=NOW,
             **trade_fields(
                 trade_id=f"B-{i}",
                 entry_time=start,
@@ -45,7 +46,7 @@ def _seed() -> None:
                 vix_entry=13.0 + i,
                 spot_price_entry=D("24000") + i,
                 spot_price_exit=D("24040") + i,
-            )
+            ),
         )
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from journal.models import Trade
 from journal.services import record_trade
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields
 from trading.core import contracts
 
 SYMBOLS = ("NIFTY", "BANKNIFTY", "NIFTY", "FINNIFTY")
@@ -52,5 +52,5 @@ def make_journal(n: int = 24, start: date = date(2026, 5, 4)) -> list[Trade]:
             tags=list(TAGS[i % len(TAGS)]),
             notes=f"note {i}" if i % 4 else "",
         )
-        trades.append(record_trade(**fields))
+        trades.append(record_trade(now=NOW, **fields))
     return list(Trade.objects.order_by("-exit_time", "-id"))

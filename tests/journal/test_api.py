@@ -9,7 +9,6 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
@@ -17,7 +16,7 @@ from rest_framework.test import APIClient
 
 from journal.models import DailyPerformance, Trade, TradeAudit
 from journal.serializers import TRADE_COLUMNS
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields, user_with_role
 from tests.journal.api_data import make_journal
 from trading.audit import ControlAudit
 from trading.execution.models import Order, Position
@@ -39,12 +38,12 @@ ENDPOINTS = [
 
 @pytest.fixture
 def user():
-    return get_user_model().objects.create_user("viewer", password="pw")
+    return user_with_role("viewer", "viewer", password="pw")
 
 
 @pytest.fixture
 def staff():
-    return get_user_model().objects.create_user("boss", password="pw", is_staff=True)
+    return user_with_role("operator", "boss", password="pw")
 
 
 def _client(user) -> APIClient:
@@ -143,7 +142,7 @@ def test_cursor_handles_ties_on_exit_time(api):
     for i in range(5):
         from journal.services import record_trade
 
-        record_trade(**trade_fields(trade_id=f"TIE-{i}"))
+        record_trade(now=NOW, **trade_fields(trade_id=f"TIE-{i}"))
     _, seen = _walk(api, "/api/trades/?page_size=2")
     ref = [t.trade_id for t in Trade.objects.order_by("-id")]
     assert seen == ref

@@ -272,7 +272,7 @@ class Desk:
         if self.db_ok:
             return 0
         for closed in result.closed:
-            spool_close(closed, result.orders, mode=self.mode, broker_name=self.broker_name)
+            spool_close(closed, result.orders, mode=self.mode, broker_name=self.broker_name, now=result.at)
         return len(result.closed)
 
     def _cycle(self, at: datetime, bar: MarketBar, *, exits_only: bool, force_exit: str) -> CycleReport:

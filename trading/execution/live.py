@@ -12,12 +12,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from trading import metrics
+from trading import access, metrics
 from trading.audit import ControlAudit
 from trading.brokers.registry import build_broker
 from trading.core import calendar as market_calendar
 from trading.execution.config import broker_config, setting, trading_mode
-from trading.execution.controls import locked_state, require_staff
+from trading.execution.controls import locked_state
 from trading.execution.kite_session import kite_access_token
 from trading.execution.models import TradingState
 
@@ -60,7 +60,7 @@ def ensure_live_allowed(index: str) -> None:
 def live_confirm(*, index: str, user) -> TradingState:
     """A staff user confirms LIVE trading for today; audited. Refused unless every other condition
     (mode, switch, credentials, token) holds."""
-    require_staff(user)
+    access.require(user, access.CONFIRM_LIVE)
     problems = [problem for problem in live_problems(index) if "confirmation" not in problem]
     if problems:
         raise LiveTradingRefused("cannot confirm LIVE trading: " + "; ".join(problems))
