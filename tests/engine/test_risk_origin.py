@@ -32,6 +32,7 @@ pytestmark = pytest.mark.django_db
 def day(source):
     return source.day(DAY)
 
+
 # 5 NIFTY lots (75 each for the 2025-11-25 expiry) bought at 331.50, sold at 262.00: gross -26,062.50,
 # charges 242.50, net -26,305.00 (worked through derive_trade's charge schedule).
 FAKE_LOSS = {
