@@ -624,6 +624,8 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
     ``spooled = True`` is returned; ``drain_spool`` writes it later. Bad input raises
     ``ValidationError`` naming every bad field and writes nothing.
     """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
     origin = _choice("origin", origin, TradeOrigin.choices)
     values = derive_trade(fields, now=now)
     values["origin"] = origin
