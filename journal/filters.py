@@ -105,19 +105,14 @@ class StrictBooleanFilter(django_filters.Filter):
 class BoundedIsoDateTimeField(IsoDateTimeField):
     """An ISO 8601 date-time far enough from the calendar's ends to convert to UTC safely."""
 
-    def strptime(self, value, format):
-        parsed = super().strptime(value, format)
-        # The offset as given (the parent converts to the current zone afterwards): PostgreSQL
-        # refuses 16 hours or more.
-        problem = inputs.utc_offset_problem(parsed) if parsed.tzinfo is not None else None
-        if problem:
-            raise ValidationError(problem, code="invalid")
-        return parsed
-
     def to_python(self, value):
         result = super().to_python(value)
         if result is not None and not (2 <= result.year <= 9998):
             raise ValidationError("date-time out of range", code="invalid")
+        # The offset as given stays on the value: PostgreSQL refuses 16 hours or more.
+        problem = inputs.utc_offset_problem(result) if result is not None and result.tzinfo else None
+        if problem:
+            raise ValidationError(problem, code="invalid")
         return result
 
 

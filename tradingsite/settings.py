@@ -98,6 +98,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "tradingsite.middleware.refuse_nul_in_query",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -236,6 +237,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # One name per shared choice set (trades, orders, positions and signals use the same ones).
+    # Every operation documents 400/401/403/404 (tradingsite/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tradingsite.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "InstrumentTypeEnum": "trading.choices.InstrumentType",
         "ModeEnum": "trading.choices.Mode",

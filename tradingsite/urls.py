@@ -11,6 +11,9 @@ from rest_framework.permissions import IsAuthenticated
 
 from tradingsite import views
 
+# A route that matches nothing under /api/ answers in the API's JSON, as its documented 404.
+handler404 = "tradingsite.views.not_found"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.views.defaults import page_not_found
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +17,13 @@ log = logging.getLogger(__name__)
 def home(request):
     """The journal is the desk's front page."""
     return redirect("journal:list")
+
+
+def not_found(request, exception=None):
+    """404: JSON ``{"detail": ...}`` under /api/ (what the API documents), the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
 
 
 def healthz(request):

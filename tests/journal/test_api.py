@@ -4,7 +4,6 @@ writes through the services, validation errors naming fields, and no 500 on malf
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
@@ -17,10 +16,8 @@ from rest_framework.test import APIClient
 from journal.models import DailyPerformance, Trade, TradeAudit
 from journal.serializers import TRADE_COLUMNS
 from tests.helpers import NOW, ist, trade_fields, user_with_role
-from tests.journal.api_data import make_journal
+from tests.journal.api_data import make_engine_rows, make_journal
 from trading.audit import ControlAudit
-from trading.execution.models import Order, Position
-from trading.strategies.models import Signal
 
 pytestmark = pytest.mark.django_db
 
@@ -499,48 +496,7 @@ def test_staff_deletes_a_trade(staff_api, journal):
 
 @pytest.fixture
 def engine_rows():
-    base = ist(2026, 5, 5, 9, 30)
-    signals = [
-        Signal.objects.create(
-            strategy_name="PCRStrategy" if i % 2 else "VixBreakout",
-            bar_time=base + timedelta(minutes=i),
-            direction="CALL",
-            strength=0.5,
-            status="ACCEPTED" if i % 3 else "REJECTED",
-        )
-        for i in range(7)
-    ]
-    orders = [
-        Order.objects.create(
-            client_order_id=f"C{i}",
-            strategy_name="PCRStrategy" if i % 2 else "VixBreakout",
-            tradingsymbol="NIFTY26MAY24000CE",
-            instrument_type="CALL",
-            strike_price=24000,
-            expiry_date="2026-05-12",
-            transaction_type="BUY",
-            quantity=65,
-            status="FILLED" if i % 2 else "REJECTED",
-            created_at=base + timedelta(minutes=i // 2),
-        )
-        for i in range(7)
-    ]
-    positions = [
-        Position.objects.create(
-            position_id=f"P{i}",
-            strategy_name="PCRStrategy",
-            tradingsymbol="NIFTY26MAY24000CE",
-            instrument_type="CALL",
-            strike_price=24000,
-            expiry_date="2026-05-12",
-            quantity=65,
-            entry_price=100,
-            entry_time=base + timedelta(minutes=i),
-            status="OPEN" if i < 2 else "CLOSED",
-        )
-        for i in range(5)
-    ]
-    return {"signals": signals, "orders": orders, "positions": positions}
+    return make_engine_rows()
 
 
 @pytest.mark.parametrize(
