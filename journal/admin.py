@@ -112,10 +112,8 @@ class TradeAdmin(admin.ModelAdmin):
             services.trade_delete(trade=trade, user=request.user, source="admin")
 
 
-@admin.register(TradeAudit)
-class TradeAuditAdmin(admin.ModelAdmin):
-    list_display = ("at", "trade", "user", "source", "field", "old_value", "new_value")
-    list_filter = ("source", "field")
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows derived or logged elsewhere: viewable, never added, changed or deleted here."""
 
     def has_add_permission(self, request):
         return False
@@ -125,6 +123,12 @@ class TradeAuditAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(TradeAudit)
+class TradeAuditAdmin(ReadOnlyAdmin):
+    list_display = ("at", "trade", "user", "source", "field", "old_value", "new_value")
+    list_filter = ("source", "field")
 
 
 @admin.register(ImportBatch)
@@ -133,17 +137,6 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
 
 # --- Performance tables: derived from the journal, read-only in the admin.
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(DailyPerformance)

@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 
 from journal.cursor import decode_cursor, encode_cursor
 from journal.models import DailyPerformance, Trade
+from trading.core.charges import CHARGE_FIELDS
 from trading.core.context import MEASURES
 from trading.market.models import MarketSnapshot
 
@@ -321,13 +322,7 @@ FIELD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "P&L and charges",
         (
             "gross_pnl",
-            "brokerage",
-            "stt",
-            "exchange_txn",
-            "sebi_fee",
-            "stamp_duty",
-            "gst",
-            "total_charges",
+            *CHARGE_FIELDS,
             "net_pnl",
             "pnl_percentage",
             "is_winning_trade",

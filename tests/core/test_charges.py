@@ -71,10 +71,11 @@ def test_stt_rounds_to_the_nearest_rupee_half_up(price, stt):
 
 
 def test_each_leg_is_charged_at_its_own_dates_rates():
-    # Bought 2024-09-30 (STT n/a, NSE txn 0.0495%), sold 2024-10-01 (STT 0.10%, txn 0.03553%).
-    # buy 100 @ 200 = 20,000: txn 9.90, sebi 0.02, stamp 0.60
+    # Bought 2024-09-30 (STT n/a, NSE txn 0.0500% = 0.0495% + 0.0005% IPFT), sold 2024-10-01
+    # (STT 0.10%, txn 0.03553% = 0.03503% + 0.0005% IPFT).
+    # buy 100 @ 200 = 20,000: txn 10.00, sebi 0.02, stamp 0.60
     # sell 100 @ 210 = 21,000: txn 7.4613, sebi 0.021, STT 21.00
-    # txn 17.3613 -> 17.36; sebi 0.041 -> 0.04; GST 18% x (40 + 17.36 + 0.04) = 10.332 -> 10.33
+    # txn 17.4613 -> 17.46; sebi 0.041 -> 0.04; GST 18% x (40 + 17.46 + 0.04) = 10.35
     c = round_trip_charges(
         side="LONG",
         entry_price="200",
@@ -85,10 +86,10 @@ def test_each_leg_is_charged_at_its_own_dates_rates():
     )
     assert (c.stt, c.exchange_txn, c.sebi_fee, c.stamp_duty, c.gst) == (
         D("21.00"),
-        D("17.36"),
+        D("17.46"),
         D("0.04"),
         D("0.60"),
-        D("10.33"),
+        D("10.35"),
     )
     assert rate_on(STT_SELL, date(2026, 3, 31)) == D("0.001")
     assert rate_on(STT_SELL, date(2026, 4, 1)) == D("0.0015")

@@ -186,7 +186,8 @@ def test_specs_steps_freeze_and_rates():
     assert c.INDICES["SENSEX"].fo_exchange == "BFO" and c.INDICES["SENSEX"].exchange == "BSE"
     assert c.INDICES["NIFTY"].fo_exchange == "NFO" and c.INDICES["NIFTY"].tick_size == 0.05
     assert [c.strike_step(i, D(2026, 1, 1)) for i in c.INDICES] == [50, 100, 50, 25, 100]
-    assert [c.freeze_quantity(i, D(2026, 1, 1)) for i in c.INDICES] == [1800, 600, 1800, 2800, 1000]
+    # FINNIFTY 1,200 from 2025-12-01 (NSE circular 2025-11-28); dated cases in test_dated_freeze.py.
+    assert [c.freeze_quantity(i, D(2026, 1, 1)) for i in c.INDICES] == [1800, 600, 1200, 2800, 1000]
     assert c.max_lots_per_order("NIFTY", D(2026, 1, 27), D(2026, 1, 5)) == 27  # 1800 // 65
     assert c.repo_rate(D(2025, 12, 5)) == 0.0525
     assert c.risk_free_rate(D(2026, 1, 15)) == pytest.approx(0.055)

@@ -1,4 +1,4 @@
-"""Index option contracts: specs, lot sizes, expiries and Zerodha trading symbols (DOMAIN.md section 2).
+"""Index option and future contracts: specs, lot sizes, expiries, Zerodha symbols (DOMAIN.md section 2).
 
 Every number that the exchanges revise (lot size, strike step, freeze quantity, expiry weekday, the
 RBI repo rate) is a table of ``(effective from, value)`` rows below; logic only looks values up. To
@@ -31,6 +31,13 @@ Schedule history (sources: NSE/BSE circulars as reported by brokers; earlier his
     * SENSEX weekly and monthly Friday; Tuesday from 2025-01 (the 2025-01-03 weekly kept its Friday,
       the first Tuesday weekly was 2025-01-07; the Jan-2025 monthly was 2025-01-28); Thursday for
       expiries from 2025-09-01 (first 2025-09-04).
+
+Coverage: an expiry in a year the holiday calendar does not cover is refused before a contract is
+selected (``ensure_calendar_covers``); the monthly form of a symbol is decided from the nominal
+monthly weekday, so an expiry from the instrument master keeps it even in a provisional year.
+
+Index futures (``future_expiries``, ``future_lot_size``, ``future_tradingsymbol``): monthly only,
+expiring with the monthly options, with the lot of the options' monthly series.
 
 Lot sizes follow the contract, not the trade date: an exchange revision applies to contracts
 introduced after it, so for a while old and new lots trade side by side. Each revision therefore
@@ -171,14 +178,24 @@ STRIKE_STEP: dict[str, Dated[int]] = {
     "SENSEX": ((_ALWAYS, 100),),
 }
 
-# Maximum units in one order (NSE/BSE revise it monthly). Only the figures of DOMAIN.md are recorded;
-# dates before the first row use that row, which is safe because a smaller limit only splits more.
+# Maximum units in one order, by the date the order is placed (NSE "Quantity freeze limits for
+# indices" circulars; the limit applies to an index's futures and options alike). Dates before an
+# index's first row use that row. The earlier limits seen (NSE revisions effective 2023-04-03,
+# 2024-08-01 and 2025-03-03, as relayed by Angel One's notices) were at least as large - BANKNIFTY
+# 900, FINNIFTY and NIFTY 1,800, MIDCPNIFTY 5,500 / 2,800 / 4,200 - so a smaller limit only splits more.
 FREEZE_QUANTITY: dict[str, Dated[int]] = {
-    "NIFTY": ((_ALWAYS, 1800),),
-    "BANKNIFTY": ((_ALWAYS, 600),),
-    "FINNIFTY": ((_ALWAYS, 1800),),
-    "MIDCPNIFTY": ((_ALWAYS, 2800),),
-    "SENSEX": ((_ALWAYS, 1000),),
+    "NIFTY": ((_ALWAYS, 1800),),  # unchanged in every NSE revision 2023-04-03 .. 2025-12-01
+    "BANKNIFTY": (
+        (date(2025, 7, 1), 600),  # NSE circular dated 2025-06-30, effective 2025-07-01
+        (date(2025, 9, 1), 900),  # NSE circular dated 2025-08-29, effective 2025-09-01
+        (date(2025, 11, 3), 600),  # NSE circular dated 2025-10-31, effective 2025-11-03
+    ),
+    "FINNIFTY": (
+        (_ALWAYS, 1800),  # NSE revisions 2023-04-03 .. 2025-11-03
+        (date(2025, 12, 1), 1200),  # NSE circular dated 2025-11-28, effective 2025-12-01
+    ),
+    "MIDCPNIFTY": ((date(2025, 7, 1), 2800),),  # NSE circulars 2025-06-30 .. 2025-11-28
+    "SENSEX": ((_ALWAYS, 1000),),  # DOMAIN.md; the BSE circular is not recorded
 }
 
 # RBI policy repo rate (fraction), effective on the announcement date.
@@ -229,15 +246,18 @@ def index_spec(index: str) -> IndexSpec:
     return INDICES[_name(index)]
 
 
-def lot_size(index: str, expiry: date) -> int:
-    """Units per lot of the ``index`` option contract expiring on ``expiry`` (its series' lot)."""
-    name = _name(index)
-    monthly = is_monthly_expiry(name, expiry)
+def _series_lot(name: str, expiry: date, monthly: bool) -> int:
     lot = LOT_SIZES[name][0].lot
     for rev in LOT_SIZES[name]:
         if expiry >= (rev.monthly_from if monthly else rev.weekly_from):
             lot = rev.lot
     return lot
+
+
+def lot_size(index: str, expiry: date) -> int:
+    """Units per lot of the ``index`` option contract expiring on ``expiry`` (its series' lot)."""
+    name = _name(index)
+    return _series_lot(name, expiry, is_monthly_expiry(name, expiry))
 
 
 def strike_step(index: str, on: date) -> int:
@@ -246,7 +266,8 @@ def strike_step(index: str, on: date) -> int:
 
 
 def freeze_quantity(index: str, on: date) -> int:
-    """Maximum units in a single order on ``on``; larger orders must be split."""
+    """Maximum units in a single order placed on ``on`` (IST trade date), futures and options alike;
+    larger orders must be split."""
     return _in_force(FREEZE_QUANTITY[_name(index)], on)
 
 
@@ -294,13 +315,17 @@ def _next_month(year: int, month: int) -> tuple[int, int]:
     return (year + 1, 1) if month == 12 else (year, month + 1)
 
 
-@lru_cache(maxsize=4096)
-def _monthly_expiry(name: str, year: int, month: int) -> date:
+def _nominal_monthly(name: str, year: int, month: int) -> date:
+    """The last monthly-expiry weekday of the month, before any holiday shift."""
     weekday = _in_force(MONTHLY_EXPIRY_WEEKDAY[name], date(year, month, 1))
     ny, nm = _next_month(year, month)
     d = date(ny, nm, 1) - timedelta(days=1)
-    d -= timedelta(days=(d.weekday() - weekday) % 7)
-    return _shift_for_holiday(d, _exchange(name))
+    return d - timedelta(days=(d.weekday() - weekday) % 7)
+
+
+@lru_cache(maxsize=4096)
+def _monthly_expiry(name: str, year: int, month: int) -> date:
+    return _shift_for_holiday(_nominal_monthly(name, year, month), _exchange(name))
 
 
 def monthly_expiry(index: str, year: int, month: int) -> date:
@@ -309,8 +334,24 @@ def monthly_expiry(index: str, year: int, month: int) -> date:
 
 
 def is_monthly_expiry(index: str, d: date) -> bool:
-    """True when ``d`` is the monthly expiry of ``index`` for ``d``'s month."""
-    return d == monthly_expiry(index, d.year, d.month)
+    """True when the expiry date ``d`` is the monthly (last) expiry of ``index`` in its month.
+
+    ``d`` must be an expiry date (from :func:`expiries` or the broker's instrument master). Besides
+    the calendar's monthly date, any expiry after the last weekly before the nominal monthly date (at
+    most six days before it) counts: a holiday only moves the monthly back a day or two. So an expiry
+    taken from the instrument master is recognised even when the holiday that moved it is missing
+    from the calendar (a provisional year): 2027-01-25, the day before Republic Day, is the January
+    2027 monthly whatever holidays.csv says.
+    """
+    name = _name(index)
+    if d == _monthly_expiry(name, d.year, d.month):
+        return True
+    nominal = _nominal_monthly(name, d.year, d.month)
+    floor = nominal - timedelta(days=7)
+    # A weekly on an earlier weekday of the final week (BANKNIFTY's Wednesday weeklies under a Thursday
+    # monthly, Jan-Feb 2024) stays a weekly.
+    final_week = _weekly_nominal(name, floor + timedelta(days=1), nominal - timedelta(days=1))
+    return max([floor, *final_week]) < d <= nominal
 
 
 def current_monthly(index: str, on: date) -> date:
@@ -379,6 +420,55 @@ def nearest_weekly(index: str, on: date) -> date:
     the current monthly: the nearest contract is what "buy the nearest weekly" means there.
     """
     return _listed(_name(index), on)[0]
+
+
+def ensure_calendar_covers(
+    index: str, expiry: date, *, live: bool = False, expiries_from_broker: bool = False
+) -> str:
+    """Refuse a contract of ``index`` expiring on ``expiry`` when the exchange calendar does not cover
+    that year: :func:`calendar.ensure_covered` on the index's exchange (NSE, or BSE for SENSEX).
+
+    Call it before selecting any contract. Returns the year status (FINAL / PROVISIONAL); raises
+    ``calendar.CalendarNotCovered`` naming the file to update, or - ``live=True`` without expiries from
+    the broker's instrument master - ``calendar.CalendarProvisional`` for a provisional year.
+    """
+    return calendar.ensure_covered(
+        expiry, _exchange(_name(index)), live=live, expiries_from_broker=expiries_from_broker
+    )
+
+
+# --- index futures -----------------------------------------------------------------------------------
+#
+# Index futures are monthly contracts only: they expire with the monthly options of the same index
+# (the holiday-adjusted last expiry weekday of the month) and carry the lot of the options' monthly
+# series (NSE sets one lot per underlying for futures and options). Three serial months are listed.
+
+
+def future_expiries(index: str, on: date, count: int = MONTHLIES_LISTED) -> list[date]:
+    """Expiry dates of the ``count`` nearest ``index`` futures alive on ``on`` (>= ``on``), ascending."""
+    name = _name(index)
+    out: list[date] = []
+    y, m = on.year, on.month
+    while len(out) < count:
+        e = _monthly_expiry(name, y, m)
+        if e >= on:
+            out.append(e)
+        y, m = _next_month(y, m)
+    return out
+
+
+def future_lot_size(index: str, expiry: date) -> int:
+    """Units per lot of the ``index`` future expiring on ``expiry``: the lot of that monthly series,
+    from the same dated table as the options (``LOT_SIZES``, monthly thresholds)."""
+    return _series_lot(_name(index), expiry, True)
+
+
+def future_tradingsymbol(index: str, expiry: date) -> str:
+    """Zerodha trading symbol of an index future, e.g. ``NIFTY26MAYFUT`` (SYMBOL YY MMM FUT)."""
+    name = _name(index)
+    if not is_monthly_expiry(name, expiry):
+        raise ValueError(f"{expiry.isoformat()} is not a monthly expiry of {name}: futures are monthly")
+    return f"{name}{expiry.year % 100:02d}{_MONTHS[expiry.month - 1]}FUT"
 
 
 # --- trading symbols ---------------------------------------------------------------------------------

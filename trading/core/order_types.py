@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
-from trading.core import contracts, fills
+from trading.core import calendar, contracts, fills
 from trading.core import orders as order_states
 
 R_MAX_RETRIES = "max_retries_exceeded"
@@ -98,7 +98,8 @@ class OrderRequest:
         if self.lot_size <= 0:
             object.__setattr__(self, "lot_size", contracts.lot_size(self.index, self.expiry))
         if self.freeze_quantity <= 0:
-            on = self.created_at.date() if self.created_at else self.expiry
+            # The limit in force on the IST day the order is placed (freeze quantities are dated).
+            on = calendar.ist_date(self.created_at) if self.created_at else self.expiry
             object.__setattr__(self, "freeze_quantity", contracts.freeze_quantity(self.index, on))
 
     @property

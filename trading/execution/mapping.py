@@ -100,6 +100,18 @@ def pending_order_of(order: Order) -> PendingOrder:
     )
 
 
+def order_record_of(order: Order) -> OrderRecord:
+    """A stored order as a record at its stored status, ready to take the broker's next answer."""
+    return OrderRecord(
+        request=order_request_of(order),
+        purpose=order.purpose,
+        strategy=order.strategy_name,
+        position_id=order.position_ref,
+        status=order.status,
+        created_at=order.created_at,
+    )
+
+
 def order_fields(record: OrderRecord) -> dict:
     """The columns of a new order row taken from the engine's record of it."""
     request = record.request

@@ -9,6 +9,20 @@ from django.db import models
 from trading.choices import DataSource, InstrumentType, Mode, Side
 
 
+class ContractFields(models.Model):
+    """The option contract an order or a position is in."""
+
+    index = models.CharField(max_length=20, default="NIFTY")
+    tradingsymbol = models.CharField(max_length=40)
+    exchange = models.CharField(max_length=8, default="NFO")
+    instrument_type = models.CharField(max_length=4, choices=InstrumentType.choices)
+    strike_price = models.DecimalField(max_digits=12, decimal_places=2)
+    expiry_date = models.DateField()
+
+    class Meta:
+        abstract = True
+
+
 class OrderStatus(models.TextChoices):
     NEW = "NEW", "New"
     SUBMITTED = "SUBMITTED", "Submitted"
@@ -20,7 +34,7 @@ class OrderStatus(models.TextChoices):
     EXPIRED = "EXPIRED", "Expired"
 
 
-class Order(models.Model):
+class Order(ContractFields):
     """One order to the broker (a parent, or a freeze-quantity child of one). ``client_order_id`` is
     unique: submitting it twice never makes two orders; it is Kite's ``tag``."""
 
@@ -49,12 +63,6 @@ class Order(models.Model):
     exit_type = models.CharField(
         max_length=16, blank=True, default="", help_text="Why an EXIT order was sent"
     )
-    index = models.CharField(max_length=20, default="NIFTY")
-    tradingsymbol = models.CharField(max_length=40)
-    exchange = models.CharField(max_length=8, default="NFO")
-    instrument_type = models.CharField(max_length=4, choices=InstrumentType.choices)
-    strike_price = models.DecimalField(max_digits=12, decimal_places=2)
-    expiry_date = models.DateField()
     transaction_type = models.CharField(max_length=4, help_text="BUY or SELL")
     order_type = models.CharField(max_length=8, default="MARKET")
     quantity = models.PositiveIntegerField()
@@ -100,19 +108,13 @@ class PositionStatus(models.TextChoices):
     CLOSED = "CLOSED", "Closed"
 
 
-class Position(models.Model):
+class Position(ContractFields):
     """An open (or closed) position in one contract, from its entry fill to the trade it becomes."""
 
     position_id = models.CharField(max_length=64, unique=True, help_text="Becomes the journal trade_id")
     strategy_name = models.CharField(max_length=64, db_index=True)
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAPER)
     data_source = models.CharField(max_length=6, choices=DataSource.choices, default=DataSource.SIM)
-    index = models.CharField(max_length=20, default="NIFTY")
-    tradingsymbol = models.CharField(max_length=40)
-    exchange = models.CharField(max_length=8, default="NFO")
-    instrument_type = models.CharField(max_length=4, choices=InstrumentType.choices)
-    strike_price = models.DecimalField(max_digits=12, decimal_places=2)
-    expiry_date = models.DateField()
     side = models.CharField(max_length=5, choices=Side.choices, default=Side.LONG)
     quantity = models.PositiveIntegerField()
     entry_price = models.DecimalField(max_digits=12, decimal_places=2)

@@ -15,10 +15,9 @@ from trading import metrics
 from trading.core import calendar as market_calendar
 from trading.core import orders
 from trading.core.order_flow import record_from_broker
-from trading.core.results import OrderRecord
 from trading.execution.desk import Desk, desk_for
 from trading.execution.lock import cycle_lock
-from trading.execution.mapping import order_request_of
+from trading.execution.mapping import order_record_of
 from trading.execution.models import Order, Position, PositionStatus
 from trading.execution.orders import order_sync
 from trading.execution.state import rebuild_risk_state
@@ -56,14 +55,7 @@ def _reconcile_orders(desk: Desk, report: ReconcileReport, at: datetime) -> None
             continue
         if answer is None:
             continue
-        record = OrderRecord(
-            request=order_request_of(order),
-            purpose=order.purpose,
-            strategy=order.strategy_name,
-            position_id=order.position_ref,
-            status=order.status,
-            created_at=order.created_at,
-        )
+        record = order_record_of(order)
         record_from_broker(record, answer, at, current=order.status)
         if record.status != order.status:
             order_sync(record=record, mode=desk.mode, broker_name=desk.broker_name)

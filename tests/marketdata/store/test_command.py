@@ -47,7 +47,8 @@ def test_import_list_verify_and_eod(tmp_path, settings) -> None:
     )
     out, _ = run("verify", "--index", "NIFTY")
     assert "2025-10-06  minute 30/375 bars: missing_minutes 345 (09:45-15:29)" in out
-    assert "chain_eod: 120 trading day(s) missing: 2024-01-08..2024-07-05" in out
+    # 120 weekdays and the Saturday session of 2024-01-20 (special_sessions.csv)
+    assert "chain_eod: 121 trading day(s) missing: 2024-01-08..2024-07-05" in out
     report = json.loads(run("verify", "--index", "NIFTY", "--json")[0])
     assert {s["session"] for s in report["sessions"]} == {"2024-01-05", "2024-07-08", "2025-10-06"}
 

@@ -237,6 +237,36 @@ def _parse_dates(text: np.ndarray, fmt: str) -> np.ndarray:
 
 def parse_bhavcopy(text: str, name: str = "bhavcopy.csv") -> BhavcopyDay:
     """Validate one bhavcopy's text and return its kept rows as store frames (see the module doc)."""
+    layout, df = _read_cells(text, name)
+    problems = Problems(name, np.arange(2, len(df) + 2))
+    if layout.name == OLD and "" in df.columns:
+        problems.flag(
+            (df[""] != "").to_numpy(), lambda r: f"the 16th column must be empty, found {df[''].iat[r]!r}"
+        )
+    rows = _Rows(df, layout)
+    session = _check_one_day(rows, problems)
+    _check_contracts(rows, problems, session)
+    values = _check_numbers(rows, problems)
+    _check_duplicates(rows, problems)
+    problems.raise_first()
+    if not rows.keep.any():
+        raise ImportFileError(
+            name,
+            None,
+            "no index option or future of "
+            + ", ".join(contracts.INDICES)
+            + " in the file: nothing to import",
+        )
+    _check_coverage(rows, session, name)
+    out = BhavcopyDay(
+        name=name, layout=layout.name, session=session, rows=len(df), skipped=int((~rows.keep).sum())
+    )
+    _store_frames(rows, _units(rows, values), out)
+    return out
+
+
+def _read_cells(text: str, name: str) -> tuple[_Layout, pd.DataFrame]:
+    """The layout (from the header) and every data cell, stripped; a wrong field count is refused."""
     lines = split_lines(text, name)
     header = [h.strip() for h in lines[0].split(",")]
     layout, n = _detect(header, name)
@@ -249,23 +279,41 @@ def parse_bhavcopy(text: str, name: str = "bhavcopy.csv") -> BhavcopyDay:
         raise ImportFileError(name, 2, "no data rows")
     cells = np.array([line.split(",") for line in lines[1:]], dtype=object)
     df = pd.DataFrame(cells, columns=header if layout.name == UDIFF else [*OLD_COLUMNS, ""][:n])
-    df = df.apply(lambda c: c.str.strip())
-    line_no = np.arange(2, len(df) + 2)
-    problems = Problems(name, line_no)
-    if layout.name == OLD and n == 16:
-        problems.flag(
-            (df[""] != "").to_numpy(), lambda r: f"the 16th column must be empty, found {df[''].iat[r]!r}"
-        )
+    return layout, df.apply(lambda column: column.str.strip())
 
-    # One trading day per file.
-    day_text = df[layout.trade_date].to_numpy(dtype=object)
+
+class _Rows:
+    """The columns every check reads, as arrays aligned with the data rows."""
+
+    def __init__(self, df: pd.DataFrame, layout: _Layout) -> None:
+        self.df, self.layout = df, layout
+        self.instrument = df[layout.instrument].to_numpy(dtype=str)
+        self.symbol = df[layout.symbol].str.upper().to_numpy(dtype=str)
+        self.keep = np.isin(self.instrument, [layout.option, layout.future]) & np.isin(
+            self.symbol, list(contracts.INDICES)
+        )
+        self.is_option = self.keep & (self.instrument == layout.option)
+        self.is_future = self.keep & (self.instrument == layout.future)
+        expiry_column = df[layout.expiry]
+        if layout.name == UDIFF:  # the actual expiry when the exchange moved it (a holiday)
+            actual = df["FininstrmActlXpryDt"]
+            expiry_column = actual.where(actual != "", expiry_column)
+        self.expiry_text = expiry_column.to_numpy(dtype=object)
+        self.expiry = _parse_dates(self.expiry_text, layout.date_format)
+        self.option_type = df[layout.option_type].str.upper().to_numpy(dtype=str)
+        self.strike_text = df[layout.strike]
+        self.strike = pd.to_numeric(self.strike_text, errors="coerce").to_numpy(dtype=float)
+
+
+def _check_one_day(rows: _Rows, problems: Problems) -> date | None:
+    """Every row's trade date parses and is the first row's: one trading day per file."""
+    layout = rows.layout
+    day_text = rows.df[layout.trade_date].to_numpy(dtype=object)
     days = _parse_dates(day_text, layout.date_format)
+    example = "05-JAN-2024" if layout.name == OLD else "2024-07-08"
     problems.flag(
         np.array([d is None for d in days]),
-        lambda r: (
-            f"{layout.trade_date} {day_text[r]!r} is not a date like "
-            + ("05-JAN-2024" if layout.name == OLD else "2024-07-08")
-        ),
+        lambda r: f"{layout.trade_date} {day_text[r]!r} is not a date like {example}",
     )
     session = days[0]
     problems.flag(
@@ -274,149 +322,150 @@ def parse_bhavcopy(text: str, name: str = "bhavcopy.csv") -> BhavcopyDay:
             f"{layout.trade_date} {day_text[r]} differs from {day_text[0]} on line 2: a bhavcopy holds one day"
         ),
     )
+    return session
 
-    instrument = df[layout.instrument].to_numpy(dtype=str)
-    symbol = df[layout.symbol].str.upper().to_numpy(dtype=str)
-    keep = np.isin(instrument, [layout.option, layout.future]) & np.isin(symbol, list(contracts.INDICES))
-    is_option = keep & (instrument == layout.option)
-    is_future = keep & (instrument == layout.future)
 
-    expiry_col = df[layout.expiry]
-    if layout.name == UDIFF:  # the actual expiry when the exchange moved it (a holiday)
-        actual = df["FininstrmActlXpryDt"]
-        expiry_col = actual.where(actual != "", expiry_col)
-    expiry_text = expiry_col.to_numpy(dtype=object)
-    expiry = _parse_dates(expiry_text, layout.date_format)
-    bad_expiry = keep & np.array([e is None for e in expiry])
-    problems.flag(bad_expiry, lambda r: f"{layout.expiry} {expiry_text[r]!r} is not a date")
+def _check_contracts(rows: _Rows, problems: Problems, session: date | None) -> None:
+    """Expiry a date not before the session; option type CE/PE (futures: the layout's marker);
+    strike positive for options, 0 or empty for futures."""
+    layout, df, keep = rows.layout, rows.df, rows.keep
+    bad_expiry = keep & np.array([e is None for e in rows.expiry])
+    problems.flag(bad_expiry, lambda r: f"{layout.expiry} {rows.expiry_text[r]!r} is not a date")
     past = (
-        keep & ~bad_expiry & np.array([e is not None and session is not None and e < session for e in expiry])
+        keep
+        & ~bad_expiry
+        & np.array([e is not None and session is not None and e < session for e in rows.expiry])
     )
-    problems.flag(past, lambda r: f"expiry {expiry[r]} is before the trade date {session}")
-
-    option_type = df[layout.option_type].str.upper().to_numpy(dtype=str)
+    problems.flag(past, lambda r: f"expiry {rows.expiry[r]} is before the trade date {session}")
     problems.flag(
-        is_option & ~np.isin(option_type, ["CE", "PE"]),
+        rows.is_option & ~np.isin(rows.option_type, ["CE", "PE"]),
         lambda r: f"{layout.option_type} {df[layout.option_type].iat[r]!r} of an option row is not CE or PE",
     )
+    future_type = repr(layout.future_type) if layout.future_type else "empty"
     problems.flag(
-        is_future & (option_type != layout.future_type),
+        rows.is_future & (rows.option_type != layout.future_type),
         lambda r: (
-            f"{layout.option_type} {df[layout.option_type].iat[r]!r} of a future row should be "
-            + (repr(layout.future_type) if layout.future_type else "empty")
+            f"{layout.option_type} {df[layout.option_type].iat[r]!r} of a future row should be {future_type}"
         ),
     )
-    strike_text = df[layout.strike]
-    strike = pd.to_numeric(strike_text, errors="coerce").to_numpy(dtype=float)
     problems.flag(
-        is_option & ~(strike > 0),
-        lambda r: f"{layout.strike} {strike_text.iat[r]!r} is not a positive number",
+        rows.is_option & ~(rows.strike > 0),
+        lambda r: f"{layout.strike} {rows.strike_text.iat[r]!r} is not a positive number",
     )
     problems.flag(
-        is_future & ~((strike_text == "").to_numpy() | (strike == 0)),
-        lambda r: f"{layout.strike} {strike_text.iat[r]!r} of a future row should be 0 or empty",
+        rows.is_future & ~((rows.strike_text == "").to_numpy() | (rows.strike == 0)),
+        lambda r: f"{layout.strike} {rows.strike_text.iat[r]!r} of a future row should be 0 or empty",
     )
 
+
+def _check_numbers(rows: _Rows, problems: Problems) -> dict[str, np.ndarray]:
+    """The layout's number columns (NaN where empty): finite where given or required, not negative
+    unless signed, high and low around open and close on a traded row."""
     values: dict[str, np.ndarray] = {}
-    for column, source in layout.numbers.items():
-        raw = df[source]
+    for column, source in rows.layout.numbers.items():
+        raw = rows.df[source]
         number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
         empty = (raw == "").to_numpy()
-        required = column in layout.required
-        bad = keep & ~np.isfinite(number) & (~empty | required)
+        bad = rows.keep & ~np.isfinite(number) & (~empty | (column in rows.layout.required))
         problems.flag(
             bad,
             lambda r, raw=raw, source=source: (
                 f"{source}: {raw.iat[r]!r} is not a number" if raw.iat[r] else f"{source}: missing value"
             ),
         )
-        if column not in layout.signed:
+        if column not in rows.layout.signed:
             problems.flag(
-                keep & (number < 0), lambda r, raw=raw, source=source: f"{source}: {raw.iat[r]} is negative"
+                rows.keep & (number < 0),
+                lambda r, raw=raw, source=source: f"{source}: {raw.iat[r]} is negative",
             )
         values[column] = np.where(np.isfinite(number), number, np.nan)
-    o, h, lo, c = (values[k] for k in ("open", "high", "low", "close"))
-    traded = keep & (o > 0) & (h > 0) & (lo > 0) & (c > 0)
+    high, low, open_, close = (values[k] for k in ("high", "low", "open", "close"))
+    traded = rows.keep & (open_ > 0) & (high > 0) & (low > 0) & (close > 0)
     problems.flag(
-        traded & (h < np.maximum(o, c)),
-        lambda r: f"high {h[r]:g} is below the open {o[r]:g} or the close {c[r]:g}",
+        traded & (high < np.maximum(open_, close)),
+        lambda r: f"high {high[r]:g} is below the open {open_[r]:g} or the close {close[r]:g}",
     )
     problems.flag(
-        traded & (lo > np.minimum(o, c)),
-        lambda r: f"low {lo[r]:g} is above the open {o[r]:g} or the close {c[r]:g}",
+        traded & (low > np.minimum(open_, close)),
+        lambda r: f"low {low[r]:g} is above the open {open_[r]:g} or the close {close[r]:g}",
     )
+    return values
 
-    # The same contract twice.
+
+def _check_duplicates(rows: _Rows, problems: Problems) -> None:
+    """The same contract twice: the second line is refused, naming the first."""
     contract = pd.DataFrame(
         {
-            "instrument": instrument,
-            "symbol": symbol,
-            "expiry": expiry,
-            "strike": np.where(is_option, strike, 0.0),
-            "type": np.where(is_option, option_type, ""),
+            "instrument": rows.instrument,
+            "symbol": rows.symbol,
+            "expiry": rows.expiry,
+            "strike": np.where(rows.is_option, rows.strike, 0.0),
+            "type": np.where(rows.is_option, rows.option_type, ""),
         }
-    )[keep]
-    first_of = contract.groupby(list(contract.columns), sort=False).ngroup()
-    dup_rows = contract.index[contract.duplicated(keep="first")].to_numpy()
-    if dup_rows.size:
-        first_row = contract.index[(first_of == first_of.loc[dup_rows[0]]).to_numpy()][0]
-        mask = np.zeros(len(df), dtype=bool)
-        mask[dup_rows[0]] = True
-        problems.flag(
-            mask,
-            lambda r: (
-                f"repeats line {first_row + 2} ({symbol[r]} {instrument[r]} {expiry[r]}"
-                + (f" {strike[r]:g} {option_type[r]}" if is_option[r] else "")
-                + ")"
-            ),
-        )
-    problems.raise_first()
-    if not keep.any():
-        raise ImportFileError(
-            name,
-            None,
-            "no index option or future of "
-            + ", ".join(contracts.INDICES)
-            + " in the file: nothing to import",
-        )
+    )[rows.keep]
+    duplicates = contract.index[contract.duplicated(keep="first")].to_numpy()
+    if not duplicates.size:
+        return
+    group = contract.groupby(list(contract.columns), sort=False).ngroup()
+    first_row = contract.index[(group == group.loc[duplicates[0]]).to_numpy()][0]
+    mask = np.zeros(len(rows.df), dtype=bool)
+    mask[duplicates[0]] = True
 
-    out = BhavcopyDay(
-        name=name, layout=layout.name, session=session, rows=len(df), skipped=int((~keep).sum())
-    )
-    for index in sorted({str(s) for s in symbol[keep]}):
+    def reason(r: int) -> str:
+        what = f"{rows.symbol[r]} {rows.instrument[r]} {rows.expiry[r]}"
+        if rows.is_option[r]:
+            what += f" {rows.strike[r]:g} {rows.option_type[r]}"
+        return f"repeats line {first_row + 2} ({what})"
+
+    problems.flag(mask, reason)
+
+
+def _check_coverage(rows: _Rows, session: date, name: str) -> None:
+    """The session and every expiry kept lie inside the dated lot, charge and holiday tables."""
+    for index in sorted({str(s) for s in rows.symbol[rows.keep]}):
         why = coverage.session_problem(index, session)
         if why:
             raise CoverageError(name, None, why)
-        for exp in sorted({expiry[r] for r in np.flatnonzero(keep & (symbol == index))}):
-            why = coverage.expiry_problem(index, exp)
+        for expiry in sorted({rows.expiry[r] for r in np.flatnonzero(rows.keep & (rows.symbol == index))}):
+            why = coverage.expiry_problem(index, expiry)
             if why:
                 raise CoverageError(name, None, why)
 
-    if layout.name == OLD:
-        values["turnover"] = values["turnover"] * 100_000.0  # lakhs -> rupees
+
+def _units(rows: _Rows, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Turnover in rupees and volume in units (older layout: lakhs and contracts x the lot)."""
+    if rows.layout.name == OLD:
+        values["turnover"] = values["turnover"] * 100_000.0
         lots = np.array(
-            [contracts.lot_size(s, e) if k else np.nan for s, e, k in zip(symbol, expiry, keep, strict=True)],
+            [
+                contracts.lot_size(symbol, expiry) if kept else np.nan
+                for symbol, expiry, kept in zip(rows.symbol, rows.expiry, rows.keep, strict=True)
+            ],
             dtype=float,
         )
         values["volume"] = values["contracts"] * lots
     else:
         lot = values["lot"]
         values["contracts"] = np.where(lot > 0, values["volume"] / np.where(lot > 0, lot, 1.0), np.nan)
-    nan = np.full(len(df), np.nan)
+    return values
+
+
+def _store_frames(rows: _Rows, values: dict[str, np.ndarray], out: BhavcopyDay) -> None:
+    """The kept rows as chain_eod (options) and future_eod (futures) frames per index."""
+    nan = np.full(len(rows.df), np.nan)
     eod_columns = [c for c in KINDS["chain_eod"].columns if c not in ("expiry", "strike", "option_type")]
-    for index in sorted({str(s) for s in symbol[keep]}):
-        for mask, target in ((is_option, out.chains), (is_future, out.futures)):
-            rows = np.flatnonzero(mask & (symbol == index))
-            if not rows.size:
+    for index in sorted({str(s) for s in rows.symbol[rows.keep]}):
+        for mask, target in ((rows.is_option, out.chains), (rows.is_future, out.futures)):
+            selected = np.flatnonzero(mask & (rows.symbol == index))
+            if not selected.size:
                 continue
-            frame = {"expiry": expiry[rows]}
+            frame = {"expiry": rows.expiry[selected]}
             if target is out.chains:
-                frame["strike"] = strike[rows]
-                frame["option_type"] = option_type[rows]
+                frame["strike"] = rows.strike[selected]
+                frame["option_type"] = rows.option_type[selected]
             for column in eod_columns:
                 if column == "layout":
-                    frame[column] = np.full(rows.size, layout.name, dtype=object)
+                    frame[column] = np.full(selected.size, rows.layout.name, dtype=object)
                 else:
-                    frame[column] = values.get(column, nan)[rows]
+                    frame[column] = values.get(column, nan)[selected]
             target[index] = pd.DataFrame(frame)
-    return out

@@ -219,194 +219,229 @@ def read_mapped(path: str | Path, mapping: Mapping) -> list[MinuteSession]:
     path = Path(path)
     if not path.exists():
         raise ImportFileError(path, None, "no such file")
-    df, lines, where = _load_table(path, mapping)
-    name = str(path)
-    columns = set(df.columns)
-    wanted = {c for c in mapping.columns.values()} | set(mapping.key)
-    missing = sorted(c for c in wanted if c not in columns)
-    if missing:
-        raise ImportFileError(
-            name,
-            1 if where == "line" else None,
-            f"bad header: no column(s) {', '.join(missing)} named by {mapping.path}",
-        )
-    if not len(df):
-        raise ImportFileError(name, 2 if where == "line" else None, "no data rows")
-    problems = Problems(name, lines, where=where)
-    n = len(df)
-
-    def raw(field: str) -> pd.Series:
-        if field in mapping.constants:
-            return pd.Series([mapping.constants[field]] * n)
-        col = df[mapping.columns[field]]
-        table = mapping.values.get(field)
-        if table:
-            col = col.map(lambda v, table=table: table.get(str(v).strip(), v))
-        return col
-
-    # Key columns of the vendor: no two rows alike.
-    if mapping.key:
-        dup = df.duplicated(list(mapping.key), keep=False).to_numpy()
-        if dup.any():
-            first = df.duplicated(list(mapping.key), keep="first").to_numpy()
-            row = int(np.flatnonzero(first)[0])
-            same = df[list(mapping.key)].eq(df[list(mapping.key)].iloc[row]).all(axis=1).to_numpy()
-            earlier = int(np.flatnonzero(same)[0])
-            problems.flag(
-                first & (np.arange(n) == row),
-                f"repeats {where} {lines[earlier]} on the key ({', '.join(mapping.key)})",
-            )
-
-    ns = _parse_times(raw("time"), mapping, problems, "time")
-    # Session rules on the bar start.
-    start_ok = np.ones(n, dtype=bool)
-    uniq, inverse = np.unique(ns, return_inverse=True)
-    why_u = np.full(uniq.size, "", dtype=object)
-    for i, t in enumerate(uniq):
-        dt = datetime.fromtimestamp(int(t) / 1e9, tz=UTC).astimezone(market_calendar.IST)
-        if t % _NS_PER_MINUTE:
-            why_u[i] = f"time {dt.isoformat()} is not on a whole minute"
-        elif not (market_calendar.SESSION_OPEN <= dt.time() < market_calendar.SESSION_CLOSE):
-            shown = dt.isoformat(timespec="minutes")
-            why_u[i] = (
-                f"bar start {shown} IST is outside the 09:15-15:29 session (check timezone "
-                f"{mapping.timezone!r} and bar_time {mapping.bar_time!r} in {mapping.path})"
-            )
-    row_why = why_u[inverse]
-    start_ok = row_why == ""
-    problems.flag(~start_ok, lambda r: row_why[r])
+    table = _MappedTable(path, mapping)
+    table.check_vendor_key()
+    ns = _parse_times(table.raw("time"), mapping, table.problems, "time")
+    table.check_session_minutes(ns)
     session_days = (ns + 19_800_000_000_000) // 86_400_000_000_000
-
-    if mapping.kind == "vix":
-        index = np.full(n, VIX_INDEX, dtype=object)
-    else:
-        index = _text(raw("index")).astype(str)
-        index = np.char.upper(index.astype(str)).astype(object)
-        problems.flag(
-            ~np.isin(index, list(contracts.INDICES)),
-            lambda r: f"index {raw('index').iat[r]!r} is not one of {', '.join(contracts.INDICES)}",
-        )
-
-    out: dict[str, np.ndarray] = {}
-    k = KINDS[mapping.store_kind]
-    needs_expiry = "expiry" in k.columns
-    if needs_expiry:
-        expiry = _parse_dates(raw("expiry"), mapping.formats.get("expiry"), problems, "expiry")
-        exp_days = np.array([(e - date(1970, 1, 1)).days if e is not None else 0 for e in expiry])
-        problems.flag(
-            (exp_days < session_days) & np.array([e is not None for e in expiry]),
-            lambda r: f"expiry {expiry[r]} is before the session",
-        )
-        out["expiry"] = expiry
-    if mapping.kind == "chain":
-        ot = np.char.upper(_text(raw("option_type")).astype(str))
-        problems.flag(
-            ~np.isin(ot, ["CE", "PE"]), lambda r: f"option_type {raw('option_type').iat[r]!r} is not CE or PE"
-        )
-        out["option_type"] = ot.astype(object)
-
+    index = table.indices()
+    values = table.contract_columns(session_days)
     for field in mapping.number_fields:
-        if field in mapping.columns or field in mapping.constants:
-            col = raw(field)
-            if pd.api.types.is_numeric_dtype(col.dtype):
-                values = col.to_numpy(dtype=float)
-                empty = np.isnan(values)
-            else:
-                text = pd.Series(_text(col).astype(str))
-                values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-                empty = (text == "").to_numpy()
-            optional = field in mapping.optional_fields
-            bad = ~np.isfinite(values) & (~empty | (not optional))
-            problems.flag(
-                bad,
-                lambda r, field=field, col=col: (
-                    f"{field} ({mapping.source(field)}): {col.iat[r]!r} is not a number"
-                    if str(col.iat[r]).strip()
-                    else f"{field} ({mapping.source(field)}): missing value"
-                ),
+        values[field] = table.numbers(field, index, values.get("expiry"))
+    table.check_prices(values)
+    table.check_store_key(ns, index, values)
+    table.problems.raise_first()
+    table.check_coverage(index, session_days, values.get("expiry"))
+    return table.sessions(ns, index, session_days, values)
+
+
+class _MappedTable:
+    """A vendor file read through its mapping: the cells, the problems found, the checks in turn."""
+
+    def __init__(self, path: Path, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self.df, self.lines, self.where = _load_table(path, mapping)
+        self.name = str(path)
+        wanted = set(mapping.columns.values()) | set(mapping.key)
+        missing = sorted(c for c in wanted if c not in set(self.df.columns))
+        if missing:
+            raise ImportFileError(
+                self.name,
+                1 if self.where == "line" else None,
+                f"bad header: no column(s) {', '.join(missing)} named by {mapping.path}",
             )
-            values = np.where(np.isfinite(values), values, np.nan)
-            factor = mapping.scale.get(field, 1.0)
-            if factor == "lot":
-                lots = np.array(
-                    [
-                        contracts.lot_size(i, e) if i in contracts.INDICES and e is not None else np.nan
-                        for i, e in zip(index, out["expiry"], strict=True)
-                    ],
-                    dtype=float,
+        if not len(self.df):
+            raise ImportFileError(self.name, 2 if self.where == "line" else None, "no data rows")
+        self.problems = Problems(self.name, self.lines, where=self.where)
+        self.n = len(self.df)
+        self.kind = KINDS[mapping.store_kind]
+
+    def raw(self, field: str) -> pd.Series:
+        """The vendor's column of ``field`` (a constant when the mapping fixes it), values translated."""
+        if field in self.mapping.constants:
+            return pd.Series([self.mapping.constants[field]] * self.n)
+        column = self.df[self.mapping.columns[field]]
+        table = self.mapping.values.get(field)
+        if table:
+            column = column.map(lambda value, table=table: table.get(str(value).strip(), value))
+        return column
+
+    def check_vendor_key(self) -> None:
+        """The vendor's key columns: no two rows alike."""
+        key = list(self.mapping.key)
+        if not key or not self.df.duplicated(key, keep=False).any():
+            return
+        first = self.df.duplicated(key, keep="first").to_numpy()
+        row = int(np.flatnonzero(first)[0])
+        same = self.df[key].eq(self.df[key].iloc[row]).all(axis=1).to_numpy()
+        earlier = int(np.flatnonzero(same)[0])
+        self.problems.flag(
+            first & (np.arange(self.n) == row),
+            f"repeats {self.where} {self.lines[earlier]} on the key ({', '.join(key)})",
+        )
+
+    def check_session_minutes(self, ns: np.ndarray) -> None:
+        """Every bar starts on a whole minute inside the 09:15-15:29 session (IST)."""
+        unique, inverse = np.unique(ns, return_inverse=True)
+        why = np.full(unique.size, "", dtype=object)
+        for i, stamp in enumerate(unique):
+            moment = datetime.fromtimestamp(int(stamp) / 1e9, tz=UTC).astimezone(market_calendar.IST)
+            if stamp % _NS_PER_MINUTE:
+                why[i] = f"time {moment.isoformat()} is not on a whole minute"
+            elif not (market_calendar.SESSION_OPEN <= moment.time() < market_calendar.SESSION_CLOSE):
+                why[i] = (
+                    f"bar start {moment.isoformat(timespec='minutes')} IST is outside the 09:15-15:29 session "
+                    f"(check timezone {self.mapping.timezone!r} and bar_time {self.mapping.bar_time!r} in "
+                    f"{self.mapping.path})"
                 )
-                values = values * lots
+        row_why = why[inverse]
+        self.problems.flag(row_why != "", lambda r: row_why[r])
+
+    def indices(self) -> np.ndarray:
+        """The index of every row (India VIX rows carry the VIX's own name)."""
+        if self.mapping.kind == "vix":
+            return np.full(self.n, VIX_INDEX, dtype=object)
+        index = np.char.upper(_text(self.raw("index")).astype(str)).astype(object)
+        self.problems.flag(
+            ~np.isin(index, list(contracts.INDICES)),
+            lambda r: f"index {self.raw('index').iat[r]!r} is not one of {', '.join(contracts.INDICES)}",
+        )
+        return index
+
+    def contract_columns(self, session_days: np.ndarray) -> dict[str, np.ndarray]:
+        """Expiry (not before the session) and option type (CE/PE) where the kind has them."""
+        out: dict[str, np.ndarray] = {}
+        if "expiry" in self.kind.columns:
+            expiry = _parse_dates(
+                self.raw("expiry"), self.mapping.formats.get("expiry"), self.problems, "expiry"
+            )
+            expiry_days = np.array([(e - date(1970, 1, 1)).days if e is not None else 0 for e in expiry])
+            self.problems.flag(
+                (expiry_days < session_days) & np.array([e is not None for e in expiry]),
+                lambda r: f"expiry {expiry[r]} is before the session",
+            )
+            out["expiry"] = expiry
+        if self.mapping.kind == "chain":
+            option_type = np.char.upper(_text(self.raw("option_type")).astype(str))
+            self.problems.flag(
+                ~np.isin(option_type, ["CE", "PE"]),
+                lambda r: f"option_type {self.raw('option_type').iat[r]!r} is not CE or PE",
+            )
+            out["option_type"] = option_type.astype(object)
+        return out
+
+    def _parsed_numbers(self, field: str) -> np.ndarray:
+        """A number column as floats (NaN where empty), each bad or missing value flagged."""
+        column = self.raw(field)
+        if pd.api.types.is_numeric_dtype(column.dtype):
+            values = column.to_numpy(dtype=float)
+            empty = np.isnan(values)
+        else:
+            text = pd.Series(_text(column).astype(str))
+            values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+            empty = (text == "").to_numpy()
+        bad = ~np.isfinite(values) & (~empty | (field not in self.mapping.optional_fields))
+        source = self.mapping.source(field)
+        self.problems.flag(
+            bad,
+            lambda r: (
+                f"{field} ({source}): {column.iat[r]!r} is not a number"
+                if str(column.iat[r]).strip()
+                else f"{field} ({source}): missing value"
+            ),
+        )
+        return np.where(np.isfinite(values), values, np.nan)
+
+    def numbers(self, field: str, index: np.ndarray, expiry: np.ndarray | None) -> np.ndarray:
+        """A number column in the store's units (the mapping's scale; ``lot``: lots -> units), its
+        sign checked; the mapping's default where the vendor has no such column."""
+        if field in self.mapping.columns or field in self.mapping.constants:
+            values = self._parsed_numbers(field)
+            factor = self.mapping.scale.get(field, 1.0)
+            if factor == "lot":
+                lots = [
+                    contracts.lot_size(i, e) if i in contracts.INDICES and e is not None else np.nan
+                    for i, e in zip(index, expiry, strict=True)
+                ]
+                values = values * np.array(lots, dtype=float)
             else:
                 values = _scale(values, float(factor))
         else:
-            values = np.full(n, mapping.defaults.get(field, np.nan), dtype=float)
-        positive = field in mapping.positive_fields
+            values = np.full(self.n, self.mapping.defaults.get(field, np.nan), dtype=float)
+        positive = field in self.mapping.positive_fields
         sign_bad = np.isfinite(values) & ((values <= 0) if positive else (values < 0))
-        problems.flag(
-            sign_bad,
-            lambda r, field=field, values=values, positive=positive: (
-                f"{field}: {values[r]:g} must be {'positive' if positive else '>= 0'}"
-            ),
-        )
-        out[field] = values
+        bound = "positive" if positive else ">= 0"
+        self.problems.flag(sign_bad, lambda r: f"{field}: {values[r]:g} must be {bound}")
+        return values
 
-    if {"open", "high", "low", "close"} <= set(out):
-        o, h, lo, c = out["open"], out["high"], out["low"], out["close"]
-        hi_bad = np.isfinite(h) & (h < np.fmax(o, c))
-        lo_bad = np.isfinite(lo) & (lo > np.fmin(o, c))
-        problems.flag(hi_bad, lambda r: f"high {h[r]:g} is below the open or the close")
-        problems.flag(lo_bad, lambda r: f"low {lo[r]:g} is above the open or the close")
-    if mapping.kind == "chain":
-        bid, ask = out["bid"], out["ask"]
-        problems.flag(
-            (bid > 0) & (ask > 0) & (bid > ask), lambda r: f"bid {bid[r]:g} is above ask {ask[r]:g}"
-        )
+    def check_prices(self, values: dict[str, np.ndarray]) -> None:
+        """High and low around open and close; a chain's bid not above its ask."""
+        if {"open", "high", "low", "close"} <= set(values):
+            open_, high, low, close = values["open"], values["high"], values["low"], values["close"]
+            self.problems.flag(
+                np.isfinite(high) & (high < np.fmax(open_, close)),
+                lambda r: f"high {high[r]:g} is below the open or the close",
+            )
+            self.problems.flag(
+                np.isfinite(low) & (low > np.fmin(open_, close)),
+                lambda r: f"low {low[r]:g} is above the open or the close",
+            )
+        if self.mapping.kind == "chain":
+            bid, ask = values["bid"], values["ask"]
+            self.problems.flag(
+                (bid > 0) & (ask > 0) & (bid > ask), lambda r: f"bid {bid[r]:g} is above ask {ask[r]:g}"
+            )
 
-    # The store's own key after mapping: one row per minute and contract.
-    store_key = pd.DataFrame({"ns": ns, "index": index})
-    for col in k.key:
-        if col != "time":
-            store_key[col] = out[col]
-    dup = store_key.duplicated(keep="first").to_numpy()
-    if dup.any():
-        row = int(np.flatnonzero(dup)[0])
+    def check_store_key(self, ns: np.ndarray, index: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """The store's own key after mapping: one row per minute and contract."""
+        store_key = pd.DataFrame({"ns": ns, "index": index})
+        for column in self.kind.key:
+            if column != "time":
+                store_key[column] = values[column]
+        duplicated = store_key.duplicated(keep="first").to_numpy()
+        if not duplicated.any():
+            return
+        row = int(np.flatnonzero(duplicated)[0])
         earlier = int(np.flatnonzero(store_key.eq(store_key.iloc[row]).all(axis=1).to_numpy())[0])
-        problems.flag(
-            np.arange(n) == row,
-            f"the same minute and contract as {where} {lines[earlier]} (after mapping: "
-            + ", ".join(c for c in store_key.columns)
+        self.problems.flag(
+            np.arange(self.n) == row,
+            f"the same minute and contract as {self.where} {self.lines[earlier]} (after mapping: "
+            + ", ".join(store_key.columns)
             + ")",
         )
-    problems.raise_first()
 
-    # Coverage of the dated tables, once per index and session / expiry.
-    for idx, day in sorted({(i, int(d)) for i, d in zip(index, session_days, strict=True)}):
-        session = date(1970, 1, 1) + timedelta(days=day)
-        why = coverage.session_problem("NIFTY" if idx == VIX_INDEX else idx, session)
-        if why:
-            raise CoverageError(name, None, f"{idx}: {why}")
-    if needs_expiry:
-        for idx, exp in sorted({(i, e) for i, e in zip(index, out["expiry"], strict=True)}):
-            why = coverage.expiry_problem(idx, exp)
+    def check_coverage(self, index: np.ndarray, session_days: np.ndarray, expiry: np.ndarray | None) -> None:
+        """Sessions and expiries inside the dated lot, charge and holiday tables."""
+        for name, day in sorted({(i, int(d)) for i, d in zip(index, session_days, strict=True)}):
+            session = date(1970, 1, 1) + timedelta(days=day)
+            why = coverage.session_problem("NIFTY" if name == VIX_INDEX else name, session)
             if why:
-                raise CoverageError(name, None, why)
+                raise CoverageError(self.name, None, f"{name}: {why}")
+        if expiry is not None:
+            for name, day in sorted({(i, e) for i, e in zip(index, expiry, strict=True)}):
+                why = coverage.expiry_problem(name, day)
+                if why:
+                    raise CoverageError(self.name, None, why)
 
-    frame = pd.DataFrame({"ns": ns, "index": index, "session": session_days, **out})
-    frame = frame.sort_values(["index", "session", "ns"], kind="stable").reset_index(drop=True)
-    if mapping.volume == "per_minute" and "volume" in frame and mapping.kind == "chain":
-        group = ["index", "session", "expiry", "strike", "option_type"]
-        frame["volume"] = frame.groupby(group, sort=False)["volume"].cumsum()
-    sessions: list[MinuteSession] = []
-    for (idx, day), part in frame.groupby(["index", "session"], sort=True):
-        rows = {"time": _utc_times(part["ns"].to_numpy())}
-        for col in k.columns:
-            if col != "time":
-                rows[col] = part[col].to_numpy()
-        sessions.append(
-            MinuteSession(
-                str(idx),
-                date(1970, 1, 1) + timedelta(days=int(day)),
-                {k.name: pd.DataFrame(rows)[list(k.columns)]},
+    def sessions(
+        self, ns: np.ndarray, index: np.ndarray, session_days: np.ndarray, values: dict[str, np.ndarray]
+    ) -> list[MinuteSession]:
+        """The rows as store sessions, one per index and day (per-minute volume accumulated)."""
+        frame = pd.DataFrame({"ns": ns, "index": index, "session": session_days, **values})
+        frame = frame.sort_values(["index", "session", "ns"], kind="stable").reset_index(drop=True)
+        if self.mapping.volume == "per_minute" and "volume" in frame and self.mapping.kind == "chain":
+            group = ["index", "session", "expiry", "strike", "option_type"]
+            frame["volume"] = frame.groupby(group, sort=False)["volume"].cumsum()
+        sessions: list[MinuteSession] = []
+        for (name, day), part in frame.groupby(["index", "session"], sort=True):
+            rows = {"time": _utc_times(part["ns"].to_numpy())}
+            for column in self.kind.columns:
+                if column != "time":
+                    rows[column] = part[column].to_numpy()
+            session = date(1970, 1, 1) + timedelta(days=int(day))
+            sessions.append(
+                MinuteSession(
+                    str(name), session, {self.kind.name: pd.DataFrame(rows)[list(self.kind.columns)]}
+                )
             )
-        )
-    return sessions
+        return sessions
