@@ -471,14 +471,11 @@ def session_problem(moment: datetime, exchange: str) -> str | None:
         return None
     local = moment.astimezone(IST)
     day = local.date()
-    if not market_calendar.is_trading_day(day, exchange):
+    sessions = market_calendar.session_hours(day, exchange)
+    if not sessions.is_open:
         return f"{local:%Y-%m-%d %H:%M} IST: {exchange} has no session on {day:%A}, {day}"
-    return f"{local:%Y-%m-%d %H:%M} IST is outside the {exchange} session of {day} ({_session_hours(day, exchange)} IST)"
-
-
-def _session_hours(day: date, exchange: str) -> str:
-    """The hours of ``day``'s session, as text."""
-    return f"{market_calendar.SESSION_OPEN:%H:%M}-{market_calendar.SESSION_CLOSE:%H:%M}"
+    hours = ", ".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in sessions.windows)
+    return f"{local:%Y-%m-%d %H:%M} IST is outside the {exchange} sessions of {day} ({hours} IST)"
 
 
 def _check_when(out: dict, errors: _Errors, now: datetime) -> None:

@@ -8,7 +8,7 @@ The calendar facts used: 2026-05-09 is a Saturday; 2026-05-05 a Tuesday (a norma
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
@@ -42,7 +42,7 @@ def test_the_issues_five_trades_are_refused_each_naming_its_field():
     assert "no session on Saturday" in errors["entry_time"][0]
     errors = _refused(entry_time=ist(2026, 5, 5, 2, 0), exit_time=ist(2026, 5, 5, 10, 0))
     assert (
-        list(errors) == ["entry_time"] and "02:00 IST is outside the NSE session" in errors["entry_time"][0]
+        list(errors) == ["entry_time"] and "02:00 IST is outside the NSE sessions" in errors["entry_time"][0]
     )
     errors = _refused(entry_time=ist(2026, 5, 13, 9, 30), exit_time=ist(2026, 5, 13, 10, 0))
     assert "after the contract's expiry on 2026-05-12" in errors["exit_time"][0]
@@ -80,7 +80,7 @@ def test_the_session_includes_its_close_and_an_expiring_option_settles_then():
     assert trade.trade_date.isoformat() == "2026-05-12"
     with pytest.raises(ValidationError) as info:
         record_trade(now=NOW, **trade_fields(trade_id="LATE-1", exit_time=ist(2026, 5, 5, 15, 30, 1)))
-    assert "outside the NSE session" in info.value.message_dict["exit_time"][0]
+    assert "outside the NSE sessions" in info.value.message_dict["exit_time"][0]
 
 
 def test_the_caller_clock_decides_the_future_the_engines_may_run_ahead_of_the_wall():
@@ -205,3 +205,39 @@ def test_the_admin_refuses_a_trade_in_the_future(client):
     assert response.status_code == 200  # the form again, with its errors
     assert "in the future" in response.content.decode() or "no session" in response.content.decode()
     assert not Trade.objects.exists()
+
+
+# --- special sessions of the exchange calendar (trading/core/data/special_sessions.csv) ------------------------
+
+
+def _special(trade_id: str, day, start: tuple[int, int], end: tuple[int, int], expiry: str) -> dict:
+    from trading.core import contracts
+
+    lot = contracts.lot_size("NIFTY", date.fromisoformat(expiry))
+    return trade_fields(
+        trade_id=trade_id,
+        entry_time=ist(day.year, day.month, day.day, *start),
+        exit_time=ist(day.year, day.month, day.day, *end),
+        expiry_date=expiry,
+        quantity=lot,
+    )
+
+
+def test_a_trade_in_the_muhurat_hour_is_accepted_and_outside_it_refused():
+    """2025-10-21, a holiday (Diwali), had one NSE session: Muhurat trading, 13:45-14:45 IST."""
+    diwali = date(2025, 10, 21)
+    trade = record_trade(now=NOW, **_special("MUH-1", diwali, (13, 50), (14, 40), "2025-10-28"))
+    assert trade.trade_date == diwali
+    with pytest.raises(ValidationError) as info:
+        record_trade(now=NOW, **_special("MUH-2", diwali, (10, 0), (14, 40), "2025-10-28"))
+    errors = info.value.message_dict
+    assert list(errors) == ["entry_time"] and "(13:45-14:45 IST)" in errors["entry_time"][0]
+
+
+def test_a_trade_in_the_sunday_budget_session_is_accepted_and_another_sunday_refused():
+    """2026-02-01 was a Sunday with a full session for the Union Budget; 2026-02-08 was not."""
+    budget = date(2026, 2, 1)
+    assert record_trade(now=NOW, **_special("BUD-1", budget, (10, 0), (11, 0), "2026-02-03")).pk
+    with pytest.raises(ValidationError) as info:
+        record_trade(now=NOW, **_special("BUD-2", date(2026, 2, 8), (10, 0), (11, 0), "2026-02-10"))
+    assert "no session on Sunday" in info.value.message_dict["entry_time"][0]
