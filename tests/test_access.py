@@ -300,3 +300,16 @@ def test_api_schema_and_docs_need_a_login(client):
     assert APIClient().get("/api/schema/").status_code == 401
     docs = client.get("/api/docs/")
     assert docs.status_code == 302 and docs["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_a_missing_role_group_is_made_again_with_its_permissions():
+    from django.contrib.auth.models import Group
+
+    Group.objects.filter(name=TRADER).delete()
+    user = user_with_role(TRADER, "again")
+    assert user.has_perm("journal.add_trade") and not user.has_perm("trading.control_desk")
+    assert (
+        Group.objects.get(name=TRADER).permissions.count()
+        == Group.objects.get(name=VIEWER).permissions.count() + 3
+    )

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.decorators import permission_required as django_permission_required
@@ -181,9 +182,11 @@ def sync_role_groups(apps: Any, schema_editor: Any = None) -> None:
     migration's function: ``apps`` is the migration's registry, or ``django.apps.apps``)."""
     # Permissions are created after migrations by default; the groups need them now.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        # A migration's app configs have no models module, and create_permissions skips those.
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = models_module
     HistoricalGroup = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role in ROLES:
@@ -223,10 +226,10 @@ def desk_user_save(
         user.is_staff = role in STAFF_ROLES or user.is_superuser
         user.is_active = True
         user.save()
-        try:
-            group = Group.objects.get(name=role)
-        except Group.DoesNotExist:
-            raise LookupError(f"the group {role!r} is missing: run manage.py migrate") from None
+        if not Group.objects.filter(name=role).exists():
+            # Deleted since the migration made it (or flushed, as a test database is): made again.
+            sync_role_groups(django_apps)
+        group = Group.objects.get(name=role)
         user.groups.remove(*Group.objects.filter(name__in=ROLES))
         user.groups.add(group)
         key = Token.objects.get_or_create(user=user)[0].key if token else None
