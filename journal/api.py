@@ -236,7 +236,7 @@ class TradeExportCsvView(APIView):
         responses={(200, "text/csv"): OpenApiTypes.STR, **_ERRORS},
     )
     def get(self, request: Request):
-        return export.csv_response(_valid_filterset(request), request=request)
+        return export.csv_response(_valid_filterset(request))
 
 
 class TradeExportXlsxView(APIView):
@@ -255,6 +255,6 @@ class TradeExportXlsxView(APIView):
     def get(self, request: Request):
         filterset = _valid_filterset(request)
         try:
-            return export.xlsx_response(filterset, request=request)
+            return export.xlsx_response(filterset)
         except export.ExportTooLarge as exc:
             raise ValidationError({"detail": [str(exc)]}) from None

@@ -15,6 +15,7 @@ formatted as below. Rows come newest exit first.
   (``journal.spreadsheet``; the import of the journal's CSV removes exactly that quote).
 
 Used by the API (``/api/trades/export.csv``, ``/api/trades/export.xlsx``) and by the journal page.
+Under the ASGI server both stream asynchronously, chunk by chunk (``tradingsite.streaming``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime
 
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
 from django.db import connections, transaction
 from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
@@ -170,13 +169,11 @@ def csv_chunks(selection: TradeFilterSet | QuerySet) -> Iterator[bytes]:
 
 
 def csv_response(
-    selection: TradeFilterSet | QuerySet, *, request=None, filename: str | None = None
+    selection: TradeFilterSet | QuerySet, *, filename: str | None = None
 ) -> StreamingHttpResponse:
-    """A streamed CSV download of the selection (constant memory, every row). Pass the ``request``
-    so that under ASGI the response streams too (see ``_for_server``)."""
-    response = StreamingHttpResponse(
-        _for_server(csv_chunks(selection), request), content_type="text/csv; charset=utf-8"
-    )
+    """A streamed CSV download of the selection (constant memory, every row; under ASGI the
+    ``tradingsite.streaming`` middleware makes it an asynchronous stream)."""
+    response = StreamingHttpResponse(csv_chunks(selection), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename or _filename("csv")}"'
     response["Cache-Control"] = "no-store"
     return response
@@ -247,12 +244,9 @@ def write_xlsx(queryset: QuerySet, path: str) -> int:
     return row
 
 
-def xlsx_response(
-    selection: TradeFilterSet | QuerySet, *, request=None, filename: str | None = None
-) -> StreamingHttpResponse:
+def xlsx_response(selection: TradeFilterSet | QuerySet, *, filename: str | None = None) -> FileResponse:
     """A streamed .xlsx download of the selection. Raises ``ExportTooLarge`` when it has more rows
-    than a sheet holds (checked before any work, from the per-day counts when the filters allow).
-    Pass the ``request`` so that under ASGI the file streams too."""
+    than a sheet holds (checked before any work, from the per-day counts when the filters allow)."""
     if isinstance(selection, TradeFilterSet):
         rows = trade_count(selection)
     else:
@@ -269,42 +263,4 @@ def xlsx_response(
         os.unlink(path)
     name = filename or _filename("xlsx")
     content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    if not _is_asgi(request):
-        return FileResponse(handle, as_attachment=True, filename=name, content_type=content_type)
-    response = StreamingHttpResponse(_for_server(_file_chunks(handle), request), content_type=content_type)
-    response["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
-
-
-# --- Serving -----------------------------------------------------------------------------------------
-
-
-def _is_asgi(request) -> bool:
-    return isinstance(getattr(request, "_request", request), ASGIRequest)
-
-
-def _for_server(chunks: Iterator[bytes], request) -> Iterator[bytes] | AsyncIterator[bytes]:
-    """The chunks as the server can stream them. Under ASGI Django buffers a synchronous iterator
-    whole before sending a byte (StreamingHttpResponse.__aiter__): a million-row export would sit
-    in memory. So there it gets an asynchronous iterator that pulls one chunk at a time in the
-    request's own thread (thread_sensitive: the same database connection as the view)."""
-    return _async_chunks(chunks) if _is_asgi(request) else chunks
-
-
-async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    step = sync_to_async(next, thread_sensitive=True)
-    try:
-        while (chunk := await step(chunks, None)) is not None:
-            yield chunk
-    finally:
-        # An abandoned download still ends the COPY and its transaction, in that same thread.
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            await sync_to_async(close, thread_sensitive=True)()
-
-
-def _file_chunks(handle, size: int = CHUNK_BYTES) -> Iterator[bytes]:
-    with handle:
-        while block := handle.read(size):
-            yield block
+    return FileResponse(handle, as_attachment=True, filename=name, content_type=content_type)

@@ -22,6 +22,7 @@ Query parameters (all optional, all combinable):
 ``vix_max``        India VIX at entry <= this
 ``pcr_min``        PCR at entry >= this
 ``pcr_max``        PCR at entry <= this
+``backtest_run``   the trades of one backtest run (its id)
 =================  ==============================================================================
 
 A value that does not parse makes the filterset invalid with the error under the parameter's name
@@ -172,6 +173,9 @@ class TradeFilterSet(django_filters.FilterSet):
     vix_max = _amount("vix_entry", "lte", "India VIX at entry to", FloatNumberFilter)
     pcr_min = _amount("pcr_entry", "gte", "PCR at entry from", FloatNumberFilter)
     pcr_max = _amount("pcr_entry", "lte", "PCR at entry to", FloatNumberFilter)
+    backtest_run = django_filters.NumberFilter(
+        field_name="backtest_run_id", label="Backtest run", min_value=1, max_value=2**63 - 1, decimal_places=0
+    )
 
     class Meta:
         model = Trade

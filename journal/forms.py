@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from journal.import_services import MAX_UPLOAD_BYTES
+from journal.models import StrategyPerformance
 from journal.services import REQUIRED, derive_trade
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
 from trading.core import contracts
@@ -175,6 +176,25 @@ class CalendarForm(forms.Form):
         return (year, month)
 
 
+# Filters shown in the filter bar; the others sit under "More filters".
+MAIN_FILTERS = ("date_from", "date_to", "mode", "symbol", "strategy", "winning")
+
+
+def filter_bar(filterset, params) -> dict:
+    """The context of the filter bar (``journal/_filters.html``) of a bound TradeFilterSet: the journal's
+    and the analytics page's, so both filter with the same inputs."""
+    form = prepare_filter_form(filterset.form)
+    return {
+        "form": form,
+        "main_fields": [form[n] for n in MAIN_FILTERS if n in form.fields],
+        "more_fields": [form[n] for n in form.fields if n not in MAIN_FILTERS],
+        "more_open": any(params.get(n) for n in form.fields if n not in MAIN_FILTERS),
+        "strategy_names": StrategyPerformance.objects.values_list("strategy_name", flat=True)
+        .distinct()
+        .order_by("strategy_name"),
+    }
+
+
 def prepare_filter_form(form: forms.Form) -> forms.Form:
     """Give the TradeFilterSet's form the inputs a phone shows well (date pickers, numeric keypads)."""
     for name, fld in form.fields.items():
@@ -182,7 +202,7 @@ def prepare_filter_form(form: forms.Form) -> forms.Form:
             fld.widget = DateInput()
         elif name in ("exit_from", "exit_to"):
             fld.widget = forms.TextInput(attrs={"placeholder": "2026-05-05T09:15"})
-        elif name.endswith(("_min", "_max")):
+        elif name.endswith(("_min", "_max")) or name == "backtest_run":
             fld.widget = forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"})
         elif name == "winning":
             fld.widget = forms.Select(choices=[("", "Any"), ("true", "Wins"), ("false", "Losses")])

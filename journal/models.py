@@ -30,6 +30,11 @@ def _price(**kw):
     return models.DecimalField(max_digits=12, decimal_places=2, **kw)
 
 
+def stored_tags(stored: str | None) -> list[str]:
+    """Tags as a trade stores them (``,eod,oi-wall,``: lower-case, sorted, comma-fenced) -> a list."""
+    return [t for t in (stored or "").split(",") if t]
+
+
 class Trade(models.Model):
     """A closed round trip in one option contract.
 
@@ -168,7 +173,7 @@ class Trade(models.Model):
 
     @property
     def tag_list(self) -> list[str]:
-        return [t for t in self.tags.split(",") if t]
+        return stored_tags(self.tags)
 
 
 class TradeAudit(AuditEntry):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import calendar as pycalendar
 import json
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 
 from journal.cursor import decode_cursor, encode_cursor
 from journal.models import DailyPerformance, Trade
+from trading import formats
 from trading.core.charges import CHARGE_FIELDS
 from trading.core.context import MEASURES
 from trading.market.models import MarketSnapshot
@@ -113,6 +114,44 @@ def trade_page(qs: QuerySet, *, sort: str, after: str = "", before: str = "", si
         page.next_cursor = _encode_cursor(name, rows[-1]) if has_next else None
         page.prev_cursor = _encode_cursor(name, rows[0]) if key is not None else None
     return page
+
+
+def rows_before(qs: QuerySet, *, sort: str, first: Trade) -> int:
+    """How many rows of ``qs`` come before ``first`` in ``sort`` order (ties by id): the position of a
+    keyset page, for its "page N of M" (one COUNT over the index range, only past the first page)."""
+    sort = normalise_sort(sort)
+    name = sort.lstrip("-")
+    desc = sort.startswith("-")
+    value = getattr(first, name)
+    op = "gt" if desc else "lt"
+    return qs.filter(Q(**{f"{name}__{op}": value}) | Q(**{name: value, f"id__{op}": first.pk})).count()
+
+
+@dataclass(frozen=True)
+class PagePosition:
+    """Where a page sits in the filtered set: rows ``first``..``last`` (1-based) of ``total``, page
+    ``number`` of ``pages``."""
+
+    first: int
+    last: int
+    total: int
+    number: int
+    pages: int
+
+
+def page_position(qs: QuerySet, page: TradePage, *, total: int, size: int, first_page: bool) -> PagePosition:
+    """The position of ``page`` in ``qs`` of ``total`` rows (``first_page``: no cursor was given)."""
+    pages = max(1, -(-total // size))
+    if not page.trades:
+        return PagePosition(0, 0, total, 1 if first_page else pages, pages)
+    before = 0 if first_page else rows_before(qs, sort=page.sort, first=page.trades[0])
+    return PagePosition(
+        first=before + 1,
+        last=before + len(page.trades),
+        total=total,
+        number=min(pages, before // size + 1),
+        pages=pages,
+    )
 
 
 # --- The trade's chart ---------------------------------------------------------------------------------
@@ -332,24 +371,38 @@ FIELD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Strategy and signal", ("strategy_name", "signal_strength", "signal_reason", "signal", "backtest_run")),
     ("Record", ("created_at", "updated_at")),
 )
-# Market context, entry vs exit: (label, entry field, exit field) - spot, then the engine's measures.
-CONTEXT_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("Spot", "spot_price_entry", "spot_price_exit"),
-    *((label, f"{name}_entry", f"{name}_exit") for name, (label, _unit) in MEASURES.items()),
+# Market context, entry vs exit: (label, entry field, exit field, unit) - spot, then the engine's measures.
+CONTEXT_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("Spot", "spot_price_entry", "spot_price_exit", "index points"),
+    *((label, f"{name}_entry", f"{name}_exit", unit) for name, (label, unit) in MEASURES.items()),
 )
+# How a value of each unit of ``trading.core.context.MEASURES`` reads (IV: one unit, percent).
+_UNIT_FORMATS = {
+    "index points": lambda v: formats.grouped(v, 2),
+    "points": lambda v: formats.grouped(v, 2),
+    "ratio": lambda v: formats.ratio(v, 2),
+    "fraction, annualised": formats.iv_percent,
+    "per point": lambda v: formats.grouped(v, 3),
+    "per point squared": lambda v: formats.grouped(v, 5),
+    "rupees per day": formats.inr,
+    "rupees per vol point": formats.inr,
+}
+# Trade fields by how they read.
+_MONEY = frozenset({*CHARGE_FIELDS, "gross_pnl", "net_pnl", "initial_risk", "mae", "mfe"})
+_PRICES = frozenset({"entry_price", "exit_price", "strike_price", "stop_loss_price", "target_price"})
 _LABELS = {
     "pnl_percentage": "P&L % (of premium paid)",
     "is_winning_trade": "Win (net > 0)",
-    "hold_duration_minutes": "Held (minutes)",
+    "hold_duration_minutes": "Held",
     "exchange_txn": "Exchange txn charge",
     "sebi_fee": "SEBI fee",
     "stt": "STT",
     "gst": "GST",
-    "mae": "MAE (worst, Rs)",
-    "mfe": "MFE (best, Rs)",
+    "mae": "MAE (worst)",
+    "mfe": "MFE (best)",
     "r_multiple": "R-multiple",
     "planned_rr": "Planned reward:risk",
-    "initial_risk": "Initial risk (Rs)",
+    "initial_risk": "Initial risk",
 }
 
 
@@ -357,19 +410,31 @@ def _display(trade: Trade, name: str) -> str:
     value = getattr(trade, name)
     getter = getattr(trade, f"get_{name}_display", None)
     if value is None or value == "":
-        return "—"
+        return formats.MISSING
     if getter is not None:
         return getter()
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if hasattr(value, "astimezone"):
         return value.astimezone(IST).strftime("%Y-%m-%d %H:%M:%S IST")
+    if name in _MONEY:
+        return formats.inr(value)
+    if name in _PRICES:
+        return formats.grouped(value, 2)
+    if name == "pnl_percentage":
+        return formats.percent(value, 2)
+    if name == "hold_duration_minutes":
+        return formats.minutes(value)
+    if name == "r_multiple":
+        return f"{formats.ratio(value)}R"
+    if name == "planned_rr":
+        return formats.ratio(value)
+    if name in ("quantity", "lots"):
+        return formats.grouped(value, 0)
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return formats.ratio(value, 2)
     if name == "signal":
-        return f"#{value.pk} {value.strategy_name} {value.direction} strength {value.strength:.3g} ({value.status})"
-    if name == "backtest_run":
-        return str(value)
+        return f"#{value.pk} {value.strategy_name} {value.direction} strength {value.strength:.2f} ({value.status})"
     return str(value)
 
 
@@ -379,9 +444,14 @@ def _css(name: str, value) -> str:
     return ""
 
 
+def _is_number(name: str) -> bool:
+    field = Trade._meta.get_field(name)
+    return field.get_internal_type() in ("DecimalField", "FloatField", "PositiveIntegerField", "IntegerField")
+
+
 def trade_field_groups(trade: Trade) -> list[dict]:
     """Every stored field of the trade (but market context, features, notes, tags), grouped, as
-    ``{"title", "items": [{"name", "label", "value", "css"}]}`` ready to show."""
+    ``{"title", "items": [{"name", "label", "value", "css", "num"}]}`` ready to show."""
     groups = []
     for title, names in FIELD_GROUPS:
         items = []
@@ -394,6 +464,7 @@ def trade_field_groups(trade: Trade) -> list[dict]:
                     "label": label,
                     "value": _display(trade, name),
                     "css": _css(name, getattr(trade, name)),
+                    "num": _is_number(name),
                 }
             )
         groups.append({"title": title, "items": items})
@@ -401,34 +472,164 @@ def trade_field_groups(trade: Trade) -> list[dict]:
 
 
 def market_context_rows(trade: Trade) -> list[dict]:
-    """Market context at entry and at exit, one row per measure."""
-    return [
-        {"label": label, "entry": _display(trade, entry), "exit": _display(trade, exit_)}
-        for label, entry, exit_ in CONTEXT_ROWS
-    ]
+    """Market context at entry and at exit, one row per measure, each in its unit (IV in percent)."""
+    rows = []
+    for label, entry, exit_, unit in CONTEXT_ROWS:
+        fmt = _UNIT_FORMATS.get(unit, lambda v: formats.grouped(v, 2))
+        rows.append(
+            {
+                "label": label,
+                "unit": unit,
+                "entry": fmt(getattr(trade, entry)),
+                "exit": fmt(getattr(trade, exit_)),
+            }
+        )
+    return rows
 
 
-def trade_features(trade: Trade) -> tuple[str, list[tuple[str, str]]]:
-    """The feature row the trade was taken on: ``trade.entry_features``, else its signal's features.
-    Returns (where from, sorted (name, value) pairs)."""
+# --- The feature row, grouped and formatted ------------------------------------------------------------
+
+# Every column of ``trading.core.features.COLUMNS`` (docs/contracts.md) and the row's ``time`` (the bar's
+# start, which the engine stores with the row): its group, label and format.
+_F_POINTS = "points"  # index points, 2 decimals
+_F_COUNT = "count"  # a whole number (volume, OI)
+_F_IV = "iv"  # an annualised fraction, shown in percent like every IV
+_F_SCORE = "score"  # 0-100
+_F_RATIO = "ratio"
+_F_PREMIUM = "premium"  # an option price, rupees per unit
+FEATURE_GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
+    (
+        "Spot and trend",
+        (
+            ("close", "Close", _F_POINTS),
+            ("open", "Open", _F_POINTS),
+            ("high", "High", _F_POINTS),
+            ("low", "Low", _F_POINTS),
+            ("vwap", "VWAP", _F_POINTS),
+            ("ema_9", "EMA 9", _F_POINTS),
+            ("ema_20", "EMA 20", _F_POINTS),
+            ("ema_21", "EMA 21", _F_POINTS),
+            ("supertrend", "Supertrend", _F_POINTS),
+            ("supertrend_dir", "Supertrend direction", "direction"),
+            ("rsi_14", "RSI 14", _F_SCORE),
+            ("atr_10", "ATR 10", _F_POINTS),
+            ("or_high", "Opening range high", _F_POINTS),
+            ("or_low", "Opening range low", _F_POINTS),
+            ("day_high", "Day high", _F_POINTS),
+            ("day_low", "Day low", _F_POINTS),
+            ("volume", "Volume", _F_COUNT),
+        ),
+    ),
+    (
+        "Volatility",
+        (
+            ("vix", "India VIX", _F_POINTS),
+            ("expected_move", "Expected move (1 day)", _F_POINTS),
+            ("atm_iv", "ATM IV", _F_IV),
+            ("iv_rank", "IV rank", _F_SCORE),
+            ("iv_percentile", "IV percentile", _F_SCORE),
+            ("atm_call", "ATM call", _F_PREMIUM),
+            ("atm_put", "ATM put", _F_PREMIUM),
+            ("straddle_premium", "ATM straddle", _F_PREMIUM),
+        ),
+    ),
+    (
+        "Open interest",
+        (
+            ("pcr_oi", "PCR (OI)", _F_RATIO),
+            ("pcr_volume", "PCR (volume)", _F_RATIO),
+            ("call_oi", "Call OI", _F_COUNT),
+            ("put_oi", "Put OI", _F_COUNT),
+            ("call_oi_change", "Call OI change", _F_COUNT),
+            ("put_oi_change", "Put OI change", _F_COUNT),
+            ("oi_change", "OI change (bar)", _F_COUNT),
+            ("max_pain", "Max pain", _F_POINTS),
+            ("max_pain_distance", "Spot - max pain", _F_POINTS),
+            ("support", "Support (put OI)", _F_POINTS),
+            ("resistance", "Resistance (call OI)", _F_POINTS),
+            ("atm_strike", "ATM strike", _F_POINTS),
+        ),
+    ),
+    (
+        "Session and expiry",
+        (
+            ("time", "Bar start", "datetime"),
+            ("session", "Session", "text"),
+            ("minute", "Bar", "minute"),
+            ("expiry", "Expiry", "text"),
+            ("days_to_expiry", "Days to expiry", "days"),
+            ("minutes_to_expiry", "Time to expiry", "minutes"),
+            ("is_expiry_day", "Expiry day", "bool"),
+        ),
+    ),
+)
+_FEATURE_INDEX = {name: (label, kind) for _, items in FEATURE_GROUPS for name, label, kind in items}
+
+
+def _feature_text(kind: str, value) -> str:
+    if value is None:
+        return formats.MISSING
+    if isinstance(value, bool) or kind == "bool":
+        return "Yes" if value else "No"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if kind == "datetime":
+        try:
+            return datetime.fromisoformat(str(value)).astimezone(IST).strftime("%Y-%m-%d %H:%M IST")
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, str) and kind not in ("text",):
+        if formats.to_decimal(value) is None:
+            return value
+    if kind == _F_POINTS:
+        return formats.grouped(value, 2)
+    if kind == _F_PREMIUM:
+        return formats.inr(value)
+    if kind == _F_COUNT:
+        return formats.grouped(value, 0)
+    if kind == _F_IV:
+        return formats.iv_percent(value)
+    if kind == _F_SCORE:
+        return formats.grouped(value, 1)
+    if kind == _F_RATIO:
+        return formats.ratio(value)
+    if kind == "direction":
+        d = formats.to_decimal(value)
+        return formats.MISSING if d is None else ("up" if d > 0 else "down" if d < 0 else "flat")
+    if kind == "minute":
+        d = formats.to_decimal(value)
+        if d is None:
+            return str(value)
+        at = 9 * 60 + 15 + int(d)
+        return f"{at // 60:02d}:{at % 60:02d} IST (minute {int(d)})"
+    if kind == "days":
+        return f"{formats.grouped(value, 2)} days"
+    if kind == "minutes":
+        return formats.minutes(value)
+    if isinstance(value, float):
+        return formats.grouped(value, 4)
+    return str(value)
+
+
+def trade_features(trade: Trade) -> tuple[str, list[dict]]:
+    """The feature row the trade was taken on (``trade.entry_features``, else its signal's), grouped
+    as the feature frame's columns are (``FEATURE_GROUPS``) and formatted by kind; names the frame
+    does not know go under "Other". Returns (where from, ``[{"title", "items": [(label, text)]}]``)."""
     features = trade.entry_features or {}
-    origin = "trade.entry_features"
+    origin = "the trade's entry"
     if not features and trade.signal_id and trade.signal is not None:
         features = trade.signal.features or {}
         origin = f"signal #{trade.signal_id}"
     if not isinstance(features, dict):
-        return origin, [("value", str(features))]
-    pairs = []
-    for key in sorted(features):
-        value = features[key]
-        pairs.append(
-            (
-                str(key),
-                f"{value:.6g}"
-                if isinstance(value, float)
-                else json.dumps(value)
-                if isinstance(value, dict | list)
-                else str(value),
-            )
-        )
-    return origin, pairs
+        return origin, [{"title": "Other", "items": [("value", str(features))]}]
+    groups = []
+    for title, items in FEATURE_GROUPS:
+        shown = [
+            (label, _feature_text(kind, features[name])) for name, label, kind in items if name in features
+        ]
+        if shown:
+            groups.append({"title": title, "items": shown})
+    other = [(str(k), _feature_text("", features[k])) for k in sorted(features) if k not in _FEATURE_INDEX]
+    if other:
+        groups.append({"title": "Other", "items": other})
+    return origin, groups

@@ -199,3 +199,61 @@ def _page_start_day(rows: QuerySet, offset: int) -> tuple[date, int, int] | None
         return None
     day = row[0] if isinstance(row[0], date) else date.fromisoformat(row[0])  # SQLite gives text
     return day, int(row[1]), int(row[2])
+
+
+# --- The desk's summary (home page) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodNet:
+    """Net P&L (rupees) and trades of one mode over ``start``..``end`` (IST trade dates)."""
+
+    label: str
+    start: date
+    end: date
+    trades: int
+    net_pnl: Decimal
+
+
+def period_nets(*, mode: str, today: date) -> list[PeriodNet]:
+    """Today's, this week's (from Monday) and this month's net P&L of ``mode``, from the per-day rows."""
+    periods = (
+        ("Today", today),
+        ("This week", today - timedelta(days=today.weekday())),
+        ("This month", today.replace(day=1)),
+    )
+    first = min(start for _, start in periods)
+    rows = list(
+        DailyPerformance.objects.filter(mode=mode, date__gte=first, date__lte=today).values_list(
+            "date", "trades", "net_pnl"
+        )
+    )
+    out = []
+    for label, start in periods:
+        inside = [(n, net) for d, n, net in rows if d >= start]
+        out.append(
+            PeriodNet(
+                label=label,
+                start=start,
+                end=today,
+                trades=sum(n for n, _ in inside),
+                net_pnl=sum((net for _, net in inside), ZERO),
+            )
+        )
+    return out
+
+
+def daily_net_rows(*, mode: str | None, start: date | None = None) -> list[tuple[date, Decimal]]:
+    """(IST date, net P&L) of every day with trades of ``mode`` (None: every mode), oldest first."""
+    rows = DailyPerformance.objects.filter(trades__gt=0)
+    if mode:
+        rows = rows.filter(mode=mode)
+    if start is not None:
+        rows = rows.filter(date__gte=start)
+    per_day = rows.order_by("date").values("date").annotate(net=Sum("net_pnl")).values_list("date", "net")
+    return list(per_day)
+
+
+def recent_trades(*, mode: str, n: int = 5) -> list[Trade]:
+    """The ``n`` trades of ``mode`` that closed last, newest first."""
+    return list(Trade.objects.filter(entry_mode=mode).order_by(*HISTORY_ORDER)[:n])

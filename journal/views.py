@@ -24,16 +24,14 @@ from journal.forms import (
     ImportUploadForm,
     ManualTradeForm,
     TradeAnnotateForm,
-    prepare_filter_form,
+    filter_bar,
 )
-from journal.models import StrategyPerformance, Trade, TradeOrigin
+from journal.models import Trade, TradeOrigin
 from journal.services import record_trade, trade_update
 from trading import access
 from trading.choices import Mode
 
 SESSION_IMPORT_KEY = "journal_import"
-# Filters shown above the table; the others sit under "More filters".
-MAIN_FILTERS = ("date_from", "date_to", "mode", "symbol", "strategy", "winning")
 
 
 def _journal_params(query: QueryDict) -> QueryDict:
@@ -94,16 +92,19 @@ def trade_list(request: HttpRequest) -> HttpResponse:
     )
     # The API's totals: from the per-day performance rows when only dates and mode filter the set.
     totals = selectors.trade_totals(filterset) if valid else None
-    filter_query = _query(params, keep=TRADE_FILTER_NAMES, **{n: None for n in params if not params.get(n)})
-    form = prepare_filter_form(filterset.form)
+    # "Page N of M": no page before this one means rows 1..n; else one COUNT of the rows before it.
+    position = page_selectors.page_position(
+        qs, page, total=totals.trades if totals else 0, size=size, first_page=page.prev_cursor is None
+    )
+    filter_query = _query(params, keep=TRADE_FILTER_NAMES)
+    # The API refuses an empty choice (mode= is "every mode" only on this page): exports leave empties out.
+    export_query = _query(params, keep=TRADE_FILTER_NAMES, **{n: None for n in params if not params.get(n)})
     context = {
+        **filter_bar(filterset, params),
         "filterset": filterset,
-        "form": form,
-        "main_fields": [form[n] for n in MAIN_FILTERS if n in form.fields],
-        "more_fields": [form[n] for n in form.fields if n not in MAIN_FILTERS],
-        "more_open": any(params.get(n) for n in form.fields if n not in MAIN_FILTERS),
         "valid": valid,
         "page": page,
+        "position": position,
         "totals": totals,
         "cols": _sort_links(params, sort),
         "sort": sort,
@@ -112,12 +113,9 @@ def trade_list(request: HttpRequest) -> HttpResponse:
         "next_url": "?" + _query(params, after=page.next_cursor, before=None) if page.next_cursor else "",
         "prev_url": "?" + _query(params, before=page.prev_cursor, after=None) if page.prev_cursor else "",
         "first_url": "?" + _query(params, after=None, before=None) if page.prev_cursor else "",
-        # The API refuses an empty choice (mode= is "every mode" only on this page): links leave it out.
-        "export_csv": reverse("journal-api:trade-export-csv") + "?" + filter_query,
-        "export_xlsx": reverse("journal-api:trade-export-xlsx") + "?" + filter_query,
-        "strategy_names": StrategyPerformance.objects.values_list("strategy_name", flat=True)
-        .distinct()
-        .order_by("strategy_name"),
+        "export_csv": reverse("journal-api:trade-export-csv") + "?" + export_query,
+        "export_xlsx": reverse("journal-api:trade-export-xlsx") + "?" + export_query,
+        "analytics_url": reverse("analytics-pages:page") + "?" + filter_query,
         "mode": params.get("mode", ""),
     }
     return render(request, "journal/list.html", context, status=200 if valid else 400)

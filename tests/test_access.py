@@ -70,7 +70,7 @@ ROUTES = (
     Route("logout", "post", PUBLIC, 302),
     Route("metrics", "get", PUBLIC, 200),  # loopback (the test client) or a bearer token
     Route("kite-postback", "post", PUBLIC, 400, data={}),  # Kite's checksum authenticates it
-    Route("home", "get", LOGGED_IN, 302),
+    Route("home", "get", VIEWER, 200),
     Route("schema", "get", LOGGED_IN, 200, api=True),
     Route("swagger-ui", "get", LOGGED_IN, 200),
     # the journal's pages
@@ -83,6 +83,8 @@ ROUTES = (
     Route("journal:import", "get", TRADER, 200),
     Route("journal:import", "post", TRADER, 400, data={}),  # no file: the form's answer
     Route("journal:import-confirm", "post", TRADER, 302, data={}),
+    Route("analytics-pages:page", "get", VIEWER, 200),
+    Route("analytics-pages:tearsheet", "get", VIEWER, 200),
     # the journal's API
     Route("journal-api:trade-list", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-list", "post", TRADER, 201, api=True, data=TRADE_BODY),
@@ -125,7 +127,7 @@ ROUTES = (
     Route("strategies", "get", VIEWER, 200),
     Route("strategy-detail", "get", VIEWER, 200, args=("PCRStrategy",)),
     Route("strategy-toggle", "post", OPERATOR, 302, args=("PCRStrategy",), data={"enabled": "0"}),
-    Route("market-chain", "get", VIEWER, 404),  # no snapshot yet: the page says so
+    Route("market-chain", "get", VIEWER, 200),  # no snapshot yet: an empty state
     Route("api-market-chain", "get", VIEWER, 404, api=True),
     # the desk's controls
     Route("control", "get", OPERATOR, 200),

@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tradingsite.middleware.refuse_nul_in_query",
+    "tradingsite.streaming.stream_for_asgi",  # before WhiteNoise: static files stream under ASGI too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -236,6 +237,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Trade journal, orders, positions, signals and market data of the options desk.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from static/vendor (npm swagger-ui-dist), not a CDN; no call to the online validator.
+    "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
+    "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # One name per shared choice set (trades, orders, positions and signals use the same ones).
     # Every operation documents 400/401/403/404 (tradingsite/schema.py).
     "POSTPROCESSING_HOOKS": [

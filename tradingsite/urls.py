@@ -32,4 +32,5 @@ urlpatterns = [
     path("", include("journal.urls")),
     path("", include("trading.urls")),
     path("", include("analytics.urls")),
+    path("analytics/", include("analytics.page_urls")),
 ]

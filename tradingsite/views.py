@@ -1,22 +1,37 @@
-"""Site-wide views: the home page and a health check."""
+"""Site-wide views: the home page (the desk at a glance) and a health check."""
 
 from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.decorators import login_required
+from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
 from django.views.defaults import page_not_found
+
+from analytics.report import equity_sparkline
+from journal.selectors import period_nets, recent_trades
+from trading import access
+from trading.execution.overview import desk_overview
 
 log = logging.getLogger(__name__)
 
 
-@login_required
-def home(request):
-    """The journal is the desk's front page."""
-    return redirect("journal:list")
+@access.permission_required(access.VIEW_JOURNAL)
+def home(request: HttpRequest) -> HttpResponse:
+    """Today's, this week's and this month's net P&L, the equity sparkline, open positions, the kill
+    switch and breaker, the last five trades, and links onward: of the configured mode and index."""
+    mode, index = settings.TRADING_MODE, settings.TRADING_INDEX
+    context = {
+        "mode": mode,
+        "periods": period_nets(mode=mode, today=timezone.localdate()),
+        "sparkline": equity_sparkline(mode=mode),
+        "overview": desk_overview(index),
+        "trades": recent_trades(mode=mode, n=5),
+    }
+    return render(request, "home.html", context)
 
 
 def not_found(request, exception=None):

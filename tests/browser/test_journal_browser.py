@@ -17,6 +17,7 @@ from journal.serializers import TRADE_COLUMNS
 from journal.services import record_trade
 from tests.helpers import NOW, ist, trade_fields, user_with_role
 from tests.journal.test_import import GOOD, row, tradebook
+from trading import formats
 from trading.core import calendar as market_calendar
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -79,7 +80,7 @@ def test_trader_evening(page, tmp_path, screenshot_dir):
     assert page.locator("#trades tbody tr").count() == orb.count() == 4
     assert page.locator("#total-trades").inner_text() == "4"
     net = sum(t.net_pnl for t in orb)
-    assert page.locator("#total-net").inner_text().replace(",", "") == f"₹{net}"
+    assert page.locator("#total-net").inner_text() == formats.inr(net)
 
     # Export CSV with the same filter: a download whose rows are exactly the filtered trades.
     with page.expect_download() as download_info:
@@ -110,7 +111,7 @@ def test_trader_evening(page, tmp_path, screenshot_dir):
     page.locator("#trades tbody tr").first.locator("a").first.click()
     page.wait_for_url(re.compile(rf".*/journal/{first.pk}/$"))
     assert first.tradingsymbol in page.locator("h1").inner_text()
-    assert page.locator("dd[data-field=net_pnl]").inner_text() == str(first.net_pnl)
+    assert page.locator("dd[data-field=net_pnl]").inner_text() == formats.inr(first.net_pnl)
     # The chart drew (Chart.js from static/vendor, no CDN).
     assert page.evaluate("typeof Chart") == "function"
     assert page.evaluate("Chart.getChart(document.getElementById('trade-chart')) !== undefined")
@@ -163,7 +164,7 @@ def test_trader_evening(page, tmp_path, screenshot_dir):
     page.click("#upload-form button[type=submit]")
     page.locator("#preview-trades").wait_for()
     assert page.locator("#preview-trades tbody tr").count() == 4
-    assert "2517.39" in page.locator("#preview-trades").inner_text()
+    assert "+₹2,517.39" in page.locator("#preview-trades").inner_text()
     assert Trade.objects.count() == before
     page.click("#confirm-import")
     page.wait_for_url(re.compile(r".*/journal/\?mode=LIVE$"))

@@ -272,9 +272,15 @@ def test_asgi_streams_the_export_instead_of_buffering_it():
     token = Token.objects.create(user=user_with_role("viewer", "asgi"))
 
     async def fetch(path):
+        from asgiref.sync import sync_to_async
+        from django.db import connections
+
         response = await AsyncClient().get(path, headers={"Authorization": f"Token {token.key}"})
         assert response.status_code == 200 and response.is_async
-        return b"".join([chunk async for chunk in response.streaming_content])
+        body = b"".join([chunk async for chunk in response.streaming_content])
+        # The handler's thread keeps its connection (CONN_MAX_AGE): closed, PostgreSQL can drop the test DB.
+        await sync_to_async(connections.close_all, thread_sensitive=True)()
+        return body
 
     def run(path):
         # A loop of its own in a fresh thread: the browser tests' Playwright keeps a loop running in

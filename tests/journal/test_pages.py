@@ -68,9 +68,9 @@ def test_pages_need_login(client):
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
-def test_home_redirects_to_the_journal(client_in):
+def test_home_is_the_desk_summary_linking_to_the_journal(client_in):
     response = client_in.get("/")
-    assert response.status_code == 302 and response["Location"] == "/journal/"
+    assert response.status_code == 200 and 'href="/journal/"' in response.content.decode()
 
 
 def test_list_defaults_to_the_configured_mode_and_totals_the_filtered_set(client_in):
@@ -203,12 +203,12 @@ def test_detail_shows_every_group_and_the_itemised_charges(client_in):
         items["gst"],
         items["total_charges"],
         items["net_pnl"],
-    ) == ("40.00", "12.00", "5.08", "0.01", "0.20", "8.12", "65.41", "1234.59")
-    assert items["r_multiple"] == "0.9497" and items["mae"] == "-300.00"
+    ) == ("₹40.00", "₹12.00", "₹5.08", "₹0.01", "₹0.20", "₹8.12", "₹65.41", "₹1,234.59")
+    assert items["r_multiple"] == "0.95R" and items["mae"] == "-₹300.00"
     assert items["entry_time"] == "2026-05-05 09:30:00 IST"
     assert "PCR 1.2 and rising" in html and "ema_gap" in html
     context = {r["label"]: (r["entry"], r["exit"]) for r in response.context["context_rows"]}
-    assert context["India VIX"] == ("14.5", "15.25") and context["Spot"] == ("24010.00", "24080.00")
+    assert context["India VIX"] == ("14.50", "15.25") and context["Spot"] == ("24,010.00", "24,080.00")
     chart = json.loads(
         re.search(r'id="trade-chart-data" type="application/json">(.*?)</script>', html).group(1)
     )
@@ -426,7 +426,7 @@ def test_import_page_bad_file_then_good_file(client_in, user):
     preview = response.context["preview"]
     assert len(preview.new_trades) == 4 and Trade.objects.count() == 0
     html = response.content.decode()
-    assert "2517.39" in html and "NIFTY2651224200CE: LONG 65" in html
+    assert "₹2,517.39" in html and "NIFTY2651224200CE: LONG 65" in html
     # a forged hash is refused
     response = client_in.post("/journal/import/confirm/", {"sha256": "0" * 64})
     assert response.status_code == 302 and response["Location"] == "/journal/import/"

@@ -53,7 +53,7 @@ def test_page_shows_every_strategy_with_rules_params_signals_and_performance(tra
     assert "PCR 1.45 &gt; 1.30 and close 23900" in body  # the reason of the recent signal
     assert "<dt>Last accepted signal</dt><dd>2025-01-06 09:30</dd>" in body  # 04:00 UTC, shown in IST
     assert "pcr_high" in body and "contrarian" in body  # parameters and rules
-    assert "₹1234.50" in body  # performance once analytics has rows
+    assert "₹1,234.50" in body  # performance once analytics has rows (Indian grouping)
     assert "No closed trades yet." in body  # the other strategies
     assert "Disable</button>" not in body  # no switch for non-staff
 

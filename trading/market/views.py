@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading import access
+from trading import access, formats
 from trading.core import calendar as market_calendar
 from trading.core import contracts
 from trading.market.services import ChainError, latest_chain
@@ -69,12 +69,12 @@ def chain_page(request: HttpRequest) -> HttpResponse:
     try:
         chain, error, status = latest_chain(index, expiry), None, 200
     except ChainError as exc:
-        chain, error, status = None, str(exc), exc.status
+        # No snapshot yet is the page's empty state (200), a bad index or expiry is the reader's error.
+        chain, error, status = None, str(exc), 200 if exc.status == 404 else exc.status
     context = {
         "chain": chain,
         "rows": _table_rows(chain) if chain else [],
-        "atm_iv_pct": _cell(chain["atm_iv"] * 100 if chain and chain["atm_iv"] is not None else None, ".1f")
-        + "%",
+        "atm_iv_pct": formats.iv_percent(chain["atm_iv"] if chain else None),
         "error": error,
         "index": index,
         "indices": list(contracts.INDICES),
@@ -89,8 +89,9 @@ def _ist(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(market_calendar.IST).strftime("%Y-%m-%d %H:%M IST")
 
 
-def _cell(value: float | None, fmt: str) -> str:
-    return "\u2013" if value is None else format(value, fmt)
+def _signed(value: float | None) -> str:
+    text = formats.grouped(value, 0)
+    return f"+{text}" if value is not None and value > 0 else text
 
 
 def _table_rows(chain: dict) -> list[dict]:
@@ -103,19 +104,19 @@ def _table_rows(chain: dict) -> list[dict]:
         for side in ("call", "put"):
             q = row[side]
             sides[side] = {
-                "oi": _cell(q["oi"], ",.0f"),
-                "oi_change": _cell(q["oi_change"], "+,.0f"),
+                "oi": formats.grouped(q["oi"], 0),
+                "oi_change": _signed(q["oi_change"]),
                 "oi_change_sign": 0 if not q["oi_change"] else (1 if q["oi_change"] > 0 else -1),
-                "volume": _cell(q["volume"], ",.0f"),
-                "iv": _cell(None if q["iv"] is None else q["iv"] * 100, ".1f"),
-                "delta": _cell(q["delta"], ".2f"),
-                "ltp": _cell(q["ltp"], ".2f"),
-                "bid": _cell(q["bid"], ".2f"),
-                "ask": _cell(q["ask"], ".2f"),
+                "volume": formats.grouped(q["volume"], 0),
+                "iv": formats.iv_percent(q["iv"]),
+                "delta": formats.grouped(q["delta"], 2),
+                "ltp": formats.grouped(q["ltp"], 2),
+                "bid": formats.grouped(q["bid"], 2),
+                "ask": formats.grouped(q["ask"], 2),
             }
         rows.append(
             {
-                "strike": format(k, "g"),
+                "strike": formats.grouped(k, 0) if float(k).is_integer() else formats.grouped(k, 2),
                 "atm": k == atm,
                 "call_itm": k < spot,
                 "put_itm": k > spot,

@@ -3,6 +3,7 @@ performance. Writes go through ``trading.strategies.services``."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -39,9 +40,19 @@ def _card(config: StrategyConfig, signals: list[Signal], performance: list[Strat
     }
 
 
+def _comparison(cards: list[dict], mode: str) -> list[dict]:
+    """One row per strategy for the comparison table: its switch, cooldown and allocation, last signal,
+    and its performance in ``mode`` (None before its first closed trade)."""
+    rows = []
+    for card in cards:
+        perf = next((p for p in card["performance"] if p.mode == mode), None)
+        rows.append({"card": card, "config": card["config"], "perf": perf})
+    return rows
+
+
 @access.permission_required(access.VIEW_STRATEGIES)
 def strategy_list(request: HttpRequest) -> HttpResponse:
-    """Every registered strategy, in registry order."""
+    """Every registered strategy, in registry order: a comparison table, then a folded card each."""
     ensure_strategy_configs()
     by_name = {c.name: c for c in with_last_signal(StrategyConfig.objects.filter(name__in=registry.names()))}
     configs = [by_name[name] for name in registry.names() if name in by_name]
@@ -54,7 +65,9 @@ def strategy_list(request: HttpRequest) -> HttpResponse:
             Signal.objects.filter(strategy_name=config.name).order_by("-bar_time", "-id")[:RECENT_SIGNALS]
         )
         cards.append(_card(config, recent, perf.get(config.name, [])))
-    return render(request, "trading/strategies.html", {"cards": cards})
+    mode = settings.TRADING_MODE
+    context = {"cards": cards, "rows": _comparison(cards, mode), "mode": mode}
+    return render(request, "trading/strategies.html", context)
 
 
 @access.permission_required(access.VIEW_STRATEGIES)

@@ -25,7 +25,7 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand, CommandError
 
 from journal.services import drain_spool
-from trading import metrics
+from trading import formats, metrics
 from trading.core import calendar as market_calendar
 from trading.core.live import SimSource
 from trading.execution.config import setting
@@ -36,6 +36,26 @@ from trading.execution.reconciliation import reconcile
 log = logging.getLogger(__name__)
 BAR = timedelta(minutes=1)
 RECONCILE_EVERY = 30
+
+
+# A wait longer than this is the loop waiting for a session, not for the next bar: say so.
+WAIT_NOTICE_SECONDS = 120.0
+
+
+def _span(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    return (f"{days}d " if days else "") + (f"{hours}h " if days or hours else "") + f"{mins:02d}m"
+
+
+def resume_notice(at: datetime, now: datetime) -> str:
+    """What the loop prints while it waits for the next session: when it resumes (IST) and in how long."""
+    local = at.astimezone(market_calendar.IST)
+    return (
+        f"runtrader: market closed - waiting for the next session; resumes {local:%a %Y-%m-%d %H:%M} IST "
+        f"(in {_span((at - now).total_seconds())}). Ctrl-C stops."
+    )
 
 
 def most_recent_session(now: datetime) -> date:
@@ -184,11 +204,19 @@ class Command(BaseCommand):
             d = market_calendar.next_trading_day(d)
 
     def _wait_for_wall_clock(self, at: datetime) -> None:
-        """Never trade a minute that has not passed: sleep until ``at`` (checking for a stop)."""
+        """Never trade a minute that has not passed: sleep until ``at`` (checking for a stop). A wait
+        longer than a bar (the night, a weekend, a holiday) says when the loop resumes."""
+        told = False
         while not self._stop:
-            left = (at - datetime.now(UTC)).total_seconds()
+            now = datetime.now(UTC)
+            left = (at - now).total_seconds()
             if left <= 0:
                 return
+            if not told and left > WAIT_NOTICE_SECONDS:
+                if self._tty:
+                    self.stdout.write("")  # end the progress line first
+                self.stdout.write(resume_notice(at, now))
+                told = True
             time.sleep(min(left, 1.0))
 
     def _progress(self, index, at, i, n, report, totals, started) -> None:
@@ -197,7 +225,7 @@ class Command(BaseCommand):
         line = (
             f"[{index} {at.astimezone(market_calendar.IST):%Y-%m-%d %H:%M} IST] bar {i}/{n} | "
             f"open {report.open_positions} | orders {totals['orders']} | trades {totals['trades']} | "
-            f"day net Rs {net:,.2f} | {totals['bars'] / elapsed:.0f} bars/s"
+            f"day net Rs {formats.grouped(net)} | {totals['bars'] / elapsed:.0f} bars/s"
             + (f" | {report.skipped}" if report.skipped else "")
             + ("" if report.db_available else " | DATABASE DOWN: exits only")
         )
