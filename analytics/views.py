@@ -7,16 +7,16 @@ file opens offline (``analytics.tearsheet``).
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from analytics import tearsheet
 from analytics.report import build_report, report_filters
 from journal.forms import filter_bar
+from trading import access
 
 
-@login_required
+@access.permission_required(access.VIEW_JOURNAL)
 def analytics_page(request: HttpRequest) -> HttpResponse:
     """The journal's filter bar, then every figure, chart and table of the filtered trades."""
     filters = report_filters(request.GET)
@@ -29,7 +29,7 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/page.html", context, status=200 if valid else 400)
 
 
-@login_required
+@access.permission_required(access.VIEW_JOURNAL)
 def tearsheet_download(request: HttpRequest) -> HttpResponse:
     """The same report as one self-contained HTML file (a download); 400 naming a bad filter."""
     filters = report_filters(request.GET)

@@ -70,11 +70,10 @@ def prepare(db_url: str, trades: int) -> tuple[str, int]:
     """Migrate, load the trades if the table does not hold exactly that many; return (token, count)."""
     ensure_database(db_url)
     _django(db_url)
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
     from journal.models import Trade
+    from trading import access
 
     call_command("migrate", verbosity=0)
     have = Trade.objects.count()
@@ -82,9 +81,8 @@ def prepare(db_url: str, trades: int) -> tuple[str, int]:
         print(f"loading {trades:,} trades (table had {have:,}) ...", flush=True)
         _truncate()
         call_command("load_fake_trades", count=trades, per_day=1000)
-    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key, Trade.objects.count()
+    token = access.desk_user_save(username="bench", role=access.VIEWER, token=True).token
+    return token, Trade.objects.count()
 
 
 def _truncate() -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from journal import services
-from journal.models import DailyPerformance, ImportBatch, StrategyPerformance, Trade, TradeAudit
+from journal.models import DailyPerformance, ImportBatch, StrategyPerformance, Trade, TradeAudit, TradeOrigin
 
 _DERIVED = tuple(f for f in services.DERIVED if f != "initial_risk") + (
     "trade_id",
+    "origin",
     "created_at",
     "updated_at",
 )
@@ -35,8 +37,10 @@ class TradeAdminForm(forms.ModelForm):
             }
         )
         raw = {k: v for k, v in raw.items() if v not in (None, "") or k in services.REQUIRED}
+        # A new trade, or a change of its times, is checked against the calendar and the wall clock.
+        when = not self.instance.pk or any(name in self.changed_data for name in services.WHEN_FIELDS)
         try:
-            services.derive_trade(raw)
+            services.derive_trade(raw, now=timezone.now() if when else None)
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, errors)
@@ -86,14 +90,15 @@ class TradeAdmin(admin.ModelAdmin):
     form = TradeAdminForm
 
     def get_readonly_fields(self, request, obj=None):
-        return _DERIVED if obj is not None else ("created_at", "updated_at")
+        # Who wrote a trade is the code's to say (the engine's risk counts only its own), never a form's.
+        return _DERIVED if obj is not None else ("origin", "created_at", "updated_at")
 
     def save_model(self, request, obj, form, change):
         if not change:
             raw = {
                 k: v for k, v in form.cleaned_data.items() if k in services.RAW_FIELDS and v not in (None, "")
             }
-            saved = services.record_trade(**raw)
+            saved = services.record_trade(now=timezone.now(), origin=TradeOrigin.MANUAL, **raw)
             obj.pk = saved.pk
             return
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in services.EDITABLE}

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from journal import export, selectors, services
-from journal.filters import FilterBackend, TradeFilterSet
-from journal.models import Trade
+from journal.filters import FilterBackend, TradeFilterSet, refuse_empty_choices
+from journal.models import Trade, TradeOrigin
 from journal.pagination import KeysetCursorPagination, parse_page_size, parse_positive_int
 from journal.serializers import (
     TRADE_COLUMNS,
+    SpooledTradeSerializer,
     TradeHistorySerializer,
     TradeInputSerializer,
     TradePatchSerializer,
@@ -35,18 +36,10 @@ from journal.serializers import (
     trade_values,
     validation_error_detail,
 )
+from trading import access, inputs
 
 MAX_HISTORY_PAGE = 10**9
 _EXIT_TIME = TRADE_COLUMNS.index("exit_time")
-
-
-class IsStaffOrReadOnly(BasePermission):
-    """Reads for any authenticated user; writes (they change the history) for staff only."""
-
-    message = "Changing the journal needs a staff account."
-
-    def has_permission(self, request, view) -> bool:
-        return request.method in SAFE_METHODS or bool(request.user and request.user.is_staff)
 
 
 def _filter_parameters(filterset_class) -> list[OpenApiParameter]:
@@ -76,6 +69,7 @@ def _filter_parameters(filterset_class) -> list[OpenApiParameter]:
 
 def _valid_filterset(request: Request) -> TradeFilterSet:
     """The request's filters, or a 400 naming each bad parameter."""
+    refuse_empty_choices(request.query_params, TradeFilterSet)
     filterset = TradeFilterSet(data=request.query_params, queryset=Trade.objects.all(), request=request)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
@@ -100,14 +94,20 @@ _ERRORS = {
 @extend_schema_view(
     list=extend_schema(summary="Trades, newest exit first (cursor pages)"),
     retrieve=extend_schema(summary="One trade by its trade_id"),
-    destroy=extend_schema(summary="Delete a trade (staff); audited, performance refreshed"),
+    destroy=extend_schema(summary="Delete a trade (operator); audited, performance refreshed"),
 )
 class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The journal's trades. Filters: see ``journal.filters.TradeFilterSet``."""
 
     queryset = Trade.objects.all()
     serializer_class = TradeSerializer
-    permission_classes = [IsAuthenticated, IsStaffOrReadOnly]
+    read_permission = access.VIEW_JOURNAL
+    # PATCH of notes and tags; any other field also needs access.CORRECT_TRADE (partial_update).
+    write_permissions = {
+        "POST": access.RECORD_TRADE,
+        "PATCH": access.ANNOTATE_TRADE,
+        "DELETE": access.DELETE_TRADE,
+    }
     filterset_class = TradeFilterSet
     pagination_class = KeysetCursorPagination
     keyset_ordering = selectors.HISTORY_ORDER
@@ -115,7 +115,7 @@ class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     # Pages are built from value tuples, not model instances (a third of a page's cost).
     keyset_row_key = staticmethod(lambda values: (values[_EXIT_TIME], values[0]))
     lookup_field = "trade_id"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = inputs.TRADE_ID_PATTERN
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def list(self, request: Request) -> Response:
@@ -131,24 +131,30 @@ class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return super().get_object()
 
     @extend_schema(
-        summary="Record a manual trade (staff)",
-        description="Validated exactly like record_trade. 201 when stored, 200 when that trade_id "
-        "already exists (nothing changes), 202 when the database was unreachable and it was spooled.",
+        summary="Record a manual trade (trader)",
+        description="Validated exactly like record_trade: times inside a session of the exchange's "
+        "calendar, not after the contract's expiry nor in the future. 201 when stored, 200 when that "
+        "trade_id already exists (nothing changes), 202 when the database was unreachable and it was "
+        "spooled.",
         request=TradeInputSerializer,
-        responses={201: TradeSerializer, 200: TradeSerializer, 202: OpenApiTypes.OBJECT, **_ERRORS},
+        responses={201: TradeSerializer, 200: TradeSerializer, 202: SpooledTradeSerializer, **_ERRORS},
     )
     def create(self, request: Request) -> Response:
+        now = timezone.now()
         fields = check_trade_input(request.data)
-        values = derive_checked(fields)
+        values = derive_checked(fields, now=now)
         existed = Trade.objects.filter(trade_id=values["trade_id"]).exists()
-        trade = services.record_trade(**fields)
+        try:
+            trade = services.record_trade(now=now, origin=TradeOrigin.MANUAL, **fields)
+        except DjangoValidationError as exc:
+            raise ValidationError(validation_error_detail(exc)) from None
         if getattr(trade, "spooled", False):
             return Response({"trade_id": trade.trade_id, "spooled": True}, status=status.HTTP_202_ACCEPTED)
         body = trade_representation(trade_values(trade))
         return Response(body, status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Edit a trade (staff): notes, tags or corrections",
+        summary="Edit a trade: notes and tags (trader), or corrections (operator)",
         description="Every derived field is recomputed, the performance rows refreshed and each changed "
         "field audited (source api).",
         request=TradePatchSerializer,
@@ -157,6 +163,8 @@ class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def partial_update(self, request: Request, trade_id: str | None = None) -> Response:
         trade = self.get_object()
         changes = check_trade_input(request.data)
+        if not set(changes) <= access.ANNOTATION_FIELDS:
+            access.require(request.user, access.CORRECT_TRADE)
         raw = services.raw_of(trade)
         raw.update(changes)
         derive_checked(raw)
@@ -173,6 +181,8 @@ class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 class TradeHistoryView(APIView):
     """``GET /api/trades/history``: ``{"trades": [...], "total": N, "page": P, "page_size": S}``."""
+
+    read_permission = access.VIEW_JOURNAL
 
     @extend_schema(
         summary="A numbered page of the journal, with the filtered total",
@@ -203,6 +213,8 @@ class TradeHistoryView(APIView):
 class TradeTotalsView(APIView):
     """``GET /api/trades/totals``: trades, wins, win rate, gross, charges and net of the filtered set."""
 
+    read_permission = access.VIEW_JOURNAL
+
     @extend_schema(
         summary="Totals of the filtered journal",
         parameters=TRADE_FILTERS,
@@ -216,6 +228,8 @@ class TradeTotalsView(APIView):
 class TradeExportCsvView(APIView):
     """``GET /api/trades/export.csv``: every filtered trade, streamed; the API's columns."""
 
+    read_permission = access.VIEW_JOURNAL
+
     @extend_schema(
         summary="CSV export of the filtered journal",
         parameters=TRADE_FILTERS,
@@ -227,6 +241,8 @@ class TradeExportCsvView(APIView):
 
 class TradeExportXlsxView(APIView):
     """``GET /api/trades/export.xlsx``: the filtered trades as an Excel sheet (400 past 1,048,575)."""
+
+    read_permission = access.VIEW_JOURNAL
 
     @extend_schema(
         summary="Excel export of the filtered journal",

@@ -11,6 +11,8 @@ formatted as below. Rows come newest exit first.
 * CSV elsewhere (SQLite): a Python csv writer over ``.iterator()``.
 * Excel: xlsxwriter in ``constant_memory`` mode into a temporary file, then streamed. A sheet holds
   1,048,576 rows including the header; a bigger export is refused (``ExportTooLarge``) - use CSV.
+* Text cells a spreadsheet would run as a formula start with ``'``, in both formats
+  (``journal.spreadsheet``; the import of the journal's CSV removes exactly that quote).
 
 Used by the API (``/api/trades/export.csv``, ``/api/trades/export.xlsx``) and by the journal page.
 Under the ASGI server both stream asynchronously, chunk by chunk (``tradingsite.streaming``).
@@ -31,6 +33,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 
+from journal import spreadsheet
 from journal.filters import TradeFilterSet
 from journal.selectors import HISTORY_ORDER, trade_count
 from journal.serializers import COLUMN_KINDS, IST, TRADE_COLUMNS, trade_csv_row
@@ -75,12 +78,12 @@ def _pg_column(name: str) -> str:
     if kind == "bool":
         expr = f"CASE WHEN {col} THEN 'true' WHEN NOT {col} THEN 'false' END"
     elif kind == "tags":
-        expr = f"NULLIF(btrim({col}, ','), '')"
+        expr = spreadsheet.sql_escaped(f"NULLIF(btrim({col}, ','), '')")
     elif kind == "json":
         expr = f"{col}::text"
     elif kind == "text":
         # COPY quotes an empty string ("") to tell it from NULL; the Python writer writes nothing.
-        expr = f"NULLIF({col}, '')"
+        expr = spreadsheet.sql_escaped(f"NULLIF({col}, '')")
     else:
         expr = col
     return f'{expr} AS "{name}"'
@@ -134,11 +137,21 @@ def _set_local(cursor, settings: dict) -> None:
 
 def _python_csv_chunks(queryset: QuerySet) -> Iterator[bytes]:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(TRADE_COLUMNS)
+    # Python's csv quotes a field with a character of the line terminator, and only then: with "\n"
+    # alone a field holding a carriage return would be written bare and split its row. So rows are
+    # written ending "\r\n" (every field with CR or LF quoted, as COPY does) and the "\r" is dropped.
+    writer = csv.writer(out, lineterminator="\r\n")
+
+    def write(row) -> None:
+        writer.writerow(row)
+        out.seek(out.tell() - 2)
+        out.write("\n")
+        out.truncate()
+
+    write(TRADE_COLUMNS)
     rows = 0
     for values in _ordered(queryset).values_list(*TRADE_COLUMNS).iterator(chunk_size=2000):
-        writer.writerow(trade_csv_row(values))
+        write(trade_csv_row(values))
         rows += 1
         if rows % _SQLITE_ROWS_PER_CHUNK == 0:
             yield out.getvalue().encode()
@@ -177,11 +190,11 @@ def _excel_value(kind: str, value):
     if kind == "datetime":
         return value.astimezone(IST).replace(tzinfo=None, microsecond=0)
     if kind == "tags":
-        return value.strip(",")
+        return spreadsheet.escape(value.strip(","))
     if kind == "json":
         return json.dumps(value, ensure_ascii=False)[:32767]
     if kind == "text":
-        return value[:32767]  # the most characters a cell holds
+        return spreadsheet.escape(value)[:32767]  # the most characters a cell holds
     return value
 
 

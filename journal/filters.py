@@ -6,7 +6,7 @@ Query parameters (all optional, all combinable):
 =================  ==============================================================================
 ``date_from``      trade_date >= this date (YYYY-MM-DD; a trade belongs to the IST date of its exit)
 ``date_to``        trade_date <= this date
-``exit_from``      exit_time >= this ISO 8601 date-time (naive means IST)
+``exit_from``      exit_time >= this ISO 8601 date-time (naive means IST; offsets under 16 hours)
 ``exit_to``        exit_time <= this ISO 8601 date-time
 ``strategy``       strategy_name, exact
 ``symbol``         underlying index, e.g. NIFTY (case-insensitive)
@@ -27,6 +27,8 @@ Query parameters (all optional, all combinable):
 
 A value that does not parse makes the filterset invalid with the error under the parameter's name
 (``filterset.errors``); the API turns that into a 400 naming the field. Pages should do the same.
+The API also refuses a choice or boolean parameter given empty (``?mode=``); on the journal page
+``mode=`` means every mode.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from journal.models import Trade, TradeStatus
+from trading import inputs
 from trading.choices import ExitType, InstrumentType, Mode
 
 # Filters whose whole effect the per-day counts of DailyPerformance (date, mode) can reproduce: with
@@ -106,6 +110,10 @@ class BoundedIsoDateTimeField(IsoDateTimeField):
         result = super().to_python(value)
         if result is not None and not (2 <= result.year <= 9998):
             raise ValidationError("date-time out of range", code="invalid")
+        # The offset as given stays on the value: PostgreSQL refuses 16 hours or more.
+        problem = inputs.utc_offset_problem(result) if result is not None and result.tzinfo else None
+        if problem:
+            raise ValidationError(problem, code="invalid")
         return result
 
 
@@ -207,6 +215,21 @@ class TradeFilterSet(django_filters.FilterSet):
 
 TRADE_FILTER_NAMES: tuple[str, ...] = tuple(TradeFilterSet.base_filters)
 
+# Filters of a closed set of values (choices, booleans): an empty one is refused by the API.
+_CLOSED_SETS = (django_filters.ChoiceFilter, StrictBooleanFilter)
+
+
+def refuse_empty_choices(params: Mapping, filterset_class: type[django_filters.FilterSet]) -> None:
+    """400 naming each choice or boolean parameter given empty (``?mode=``): an empty value is none of
+    the choices the schema lists, and reading it as "no filter" would hide a client's mistake."""
+    empty = {
+        name: [f"empty: give one of the documented values, or leave {name} out"]
+        for name, flt in filterset_class.base_filters.items()
+        if isinstance(flt, _CLOSED_SETS) and name in params and not str(params.get(name, "")).strip()
+    }
+    if empty:
+        raise DRFValidationError(empty)
+
 
 def filter_trades(params: Mapping, queryset: QuerySet | None = None) -> TradeFilterSet:
     """Bind ``params`` (a QueryDict or dict) to a TradeFilterSet; the caller checks ``is_valid()``."""
@@ -223,4 +246,5 @@ class FilterBackend(DjangoFilterBackend):
             filterset_class.base_filters
         ):
             return queryset
+        refuse_empty_choices(request.query_params, filterset_class)
         return super().filter_queryset(request, queryset, view)

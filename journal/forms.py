@@ -4,9 +4,11 @@ trade form runs ``derive_trade`` (what ``record_trade`` runs) and puts its error
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from journal.import_services import MAX_UPLOAD_BYTES
 from journal.models import StrategyPerformance
@@ -94,29 +96,36 @@ class ManualTradeForm(forms.Form):
     tags = forms.CharField(label="Tags", required=False, help_text="Comma-separated", max_length=500)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
+    def __init__(self, *args, now: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = now or timezone.now()
+
     @staticmethod
     def new_token() -> str:
         return "MAN-" + uuid.uuid4().hex[:16]
 
     def clean(self):
+        # Every error at once: the fields that parsed go through the service's checks too, so a
+        # trade on a Saturday with an MAE above 0 shows both, beside a field that did not parse.
         cleaned = super().clean()
-        if self.errors:
-            return cleaned
         raw = {k: v for k, v in cleaned.items() if v not in (None, "") or k in REQUIRED}
         raw["tags"] = split_tags(cleaned.get("tags", ""))
         try:
-            derive_trade(raw)
+            derive_trade({k: v for k, v in raw.items() if k not in self.errors}, now=self.now)
         except ValidationError as exc:
-            self.add_service_errors(exc)
+            self.add_service_errors(exc, skip=set(self.errors))
         self.raw = raw
         return cleaned
 
-    def add_service_errors(self, exc: ValidationError) -> None:
-        """Put a service's ValidationError next to the fields it names (the rest above the form)."""
+    def add_service_errors(self, exc: ValidationError, skip: set[str] = frozenset()) -> None:
+        """Put a service's ValidationError next to the fields it names (the rest above the form);
+        ``skip``: fields whose own error is already shown (the service only saw them missing)."""
         if not hasattr(exc, "error_dict"):
             self.add_error(None, exc.messages)
             return
         for name, messages in exc.message_dict.items():
+            if name in skip:
+                continue
             if name in self.fields and not isinstance(self.fields[name].widget, forms.HiddenInput):
                 self.add_error(name, messages)
             else:

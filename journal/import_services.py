@@ -19,16 +19,18 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from journal import importers
 from journal.importers import ImportFileError, OpenQuantity, RowError
-from journal.models import ImportBatch, Trade
+from journal.models import ImportBatch, Trade, TradeOrigin
 from journal.services import RAW_FIELDS, derive_trade, record_trade
 from trading import outbox
 
@@ -172,8 +174,10 @@ def _reason_prefix(trade: importers.ParsedTrade, kind: str) -> str:
     return ""
 
 
-def import_preview(*, content: bytes, filename: str) -> ImportPreview:
-    """Parse and validate a whole file without saving anything; see the module docstring."""
+def import_preview(*, content: bytes, filename: str, now: datetime | None = None) -> ImportPreview:
+    """Parse and validate a whole file without saving anything; see the module docstring. Times are
+    checked against the calendar and ``now`` (default: the wall clock)."""
+    now = now or timezone.now()
     preview = ImportPreview(sha256=importers.sha256_of(content), filename=filename)
     if len(content) > MAX_UPLOAD_BYTES:
         preview.errors.append(RowError(0, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"))
@@ -192,7 +196,7 @@ def import_preview(*, content: bytes, filename: str) -> ImportPreview:
     derived: list[PreviewTrade] = []
     for trade in parsed.trades:
         try:
-            values = derive_trade(trade.raw)
+            values = derive_trade(trade.raw, now=now)
         except ValidationError as exc:
             preview.errors.append(
                 RowError(_line_of(trade.lines), _reason_prefix(trade, parsed.kind) + _field_errors(exc))
@@ -231,7 +235,8 @@ def import_commit(*, content: bytes, filename: str, user=None) -> ImportResult:
     through ``record_trade`` (performance tables refresh with them) inside one transaction with the
     ``ImportBatch`` row, so a failure part-way leaves the journal as it was.
     """
-    preview = import_preview(content=content, filename=filename)
+    now = timezone.now()
+    preview = import_preview(content=content, filename=filename, now=now)
     if not preview.ok:
         raise ImportRejected(preview.errors)
     if preview.already_imported is not None:
@@ -248,7 +253,10 @@ def import_commit(*, content: bytes, filename: str, user=None) -> ImportResult:
                 if trade.exists:
                     continue
                 raw = _raw_of_values(trade.values)
-                stored = record_trade(**raw)
+                try:
+                    stored = record_trade(now=now, origin=TradeOrigin.IMPORT, **raw)
+                except ValidationError as exc:  # e.g. the id of one of the engine's positions
+                    raise ImportRejected([RowError(_line_of(trade.lines), _field_errors(exc))]) from None
                 if getattr(stored, "spooled", False):
                     # The database went away mid-import: undo the whole file rather than half of it.
                     raise ImportRejected([RowError(_line_of(trade.lines), "the database became unreachable")])

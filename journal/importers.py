@@ -36,7 +36,8 @@ Two kinds of file are understood, told apart by their header:
     The journal's own CSV, as the export writes it (the API's column names). Only the raw facts are
     read (``journal.services.RAW_FIELDS``); every derived column (charges, P&L, R-multiple...) is
     recomputed by ``derive_trade`` when the trade is imported, and a file value that disagrees with
-    the recomputed one is reported as a notice. Links to rows of another installation (``signal_id``,
+    the recomputed one is reported as a notice. The quote the export put before a cell a spreadsheet
+    would run as a formula is removed (``journal.spreadsheet``); free text is kept as written. Links to rows of another installation (``signal_id``,
     ``backtest_run_id``) are dropped. A naive date-time is read as IST. A row without a trade_id gets
     ``JC-`` + a hash of its raw values.
 
@@ -55,6 +56,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from journal import spreadsheet
 from trading.core import contracts
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -487,8 +489,15 @@ def parse_zerodha_tradebook(text: str) -> ParseResult:
 # --- The journal's own CSV --------------------------------------------------------------------------
 
 
+# Free text kept exactly as written (no stripping), so that an export and its import agree.
+_FREE_TEXT = frozenset({"notes", "signal_reason", "exit_reason"})
+
+
 def _journal_value(name: str, value: str):
-    text = value.strip()
+    # The export's formula escape, removed exactly (journal.spreadsheet).
+    if name in _FREE_TEXT:
+        return spreadsheet.unescape(value)
+    text = spreadsheet.unescape(value.strip())
     if name == "entry_features":
         try:
             features = json.loads(text)

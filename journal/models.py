@@ -13,6 +13,15 @@ class TradeStatus(models.TextChoices):
     CLOSED = "CLOSED", "Closed"
 
 
+class TradeOrigin(models.TextChoices):
+    """Who wrote a trade: the engine (the only trades its risk figures count), a person by hand
+    (page, API, admin) or an import. Set by the code that calls ``record_trade``, never by input."""
+
+    ENGINE = "ENGINE", "Engine"
+    MANUAL = "MANUAL", "Manual"
+    IMPORT = "IMPORT", "Import"
+
+
 def _money(**kw):
     return models.DecimalField(max_digits=14, decimal_places=2, **kw)
 
@@ -58,6 +67,12 @@ class Trade(models.Model):
     data_source = models.CharField(max_length=6, choices=DataSource.choices, default=DataSource.SIM)
     exit_type = models.CharField(max_length=16, choices=ExitType.choices, default=ExitType.MANUAL)
     status = models.CharField(max_length=8, choices=TradeStatus.choices, default=TradeStatus.CLOSED)
+    origin = models.CharField(
+        max_length=8,
+        choices=TradeOrigin.choices,
+        default=TradeOrigin.MANUAL,
+        help_text="Who wrote it: ENGINE, MANUAL or IMPORT (the engine's risk counts only its own)",
+    )
     entry_order_id = models.CharField(max_length=64, blank=True, default="")
     exit_order_id = models.CharField(max_length=64, blank=True, default="")
     entry_orders = models.PositiveSmallIntegerField(
@@ -145,6 +160,12 @@ class Trade(models.Model):
             models.Index(
                 fields=["strategy_name", "entry_mode", "-exit_time", "-id"], name="trade_strategy_mode_exit"
             ),
+            # The engine's risk figures: its own trades of one index, mode and day.
+            models.Index(fields=["symbol", "entry_mode", "trade_date", "origin"], name="trade_risk_day"),
+        ]
+        permissions = [
+            ("annotate_trade", "Can edit the notes and tags of a trade"),
+            ("import_trades", "Can import a tradebook or the journal's own CSV"),
         ]
 
     def __str__(self) -> str:

@@ -17,6 +17,7 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
 from journal.cursor import decode_cursor, encode_cursor
+from trading import inputs
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -150,6 +151,8 @@ class KeysetCursorPagination(BasePagination):
             pk = data["i"]
             backwards = data.get("r", False)
             if value is None or value.tzinfo is None or type(pk) is not int or type(backwards) is not bool:
+                raise ValueError
+            if inputs.utc_offset_problem(value):
                 raise ValueError
             if not (0 <= pk < 2**63) or not (2 <= value.year <= 9998):
                 raise ValueError

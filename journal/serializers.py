@@ -7,7 +7,9 @@ the CSV/Excel exports have exactly these headers. Formats, the same in the API a
   them as PostgreSQL prints them, ``2026-05-05 09:30:00+05:30``);
 * dates: ``YYYY-MM-DD``; rupees and premiums: decimal strings with their stored places (``"1234.59"``);
 * booleans: JSON ``true``/``false`` (CSV ``true``/``false``); missing values: ``null`` (CSV empty);
-* ``tags``: a list in the API, ``a,b`` in a CSV cell; ``entry_features``: an object (CSV: JSON text).
+* ``tags``: a list in the API, ``a,b`` in a CSV cell; ``entry_features``: an object (CSV: JSON text);
+* text cells of the exports that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab,
+  CR first) start with ``'`` (``journal.spreadsheet``); the API shows the text as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from journal import spreadsheet
 from journal.models import Trade
 from journal.services import derive_trade
 
@@ -125,7 +128,9 @@ def _csv_formatter(name: str, kind: str) -> Callable:
     if kind == "bool":
         return lambda v: "true" if v else "false"
     if kind == "tags":
-        return lambda v: v.strip(",")
+        return lambda v: spreadsheet.escape(v.strip(","))
+    if kind == "text":
+        return spreadsheet.escape
     if kind == "json":
         return lambda v: json.dumps(v, ensure_ascii=False)
     if kind == "float":
@@ -201,6 +206,13 @@ class TradeInputSerializer(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField(), required=False)
     notes = serializers.CharField(required=False)
     signal_id = serializers.IntegerField(required=False)
+
+
+class SpooledTradeSerializer(serializers.Serializer):
+    """``202``: the database was unreachable; the trade is spooled and written when it is back."""
+
+    trade_id = serializers.CharField()
+    spooled = serializers.BooleanField()
 
 
 class TradePatchSerializer(serializers.Serializer):
@@ -279,9 +291,9 @@ def check_trade_input(data) -> dict:
     return dict(data)
 
 
-def derive_checked(raw: dict) -> dict:
-    """``derive_trade(raw)`` with its ValidationError (naming the field) as a 400."""
+def derive_checked(raw: dict, *, now: datetime | None = None) -> dict:
+    """``derive_trade(raw, now=now)`` with its ValidationError (naming each field) as a 400."""
     try:
-        return derive_trade(raw)
+        return derive_trade(raw, now=now)
     except DjangoValidationError as exc:
         raise serializers.ValidationError(validation_error_detail(exc)) from None

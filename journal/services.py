@@ -4,20 +4,24 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, models, transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from journal import performance, spool
-from journal.models import Trade, TradeAudit
-from trading import outbox
+from journal.models import Trade, TradeAudit, TradeOrigin
+from trading import access, inputs, outbox
 from trading.audit import ControlAudit, user_or_none
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
+from trading.core import calendar as market_calendar
 from trading.core import charges as charges_mod
 from trading.core import contracts
 from trading.core.context import CONTEXT_FIELDS
@@ -115,6 +119,34 @@ _FLOAT_FIELDS = tuple(name for name in RAW_FIELDS if isinstance(_field(name), mo
 # --- Validation and derivation (no database) ------------------------------------------------------
 
 
+class _Errors:
+    """The errors of every field of one trade, collected so that a form or an API answer names them
+    all at once; a check whose input already failed is skipped."""
+
+    def __init__(self) -> None:
+        self.by_field: dict[str, list[str]] = {}
+
+    def add(self, name: str, message: str) -> None:
+        self.by_field.setdefault(name, []).append(message)
+
+    @contextmanager
+    def collect(self):
+        try:
+            yield
+        except ValidationError as exc:
+            for name, messages in _message_dict(exc).items():
+                for message in messages:
+                    self.add(name, message)
+
+    def raise_any(self) -> None:
+        if self.by_field:
+            raise ValidationError(self.by_field)
+
+
+def _message_dict(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
+
+
 def _decimal(name: str, value) -> Decimal:
     try:
         d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
@@ -131,7 +163,7 @@ def _datetime(name: str, value) -> datetime:
     if isinstance(value, str):
         try:
             parsed = parse_datetime(value.strip())
-        except ValueError:  # well-formed but impossible, e.g. 2026-02-30
+        except ValueError:  # well-formed but impossible, e.g. 2026-02-30 or an offset of 24 hours
             parsed = None
         if parsed is None:
             raise ValidationError({name: f"not a date-time: {value!r}"})
@@ -140,6 +172,9 @@ def _datetime(name: str, value) -> datetime:
         raise ValidationError({name: f"not a date-time: {value!r}"})
     if value.tzinfo is None:
         raise ValidationError({name: "date-time without a time zone (give UTC or +05:30)"})
+    problem = inputs.utc_offset_problem(value)
+    if problem:
+        raise ValidationError({name: problem})
     if not 1990 <= value.year <= 2200:
         raise ValidationError({name: f"out of range: {value.isoformat()}"})
     return value
@@ -169,6 +204,15 @@ def _choice(name: str, value, choices) -> str:
     return v
 
 
+def _text(name: str, value, *, label: bool) -> str:
+    """A text fact: refused with control characters (labels: any control or format character)."""
+    text = "" if value is None else str(value)
+    problem = inputs.text_problem(text, label=label)
+    if problem:
+        raise ValidationError({name: problem})
+    return text
+
+
 def _normalize_tags(value) -> str:
     if value is None or value == "":
         return ""
@@ -177,21 +221,32 @@ def _normalize_tags(value) -> str:
     for t in tags:
         if "," in t:
             raise ValidationError({"tags": f"a tag may not contain a comma: {t!r}"})
+        problem = inputs.text_problem(t, label=True)
+        if problem:
+            raise ValidationError({"tags": f"tag {t!r} {problem}"})
     return "," + ",".join(tags) + "," if tags else ""
 
 
-def derive_trade(raw: dict) -> dict:
+def derive_trade(raw: dict, *, now: datetime | None = None) -> dict:
     """Validate the raw facts of a trade and return every Trade field (raw + derived).
 
-    Raises ``ValidationError`` naming the field on bad input. Touches no database.
+    With ``now`` - the caller's clock: the wall clock for a person (page, API, import, admin), the
+    feed's clock for the engine, whose simulated sessions may run ahead of it - the times are checked
+    too: entry and exit inside a session of the exchange's calendar, the exit not after the contract's
+    expiry, neither after ``now``. Raises ``ValidationError`` naming every bad field at once (a
+    check whose input is already bad is skipped). Touches no database.
     """
-    _check_names(raw)
+    errors = _Errors()
     out: dict = {}
-    _contract_and_times(raw, out)
-    _prices(raw, out)
-    _quantity(raw, out)
-    _numbers(raw, out)
-    _texts_and_links(raw, out)
+    _check_names(raw, errors)
+    _contract_and_times(raw, out, errors)
+    _prices(raw, out, errors)
+    _quantity(raw, out, errors)
+    _numbers(raw, out, errors)
+    _texts_and_links(raw, out, errors)
+    if now is not None:
+        _check_when(out, errors, now)
+    errors.raise_any()
     _derive_money(out)
     _derive_risk(out)
     out["status"] = "CLOSED"
@@ -199,55 +254,96 @@ def derive_trade(raw: dict) -> dict:
     return out
 
 
-def _check_names(raw: dict) -> None:
+def _present(raw: dict, name: str) -> bool:
+    return raw.get(name) not in (None, "")
+
+
+def _check_names(raw: dict, errors: _Errors) -> None:
     unknown = sorted(set(raw) - set(RAW_FIELDS))
     if unknown:
-        raise ValidationError({unknown[0]: f"unknown field(s): {', '.join(unknown)}"})
-    missing = [f for f in REQUIRED if raw.get(f) in (None, "")]
-    if missing:
-        raise ValidationError({f: "this field is required" for f in missing})
+        errors.add(unknown[0], f"unknown field(s): {', '.join(unknown)}")
+    for name in REQUIRED:
+        if not _present(raw, name):
+            errors.add(name, "this field is required")
 
 
-def _contract_and_times(raw: dict, out: dict) -> None:
-    out["trade_id"] = str(raw["trade_id"]).strip()
-    if len(out["trade_id"]) > 64:
-        raise ValidationError({"trade_id": "at most 64 characters"})
-    out["symbol"] = str(raw["symbol"]).strip().upper()
-    out["instrument_type"] = _choice(
-        "instrument_type", _instrument_alias(raw["instrument_type"]), InstrumentType.choices
-    )
-    out["side"] = _choice("side", raw.get("side") or "LONG", Side.choices)
-    out["entry_mode"] = _choice("entry_mode", raw.get("entry_mode") or "PAPER", Mode.choices)
-    out["data_source"] = _choice("data_source", raw.get("data_source") or "SIM", DataSource.choices)
-    out["exit_type"] = _choice("exit_type", raw.get("exit_type") or "MANUAL", ExitType.choices)
-    out["entry_time"] = _datetime("entry_time", raw["entry_time"])
-    out["exit_time"] = _datetime("exit_time", raw["exit_time"])
-    if out["exit_time"] < out["entry_time"]:
-        raise ValidationError({"exit_time": "exit is before entry"})
-    out["expiry_date"] = _date("expiry_date", raw["expiry_date"])
+def _trade_id(value) -> str:
+    text = str(value).strip()
+    problem = inputs.trade_id_problem(text)
+    if problem:
+        raise ValidationError({"trade_id": problem})
+    return text
 
 
-def _prices(raw: dict, out: dict) -> None:
+def _symbol(value) -> str:
+    symbol = _text("symbol", value, label=True).strip().upper()
+    if symbol not in contracts.INDICES:
+        raise ValidationError(
+            {"symbol": f"unknown index {symbol!r}: expected one of {', '.join(contracts.INDICES)}"}
+        )
+    return symbol
+
+
+_CHOICES = (
+    ("side", Side.LONG, Side.choices),
+    ("entry_mode", Mode.PAPER, Mode.choices),
+    ("data_source", DataSource.SIM, DataSource.choices),
+    ("exit_type", ExitType.MANUAL, ExitType.choices),
+)
+
+
+def _contract_and_times(raw: dict, out: dict, errors: _Errors) -> None:
+    if _present(raw, "trade_id"):
+        with errors.collect():
+            out["trade_id"] = _trade_id(raw["trade_id"])
+    if _present(raw, "symbol"):
+        with errors.collect():
+            out["symbol"] = _symbol(raw["symbol"])
+    if _present(raw, "instrument_type"):
+        with errors.collect():
+            out["instrument_type"] = _choice(
+                "instrument_type", _instrument_alias(raw["instrument_type"]), InstrumentType.choices
+            )
+    for name, default, choices in _CHOICES:
+        with errors.collect():
+            out[name] = _choice(name, raw.get(name) or default, choices)
+    for name in ("entry_time", "exit_time"):
+        if _present(raw, name):
+            with errors.collect():
+                out[name] = _datetime(name, raw[name])
+    if "entry_time" in out and "exit_time" in out and out["exit_time"] < out["entry_time"]:
+        errors.add("exit_time", "exit is before entry")
+    if _present(raw, "expiry_date"):
+        with errors.collect():
+            out["expiry_date"] = _date("expiry_date", raw["expiry_date"])
+
+
+def _price_of(name: str, value, *, on_tick: bool) -> Decimal:
+    price = _decimal(name, value)
+    if price < 0:
+        raise ValidationError({name: "must not be negative"})
+    if on_tick and price % TICK != 0:
+        raise ValidationError({name: f"{price} is off the 0.05 tick"})
+    return price
+
+
+def _prices(raw: dict, out: dict, errors: _Errors) -> None:
     """Prices: finite, not negative, premiums on the 0.05 tick (an EXPIRY exit is a settlement value,
     to the paisa), an exit at 0 only at expiry."""
+    settled = out.get("exit_type") == ExitType.EXPIRY
     for name in _PRICE_FIELDS:
-        if raw.get(name) not in (None, ""):
-            out[name] = _decimal(name, raw[name])
-            if out[name] < 0:
-                raise ValidationError({name: "must not be negative"})
+        if _present(raw, name):
+            with errors.collect():
+                on_tick = name in _TICK_FIELDS and not (name == "exit_price" and settled)
+                out[name] = _price_of(name, raw[name], on_tick=on_tick)
         elif name not in REQUIRED:
             out[name] = None
-    if out["strike_price"] <= 0:
-        raise ValidationError({"strike_price": "must be positive"})
-    if out["entry_price"] == 0:
-        raise ValidationError({"entry_price": "an entry at 0 is not a trade"})
-    if out["exit_price"] == 0 and out["exit_type"] != ExitType.EXPIRY:
-        raise ValidationError({"exit_price": "an exit at 0 is allowed only for exit type EXPIRY"})
-    for name in _TICK_FIELDS:
-        if name == "exit_price" and out["exit_type"] == ExitType.EXPIRY:
-            continue  # settled at the final settlement price less the strike: a cash value
-        if out.get(name) is not None and out[name] % TICK != 0:
-            raise ValidationError({name: f"{out[name]} is off the 0.05 tick"})
+    if out.get("strike_price") is not None and out["strike_price"] <= 0:
+        errors.add("strike_price", "must be positive")
+    if out.get("entry_price") == 0:
+        errors.add("entry_price", "an entry at 0 is not a trade")
+    if out.get("exit_price") == 0 and out.get("exit_type") not in (None, ExitType.EXPIRY):
+        errors.add("exit_price", "an exit at 0 is allowed only for exit type EXPIRY")
 
 
 def _whole(name: str, value) -> int:
@@ -260,39 +356,53 @@ def _whole(name: str, value) -> int:
     return number
 
 
-def _quantity(raw: dict, out: dict) -> None:
+def _quantity(raw: dict, out: dict, errors: _Errors) -> None:
     """Quantity: a positive whole number of the contract's lots (``lots`` must agree if given)."""
-    quantity = _whole("quantity", raw["quantity"])
-    if quantity <= 0:
-        raise ValidationError({"quantity": "must be positive"})
-    out["quantity"] = quantity
-    lot = _lot_size(out["symbol"], out["expiry_date"])
-    if quantity % lot:
-        raise ValidationError(
-            {
-                "quantity": f"{quantity} is not a whole number of {out['symbol']} lots of {lot} (expiry {out['expiry_date']})"
-            }
-        )
-    out["lots"] = quantity // lot
-    try:
-        given_lots = int(raw["lots"]) if raw.get("lots") not in (None, "") else None
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"lots": f"not a whole number: {raw.get('lots')!r}"}) from exc
-    if given_lots is not None and given_lots != out["lots"]:
-        raise ValidationError(
-            {"lots": f"{raw['lots']} lots disagree with quantity {quantity} / lot size {lot}"}
-        )
     for name in ("entry_orders", "exit_orders"):
+        with errors.collect():
+            try:
+                out[name] = int(raw.get(name) or 1)
+            except (TypeError, ValueError) as exc:
+                raise ValidationError({name: f"not a whole number: {raw.get(name)!r}"}) from exc
+            if out[name] < 1:
+                raise ValidationError({name: "at least one executed order"})
+    if not _present(raw, "quantity"):
+        return
+    with errors.collect():
+        quantity = _whole("quantity", raw["quantity"])
+        if quantity <= 0:
+            raise ValidationError({"quantity": "must be positive"})
+        out["quantity"] = quantity
+    if "quantity" not in out or "symbol" not in out or "expiry_date" not in out:
+        return
+    quantity = out["quantity"]
+    try:
+        lot = _lot_size(out["symbol"], out["expiry_date"])
+    except ValidationError as exc:
+        with errors.collect():
+            raise exc
+        return
+    if quantity % lot:
+        errors.add(
+            "quantity",
+            f"{quantity} is not a whole number of {out['symbol']} lots of {lot} (expiry {out['expiry_date']})",
+        )
+        return
+    out["lots"] = quantity // lot
+    with errors.collect():
         try:
-            out[name] = int(raw.get(name) or 1)
+            given_lots = int(raw["lots"]) if _present(raw, "lots") else None
         except (TypeError, ValueError) as exc:
-            raise ValidationError({name: f"not a whole number: {raw.get(name)!r}"}) from exc
-        if out[name] < 1:
-            raise ValidationError({name: "at least one executed order"})
+            raise ValidationError({"lots": f"not a whole number: {raw.get('lots')!r}"}) from exc
+        if given_lots is not None and given_lots != out["lots"]:
+            raise ValidationError(
+                {"lots": f"{raw['lots']} lots disagree with quantity {quantity} / lot size {lot}"}
+            )
 
 
-def _numbers(raw: dict, out: dict) -> None:
-    """Plain numbers (context, strength: NaN/inf stored as unknown) and rupee amounts (to the paisa)."""
+def _numbers(raw: dict, out: dict, errors: _Errors) -> None:
+    """Plain numbers (context, strength: NaN/inf stored as unknown) and rupee amounts (to the paisa);
+    MAE (the worst unrealised P&L) is never above 0, MFE (the best) never below."""
     for name in _FLOAT_FIELDS:
         value = raw.get(name)
         if value in (None, ""):
@@ -300,29 +410,94 @@ def _numbers(raw: dict, out: dict) -> None:
             continue
         try:
             number = float(value)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError({name: f"not a number: {value!r}"}) from exc
+        except (TypeError, ValueError, OverflowError):
+            errors.add(name, f"not a number: {value!r}")
+            continue
         out[name] = number if number == number and abs(number) != float("inf") else None
     for name in _MONEY_FIELDS:
         value = raw.get(name)
-        out[name] = _decimal(name, value).quantize(PAISA, ROUND_HALF_UP) if value not in (None, "") else None
+        out[name] = None
+        if value not in (None, ""):
+            with errors.collect():
+                out[name] = _decimal(name, value).quantize(PAISA, ROUND_HALF_UP)
+    if out.get("mae") is not None and out["mae"] > 0:
+        errors.add("mae", f"{out['mae']} is above 0: MAE is the worst unrealised P&L (rupees, <= 0)")
+    if out.get("mfe") is not None and out["mfe"] < 0:
+        errors.add("mfe", f"{out['mfe']} is below 0: MFE is the best unrealised P&L (rupees, >= 0)")
 
 
-def _texts_and_links(raw: dict, out: dict) -> None:
-    for name in ("signal_reason", "exit_reason", "notes", "entry_order_id", "exit_order_id", "strategy_name"):
-        value = raw.get(name)
-        out[name] = "" if value is None else str(value)
-    out["strategy_name"] = out["strategy_name"] or "MANUAL"
-    out["tags"] = _normalize_tags(raw.get("tags"))
-    out["entry_features"] = raw.get("entry_features") or {}
-    out["exchange"] = (raw.get("exchange") or _fo_exchange(out["symbol"])).upper()
-    out["tradingsymbol"] = raw.get("tradingsymbol") or _tradingsymbol(
-        out["symbol"], out["expiry_date"], out["strike_price"], out["instrument_type"]
-    )
+# Free text (line breaks allowed) and one-line labels of a trade.
+_FREE_TEXTS = ("signal_reason", "exit_reason", "notes")
+_LABELS = ("entry_order_id", "exit_order_id", "strategy_name")
+
+
+def _texts_and_links(raw: dict, out: dict, errors: _Errors) -> None:
+    for name in (*_FREE_TEXTS, *_LABELS):
+        with errors.collect():
+            out[name] = _text(name, raw.get(name), label=name in _LABELS)
+    out["strategy_name"] = out.get("strategy_name") or "MANUAL"
+    with errors.collect():
+        out["tags"] = _normalize_tags(raw.get("tags"))
+    features = raw.get("entry_features") or {}
+    problem = None if isinstance(features, dict) else ("entry_features", "expected an object")
+    problem = problem or inputs.json_problem(features)
+    if problem:
+        errors.add("entry_features", problem[1])
+    out["entry_features"] = features
+    if "symbol" not in out:
+        return
+    with errors.collect():
+        out["exchange"] = _text(
+            "exchange", raw.get("exchange") or _fo_exchange(out["symbol"]), label=True
+        ).upper()
+        out["tradingsymbol"] = _text("tradingsymbol", raw.get("tradingsymbol"), label=True) or (
+            _tradingsymbol(out["symbol"], out["expiry_date"], out["strike_price"], out["instrument_type"])
+            if {"expiry_date", "strike_price", "instrument_type"} <= out.keys()
+            else ""
+        )
     for link in ("signal", "backtest_run"):
         if raw.get(link) is not None or raw.get(f"{link}_id") is not None:
             target = raw.get(link)
             out[f"{link}_id"] = getattr(target, "pk", target) if target is not None else raw.get(f"{link}_id")
+
+
+# The close of a session is part of it for a trade: an option expiring that day settles then.
+_INSTANT = timedelta(microseconds=1)
+
+
+def session_problem(moment: datetime, exchange: str) -> str | None:
+    """Why ``moment`` is outside every session of ``exchange``'s calendar (None: inside one, its
+    close included)."""
+    if market_calendar.is_in_session(moment, exchange) or market_calendar.is_in_session(
+        moment - _INSTANT, exchange
+    ):
+        return None
+    local = moment.astimezone(IST)
+    day = local.date()
+    sessions = market_calendar.session_hours(day, exchange)
+    if not sessions.is_open:
+        return f"{local:%Y-%m-%d %H:%M} IST: {exchange} has no session on {day:%A}, {day}"
+    hours = ", ".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in sessions.windows)
+    return f"{local:%Y-%m-%d %H:%M} IST is outside the {exchange} sessions of {day} ({hours} IST)"
+
+
+def _check_when(out: dict, errors: _Errors, now: datetime) -> None:
+    """Times inside a session of the exchange's calendar, not after the contract's expiry (its
+    session's close) and not after the caller's ``now``."""
+    times = [name for name in ("entry_time", "exit_time") if name in out]
+    if "symbol" in out:
+        exchange = charges_mod.exchange_of(out["symbol"])
+        for name in times:
+            problem = session_problem(out[name], exchange)
+            if problem:
+                errors.add(name, problem)
+    if "expiry_date" in out:
+        for name in times:
+            if market_calendar.ist_date(out[name]) > out["expiry_date"]:
+                errors.add(name, f"after the contract's expiry on {out['expiry_date']}")
+    for name in times:
+        if out[name] > now:
+            errors.add(name, f"in the future (it is {now.astimezone(IST):%Y-%m-%d %H:%M:%S} IST)")
 
 
 def _derive_money(out: dict) -> None:
@@ -379,7 +554,8 @@ def _charges(out: dict) -> charges_mod.Charges:
 
 def _check_storable(values: dict) -> None:
     """Every value fits its column (length, decimal digits, integer range), else a ValidationError
-    naming the field - never a database error later."""
+    naming each such field - never a database error later."""
+    errors = _Errors()
     for name, value in values.items():
         if value is None or isinstance(value, bool):
             continue
@@ -388,14 +564,15 @@ def _check_storable(values: dict) -> None:
         except FieldDoesNotExist:
             continue
         if isinstance(value, str) and field.max_length and len(value) > field.max_length:
-            raise ValidationError({name: f"at most {field.max_length} characters"})
+            errors.add(name, f"at most {field.max_length} characters")
         if isinstance(field, models.DecimalField):
             if abs(value) >= Decimal(10) ** (field.max_digits - field.decimal_places):
-                raise ValidationError({name: f"out of range: {value}"})
+                errors.add(name, f"out of range: {value}")
         elif isinstance(field, models.IntegerField) and abs(value) > 2_147_483_647:
-            raise ValidationError({name: f"out of range: {value}"})
+            errors.add(name, f"out of range: {value}")
         elif isinstance(field, models.FloatField) and abs(value) > 1e300:
-            raise ValidationError({name: f"out of range: {value}"})
+            errors.add(name, f"out of range: {value}")
+    errors.raise_any()
 
 
 def _instrument_alias(value) -> str:
@@ -407,7 +584,7 @@ def _lot_size(symbol: str, expiry: date) -> int:
     try:
         return contracts.lot_size(symbol, expiry)
     except (KeyError, ValueError) as exc:
-        raise ValidationError({"symbol": f"unknown index {symbol!r}"}) from exc
+        raise ValidationError({"symbol": f"no lot size of {symbol} for expiry {expiry}: {exc}"}) from exc
 
 
 def _fo_exchange(symbol: str) -> str:
@@ -426,25 +603,57 @@ def _tradingsymbol(symbol: str, expiry: date, strike: Decimal, instrument_type: 
 # --- Writes ---------------------------------------------------------------------------------------
 
 
-def record_trade(**fields) -> Trade:
+def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -> Trade:
     """Validate, derive and store one closed trade exactly once; return it.
+
+    ``now`` is the caller's clock (aware): the wall clock for a person (page, API, import, admin),
+    the feed's clock for the engine. Times outside a session of the exchange's calendar, after the
+    contract's expiry or after ``now`` are refused (``derive_trade``). ``origin`` says who writes it
+    (``TradeOrigin``: the engine's risk figures count only ENGINE trades); a trade that is not the
+    engine's may not take the id of one of the engine's positions (``reserve_trade_ids``).
 
     A second call with the same ``trade_id`` returns the stored trade and changes nothing. The day's
     DailyPerformance and the strategy's StrategyPerformance refresh in the same transaction. If the
     database is unreachable the trade is spooled durably (fsynced) and an unsaved Trade with
     ``spooled = True`` is returned; ``drain_spool`` writes it later. Bad input raises
-    ``ValidationError`` naming the field and writes nothing.
+    ``ValidationError`` naming every bad field and writes nothing.
     """
-    values = derive_trade(fields)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
+    origin = _choice("origin", origin, TradeOrigin.choices)
+    values = derive_trade(fields, now=now)
+    values["origin"] = origin
     try:
+        _check_reserved(values["trade_id"], origin)
         return _write_trade(values)
     except (OperationalError, InterfaceError) as exc:
         _discard_broken_connection()
-        spool.append("trade", values["trade_id"], _spoolable(fields))
+        payload = {**_spoolable(fields), _SPOOL_ORIGIN: origin, _SPOOL_NOW: now}
+        spool.append("trade", values["trade_id"], payload)
         log.error("trade %s spooled: database unreachable (%s)", values["trade_id"], exc)
         trade = Trade(**values)
         trade.spooled = True
         return trade
+
+
+# Who wrote a spooled trade and the clock it was checked against (beside its raw facts).
+_SPOOL_ORIGIN = "_origin"
+_SPOOL_NOW = "_now"
+_reserved_checks: list[Callable[[str], bool]] = []
+
+
+def reserve_trade_ids(check: Callable[[str], bool]) -> None:
+    """Register ``check(trade_id) -> bool``: True when the id belongs to the engine (the execution
+    layer registers its positions' ids), so that no manual or imported trade can take it first and
+    the engine's own close of that position would be lost."""
+    _reserved_checks.append(check)
+
+
+def _check_reserved(trade_id: str, origin: str) -> None:
+    if origin == TradeOrigin.ENGINE:
+        return
+    if any(check(trade_id) for check in _reserved_checks):
+        raise ValidationError({"trade_id": f"{trade_id} is the id of one of the engine's positions"})
 
 
 def _spoolable(fields: dict) -> dict:
@@ -535,7 +744,13 @@ def on_trade_recorded(hook) -> None:
 
 
 def _replay_spooled_trade(payload: dict) -> None:
-    values = derive_trade(payload)
+    facts = dict(payload)
+    origin = facts.pop(_SPOOL_ORIGIN, TradeOrigin.MANUAL)
+    # Checked against the caller's clock when it was spooled; the wall clock now may be behind the
+    # simulated feed's (a spool written before these keys existed: no time check).
+    now = facts.pop(_SPOOL_NOW, None)
+    values = derive_trade(facts, now=parse_datetime(now) if isinstance(now, str) else None)
+    values["origin"] = origin
     _write_trade(values)
 
 
@@ -562,17 +777,30 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
+# An edit of these re-checks the trade's times against the calendar and the wall clock.
+WHEN_FIELDS = frozenset({"entry_time", "exit_time", "expiry_date", "symbol"})
+
+
 @transaction.atomic
 def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -> Trade:
     """Apply a manual edit: re-validate, re-derive every computed field, save, audit each changed
-    field (who, when, old -> new) and refresh the performance rows the trade left and joined."""
+    field (who, when, old -> new) and refresh the performance rows the trade left and joined.
+
+    With a ``user``: notes and tags need ``access.ANNOTATE_TRADE``, any other field
+    ``access.CORRECT_TRADE`` (``PermissionDenied`` otherwise). A change of a time, the expiry or the
+    index is checked against the calendar and the wall clock as a new trade is."""
     bad = sorted(set(changes) - set(EDITABLE))
     if bad:
         raise ValidationError({bad[0]: "this field cannot be edited"})
+    if user is not None:
+        access.require(
+            user, access.ANNOTATE_TRADE if set(changes) <= access.ANNOTATION_FIELDS else access.CORRECT_TRADE
+        )
     trade = Trade.objects.select_for_update().get(pk=trade.pk)
     raw = raw_of(trade)
+    when_changed = any(name in changes and changes[name] != raw.get(name) for name in WHEN_FIELDS)
     raw.update(changes)
-    values = derive_trade(raw)
+    values = derive_trade(raw, now=timezone.now() if when_changed else None)
     before = {name: getattr(trade, name) for name in values}
     old_keys = (trade.trade_date, trade.entry_mode, trade.strategy_name)
     changed = []
@@ -604,7 +832,10 @@ def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -
 
 @transaction.atomic
 def trade_delete(*, trade: Trade, user=None, source: str = "api") -> None:
-    """Delete a trade (staff), audit it on the control log, and refresh its performance rows."""
+    """Delete a trade, audit it on the control log, and refresh its performance rows. With a
+    ``user``: needs ``access.DELETE_TRADE``."""
+    if user is not None:
+        access.require(user, access.DELETE_TRADE)
     keys = {(trade.trade_date, trade.entry_mode, trade.strategy_name)}
     ControlAudit.objects.create(
         user=user_or_none(user),

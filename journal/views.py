@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,8 +26,9 @@ from journal.forms import (
     TradeAnnotateForm,
     filter_bar,
 )
-from journal.models import Trade
+from journal.models import Trade, TradeOrigin
 from journal.services import record_trade, trade_update
+from trading import access
 from trading.choices import Mode
 
 SESSION_IMPORT_KEY = "journal_import"
@@ -74,7 +74,7 @@ def _sort_links(params: QueryDict, sort: str) -> dict[str, dict]:
     return links
 
 
-@login_required
+@access.permission_required(access.VIEW_JOURNAL)
 def trade_list(request: HttpRequest) -> HttpResponse:
     """The journal: filters, sortable columns, totals of the filtered set, keyset pages, exports."""
     params = _journal_params(request.GET)
@@ -97,6 +97,8 @@ def trade_list(request: HttpRequest) -> HttpResponse:
         qs, page, total=totals.trades if totals else 0, size=size, first_page=page.prev_cursor is None
     )
     filter_query = _query(params, keep=TRADE_FILTER_NAMES)
+    # The API refuses an empty choice (mode= is "every mode" only on this page): exports leave empties out.
+    export_query = _query(params, keep=TRADE_FILTER_NAMES, **{n: None for n in params if not params.get(n)})
     context = {
         **filter_bar(filterset, params),
         "filterset": filterset,
@@ -111,8 +113,8 @@ def trade_list(request: HttpRequest) -> HttpResponse:
         "next_url": "?" + _query(params, after=page.next_cursor, before=None) if page.next_cursor else "",
         "prev_url": "?" + _query(params, before=page.prev_cursor, after=None) if page.prev_cursor else "",
         "first_url": "?" + _query(params, after=None, before=None) if page.prev_cursor else "",
-        "export_csv": reverse("journal-api:trade-export-csv") + "?" + filter_query,
-        "export_xlsx": reverse("journal-api:trade-export-xlsx") + "?" + filter_query,
+        "export_csv": reverse("journal-api:trade-export-csv") + "?" + export_query,
+        "export_xlsx": reverse("journal-api:trade-export-xlsx") + "?" + export_query,
         "analytics_url": reverse("analytics-pages:page") + "?" + filter_query,
         "mode": params.get("mode", ""),
     }
@@ -131,7 +133,7 @@ def _detail_context(trade: Trade, form: TradeAnnotateForm) -> dict:
     }
 
 
-@login_required
+@access.permission_required(access.VIEW_JOURNAL)
 def trade_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Every field of one trade, grouped; its chart; notes and tags editable; the audit history."""
     trade = get_object_or_404(Trade.objects.select_related("signal", "backtest_run"), pk=pk)
@@ -143,7 +145,7 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-@login_required
+@access.permission_required(access.ANNOTATE_TRADE)
 @require_POST
 def trade_annotate(request: HttpRequest, pk: int) -> HttpResponse:
     """Save notes and tags (plain POST or fetch): re-derived, audited, source ``page``."""
@@ -174,15 +176,16 @@ def trade_annotate(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("journal:detail", pk=trade.pk)
 
 
-@login_required
+@access.permission_required(access.RECORD_TRADE)
 @require_http_methods(["GET", "POST"])
 def trade_new(request: HttpRequest) -> HttpResponse:
     """A trade entered by hand, validated exactly like record_trade; nothing is saved on error."""
     if request.method == "POST":
-        form = ManualTradeForm(request.POST)
+        now = timezone.now()
+        form = ManualTradeForm(request.POST, now=now)
         if form.is_valid():
             try:
-                trade = record_trade(**form.raw)
+                trade = record_trade(now=now, origin=TradeOrigin.MANUAL, **form.raw)
             except ValidationError as exc:
                 form.add_service_errors(exc)
             else:
@@ -198,7 +201,7 @@ def trade_new(request: HttpRequest) -> HttpResponse:
     return render(request, "journal/new.html", {"form": form})
 
 
-@login_required
+@access.permission_required(access.VIEW_JOURNAL)
 def pnl_calendar(request: HttpRequest) -> HttpResponse:
     """A month of daily net P&L (one mode), each day linking to its trades."""
     form = CalendarForm(request.GET)
@@ -236,7 +239,7 @@ def pnl_calendar(request: HttpRequest) -> HttpResponse:
     return render(request, "journal/calendar.html", context, status=status)
 
 
-@login_required
+@access.permission_required(access.IMPORT_TRADES)
 @require_http_methods(["GET", "POST"])
 def import_upload(request: HttpRequest) -> HttpResponse:
     """Upload a CSV and see what it would import (nothing is saved here)."""
@@ -256,7 +259,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "journal/import.html", context, status=200 if preview.ok else 400)
 
 
-@login_required
+@access.permission_required(access.IMPORT_TRADES)
 @require_POST
 def import_confirm(request: HttpRequest) -> HttpResponse:
     """Import the previewed file: all its new trades in one transaction, or nothing."""

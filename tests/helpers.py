@@ -10,6 +10,25 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 
 IST = ZoneInfo("Asia/Kolkata")
+# The caller's clock of trades written in tests (record_trade needs one): after every test trade.
+NOW = datetime(2030, 1, 1, tzinfo=ZoneInfo("UTC"))
+
+
+def user_with_role(role: str | None, username: str | None = None, password: str = "pw-12345", **extra):
+    """A user holding one role of trading/access.py (viewer, trader, operator), or no role (None)."""
+    from django.contrib.auth import get_user_model
+
+    from trading import access
+
+    name = username or (role or "nobody")
+    if role is None:
+        return get_user_model().objects.create_user(name, password=password, **extra)
+    user = access.desk_user_save(username=name, role=role, password=password).user
+    for key, value in extra.items():
+        setattr(user, key, value)
+    if extra:
+        user.save()
+    return get_user_model().objects.get(pk=user.pk)  # fresh: no cached permissions
 
 
 def ist(y, m, d, hh=9, mm=15, ss=0) -> datetime:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.defaults import page_not_found
 
 from analytics.report import equity_sparkline
 from journal.selectors import period_nets, recent_trades
+from trading import access
 from trading.execution.overview import desk_overview
 
+log = logging.getLogger(__name__)
 
-@login_required
+
+@access.permission_required(access.VIEW_JOURNAL)
 def home(request: HttpRequest) -> HttpResponse:
     """Today's, this week's and this month's net P&L, the equity sparkline, open positions, the kill
     switch and breaker, the last five trades, and links onward: of the configured mode and index."""
@@ -29,11 +34,20 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", context)
 
 
+def not_found(request, exception=None):
+    """404: JSON ``{"detail": ...}`` under /api/ (what the API documents), the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
 def healthz(request):
-    """200 when the database answers, 503 otherwise (for load balancers and compose)."""
+    """200 when the database answers, 503 otherwise (for load balancers and compose). Open to anyone,
+    so it says only whether: the error (hosts, ports, user names) goes to the log."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
-        return JsonResponse({"status": "error", "database": str(exc)}, status=503)
+    except Exception:  # noqa: BLE001 - any database failure means unhealthy
+        log.exception("health check: the database does not answer")
+        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
     return JsonResponse({"status": "ok"})

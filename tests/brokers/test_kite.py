@@ -15,7 +15,7 @@ from django.utils import timezone
 from kiteconnect import KiteConnect
 
 from tests.brokers.market import EXPIRY, STRIKE, SYMBOL, make_bar
-from tests.helpers import ist
+from tests.helpers import ist, user_with_role
 from tests.kite_server import FakeKite
 from trading.audit import ControlAudit
 from trading.brokers.config import BrokerConfig, KiteConfig
@@ -479,7 +479,7 @@ def test_postback_for_a_child_moves_its_split_parent(client, settings, fake):
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("desk", password="pw", is_staff=True)
+    return user_with_role("operator", "desk", password="pw")
 
 
 @pytest.mark.django_db
@@ -529,7 +529,7 @@ def test_login_callback_refuses_a_foreign_state_and_a_bad_token(client, settings
 @pytest.mark.django_db
 def test_kite_pages_are_staff_only(client, django_user_model):
     assert client.get(reverse("kite-settings")).status_code == 302  # to the login page
-    client.force_login(django_user_model.objects.create_user("viewer", password="pw"))
+    client.force_login(user_with_role("trader", "trader"))
     assert client.get(reverse("kite-settings")).status_code == 403
     assert client.get(reverse("kite-login")).status_code == 403
 

@@ -7,8 +7,8 @@ import re
 from datetime import date, datetime, time
 
 import pytest
-from django.contrib.auth.models import User
 
+from tests.helpers import user_with_role
 from trading.core import calendar as market_calendar
 from trading.market.services import snapshot_store
 from trading.marketdata.simulated import SimulatedFeed
@@ -19,7 +19,7 @@ PASSWORD = "chain-pw-1"
 
 
 def test_chain_page_draws_the_oi_chart(page, screenshot_dir) -> None:
-    User.objects.create_user("trader", password=PASSWORD)
+    user_with_role("viewer", "trader", password=PASSWORD)
     feed = SimulatedFeed(seed=4, start=date(2025, 10, 1))
     for hh, mm in ((9, 16), (11, 1)):
         at = datetime.combine(date(2025, 10, 6), time(hh, mm), tzinfo=market_calendar.IST)

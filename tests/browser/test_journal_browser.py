@@ -7,18 +7,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
-from django.contrib.auth.models import User
 
 from journal.models import Trade, TradeAudit
 from journal.serializers import TRADE_COLUMNS
 from journal.services import record_trade
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields, user_with_role
 from tests.journal.test_import import GOOD, row, tradebook
 from trading import formats
+from trading.core import calendar as market_calendar
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,12 +32,15 @@ def _own_var_dir(settings, tmp_path):
 
 
 def _seed() -> None:
-    User.objects.create_user("trader", password=PASSWORD)
-    for i in range(8):
-        start = ist(2026, 5, 4, 9, 30) + timedelta(days=i)
+    user_with_role("trader", "trader", password=PASSWORD)
+    # Eight sessions of May 2026 (a trade's times must fall in one), all before the contract's expiry.
+    for i, day in enumerate(market_calendar.trading_days(date(2026, 5, 4), date(2026, 5, 25))[:8]):
+        start = ist(day.year, day.month, day.day, 9, 30)
         record_trade(
+            now=NOW,
             **trade_fields(
                 trade_id=f"B-{i}",
+                expiry_date="2026-05-26",
                 entry_time=start,
                 exit_time=start + timedelta(minutes=45),
                 exit_price=D("120") if i % 3 else D("90"),
@@ -46,7 +49,7 @@ def _seed() -> None:
                 vix_entry=13.0 + i,
                 spot_price_entry=D("24000") + i,
                 spot_price_exit=D("24040") + i,
-            )
+            ),
         )
 
 

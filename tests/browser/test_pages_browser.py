@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from journal.services import record_trade
-from tests.helpers import trade_fields
+from tests.helpers import NOW, trade_fields
 from tests.pages import seed
 from trading.core.strategies import registry
 
@@ -181,6 +181,7 @@ def _inside(page, wrap: str, cell: str) -> bool:
 def test_trade_page_shows_at_exit_and_numbers_never_wrap(playwright_browser, live_server):
     desk = seed.desk()
     big = record_trade(
+        now=NOW,
         **trade_fields(
             trade_id="BIG-1",
             quantity=65 * 40,
@@ -194,7 +195,7 @@ def test_trade_page_shows_at_exit_and_numbers_never_wrap(playwright_browser, liv
             vega_entry=2345.6,
             iv_entry=0.131223,
             iv_exit=0.2011,
-        )
+        ),
     )
     for width in WIDTHS:
         page = open_as(playwright_browser, live_server, desk["user"], width)
@@ -209,9 +210,10 @@ def test_trade_page_shows_at_exit_and_numbers_never_wrap(playwright_browser, liv
 def test_journal_table_fits_1440_and_counts_pages(playwright_browser, live_server):
     desk = seed.desk()
     record_trade(
+        now=NOW,
         **trade_fields(
             trade_id="WIDE-1", quantity=65 * 30, exit_price=D("0.05"), strategy_name=seed.STRATEGIES[0]
-        )
+        ),
     )
     # 1440 px, and 1440 px less a classic 17 px scrollbar (headless Chromium draws none)
     for width in (1440, 1423):

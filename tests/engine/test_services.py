@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from journal import spool
 from journal.models import Trade
 from tests.engine.conftest import DAY
-from tests.helpers import database_unreachable
+from tests.helpers import database_unreachable, user_with_role
 from trading import tasks
 from trading.audit import ControlAudit
 from trading.brokers.paper import PaperBroker
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff():
-    return get_user_model().objects.create_user("boss", password="pw", is_staff=True)
+    return user_with_role("operator", "boss", password="pw")
 
 
 @pytest.fixture

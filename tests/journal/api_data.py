@@ -7,8 +7,10 @@ from decimal import Decimal
 
 from journal.models import Trade
 from journal.services import record_trade
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields
 from trading.core import contracts
+from trading.execution.models import Order, Position
+from trading.strategies.models import Signal
 
 SYMBOLS = ("NIFTY", "BANKNIFTY", "NIFTY", "FINNIFTY")
 STRATEGIES = ("PCRStrategy", "MaxPainStrategy", "VixBreakout")
@@ -52,5 +54,51 @@ def make_journal(n: int = 24, start: date = date(2026, 5, 4)) -> list[Trade]:
             tags=list(TAGS[i % len(TAGS)]),
             notes=f"note {i}" if i % 4 else "",
         )
-        trades.append(record_trade(**fields))
+        trades.append(record_trade(now=NOW, **fields))
     return list(Trade.objects.order_by("-exit_time", "-id"))
+
+
+def make_engine_rows() -> dict[str, list]:
+    """Signals, orders and positions of the engine's read-only tables (7, 7 and 5 rows)."""
+    base = ist(2026, 5, 5, 9, 30)
+    signals = [
+        Signal.objects.create(
+            strategy_name="PCRStrategy" if i % 2 else "VixBreakout",
+            bar_time=base + timedelta(minutes=i),
+            direction="CALL",
+            strength=0.5,
+            status="ACCEPTED" if i % 3 else "REJECTED",
+        )
+        for i in range(7)
+    ]
+    orders = [
+        Order.objects.create(
+            client_order_id=f"C{i}",
+            strategy_name="PCRStrategy" if i % 2 else "VixBreakout",
+            tradingsymbol="NIFTY26MAY24000CE",
+            instrument_type="CALL",
+            strike_price=24000,
+            expiry_date="2026-05-12",
+            transaction_type="BUY",
+            quantity=65,
+            status="FILLED" if i % 2 else "REJECTED",
+            created_at=base + timedelta(minutes=i // 2),
+        )
+        for i in range(7)
+    ]
+    positions = [
+        Position.objects.create(
+            position_id=f"P{i}",
+            strategy_name="PCRStrategy",
+            tradingsymbol="NIFTY26MAY24000CE",
+            instrument_type="CALL",
+            strike_price=24000,
+            expiry_date="2026-05-12",
+            quantity=65,
+            entry_price=100,
+            entry_time=base + timedelta(minutes=i),
+            status="OPEN" if i < 2 else "CLOSED",
+        )
+        for i in range(5)
+    ]
+    return {"signals": signals, "orders": orders, "positions": positions}

@@ -12,7 +12,7 @@ from django.test import RequestFactory
 
 from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeAudit
 from journal.services import record_trade
-from tests.helpers import trade_fields
+from tests.helpers import NOW, trade_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def _admin_post_data(admin_user, trade) -> dict:
 
 
 def test_admin_edit_recomputes_and_audits(admin_client, admin_user):
-    trade = record_trade(**trade_fields())
+    trade = record_trade(now=NOW, **trade_fields())
     data = _admin_post_data(admin_user, trade)
     data["exit_price"] = "130.00"
     data["notes"] = "took profit late"
@@ -76,7 +76,7 @@ def test_admin_edit_recomputes_and_audits(admin_client, admin_user):
 
 
 def test_admin_edit_that_breaks_a_rule_is_not_saved(admin_client, admin_user):
-    trade = record_trade(**trade_fields())
+    trade = record_trade(now=NOW, **trade_fields())
     data = _admin_post_data(admin_user, trade)
     data["exit_price"] = "130.03"
     admin_client.post(f"/admin/journal/trade/{trade.pk}/change/", data)
@@ -85,7 +85,7 @@ def test_admin_edit_that_breaks_a_rule_is_not_saved(admin_client, admin_user):
 
 
 def test_performance_tables_are_read_only_in_the_admin(admin_client):
-    record_trade(**trade_fields())
+    record_trade(now=NOW, **trade_fields())
     row = DailyPerformance.objects.get()
     assert admin_client.get("/admin/journal/dailyperformance/").status_code == 200
     assert admin_client.get("/admin/journal/dailyperformance/add/").status_code == 403

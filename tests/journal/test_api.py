@@ -4,12 +4,10 @@ writes through the services, validation errors naming fields, and no 500 on malf
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
@@ -17,11 +15,9 @@ from rest_framework.test import APIClient
 
 from journal.models import DailyPerformance, Trade, TradeAudit
 from journal.serializers import TRADE_COLUMNS
-from tests.helpers import ist, trade_fields
-from tests.journal.api_data import make_journal
+from tests.helpers import NOW, ist, trade_fields, user_with_role
+from tests.journal.api_data import make_engine_rows, make_journal
 from trading.audit import ControlAudit
-from trading.execution.models import Order, Position
-from trading.strategies.models import Signal
 
 pytestmark = pytest.mark.django_db
 
@@ -39,12 +35,12 @@ ENDPOINTS = [
 
 @pytest.fixture
 def user():
-    return get_user_model().objects.create_user("viewer", password="pw")
+    return user_with_role("viewer", "viewer", password="pw")
 
 
 @pytest.fixture
 def staff():
-    return get_user_model().objects.create_user("boss", password="pw", is_staff=True)
+    return user_with_role("operator", "boss", password="pw")
 
 
 def _client(user) -> APIClient:
@@ -143,7 +139,7 @@ def test_cursor_handles_ties_on_exit_time(api):
     for i in range(5):
         from journal.services import record_trade
 
-        record_trade(**trade_fields(trade_id=f"TIE-{i}"))
+        record_trade(now=NOW, **trade_fields(trade_id=f"TIE-{i}"))
     _, seen = _walk(api, "/api/trades/?page_size=2")
     ref = [t.trade_id for t in Trade.objects.order_by("-id")]
     assert seen == ref
@@ -500,48 +496,7 @@ def test_staff_deletes_a_trade(staff_api, journal):
 
 @pytest.fixture
 def engine_rows():
-    base = ist(2026, 5, 5, 9, 30)
-    signals = [
-        Signal.objects.create(
-            strategy_name="PCRStrategy" if i % 2 else "VixBreakout",
-            bar_time=base + timedelta(minutes=i),
-            direction="CALL",
-            strength=0.5,
-            status="ACCEPTED" if i % 3 else "REJECTED",
-        )
-        for i in range(7)
-    ]
-    orders = [
-        Order.objects.create(
-            client_order_id=f"C{i}",
-            strategy_name="PCRStrategy" if i % 2 else "VixBreakout",
-            tradingsymbol="NIFTY26MAY24000CE",
-            instrument_type="CALL",
-            strike_price=24000,
-            expiry_date="2026-05-12",
-            transaction_type="BUY",
-            quantity=65,
-            status="FILLED" if i % 2 else "REJECTED",
-            created_at=base + timedelta(minutes=i // 2),
-        )
-        for i in range(7)
-    ]
-    positions = [
-        Position.objects.create(
-            position_id=f"P{i}",
-            strategy_name="PCRStrategy",
-            tradingsymbol="NIFTY26MAY24000CE",
-            instrument_type="CALL",
-            strike_price=24000,
-            expiry_date="2026-05-12",
-            quantity=65,
-            entry_price=100,
-            entry_time=base + timedelta(minutes=i),
-            status="OPEN" if i < 2 else "CLOSED",
-        )
-        for i in range(5)
-    ]
-    return {"signals": signals, "orders": orders, "positions": positions}
+    return make_engine_rows()
 
 
 @pytest.mark.parametrize(

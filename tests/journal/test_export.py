@@ -11,7 +11,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -20,6 +19,7 @@ from journal.filters import TradeFilterSet
 from journal.models import Trade
 from journal.serializers import TRADE_COLUMNS
 from journal.services import REQUIRED, derive_trade
+from tests.helpers import user_with_role
 from tests.journal.api_data import make_journal
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ IST = ZoneInfo("Asia/Kolkata")
 @pytest.fixture
 def api():
     client = APIClient()
-    client.force_authenticate(get_user_model().objects.create_user("viewer"))
+    client.force_authenticate(user_with_role("viewer"))
     return client
 
 
@@ -171,7 +171,7 @@ def test_xlsx_keeps_formula_looking_text_as_text(api, journal):
     body = b"".join(api.get("/api/trades/export.xlsx").streaming_content)
     book = openpyxl.load_workbook(io.BytesIO(body))
     notes = [r[TRADE_COLUMNS.index("notes")] for r in book.active.iter_rows(values_only=True)]
-    assert '=HYPERLINK("http://x")' in notes
+    assert '\'=HYPERLINK("http://x")' in notes  # quoted too (tests/journal/test_formula_injection.py)
     assert book.active.cell(row=2, column=TRADE_COLUMNS.index("notes") + 1).data_type == "s"
 
 
@@ -269,7 +269,7 @@ def test_asgi_streams_the_export_instead_of_buffering_it():
     from rest_framework.authtoken.models import Token
 
     make_journal(12)
-    token = Token.objects.create(user=get_user_model().objects.create_user("asgi"))
+    token = Token.objects.create(user=user_with_role("viewer", "asgi"))
 
     async def fetch(path):
         from asgiref.sync import sync_to_async

@@ -18,7 +18,7 @@ from journal.import_services import ImportRejected, import_commit, import_previe
 from journal.models import DailyPerformance, ImportBatch, Trade
 from journal.serializers import TRADE_COLUMNS
 from journal.services import record_trade
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields
 
 IST = ZoneInfo("Asia/Kolkata")
 HEADER = "symbol,isin,trade_date,exchange,segment,series,trade_type,auction,quantity,price,trade_id,order_id,order_execution_time,expiry_date"
@@ -310,8 +310,9 @@ def test_export_import_round_trip_gives_the_same_trades(admin_client):
         ),
     ]
     for fields in originals:
-        record_trade(**fields)
-    columns = [c for c in TRADE_COLUMNS if c not in ("id", "created_at", "updated_at")]
+        record_trade(now=NOW, **fields)
+    # Everything but who wrote them: the re-imported trades are the import's.
+    columns = [c for c in TRADE_COLUMNS if c not in ("id", "created_at", "updated_at", "origin")]
     before = {t["trade_id"]: t for t in Trade.objects.values(*columns)}
     daily_before = sorted(
         DailyPerformance.objects.values_list("date", "mode", "trades", "net_pnl", "total_charges")
@@ -328,6 +329,7 @@ def test_export_import_round_trip_gives_the_same_trades(admin_client):
 
     after = {t["trade_id"]: t for t in Trade.objects.values(*columns)}
     assert after == before
+    assert set(Trade.objects.values_list("origin", flat=True)) == {"IMPORT"}
     assert (
         sorted(DailyPerformance.objects.values_list("date", "mode", "trades", "net_pnl", "total_charges"))
         == daily_before

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal as D
 from html import unescape
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from journal.models import ImportBatch, Trade, TradeAudit
 from journal.services import record_trade
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields, user_with_role
 from tests.journal.test_import import GOOD, row, tradebook
+from trading.core import calendar as market_calendar
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def _own_var_dir(settings, tmp_path):
 
 @pytest.fixture
 def user(db):
-    return User.objects.create_user("trader", password="pw-12345")
+    return user_with_role("trader", "trader")
 
 
 @pytest.fixture
@@ -43,9 +43,11 @@ def _trades(n: int, **over) -> list[Trade]:
     """n PAPER trades on successive days, net P&L varying with i (exit i x 1.5 points above entry)."""
     out = []
     for i in range(n):
-        day = ist(2026, 5, 4, 9, 30) + timedelta(days=i // 5, minutes=30 * (i % 5))
+        session = market_calendar.trading_days(date(2026, 5, 4), date(2026, 7, 31))[i // 5]
+        day = ist(session.year, session.month, session.day, 9, 30) + timedelta(minutes=30 * (i % 5))
         out.append(
             record_trade(
+                now=NOW,
                 **trade_fields(
                     trade_id=f"P-{i}",
                     entry_time=day,
@@ -53,8 +55,8 @@ def _trades(n: int, **over) -> list[Trade]:
                     exit_price=D("100") + D("1.5") * (i % 7) - D("3"),
                     exit_type="MANUAL",
                     strategy_name="PCRStrategy" if i % 2 else "ORB",
-                    **over,
-                )
+                    **{"expiry_date": "2026-05-26", **over},
+                ),
             )
         )
     return out
@@ -73,7 +75,7 @@ def test_home_is_the_desk_summary_linking_to_the_journal(client_in):
 
 def test_list_defaults_to_the_configured_mode_and_totals_the_filtered_set(client_in):
     paper = _trades(6)
-    live = record_trade(**trade_fields(trade_id="L-1", entry_mode="LIVE", data_source="KITE"))
+    live = record_trade(now=NOW, **trade_fields(trade_id="L-1", entry_mode="LIVE", data_source="KITE"))
     response = client_in.get("/journal/")
     assert response.status_code == 200
     shown = [t.pk for t in response.context["page"].trades]
@@ -162,6 +164,7 @@ def test_keyset_next_and_previous_pages(client_in):
 
 def test_detail_shows_every_group_and_the_itemised_charges(client_in):
     trade = record_trade(
+        now=NOW,
         **trade_fields(
             vix_entry=14.5,
             vix_exit=15.25,
@@ -172,7 +175,7 @@ def test_detail_shows_every_group_and_the_itemised_charges(client_in):
             signal_reason="PCR 1.2 and rising",
             mae=D("-300"),
             mfe=D("1500"),
-        )
+        ),
     )
     response = client_in.get(f"/journal/{trade.pk}/")
     assert response.status_code == 200
@@ -220,7 +223,7 @@ def test_detail_shows_every_group_and_the_itemised_charges(client_in):
 def test_chart_uses_market_snapshots_between_entry_and_exit(client_in):
     from trading.market.models import MarketSnapshot
 
-    trade = record_trade(**trade_fields())
+    trade = record_trade(now=NOW, **trade_fields())
     for minutes, spot, ltp in ((10, 24020.0, 104.5), (20, 24040.0, 109.0), (30, 24050.0, 114.0)):
         MarketSnapshot.objects.create(
             index="NIFTY",
@@ -255,7 +258,7 @@ def test_chart_uses_market_snapshots_between_entry_and_exit(client_in):
 
 
 def test_notes_and_tags_saved_in_place_and_audited(client_in, user):
-    trade = record_trade(**trade_fields())
+    trade = record_trade(now=NOW, **trade_fields())
     response = client_in.post(
         f"/journal/{trade.pk}/annotate/", {"notes": "Entered late", "tags": "FOMO, late"}
     )
@@ -355,23 +358,25 @@ def test_manual_trade_errors_next_to_fields_and_nothing_saved(client_in, over, f
 
 
 def test_calendar_colours_days_and_links_to_their_trades(client_in):
-    win = record_trade(**trade_fields())  # 2026-05-05, net +1234.59
+    win = record_trade(now=NOW, **trade_fields())  # 2026-05-05, net +1234.59
     loss = record_trade(
+        now=NOW,
         **trade_fields(
             trade_id="T-2",
             entry_time=ist(2026, 5, 7, 9, 30),
             exit_time=ist(2026, 5, 7, 10),
             exit_price=D("90"),
             exit_type="STOP_LOSS",
-        )
+        ),
     )  # 2026-05-07, net -711.59
     record_trade(
+        now=NOW,
         **trade_fields(
             trade_id="L-1",
             entry_mode="LIVE",
             entry_time=ist(2026, 5, 8, 9, 30),
             exit_time=ist(2026, 5, 8, 10),
-        )
+        ),
     )
     response = client_in.get("/journal/calendar/?month=2026-05")
     assert response.status_code == 200

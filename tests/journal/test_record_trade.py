@@ -12,14 +12,14 @@ from django.db import connection
 
 from journal import spool
 from journal.models import DailyPerformance, StrategyPerformance, Trade
-from journal.services import drain_spool, record_trade
-from tests.helpers import database_unreachable, ist, trade_fields
+from journal.services import derive_trade, drain_spool, record_trade
+from tests.helpers import NOW, database_unreachable, ist, trade_fields
 
 pytestmark = pytest.mark.django_db
 
 
 def test_derived_fields_of_the_worked_example():
-    t = record_trade(**trade_fields())
+    t = record_trade(now=NOW, **trade_fields())
     t.refresh_from_db()
     assert t.lots == 1
     assert (t.brokerage, t.stt, t.exchange_txn, t.sebi_fee, t.stamp_duty, t.gst) == (
@@ -44,33 +44,35 @@ def test_derived_fields_of_the_worked_example():
 
 
 def test_trade_belongs_to_the_ist_date_of_its_exit():
-    # 00:30 IST on the 6th is still the 5th in UTC: the trade's day is the 6th.
-    t = record_trade(**trade_fields(exit_time=ist(2026, 5, 6, 0, 30), exit_type="MANUAL"))
-    assert t.trade_date == date(2026, 5, 6)
+    # 00:30 IST on the 6th is still the 5th in UTC: the trade's day is the 6th. (No session runs at
+    # that hour, so record_trade refuses it; the derivation without a clock shows the rule.)
+    values = derive_trade(trade_fields(exit_time=ist(2026, 5, 6, 0, 30), exit_type="MANUAL"))
+    assert values["trade_date"] == date(2026, 5, 6)
 
 
 def test_a_losing_trade_net_of_charges_is_not_a_win():
     # exit 100.50: gross +32.50 but charges above it -> net < 0 -> not a win
-    t = record_trade(**trade_fields(exit_price=D("100.50")))
+    t = record_trade(now=NOW, **trade_fields(exit_price=D("100.50")))
     assert t.gross_pnl == D("32.50") and t.net_pnl < 0 and t.is_winning_trade is False
 
 
 def test_short_trade_pnl():
     t = record_trade(
+        now=NOW,
         **trade_fields(
             side="SHORT",
             entry_price=D("120"),
             exit_price=D("100"),
             stop_loss_price=D("140"),
             target_price=D("100"),
-        )
+        ),
     )
     assert t.gross_pnl == D("1300.00") and t.net_pnl == D("1234.59")
 
 
 def test_second_call_returns_the_stored_trade_and_changes_nothing():
-    first = record_trade(**trade_fields())
-    second = record_trade(**trade_fields(exit_price=D("150")))
+    first = record_trade(now=NOW, **trade_fields())
+    second = record_trade(now=NOW, **trade_fields(exit_price=D("150")))
     assert second.pk == first.pk and second.exit_price == D("120.00")
     assert Trade.objects.count() == 1
     daily = DailyPerformance.objects.get(date=date(2026, 5, 5), mode="PAPER")
@@ -78,15 +80,16 @@ def test_second_call_returns_the_stored_trade_and_changes_nothing():
 
 
 def test_performance_rows_refresh_with_each_trade():
-    record_trade(**trade_fields())
+    record_trade(now=NOW, **trade_fields())
     record_trade(
+        now=NOW,
         **trade_fields(
             trade_id="T-2",
             entry_time=ist(2026, 5, 5, 11),
             exit_time=ist(2026, 5, 5, 11, 30),
             exit_price=D("90"),
             exit_type="STOP_LOSS",
-        )
+        ),
     )
     # T-2: gross -650; charges: brokerage 40, STT 0.15% x 5850 = 8.775 -> 9, txn 0.03553% x 12350 = 4.388 -> 4.39,
     # SEBI 0.01235 -> 0.01, stamp 0.195 -> 0.20, GST 18% x 44.40 = 7.992 -> 7.99: 61.59; net -711.59
@@ -107,9 +110,10 @@ def test_performance_rows_refresh_with_each_trade():
 
 def test_out_of_order_trade_recomputes_drawdown():
     record_trade(
-        **trade_fields(trade_id="late", entry_time=ist(2026, 5, 5, 14), exit_time=ist(2026, 5, 5, 14, 30))
+        now=NOW,
+        **trade_fields(trade_id="late", entry_time=ist(2026, 5, 5, 14), exit_time=ist(2026, 5, 5, 14, 30)),
     )
-    record_trade(**trade_fields(trade_id="early", exit_price=D("90"), exit_type="STOP_LOSS"))
+    record_trade(now=NOW, **trade_fields(trade_id="early", exit_price=D("90"), exit_type="STOP_LOSS"))
     row = StrategyPerformance.objects.get(strategy_name="PCRStrategy", mode="PAPER")
     # in exit order: -711.59 then +1234.59: drawdown 711.59 from the 0 peak
     assert row.max_drawdown == D("711.59") and row.trades == 2
@@ -150,21 +154,21 @@ BAD = [
 @pytest.mark.parametrize(("override", "field"), BAD)
 def test_bad_input_names_the_field_and_writes_nothing(override, field):
     with pytest.raises(ValidationError) as exc:
-        record_trade(**trade_fields(**override))
+        record_trade(now=NOW, **trade_fields(**override))
     assert field in exc.value.message_dict
     assert Trade.objects.count() == 0 and DailyPerformance.objects.count() == 0
 
 
 def test_expiry_at_zero_is_allowed():
-    t = record_trade(**trade_fields(exit_price=D("0"), exit_type="EXPIRY"))
+    t = record_trade(now=NOW, **trade_fields(exit_price=D("0"), exit_type="EXPIRY"))
     assert t.gross_pnl == D("-6500.00") and t.stt == 0
 
 
 @pytest.mark.django_db(transaction=True)
 def test_unreachable_database_spools_and_the_drain_writes_each_trade_once():
     with database_unreachable():
-        a = record_trade(**trade_fields(trade_id="S-1"))
-        b = record_trade(**trade_fields(trade_id="S-2", exit_price=D("90"), exit_type="STOP_LOSS"))
+        a = record_trade(now=NOW, **trade_fields(trade_id="S-1"))
+        b = record_trade(now=NOW, **trade_fields(trade_id="S-2", exit_price=D("90"), exit_type="STOP_LOSS"))
         assert a.spooled and b.spooled and a.net_pnl == D("1234.59")
         assert spool.depth() == 2
         # While still down the drain keeps everything.
@@ -181,8 +185,8 @@ def test_unreachable_database_spools_and_the_drain_writes_each_trade_once():
 @pytest.mark.django_db(transaction=True)
 def test_a_spooled_trade_already_written_is_not_counted_twice():
     with database_unreachable():
-        record_trade(**trade_fields(trade_id="S-1"))
-    record_trade(**trade_fields(trade_id="S-1"))  # written directly once the database is back
+        record_trade(now=NOW, **trade_fields(trade_id="S-1"))
+    record_trade(now=NOW, **trade_fields(trade_id="S-1"))  # written directly once the database is back
     assert drain_spool().remaining == 0
     assert Trade.objects.filter(trade_id="S-1").count() == 1
     assert StrategyPerformance.objects.get(strategy_name="PCRStrategy", mode="PAPER").trades == 1
@@ -198,7 +202,7 @@ def test_two_concurrent_calls_with_the_same_trade_id_store_one_trade():
     def worker(i):
         try:
             barrier.wait()
-            results.append(record_trade(**trade_fields(trade_id="C-1")).pk)
+            results.append(record_trade(now=NOW, **trade_fields(trade_id="C-1")).pk)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
         finally:

@@ -14,7 +14,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from journal.services import record_trade
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields
 from trading.execution.models import Order
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ def make_trade(n: int, strategy: str = "PCRStrategy", **over):
         exit_time=entry + timedelta(minutes=30),
     )
     fields.update(over)
-    return record_trade(**fields)
+    return record_trade(now=NOW, **fields)
 
 
 def make_order(n: int, strategy: str = "PCRStrategy", status: str = "FILLED", **over):

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 
 from journal.models import Trade
 from journal.services import record_trade, trade_update
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields, user_with_role
 from trading.core import calendar as market_calendar
 from trading.execution.models import Position, TradingState
 from trading.market.services import snapshot_store
@@ -44,7 +44,7 @@ FEATURES = {
 
 
 def staff_user() -> User:
-    return User.objects.create_user("trader", password=PASSWORD, is_staff=True)
+    return user_with_role("operator", "trader", password=PASSWORD)
 
 
 def trades(n: int = 12, *, start: date = date(2026, 4, 6)) -> list[Trade]:
@@ -93,7 +93,7 @@ def trades(n: int = 12, *, start: date = date(2026, 4, 6)) -> list[Trade]:
             mfe=D("2145.00") if win else D("390.00"),
             entry_features=FEATURES,
         )
-        out.append(record_trade(**fields))
+        out.append(record_trade(now=NOW, **fields))
         day += timedelta(days=3)
     return out
 

@@ -14,7 +14,7 @@ import time
 import urllib.request
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 from html import unescape
 from io import StringIO
@@ -28,7 +28,7 @@ from django.test import AsyncClient, Client
 
 from journal.models import Trade
 from journal.services import record_trade
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields, user_with_role
 from tests.pages import seed
 from trading.core import calendar as market_calendar
 from trading.management.commands import rundesk, runtrader
@@ -108,9 +108,13 @@ def test_audit_shows_tags_as_chips(desk, client_of):
 
 
 def test_journal_pager_counts_pages(client_of):
-    for i in range(28):
-        at = ist(2026, 3, 2, 9, 30) + timedelta(hours=i)
-        record_trade(**trade_fields(trade_id=f"J-{i}", entry_time=at, exit_time=at + timedelta(minutes=10)))
+    days = market_calendar.trading_days(date(2026, 3, 2), date(2026, 3, 31))
+    for i in range(28):  # five a session: a trade's times fall in one
+        day = days[i // 5]
+        at = ist(day.year, day.month, day.day, 9, 30) + timedelta(hours=i % 5)
+        record_trade(
+            now=NOW, **trade_fields(trade_id=f"J-{i}", entry_time=at, exit_time=at + timedelta(minutes=10))
+        )
     total = Trade.objects.filter(entry_mode="PAPER").count()  # 28 + the desk's 12
     pages = -(-total // 25)
     first = _html(client_of, "/journal/", mode="PAPER")
@@ -239,11 +243,10 @@ def _asgi_get(path: str, **headers):
 
 @pytest.mark.django_db(transaction=True)
 def test_downloads_stream_asynchronously_under_asgi():
-    from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
     seed.trades(3)
-    token = Token.objects.create(user=get_user_model().objects.create_user("asgi"))
+    token = Token.objects.create(user=user_with_role("viewer", "asgi"))
     auth = {"Authorization": f"Token {token.key}"}
     chart_js = (Path(settings.BASE_DIR) / "static/vendor/chart.umd.min.js").read_bytes()
     for path, headers, check in (

@@ -14,7 +14,7 @@ from django.test import Client
 from journal.models import Trade
 from journal.selectors import period_nets
 from journal.services import record_trade
-from tests.helpers import ist, trade_fields
+from tests.helpers import NOW, ist, trade_fields, user_with_role
 from tests.pages import seed
 from trading import formats
 
@@ -26,9 +26,14 @@ TODAY = date(2026, 5, 20)  # a Wednesday
 def _trade(i: int, day: date, exit_price: str) -> Trade:
     at = ist(day.year, day.month, day.day, 10, 0)
     return record_trade(
+        now=NOW,
         **trade_fields(
-            trade_id=f"H-{i}", entry_time=at, exit_time=at + timedelta(minutes=20), exit_price=D(exit_price)
-        )
+            trade_id=f"H-{i}",
+            entry_time=at,
+            exit_time=at + timedelta(minutes=20),
+            exit_price=D(exit_price),
+            expiry_date="2026-05-26",
+        ),
     )
 
 
@@ -38,7 +43,14 @@ def test_period_nets_are_sums_of_the_right_days():
     _trade(99, TODAY, "130")  # a second trade today
     made.append(Trade.objects.get(trade_id="H-99"))
     record_trade(
-        **trade_fields(trade_id="L-1", entry_mode="LIVE", data_source="KITE", exit_time=ist(2026, 5, 20, 11))
+        now=NOW,
+        **trade_fields(
+            trade_id="L-1",
+            entry_mode="LIVE",
+            data_source="KITE",
+            exit_time=ist(2026, 5, 20, 11),
+            expiry_date="2026-05-26",
+        ),
     )
 
     def net(since: date) -> D:
@@ -81,11 +93,11 @@ def test_home_page_shows_the_desk(settings):
 
 def test_home_page_without_anything_yet(django_user_model):
     client = Client()
-    client.force_login(django_user_model.objects.create_user("new", password="x"))
+    client.force_login(user_with_role("viewer", "new"))
     html = client.get("/").content.decode()
     assert "No closed trades yet" in html and "No open positions." in html
     assert 'id="sparkline-empty"' in html
-    assert 'href="/control/"' not in html  # not staff: no control links
+    assert 'href="/control/"' not in html  # a viewer: no control links
 
 
 def test_home_needs_a_login():

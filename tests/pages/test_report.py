@@ -24,7 +24,7 @@ from analytics.report import build_report, report_filters
 from analytics.tearsheet import render_tearsheet
 from journal.models import Trade
 from journal.services import record_trade
-from tests.helpers import trade_fields
+from tests.helpers import NOW, trade_fields
 from tests.pages import seed
 from trading.execution.models import BacktestRun
 
@@ -149,10 +149,10 @@ def test_attribution_of_a_hand_worked_trade():
 
 def test_filters_are_the_journals_with_one_mode(settings):  # noqa: F811 - pytest's settings fixture
     seed.trades(4)
-    record_trade(**trade_fields(trade_id="L-1", entry_mode="LIVE", data_source="KITE"))
+    record_trade(now=NOW, **trade_fields(trade_id="L-1", entry_mode="LIVE", data_source="KITE"))
     run = BacktestRun.objects.create(start=date(2026, 3, 2), end=date(2026, 3, 6), status="DONE")
-    record_trade(**trade_fields(trade_id="B-1", entry_mode="BACKTEST", backtest_run=run))
-    record_trade(**trade_fields(trade_id="B-2", entry_mode="BACKTEST"))
+    record_trade(now=NOW, **trade_fields(trade_id="B-1", entry_mode="BACKTEST", backtest_run=run))
+    record_trade(now=NOW, **trade_fields(trade_id="B-2", entry_mode="BACKTEST"))
     settings.TRADING_MODE = "PAPER"
     assert _report().trades == 4  # no mode: the configured one
     assert _report(mode="LIVE").trades == 1
@@ -241,9 +241,10 @@ def test_command_writes_an_empty_report_readably(tmp_path):
 
 def test_backtest_run_report(tmp_path):
     run = BacktestRun.objects.create(start=date(2026, 3, 2), end=date(2026, 3, 6), status="DONE")
-    for i in range(3):
-        at = datetime(2026, 3, 2 + i, 10, 0, tzinfo=IST)
+    for i, day in enumerate((2, 4, 5)):  # sessions: 2026-03-03 was a holiday (Holi)
+        at = datetime(2026, 3, day, 10, 0, tzinfo=IST)
         record_trade(
+            now=NOW,
             **trade_fields(
                 trade_id=f"BT-{i}",
                 entry_mode="BACKTEST",
@@ -251,7 +252,7 @@ def test_backtest_run_report(tmp_path):
                 entry_time=at,
                 exit_time=at + timedelta(minutes=30),
                 exit_price=D("130") if i else D("90"),
-            )
+            ),
         )
     seed.trades(2)
     out = tmp_path / "run.html"
@@ -259,7 +260,7 @@ def test_backtest_run_report(tmp_path):
     data = json.loads(
         re.search(r'id="report-data" type="application/json">(.*?)</script>', out.read_text()).group(1)
     )
-    assert data["daily"]["dates"] == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    assert data["daily"]["dates"] == ["2026-03-02", "2026-03-04", "2026-03-05"]
     nets = [float(t.net_pnl) for t in Trade.objects.filter(backtest_run=run).order_by("exit_time")]
     assert data["daily"]["net"] == pytest.approx(nets, abs=0.005)
     assert not math.isnan(sum(nets))

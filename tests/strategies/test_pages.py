@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from journal.models import StrategyPerformance
+from tests.helpers import user_with_role
 from trading.core.strategies import registry
 from trading.strategies.models import StrategyConfig, StrategyConfigAudit
 from trading.strategies.services import ensure_strategy_configs, signal_record
@@ -24,7 +25,7 @@ def staff():
 
 @pytest.fixture
 def trader():
-    return get_user_model().objects.create_user("trader", password="pw")
+    return user_with_role("trader", "trader", password="pw")
 
 
 def _client(user) -> Client:

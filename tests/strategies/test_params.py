@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from tests.helpers import user_with_role
 from trading.core.strategies import registry
 from trading.core.strategies.base import ParamError, validate_params
 from trading.strategies.models import StrategyConfig, StrategyConfigAudit
@@ -74,12 +74,12 @@ def test_regime_switch_silences_a_strategy_in_that_regime():
 
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user("desk", password="pw", is_staff=True)
+    return user_with_role("operator", "desk", password="pw")
 
 
 @pytest.fixture
 def trader(db):
-    return get_user_model().objects.create_user("trader", password="pw")
+    return user_with_role("trader", "trader", password="pw")
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from datetime import date, datetime, time
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from scipy.stats import norm
 
+from tests.helpers import user_with_role
 from trading.core import calendar as market_calendar
 from trading.core import contracts
 from trading.core.bars import MarketBar, OptionChain
@@ -48,7 +48,7 @@ def bars(feed: SimulatedFeed) -> dict[str, MarketBar]:
 
 @pytest.fixture
 def user():
-    return get_user_model().objects.create_user("trader", password="pw-123456")
+    return user_with_role("viewer", "trader", password="pw-123456")
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from django.http import Http404
 from rest_framework import viewsets
-from rest_framework.permissions import IsAuthenticated
 
 from journal.filters import FilterBackend
 from journal.pagination import KeysetCursorPagination
+from trading import access
 from trading.execution.filters import OrderFilterSet, PositionFilterSet, SignalFilterSet
 from trading.execution.models import Order, Position
 from trading.execution.serializers import OrderSerializer, PositionSerializer, SignalSerializer
@@ -16,7 +16,6 @@ from trading.strategies.models import Signal
 
 
 class _ReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [IsAuthenticated]
     filter_backends = [FilterBackend]
     pagination_class = KeysetCursorPagination
 
@@ -31,6 +30,7 @@ class OrderViewSet(_ReadOnlyViewSet):
     """Orders, newest first (read-only). Filters: status, strategy, mode."""
 
     queryset = Order.objects.all()
+    read_permission = access.VIEW_ORDERS
     serializer_class = OrderSerializer
     filterset_class = OrderFilterSet
     keyset_ordering = ("-created_at", "-id")
@@ -40,6 +40,7 @@ class PositionViewSet(_ReadOnlyViewSet):
     """Positions, newest entry first (read-only). Filters: status, strategy, mode."""
 
     queryset = Position.objects.all()
+    read_permission = access.VIEW_POSITIONS
     serializer_class = PositionSerializer
     filterset_class = PositionFilterSet
     keyset_ordering = ("-entry_time", "-id")
@@ -49,6 +50,7 @@ class SignalViewSet(_ReadOnlyViewSet):
     """Signals, newest bar first (read-only). Filters: status, strategy, mode."""
 
     queryset = Signal.objects.all()
+    read_permission = access.VIEW_SIGNALS
     serializer_class = SignalSerializer
     filterset_class = SignalFilterSet
     keyset_ordering = ("-bar_time", "-id")

@@ -7,6 +7,8 @@ from datetime import date
 from django.utils import timezone
 
 from journal import services as journal_services
+from journal.models import TradeOrigin
+from trading.core import calendar as market_calendar
 from trading.core.backtest import run_backtest
 from trading.core.live import SimSource
 from trading.execution.config import engine_config, risk_config, strategy_slots
@@ -66,8 +68,12 @@ def backtest_execute(
             iv_history=source.iv_history(),
             on_cycle=progress,
         )
+        # The backtest's clock ends with the close of its last session.
+        clock_end = market_calendar.session_close(end)
         for closed in result.trades:
-            journal_services.record_trade(**closed.trade, backtest_run=run)
+            journal_services.record_trade(
+                now=clock_end, origin=TradeOrigin.ENGINE, backtest_run=run, **closed.trade
+            )
         run.summary = result.summary()
         run.status = "DONE"
     except Exception as exc:

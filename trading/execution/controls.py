@@ -1,23 +1,16 @@
-"""The desk's controls, staff only and audited (who, when, old -> new): the kill switch and the
-circuit breaker reset. (LIVE confirmation: ``execution.live``.)"""
+"""The desk's controls, for operators only (``access.CONTROL_DESK``) and audited (who, when,
+old -> new): the kill switch and the circuit breaker reset. (LIVE confirmation: ``execution.live``.)"""
 
 from __future__ import annotations
 
 from celery import current_app
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from trading import metrics, outbox
+from trading import access, metrics, outbox
 from trading.audit import ControlAudit, user_or_none
 from trading.execution.events import emit_control
 from trading.execution.models import TradingState
-
-
-def require_staff(user) -> None:
-    """Raise ``PermissionDenied`` unless ``user`` is staff."""
-    if not getattr(user, "is_staff", False):
-        raise PermissionDenied("staff only")
 
 
 def locked_state(index: str) -> TradingState:
@@ -28,7 +21,7 @@ def locked_state(index: str) -> TradingState:
 @transaction.atomic
 def kill_switch_set(*, index: str, on: bool, user, reason: str = "") -> TradingState:
     """Turn the kill switch on (square off everything, block entries) or off; audited."""
-    require_staff(user)
+    access.require(user, access.CONTROL_DESK)
     state = locked_state(index)
     old = state.kill_switch
     state.kill_switch = on
@@ -55,9 +48,9 @@ def kill_switch_set(*, index: str, on: bool, user, reason: str = "") -> TradingS
 
 @transaction.atomic
 def circuit_breaker_reset(*, index: str, user, reason: str = "") -> TradingState:
-    """Lift a tripped circuit breaker before the next session (staff); audited. The loss counters
+    """Lift a tripped circuit breaker before the next session (operators); audited. The loss counters
     restart from this moment."""
-    require_staff(user)
+    access.require(user, access.CONTROL_DESK)
     state = locked_state(index)
     old = f"on: {state.circuit_breaker_reason}" if state.circuit_breaker else "off"
     state.circuit_breaker = False

@@ -309,7 +309,7 @@ class Desk:
         if self.db_ok:
             return 0
         for closed in result.closed:
-            spool_close(closed, result.orders, mode=self.mode, broker_name=self.broker_name)
+            spool_close(closed, result.orders, mode=self.mode, broker_name=self.broker_name, now=result.at)
         return len(result.closed)
 
     def settlement_spot(self, index: str, expiry) -> float | None:

@@ -10,14 +10,13 @@ import secrets
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from trading import access
 from trading.audit import ControlAudit
 from trading.core.order_types import BrokerError
 from trading.execution import broker_updates, kite_session
@@ -26,20 +25,6 @@ from trading.execution.config import trading_mode
 log = logging.getLogger(__name__)
 
 _STATE_KEY = "kite_login_state"
-
-
-def _staff(view):
-    """Logged-in staff only (others: login page, or 403 when logged in without staff rights)."""
-
-    @login_required
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("staff only")
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
 
 
 @csrf_exempt  # Kite posts from outside; the checksum is the authentication
@@ -59,7 +44,7 @@ def kite_postback(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": result.outcome})
 
 
-@_staff
+@access.permission_required(access.KITE_LOGIN)
 @require_GET
 def kite_settings(request: HttpRequest) -> HttpResponse:
     """The Kite page: today's session, the login button, algo id, static IP and the URLs to register."""
@@ -82,7 +67,7 @@ def kite_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "trading/kite.html", context)
 
 
-@_staff
+@access.permission_required(access.KITE_LOGIN)
 @require_GET
 def kite_login(request: HttpRequest) -> HttpResponse:
     """Send the staff user to Kite's login page; a one-time state comes back with the redirect."""
@@ -95,7 +80,7 @@ def kite_login(request: HttpRequest) -> HttpResponse:
     return redirect(f"{url}&{urlencode({'redirect_params': urlencode({'state': state})})}")
 
 
-@_staff
+@access.permission_required(access.KITE_LOGIN)
 @require_GET
 def kite_callback(request: HttpRequest) -> HttpResponse:
     """Kite's redirect after login: ``request_token`` -> access token stored for today."""

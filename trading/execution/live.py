@@ -20,7 +20,7 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from trading import metrics
+from trading import access, metrics
 from trading.audit import ControlAudit
 from trading.brokers.base import Broker
 from trading.brokers.config import BrokerConfig
@@ -34,7 +34,7 @@ from trading.execution.config import (
     trading_index,
     trading_mode,
 )
-from trading.execution.controls import locked_state, require_staff
+from trading.execution.controls import locked_state
 from trading.execution.events import emit_mode
 from trading.execution.kite_session import kite_access_token
 from trading.execution.models import TradingState
@@ -104,7 +104,7 @@ def ensure_live_allowed(index: str) -> None:
 def live_confirm(*, index: str, user) -> TradingState:
     """A staff user confirms LIVE trading for today; audited. Refused unless every other condition
     (mode, switch, credentials, token) holds."""
-    require_staff(user)
+    access.require(user, access.CONFIRM_LIVE)
     problems = [problem for problem in live_problems(index) if "confirmation" not in problem]
     if problems:
         raise LiveTradingRefused("cannot confirm LIVE trading: " + "; ".join(problems))

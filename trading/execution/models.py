@@ -165,6 +165,14 @@ class TradingState(models.Model):
     kite_token_date = models.DateField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        # The desk's controls (trading.access): checked by the control and Kite pages and services.
+        permissions = [
+            ("control_desk", "Can use the kill switch and reset the circuit breaker"),
+            ("confirm_live", "Can confirm LIVE trading for the day"),
+            ("kite_login", "Can log in to Kite for the day"),
+        ]
+
     def __str__(self) -> str:
         return f"{self.index} state"
 

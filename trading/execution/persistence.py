@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from journal import services as journal_services
 from journal import spool
-from journal.models import Trade
+from journal.models import Trade, TradeOrigin
 from trading import outbox
 from trading.audit import ControlAudit
 from trading.core import calendar as market_calendar
@@ -124,8 +124,9 @@ def position_mark(position: OpenPosition) -> None:
     )
 
 
-def position_close(*, closed: ClosedTrade, signal_id: int | None = None) -> Trade | None:
-    """Close the stored position and write its journal trade (``record_trade``: exactly once)."""
+def position_close(*, closed: ClosedTrade, now: datetime, signal_id: int | None = None) -> Trade | None:
+    """Close the stored position and write its journal trade (``record_trade``: exactly once, as the
+    engine's, checked against the engine's clock ``now``)."""
     position = closed.position
     Position.objects.filter(position_id=position.position_id).update(
         status=PositionStatus.CLOSED,
@@ -156,7 +157,7 @@ def position_close(*, closed: ClosedTrade, signal_id: int | None = None) -> Trad
     if signal_id:
         facts["signal_id"] = signal_id
     try:
-        return journal_services.record_trade(**facts)
+        return journal_services.record_trade(now=now, origin=TradeOrigin.ENGINE, **facts)
     except ValidationError:
         # Bad facts are a bug, not a reason to lose the close: the position stays closed, the
         # orders stay stored, and the log says which trade is missing.
@@ -167,7 +168,9 @@ def position_close(*, closed: ClosedTrade, signal_id: int | None = None) -> Trad
 # --- the spool: closes while the database is unreachable --------------------------------------------------
 
 
-def spool_close(closed: ClosedTrade, records: list[OrderRecord], *, mode: str, broker_name: str) -> None:
+def spool_close(
+    closed: ClosedTrade, records: list[OrderRecord], *, mode: str, broker_name: str, now: datetime
+) -> None:
     """The database is unreachable: spool the position close (with its exit orders), then the trade."""
     position = closed.position
     payload = {
@@ -181,7 +184,7 @@ def spool_close(closed: ClosedTrade, records: list[OrderRecord], *, mode: str, b
         ],
     }
     spool.append("position_close", position.position_id, payload)
-    journal_services.record_trade(**closed.trade)
+    journal_services.record_trade(now=now, origin=TradeOrigin.ENGINE, **closed.trade)
 
 
 def _replay_position_close(payload: dict) -> None:
@@ -215,6 +218,8 @@ def _replay_close(payload: dict) -> None:
 
 
 spool.register("position_close", _replay_position_close)
+# The engine's positions' ids are its own: no manual or imported trade may take one first.
+journal_services.reserve_trade_ids(lambda trade_id: Position.objects.filter(position_id=trade_id).exists())
 
 
 # --- one cycle ---------------------------------------------------------------------------------------------
@@ -260,7 +265,7 @@ def _store_positions(result: CycleResult, desk: DeskIdentity, signals: dict[tupl
         if position.position_id not in closed_ids:
             position_mark(position)
     for closed in result.closed:
-        position_close(closed=closed)
+        position_close(closed=closed, now=result.at)
 
 
 def _state_fields(

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.db.models import Max
 
-from journal.models import Trade
+from journal.models import Trade, TradeOrigin
 from trading.audit import ControlAudit
 from trading.core import calendar as market_calendar
 from trading.core import orders, risk
@@ -39,9 +39,13 @@ def rebuild_risk_state(
     index: str, mode: str, session: date, ts: TradingState | None = None
 ) -> risk.RiskState:
     """Today's risk figures from the journal: net P&L and the run of losses (since the last breaker
-    reset today), the breaker and the kill switch from ``TradingState``."""
+    reset today) of the trades the engine itself made in ``mode`` - never manual or imported ones, so
+    a trade typed in by hand cannot trip the breaker or stop entries - and the breaker and the kill
+    switch from ``TradingState``."""
     ts = ts or trading_state(index)
-    trades = Trade.objects.filter(symbol=index, entry_mode=mode, trade_date=session)
+    trades = Trade.objects.filter(
+        symbol=index, entry_mode=mode, trade_date=session, origin=TradeOrigin.ENGINE
+    )
     reset = (
         ControlAudit.objects.filter(
             index=index, action="circuit_breaker_reset", at__date__gte=session - timedelta(days=1)

@@ -1,4 +1,4 @@
-"""The staff control page: kill switch, circuit-breaker reset, LIVE confirmation, and the audit log.
+"""The operators' control page: kill switch, circuit-breaker reset, LIVE confirmation, and the audit log.
 
 Views are thin: each POST calls one service of ``trading.execution`` (which audits it).
 """
@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from trading import access
 from trading.audit import ControlAudit
 from trading.execution import controls, live
 from trading.execution.config import trading_mode
@@ -21,7 +21,7 @@ def _index(request) -> str:
     return (request.POST.get("index") or request.GET.get("index") or settings.TRADING_INDEX).upper()
 
 
-@staff_member_required
+@access.permission_required(access.CONTROL_DESK)
 def control_page(request):
     """State of the desk (kill switch, breaker, LIVE readiness) and the last control actions."""
     index = _index(request)
@@ -37,7 +37,7 @@ def control_page(request):
     return render(request, "trading/control.html", context)
 
 
-@staff_member_required
+@access.permission_required(access.CONTROL_DESK)
 @require_POST
 def kill_switch(request):
     index = _index(request)
@@ -47,7 +47,7 @@ def kill_switch(request):
     return redirect(f"/control/?index={index}")
 
 
-@staff_member_required
+@access.permission_required(access.CONTROL_DESK)
 @require_POST
 def breaker_reset(request):
     index = _index(request)
@@ -56,7 +56,7 @@ def breaker_reset(request):
     return redirect(f"/control/?index={index}")
 
 
-@staff_member_required
+@access.permission_required(access.CONFIRM_LIVE)
 @require_POST
 def live_confirm(request):
     index = _index(request)

@@ -1,20 +1,17 @@
 """Who may watch the live desk and who may use its controls - the one place the page and the
-WebSocket ask.
-
-HOOK for the roles of issue 11 (``trading.access``, branch ``access``: viewer / trader / operator):
-until they land, watching needs an authenticated active user and the controls need staff (what
-``trading.execution.controls`` enforces). When they land, ``can_view_desk`` becomes
-``user.has_perm(access.VIEW_POSITIONS)`` and ``can_control_desk`` ``user.has_perm(access.CONTROL_DESK)``.
-"""
+WebSocket ask, on the roles of ``trading.access``: watching needs the viewer's permission to see
+positions, the controls the operator's ``CONTROL_DESK``."""
 
 from __future__ import annotations
+
+from trading import access
 
 
 def can_view_desk(user) -> bool:
     """True when ``user`` may watch the desk (page and ``/ws/desk/``): the viewer permission."""
-    return bool(user is not None and user.is_authenticated and user.is_active)
+    return access.has(user, access.VIEW_POSITIONS)
 
 
 def can_control_desk(user) -> bool:
     """True when ``user`` may use the kill switch and reset the breaker from the desk (operators)."""
-    return bool(can_view_desk(user) and user.is_staff)
+    return access.has(user, access.CONTROL_DESK)

@@ -4,25 +4,22 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from trading import access
 from trading.execution import controls
-from trading.livedesk.permissions import can_control_desk, can_view_desk
+from trading.livedesk.permissions import can_control_desk
 
 
 def _index(request) -> str:
     return (request.POST.get("index") or request.GET.get("index") or settings.TRADING_INDEX).upper()
 
 
-@login_required
+@access.permission_required(access.VIEW_POSITIONS)
 def desk_page(request):
     """Open positions, today's P&L, orders, signals, the market strip and the controls, live."""
-    if not can_view_desk(request.user):
-        raise PermissionDenied("the viewer permission is needed")
     return render(
         request,
         "trading/desk.html",
@@ -30,23 +27,19 @@ def desk_page(request):
     )
 
 
-@login_required
+@access.permission_required(access.CONTROL_DESK)
 @require_POST
 def desk_kill_switch(request):
     """Turn the kill switch on or off (``on`` = 1/0), audited; the page sees the change as an event."""
-    if not can_control_desk(request.user):
-        raise PermissionDenied("operators only")
     index, on = _index(request), request.POST.get("on") == "1"
     controls.kill_switch_set(index=index, on=on, user=request.user, reason=request.POST.get("reason", ""))
     return JsonResponse({"index": index, "kill_switch": on})
 
 
-@login_required
+@access.permission_required(access.CONTROL_DESK)
 @require_POST
 def desk_breaker_reset(request):
     """Reset the circuit breaker, audited."""
-    if not can_control_desk(request.user):
-        raise PermissionDenied("operators only")
     index = _index(request)
     controls.circuit_breaker_reset(index=index, user=request.user, reason=request.POST.get("reason", ""))
     return JsonResponse({"index": index, "breaker": False})

@@ -23,6 +23,7 @@ from datetime import date, timedelta
 import numpy as np
 from django.db import transaction
 
+from trading.choices import DataSource
 from trading.core import calendar as market_calendar
 from trading.core import chain as chain_math
 from trading.core import contracts
@@ -267,8 +268,11 @@ def latest_chain(index: str, expiry: date | str | None = None, *, source: str | 
 
 
 def _required_snapshot(name: str, source: str | None) -> MarketSnapshot:
-    """The latest snapshot of index ``name``; ``ChainError`` 404 when there is none."""
-    snapshot = latest_snapshot(name, source=source)
+    """The latest snapshot of index ``name``; ``ChainError`` 404 when there is none, 400 for a
+    source that is not one of ``DataSource``."""
+    if source is not None and source.upper() not in DataSource.values:
+        raise ChainError(f"unknown source {source!r}: expected one of {', '.join(DataSource.values)}")
+    snapshot = latest_snapshot(name, source=source.upper() if source else None)
     if snapshot is None:
         raise ChainError(
             f"no market snapshot of {name} yet: is the trading loop or the feed running?", status=404

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from drf_spectacular.types import OpenApiTypes
@@ -18,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trading import formats
+from trading import access, formats
 from trading.core import calendar as market_calendar
 from trading.core import contracts
 from trading.market.services import ChainError, latest_chain
@@ -26,6 +25,8 @@ from trading.market.services import ChainError, latest_chain
 
 class OptionChainView(APIView):
     """The latest option chain of an index and expiry, with its summary figures."""
+
+    read_permission = access.VIEW_MARKET
 
     @extend_schema(
         summary="Latest option chain",
@@ -60,7 +61,7 @@ class OptionChainView(APIView):
         return Response(data)
 
 
-@login_required
+@access.permission_required(access.VIEW_MARKET)
 def chain_page(request: HttpRequest) -> HttpResponse:
     """The chain table and the OI-by-strike chart of one index and expiry."""
     index = (request.GET.get("index") or settings.TRADING_INDEX).upper()

@@ -1,17 +1,16 @@
-"""The notifications' staff page: what is configured, where the notifier is, and a test message."""
+"""The notifications' page (operators): what is configured, where the notifier is, and a test message."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages as flash
-from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import redirect, render
 
-from trading import outbox
+from trading import access, outbox
 from trading.notifications.dispatch import CURSOR, Notifier
 
 
-@staff_member_required
+@access.permission_required(access.CONTROL_DESK)
 def notifications_page(request):
     """GET: the channels, their event types and the notifier's position; POST: a test message."""
     notifier = Notifier()

@@ -1,16 +1,17 @@
-"""REST API of the strategy configurations: ``/api/strategies/`` (list, any logged-in user) and
-``/api/strategies/<name>/`` (read; PATCH for staff only, through ``strategy_config_update``)."""
+"""REST API of the strategy configurations: ``/api/strategies/`` (list: viewers) and
+``/api/strategies/<name>/`` (read; PATCH for operators, through ``strategy_config_update``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from trading import access
 from trading.core.strategies import registry
 from trading.core.strategies.base import ParamError
 from trading.strategies.models import StrategyConfig
@@ -84,23 +85,15 @@ class StrategyConfigPatchSerializer(serializers.Serializer):
     index = serializers.CharField(required=False)
 
 
-class IsStaffToWrite(permissions.BasePermission):
-    """Reading needs a logged-in user (the default); writing needs staff."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return bool(request.user and request.user.is_staff)
-
-
 class StrategyConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Strategy configurations. PATCH (staff) takes any of ``enabled``, ``parameters`` (merged into
+    """Strategy configurations. PATCH (operators) takes any of ``enabled``, ``parameters`` (merged into
     the stored values; a null value drops that parameter back to its default), ``capital_allocation``,
     ``max_open_positions``, ``cooldown_minutes``, ``index``. An invalid value is refused with 400
     ``{field: [message]}`` naming the bound, and nothing is saved; every change is audited."""
 
     serializer_class = StrategyConfigSerializer
-    permission_classes = [permissions.IsAuthenticated, IsStaffToWrite]
+    read_permission = access.VIEW_STRATEGIES
+    write_permissions = {"PATCH": access.CONFIGURE_STRATEGIES}
     lookup_field = "name"
     lookup_value_regex = r"[A-Za-z0-9_]+"
     http_method_names = ["get", "patch", "head", "options"]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 
-from trading import metrics
+from trading import access, metrics
 from trading.audit import user_or_none
 from trading.choices import InstrumentType
 from trading.core import contracts
@@ -158,8 +158,11 @@ def strategy_config_update(*, config: StrategyConfig, user: Any, **changes: Any)
     strategy's Params dataclass. Nothing is saved if any value is invalid: ``ParamError`` names the
     field (``parameters`` keys by their own name, e.g. ``pcr_high``) and the bound it broke. Every
     changed field - each parameter separately, as ``parameters.<name>`` - gets a
-    ``StrategyConfigAudit`` row (who, when, old -> new). Returns the saved config.
+    ``StrategyConfigAudit`` row (who, when, old -> new). Returns the saved config. A ``user`` needs
+    ``access.CONFIGURE_STRATEGIES`` (``PermissionDenied``); None is the system itself.
     """
+    if user is not None:
+        access.require(user, access.CONFIGURE_STRATEGIES)
     clean = _validated_changes(config, changes)
     with transaction.atomic():
         # the row is locked so that two editors cannot both read the same old values

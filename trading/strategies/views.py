@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from journal.models import StrategyPerformance
+from trading import access
 from trading.core.strategies import registry
 from trading.core.strategies.base import ParamError
 from trading.strategies.models import Signal, StrategyConfig
@@ -51,7 +50,7 @@ def _comparison(cards: list[dict], mode: str) -> list[dict]:
     return rows
 
 
-@login_required
+@access.permission_required(access.VIEW_STRATEGIES)
 def strategy_list(request: HttpRequest) -> HttpResponse:
     """Every registered strategy, in registry order: a comparison table, then a folded card each."""
     ensure_strategy_configs()
@@ -71,7 +70,7 @@ def strategy_list(request: HttpRequest) -> HttpResponse:
     return render(request, "trading/strategies.html", context)
 
 
-@login_required
+@access.permission_required(access.VIEW_STRATEGIES)
 def strategy_detail(request: HttpRequest, name: str) -> HttpResponse:
     """One strategy: its rules, parameters, its configuration's audit trail and its last signals."""
     if name not in registry.names():
@@ -85,10 +84,10 @@ def strategy_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "trading/strategies_detail.html", {"card": card, "audits": audits})
 
 
-@staff_member_required
+@access.permission_required(access.CONFIGURE_STRATEGIES)
 @require_POST
 def strategy_toggle(request: HttpRequest, name: str) -> HttpResponse:
-    """Switch a strategy on or off (staff): the form posts ``enabled`` = "1" or "0"."""
+    """Switch a strategy on or off (operators): the form posts ``enabled`` = "1" or "0"."""
     if name not in registry.names():
         raise Http404(f"no strategy {name}")
     ensure_strategy_configs()

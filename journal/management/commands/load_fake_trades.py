@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
-from journal.models import Trade
+from journal.models import Trade, TradeOrigin
 from journal.services import derive_trade
 from trading.core import calendar as market_calendar
 from trading.core import contracts
@@ -110,6 +110,7 @@ def fake_trade_rows(count: int, *, start: date, per_day: int, seed: int = 0) -> 
             )
             values["entry_features"] = {"vix": values["vix_entry"], "pcr": values["pcr_entry"]}
             values["created_at"] = values["updated_at"] = now
+            values["origin"] = TradeOrigin.MANUAL  # fakes: never the engine's, so never in its risk
             made += 1
             yield values
         day = market_calendar.next_trading_day(day)

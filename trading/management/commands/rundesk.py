@@ -21,7 +21,8 @@ def ensure_staff_user(stdout) -> None:
     User = get_user_model()
     if User.objects.filter(is_staff=True).exists():
         stdout.write(
-            "Log in with your staff user (create more with: .venv/bin/python manage.py createsuperuser)."
+            "Log in with your staff user (more users, each with a role: "
+            ".venv/bin/python manage.py deskuser NAME --role viewer|trader|operator)."
         )
         return
     username = os.environ.get("DESK_ADMIN_USER", "admin")

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trading', '0002_drop_dead_fields'),
+        ('trading', '0004_roles'),
     ]
 
     operations = [

@@ -1,0 +1,323 @@
+"""Who may do what (trading/access.py): every page and endpoint against the user of fewest rights.
+
+The table lists each route (by URL name) and method with the least role that may use it; the test
+asks as that role (it must get the route's answer) and as every role below it (anonymous: the login
+page or 401; a logged-in user without the permission: 403). A route missing from the table fails the
+coverage test, so a new page cannot be added without saying who may use it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from decimal import Decimal as D
+
+import pytest
+from django.core.management import call_command
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from journal.models import Trade
+from journal.services import record_trade
+from tests.helpers import NOW, database_unreachable, trade_fields, user_with_role
+from trading.strategies.services import ensure_strategy_configs
+
+PUBLIC, LOGGED_IN, VIEWER, TRADER, OPERATOR = "public", "logged-in", "viewer", "trader", "operator"
+# From fewest rights to most; "logged-in" is a user in no group.
+LADDER = ("anonymous", LOGGED_IN, VIEWER, TRADER, OPERATOR)
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # URL name, with its namespace
+    method: str
+    least: str  # the least role that may: public, logged-in, viewer, trader, operator
+    status: int  # what that role gets
+    api: bool = False  # anonymous gets 401 (API) rather than the login page
+    args: tuple = ()
+    data: object = None
+
+
+TRADE_BODY = {
+    **{k: str(v) for k, v in trade_fields(trade_id="NEW-1").items()},
+    "quantity": 65,
+    "entry_time": "2026-05-05T09:30:00+05:30",
+    "exit_time": "2026-05-05T10:45:00+05:30",
+}
+FORM_BODY = {
+    "trade_id": "MAN-access",
+    "symbol": "NIFTY",
+    "instrument_type": "CALL",
+    "strike_price": "24000",
+    "expiry_date": "2026-05-12",
+    "side": "LONG",
+    "quantity": "65",
+    "entry_time": "2026-05-05T09:30",
+    "entry_price": "100",
+    "exit_time": "2026-05-05T10:45",
+    "exit_price": "120",
+    "exit_type": "MANUAL",
+    "entry_mode": "PAPER",
+    "data_source": "SIM",
+    "strategy_name": "MANUAL",
+}
+
+ROUTES = (
+    Route("healthz", "get", PUBLIC, 200),
+    Route("login", "get", PUBLIC, 200),
+    Route("logout", "post", PUBLIC, 302),
+    Route("metrics", "get", PUBLIC, 200),  # loopback (the test client) or a bearer token
+    Route("kite-postback", "post", PUBLIC, 400, data={}),  # Kite's checksum authenticates it
+    Route("home", "get", VIEWER, 200),
+    Route("schema", "get", LOGGED_IN, 200, api=True),
+    Route("swagger-ui", "get", LOGGED_IN, 200),
+    # the journal's pages
+    Route("journal:list", "get", VIEWER, 200),
+    Route("journal:calendar", "get", VIEWER, 200),
+    Route("journal:detail", "get", VIEWER, 200, args=("pk",)),
+    Route("journal:new", "get", TRADER, 200),
+    Route("journal:new", "post", TRADER, 302, data=FORM_BODY),
+    Route("journal:annotate", "post", TRADER, 302, args=("pk",), data={"notes": "n", "tags": "a"}),
+    Route("journal:import", "get", TRADER, 200),
+    Route("journal:import", "post", TRADER, 400, data={}),  # no file: the form's answer
+    Route("journal:import-confirm", "post", TRADER, 302, data={}),
+    Route("analytics-pages:page", "get", VIEWER, 200),
+    Route("analytics-pages:tearsheet", "get", VIEWER, 200),
+    # the journal's API
+    Route("journal-api:trade-list", "get", VIEWER, 200, api=True),
+    Route("journal-api:trade-list", "post", TRADER, 201, api=True, data=TRADE_BODY),
+    Route("journal-api:trade-detail", "get", VIEWER, 200, api=True, args=("trade_id",)),
+    Route(
+        "journal-api:trade-detail", "patch", TRADER, 200, api=True, args=("trade_id",), data={"notes": "n"}
+    ),
+    Route(
+        "journal-api:trade-detail",
+        "patch",
+        OPERATOR,
+        200,
+        api=True,
+        args=("trade_id",),
+        data={"exit_price": "121"},
+    ),
+    Route("journal-api:trade-detail", "delete", OPERATOR, 204, api=True, args=("trade_id",)),
+    Route("journal-api:trade-history", "get", VIEWER, 200, api=True),
+    Route("journal-api:trade-totals", "get", VIEWER, 200, api=True),
+    Route("journal-api:trade-export-csv", "get", VIEWER, 200, api=True),
+    Route("journal-api:trade-export-xlsx", "get", VIEWER, 200, api=True),
+    # the engine's tables, strategies, market
+    Route("order-list", "get", VIEWER, 200, api=True),
+    Route("order-detail", "get", VIEWER, 404, api=True, args=(999,)),
+    Route("position-list", "get", VIEWER, 200, api=True),
+    Route("position-detail", "get", VIEWER, 404, api=True, args=(999,)),
+    Route("signal-list", "get", VIEWER, 200, api=True),
+    Route("signal-detail", "get", VIEWER, 404, api=True, args=(999,)),
+    Route("strategy-config-list", "get", VIEWER, 200, api=True),
+    Route("strategy-config-detail", "get", VIEWER, 200, api=True, args=("PCRStrategy",)),
+    Route(
+        "strategy-config-detail",
+        "patch",
+        OPERATOR,
+        200,
+        api=True,
+        args=("PCRStrategy",),
+        data={"cooldown_minutes": 7},
+    ),
+    Route("strategies", "get", VIEWER, 200),
+    Route("strategy-detail", "get", VIEWER, 200, args=("PCRStrategy",)),
+    Route("strategy-toggle", "post", OPERATOR, 302, args=("PCRStrategy",), data={"enabled": "0"}),
+    Route("market-chain", "get", VIEWER, 200),  # no snapshot yet: an empty state
+    Route("api-market-chain", "get", VIEWER, 404, api=True),
+    # the desk's controls
+    Route("control", "get", OPERATOR, 200),
+    Route("control-kill-switch", "post", OPERATOR, 302, data={"on": "1"}),
+    Route("control-breaker-reset", "post", OPERATOR, 302, data={}),
+    Route("control-live-confirm", "post", OPERATOR, 302, data={}),
+    Route("kite-settings", "get", OPERATOR, 200),
+    Route("kite-login", "get", OPERATOR, 302),
+    Route("kite-callback", "get", OPERATOR, 302),
+    Route("favicon", "get", PUBLIC, 301),
+    # the live desk and the notifications
+    Route("desk", "get", VIEWER, 200),
+    Route("desk-kill-switch", "post", OPERATOR, 200, data={"on": "0"}),
+    Route("desk-breaker-reset", "post", OPERATOR, 200, data={}),
+    Route("notifications", "get", OPERATOR, 200),
+)
+
+
+def _names(patterns, namespace: str = "") -> set[str]:
+    out: set[str] = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin":
+                continue
+            ns = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            out |= _names(pattern.url_patterns, ns)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            out.add(namespace + pattern.name)
+    return out
+
+
+def test_every_route_says_who_may_use_it():
+    assert _names(get_resolver().url_patterns) == {route.name for route in ROUTES}
+
+
+@pytest.fixture
+def stored(db, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    ensure_strategy_configs()
+    trade = record_trade(now=NOW, **trade_fields())
+    return {"pk": trade.pk, "trade_id": trade.trade_id}
+
+
+def _client(role: str, api: bool):
+    client = APIClient()
+    if role == "anonymous":
+        return client
+    user = user_with_role(None if role == LOGGED_IN else role, f"{role}-user")
+    if api:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    else:
+        client.force_login(user)
+    return client
+
+
+def _ask(client, route: Route, stored: dict):
+    url = reverse(route.name, args=[stored.get(a, a) for a in route.args])
+    call = getattr(client, route.method)
+    if route.method == "get":
+        return call(url)
+    if route.api:
+        return call(url, route.data, format="json")
+    return call(url, route.data or {})
+
+
+def _cases():
+    for route in ROUTES:
+        least = "anonymous" if route.least == PUBLIC else route.least
+        for role in LADDER[: LADDER.index(least) + 1]:
+            yield pytest.param(route, role, id=f"{route.method}-{route.name}-{role}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("route", "role"), list(_cases()))
+def test_route_answers_the_least_role_and_refuses_those_below(route, role, stored):
+    response = _ask(_client(role, route.api), route, stored)
+    least = "anonymous" if route.least == PUBLIC else route.least
+    if role == least:
+        assert response.status_code == route.status, getattr(response, "content", b"")[:300]
+    elif role == "anonymous" and route.api:
+        assert response.status_code == 401
+    elif role == "anonymous":
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_admin_is_for_operators_only(client):
+    for role in (VIEWER, TRADER):
+        client.force_login(user_with_role(role, f"{role}-admin"))
+        assert client.get("/admin/").status_code == 302  # to the admin's login: not staff
+    client.force_login(user_with_role(OPERATOR, "op-admin"))
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/journal/trade/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_trader_adds_notes_but_cannot_correct_or_delete_a_trade(stored):
+    trader = _client(TRADER, api=True)
+    url = f"/api/trades/{stored['trade_id']}/"
+    assert trader.patch(url, {"notes": "fine", "tags": ["x"]}, format="json").status_code == 200
+    assert trader.patch(url, {"notes": "and", "exit_price": "90"}, format="json").status_code == 403
+    assert trader.delete(url).status_code == 403
+    trade = Trade.objects.get(pk=stored["pk"])
+    assert (trade.notes, trade.tag_list, trade.exit_price) == ("fine", ["x"], D("120"))
+
+
+@pytest.mark.django_db
+def test_pages_show_only_what_the_role_may_do(stored, client):
+    client.force_login(user_with_role(VIEWER, "v"))
+    page = client.get("/journal/").content.decode()
+    assert "/journal/new/" not in page and "/journal/import/" not in page and "/control/" not in page
+    detail = client.get(f"/journal/{stored['pk']}/").content.decode()
+    assert "annotate-form" not in detail
+    client.force_login(user_with_role(TRADER, "t"))
+    page = client.get("/journal/").content.decode()
+    assert "/journal/new/" in page and "/journal/import/" in page and "/control/" not in page
+    assert "annotate-form" in client.get(f"/journal/{stored['pk']}/").content.decode()
+    client.force_login(user_with_role(OPERATOR, "o"))
+    assert "/control/" in client.get("/journal/").content.decode()
+
+
+# --- the command that makes users and tokens ----------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_deskuser_creates_a_user_with_a_role_and_a_working_token(stored):
+    out = io.StringIO()
+    call_command("deskuser", "asha", "--role", "trader", "--token", stdout=out)
+    text = out.getvalue()
+    assert "Created user 'asha' with the role trader" in text and "Password (shown once): " in text
+    key = text.split("API token: ")[1].split()[0]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/trades/").status_code == 200
+    assert client.post("/api/trades/", TRADE_BODY, format="json").status_code == 201
+    assert client.patch("/api/strategies/PCRStrategy/", {"enabled": False}, format="json").status_code == 403
+    password = text.split("Password (shown once): ")[1].split()[0]
+    assert APIClient().login(username="asha", password=password)
+
+    # A change of role replaces the old one; the token stays the same.
+    out = io.StringIO()
+    call_command("deskuser", "asha", "--role", "viewer", "--token", stdout=out)
+    assert "Updated user 'asha' with the role viewer" in out.getvalue() and key in out.getvalue()
+    assert "Password" not in out.getvalue()
+    assert client.post("/api/trades/", {**TRADE_BODY, "trade_id": "NEW-2"}, format="json").status_code == 403
+    call_command("deskuser", "ravi", "--role", "operator", stdout=io.StringIO())
+    from django.contrib.auth import get_user_model
+
+    ravi = get_user_model().objects.get(username="ravi")
+    assert ravi.is_staff and list(ravi.groups.values_list("name", flat=True)) == ["operator"]
+    with pytest.raises(Exception, match="invalid choice"):
+        call_command("deskuser", "x", "--role", "admin", stdout=io.StringIO())
+
+
+# --- the health check --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_healthz_says_whether_the_database_answers_and_names_no_host(client, settings):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    host = settings.DATABASES["default"].get("HOST") or ""
+    with database_unreachable():
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.content.decode()
+    assert json.loads(body) == {"status": "error", "database": "unreachable"}
+    for secret in ("127.0.0.1", "port", "5432", "nonexistent", host or "\x00"):
+        assert secret not in body
+
+
+# --- the API's description ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_api_schema_and_docs_need_a_login(client):
+    assert APIClient().get("/api/schema/").status_code == 401
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 302 and docs["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_a_missing_role_group_is_made_again_with_its_permissions():
+    from django.contrib.auth.models import Group
+
+    Group.objects.filter(name=TRADER).delete()
+    user = user_with_role(TRADER, "again")
+    assert user.has_perm("journal.add_trade") and not user.has_perm("trading.control_desk")
+    assert (
+        Group.objects.get(name=TRADER).permissions.count()
+        == Group.objects.get(name=VIEWER).permissions.count() + 3
+    )
