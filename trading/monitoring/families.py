@@ -193,7 +193,8 @@ DB_FAMILIES: dict[str, DbFamily] = {
         _db(
             "trading_market_session_open",
             "gauge",
-            "1 during the regular session (09:15-15:30 IST on a trading day).",
+            "1 while the market clock is in a session of the exchange's calendar (the wall clock with the"
+            " Kite feed; the close of the engine's last bar with the simulated and replay feeds).",
             ("exchange",),
         ),
         _db(
