@@ -149,8 +149,9 @@ CYCLE_DURATION = Histogram(
 )
 CYCLE_LAG = Gauge(
     "trading_cycle_lag_seconds",
-    "How far the latest live cycle ran behind the market clock (wall clock minus its bar's close; only"
-    " for the Kite feed, where the market clock is the wall clock).",
+    "How far the latest cycle ended behind its bar's close on the market clock: the wall clock minus"
+    " the close with the Kite feed; the cycle's own wall time with a simulated or replayed market,"
+    " whose clock waits for the cycle.",
     ["index"],
     multiprocess_mode="mostrecent",
 )
@@ -643,13 +644,24 @@ def preset(
     indices: Iterable[str] = (),
     cycle_outcomes: Iterable[str] = (),
     control_actions: Iterable[str] = (),
+    modes: Iterable[str] = (),
+    order_types: Iterable[str] = (),
+    errors: Iterable[tuple[str, str]] = (),
 ) -> None:
-    """Create the known label sets of the event counters at 0 when a process starts: a series that
-    first appears already at 1 hides that event from ``increase()``/``rate()``."""
+    """Create the known label sets of the event counters and histograms at 0 when a process starts:
+    a series that first appears already at 1 hides that event from ``increase()``/``rate()``."""
     names = [label(s) for s in strategies]
+    modes = [label(m).upper() for m in modes]
+    for mode in modes:
+        TRADE_RECORD_DELAY.labels(mode)
     for name in names:
         SIGNALS_ACCEPTED.labels(name)
         STRATEGY_ERRORS.labels(name)
+        ORDER_SLIPPAGE.labels(name)
+        for mode in modes:
+            TRADE_PNL.labels(name, mode)
+        for order_type in order_types:
+            ORDER_FILL_TIME.labels(name, label(order_type, "MARKET").upper())
         for direction in directions:
             SIGNALS_GENERATED.labels(name, label(direction, "none").upper())
         for reason in reject_reasons:
@@ -661,6 +673,8 @@ def preset(
             CYCLES.labels(label(index), reason_label(outcome, "ok"))
     for action in control_actions:
         CONTROL_ACTIONS.labels(reason_label(action, "other"))
+    for component, severity in errors:
+        SYSTEM_ERRORS.labels(reason_label(component, "other"), severity)
 
 
 def process_families() -> list[tuple[str, str, tuple[str, ...]]]:

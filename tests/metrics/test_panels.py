@@ -27,10 +27,10 @@ import time
 import urllib.parse
 import urllib.request
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 import yaml
+from django.conf import settings
 from django.db.models import Sum
 
 from journal.models import Trade
@@ -47,20 +47,16 @@ STEP = 2  # seconds between the points of a range query
 # Grafana's $__rate_interval for that scrape interval: max(interval + scrape, 4 x scrape).
 RATE_INTERVAL = "8s"
 
-# Panels that stay empty until an event happens: (dashboard uid, panel title) -> the event. The test
-# causes every one of them, then expects the panel's data.
+# Panels that show nothing but zeros until an event: (dashboard uid, panel title) -> the event. The
+# test checks they show nothing else before, causes every event, and then sees them move.
 WAITING = {
-    ("desk-orders", "Rejected"): "an order the broker rejects",
-    ("desk-orders", "Rejections per hour by reason"): "an order the broker rejects",
-    ("desk-orders", "Cancellations per hour by reason"): "an order cancelled (stale)",
-    ("desk-orders", "Working now"): "an order resting at the broker",
-    ("desk-orders", "Working orders by strategy"): "an order resting at the broker",
-    ("desk-orders", "Broker API errors and retries"): "a broker call that fails",
-    ("desk-strategies", "Strategy errors per minute"): "a strategy that raises",
-    ("desk-system", "Feed fetch p95 and errors"): "",
-    ("desk-system", "Task failures and retries"): "a task that fails",
-    ("desk-system", "Notifications per minute by channel and outcome"): "a notification sent",
-    ("desk-system", "Reconciliation"): "a reconciliation",
+    ("desk-strategies", "Strategy errors per minute"): "a strategy raises (a bad stored configuration)",
+    ("desk-system", "Errors per minute by component"): "a strategy raises (a bad stored configuration)",
+    ("desk-orders", "Working orders by strategy"): "an order rests at the broker",
+    ("desk-orders", "Rejected"): "the exchange's price band refuses an order",
+    ("desk-orders", "Rejections per hour by reason"): "the exchange's price band refuses an order",
+    ("desk-orders", "Cancellations per hour by reason"): "a resting order is cancelled",
+    ("desk-orders", "Broker API errors and retries"): "a broker call fails (an unknown order)",
 }
 
 _taken: set[int] = set()
@@ -96,6 +92,7 @@ class Stack:
             TRADE_SPOOL_PATH=str(tmp_path / "spool.jsonl"),
             DESK_STREAM_POLL_SECONDS="0.05",
             PYTHONUNBUFFERED="1",
+            SECRET_KEY=settings.SECRET_KEY,  # the sessions of the test process are valid there
             **env,
         )
         self.procs: dict[str, subprocess.Popen] = {}
@@ -128,7 +125,8 @@ class Stack:
         self._start(
             "worker",
             [f"{BIN}/celery", "-A", "tradingsite", "worker", "--pool", "prefork", "--concurrency", "1",
-             "-Q", "celery,notifications", "--loglevel", "WARNING", "-n", f"panels-{self.web_port}@%h",
+             "-Q", "celery,notifications", "-I", "tests.metrics.panel_tasks", "--loglevel", "WARNING",
+             "-n", f"panels-{self.web_port}@%h",
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             {**self.env, **env},
         )  # fmt: skip
@@ -254,6 +252,13 @@ def panels() -> list[tuple[str, str, list[dict]]]:
     return out
 
 
+def panel_query(uid: str, title: str) -> str:
+    """The one query of a panel."""
+    (targets,) = [targets for u, t, targets in panels() if (u, t) == (uid, title)]
+    (target,) = targets
+    return target["expr"]
+
+
 def substitute(expr: str, mode: str = "PAPER") -> str:
     """Grafana's template variables as a dashboard opened on its defaults sends them."""
     for name, value in (
@@ -267,31 +272,30 @@ def substitute(expr: str, mode: str = "PAPER") -> str:
     return expr
 
 
-def _has_data(answer: dict) -> bool:
+def _values(answer: dict) -> list[float]:
+    out = []
     for series in answer["data"]["result"]:
-        points = series.get("values") or [series["value"]]
-        if any(not math.isnan(float(v)) for _, v in points):
-            return True
-    return False
+        for _, v in series.get("values") or [series["value"]]:
+            if not math.isnan(float(v)):
+                out.append(float(v))
+    return out
 
 
-def evaluate(stack: Stack, start: float) -> tuple[list, set]:
-    """(errors, panels with no data) of every panel, Grafana's way: instant targets now, the rest
-    over ``start`` .. now."""
-    errors, empty = [], set()
+def evaluate(stack: Stack, start: float) -> tuple[list, dict]:
+    """(errors, panel -> its values) of every panel, asked Grafana's way: instant targets now, the
+    others over ``start`` .. now. A panel with no values shows *No data*."""
+    errors, shown = [], {}
     end = time.time()
     for uid, title, targets in panels():
-        data = False
+        values = shown.setdefault((uid, title), [])
         for target in targets:
             expr = substitute(target["expr"])
             answer = stack.query(expr) if target.get("instant") else stack.query_range(expr, start, end)
             if answer.get("status") != "success" or answer.get("warnings"):
                 errors.append((uid, title, expr, answer))
                 continue
-            data = data or _has_data(answer)
-        if not data:
-            empty.add((uid, title))
-    return errors, empty
+            values.extend(_values(answer))
+    return errors, shown
 
 
 # --- driving the desk -----------------------------------------------------------------------------
@@ -338,17 +342,48 @@ class DeskWatcher(threading.Thread):
                     continue
 
 
+class Operator:
+    """An operator's browser session on the web server: the control page's forms, CSRF and all."""
+
+    def __init__(self, web: str, user) -> None:
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        self.web = web
+        self.cookie = f"sessionid={client.cookies['sessionid'].value}"
+
+    def post(self, path: str, **form: str) -> None:
+        with urllib.request.urlopen(self._request("/control/"), timeout=30) as r:
+            jar = r.headers.get_all("Set-Cookie") or []
+        csrf = next(c.split(";", 1)[0].split("=", 1)[1] for c in jar if c.startswith("csrftoken="))
+        body = urllib.parse.urlencode({"csrfmiddlewaretoken": csrf, **form}).encode()
+        request = self._request(path, body, f"csrftoken={csrf}")
+        with urllib.request.urlopen(request, timeout=30) as r:  # the redirect back to the page: 200
+            assert r.status == 200 and r.url.startswith(f"{self.web}/control/"), r.url
+
+    def _request(self, path: str, body: bytes | None = None, cookie: str = "") -> urllib.request.Request:
+        return urllib.request.Request(
+            self.web + path, data=body, headers={"Cookie": "; ".join(filter(None, [self.cookie, cookie]))}
+        )
+
+
 def test_every_panel_shows_the_truth(stack):
     from rest_framework.authtoken.models import Token
 
     from tests.helpers import user_with_role
+    from trading.strategies.models import StrategyConfig
 
-    viewer = user_with_role("viewer", "panels-viewer")
-    token = Token.objects.create(user=viewer).key
+    token = Token.objects.create(user=user_with_role("viewer", "panels-viewer")).key
+    operator = Operator(stack.web, user_with_role("operator", "panels-operator"))
     began = time.time()
     stack.start_prometheus()
     stack.start_web()
-    stack.start_worker(MAX_CONSECUTIVE_LOSSES="2")
+    stack.start_worker(
+        MAX_CONSECUTIVE_LOSSES="2",  # the session's losses trip the breaker
+        NOTIFY_EMAIL_TO="desk@example.com",  # the breaker's and the kill switch's e-mails
+        EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend",
+    )
     stack.start_beat()
     # Prometheus has the counters' zero before their first event (increase() sees that event).
     assert stack.wait_for('count(trading_signals_generated_total{job="desk-web"})', lambda v: v > 0), (
@@ -358,26 +393,76 @@ def test_every_panel_shows_the_truth(stack):
     watcher.start()
     assert watcher.connected.wait(30), stack.logs()
     app = _celery()
-    run_session(app, SESSION, range(1, 376))
+    run_session(app, SESSION, range(1, 90))
+    time.sleep(2 * SCRAPE)
+    errors, shown = evaluate(stack, began)
+    assert not errors, errors
+    for panel in WAITING:
+        assert not any(shown[panel]), (panel, "moved before its event", shown[panel])
+
+    # The events.
+    broken = StrategyConfig.objects.get(name="EMACrossoverStrategy")
+    good = broken.parameters
+    StrategyConfig.objects.filter(pk=broken.pk).update(parameters={**good, "no_such_parameter": 1})
+    run_session(app, SESSION, range(90, 95))
+    StrategyConfig.objects.filter(pk=broken.pk).update(parameters=good)
+
+    def broker_event(event: str, n: int) -> str:
+        return app.send_task("tests.metrics.broker_event", args=[event, n]).get(timeout=60)
+
+    assert broker_event("rest", 1) == "OPEN"
+    assert stack.wait_for('sum(trading_orders_working{mode="PAPER"})', lambda v: v == 1) == 1
+    assert broker_event("reject", 2) == "REJECTED"
+    # A failing call's series is labelled by its error: it first appears with the error, so rate()
+    # sees the second one (docs/metrics.md).
+    assert broker_event("unknown", 3) == "not found"
+    assert stack.wait_for("sum(trading_broker_api_errors_total)", lambda v: v == 1) == 1
+    time.sleep(SCRAPE)
+    assert broker_event("unknown", 4) == "not found"
+    assert broker_event("cancel", 1) == "CANCELLED"
+    run_session(app, SESSION, range(95, 120))
+    operator.post("/control/kill-switch/", on="1", reason="panels test")
+    kill_switch = substitute(panel_query("desk-overview", "Kill switch"))
+    assert stack.wait_for(kill_switch, lambda v: v == 1) == 1
+    run_session(app, SESSION, range(120, 125))
+    operator.post("/control/kill-switch/", on="0", reason="panels test")
+    run_session(app, SESSION, range(125, 150))
+    run_session(app, SESSION, range(355, 376))  # the close: square-off
     watcher.stopped.set()
     time.sleep(3 * SCRAPE)
-    print(f"session done in {time.time() - began:.1f} s")
 
-    errors, empty = evaluate(stack, began)
-    print("EMPTY", sorted(empty))
+    # Every panel: no errors, data, and each waiting one moved.
+    errors, shown = evaluate(stack, began)
     assert not errors, errors
+    assert [panel for panel, values in shown.items() if not values] == []
+    assert [panel for panel in WAITING if not any(shown[panel])] == []
 
-    # Values: the journal's trades, net P&L and win rate.
+    # The breaker the session's losses tripped fires its alert.
+    firing = 'ALERTS{alertname="DeskCircuitBreakerTripped", alertstate="firing"}'
+    assert stack.wait_for(firing, lambda v: v == 1) == 1, stack.query("ALERTS")
+
+    # Values: the journal's trades, net P&L and win rate, as the overview and strategies panels ask.
     trades = Trade.objects.filter(entry_mode="PAPER")
     assert trades.count() > 0
-    assert stack.value('sum(trading_trades_total{mode="PAPER"})') == trades.count()
-    net = trades.aggregate(n=Sum("net_pnl"))["n"] or Decimal(0)
-    assert stack.value('sum(trading_strategy_net_pnl_rupees{mode="PAPER"})') == pytest.approx(
-        float(net), abs=0.01
-    )
+    assert stack.value(substitute('sum(trading_trades_total{mode="$mode"})')) == trades.count()
+    by_strategy = {
+        r["metric"]["strategy"]: float(r["value"][1])
+        for r in stack.query(
+            substitute(
+                'sum by (strategy) (trading_strategy_net_pnl_rupees{mode="$mode", strategy=~"$strategy"})'
+            )
+        )["data"]["result"]
+    }
+    journal = {
+        name: float(net)
+        for name, net in trades.values_list("strategy_name").annotate(net=Sum("net_pnl")).order_by()
+    }
+    assert {k: v for k, v in by_strategy.items() if k in journal} == pytest.approx(journal, abs=0.005)
+    assert not any(v for k, v in by_strategy.items() if k not in journal)
     wins = trades.filter(is_winning_trade=True).count()
     win_rate = substitute(
         '100 * sum(trading_winning_trades_total{mode="$mode"}) / sum(trading_trades_total{mode="$mode"})'
     )
     assert stack.value(win_rate) == pytest.approx(100 * wins / trades.count())
-    print(f"total {time.time() - began:.1f} s")
+    assert watcher.frames > 0
+    print(f"panel check: {time.time() - began:.1f} s")

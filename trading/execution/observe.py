@@ -59,7 +59,9 @@ def observe_cycle(
 ) -> None:
     """Cycle duration and outcome, market data, stage timings, strategy timings, signals, fills, exits
     and a breaker trip of one cycle."""
-    lag = (timezone.now() - at).total_seconds() if data_source == "KITE" else None
+    # Kite's market clock is the wall clock: the lag is how late the cycle ended after its bar's
+    # close. A simulated or replayed market waits for the cycle: its lag is the cycle's own time.
+    lag = (timezone.now() - at).total_seconds() if data_source == "KITE" else seconds
     metrics.cycle_observed(seconds, lag_seconds=lag, index=index, outcome=outcome)
     if result is None:
         return

@@ -56,7 +56,7 @@ from journal import spool
 from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeAudit
 from trading import metrics
 from trading.choices import ExitType, Side
-from trading.core import calendar
+from trading.core import calendar, fills, order_types
 from trading.execution.models import Order, Position, TradingState
 from trading.monitoring import multiprocess
 from trading.monitoring.families import DB_FAMILIES, DbFamily
@@ -199,7 +199,25 @@ def _zeros(out: Series, strategies: list[str], modes: list[str]) -> None:
                 out["trading_winning_trades"][(s, side, mode)] += 0.0
             for exit_type in ExitType.values:
                 out["trading_trade_exits"][(s, exit_type, mode)] += 0.0
+            for reason in REJECTION_REASONS:
+                out["trading_orders_rejected"][(s, reason, mode)] += 0.0
+            for reason in CANCELLATION_REASONS:
+                out["trading_orders_cancelled"][(s, reason, mode)] += 0.0
 
+
+# The reason codes an order is refused or cancelled with (``metrics.reason_label`` of the stored
+# reason: the paper broker's and the engine's codes; a broker's free text reads "other").
+REJECTION_REASONS = (
+    fills.R_INVALID_PRICE,
+    fills.R_PRICE_BAND,
+    fills.R_INVALID_QUANTITY,
+    fills.R_NO_QUOTE,
+    order_types.R_BROKER_REJECTED,
+    order_types.R_MAX_RETRIES,
+    order_types.R_RATE_LIMITED,
+    "other",
+)
+CANCELLATION_REASONS = (order_types.R_CANCELLED, "other")
 
 ZERO_WHEN_FLAT = (
     "trading_positions_open",

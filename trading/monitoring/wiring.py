@@ -15,6 +15,14 @@ from trading.monitoring import celery_hooks, multiprocess
 DIRECTIONS = ("CALL", "PUT")
 CYCLE_OUTCOMES = ("ok", "skipped", "database_down")
 CONTROL_ACTIONS = ("kill_switch_on", "kill_switch_off", "breaker_reset", "live_confirmed")
+SYSTEM_ERRORS = (
+    ("strategy", "error"),
+    ("marketdata", "warning"),
+    ("engine", "error"),
+    ("database", "critical"),
+    ("celery", "error"),
+    ("notifications", "error"),
+)  # (component, severity) of every ``metrics.system_error`` call and helper
 
 _installed = False
 
@@ -38,4 +46,7 @@ def install() -> None:
         indices={"NIFTY", settings.TRADING_INDEX},
         cycle_outcomes=CYCLE_OUTCOMES,
         control_actions=CONTROL_ACTIONS,
+        modes={"PAPER", settings.TRADING_MODE},
+        order_types=("MARKET", "LIMIT"),
+        errors=SYSTEM_ERRORS,
     )
