@@ -287,7 +287,7 @@ BROKER_RETRIES = Counter(
 )
 ORDER_FILL_TIME = Histogram(
     "trading_order_fill_time_seconds",
-    "Time from submission to complete fill of an order.",
+    "Time from an order's time to its complete fill, on the market clock (a paper fill: its latency).",
     ["strategy", "order_type"],
     buckets=FILL_SECONDS,
 )

@@ -135,7 +135,8 @@ DB_FAMILIES: dict[str, DbFamily] = {
         _db(
             "trading_session_date_timestamp_seconds",
             "gauge",
-            "The session (IST date, as Unix seconds of its midnight) the daily figures are of.",
+            "The session the daily figures are of: the market clock's (the IST date of the engine's last"
+            " bar), as Unix seconds of its midnight.",
         ),
         # control state
         _db(
