@@ -29,10 +29,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from journal import importers
-from journal.derive import RAW_FIELDS, derive_trade
 from journal.importers import ImportFileError, OpenQuantity, RowError
 from journal.models import ImportBatch, Trade, TradeOrigin
-from journal.services import record_trade
+from journal.services import RAW_FIELDS, derive_trade, record_trade
 from trading import outbox
 
 log = logging.getLogger(__name__)

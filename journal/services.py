@@ -5,21 +5,600 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, FieldDoesNotExist, ValidationError
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, models, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 
 from journal import performance, spool
-from journal.derive import EDITABLE, RAW_FIELDS, choice_of, derive_trade
 from journal.models import Trade, TradeAudit, TradeOrigin
-from trading import access, outbox
+from trading import access, inputs, outbox
 from trading.audit import ControlAudit, user_or_none
-from trading.choices import Mode
+from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
+from trading.core import calendar as market_calendar
+from trading.core import charges as charges_mod
+from trading.core import contracts
+from trading.core.context import CONTEXT_FIELDS
 
 log = logging.getLogger(__name__)
+
+IST = ZoneInfo("Asia/Kolkata")
+TICK = Decimal("0.05")
+PAISA = Decimal("0.01")
+
+REQUIRED = (
+    "trade_id",
+    "entry_time",
+    "exit_time",
+    "symbol",
+    "instrument_type",
+    "strike_price",
+    "expiry_date",
+    "entry_price",
+    "exit_price",
+    "quantity",
+)
+# Raw facts a caller may give besides the required ones (derived fields are never taken from callers).
+OPTIONAL = (
+    "tradingsymbol",
+    "exchange",
+    "side",
+    "entry_mode",
+    "data_source",
+    "exit_type",
+    "strategy_name",
+    "signal_strength",
+    "signal_reason",
+    "exit_reason",
+    "signal",
+    "signal_id",
+    "entry_features",
+    "entry_order_id",
+    "exit_order_id",
+    "spot_price_entry",
+    "spot_price_exit",
+    "target_price",
+    "stop_loss_price",
+    *CONTEXT_FIELDS,
+    "initial_risk",
+    "mae",
+    "mfe",
+    "tags",
+    "notes",
+    "backtest_run",
+    "backtest_run_id",
+    "lots",
+    "entry_orders",
+    "exit_orders",
+)
+DERIVED = (
+    "lots",
+    "trade_date",
+    "hold_duration_minutes",
+    "gross_pnl",
+    "net_pnl",
+    "pnl_percentage",
+    "is_winning_trade",
+    *charges_mod.CHARGE_FIELDS,
+    "initial_risk",
+    "planned_rr",
+    "r_multiple",
+    "status",
+)
+RAW_FIELDS = REQUIRED + OPTIONAL
+EDITABLE = tuple(f for f in RAW_FIELDS if f not in ("trade_id", "signal", "backtest_run", "lots"))
+
+
+def _field(name: str):
+    """The Trade model field behind a raw fact (None for the ``*_id`` spellings of foreign keys)."""
+    try:
+        return Trade._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+
+
+# Kinds of the raw facts, from the model: prices (2-place Decimals) and plain numbers (floats).
+_PRICE_FIELDS = tuple(
+    name
+    for name in RAW_FIELDS
+    if isinstance(_field(name), models.DecimalField)
+    and _field(name).decimal_places == 2
+    and name not in ("initial_risk", "mae", "mfe")
+)
+_TICK_FIELDS = ("entry_price", "exit_price", "target_price", "stop_loss_price")
+_MONEY_FIELDS = ("initial_risk", "mae", "mfe")
+_FLOAT_FIELDS = tuple(name for name in RAW_FIELDS if isinstance(_field(name), models.FloatField))
+
+
+# --- Validation and derivation (no database) ------------------------------------------------------
+
+
+class _Errors:
+    """The errors of every field of one trade, collected so that a form or an API answer names them
+    all at once; a check whose input already failed is skipped."""
+
+    def __init__(self) -> None:
+        self.by_field: dict[str, list[str]] = {}
+
+    def add(self, name: str, message: str) -> None:
+        self.by_field.setdefault(name, []).append(message)
+
+    @contextmanager
+    def collect(self):
+        try:
+            yield
+        except ValidationError as exc:
+            for name, messages in _message_dict(exc).items():
+                for message in messages:
+                    self.add(name, message)
+
+    def raise_any(self) -> None:
+        if self.by_field:
+            raise ValidationError(self.by_field)
+
+
+def _message_dict(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
+
+
+def _decimal(name: str, value) -> Decimal:
+    try:
+        d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({name: f"not a number: {value!r}"}) from exc
+    if not d.is_finite():
+        raise ValidationError({name: f"not a finite number: {value!r}"})
+    if abs(d) >= Decimal("1e12"):
+        raise ValidationError({name: f"out of range: {value!r}"})
+    return d
+
+
+def _datetime(name: str, value) -> datetime:
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:  # well-formed but impossible, e.g. 2026-02-30 or an offset of 24 hours
+            parsed = None
+        if parsed is None:
+            raise ValidationError({name: f"not a date-time: {value!r}"})
+        value = parsed
+    if not isinstance(value, datetime):
+        raise ValidationError({name: f"not a date-time: {value!r}"})
+    if value.tzinfo is None:
+        raise ValidationError({name: "date-time without a time zone (give UTC or +05:30)"})
+    problem = inputs.utc_offset_problem(value)
+    if problem:
+        raise ValidationError({name: problem})
+    if not 1990 <= value.year <= 2200:
+        raise ValidationError({name: f"out of range: {value.isoformat()}"})
+    return value
+
+
+def _date(name: str, value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        parsed = parse_date(str(value).strip()) if value is not None else None
+    except ValueError:  # well-formed but impossible, e.g. 2026-02-30
+        parsed = None
+    if parsed is None:
+        raise ValidationError({name: f"not a date: {value!r}"})
+    if not 1990 <= parsed.year <= 2200:
+        raise ValidationError({name: f"out of range: {parsed.isoformat()}"})
+    return parsed
+
+
+def _choice(name: str, value, choices) -> str:
+    v = str(value).strip().upper()
+    allowed = [c for c, _ in choices]
+    if v not in allowed:
+        raise ValidationError({name: f"unknown {name} {value!r}: expected one of {', '.join(allowed)}"})
+    return v
+
+
+def _text(name: str, value, *, label: bool) -> str:
+    """A text fact: refused with control characters (labels: any control or format character)."""
+    text = "" if value is None else str(value)
+    problem = inputs.text_problem(text, label=label)
+    if problem:
+        raise ValidationError({name: problem})
+    return text
+
+
+def _normalize_tags(value) -> str:
+    if value is None or value == "":
+        return ""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    tags = sorted({str(t).strip().lower() for t in items if str(t).strip()})
+    for t in tags:
+        if "," in t:
+            raise ValidationError({"tags": f"a tag may not contain a comma: {t!r}"})
+        problem = inputs.text_problem(t, label=True)
+        if problem:
+            raise ValidationError({"tags": f"tag {t!r} {problem}"})
+    return "," + ",".join(tags) + "," if tags else ""
+
+
+def derive_trade(raw: dict, *, now: datetime | None = None) -> dict:
+    """Validate the raw facts of a trade and return every Trade field (raw + derived).
+
+    With ``now`` - the caller's clock: the wall clock for a person (page, API, import, admin), the
+    feed's clock for the engine, whose simulated sessions may run ahead of it - the times are checked
+    too: entry and exit inside a session of the exchange's calendar, the exit not after the contract's
+    expiry, neither after ``now``. Raises ``ValidationError`` naming every bad field at once (a
+    check whose input is already bad is skipped). Touches no database.
+    """
+    errors = _Errors()
+    out: dict = {}
+    _check_names(raw, errors)
+    _contract_and_times(raw, out, errors)
+    _prices(raw, out, errors)
+    _quantity(raw, out, errors)
+    _numbers(raw, out, errors)
+    _texts_and_links(raw, out, errors)
+    if now is not None:
+        _check_when(out, errors, now)
+    errors.raise_any()
+    _derive_money(out)
+    _derive_risk(out)
+    out["status"] = "CLOSED"
+    _check_storable(out)
+    return out
+
+
+def _present(raw: dict, name: str) -> bool:
+    return raw.get(name) not in (None, "")
+
+
+def _check_names(raw: dict, errors: _Errors) -> None:
+    unknown = sorted(set(raw) - set(RAW_FIELDS))
+    if unknown:
+        errors.add(unknown[0], f"unknown field(s): {', '.join(unknown)}")
+    for name in REQUIRED:
+        if not _present(raw, name):
+            errors.add(name, "this field is required")
+
+
+def _trade_id(value) -> str:
+    text = str(value).strip()
+    problem = inputs.trade_id_problem(text)
+    if problem:
+        raise ValidationError({"trade_id": problem})
+    return text
+
+
+def _symbol(value) -> str:
+    symbol = _text("symbol", value, label=True).strip().upper()
+    if symbol not in contracts.INDICES:
+        raise ValidationError(
+            {"symbol": f"unknown index {symbol!r}: expected one of {', '.join(contracts.INDICES)}"}
+        )
+    return symbol
+
+
+_CHOICES = (
+    ("side", Side.LONG, Side.choices),
+    ("entry_mode", Mode.PAPER, Mode.choices),
+    ("data_source", DataSource.SIM, DataSource.choices),
+    ("exit_type", ExitType.MANUAL, ExitType.choices),
+)
+
+
+def _contract_and_times(raw: dict, out: dict, errors: _Errors) -> None:
+    if _present(raw, "trade_id"):
+        with errors.collect():
+            out["trade_id"] = _trade_id(raw["trade_id"])
+    if _present(raw, "symbol"):
+        with errors.collect():
+            out["symbol"] = _symbol(raw["symbol"])
+    if _present(raw, "instrument_type"):
+        with errors.collect():
+            out["instrument_type"] = _choice(
+                "instrument_type", _instrument_alias(raw["instrument_type"]), InstrumentType.choices
+            )
+    for name, default, choices in _CHOICES:
+        with errors.collect():
+            out[name] = _choice(name, raw.get(name) or default, choices)
+    for name in ("entry_time", "exit_time"):
+        if _present(raw, name):
+            with errors.collect():
+                out[name] = _datetime(name, raw[name])
+    if "entry_time" in out and "exit_time" in out and out["exit_time"] < out["entry_time"]:
+        errors.add("exit_time", "exit is before entry")
+    if _present(raw, "expiry_date"):
+        with errors.collect():
+            out["expiry_date"] = _date("expiry_date", raw["expiry_date"])
+
+
+def _price_of(name: str, value, *, on_tick: bool) -> Decimal:
+    price = _decimal(name, value)
+    if price < 0:
+        raise ValidationError({name: "must not be negative"})
+    if on_tick and price % TICK != 0:
+        raise ValidationError({name: f"{price} is off the 0.05 tick"})
+    return price
+
+
+def _prices(raw: dict, out: dict, errors: _Errors) -> None:
+    """Prices: finite, not negative, premiums on the 0.05 tick (an EXPIRY exit is a settlement value,
+    to the paisa), an exit at 0 only at expiry."""
+    settled = out.get("exit_type") == ExitType.EXPIRY
+    for name in _PRICE_FIELDS:
+        if _present(raw, name):
+            with errors.collect():
+                on_tick = name in _TICK_FIELDS and not (name == "exit_price" and settled)
+                out[name] = _price_of(name, raw[name], on_tick=on_tick)
+        elif name not in REQUIRED:
+            out[name] = None
+    if out.get("strike_price") is not None and out["strike_price"] <= 0:
+        errors.add("strike_price", "must be positive")
+    if out.get("entry_price") == 0:
+        errors.add("entry_price", "an entry at 0 is not a trade")
+    if out.get("exit_price") == 0 and out.get("exit_type") not in (None, ExitType.EXPIRY):
+        errors.add("exit_price", "an exit at 0 is allowed only for exit type EXPIRY")
+
+
+def _whole(name: str, value) -> int:
+    try:
+        number = int(Decimal(str(value)))
+        if Decimal(str(value)) != number:
+            raise ValueError
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({name: f"not a whole number: {value!r}"}) from exc
+    return number
+
+
+def _quantity(raw: dict, out: dict, errors: _Errors) -> None:
+    """Quantity: a positive whole number of the contract's lots (``lots`` must agree if given)."""
+    for name in ("entry_orders", "exit_orders"):
+        with errors.collect():
+            try:
+                out[name] = int(raw.get(name) or 1)
+            except (TypeError, ValueError) as exc:
+                raise ValidationError({name: f"not a whole number: {raw.get(name)!r}"}) from exc
+            if out[name] < 1:
+                raise ValidationError({name: "at least one executed order"})
+    if not _present(raw, "quantity"):
+        return
+    with errors.collect():
+        quantity = _whole("quantity", raw["quantity"])
+        if quantity <= 0:
+            raise ValidationError({"quantity": "must be positive"})
+        out["quantity"] = quantity
+    if "quantity" not in out or "symbol" not in out or "expiry_date" not in out:
+        return
+    quantity = out["quantity"]
+    try:
+        lot = _lot_size(out["symbol"], out["expiry_date"])
+    except ValidationError as exc:
+        with errors.collect():
+            raise exc
+        return
+    if quantity % lot:
+        errors.add(
+            "quantity",
+            f"{quantity} is not a whole number of {out['symbol']} lots of {lot} (expiry {out['expiry_date']})",
+        )
+        return
+    out["lots"] = quantity // lot
+    with errors.collect():
+        try:
+            given_lots = int(raw["lots"]) if _present(raw, "lots") else None
+        except (TypeError, ValueError) as exc:
+            raise ValidationError({"lots": f"not a whole number: {raw.get('lots')!r}"}) from exc
+        if given_lots is not None and given_lots != out["lots"]:
+            raise ValidationError(
+                {"lots": f"{raw['lots']} lots disagree with quantity {quantity} / lot size {lot}"}
+            )
+
+
+def _numbers(raw: dict, out: dict, errors: _Errors) -> None:
+    """Plain numbers (context, strength: NaN/inf stored as unknown) and rupee amounts (to the paisa);
+    MAE (the worst unrealised P&L) is never above 0, MFE (the best) never below."""
+    for name in _FLOAT_FIELDS:
+        value = raw.get(name)
+        if value in (None, ""):
+            out[name] = None
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            errors.add(name, f"not a number: {value!r}")
+            continue
+        out[name] = number if number == number and abs(number) != float("inf") else None
+    for name in _MONEY_FIELDS:
+        value = raw.get(name)
+        out[name] = None
+        if value not in (None, ""):
+            with errors.collect():
+                out[name] = _decimal(name, value).quantize(PAISA, ROUND_HALF_UP)
+    if out.get("mae") is not None and out["mae"] > 0:
+        errors.add("mae", f"{out['mae']} is above 0: MAE is the worst unrealised P&L (rupees, <= 0)")
+    if out.get("mfe") is not None and out["mfe"] < 0:
+        errors.add("mfe", f"{out['mfe']} is below 0: MFE is the best unrealised P&L (rupees, >= 0)")
+
+
+# Free text (line breaks allowed) and one-line labels of a trade.
+_FREE_TEXTS = ("signal_reason", "exit_reason", "notes")
+_LABELS = ("entry_order_id", "exit_order_id", "strategy_name")
+
+
+def _texts_and_links(raw: dict, out: dict, errors: _Errors) -> None:
+    for name in (*_FREE_TEXTS, *_LABELS):
+        with errors.collect():
+            out[name] = _text(name, raw.get(name), label=name in _LABELS)
+    out["strategy_name"] = out.get("strategy_name") or "MANUAL"
+    with errors.collect():
+        out["tags"] = _normalize_tags(raw.get("tags"))
+    features = raw.get("entry_features") or {}
+    problem = None if isinstance(features, dict) else ("entry_features", "expected an object")
+    problem = problem or inputs.json_problem(features)
+    if problem:
+        errors.add("entry_features", problem[1])
+    out["entry_features"] = features
+    if "symbol" not in out:
+        return
+    with errors.collect():
+        out["exchange"] = _text(
+            "exchange", raw.get("exchange") or _fo_exchange(out["symbol"]), label=True
+        ).upper()
+        out["tradingsymbol"] = _text("tradingsymbol", raw.get("tradingsymbol"), label=True) or (
+            _tradingsymbol(out["symbol"], out["expiry_date"], out["strike_price"], out["instrument_type"])
+            if {"expiry_date", "strike_price", "instrument_type"} <= out.keys()
+            else ""
+        )
+    for link in ("signal", "backtest_run"):
+        if raw.get(link) is not None or raw.get(f"{link}_id") is not None:
+            target = raw.get(link)
+            out[f"{link}_id"] = getattr(target, "pk", target) if target is not None else raw.get(f"{link}_id")
+
+
+# The close of a session is part of it for a trade: an option expiring that day settles then.
+_INSTANT = timedelta(microseconds=1)
+
+
+def session_problem(moment: datetime, exchange: str) -> str | None:
+    """Why ``moment`` is outside every session of ``exchange``'s calendar (None: inside one, its
+    close included)."""
+    if market_calendar.is_in_session(moment, exchange) or market_calendar.is_in_session(
+        moment - _INSTANT, exchange
+    ):
+        return None
+    local = moment.astimezone(IST)
+    day = local.date()
+    sessions = market_calendar.session_hours(day, exchange)
+    if not sessions.is_open:
+        return f"{local:%Y-%m-%d %H:%M} IST: {exchange} has no session on {day:%A}, {day}"
+    hours = ", ".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in sessions.windows)
+    return f"{local:%Y-%m-%d %H:%M} IST is outside the {exchange} sessions of {day} ({hours} IST)"
+
+
+def _check_when(out: dict, errors: _Errors, now: datetime) -> None:
+    """Times inside a session of the exchange's calendar, not after the contract's expiry (its
+    session's close) and not after the caller's ``now``."""
+    times = [name for name in ("entry_time", "exit_time") if name in out]
+    if "symbol" in out:
+        exchange = charges_mod.exchange_of(out["symbol"])
+        for name in times:
+            problem = session_problem(out[name], exchange)
+            if problem:
+                errors.add(name, problem)
+    if "expiry_date" in out:
+        for name in times:
+            if market_calendar.ist_date(out[name]) > out["expiry_date"]:
+                errors.add(name, f"after the contract's expiry on {out['expiry_date']}")
+    for name in times:
+        if out[name] > now:
+            errors.add(name, f"in the future (it is {now.astimezone(IST):%Y-%m-%d %H:%M:%S} IST)")
+
+
+def _derive_money(out: dict) -> None:
+    """Gross P&L, itemised charges, net P&L, P&L %, win flag, trade date, hold time."""
+    entry, quantity = out["entry_price"], out["quantity"]
+    gross = charges_mod.round_trip_pnl(
+        side=out["side"], entry_price=entry, exit_price=out["exit_price"], quantity=quantity
+    )
+    try:
+        charged = _charges(out)
+    except ValueError as exc:  # e.g. a date before the charge schedule begins
+        raise ValidationError({"entry_time": str(exc)}) from exc
+    out.update(charged.as_dict())
+    net = gross - charged.total
+    out["gross_pnl"] = gross
+    out["net_pnl"] = net
+    out["pnl_percentage"] = (net / (entry * quantity) * 100).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+    out["is_winning_trade"] = net > 0
+    out["trade_date"] = out["exit_time"].astimezone(IST).date()
+    seconds = Decimal(str((out["exit_time"] - out["entry_time"]).total_seconds()))
+    out["hold_duration_minutes"] = (seconds / 60).quantize(PAISA, ROUND_HALF_UP)
+
+
+def _derive_risk(out: dict) -> None:
+    """Initial risk (entry - stop, rupees for the quantity), planned reward:risk, R-multiple."""
+    entry, quantity = out["entry_price"], out["quantity"]
+    stop, target = out.get("stop_loss_price"), out.get("target_price")
+    if stop is not None and stop != entry:
+        out["initial_risk"] = (abs(entry - stop) * quantity).quantize(PAISA, ROUND_HALF_UP)
+    out["planned_rr"] = (
+        (abs(target - entry) / abs(entry - stop)).quantize(PAISA, ROUND_HALF_UP)
+        if stop is not None and target is not None and stop != entry
+        else None
+    )
+    risk = out.get("initial_risk")
+    out["r_multiple"] = (out["net_pnl"] / risk).quantize(Decimal("0.0001"), ROUND_HALF_UP) if risk else None
+
+
+def _charges(out: dict) -> charges_mod.Charges:
+    return charges_mod.round_trip_charges(
+        side=out["side"],
+        entry_price=out["entry_price"],
+        exit_price=out["exit_price"],
+        quantity=out["quantity"],
+        entry_date=out["entry_time"].astimezone(IST).date(),
+        exit_date=out["exit_time"].astimezone(IST).date(),
+        exchange=charges_mod.exchange_of(out["symbol"]),
+        entry_orders=out["entry_orders"],
+        exit_orders=out["exit_orders"],
+        exit_type=out["exit_type"],
+        brokerage_per_order=Decimal(str(settings.BROKERAGE_PER_ORDER)),
+    )
+
+
+def _check_storable(values: dict) -> None:
+    """Every value fits its column (length, decimal digits, integer range), else a ValidationError
+    naming each such field - never a database error later."""
+    errors = _Errors()
+    for name, value in values.items():
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            field = Trade._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        if isinstance(value, str) and field.max_length and len(value) > field.max_length:
+            errors.add(name, f"at most {field.max_length} characters")
+        if isinstance(field, models.DecimalField):
+            if abs(value) >= Decimal(10) ** (field.max_digits - field.decimal_places):
+                errors.add(name, f"out of range: {value}")
+        elif isinstance(field, models.IntegerField) and abs(value) > 2_147_483_647:
+            errors.add(name, f"out of range: {value}")
+        elif isinstance(field, models.FloatField) and abs(value) > 1e300:
+            errors.add(name, f"out of range: {value}")
+    errors.raise_any()
+
+
+def _instrument_alias(value) -> str:
+    v = str(value).strip().upper()
+    return {"CE": "CALL", "PE": "PUT", "C": "CALL", "P": "PUT"}.get(v, v)
+
+
+def _lot_size(symbol: str, expiry: date) -> int:
+    try:
+        return contracts.lot_size(symbol, expiry)
+    except (KeyError, ValueError) as exc:
+        raise ValidationError({"symbol": f"no lot size of {symbol} for expiry {expiry}: {exc}"}) from exc
+
+
+def _fo_exchange(symbol: str) -> str:
+    return "BFO" if charges_mod.exchange_of(symbol) == "BSE" else "NFO"
+
+
+def _tradingsymbol(symbol: str, expiry: date, strike: Decimal, instrument_type: str) -> str:
+    try:
+        return contracts.tradingsymbol(
+            symbol, expiry, float(strike), "CE" if instrument_type == "CALL" else "PE"
+        )
+    except Exception:  # noqa: BLE001 - a symbol is a convenience, never a reason to refuse a trade
+        return ""
+
 
 # --- Writes ---------------------------------------------------------------------------------------
 
@@ -41,7 +620,7 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
-    origin = choice_of("origin", origin, TradeOrigin.choices)
+    origin = _choice("origin", origin, TradeOrigin.choices)
     values = derive_trade(fields, now=now)
     values["origin"] = origin
     try:

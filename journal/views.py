@@ -1,7 +1,6 @@
 """The journal's pages: list, trade detail (with in-place notes and tags), manual entry, P&L calendar
-and import. Server-rendered, login required; each view reads through ``journal.page_selectors`` (the
-list, the calendar) or ``journal.detail_selectors`` (one trade) and writes through
-``journal.services`` / ``journal.import_services``."""
+and import. Server-rendered, login required; each view reads through ``journal.page_selectors`` and
+writes through ``journal.services`` / ``journal.import_services``."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from journal import detail_selectors, import_services, page_selectors, selectors
+from journal import import_services, page_selectors, selectors
 from journal.filters import TRADE_FILTER_NAMES, filter_trades
 from journal.forms import (
     CalendarForm,
@@ -125,10 +124,10 @@ def trade_list(request: HttpRequest) -> HttpResponse:
 def _detail_context(trade: Trade, form: TradeAnnotateForm) -> dict:
     return {
         "trade": trade,
-        "groups": detail_selectors.trade_field_groups(trade),
-        "context_rows": detail_selectors.market_context_rows(trade),
-        "features": detail_selectors.trade_features(trade),
-        "chart": detail_selectors.trade_chart(trade),
+        "groups": page_selectors.trade_field_groups(trade),
+        "context_rows": page_selectors.market_context_rows(trade),
+        "features": page_selectors.trade_features(trade),
+        "chart": page_selectors.trade_chart(trade),
         "form": form,
         "audits": trade.audits.select_related("user")[:200],
     }
