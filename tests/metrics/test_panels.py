@@ -331,6 +331,7 @@ class DeskWatcher(threading.Thread):
         self.connected = threading.Event()
 
     def run(self) -> None:
+        from websockets.exceptions import ConnectionClosed
         from websockets.sync.client import connect
 
         with connect(self.url, additional_headers={"Authorization": f"Token {self.token}"}) as ws:
@@ -341,6 +342,8 @@ class DeskWatcher(threading.Thread):
                     self.frames += 1
                 except TimeoutError:
                     continue
+                except ConnectionClosed:
+                    return  # the server stopped (the test's teardown)
 
 
 class Operator:
