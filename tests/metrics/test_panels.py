@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -206,6 +207,11 @@ class Stack:
         except urllib.error.HTTPError as exc:  # 400/422: a bad query, reported as such
             return json.loads(exc.read())
 
+    def label_values(self, metric: str, label: str) -> list[str]:
+        params = urllib.parse.urlencode({"match[]": metric})
+        with urllib.request.urlopen(f"{self.prom}/api/v1/label/{label}/values?{params}", timeout=30) as r:
+            return json.loads(r.read())["data"]
+
     def value(self, expr: str) -> float | None:
         result = self.query(expr)["data"]["result"]
         return float(result[0]["value"][1]) if result else None
@@ -250,6 +256,19 @@ def panels() -> list[tuple[str, str, list[dict]]]:
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
         walk(board["uid"], board["panels"])
+    return out
+
+
+def variables() -> list[tuple[str, str, str]]:
+    """(dashboard uid, metric, label) of every ``label_values(metric, label)`` template variable."""
+    out = []
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for var in board.get("templating", {}).get("list", []):
+            query = var.get("definition") or ""
+            match = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", query)
+            assert match, (board["uid"], var["name"], query)
+            out.append((board["uid"], *match.groups()))
     return out
 
 
@@ -440,6 +459,12 @@ def test_every_panel_shows_the_truth(stack, record_property):
     assert not errors, errors
     assert [panel for panel, values in shown.items() if not values] == []
     assert [panel for panel in WAITING if not any(shown[panel])] == []
+
+    # The template variables offer what the test substituted: the mode, the strategies traded.
+    for uid, metric, label in variables():
+        offered = stack.label_values(metric, label)
+        wanted = {"PAPER"} if label == "mode" else set(Trade.objects.values_list("strategy_name", flat=True))
+        assert wanted <= set(offered), (uid, metric, label, offered)
 
     # The breaker the session's losses tripped fires its alert.
     firing = 'ALERTS{alertname="DeskCircuitBreakerTripped", alertstate="firing"}'
