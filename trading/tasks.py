@@ -80,8 +80,10 @@ def monitor_positions(index: str | None = None, at: str | None = None) -> dict:
 
 @shared_task(name="trading.tasks.square_off", acks_late=True, reject_on_worker_lost=True, **_RETRY)
 def square_off(index: str | None = None, exit_type: str = "SQUARE_OFF", at: str | None = None) -> dict:
-    """Close every open position of ``index`` now (SQUARE_OFF, or KILL_SWITCH from the control page)."""
-    when = _at(at) or desk.now_utc()
+    """Close every open position of ``index`` now (SQUARE_OFF, or KILL_SWITCH from the control page):
+    at ``at``, else at the desk's market clock (a simulated desk's bar already processed: its next
+    cycle sees the kill switch and closes them)."""
+    when = _at(at) or desk.market_now(index)
     return _summary(desk.run_cycle(index, at=when, force_exit=exit_type))
 
 

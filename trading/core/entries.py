@@ -186,6 +186,7 @@ def _entry_record(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome, pla
         signal_direction=signal.direction,
         signal=signal,
         features=outcome.features,
+        reference_price=plan.ask,
     )
 
 
