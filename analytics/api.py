@@ -27,6 +27,7 @@ from journal.api import TRADE_FILTERS
 from journal.filters import TradeFilterSet, refuse_empty_choices
 from trading import access
 from trading.choices import Mode
+from trading.core import attribution
 
 # --- Input ---------------------------------------------------------------------------------------------
 
@@ -271,6 +272,29 @@ class BreakdownSerializer(serializers.Serializer):
     rows = BreakdownRowSerializer(many=True)
 
 
+class AttributionRowSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    trades = serializers.IntegerField()
+    attributed = serializers.IntegerField(help_text="trades with entry and exit snapshots")
+    gross_pnl = serializers.FloatField(help_text="of every trade in the group, rupees")
+    gross_attributed = serializers.FloatField(help_text="of the attributed trades: the sum of the parts")
+    delta = serializers.FloatField()
+    gamma = serializers.FloatField()
+    theta = serializers.FloatField()
+    vega = serializers.FloatField()
+    residual = serializers.FloatField()
+
+
+class AttributionSerializer(serializers.Serializer):
+    mode = serializers.CharField()
+    by = serializers.CharField()
+    label = serializers.CharField()
+    components = serializers.ListField(child=serializers.CharField())
+    rows = AttributionRowSerializer(many=True)
+    total = AttributionRowSerializer()
+
+
 # --- Views ------------------------------------------------------------------------------------------------------
 
 
@@ -436,6 +460,18 @@ class MonthlyView(_AnalyticsView):
         return Response({"mode": mode, "capital": capital, "months": body_months, "years": body_years})
 
 
+def _by_parameter(*, required: bool, default: str | None = None) -> OpenApiParameter:
+    return OpenApiParameter(
+        "by",
+        OpenApiTypes.STR,
+        OpenApiParameter.QUERY,
+        required=required,
+        enum=list(selectors.BREAKDOWN_NAMES),
+        default=default,
+        description="What to group by (docs/analytics.md, Breakdowns)",
+    )
+
+
 class BreakdownView(_AnalyticsView):
     """``GET /api/analytics/breakdown?by=...``: trades, win rate, net, expectancy, profit factor and
     average R per group."""
@@ -443,17 +479,7 @@ class BreakdownView(_AnalyticsView):
     @extend_schema(
         summary="Breakdown by strategy, option type, side, exit type, entry time, weekday, days to "
         "expiry, expiry day, VIX regime, PCR, IV percentile, max-pain distance, tag or month",
-        parameters=[
-            OpenApiParameter(
-                "by",
-                OpenApiTypes.STR,
-                OpenApiParameter.QUERY,
-                required=True,
-                enum=list(selectors.BREAKDOWN_NAMES),
-                description="What to group by (docs/analytics.md, Breakdowns)",
-            ),
-            *FILTERS,
-        ],
+        parameters=[_by_parameter(required=True), *FILTERS],
         responses={200: BreakdownSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
@@ -478,3 +504,43 @@ class BreakdownView(_AnalyticsView):
                 }
             )
         return Response({"mode": mode, "by": by.name, "label": by.label, "rows": rows})
+
+
+class AttributionView(_AnalyticsView):
+    """``GET /api/analytics/attribution?by=strategy``: the gross P&L of each group split into delta,
+    gamma, theta, vega and residual (the parts stored on each trade, summed in the database)."""
+
+    @extend_schema(
+        summary="Greeks P&L attribution per strategy (or any breakdown's groups): delta, gamma, theta, "
+        "vega, residual",
+        parameters=[_by_parameter(required=False, default="strategy"), *FILTERS],
+        responses={200: AttributionSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        by_name = _choice(request, "by", selectors.BREAKDOWN_NAMES, default="strategy")
+        filterset, mode = _filters(request)
+        by = selectors.breakdowns(selectors.configured_dimensions())[by_name]
+        groups = selectors.attribution_groups(filterset, by)
+        rows = [{"key": g.key, "label": g.label, **g.figures} for g in groups]
+        total: dict[str, Any] = {"key": "total", "label": "Total"}
+        if by.join is None:  # a trade in one group only: the groups add up to the filtered trades
+            for name in ("trades", "attributed"):
+                total[name] = sum(r[name] for r in rows)
+            for name in ("gross_pnl", "gross_attributed", *attribution.COMPONENTS):
+                total[name] = round(sum(r[name] for r in rows), 2)
+        else:  # tags: a trade counts under each of its tags, so the total is asked for on its own
+            whole = selectors.attribution_groups(filterset, selectors.breakdowns()["side"])
+            for name in ("trades", "attributed"):
+                total[name] = sum(g.figures[name] for g in whole)
+            for name in ("gross_pnl", "gross_attributed", *attribution.COMPONENTS):
+                total[name] = round(sum(g.figures[name] for g in whole), 2)
+        return Response(
+            {
+                "mode": mode,
+                "by": by.name,
+                "label": by.label,
+                "components": list(attribution.COMPONENTS),
+                "rows": rows,
+                "total": total,
+            }
+        )

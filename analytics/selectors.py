@@ -10,6 +10,7 @@ each breakdown one ``GROUP BY`` over the bucket rule of ``analytics.buckets`` wr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -35,9 +36,12 @@ from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMi
 
 from analytics import buckets, stats
 from analytics.returns import daily_net
+from journal.accumulator import join_runs
 from journal.filters import TradeFilterSet
-from journal.models import DailyPerformance
+from journal.models import DailyPerformance, StrategyPerformance
+from journal.selectors import STRATEGY_COUNTABLE
 from trading.choices import ExitType, Side
+from trading.core import attribution
 from trading.core.calendar import IST
 
 # --- Totals and the daily series --------------------------------------------------------------------------
@@ -49,7 +53,76 @@ def _plain(qs: QuerySet) -> QuerySet:
 
 
 def trade_sums(filterset: TradeFilterSet) -> stats.TradeSums:
-    """The sufficient statistics of the filtered trades: one aggregate query plus the streaks."""
+    """The sufficient statistics of the filtered trades: from the performance rows when they hold the
+    filtered set exactly (dates and mode: the per-day rows; a strategy and mode: the strategy's row), else
+    one aggregate query over the trades. Streaks join the rows' runs when the rows are of one mode (in
+    time order), else come from a window query over the trades."""
+    rows, one_mode = _performance_rows(filterset)
+    if rows is None or any(r.first_sign is None for r in rows):
+        return _trade_sums_of_trades(filterset)
+    win_streak, loss_streak = join_runs(rows) if one_mode else (streaks(filterset) if rows else (0, 0))
+
+    def total(name: str):
+        return sum((getattr(r, name) for r in rows), Decimal(0))
+
+    return stats.TradeSums(
+        trades=sum(r.trades for r in rows),
+        wins=sum(r.wins for r in rows),
+        losses=sum(r.losses for r in rows),
+        net=total("net_pnl"),
+        gross=total("gross_pnl"),
+        charges=total("total_charges"),
+        sum_wins=total("sum_wins"),
+        sum_losses=total("sum_losses"),
+        max_net=max((r.best_trade for r in rows), default=None),
+        min_net=min((r.worst_trade for r in rows), default=None),
+        r_count=sum(r.r_count for r in rows),
+        r_sum=total("r_sum"),
+        r_sum_sq=total("r_sum_sq"),
+        hold_count=sum(r.trades for r in rows),
+        hold_sum=total("total_hold_minutes"),
+        mae_count=sum(r.mae_count for r in rows),
+        mae_sum=total("mae_sum"),
+        mfe_count=sum(r.mfe_count for r in rows),
+        mfe_sum=total("mfe_sum"),
+        efficiency_count=sum(r.efficiency_count for r in rows),
+        efficiency_sum=math.fsum(r.efficiency_sum for r in rows),
+        longest_win_streak=win_streak,
+        longest_loss_streak=loss_streak,
+    )
+
+
+def _day_rows(filterset: TradeFilterSet) -> QuerySet:
+    """The per-day performance rows (with trades) of a daily-countable filter: its dates and mode."""
+    data = filterset.form.cleaned_data
+    rows = DailyPerformance.objects.filter(trades__gt=0)
+    if data.get("date_from"):
+        rows = rows.filter(date__gte=data["date_from"])
+    if data.get("date_to"):
+        rows = rows.filter(date__lte=data["date_to"])
+    if data.get("mode"):
+        rows = rows.filter(mode=data["mode"])
+    return rows
+
+
+def _performance_rows(filterset: TradeFilterSet) -> tuple[list | None, bool]:
+    """(rows, of one mode) of the performance table that holds exactly the filtered trades, in time
+    order; (None, False) when none does."""
+    active = filterset.active_filters
+    data = filterset.form.cleaned_data
+    one_mode = bool(data.get("mode"))
+    if filterset.is_daily_countable:
+        return list(_day_rows(filterset).order_by("date", "mode")), one_mode
+    if "strategy" in active and active <= STRATEGY_COUNTABLE:
+        rows = StrategyPerformance.objects.filter(strategy_name=data["strategy"], trades__gt=0)
+        if one_mode:
+            rows = rows.filter(mode=data["mode"])
+        return list(rows.order_by("mode")), one_mode
+    return None, False
+
+
+def _trade_sums_of_trades(filterset: TradeFilterSet) -> stats.TradeSums:
+    """The sums over the trades themselves: one aggregate query plus the streaks' window query."""
     qs = _plain(filterset.qs)
     win, loss = Q(net_pnl__gt=0), Q(net_pnl__lt=0)
     ranged = Q(mfe__gt=F("mae"))
@@ -137,14 +210,7 @@ def daily_rows(filterset: TradeFilterSet) -> DailyRows:
     """Net P&L and trades per trade date of the filtered trades: from ``DailyPerformance`` when only the
     dates and the mode filter (a row per day and mode, refreshed with every trade), else a ``GROUP BY``."""
     if filterset.is_daily_countable:
-        data = filterset.form.cleaned_data
-        rows = DailyPerformance.objects.filter(trades__gt=0)
-        if data.get("date_from"):
-            rows = rows.filter(date__gte=data["date_from"])
-        if data.get("date_to"):
-            rows = rows.filter(date__lte=data["date_to"])
-        if data.get("mode"):
-            rows = rows.filter(mode=data["mode"])
+        rows = _day_rows(filterset)
         per_day = rows.values("date").annotate(n=Sum("trades"), net=Sum("net_pnl")).order_by("date")
         per_day = per_day.values_list("date", "n", "net")
     else:
@@ -311,24 +377,52 @@ class GroupRow:
     figures: dict
 
 
-def breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
-    """The breakdown ``by`` of the filtered trades: one GROUP BY in the database. Bucketed rows in the
-    buckets' order (``na`` last), months in time order, the others by net P&L, best first."""
+def _grouped(filterset: TradeFilterSet, by: Breakdown, columns: tuple[str, ...], sums: str) -> list[tuple]:
+    """``(key, label, *sums)`` per group of ``by``: one GROUP BY in the database over the filtered
+    trades' ``columns`` (the subquery ``t``)."""
     qs = filterset.qs
-    if by.annotations:
-        qs = qs.annotate(**by.annotations())
-    fields = ("net_pnl", "r_multiple", *by.fields, *(by.annotations() if by.annotations else {}))
-    inner, params, alias = _inner(qs, *fields)
+    annotations = by.annotations() if by.annotations else {}
+    if annotations:
+        qs = qs.annotate(**annotations)
+    inner, params, alias = _inner(qs, *columns, *by.fields, *annotations)
     vendor = connections[alias].vendor
     value = by.value(vendor)
     key = by.dimension.sql_case(value) if by.dimension else value
     join = by.join(vendor) if by.join else ""
-    sql = f"SELECT {key} AS k, {_SUMS} FROM ({inner}) AS t {join} GROUP BY 1"
+    sql = f"SELECT {key} AS k, {sums} FROM ({inner}) AS t {join} GROUP BY 1"
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
+    out = []
+    for k, *values in fetched:
+        key_text = "na" if k is None else str(k)
+        if by.dimension:
+            label = by.dimension.label_of(key_text)
+        elif by.labels and key_text != "na":
+            label = by.labels(key_text)
+        else:
+            label = buckets.MISSING.label if key_text == "na" else key_text
+        out.append((key_text, label, *values))
+    return out
+
+
+def _ordered(rows: list[GroupRow], by: Breakdown, value: str) -> list[GroupRow]:
+    """Bucketed rows in the buckets' order (``na`` last), months in time order, the others by
+    ``figures[value]``, largest first."""
+    if by.dimension:
+        order = {k: i for i, k in enumerate(by.dimension.keys())}
+        return sorted(rows, key=lambda r: order[r.key])
+    if by.name == "month":
+        return sorted(rows, key=lambda r: r.key)
+    return sorted(rows, key=lambda r: (r.key == "na", -(r.figures[value] or 0.0), r.key))
+
+
+def breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
+    """The breakdown ``by`` of the filtered trades: trade figures per group (``stats.trade_figures``)."""
     rows = []
-    for k, n, wins, losses, net, sum_wins, sum_losses, r_count, r_sum in fetched:
+    for key, label, n, wins, losses, net, sum_wins, sum_losses, r_count, r_sum in _grouped(
+        filterset, by, ("net_pnl", "r_multiple"), _SUMS
+    ):
         sums = stats.TradeSums(
             trades=int(n),
             wins=int(wins or 0),
@@ -339,19 +433,36 @@ def breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
             r_count=int(r_count or 0),
             r_sum=r_sum or 0,
         )
-        key_text = "na" if k is None else str(k)
-        if by.dimension:
-            label = by.dimension.label_of(key_text)
-        elif by.labels and key_text != "na":
-            label = by.labels(key_text)
-        else:
-            label = buckets.MISSING.label if key_text == "na" else key_text
-        rows.append(GroupRow(key_text, label, stats.trade_figures(sums)))
-    if by.dimension:
-        order = {k: i for i, k in enumerate(by.dimension.keys())}
-        rows.sort(key=lambda r: order[r.key])
-    elif by.name == "month":
-        rows.sort(key=lambda r: r.key)
-    else:
-        rows.sort(key=lambda r: (r.key == "na", -r.figures["net_pnl"], r.key))
-    return rows
+        rows.append(GroupRow(key, label, stats.trade_figures(sums)))
+    return _ordered(rows, by, "net_pnl")
+
+
+ATTRIBUTION_COLUMNS = tuple(f"{c}_pnl" for c in attribution.COMPONENTS)
+_ATTRIBUTION_SUMS = ", ".join(
+    [
+        "COUNT(*)",
+        "COUNT(t.delta_pnl)",
+        "SUM(t.gross_pnl)",
+        "SUM(CASE WHEN t.delta_pnl IS NOT NULL THEN t.gross_pnl ELSE 0 END)",
+        *(f"SUM(t.{c})" for c in ATTRIBUTION_COLUMNS),
+    ]
+)
+
+
+def attribution_groups(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
+    """The stored Greeks attribution of the filtered trades summed per group of ``by``: ``trades``,
+    ``attributed`` (trades with the snapshots), ``gross_pnl`` (all), ``gross_attributed`` and the five
+    parts (rupees, over the attributed trades: they add up to ``gross_attributed``)."""
+    rows = []
+    for key, label, n, attributed, gross, gross_attributed, *parts in _grouped(
+        filterset, by, ("gross_pnl", *ATTRIBUTION_COLUMNS), _ATTRIBUTION_SUMS
+    ):
+        figures = {
+            "trades": int(n),
+            "attributed": int(attributed or 0),
+            "gross_pnl": stats.paisa(gross),
+            "gross_attributed": stats.paisa(gross_attributed),
+        }
+        figures.update({c: stats.paisa(v) for c, v in zip(attribution.COMPONENTS, parts, strict=True)})
+        rows.append(GroupRow(key, label, figures))
+    return _ordered(rows, by, "gross_attributed")

@@ -680,7 +680,7 @@ class TradeSums:
     longest_loss_streak: int = 0
 
 
-def _paisa(value: Any) -> float:
+def paisa(value: Any) -> float:
     """A rupee sum to the paisa (the database adds exactly; SQLite's floats are rounded back)."""
     return round(float(value or 0) * 100.0) / 100.0
 
@@ -701,9 +701,9 @@ def trade_figures(s: TradeSums) -> dict[str, Any]:
     """The trade figures of ``summary`` (same keys, units and None rules) from a ``TradeSums``."""
     n = int(s.trades)
     wins, losses = int(s.wins), int(s.losses)
-    sum_wins, sum_losses = _paisa(s.sum_wins), _paisa(s.sum_losses)
-    gross = _paisa(s.gross)
-    charges = _paisa(s.charges)
+    sum_wins, sum_losses = paisa(s.sum_wins), paisa(s.sum_losses)
+    gross = paisa(s.gross)
+    charges = paisa(s.charges)
     avg_win = sum_wins / wins if wins else None
     avg_loss = sum_losses / losses if losses else None
     r_n = int(s.r_count)
@@ -712,7 +712,7 @@ def trade_figures(s: TradeSums) -> dict[str, Any]:
     min_net = float(s.min_net) if s.min_net is not None else None
     return {
         "trades": n,
-        "net_pnl": _paisa(s.net),
+        "net_pnl": paisa(s.net),
         "gross_pnl": gross,
         "charges": charges,
         "charges_pct_of_gross": charges / gross * 100.0 if gross > 0 else None,
@@ -723,7 +723,7 @@ def trade_figures(s: TradeSums) -> dict[str, Any]:
         "average_loss": avg_loss,
         "payoff_ratio": avg_win / -avg_loss if avg_win is not None and avg_loss is not None else None,
         "profit_factor": sum_wins / -sum_losses if sum_losses < 0 else None,
-        "expectancy": _paisa(s.net) / n if n else None,
+        "expectancy": paisa(s.net) / n if n else None,
         "expectancy_r": float(s.r_sum) / r_n if r_n else None,
         "sqn": math.sqrt(r_n) * (float(s.r_sum) / r_n) / sd if r_n >= 2 and sd > 0 else None,
         "largest_win": max_net if max_net is not None and max_net > 0 else None,
@@ -731,7 +731,7 @@ def trade_figures(s: TradeSums) -> dict[str, Any]:
         "longest_win_streak": int(s.longest_win_streak),
         "longest_loss_streak": int(s.longest_loss_streak),
         "average_hold_minutes": float(s.hold_sum) / s.hold_count if s.hold_count else None,
-        "average_mae": _paisa(s.mae_sum) / s.mae_count if s.mae_count else None,
-        "average_mfe": _paisa(s.mfe_sum) / s.mfe_count if s.mfe_count else None,
+        "average_mae": paisa(s.mae_sum) / s.mae_count if s.mae_count else None,
+        "average_mfe": paisa(s.mfe_sum) / s.mfe_count if s.mfe_count else None,
         "exit_efficiency": float(s.efficiency_sum) / s.efficiency_count if s.efficiency_count else None,
     }

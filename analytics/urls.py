@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/analytics/daily", api.DailyView.as_view(), name="daily"),
     path("api/analytics/monthly", api.MonthlyView.as_view(), name="monthly"),
     path("api/analytics/breakdown", api.BreakdownView.as_view(), name="breakdown"),
+    path("api/analytics/attribution", api.AttributionView.as_view(), name="attribution"),
 ]

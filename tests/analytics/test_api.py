@@ -401,3 +401,185 @@ def test_bad_input_is_a_400_naming_the_parameter(api, path, params, field):
 
 def test_the_api_needs_a_login(db):
     assert APIClient().get("/api/analytics/summary").status_code == 401
+
+
+# --- Greeks attribution, stored on the trade -------------------------------------------------------------
+
+
+def _worked(side: str = "LONG", **over) -> Trade:
+    """docs/analytics.md's hand-worked trade: 75 units at 200.00 -> 237.70 over six hours (0.25 day),
+    spot 25,000 -> 25,100, IV 15% -> 14%, entry Greeks delta 0.5, gamma 0.0004, theta -10, vega 12."""
+    buy, sell = D("200.00"), D("237.70")
+    fields = trade_fields(
+        trade_id=f"WORKED-{side}",
+        entry_time=ist(2025, 6, 2, 9, 20),
+        exit_time=ist(2025, 6, 2, 15, 20),
+        expiry_date="2025-06-05",
+        quantity=75,
+        side=side,
+        entry_price=buy if side == "LONG" else sell,
+        exit_price=sell if side == "LONG" else buy,
+        stop_loss_price=None,
+        target_price=None,
+        spot_price_entry=D("25000"),
+        spot_price_exit=D("25100"),
+        iv_entry=0.15,
+        iv_exit=0.14,
+        delta_entry=0.5,
+        gamma_entry=0.0004,
+        theta_entry=-10.0,
+        vega_entry=12.0,
+    )
+    fields.update(over)
+    return record_trade(now=NOW, **fields)
+
+
+def test_the_attribution_of_the_hand_worked_trade_is_stored_on_it():
+    long_ = _worked("LONG")
+    # LONG buys at 200 and sells at 237.70; SHORT sells at 237.70 and buys back at 200: the same
+    # market path read the other way round is the negated trade only when it sells first at 200.
+    assert long_.gross_pnl == D("2827.50")
+    parts = (long_.delta_pnl, long_.gamma_pnl, long_.theta_pnl, long_.vega_pnl, long_.residual_pnl)
+    assert parts == (D("3750.00"), D("150.00"), D("-187.50"), D("-900.00"), D("15.00"))
+    short = record_trade(
+        now=NOW,
+        **{
+            **trade_fields(),
+            "trade_id": "WORKED-SHORT",
+            "entry_time": long_.entry_time,
+            "exit_time": long_.exit_time,
+            "expiry_date": "2025-06-05",
+            "quantity": 75,
+            "side": "SHORT",
+            "entry_price": D("200.00"),
+            "exit_price": D("237.70"),
+            "stop_loss_price": None,
+            "target_price": None,
+            "spot_price_entry": D("25000"),
+            "spot_price_exit": D("25100"),
+            "iv_entry": 0.15,
+            "iv_exit": 0.14,
+            "delta_entry": 0.5,
+            "gamma_entry": 0.0004,
+            "theta_entry": -10.0,
+            "vega_entry": 12.0,
+        },
+    )
+    assert short.gross_pnl == D("-2827.50")
+    assert (short.delta_pnl, short.gamma_pnl, short.theta_pnl, short.vega_pnl, short.residual_pnl) == tuple(
+        -p for p in parts
+    )
+
+
+def test_a_trade_without_its_snapshots_has_no_attribution_and_an_edit_recomputes_it(db):
+    from journal.services import trade_update
+
+    bare = record_trade(now=NOW, **trade_fields(trade_id="BARE"))
+    assert bare.delta_pnl is bare.residual_pnl is None
+    worked = _worked()
+    operator = user_with_role("operator", "fixer")
+    fixed = trade_update(trade=worked, user=operator, source="api", exit_price=D("240.00"))
+    # gross 75 x 40 = 3,000.00; the Greek parts depend on the snapshots only; the residual takes the rest.
+    assert (fixed.gross_pnl, fixed.delta_pnl, fixed.residual_pnl) == (D("3000.00"), D("3750.00"), D("187.50"))
+
+
+def test_attribution_api_sums_the_stored_parts_per_group(trades, api):
+    worked = _worked()
+    for i, t in enumerate(trades[:12]):  # snapshots on a few of the random trades, through an edit
+        from journal.services import trade_update
+
+        trade_update(
+            trade=t,
+            user=user_with_role("operator", f"op{i}"),
+            source="api",
+            spot_price_exit=t.spot_price_entry + 40 - 7 * i,
+            iv_entry=0.13,
+            iv_exit=0.13 + 0.002 * (i - 5),
+            delta_entry=0.5 if t.side == "LONG" else 0.45,
+            gamma_entry=0.0007,
+            theta_entry=-11.0,
+            vega_entry=12.5,
+        )
+    stored = list(Trade.objects.filter(entry_mode="PAPER"))
+    body = _get(api, "attribution")
+    assert body["by"] == "strategy" and body["components"] == ["delta", "gamma", "theta", "vega", "residual"]
+    rows = {r["key"]: r for r in body["rows"]}
+    assert set(rows) == {t.strategy_name for t in stored}
+    for name, row in rows.items():
+        group = [t for t in stored if t.strategy_name == name]
+        done = [t for t in group if t.delta_pnl is not None]
+        assert row["trades"] == len(group) and row["attributed"] == len(done)
+        assert row["gross_pnl"] == pytest.approx(float(sum(t.gross_pnl for t in group)), abs=1e-6)
+        assert row["gross_attributed"] == pytest.approx(float(sum(t.gross_pnl for t in done)), abs=1e-6)
+        for c in ("delta", "gamma", "theta", "vega", "residual"):
+            assert row[c] == pytest.approx(float(sum(getattr(t, f"{c}_pnl") for t in done)), abs=1e-6)
+        parts = sum(row[c] for c in ("delta", "gamma", "theta", "vega", "residual"))
+        assert parts == pytest.approx(row["gross_attributed"], abs=0.01 * max(row["attributed"], 1))
+    assert (
+        rows["PCRStrategy"]["attributed"]
+        >= 1 + sum(1 for t in trades[:12] if t.strategy_name == "PCRStrategy" and t.entry_mode == "PAPER") - 0
+    )  # the worked trade is a PCRStrategy trade too
+    assert body["total"]["trades"] == len(stored)
+    by_tag = _get(api, "attribution", by="tag")
+    assert by_tag["total"] == {**body["total"]}
+    assert worked.delta_pnl == D("3750.00")
+
+
+def test_the_trade_page_shows_its_attribution(client):
+    worked = _worked()
+    client.force_login(user_with_role("viewer", "reader"))
+    page = client.get(f"/journal/{worked.pk}/").content.decode()
+    assert "Greeks attribution" in page
+    assert 'data-field="delta_pnl">\u20b93,750.00<' in page
+    assert 'data-field="vega_pnl">-\u20b9900.00<' in page
+
+
+# --- the performance rows and the trades agree ----------------------------------------------------------
+
+
+def test_the_summary_from_the_performance_rows_equals_the_one_from_the_trades(trades, api):
+    from journal.models import DailyPerformance
+
+    for params in ({}, {"date_from": "2026-03-01"}, {"strategy": "MaxPainStrategy"}, {"mode": "ALL"}):
+        rows = _get(api, "summary", **params)  # dates/mode, or a strategy: the performance rows
+        direct = _get(api, "summary", **params, pnl_min="-1e9")  # a filter they cannot answer
+        _same(rows, direct, params)
+    # Rows written before their analytics sums existed (first_sign null) are not trusted.
+    DailyPerformance.objects.update(first_sign=None, r_count=0, best_loss_run=0)
+    _same(_get(api, "summary"), _get(api, "summary", pnl_min="-1e9"), "not computed")
+
+
+def _same(a: dict, b: dict, why) -> None:
+    assert set(a) == set(b), why
+    for key in a:
+        if isinstance(a[key], float) and isinstance(b[key], float):
+            assert math.isclose(a[key], b[key], rel_tol=1e-12, abs_tol=1e-12), (why, key, a[key], b[key])
+        else:
+            assert a[key] == b[key], (why, key, a[key], b[key])
+
+
+def test_runs_of_rows_join_into_the_streaks_of_their_trades():
+    from journal.accumulator import Accumulator, join_runs
+
+    rng = random.Random(3)
+    for _ in range(300):
+        nets = [D(rng.choice((-2, -1, -1, 0, 1, 1, 3))) for _ in range(rng.randrange(1, 40))]
+        cuts = sorted(
+            set(rng.sample(range(1, len(nets) + 1), k=min(len(nets), rng.randrange(1, 6)))) | {len(nets)}
+        )
+        rows, start = [], 0
+        for cut in cuts:
+            acc = Accumulator()
+            for n in nets[start:cut]:
+                acc.add(net_pnl=n, gross_pnl=n, charges=D(0), hold_minutes=D(1))
+            rows.append(acc)
+            start = cut
+
+        def longest(flags):
+            best = run = 0
+            for f in flags:
+                run = run + 1 if f else 0
+                best = max(best, run)
+            return best
+
+        assert join_runs(rows) == (longest(n > 0 for n in nets), longest(n < 0 for n in nets)), (nets, cuts)
