@@ -214,7 +214,7 @@ def daily_rows(filterset: TradeFilterSet) -> DailyRows:
         per_day = rows.values("date").annotate(n=Sum("trades"), net=Sum("net_pnl")).order_by("date")
         per_day = per_day.values_list("date", "n", "net")
     else:
-        per_day = _plain(filterset.qs).values("trade_date").annotate(n=Count("id"), net=Sum("net_pnl"))
+        per_day = _plain(filterset.qs).values("trade_date").annotate(n=Count("*"), net=Sum("net_pnl"))
         per_day = per_day.order_by("trade_date").values_list("trade_date", "n", "net")
     triples = [(_as_date(d), int(n), net) for d, n, net in per_day]
     return DailyRows([d for d, _, _ in triples], [net for _, _, net in triples], [n for _, n, _ in triples])

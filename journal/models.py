@@ -167,6 +167,10 @@ class Trade(models.Model):
             models.Index(
                 fields=["strategy_name", "entry_mode", "-exit_time", "-id"], name="trade_strategy_mode_exit"
             ),
+            # Analytics' daily series of one strategy and mode (GROUP BY trade_date): from the index alone.
+            models.Index(
+                fields=["strategy_name", "entry_mode", "trade_date", "net_pnl"], name="trade_strategy_day_net"
+            ),
             # The engine's risk figures: its own trades of one index, mode and day.
             models.Index(fields=["symbol", "entry_mode", "trade_date", "origin"], name="trade_risk_day"),
         ]

@@ -1,7 +1,7 @@
 """Issue 13 (analytics): the Greeks P&L attribution stored on each trade - five money columns, filled
 for the trades already recorded with their snapshots (``trading.core.attribution``, as ``record_trade``
 does) - and the sums analytics adds over the performance rows (R, MAE/MFE, exit efficiency, runs of
-wins and losses). Existing performance rows keep ``first_sign`` null (not computed): readers go to the
+wins and losses), and an index that serves one strategy's daily series by itself. Existing performance rows keep ``first_sign`` null (not computed): readers go to the
 trades until a row is refreshed (any trade of its day or strategy, or ``performance.rebuild_all``)."""
 
 from django.db import migrations, models
@@ -99,5 +99,11 @@ class Migration(migrations.Migration):
             migrations.AddField(model, name, field)
             for model in ("dailyperformance", "strategyperformance")
             for name, field in _performance_fields()
+        ),
+        migrations.AddIndex(
+            "trade",
+            models.Index(
+                fields=["strategy_name", "entry_mode", "trade_date", "net_pnl"], name="trade_strategy_day_net"
+            ),
         ),
     ]
