@@ -106,6 +106,14 @@ ROUTES = (
     Route("journal-api:trade-totals", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-csv", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-xlsx", "get", VIEWER, 200, api=True),
+    # the analytics API
+    Route("analytics:summary", "get", VIEWER, 200, api=True),
+    Route("analytics:equity", "get", VIEWER, 200, api=True),
+    Route("analytics:drawdown", "get", VIEWER, 200, api=True),
+    Route("analytics:daily", "get", VIEWER, 200, api=True),
+    Route("analytics:monthly", "get", VIEWER, 200, api=True),
+    Route("analytics:breakdown", "get", VIEWER, 400, api=True),  # no by=: the viewer's answer
+    Route("analytics:attribution", "get", VIEWER, 200, api=True),
     # the engine's tables, strategies, market
     Route("order-list", "get", VIEWER, 200, api=True),
     Route("order-detail", "get", VIEWER, 404, api=True, args=(999,)),
