@@ -1,0 +1,267 @@
+"""Research services: walk-forward analysis of a strategy's parameters, the deflated Sharpe ratio of the
+best of several backtest runs, and Monte Carlo of a run's trades. The figures are
+``analytics.research``'s; these functions gather their inputs (backtests, stored runs' trades).
+
+A walk-forward backtests every candidate (a combination of parameters) once over the whole span, on
+the engine of ``execution.backtests`` (``core.backtest.run_backtest``, the desk's paper fill model and
+engine configuration), and keeps each candidate's net P&L per session; the windows then choose from
+the in-sample sessions' P&L alone. Nothing is stored: it is a study, not a run of the journal.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from analytics import research
+from journal.models import Trade
+from trading import access
+from trading.core import calendar as market_calendar
+from trading.core.backtest import run_backtest
+from trading.core.live import SimSource
+from trading.core.state import StrategySlot
+from trading.execution.config import engine_config, risk_config, setting, strategy_slots
+from trading.execution.live import paper_broker
+from trading.execution.models import BacktestRun
+
+__all__ = [
+    "WalkForwardStudy",
+    "candidate_grid",
+    "max_candidates",
+    "run_daily_net",
+    "run_monte_carlo",
+    "runs_deflated_sharpe",
+    "walk_forward_study",
+]
+
+
+def max_candidates() -> int:
+    """The most combinations one study may backtest (``RESEARCH_MAX_CANDIDATES``, default 64): each is a
+    backtest over the whole span."""
+    return int(setting("RESEARCH_MAX_CANDIDATES", 64))
+
+
+def candidate_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the values of ``grid`` (parameter -> values), in the order of the keys and
+    values given: ``{"a": [1, 2], "b": [3]}`` -> ``[{"a": 1, "b": 3}, {"a": 2, "b": 3}]``."""
+    names = list(grid)
+    return [dict(zip(names, values)) for values in itertools.product(*(list(grid[n]) for n in names))]
+
+
+@dataclass
+class WalkForwardStudy:
+    """A walk-forward of one strategy: the sessions, candidates, each candidate's daily P&L, the
+    walk-forward result and the deflated Sharpe ratio of the best candidate over the whole span."""
+
+    strategy: str
+    index: str
+    seed: int
+    sessions: list[date]
+    candidates: list[dict[str, Any]]
+    pnl: np.ndarray  # candidates x sessions, rupees
+    result: research.WalkForwardResult
+    best: int  # the candidate with the best full-span score (what a plain sweep would pick)
+    deflated: research.DeflatedSharpe | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: sessions as ISO dates, rupees as floats."""
+        steps = []
+        for s in self.result.steps:
+            w = s.window
+            steps.append(
+                {
+                    "window": w.number,
+                    "in_sample": [
+                        self.sessions[w.is_start].isoformat(),
+                        self.sessions[w.is_end - 1].isoformat(),
+                    ],
+                    "out_of_sample": [
+                        self.sessions[w.oos_start].isoformat(),
+                        self.sessions[w.oos_end - 1].isoformat(),
+                    ],
+                    "chosen": self.candidates[s.chosen],
+                    "in_sample_score": s.in_sample_score,
+                    "in_sample_net": s.in_sample_net,
+                    "out_of_sample_net": s.out_of_sample_net,
+                }
+            )
+        return {
+            "strategy": self.strategy,
+            "index": self.index,
+            "seed": self.seed,
+            "sessions": len(self.sessions),
+            "candidates": self.candidates,
+            "steps": steps,
+            "out_of_sample": {
+                "dates": [self.sessions[i].isoformat() for i in self.result.oos_periods],
+                "pnl": self.result.oos_pnl,
+                "equity": self.result.oos_equity,
+                "net": float(sum(self.result.oos_pnl)),
+            },
+            "stability": self.result.stability,
+            "best": {
+                "candidate": self.candidates[self.best],
+                "net": float(self.pnl[self.best].sum()),
+                "deflated_sharpe": None if self.deflated is None else self.deflated.as_dict(),
+            },
+        }
+
+
+def _study_slot(strategy: str, index: str) -> tuple[StrategySlot, dict[str, Any]]:
+    slots, pairs = strategy_slots(index)
+    if strategy not in slots:
+        raise ValueError(f"strategy: {strategy!r} is not a strategy of {index}")
+    slot = slots[strategy]
+    slot.enabled = True
+    return slot, dict(dict(pairs).get(strategy) or {})
+
+
+def _daily_net(trades, sessions: Sequence[date]) -> np.ndarray:
+    """Net P&L per session (rupees), by each trade's exit session."""
+    where = {d: i for i, d in enumerate(sessions)}
+    out = np.zeros(len(sessions))
+    for closed in trades:
+        i = where.get(market_calendar.ist_date(closed.exit_time))
+        if i is not None:
+            out[i] += float(closed.net_pnl)
+    return out
+
+
+def walk_forward_study(
+    *,
+    user: Any,
+    strategy: str,
+    grid: Mapping[str, Sequence[Any]],
+    start: date,
+    end: date,
+    in_sample: int,
+    out_of_sample: int,
+    step: int | None = None,
+    anchored: bool = False,
+    score: str = "sharpe",
+    seed: int = 7,
+    index: str = "NIFTY",
+) -> WalkForwardStudy:
+    """Walk ``strategy`` forward over the simulated sessions ``start``..``end`` (seed ``seed``):
+    ``in_sample`` sessions choose among the ``grid``'s combinations (over the strategy's stored
+    parameters), the next ``out_of_sample`` trade the choice. A ``user`` needs
+    ``access.VIEW_STRATEGIES``. ``ValueError`` (naming the argument) for a grid too large, an unknown
+    strategy or windows that do not fit the sessions."""
+    if user is not None:
+        access.require(user, access.VIEW_STRATEGIES)
+    index = index.upper()
+    if score not in research.SCORES:
+        raise ValueError(f"score: one of {', '.join(research.SCORES)}")
+    candidates = candidate_grid(grid) or [{}]
+    if len(candidates) > max_candidates():
+        raise ValueError(f"grid: {len(candidates)} combinations, at most {max_candidates()}")
+    sessions = market_calendar.trading_days(start, end)
+    windows = research.walk_forward_windows(
+        len(sessions), in_sample=in_sample, out_of_sample=out_of_sample, step=step, anchored=anchored
+    )
+    if not windows:
+        raise ValueError(
+            f"in_sample: {len(sessions)} sessions leave no out-of-sample window after {in_sample} in-sample"
+        )
+    slot, stored = _study_slot(strategy, index)
+    source = SimSource(index=index, seed=seed, start=start)
+    days = list(source.sim.days(start, end))
+    iv = source.iv_history()
+    rows = []
+    for candidate in candidates:
+        result = run_backtest(
+            days,
+            strategies={strategy: slot},
+            broker=paper_broker(),
+            config=engine_config(index, mode="BACKTEST", data_source="SIM", position_prefix="WF-"),
+            params={strategy: {**stored, **candidate}},
+            iv_history=iv,
+        )
+        rows.append(_daily_net(result.trades, sessions))
+    pnl = np.vstack(rows)
+    wf = research.walk_forward(pnl, windows, score=score, candidates=candidates)
+    best, _ = research.choose(pnl, research.SCORES[score])
+    trial_srs = [research.period_sharpe(row) for row in pnl]
+    deflated = research.deflated_sharpe_of_trials(pnl[best], [s for s in trial_srs if s is not None])
+    return WalkForwardStudy(
+        strategy=strategy,
+        index=index,
+        seed=seed,
+        sessions=sessions,
+        candidates=candidates,
+        pnl=pnl,
+        result=wf,
+        best=best,
+        deflated=deflated,
+    )
+
+
+# --- stored runs ------------------------------------------------------------------------------------------
+
+
+def _run_trades(run: BacktestRun):
+    return Trade.objects.filter(backtest_run=run).order_by("exit_time", "id")
+
+
+def run_daily_net(run: BacktestRun) -> tuple[list[date], list[float]]:
+    """A stored run's net P&L per trading day of its span (rupees; 0 on a day without trades), by exit
+    date."""
+    sessions = market_calendar.trading_days(run.start, run.end)
+    totals: dict[date, Decimal] = dict.fromkeys(sessions, Decimal(0))
+    for exit_date, net in _run_trades(run).values_list("exit_time", "net_pnl"):
+        d = market_calendar.ist_date(exit_date)
+        totals[d] = totals.get(d, Decimal(0)) + net
+    days = sorted(totals)
+    return days, [float(totals[d]) for d in days]
+
+
+def runs_deflated_sharpe(*, user: Any, runs: Sequence[BacktestRun]) -> dict[str, Any]:
+    """The deflated Sharpe ratio of the best of ``runs`` (by per-period Sharpe ratio of the daily net
+    P&L): N = the runs with a Sharpe ratio, V = the variance of their Sharpe ratios. A ``user`` needs
+    ``access.VIEW_JOURNAL``."""
+    if user is not None:
+        access.require(user, access.VIEW_JOURNAL)
+    rows = []
+    for run in runs:
+        _, daily = run_daily_net(run)
+        rows.append((run, daily, research.period_sharpe(daily)))
+    rated = [r for r in rows if r[2] is not None]
+    if not rated:
+        return {"runs": [r.pk for r in runs], "best": None, "deflated_sharpe": None}
+    run, daily, _ = max(rated, key=lambda r: r[2])
+    deflated = research.deflated_sharpe_of_trials(daily, [r[2] for r in rated])
+    return {
+        "runs": [r.pk for r in runs],
+        "sharpe": {str(r.pk): s for r, _, s in rows},
+        "best": run.pk,
+        "deflated_sharpe": None if deflated is None else deflated.as_dict(),
+    }
+
+
+def run_monte_carlo(
+    *,
+    user: Any,
+    run: BacktestRun,
+    method: str = "shuffle",
+    runs: int = 1000,
+    seed: int = 0,
+    floor: float | None = None,
+) -> research.MonteCarloResult:
+    """Monte Carlo of a stored run: its trades' net P&L in exit order (``shuffle``, ``resample``) or its
+    daily net P&L (``bootstrap``), on the desk's capital (``TRADING_CAPITAL``); ``floor`` in rupees of
+    equity. A ``user`` needs ``access.VIEW_JOURNAL``."""
+    if user is not None:
+        access.require(user, access.VIEW_JOURNAL)
+    if method == "bootstrap":
+        _, pnl = run_daily_net(run)
+    else:
+        pnl = [float(n) for n in _run_trades(run).values_list("net_pnl", flat=True)]
+    return research.monte_carlo(
+        pnl, method=method, runs=runs, seed=seed, capital=float(risk_config().capital), floor=floor
+    )
