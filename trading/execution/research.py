@@ -26,6 +26,8 @@ from trading.core import calendar as market_calendar
 from trading.core.backtest import run_backtest
 from trading.core.live import SimSource
 from trading.core.state import StrategySlot
+from trading.core.strategies import registry as strategy_registry
+from trading.core.strategies.base import ParamError, validate_params
 from trading.execution.config import engine_config, risk_config, setting, strategy_slots
 from trading.execution.live import paper_broker
 from trading.execution.models import BacktestRun
@@ -170,6 +172,11 @@ def walk_forward_study(
             f"in_sample: {len(sessions)} sessions leave no out-of-sample window after {in_sample} in-sample"
         )
     slot, stored = _study_slot(strategy, index)
+    for candidate in candidates:
+        try:
+            validate_params(strategy_registry.get(strategy), {**stored, **candidate})
+        except ParamError as exc:
+            raise ValueError(f"grid: {exc}") from None
     source = SimSource(index=index, seed=seed, start=start)
     days = list(source.sim.days(start, end))
     iv = source.iv_history()

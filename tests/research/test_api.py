@@ -1,0 +1,226 @@
+"""The research API, pages and command: drift (JSON, CSV, page), Monte Carlo of a run, the deflated
+Sharpe ratio of runs, a walk-forward study; bad input is a 400 naming the field."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from analytics import research as figures
+from analytics.drift import ROW_FIELDS
+from journal.models import TradeOrigin
+from journal.services import record_trade
+from tests.helpers import NOW, ist, trade_fields, user_with_role
+from trading.core.backtest import run_backtest
+from trading.core.live import SimSource
+from trading.execution.config import engine_config, strategy_slots
+from trading.execution.live import paper_broker
+from trading.execution.models import BacktestRun
+from trading.marketdata.store.recorder import StoreRecorder
+from trading.marketdata.store.store import MarketDataStore
+
+DAY = date(2025, 11, 19)
+
+
+def _api(role: str = "viewer") -> APIClient:
+    client = APIClient()
+    user = user_with_role(role, f"{role}-research")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def drifted(db, settings, tmp_path):
+    """A recorded session in the store (settings.MARKETDATA_DIR) and its PAPER trades in the journal:
+    the backtest's own trades, except the first dropped (missed) and the second entered 0.50 dearer."""
+    settings.MARKETDATA_DIR = tmp_path / "store"
+    source = SimSource(index="NIFTY", seed=7, start=DAY)
+    day = source.day(DAY)
+    recorder = StoreRecorder(MarketDataStore(settings.MARKETDATA_DIR), flush_every=400)
+    for i in range(len(day)):
+        recorder.record(day.bar(i))
+    recorder.flush()
+    slots, pairs = strategy_slots("NIFTY")
+    result = run_backtest(
+        [day],
+        strategies=slots,
+        broker=paper_broker(),
+        params=dict(pairs),
+        config=engine_config("NIFTY", mode="PAPER", data_source="REPLAY"),
+    )
+    trades = sorted(result.trades, key=lambda c: c.trade["entry_time"])
+    assert len(trades) >= 3
+    for n, closed in enumerate(trades[1:]):
+        facts = dict(closed.trade)
+        if n == 0:
+            facts["entry_price"] = facts["entry_price"] + Decimal("0.50")
+        record_trade(now=NOW, origin=TradeOrigin.ENGINE, **facts)
+    return {"trades": trades}
+
+
+def test_drift_api_csv_page_and_command(drifted, client):
+    api = _api()
+    url = reverse("api-research-drift")
+    body = api.get(url, {"start": DAY.isoformat()}).json()
+    assert body["sessions"] == [DAY.isoformat()] and body["skipped"] == {}
+    totals = body["totals"]
+    n = len(drifted["trades"])
+    assert (totals["matched"], totals["missed"], totals["extra"]) == (n - 1, 1, 0)
+    dearer = [r for r in body["rows"] if r["entry_slippage"] not in (None, "0.00", "0")]
+    assert len(dearer) == 1 and Decimal(dearer[0]["entry_slippage"]) == Decimal("0.50")
+    assert Decimal(totals["slippage"]) == Decimal("-0.50") * dearer[0]["quantity"]
+    (missed,) = [r for r in body["rows"] if r["status"] == "missed"]
+    first = drifted["trades"][0].trade
+    assert missed["strategy"] == first["strategy_name"]
+    assert missed["backtest_entry_time"] == first["entry_time"].astimezone(ist(2025, 1, 1).tzinfo).isoformat()
+
+    response = api.get(reverse("api-research-drift-csv"), {"start": DAY.isoformat(), "mode": "PAPER"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert tuple(rows[0]) == ROW_FIELDS and len(rows) == 1 + n
+
+    client.force_login(user_with_role("viewer", "page-viewer"))
+    page = client.get(reverse("research-drift"), {"start": DAY.isoformat()})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="drift-summary"' in html and html.count('data-status="missed"') == 1
+
+    out = io.StringIO()
+    call_command("research", "drift", "--start", DAY.isoformat(), stdout=out)
+    assert f"matched {n - 1}, missed 1, extra 0" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_bad_input_is_a_400_naming_the_field(client):
+    api = _api()
+    assert api.get(reverse("api-research-drift"), {"start": "soon"}).json().keys() == {"start"}
+    bad_end = api.get(reverse("api-research-drift"), {"start": "2026-05-05", "end": "2026-05-01"})
+    assert bad_end.status_code == 400 and "end" in bad_end.json()
+    assert "mode" in api.get(reverse("api-research-drift"), {"start": "2026-05-05", "mode": "X"}).json()
+    assert api.get(reverse("api-research-deflated-sharpe"), {"runs": "1,x"}).json().keys() == {"runs"}
+    assert "runs" in api.get(reverse("api-research-deflated-sharpe"), {"runs": "424242"}).json()
+    run = BacktestRun.objects.create(start=date(2026, 5, 4), end=date(2026, 5, 8), status="DONE")
+    url = reverse("api-research-monte-carlo", args=[run.pk])
+    assert api.get(url, {"method": "guess"}).json().keys() == {"method"}
+    assert api.get(url, {"runs": "0"}).status_code == 400
+    wf = reverse("api-research-walk-forward")
+    query = {
+        "strategy": "PCRStrategy",
+        "grid": '{"pcr_high": [1.2, 1.4]}',
+        "start": "2025-11-17",
+        "end": "2025-11-21",
+        "in_sample": 3,
+        "out_of_sample": 1,
+    }
+    assert "grid" in api.get(wf, {**query, "grid": "[1, 2]"}).json()
+    assert "grid" in api.get(wf, {**query, "grid": '{"no_such": [1]}'}).json()
+    assert "strategy" in api.get(wf, {**query, "strategy": "Nope"}).json()
+    assert "in_sample" in api.get(wf, {**query, "in_sample": 9}).json()
+
+
+def _run_with_trades(nets_by_day: dict[date, list[str]], name: str) -> BacktestRun:
+    days = sorted(nets_by_day)
+    run = BacktestRun.objects.create(name=name, start=days[0], end=days[-1], status="DONE")
+    n = 0
+    for d, nets in nets_by_day.items():
+        for k, net in enumerate(nets):
+            n += 1
+            # 1 NIFTY lot of 65 bought at 100: the exit price sets the gross; the services read the
+            # stored net (gross - charges), whatever it is.
+            exit_price = Decimal("100") + Decimal(net) / 65
+            record_trade(
+                now=NOW,
+                origin=TradeOrigin.ENGINE,
+                backtest_run=run,
+                **trade_fields(
+                    trade_id=f"{name}-{n}",
+                    entry_mode="BACKTEST",
+                    entry_time=ist(d.year, d.month, d.day, 9, 30 + k),
+                    exit_time=ist(d.year, d.month, d.day, 10, 30 + k),
+                    exit_price=exit_price.quantize(Decimal("0.05")),
+                    expiry_date="2026-05-26",
+                ),
+            )
+    return run
+
+
+SESSIONS = [date(2026, 5, d) for d in (4, 5, 6, 7, 8, 11, 12, 13)]
+
+
+@pytest.mark.django_db
+def test_monte_carlo_of_a_run_api_page_and_command(client):
+    run = _run_with_trades(
+        {
+            d: [net]
+            for d, net in zip(SESSIONS, ["1300", "-650", "650", "-1300", "1950", "-650", "325", "975"])
+        },
+        "mc",
+    )
+    nets = [float(t.net_pnl) for t in run.trades.order_by("exit_time", "id")]
+    body = (
+        _api()
+        .get(reverse("api-research-monte-carlo", args=[run.pk]), {"runs": 200, "seed": 3, "floor": 495000})
+        .json()
+    )
+    want = figures.monte_carlo(nets, runs=200, seed=3, capital=500000.0, floor=495000.0)
+    assert body["bands"] == want.bands and body["final_pnl"] == want.final_pnl
+    assert body["below_floor"] == want.below_floor and body["steps"] == len(nets) == 8
+    boot = _api("trader").get(
+        reverse("api-research-monte-carlo", args=[run.pk]), {"method": "bootstrap", "runs": 50}
+    )
+    assert boot.json()["steps"] == len(SESSIONS)  # every trading day of the run's span
+
+    client.force_login(user_with_role("viewer", "mc-viewer"))
+    page = client.get(reverse("research-monte-carlo", args=[run.pk]), {"runs": 100, "floor": 495000})
+    assert page.status_code == 200
+    assert page.content.decode().count("<polyline") == 3 and 'id="mc-floor"' in page.content.decode()
+    out = io.StringIO()
+    call_command("research", "montecarlo", "--run", str(run.pk), "--runs", "50", stdout=out)
+    assert json.loads(out.getvalue())["steps"] == 8
+
+
+@pytest.mark.django_db
+def test_deflated_sharpe_of_the_best_run():
+    steady = _run_with_trades(
+        {d: [n] for d, n in zip(SESSIONS, ["650", "325", "975", "-325", "650", "325", "650", "-325"])}, "a"
+    )
+    wild = _run_with_trades(
+        {d: [n] for d, n in zip(SESSIONS, ["1950", "-1950", "650", "-1300", "2600", "-650", "325", "-975"])},
+        "b",
+    )
+    body = _api().get(reverse("api-research-deflated-sharpe"), {"runs": f"{steady.pk},{wild.pk}"}).json()
+    daily = {r.pk: [float(t.net_pnl) for t in r.trades.order_by("exit_time")] for r in (steady, wild)}
+    srs = {pk: figures.period_sharpe(v) for pk, v in daily.items()}
+    assert body["best"] == steady.pk == max(srs, key=srs.get)
+    want = figures.deflated_sharpe_of_trials(daily[steady.pk], list(srs.values()))
+    assert body["deflated_sharpe"]["dsr"] == pytest.approx(want.dsr)
+    assert body["deflated_sharpe"]["trials"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_walk_forward_study_api():
+    query = {
+        "strategy": "OpeningRangeBreakoutStrategy",
+        "grid": json.dumps({"buffer_em": [0.05, 0.2]}),
+        "start": "2025-11-17",
+        "end": "2025-11-21",
+        "in_sample": 2,
+        "out_of_sample": 1,
+        "score": "net",
+    }
+    body = _api().get(reverse("api-research-walk-forward"), query).json()
+    assert [s["window"] for s in body["steps"]] == [1, 2, 3]
+    assert body["out_of_sample"]["dates"] == ["2025-11-19", "2025-11-20", "2025-11-21"]
+    assert body["candidates"] == [{"buffer_em": 0.05}, {"buffer_em": 0.2}]
+    assert body["out_of_sample"]["net"] == pytest.approx(sum(s["out_of_sample_net"] for s in body["steps"]))
+    assert body["stability"]["windows"] == 3
