@@ -27,7 +27,7 @@ from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMi
 from django.http import QueryDict
 from django.utils import timezone
 
-from analytics import attribution, buckets, stats
+from analytics import attribution, buckets, research, stats
 from analytics.returns import TradeColumns, daily_net, daily_net_from_trades
 from journal.filters import TRADE_FILTER_NAMES, TradeFilterSet, filter_trades
 from journal.selectors import daily_net_rows
@@ -37,6 +37,8 @@ from trading.core.calendar import IST
 ALL_MODES = "ALL"
 SCATTER_MAX_POINTS = 2000  # the most recent trades on the MAE/MFE chart
 SPARKLINE_DAYS = 60
+MONTE_CARLO_RUNS = 1000  # paths of the report's Monte Carlo (trade order shuffled), seed MONTE_CARLO_SEED
+MONTE_CARLO_SEED = 0
 MINUTES_PER_DAY = 24 * 60
 
 # Per trade, in exit order: what the figures read (``TradeColumns``) and what the groups need.
@@ -173,6 +175,7 @@ class Report:
     strategies: list[dict[str, Any]]
     attribution: dict[str, Any]
     charts: dict[str, Any] = field(default_factory=dict)
+    monte_carlo: dict[str, Any] | None = None  # ``monte_carlo_section``
 
     @property
     def has_trades(self) -> bool:
@@ -650,7 +653,21 @@ def build_report(filters: ReportFilters, *, capital: float | None = None, rf: fl
         strategies=_strategies(data, capital),
         attribution=attr,
         charts=charts,
+        monte_carlo=monte_carlo_section(cols.net, capital),
     )
+
+
+def monte_carlo_section(net: np.ndarray, capital: float) -> dict[str, Any] | None:
+    """The report's Monte Carlo: the trades' net P&L (exit order) shuffled ``MONTE_CARLO_RUNS`` times
+    (seed ``MONTE_CARLO_SEED``), the floor ``MONTE_CARLO_FLOOR`` x capital (setting, default 0.9): the
+    result, its SVG bands and the floor in rupees. None without trades."""
+    if not len(net):
+        return None
+    floor = capital * float(settings.MONTE_CARLO_FLOOR)
+    result = research.monte_carlo(
+        net, method="shuffle", runs=MONTE_CARLO_RUNS, seed=MONTE_CARLO_SEED, capital=capital, floor=floor
+    )
+    return {"result": result, "chart": research.band_polylines(result), "floor": floor}
 
 
 # --- The home page's sparkline ----------------------------------------------------------------------------

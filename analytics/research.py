@@ -30,6 +30,7 @@ ArrayLike = Sequence[float] | np.ndarray
 
 EULER_GAMMA = float(np.euler_gamma)  # 0.5772...: the Euler-Mascheroni constant of the expected maximum
 BANDS = (5.0, 50.0, 95.0)  # percentiles of the Monte Carlo equity bands
+CHUNK_CELLS = 2_000_000  # resampled values held at once (16 MB of floats)
 
 
 # --- the deflated Sharpe ratio ----------------------------------------------------------------------------
@@ -307,11 +308,12 @@ class MonteCarloResult:
     steps: int
     capital: float
     floor: float | None
-    bands: dict[str, list[float]]  # "p5"/"p50"/"p95" -> cumulative P&L after each step (0 before the first)
+    bands: dict[str, list[float]]  # "p5"/"p50"/"p95" -> cumulative P&L at each of ``marks``
     final_pnl: dict[str, float]  # p5/p50/p95/mean of the final P&L
     max_drawdown: dict[str, float]  # p5/p50/p95/mean of the max drawdown
     below_floor: float | None  # share of paths (0..1) whose equity touched the floor or fell below it
     observed: dict[str, float]  # the original sequence's final P&L and max drawdown
+    marks: list[int] = field(default_factory=list)  # the step (0 = before the first) of each band point
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -348,6 +350,7 @@ def monte_carlo(
     seed: int = 0,
     capital: float = 0.0,
     floor: float | None = None,
+    max_points: int = 250,
 ) -> MonteCarloResult:
     """Resample ``pnl`` (net P&L per trade in exit order for ``shuffle``/``resample``, per day for
     ``bootstrap``; rupees) ``runs`` times with ``numpy.random.default_rng(seed)``.
@@ -355,7 +358,8 @@ def monte_carlo(
     Bands are the 5th/50th/95th percentiles (numpy's linear interpolation) of the cumulative P&L after
     each step across paths, with a 0 before the first step. ``below_floor``: the share of paths whose
     equity ``capital + cumulative P&L`` is at or below ``floor`` at some step (None without a floor).
-    Shuffling keeps the final P&L of every path (only the order, so the drawdowns, change).
+    Shuffling keeps the final P&L of every path (only the order, so the drawdowns, change). The bands
+    are given at the steps ``marks`` (every step when there are at most ``max_points``).
     """
     values = np.asarray(pnl, dtype=float).reshape(-1)
     if not np.isfinite(values).all():
@@ -384,13 +388,25 @@ def monte_carlo(
             max_drawdown=dict(zero),
             below_floor=None if floor is None else float(capital <= floor),
             observed=observed,
+            marks=[0],
         )
-    paths = values[resample_indices(n, runs, method, rng)]
-    cumulative = np.concatenate([np.zeros((runs, 1)), np.cumsum(paths, axis=1)], axis=1)
-    lo, mid, hi = np.percentile(cumulative, BANDS, axis=0)
-    below = None
-    if floor is not None:
-        below = float(np.mean(np.any(capital + cumulative <= floor, axis=1)))
+    # The bands are read at most ``max_points`` + 1 steps apart (every step for a short sequence), and
+    # the paths are drawn in chunks of at most ``CHUNK_CELLS`` values: memory stays bounded for 40,000
+    # trades. The generator's stream is the same whether drawn at once or by rows.
+    marks = np.unique(np.linspace(0, n, min(n, max_points) + 1).round().astype(int))
+    chunk = max(1, CHUNK_CELLS // n)
+    at_marks, finals, drawdowns, touched = [], [], [], []
+    for first in range(0, runs, chunk):
+        rows = min(chunk, runs - first)
+        paths = values[resample_indices(n, rows, method, rng)]
+        cumulative = np.concatenate([np.zeros((rows, 1)), np.cumsum(paths, axis=1)], axis=1)
+        at_marks.append(cumulative[:, marks])
+        finals.append(cumulative[:, -1])
+        drawdowns.append(max_drawdowns(paths))
+        if floor is not None:
+            touched.append(np.any(capital + cumulative <= floor, axis=1))
+    lo, mid, hi = np.percentile(np.vstack(at_marks), BANDS, axis=0)
+    below = float(np.mean(np.concatenate(touched))) if floor is not None else None
     return MonteCarloResult(
         method=method,
         runs=int(runs),
@@ -399,8 +415,33 @@ def monte_carlo(
         capital=float(capital),
         floor=None if floor is None else float(floor),
         bands={"p5": lo.tolist(), "p50": mid.tolist(), "p95": hi.tolist()},
-        final_pnl=_quartet(cumulative[:, -1]),
-        max_drawdown=_quartet(max_drawdowns(paths)),
+        final_pnl=_quartet(np.concatenate(finals)),
+        max_drawdown=_quartet(np.concatenate(drawdowns)),
         below_floor=below,
+        marks=marks.tolist(),
         observed=observed,
     )
+
+
+def band_polylines(result: MonteCarloResult, width: int = 720, height: int = 240) -> dict[str, Any] | None:
+    """The equity bands (capital + cumulative P&L) as SVG polyline points in a ``width`` x ``height``
+    box (x: the step, y: up for more equity), with the equity at the bottom and top of the box. None for
+    a result without steps."""
+    if not result.steps:
+        return None
+    series = {k: [result.capital + v for v in values] for k, values in result.bands.items()}
+    lo = min(min(v) for v in series.values())
+    hi = max(max(v) for v in series.values())
+    span = (hi - lo) or 1.0
+    xs = [m * width / result.steps for m in result.marks]
+
+    def points(values: list[float]) -> str:
+        return " ".join(f"{x:.1f},{height - (v - lo) * height / span:.1f}" for x, v in zip(xs, values))
+
+    return {
+        "width": width,
+        "height": height,
+        "lines": [(key, points(values)) for key, values in series.items()],
+        "low": lo,
+        "high": hi,
+    }

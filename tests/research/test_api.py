@@ -106,6 +106,7 @@ def test_bad_input_is_a_400_naming_the_field(client):
     bad_end = api.get(reverse("api-research-drift"), {"start": "2026-05-05", "end": "2026-05-01"})
     assert bad_end.status_code == 400 and "end" in bad_end.json()
     assert "mode" in api.get(reverse("api-research-drift"), {"start": "2026-05-05", "mode": "X"}).json()
+    assert "start" in api.get(reverse("api-research-drift"), {"start": "0001-01-01"}).json()
     assert api.get(reverse("api-research-deflated-sharpe"), {"runs": "1,x"}).json().keys() == {"runs"}
     assert "runs" in api.get(reverse("api-research-deflated-sharpe"), {"runs": "424242"}).json()
     run = BacktestRun.objects.create(start=date(2026, 5, 4), end=date(2026, 5, 8), status="DONE")

@@ -210,3 +210,21 @@ def test_monte_carlo_is_reproducible_and_shuffling_keeps_the_total():
     assert c.max_drawdown != a.max_drawdown or c.bands != a.bands
     empty = research.monte_carlo([], runs=10, seed=1, capital=100, floor=50)
     assert empty.steps == 0 and empty.below_floor == 0.0
+
+
+@pytest.mark.parametrize("method", ["shuffle", "resample"])
+def test_monte_carlo_in_chunks_draws_the_same_paths(monkeypatch, method):
+    pnl = np.random.default_rng(8).normal(100, 900, size=30)
+    whole = research.monte_carlo(pnl, method=method, runs=97, seed=4, capital=5000, floor=3000)
+    monkeypatch.setattr(research, "CHUNK_CELLS", 30 * 10)  # 10 paths a chunk
+    chunked = research.monte_carlo(pnl, method=method, runs=97, seed=4, capital=5000, floor=3000)
+    assert chunked.as_dict() == whole.as_dict()
+
+
+def test_a_long_sequence_has_its_bands_at_evenly_spaced_steps():
+    pnl = np.random.default_rng(2).normal(0, 100, size=1000)
+    got = research.monte_carlo(pnl, runs=50, seed=1, max_points=100)
+    assert got.marks[0] == 0 and got.marks[-1] == 1000 and len(got.marks) == 101
+    assert np.all(np.diff(got.marks) == 10)
+    full = research.monte_carlo(pnl, runs=50, seed=1, max_points=1000)
+    np.testing.assert_allclose(got.bands["p50"], np.asarray(full.bands["p50"])[got.marks])

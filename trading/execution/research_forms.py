@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.conf import settings
@@ -13,8 +13,18 @@ from analytics import research
 from trading.core import contracts
 
 MAX_SPAN_DAYS = 31  # a drift report backtests each session: a month at most per request
-MAX_RUNS = 100_000  # Monte Carlo paths
+MAX_RUNS = 5_000  # Monte Carlo paths (runs x trades floats are held at once)
+# The calendar's arithmetic (session times, +- hours) stays inside these years.
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
 MAX_STUDY_SESSIONS = 260  # a walk-forward backtests every candidate over the span: a year at most
+
+
+def _check_dates(form: forms.Form, data: dict, *names: str) -> None:
+    for name in names:
+        value = data.get(name)
+        if value is not None and not FIRST_DATE <= value <= LAST_DATE:
+            form.add_error(name, f"between {FIRST_DATE} and {LAST_DATE}")
+            data.pop(name, None)
 
 
 def _index_choices() -> list[tuple[str, str]]:
@@ -34,6 +44,7 @@ class DriftForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        _check_dates(self, data, "start", "end")
         start, end = data.get("start"), data.get("end") or data.get("start")
         if start and end:
             if end < start:
@@ -107,6 +118,7 @@ class WalkForwardForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        _check_dates(self, data, "start", "end")
         start, end = data.get("start"), data.get("end")
         if start and end:
             if end < start:

@@ -9,35 +9,11 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from analytics import research as figures
 from trading import access
 from trading.execution import research
 from trading.execution.research_api import drift_from, drift_payload, run_or_404
 from trading.execution.research_forms import DriftForm, MonteCarloForm, form_errors
-
-CHART_WIDTH, CHART_HEIGHT = 720, 240
-
-
-def band_chart(bands: dict[str, list[float]], capital: float) -> dict[str, Any]:
-    """SVG polylines (points in a CHART_WIDTH x CHART_HEIGHT box) of the 5/50/95% equity bands."""
-    series = {k: [capital + v for v in values] for k, values in bands.items()}
-    lo = min(min(v) for v in series.values())
-    hi = max(max(v) for v in series.values())
-    span = (hi - lo) or 1.0
-    n = max(len(series["p50"]) - 1, 1)
-
-    def points(values: list[float]) -> str:
-        return " ".join(
-            f"{i * CHART_WIDTH / n:.1f},{CHART_HEIGHT - (v - lo) * CHART_HEIGHT / span:.1f}"
-            for i, v in enumerate(values)
-        )
-
-    return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "lines": [(key, points(values)) for key, values in series.items()],
-        "low": lo,
-        "high": hi,
-    }
 
 
 @access.permission_required(access.VIEW_JOURNAL)
@@ -80,6 +56,6 @@ def monte_carlo_page(request: HttpRequest, pk: str) -> HttpResponse:
         "run": run,
         "form": form,
         "mc": result,
-        "chart": band_chart(result.bands, result.capital) if result.steps else None,
+        "chart": figures.band_polylines(result),
     }
     return render(request, "trading/research_monte_carlo.html", context)
