@@ -320,11 +320,11 @@ class MonteCarloResult:
 
 
 def resample_indices(n: int, runs: int, method: str, rng: np.random.Generator) -> np.ndarray:
-    """runs x n indices into the sequence. ``shuffle``: a random order of the n items per path (the
-    argsort of ``rng.random((runs, n))``); ``resample``/``bootstrap``: n draws with replacement
-    (``rng.integers(0, n, (runs, n))``). One call to the generator either way."""
+    """runs x n indices into the sequence. ``shuffle``: a random order of the n items per path
+    (``rng.permuted`` of 0..n-1 along each row: Fisher-Yates, row after row); ``resample``/``bootstrap``:
+    n draws with replacement (``rng.integers(0, n, (runs, n))``). One call to the generator either way."""
     if method == "shuffle":
-        return np.argsort(rng.random((runs, n)), axis=1, kind="stable")
+        return rng.permuted(np.broadcast_to(np.arange(n), (runs, n)), axis=1)
     if method in ("resample", "bootstrap"):
         return rng.integers(0, n, size=(runs, n))
     raise ValueError(f"method must be one of {', '.join(METHODS)}")
@@ -398,13 +398,15 @@ def monte_carlo(
     at_marks, finals, drawdowns, touched = [], [], [], []
     for first in range(0, runs, chunk):
         rows = min(chunk, runs - first)
-        paths = values[resample_indices(n, rows, method, rng)]
-        cumulative = np.concatenate([np.zeros((rows, 1)), np.cumsum(paths, axis=1)], axis=1)
+        cumulative = np.zeros((rows, n + 1))
+        np.cumsum(values[resample_indices(n, rows, method, rng)], axis=1, out=cumulative[:, 1:])
         at_marks.append(cumulative[:, marks])
-        finals.append(cumulative[:, -1])
-        drawdowns.append(max_drawdowns(paths))
+        finals.append(cumulative[:, -1].copy())
+        lowest = cumulative.min(axis=1)
+        np.subtract(np.maximum.accumulate(cumulative, axis=1), cumulative, out=cumulative)
+        drawdowns.append(cumulative.max(axis=1))
         if floor is not None:
-            touched.append(np.any(capital + cumulative <= floor, axis=1))
+            touched.append(capital + lowest <= floor)
     lo, mid, hi = np.percentile(np.vstack(at_marks), BANDS, axis=0)
     below = float(np.mean(np.concatenate(touched))) if floor is not None else None
     return MonteCarloResult(

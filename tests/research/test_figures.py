@@ -157,9 +157,8 @@ def _percentile(values: list[float], q: float) -> float:
 def _naive(pnl: list[float], method: str, runs: int, seed: int, capital: float, floor: float) -> dict:
     rng = np.random.default_rng(seed)
     n = len(pnl)
-    if method == "shuffle":
-        keys = rng.random((runs, n)).tolist()
-        orders = [sorted(range(n), key=lambda i, k=k: k[i]) for k in keys]
+    if method == "shuffle":  # one Fisher-Yates shuffle of 0..n-1 per path, path after path
+        orders = [rng.permuted(np.arange(n)).tolist() for _ in range(runs)]
     else:
         orders = rng.integers(0, n, size=(runs, n)).tolist()
     paths, finals, dds, below = [], [], [], 0

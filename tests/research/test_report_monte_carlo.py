@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from analytics import report as report_module
 from analytics import research
-from analytics.report import MONTE_CARLO_RUNS, MONTE_CARLO_SEED, build_report, report_filters
+from analytics.report import MONTE_CARLO_SEED, build_report, report_filters
 from analytics.tearsheet import render_tearsheet
 from journal.models import Trade
 from journal.services import record_trade
@@ -34,9 +35,7 @@ def test_the_report_resamples_its_trades_and_draws_the_bands(settings):
     report = build_report(report_filters({"mode": "PAPER"}))
     nets = [float(t.net_pnl) for t in Trade.objects.order_by("exit_time", "id")]
     capital = float(settings.TRADING_CAPITAL)
-    want = research.monte_carlo(
-        nets, runs=MONTE_CARLO_RUNS, seed=MONTE_CARLO_SEED, capital=capital, floor=0.99 * capital
-    )
+    want = research.monte_carlo(nets, runs=1000, seed=MONTE_CARLO_SEED, capital=capital, floor=0.99 * capital)
     got = report.monte_carlo["result"]
     assert got.as_dict() == want.as_dict()
     assert got.final_pnl["p5"] == pytest.approx(sum(nets))  # shuffling keeps the total
@@ -49,3 +48,9 @@ def test_no_trades_no_monte_carlo():
     report = build_report(report_filters({"mode": "PAPER"}))
     assert report.monte_carlo is None
     assert 'data-empty="monte-carlo"' in render_tearsheet(report)
+
+
+def test_many_trades_get_fewer_paths():
+    assert report_module.monte_carlo_runs(6) == 1000
+    assert report_module.monte_carlo_runs(4000) == 500  # 2,000,000 cells / 4,000 trades
+    assert report_module.monte_carlo_runs(40000) == 100  # never under 100 paths
