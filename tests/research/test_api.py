@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -206,6 +207,14 @@ def test_deflated_sharpe_of_the_best_run():
     assert body["deflated_sharpe"]["dsr"] == pytest.approx(want.dsr)
     assert body["deflated_sharpe"]["trials"] == 2
 
+    client = Client()
+    client.force_login(user_with_role("viewer", "dsr-viewer"))
+    page = client.get(reverse("research-deflated-sharpe"), {"runs": f"{steady.pk},{wild.pk}"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-best="1"' in html and 'id="dsr-value"' in html
+    assert client.get(reverse("research-deflated-sharpe"), {"runs": "x"}).status_code == 400
+
 
 @pytest.mark.slow
 @pytest.mark.django_db
@@ -225,3 +234,12 @@ def test_walk_forward_study_api():
     assert body["candidates"] == [{"buffer_em": 0.05}, {"buffer_em": 0.2}]
     assert body["out_of_sample"]["net"] == pytest.approx(sum(s["out_of_sample_net"] for s in body["steps"]))
     assert body["stability"]["windows"] == 3
+
+    client = Client()
+    client.force_login(user_with_role("viewer", "wf-viewer"))
+    page = client.get(reverse("research-walk-forward"), query)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert html.count("<tr><td>") == 3 and 'id="wf-equity"' in html and 'id="wf-best"' in html
+    bad = client.get(reverse("research-walk-forward"), {**query, "strategy": "Nope"})
+    assert bad.status_code == 400 and "<b>strategy</b>" in bad.content.decode()

@@ -1,6 +1,7 @@
-"""The research pages: ``/research/drift/`` (the drift report, its CSV beside it) and
-``/research/runs/<id>/monte-carlo/`` (a run's Monte Carlo bands and distributions). Each renders what
-the API of ``research_api`` returns."""
+"""The research pages: ``/research/drift/`` (the drift report, its CSV beside it),
+``/research/runs/<id>/monte-carlo/`` (a run's Monte Carlo bands and distributions),
+``/research/walk-forward/`` (a study) and ``/research/deflated-sharpe/`` (the best of several runs).
+Each renders what the API of ``research_api`` returns."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from django.shortcuts import render
 
 from analytics import research as figures
 from trading import access
+from trading.core.strategies import registry as strategy_registry
 from trading.execution import research
+from trading.execution.models import BacktestRun
 from trading.execution.research_api import drift_from, drift_payload, run_or_404
-from trading.execution.research_forms import DriftForm, MonteCarloForm, form_errors
+from trading.execution.research_forms import DriftForm, MonteCarloForm, RunsForm, WalkForwardForm, form_errors
 
 
 @access.permission_required(access.VIEW_JOURNAL)
@@ -59,3 +62,70 @@ def monte_carlo_page(request: HttpRequest, pk: str) -> HttpResponse:
         "chart": figures.band_polylines(result),
     }
     return render(request, "trading/research_monte_carlo.html", context)
+
+
+def line_chart(values: list[float], width: int = 720, height: int = 200) -> dict[str, Any] | None:
+    """One SVG polyline of ``values`` (x: the index, y: up for more) with its low and high."""
+    if not values:
+        return None
+    lo, hi = min(0.0, *values), max(0.0, *values)
+    span = (hi - lo) or 1.0
+    step = width / max(len(values) - 1, 1)
+    points = " ".join(f"{i * step:.1f},{height - (v - lo) * height / span:.1f}" for i, v in enumerate(values))
+    zero = height - (0.0 - lo) * height / span
+    return {"width": width, "height": height, "points": points, "low": lo, "high": hi, "zero": f"{zero:.1f}"}
+
+
+def _errors_of(exc: ValueError, form) -> dict[str, list[str]]:
+    field, _, message = str(exc).partition(": ")
+    return {field: [message]} if field in form.fields else {"__all__": [str(exc)]}
+
+
+@access.permission_required(access.VIEW_STRATEGIES)
+def walk_forward_page(request: HttpRequest) -> HttpResponse:
+    """A walk-forward study's form, then its windows, stitched out-of-sample equity and stability."""
+    form = WalkForwardForm(request.GET or None)
+    context: dict[str, Any] = {"form": form, "strategies": strategy_registry.names()}
+    status = 200
+    if request.GET:
+        if not form.is_valid():
+            context["errors"], status = form_errors(form), 400
+        else:
+            try:
+                study = research.walk_forward_study(user=request.user, **form.cleaned_data)
+            except ValueError as exc:
+                context["errors"], status = _errors_of(exc, form), 400
+            else:
+                data = study.as_dict()
+                context["study"] = data
+                context["chart"] = line_chart(data["out_of_sample"]["equity"])
+    return render(request, "trading/research_walk_forward.html", context, status=status)
+
+
+@access.permission_required(access.VIEW_JOURNAL)
+def deflated_sharpe_page(request: HttpRequest) -> HttpResponse:
+    """The deflated Sharpe ratio of the best of the runs asked (a sweep's trials), and each run's ratio."""
+    form = RunsForm(request.GET or None)
+    context: dict[str, Any] = {"form": form, "recent": BacktestRun.objects.order_by("-pk")[:20]}
+    status = 200
+    if request.GET:
+        if not form.is_valid():
+            context["errors"], status = form_errors(form), 400
+        else:
+            ids = form.cleaned_data["runs"]
+            runs = list(BacktestRun.objects.filter(pk__in=ids).order_by("pk"))
+            missing = sorted(set(ids) - {r.pk for r in runs})
+            if missing:
+                context["errors"], status = {"runs": [f"no backtest run {', '.join(map(str, missing))}"]}, 400
+            else:
+                result = research.runs_deflated_sharpe(user=request.user, runs=runs)
+                context["result"] = result
+                context["rows"] = [
+                    {
+                        "run": r,
+                        "sharpe": result.get("sharpe", {}).get(str(r.pk)),
+                        "best": r.pk == result["best"],
+                    }
+                    for r in runs
+                ]
+    return render(request, "trading/research_deflated_sharpe.html", context, status=status)
