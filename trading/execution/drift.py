@@ -265,13 +265,26 @@ def drift_report_build(
     backtested: list[DriftTrade] = []
     compared: list[date] = []
     skipped: dict[date, str] = {}
-    mode = "LIVE" if modes == ("LIVE",) else "PAPER"
+    # A session traded LIVE is backtested as LIVE (contract selection asks the calendar as LIVE does).
+    live = set()
+    if "LIVE" in modes:
+        live = set(
+            Trade.objects.filter(
+                symbol=index, entry_mode="LIVE", origin=TradeOrigin.ENGINE, trade_date__range=(start, end)
+            ).values_list("trade_date", flat=True)
+        )
+        if modes == ("LIVE",):
+            live |= set(by_session)
     for session in sorted(by_session):
         if session not in recorded:
             skipped[session] = "no market data recorded for this session in the store"
             continue
         try:
-            backtested.extend(backtest_session(feed, session, mode=mode, iv_closes=iv_closes))
+            backtested.extend(
+                backtest_session(
+                    feed, session, mode="LIVE" if session in live else "PAPER", iv_closes=iv_closes
+                )
+            )
         except NoData as exc:
             skipped[session] = str(exc)
             continue
