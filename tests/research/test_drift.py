@@ -18,7 +18,7 @@ from trading.core.order_types import BrokerOrder
 from trading.core.orders import REJECTED
 from trading.execution.desk import Desk, reset_desks, set_desk
 from trading.execution.drift import configuration_at, drift_report_build
-from trading.execution.models import Order
+from trading.execution.models import Order, TradingState
 from trading.marketdata.store.recorder import StoreRecorder
 from trading.marketdata.store.store import MarketDataStore
 from trading.strategies.models import StrategyConfig
@@ -103,6 +103,17 @@ def test_an_honest_paper_day_matches_its_backtest_from_the_recording(tmp_path):
         assert row["entry_delay_seconds"] == row["exit_delay_seconds"] == 0
         assert row["entry_slippage"] == row["exit_slippage"] == 0
         assert row["net_pnl_difference"] == 0 and row["charges_difference"] == 0
+    assert result.sources == {DAY: "store"}
+
+    # Without a recording, the simulator the paper loop ran (its seed and first session, as runtrader
+    # keeps them) regenerates the session: the same 100%.
+    TradingState.objects.filter(index="NIFTY").update(feed_seed=SEED, feed_start=DAY)
+    empty = MarketDataStore(tmp_path / "empty")
+    again = drift_report_build(user=None, start=DAY, end=DAY, store=empty)
+    assert again.sources == {DAY: f"simulator (seed {SEED}, from {DAY})"}
+    assert again.report.totals["matched"] == traded.count() and again.report.totals["match_rate"] == 100.0
+    TradingState.objects.filter(index="NIFTY").update(feed_seed=None, feed_start=None)
+    assert drift_report_build(user=None, start=DAY, end=DAY, store=empty).skipped.keys() == {DAY}
 
 
 @pytest.mark.slow

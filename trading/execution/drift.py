@@ -7,6 +7,10 @@ before it as the live desk warms its features, and traded through ``core.backtes
 the configuration in force at that session's open: the strategies' ``StrategyConfig`` rows with every
 audited change made after the open undone (``configuration_at``), the paper fill model of the desk
 (``live.paper_broker``) and the risk rules of the settings (not versioned: today's). Nothing is stored.
+
+A session the desk traded on the simulated market (every trade's data source SIM) and the store does
+not hold is regenerated from the simulator the paper loop ran (``TradingState.feed_seed`` and
+``feed_start``; the simulator is deterministic), warmed and IV-ranked as the desk's features were.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from journal.models import Trade, TradeOrigin
 from trading import access
 from trading.core import calendar as market_calendar
 from trading.core.backtest import run_backtest
+from trading.core.live import SimSource
 from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.execution.config import engine_config, risk_config, setting
 from trading.execution.live import paper_broker
+from trading.execution.models import TradingState
 from trading.marketdata.base import NoData
 from trading.marketdata.store.eod import iv_history
 from trading.marketdata.store.store import MarketDataStore
@@ -40,6 +46,8 @@ from trading.strategies.services import ensure_strategy_configs
 __all__ = [
     "DriftResult",
     "backtest_session",
+    "backtest_sim_session",
+    "desk_simulator",
     "configuration_at",
     "desk_sessions",
     "drift_report_build",
@@ -60,6 +68,7 @@ class DriftResult:
     modes: tuple[str, ...]
     sessions: list[date] = field(default_factory=list)  # sessions compared
     skipped: dict[date, str] = field(default_factory=dict)  # session -> why it was not compared
+    sources: dict[date, str] = field(default_factory=dict)  # session -> the market data backtested
 
 
 def _undo(value: str) -> Any:
@@ -188,32 +197,24 @@ def desk_sessions(index: str, start: date, end: date, modes: tuple[str, ...] = T
     return {d for d in (market_calendar.ist_date(t) for t in times.distinct()) if start <= d <= end}
 
 
-def backtest_session(
-    feed: StoreFeed,
-    session: date,
-    *,
-    mode: str = "PAPER",
-    warmup_sessions: int | None = None,
-    iv_closes: Any = None,
+def _warmup_count(warmup_sessions: int | None) -> int:
+    return int(setting("FEATURE_WARMUP_SESSIONS", 5) if warmup_sessions is None else warmup_sessions)
+
+
+def _backtest_day(
+    index: str, session: date, day, warm: list, iv: Any, *, mode: str, source: str
 ) -> list[DriftTrade]:
-    """The trades the backtest makes on ``session`` from the store, with the configuration in force at
-    the session's open; ``NoData`` when the store has no minute bars for it. ``iv_closes``: the closing
-    ATM IV history the features rank against (default: the store's end-of-day history before the
-    session, ``eod.iv_history``)."""
-    index = feed.index
-    day = feed.day(session)
-    count = int(setting("FEATURE_WARMUP_SESSIONS", 5) if warmup_sessions is None else warmup_sessions)
-    before = [d for d in feed.sessions if d < session][-count:] if count > 0 else []
+    """Trade one session's bars (after ``warm``) with the configuration in force at its open."""
     slots, params = configuration_at(index, market_calendar.session_open(session))
-    config = engine_config(index, mode=mode, data_source="REPLAY", position_prefix=f"DRIFT{session:%Y%m%d}-")
+    config = engine_config(index, mode=mode, data_source=source, position_prefix=f"DRIFT{session:%Y%m%d}-")
     result = run_backtest(
         [day],
         strategies=slots,
         broker=paper_broker(),
         config=config,
         params=params,
-        iv_history=iv_history(feed.store, index, before=session) if iv_closes is None else iv_closes,
-        warmup=[feed.day(d) for d in before],
+        iv_history=iv,
+        warmup=warm,
     )
     return [
         _drift_trade(
@@ -234,6 +235,60 @@ def backtest_session(
     ]
 
 
+def backtest_session(
+    feed: StoreFeed,
+    session: date,
+    *,
+    mode: str = "PAPER",
+    warmup_sessions: int | None = None,
+    iv_closes: Any = None,
+) -> list[DriftTrade]:
+    """The trades the backtest makes on ``session`` from the store, with the configuration in force at
+    the session's open; ``NoData`` when the store has no minute bars for it. ``iv_closes``: the closing
+    ATM IV history the features rank against (default: the store's end-of-day history before the
+    session, ``eod.iv_history``)."""
+    index = feed.index
+    day = feed.day(session)
+    count = _warmup_count(warmup_sessions)
+    before = [d for d in feed.sessions if d < session][-count:] if count > 0 else []
+    iv = iv_history(feed.store, index, before=session) if iv_closes is None else iv_closes
+    return _backtest_day(index, session, day, [feed.day(d) for d in before], iv, mode=mode, source="REPLAY")
+
+
+def desk_simulator(index: str) -> SimSource | None:
+    """The simulated market the paper loop (``runtrader``) last ran, from its ``TradingState`` (seed and
+    first session); None when it never ran one. The simulator is deterministic: its sessions are the
+    recording of what the desk saw, as long as the loop kept that seed and start."""
+    ts = TradingState.objects.filter(index=index).first()
+    if ts is None or ts.feed_seed is None or ts.feed_start is None:
+        return None
+    return SimSource(index=index, seed=ts.feed_seed, start=ts.feed_start)
+
+
+def backtest_sim_session(
+    source: SimSource, session: date, *, mode: str = "PAPER", warmup_sessions: int | None = None
+) -> list[DriftTrade]:
+    """The trades the backtest makes on a simulated ``session``, warmed like the desk's features on the
+    simulated sessions before it (none before the simulation's first), with its IV history."""
+    count = _warmup_count(warmup_sessions)
+    warm: list[date] = []
+    prev = session
+    for _ in range(count):
+        prev = market_calendar.previous_trading_day(prev)
+        if source.first_session is not None and prev < source.first_session:
+            break
+        warm.insert(0, prev)
+    return _backtest_day(
+        source.index,
+        session,
+        source.day(session),
+        [source.day(d) for d in warm],
+        source.iv_history(),
+        mode=mode,
+        source="SIM",
+    )
+
+
 def drift_report_build(
     *,
     user: Any,
@@ -247,7 +302,8 @@ def drift_report_build(
 ) -> DriftResult:
     """Compare the engine's ``modes`` trades of ``index`` in sessions ``start..end`` with the backtest of
     the recorded sessions (``store``: default ``settings.MARKETDATA_DIR``). A session with trades but no
-    recording is listed in ``skipped`` and its trades are left out (they cannot be judged).
+    recording (nor a simulator to regenerate it) is listed in ``skipped`` and its trades are left out
+    (they cannot be judged); ``sources`` says what each compared session was backtested on.
     ``iv_closes``: see ``backtest_session``. A ``user``
     needs ``access.VIEW_JOURNAL``; None is the system itself."""
     if user is not None:
@@ -262,6 +318,15 @@ def drift_report_build(
     for session in desk_sessions(index, start, end, modes):
         by_session.setdefault(session, [])
     recorded = set(feed.sessions)
+    # Sessions the desk traded on the simulator (every trade's data source SIM) can be regenerated.
+    sim_trades = Trade.objects.filter(
+        symbol=index, entry_mode__in=modes, origin=TradeOrigin.ENGINE, trade_date__range=(start, end)
+    )
+    simulated = set(sim_trades.filter(data_source="SIM").values_list("trade_date", flat=True)) - set(
+        sim_trades.exclude(data_source="SIM").values_list("trade_date", flat=True)
+    )
+    sim = desk_simulator(index) if simulated else None
+    sources: dict[date, str] = {}
     backtested: list[DriftTrade] = []
     compared: list[date] = []
     skipped: dict[date, str] = {}
@@ -276,15 +341,17 @@ def drift_report_build(
         if modes == ("LIVE",):
             live |= set(by_session)
     for session in sorted(by_session):
-        if session not in recorded:
-            skipped[session] = "no market data recorded for this session in the store"
-            continue
+        mode = "LIVE" if session in live else "PAPER"
         try:
-            backtested.extend(
-                backtest_session(
-                    feed, session, mode="LIVE" if session in live else "PAPER", iv_closes=iv_closes
-                )
-            )
+            if session in recorded:
+                backtested.extend(backtest_session(feed, session, mode=mode, iv_closes=iv_closes))
+                sources[session] = "store"
+            elif session in simulated and sim is not None and session >= (sim.first_session or session):
+                backtested.extend(backtest_sim_session(sim, session, mode=mode))
+                sources[session] = f"simulator (seed {sim.seed}, from {sim.first_session})"
+            else:
+                skipped[session] = "no market data recorded for this session in the store"
+                continue
         except NoData as exc:
             skipped[session] = str(exc)
             continue
@@ -292,7 +359,14 @@ def drift_report_build(
     kept = [t for t in traded if t.session in set(compared)]
     report = drift_figures.drift_report(backtested, kept, tolerance=tolerance)
     return DriftResult(
-        report=report, index=index, start=start, end=end, modes=modes, sessions=compared, skipped=skipped
+        report=report,
+        index=index,
+        start=start,
+        end=end,
+        modes=modes,
+        sessions=compared,
+        skipped=skipped,
+        sources=sources,
     )
 
 

@@ -66,6 +66,7 @@ def drift_payload(result: drift.DriftResult) -> dict[str, Any]:
         "modes": list(result.modes),
         "sessions": [d.isoformat() for d in result.sessions],
         "skipped": {d.isoformat(): why for d, why in sorted(result.skipped.items())},
+        "sources": {d.isoformat(): what for d, what in sorted(result.sources.items())},
         "totals": _plain_dict(result.report.totals),
         "summary": [_plain_dict(s) for s in result.report.summary],
         "rows": [_plain_dict(r) for r in result.report.rows],
