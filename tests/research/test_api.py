@@ -23,6 +23,7 @@ from journal.services import record_trade
 from tests.helpers import NOW, ist, trade_fields, user_with_role
 from trading.core.backtest import run_backtest
 from trading.core.live import SimSource
+from trading.execution import research as research_services
 from trading.execution.config import engine_config, strategy_slots
 from trading.execution.live import paper_broker
 from trading.execution.models import BacktestRun
@@ -218,7 +219,7 @@ def test_deflated_sharpe_of_the_best_run():
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_walk_forward_study_api():
+def test_walk_forward_study_api_page_and_store(tmp_path):
     query = {
         "strategy": "OpeningRangeBreakoutStrategy",
         "grid": json.dumps({"buffer_em": [0.05, 0.2]}),
@@ -234,6 +235,21 @@ def test_walk_forward_study_api():
     assert body["candidates"] == [{"buffer_em": 0.05}, {"buffer_em": 0.2}]
     assert body["out_of_sample"]["net"] == pytest.approx(sum(s["out_of_sample_net"] for s in body["steps"]))
     assert body["stability"]["windows"] == 3
+
+    # The same sessions recorded into the store give the same study from the store.
+    store = MarketDataStore(tmp_path / "wf-store")
+    recorder = StoreRecorder(store, flush_every=400)
+    for day in SimSource(index="NIFTY", seed=7, start=date(2025, 11, 17)).sim.days(
+        date(2025, 11, 17), date(2025, 11, 21)
+    ):
+        for i in range(len(day)):
+            recorder.record(day.bar(i))
+    recorder.flush()
+    grid = {"buffer_em": [0.05, 0.2]}
+    kwargs = dict(strategy="OpeningRangeBreakoutStrategy", grid=grid, start=date(2025, 11, 17))
+    kwargs.update(end=date(2025, 11, 21), in_sample=2, out_of_sample=1, score="net")
+    from_store = research_services.walk_forward_study(user=None, source="store", store=store, **kwargs)
+    assert {**from_store.as_dict(), "source": "sim"} == body
 
     client = Client()
     client.force_login(user_with_role("viewer", "wf-viewer"))

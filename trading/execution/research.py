@@ -15,9 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
 from analytics import research
 from journal.models import Trade
@@ -31,6 +33,9 @@ from trading.core.strategies.base import ParamError, validate_params
 from trading.execution.config import engine_config, risk_config, setting, strategy_slots
 from trading.execution.live import paper_broker
 from trading.execution.models import BacktestRun
+from trading.marketdata.store.eod import iv_history as eod_iv_history
+from trading.marketdata.store.store import MarketDataStore
+from trading.marketdata.store_feed import StoreFeed
 
 __all__ = [
     "WalkForwardStudy",
@@ -70,6 +75,7 @@ class WalkForwardStudy:
     result: research.WalkForwardResult
     best: int  # the candidate with the best full-span score (what a plain sweep would pick)
     deflated: research.DeflatedSharpe | None
+    source: str = "sim"  # sim or store
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: sessions as ISO dates, rupees as floats."""
@@ -96,6 +102,7 @@ class WalkForwardStudy:
         return {
             "strategy": self.strategy,
             "index": self.index,
+            "source": self.source,
             "seed": self.seed,
             "sessions": len(self.sessions),
             "candidates": self.candidates,
@@ -149,8 +156,13 @@ def walk_forward_study(
     score: str = "sharpe",
     seed: int = 7,
     index: str = "NIFTY",
+    source: str = "sim",
+    store: MarketDataStore | str | Path | None = None,
 ) -> WalkForwardStudy:
-    """Walk ``strategy`` forward over the simulated sessions ``start``..``end`` (seed ``seed``):
+    """Walk ``strategy`` forward over the sessions ``start``..``end`` of ``source``: ``sim`` the simulated
+    market (seed ``seed``), ``store`` the market-data store's minute sessions (``store``, default
+    ``settings.MARKETDATA_DIR``; warmed on up to ``FEATURE_WARMUP_SESSIONS`` stored sessions before
+    ``start``, IV ranked against its end-of-day history).
     ``in_sample`` sessions choose among the ``grid``'s combinations (over the strategy's stored
     parameters), the next ``out_of_sample`` trade the choice. A ``user`` needs
     ``access.VIEW_STRATEGIES``. ``ValueError`` (naming the argument) for a grid too large, an unknown
@@ -163,7 +175,25 @@ def walk_forward_study(
     candidates = candidate_grid(grid) or [{}]
     if len(candidates) > max_candidates():
         raise ValueError(f"grid: {len(candidates)} combinations, at most {max_candidates()}")
-    sessions = market_calendar.trading_days(start, end)
+    if source not in ("sim", "store"):
+        raise ValueError("source: sim or store")
+    slot, stored = _study_slot(strategy, index)
+    for candidate in candidates:
+        try:
+            validate_params(strategy_registry.get(strategy), {**stored, **candidate})
+        except ParamError as exc:
+            raise ValueError(f"grid: {exc}") from None
+    if source == "store":
+        feed = StoreFeed(store if store is not None else settings.MARKETDATA_DIR, index)
+        sessions = feed.store.sessions("spot_minute", index, start, end)
+        count = int(setting("FEATURE_WARMUP_SESSIONS", 5))
+        before = [d for d in feed.sessions if d < start][-count:] if count > 0 else []
+        days = [feed.day(d) for d in sessions]
+        warm = [feed.day(d) for d in before]
+        iv = eod_iv_history(feed.store, index, before=start)
+        data_source = "REPLAY"
+    else:
+        sessions = market_calendar.trading_days(start, end)
     windows = research.walk_forward_windows(
         len(sessions), in_sample=in_sample, out_of_sample=out_of_sample, step=step, anchored=anchored
     )
@@ -171,24 +201,19 @@ def walk_forward_study(
         raise ValueError(
             f"in_sample: {len(sessions)} sessions leave no out-of-sample window after {in_sample} in-sample"
         )
-    slot, stored = _study_slot(strategy, index)
-    for candidate in candidates:
-        try:
-            validate_params(strategy_registry.get(strategy), {**stored, **candidate})
-        except ParamError as exc:
-            raise ValueError(f"grid: {exc}") from None
-    source = SimSource(index=index, seed=seed, start=start)
-    days = list(source.sim.days(start, end))
-    iv = source.iv_history()
+    if source == "sim":
+        sim = SimSource(index=index, seed=seed, start=start)
+        days, warm, iv, data_source = list(sim.sim.days(start, end)), [], sim.iv_history(), "SIM"
     rows = []
     for candidate in candidates:
         result = run_backtest(
             days,
             strategies={strategy: slot},
             broker=paper_broker(),
-            config=engine_config(index, mode="BACKTEST", data_source="SIM", position_prefix="WF-"),
+            config=engine_config(index, mode="BACKTEST", data_source=data_source, position_prefix="WF-"),
             params={strategy: {**stored, **candidate}},
             iv_history=iv,
+            warmup=warm,
         )
         rows.append(_daily_net(result.trades, sessions))
     pnl = np.vstack(rows)
@@ -197,6 +222,7 @@ def walk_forward_study(
     trial_srs = [research.period_sharpe(row) for row in pnl]
     deflated = research.deflated_sharpe_of_trials(pnl[best], [s for s in trial_srs if s is not None])
     return WalkForwardStudy(
+        source=source,
         strategy=strategy,
         index=index,
         seed=seed,

@@ -256,6 +256,9 @@ class WalkForwardView(APIView):
             OpenApiParameter("anchored", OpenApiTypes.BOOL),
             OpenApiParameter("score", OpenApiTypes.STR, description="sharpe (default) or net"),
             OpenApiParameter("seed", OpenApiTypes.INT, description="the simulated market's seed (7)"),
+            OpenApiParameter(
+                "source", OpenApiTypes.STR, description="sim (default) or store (recorded sessions)"
+            ),
             OpenApiParameter("index", OpenApiTypes.STR),
         ],
         responses={

@@ -102,6 +102,9 @@ class WalkForwardForm(forms.Form):
     score = forms.ChoiceField(choices=[(s, s) for s in research.SCORES], required=False)
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, required=False)
     index = forms.ChoiceField(choices=_index_choices, required=False)
+    source = forms.ChoiceField(
+        choices=[("sim", "simulated market"), ("store", "market-data store")], required=False
+    )
 
     def clean_grid(self):
         grid = self.cleaned_data["grid"]
@@ -128,6 +131,7 @@ class WalkForwardForm(forms.Form):
         data["score"] = data.get("score") or "sharpe"
         data["seed"] = 7 if data.get("seed") is None else data["seed"]
         data["index"] = data.get("index") or settings.TRADING_INDEX.upper()
+        data["source"] = data.get("source") or "sim"
         return data
 
 

@@ -56,6 +56,7 @@ class Command(BaseCommand):
         w.add_argument("--score", default="")
         w.add_argument("--seed", default="")
         w.add_argument("--index", default="")
+        w.add_argument("--source", default="", help="sim (default) or store")
         m = sub.add_parser("montecarlo", help="resample a backtest run's trades")
         m.add_argument("--run", type=int, required=True)
         m.add_argument("--method", default="")
@@ -111,6 +112,7 @@ class Command(BaseCommand):
             "score",
             "seed",
             "index",
+            "source",
         )
         query = {k: opts[k] for k in fields}
         query["anchored"] = opts["anchored"]
