@@ -27,6 +27,7 @@ from trading.execution import research as research_services
 from trading.execution.config import engine_config, strategy_slots
 from trading.execution.live import paper_broker
 from trading.execution.models import BacktestRun
+from trading.execution.research_api import _csv_cell
 from trading.marketdata.store.recorder import StoreRecorder
 from trading.marketdata.store.store import MarketDataStore
 
@@ -259,3 +260,10 @@ def test_walk_forward_study_api_page_and_store(tmp_path):
     assert html.count("<tr><td>") == 3 and 'id="wf-equity"' in html and 'id="wf-best"' in html
     bad = client.get(reverse("research-walk-forward"), {**query, "strategy": "Nope"})
     assert bad.status_code == 400 and "<b>strategy</b>" in bad.content.decode()
+
+
+def test_csv_cells_escape_text_not_numbers():
+    assert _csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert _csv_cell(Decimal("-97.50")) == "-97.50"
+    assert _csv_cell(-120) == -120 and _csv_cell(None) == ""
+    assert _csv_cell(ist(2026, 5, 5, 10, 0)) == "2026-05-05T10:00:00+05:30"

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.drift import ROW_FIELDS
+from journal import spreadsheet
 from trading import access
 from trading.core import calendar as market_calendar
 from trading.execution import drift, research
@@ -127,18 +128,12 @@ def drift_csv_lines(result: drift.DriftResult) -> Iterator[str]:
 
 
 def _csv_cell(value: Any) -> Any:
-    value = _plain(value)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _number(value):
-        return "'" + value  # a formula cell of a spreadsheet is text here
-    return "" if value is None else value
-
-
-def _number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except ArithmeticError:
-        return False
-    return True
+    """A CSV cell: numbers and times as written, text escaped as the journal's exports escape it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return spreadsheet.escape(value)
+    return _plain(value)
 
 
 class DriftCsvView(APIView):
