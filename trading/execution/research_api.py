@@ -194,15 +194,7 @@ class MonteCarloView(APIView):
         form = MonteCarloForm(request.query_params)
         if not form.is_valid():
             return Response(form_errors(form), status=400)
-        data = form.cleaned_data
-        result = research.run_monte_carlo(
-            user=request.user,
-            run=run,
-            method=data["method"],
-            runs=data["runs"],
-            seed=data["seed"],
-            floor=data["floor"],
-        )
+        result = research.run_monte_carlo(user=request.user, run=run, **form.cleaned_data)
         return Response({"run": run.pk, **result.as_dict()})
 
 

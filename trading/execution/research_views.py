@@ -46,15 +46,7 @@ def monte_carlo_page(request: HttpRequest, pk: str) -> HttpResponse:
             {"run": run, "form": form, "errors": form_errors(form)},
             status=400,
         )
-    data = form.cleaned_data
-    result = research.run_monte_carlo(
-        user=request.user,
-        run=run,
-        method=data["method"],
-        runs=data["runs"],
-        seed=data["seed"],
-        floor=data["floor"],
-    )
+    result = research.run_monte_carlo(user=request.user, run=run, **form.cleaned_data)
     context = {
         "run": run,
         "form": form,

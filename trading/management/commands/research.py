@@ -14,11 +14,10 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from trading.execution import drift, research
+from trading.execution import research
 from trading.execution.models import BacktestRun
-from trading.execution.research_api import drift_csv_lines
+from trading.execution.research_api import drift_csv_lines, drift_from
 from trading.execution.research_forms import (
-    DriftForm,
     MonteCarloForm,
     RunsForm,
     WalkForwardForm,
@@ -73,15 +72,9 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(data, indent=2, default=str))
 
     def _drift(self, opts) -> None:
-        data = _checked(DriftForm({k: opts[k] for k in ("start", "end", "index", "mode", "tolerance")}))
-        result = drift.drift_report_build(
-            user=None,
-            start=data["start"],
-            end=data["end"],
-            index=data["index"],
-            modes=data["modes"],
-            tolerance=data["tolerance"],
-        )
+        result = drift_from({k: opts[k] for k in ("start", "end", "index", "mode", "tolerance")}, None)
+        if isinstance(result, dict):
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in result.items()))
         t = result.report.totals
         self.stdout.write(
             f"drift {result.index} {result.start}..{result.end}: {len(result.sessions)} session(s) compared, "
