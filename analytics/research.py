@@ -113,7 +113,9 @@ def deflated_sharpe_of_trials(chosen: ArrayLike, trial_sharpes: ArrayLike) -> De
     """The DSR of the chosen trial's returns ``chosen`` (one per period) among ``trial_sharpes``, the
     per-period Sharpe ratios of every trial tried (the chosen one included; N = their count, V their
     variance with ddof 1). Skewness and kurtosis are pandas' (``analytics.stats.skew`` and
-    ``kurtosis`` + 3). None when the chosen returns have no Sharpe ratio or fewer than 4 periods."""
+    ``kurtosis`` + 3). None when the chosen returns have no Sharpe ratio or fewer than 4 periods, or
+    when their moments leave the Sharpe ratio's estimate no variance (a few periods of a steady series:
+    ``1 - g3 SR + (g4 - 1)/4 SR^2 <= 0``)."""
     r = np.asarray(chosen, dtype=float)
     r = r[np.isfinite(r)]
     sr = period_sharpe(r)
@@ -447,3 +449,27 @@ def band_polylines(result: MonteCarloResult, width: int = 720, height: int = 240
         "low": lo,
         "high": hi,
     }
+
+
+def daily_from_equity(points: Sequence[tuple[Any, float]], sessions: Sequence[Any]) -> np.ndarray:
+    """Net P&L per session from an equity curve: ``points`` are (session of the exit, cumulative net
+    after that trade) in exit order; a session's P&L is its last cumulative value minus the one before
+    it (0 for a session without trades). Sessions outside ``sessions`` count toward the next one."""
+    out = np.zeros(len(sessions))
+    i, cumulative, before = 0, 0.0, 0.0
+    for n, session in enumerate(sessions):
+        while i < len(points) and points[i][0] <= session:
+            cumulative = float(points[i][1])
+            i += 1
+        out[n] = cumulative - before
+        before = cumulative
+    return out
+
+
+def best_deflated(daily: np.ndarray, score: str = "sharpe") -> tuple[int, DeflatedSharpe | None]:
+    """The best row of ``daily`` (trials x periods, net P&L per period) by ``score`` and its deflated
+    Sharpe ratio among every trial with a Sharpe ratio (``deflated_sharpe_of_trials``)."""
+    matrix = np.asarray(daily, dtype=float)
+    best, _ = choose(matrix, SCORES[score])
+    srs = [s for s in (period_sharpe(row) for row in matrix) if s is not None]
+    return best, deflated_sharpe_of_trials(matrix[best], srs)

@@ -9,6 +9,7 @@ import json
 from datetime import date
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.test import Client
@@ -267,3 +268,32 @@ def test_csv_cells_escape_text_not_numbers():
     assert _csv_cell(Decimal("-97.50")) == "-97.50"
     assert _csv_cell(-120) == -120 and _csv_cell(None) == ""
     assert _csv_cell(ist(2026, 5, 5, 10, 0)) == "2026-05-05T10:00:00+05:30"
+
+
+def test_a_sweeps_best_combination_deflated():
+    from types import SimpleNamespace as NS
+
+    # Three finished combinations over 2026-05-04..08 (5 sessions) and one that failed; exit times in UTC.
+    def equity(*pairs):
+        return [[f"2026-05-{day:02d}T05:00:00+00:00", str(cum)] for day, cum in pairs]
+
+    combos = [
+        NS(
+            number=1, parameters={"a": 1}, status="DONE", equity=equity((4, 100), (5, 50), (7, 400), (8, 300))
+        ),
+        NS(
+            number=2,
+            parameters={"a": 2},
+            status="DONE",
+            equity=equity((4, 80), (5, 40), (6, 190), (7, 220), (8, 310)),
+        ),
+        NS(number=3, parameters={"a": 3}, status="DONE", equity=equity((5, -100), (8, -50))),
+        NS(number=4, parameters={"a": 4}, status="FAILED", equity=[]),
+    ]
+    sweep = NS(start=date(2026, 5, 4), end=date(2026, 5, 8), combinations=NS(all=lambda: combos))
+    got = research_services.sweep_deflated_sharpe(user=None, sweep=sweep)
+    daily = np.array([[100, -50, 0, 350, -100], [80, -40, 150, 30, 90], [0, -100, 0, 0, 50]], dtype=float)
+    srs = [row.mean() / row.std(ddof=1) for row in daily]
+    assert got["best"] == 2 and got["parameters"] == {"a": 2} and got["trials"] == 3
+    want = figures.deflated_sharpe_of_trials(daily[1], srs)
+    assert got["deflated_sharpe"]["dsr"] == pytest.approx(want.dsr)

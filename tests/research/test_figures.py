@@ -4,6 +4,7 @@ walk-forward whose answer is known, and a naive Monte Carlo loop with the same s
 from __future__ import annotations
 
 import math
+from datetime import date
 from statistics import NormalDist
 
 import numpy as np
@@ -227,3 +228,19 @@ def test_a_long_sequence_has_its_bands_at_evenly_spaced_steps():
     assert np.all(np.diff(got.marks) == 10)
     full = research.monte_carlo(pnl, runs=50, seed=1, max_points=1000)
     np.testing.assert_allclose(got.bands["p50"], np.asarray(full.bands["p50"])[got.marks])
+
+
+def test_daily_pnl_from_an_equity_curve_by_hand():
+    d = [date(2026, 5, n) for n in (4, 5, 6, 7)]
+    # Trades: two on the 4th (cumulative 100, 250), none on the 5th, one on the 6th (cumulative 50).
+    points = [(d[0], 100.0), (d[0], 250.0), (d[2], 50.0)]
+    np.testing.assert_allclose(research.daily_from_equity(points, d), [250.0, 0.0, -200.0, 0.0])
+
+
+def test_the_best_trial_is_deflated_among_all():
+    daily = np.array([[10.0, -5, 7, 3, -2, 8], [1.0, 1, 1, 2, 1, 1.5], [-3.0, 4, -6, 2, 0, 1]])
+    best, dsr = research.best_deflated(daily)
+    srs = [row.mean() / row.std(ddof=1) for row in daily]
+    assert best == int(np.argmax(srs)) == 1
+    want = research.deflated_sharpe_of_trials(daily[1], srs)
+    assert dsr == want and dsr.trials == 3

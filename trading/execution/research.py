@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "run_daily_net",
     "run_monte_carlo",
     "runs_deflated_sharpe",
+    "sweep_deflated_sharpe",
     "walk_forward_study",
 ]
 
@@ -218,9 +219,7 @@ def walk_forward_study(
         rows.append(_daily_net(result.trades, sessions))
     pnl = np.vstack(rows)
     wf = research.walk_forward(pnl, windows, score=score, candidates=candidates)
-    best, _ = research.choose(pnl, research.SCORES[score])
-    trial_srs = [research.period_sharpe(row) for row in pnl]
-    deflated = research.deflated_sharpe_of_trials(pnl[best], [s for s in trial_srs if s is not None])
+    best, deflated = research.best_deflated(pnl, score)
     return WalkForwardStudy(
         source=source,
         strategy=strategy,
@@ -298,3 +297,32 @@ def run_monte_carlo(
     return research.monte_carlo(
         pnl, method=method, runs=runs, seed=seed, capital=float(risk_config().capital), floor=floor
     )
+
+
+def sweep_deflated_sharpe(*, user: Any, sweep: Any, score: str = "sharpe") -> dict[str, Any]:
+    """The deflated Sharpe ratio of a parameter sweep's best combination, to show next to it: each
+    finished combination's equity curve (``[[exit time ISO, cumulative net], ...]``) as net P&L per
+    trading day of the sweep's span, the best by ``score``, its DSR among all of them (N = the
+    combinations with a Sharpe ratio). ``sweep``: anything with ``start``, ``end`` and
+    ``combinations.all()`` of objects with ``number``, ``parameters``, ``status`` and ``equity``. A
+    ``user`` needs ``access.VIEW_JOURNAL``."""
+    if user is not None:
+        access.require(user, access.VIEW_JOURNAL)
+    sessions = market_calendar.trading_days(sweep.start, sweep.end)
+    done = [c for c in sweep.combinations.all() if c.status == "DONE"]
+    if not done or not sessions:
+        return {"best": None, "parameters": None, "deflated_sharpe": None, "trials": len(done)}
+    rows = []
+    for c in done:
+        points = [
+            (market_calendar.ist_date(datetime.fromisoformat(at)), float(value))
+            for at, value in c.equity or []
+        ]
+        rows.append(research.daily_from_equity(points, sessions))
+    best, deflated = research.best_deflated(np.vstack(rows), score)
+    return {
+        "best": done[best].number,
+        "parameters": done[best].parameters,
+        "trials": len(done),
+        "deflated_sharpe": None if deflated is None else deflated.as_dict(),
+    }
