@@ -22,17 +22,13 @@ from analytics.drift import ROW_FIELDS
 from journal.models import TradeOrigin
 from journal.services import record_trade
 from tests.helpers import NOW, ist, trade_fields, user_with_role
-from trading.core.backtest import run_backtest
+from tests.research.data import DAY, drifted_day
 from trading.core.live import SimSource
 from trading.execution import research as research_services
-from trading.execution.config import engine_config, strategy_slots
-from trading.execution.live import paper_broker
 from trading.execution.models import BacktestRun
 from trading.execution.research_api import _csv_cell
 from trading.marketdata.store.recorder import StoreRecorder
 from trading.marketdata.store.store import MarketDataStore
-
-DAY = date(2025, 11, 19)
 
 
 def _api(role: str = "viewer") -> APIClient:
@@ -44,31 +40,7 @@ def _api(role: str = "viewer") -> APIClient:
 
 @pytest.fixture
 def drifted(db, settings, tmp_path):
-    """A recorded session in the store (settings.MARKETDATA_DIR) and its PAPER trades in the journal:
-    the backtest's own trades, except the first dropped (missed) and the second entered 0.50 dearer."""
-    settings.MARKETDATA_DIR = tmp_path / "store"
-    source = SimSource(index="NIFTY", seed=7, start=DAY)
-    day = source.day(DAY)
-    recorder = StoreRecorder(MarketDataStore(settings.MARKETDATA_DIR), flush_every=400)
-    for i in range(len(day)):
-        recorder.record(day.bar(i))
-    recorder.flush()
-    slots, pairs = strategy_slots("NIFTY")
-    result = run_backtest(
-        [day],
-        strategies=slots,
-        broker=paper_broker(),
-        params=dict(pairs),
-        config=engine_config("NIFTY", mode="PAPER", data_source="REPLAY"),
-    )
-    trades = sorted(result.trades, key=lambda c: c.trade["entry_time"])
-    assert len(trades) >= 3
-    for n, closed in enumerate(trades[1:]):
-        facts = dict(closed.trade)
-        if n == 0:
-            facts["entry_price"] = facts["entry_price"] + Decimal("0.50")
-        record_trade(now=NOW, origin=TradeOrigin.ENGINE, **facts)
-    return {"trades": trades}
+    return drifted_day(settings, tmp_path)
 
 
 def test_drift_api_csv_page_and_command(drifted, client):

@@ -27,7 +27,7 @@ from django.conf import settings
 from analytics import drift as drift_figures
 from analytics.drift import DriftReport, DriftTrade
 from journal.models import Trade, TradeOrigin
-from trading import access
+from trading import access, formats
 from trading.core import calendar as market_calendar
 from trading.core.backtest import run_backtest
 from trading.core.live import SimSource
@@ -374,6 +374,6 @@ def risk_note() -> str:
     """What the report cannot reconstruct: the risk rules are today's settings."""
     rules = risk_config()
     return (
-        f"risk rules as configured now (capital {rules.capital}, stop {rules.stop_loss_pct:.0%}, "
+        f"risk rules as configured now (capital {formats.inr(rules.capital, 0)}, stop {rules.stop_loss_pct:.0%}, "
         f"target {rules.target_pct:.0%}); strategy configuration as audited at each session's open"
     )
