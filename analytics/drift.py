@@ -56,6 +56,25 @@ ROW_FIELDS = (
 )
 
 
+# The figures of a summary line (``summarise``), after its keys, in order.
+SUMMARY_FIELDS = (
+    "backtest_trades",
+    "traded_trades",
+    "matched",
+    "missed",
+    "extra",
+    "match_rate",
+    "slippage",
+    "mean_entry_delay_seconds",
+    "mean_exit_delay_seconds",
+    "backtest_charges",
+    "traded_charges",
+    "backtest_net_pnl",
+    "traded_net_pnl",
+    "net_pnl_difference",
+)
+
+
 @dataclass(frozen=True)
 class DriftTrade:
     """One side's trade as the report compares it. Prices rupees per unit; charges and net rupees."""

@@ -18,7 +18,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from analytics import research as figures
-from analytics.drift import ROW_FIELDS
+from analytics.drift import ROW_FIELDS, SUMMARY_FIELDS
 from journal.models import TradeOrigin
 from journal.services import record_trade
 from tests.helpers import NOW, ist, trade_fields, user_with_role
@@ -63,6 +63,13 @@ def test_drift_api_csv_page_and_command(drifted, client):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert tuple(rows[0]) == ROW_FIELDS and len(rows) == 1 + n
+    summary = api.get(reverse("api-research-drift-csv"), {"start": DAY.isoformat(), "table": "summary"})
+    lines = list(csv.reader(io.StringIO(b"".join(summary.streaming_content).decode())))
+    assert tuple(lines[0]) == ("session", "strategy", *SUMMARY_FIELDS)
+    assert [line[:2] for line in lines[1:]] == [[s["session"], s["strategy"]] for s in body["summary"]]
+    assert api.get(
+        reverse("api-research-drift-csv"), {"start": DAY.isoformat(), "table": "x"}
+    ).json().keys() == {"table"}
 
     client.force_login(user_with_role("viewer", "page-viewer"))
     page = client.get(reverse("research-drift"), {"start": DAY.isoformat()})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from analytics.drift import EXTRA, MATCHED, MISSED, DriftTrade, drift_report
+from analytics.drift import EXTRA, MATCHED, MISSED, SUMMARY_FIELDS, DriftTrade, drift_report
 from tests.helpers import ist
 
 D = date(2026, 5, 5)
@@ -54,6 +54,7 @@ def test_matched_missed_and_extra_with_their_differences():
     assert sorted(r["backtest_trade_id"] for r in by_status[MISSED]) == ["B2", "B3"]
     assert sorted(r["traded_trade_id"] for r in by_status[EXTRA]) == ["P3", "P4"]
 
+    assert all(list(s) == ["session", "strategy", *SUMMARY_FIELDS] for s in report.summary)
     summary = {(s["session"], s["strategy"]): s for s in report.summary}
     pcr = summary[(D, "PCR")]
     assert (pcr["matched"], pcr["missed"], pcr["extra"]) == (1, 1, 0)

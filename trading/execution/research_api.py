@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.drift import ROW_FIELDS
+from analytics.drift import ROW_FIELDS, SUMMARY_FIELDS
 from journal import spreadsheet
 from trading import access
 from trading.core import calendar as market_calendar
@@ -40,6 +40,7 @@ _DRIFT_PARAMS = [
     OpenApiParameter("index", OpenApiTypes.STR, description="NIFTY (default), BANKNIFTY, ..."),
     OpenApiParameter("mode", OpenApiTypes.STR, description="PAPER or LIVE (default both)"),
     OpenApiParameter("tolerance", OpenApiTypes.INT, description="minutes between entries to match (15)"),
+    OpenApiParameter("table", OpenApiTypes.STR, description="CSV only: rows (default) or summary"),
 ]
 
 
@@ -119,12 +120,17 @@ class _Echo:
         return value
 
 
-def drift_csv_lines(result: drift.DriftResult) -> Iterator[str]:
-    """The report's rows as CSV lines (``ROW_FIELDS``), header first."""
+def drift_csv_lines(result: drift.DriftResult, table: str = "rows") -> Iterator[str]:
+    """The report as CSV lines, header first: its ``rows`` (``ROW_FIELDS``) or its ``summary`` per
+    session and strategy (session, strategy, ``SUMMARY_FIELDS``)."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(ROW_FIELDS)
-    for row in result.report.rows:
-        yield writer.writerow([_csv_cell(row[f]) for f in ROW_FIELDS])
+    if table == "summary":
+        fields, lines = ("session", "strategy", *SUMMARY_FIELDS), result.report.summary
+    else:
+        fields, lines = ROW_FIELDS, result.report.rows
+    yield writer.writerow(fields)
+    for line in lines:
+        yield writer.writerow([_csv_cell(line[f]) for f in fields])
 
 
 def _csv_cell(value: Any) -> Any:
@@ -142,7 +148,7 @@ class DriftCsvView(APIView):
     read_permission = access.VIEW_JOURNAL
 
     @extend_schema(
-        summary="Drift report rows as CSV",
+        summary="Drift report as CSV: its rows, or its summary per session and strategy",
         parameters=_DRIFT_PARAMS,
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="one row per trade"),
@@ -153,8 +159,10 @@ class DriftCsvView(APIView):
         result = drift_from(request.query_params, request.user)
         if isinstance(result, dict):
             return Response(result, status=400)
-        response = StreamingHttpResponse(drift_csv_lines(result), content_type="text/csv; charset=utf-8")
-        name = f"drift_{result.index}_{result.start:%Y%m%d}_{result.end:%Y%m%d}.csv"
+        table = request.query_params.get("table") or "rows"
+        lines = drift_csv_lines(result, table)
+        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+        name = f"drift_{table}_{result.index}_{result.start:%Y%m%d}_{result.end:%Y%m%d}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
 

@@ -41,6 +41,7 @@ class DriftForm(forms.Form):
         choices=[("", "PAPER and LIVE"), ("PAPER", "PAPER"), ("LIVE", "LIVE")], required=False
     )
     tolerance = forms.IntegerField(min_value=0, max_value=375, required=False)
+    table = forms.ChoiceField(choices=[("rows", "rows"), ("summary", "summary")], required=False)  # CSV only
 
     def clean(self):
         data = super().clean()

@@ -43,6 +43,7 @@ class Command(BaseCommand):
         d.add_argument("--mode", default="", help="PAPER or LIVE (default both)")
         d.add_argument("--tolerance", default="", help="minutes between entries to match (15)")
         d.add_argument("--csv", default="", help="write the rows to this CSV file")
+        d.add_argument("--summary-csv", default="", help="write the summary per session and strategy here")
         w = sub.add_parser("walkforward", help="rolling in-sample choice, out-of-sample test")
         w.add_argument("--strategy", required=True)
         w.add_argument("--grid", required=True, help='JSON: {"param": [v1, v2]}')
@@ -92,6 +93,10 @@ class Command(BaseCommand):
             with open(opts["csv"], "w", encoding="utf-8", newline="") as fh:
                 fh.writelines(drift_csv_lines(result))
             self.stdout.write(f"rows written to {opts['csv']}")
+        if opts["summary_csv"]:
+            with open(opts["summary_csv"], "w", encoding="utf-8", newline="") as fh:
+                fh.writelines(drift_csv_lines(result, "summary"))
+            self.stdout.write(f"summary written to {opts['summary_csv']}")
 
     def _walkforward(self, opts) -> None:
         fields = (
