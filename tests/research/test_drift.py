@@ -9,10 +9,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from analytics.drift import MATCHED, MISSED
 from journal.models import Trade
 from trading.brokers.paper import PaperBroker
+from trading.core import calendar as market_calendar
 from trading.core.live import SimSource
 from trading.core.order_types import BrokerOrder
 from trading.core.orders import REJECTED
@@ -146,17 +148,18 @@ def test_the_configuration_in_force_then_undoes_later_changes():
     ensure_strategy_configs()
     name = StrategyConfig.objects.filter(index="NIFTY", enabled=True).first().name
     config = StrategyConfig.objects.get(name=name)
-    from trading.core import calendar as market_calendar
-
     then = market_calendar.session_open(DAY)
     before_slots, before_params = configuration_at("NIFTY", then)
-    strategy_config_update(config=config, user=None, enabled=False, cooldown_minutes=33)
-    # The change is after `then`: undone.
+    strategy_config_update(config=config, user=None, cooldown_minutes=33, capital_allocation="12345.50")
+    strategy_config_update(config=config, user=None, parameters={"quiet_bars": 21})
+    strategy_config_update(config=config, user=None, enabled=False)
+    # The changes are after `then`: undone.
     slots, params = configuration_at("NIFTY", then)
-    assert name in slots and slots[name].cooldown_minutes == before_slots[name].cooldown_minutes
-    assert params == before_params
+    assert slots == before_slots and params == before_params
+    assert slots[name].capital_allocation == before_slots[name].capital_allocation != Decimal("12345.50")
     # Asked for now, the change stands.
-    from django.utils import timezone
-
     now_slots, _ = configuration_at("NIFTY", timezone.now() + timedelta(seconds=1))
     assert name not in now_slots
+    strategy_config_update(config=config, user=None, enabled=True)
+    _, now_params = configuration_at("NIFTY", timezone.now() + timedelta(seconds=1))
+    assert now_params[name]["quiet_bars"] == 21 and "quiet_bars" not in params[name]

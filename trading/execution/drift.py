@@ -33,6 +33,7 @@ from trading.core.backtest import run_backtest
 from trading.core.live import SimSource
 from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
+from trading.core.strategies.base import ParamError
 from trading.execution.config import engine_config, risk_config, setting
 from trading.execution.live import paper_broker
 from trading.execution.models import TradingState
@@ -41,7 +42,7 @@ from trading.marketdata.store.eod import iv_history
 from trading.marketdata.store.store import MarketDataStore
 from trading.marketdata.store_feed import StoreFeed
 from trading.strategies.models import Signal, StrategyConfig, StrategyConfigAudit
-from trading.strategies.services import ensure_strategy_configs
+from trading.strategies.services import CONFIG_FIELDS, clean_field, ensure_strategy_configs
 
 __all__ = [
     "DriftResult",
@@ -87,16 +88,9 @@ def configuration_at(index: str, at: datetime) -> tuple[dict[str, StrategySlot],
     if not rows:
         ensure_strategy_configs()
         rows = {c.name: c for c in StrategyConfig.objects.filter(index=index)}
-    state: dict[str, dict[str, Any]] = {
-        name: {
-            "enabled": c.enabled,
-            "parameters": dict(c.parameters or {}),
-            "capital_allocation": Decimal(c.capital_allocation),
-            "max_open_positions": c.max_open_positions,
-            "cooldown_minutes": c.cooldown_minutes,
-        }
-        for name, c in rows.items()
-    }
+    state = {name: {f: getattr(c, f) for f in CONFIG_FIELDS} for name, c in rows.items()}
+    for entry in state.values():
+        entry["parameters"] = dict(entry["parameters"] or {})
     audits = StrategyConfigAudit.objects.filter(config__in=rows.values(), at__gt=at).order_by("-at", "-id")
     for audit in audits.select_related("config"):
         entry = state[audit.config.name]
@@ -106,10 +100,11 @@ def configuration_at(index: str, at: datetime) -> tuple[dict[str, StrategySlot],
                 entry["parameters"].pop(key, None)
             else:
                 entry["parameters"][key] = _undo(audit.old_value)
-        elif audit.field == "capital_allocation":
-            entry["capital_allocation"] = Decimal(str(_undo(audit.old_value)))
         elif audit.field in entry:
-            entry[audit.field] = _undo(audit.old_value)
+            try:  # back to its stored type, as the configuration service keeps it
+                entry[audit.field] = clean_field(audit.field, _undo(audit.old_value))
+            except ParamError:
+                entry[audit.field] = _undo(audit.old_value)
     slots: dict[str, StrategySlot] = {}
     params: dict[str, dict] = {}
     for name in strategy_registry.names():
@@ -119,7 +114,7 @@ def configuration_at(index: str, at: datetime) -> tuple[dict[str, StrategySlot],
         slots[name] = StrategySlot(
             name=name,
             enabled=True,
-            capital_allocation=entry["capital_allocation"],
+            capital_allocation=Decimal(entry["capital_allocation"]),
             max_open_positions=int(entry["max_open_positions"]),
             cooldown_minutes=int(entry["cooldown_minutes"]),
         )
