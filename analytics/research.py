@@ -152,15 +152,15 @@ def walk_forward_windows(
     periods: int, *, in_sample: int, out_of_sample: int, step: int | None = None, anchored: bool = False
 ) -> list[Window]:
     """The windows over ``periods`` periods (sessions): ``in_sample`` periods to choose, then the next
-    ``out_of_sample`` to trade; each window starts ``step`` periods (default ``out_of_sample``) after
-    the one before, so the out-of-sample windows tile the history without overlap. ``anchored``: every
+    ``out_of_sample`` to trade; each window starts ``step`` periods (default ``out_of_sample``, never
+    fewer) after the one before, so the out-of-sample windows tile the history without overlap. ``anchored``: every
     in-sample window starts at period 0 (an expanding window). A last out-of-sample window shorter than
     ``out_of_sample`` is kept when it has at least one period."""
     if in_sample < 1 or out_of_sample < 1:
         raise ValueError("in_sample and out_of_sample must be at least 1 period")
     step = out_of_sample if step is None else int(step)
-    if step < 1:
-        raise ValueError("step must be at least 1 period")
+    if step < out_of_sample:
+        raise ValueError("step: at least out_of_sample, so that no out-of-sample period is traded twice")
     out: list[Window] = []
     start = 0
     while start + in_sample < periods:

@@ -276,3 +276,22 @@ def test_a_sweeps_best_combination_deflated():
     assert got["best"] == 2 and got["parameters"] == {"a": 2} and got["trials"] == 3
     want = figures.deflated_sharpe_of_trials(daily[1], srs)
     assert got["deflated_sharpe"]["dsr"] == pytest.approx(want.dsr)
+
+
+def test_a_study_where_nothing_traded_is_valid_json():
+    sessions = [date(2026, 5, d) for d in (4, 5, 6, 7)]
+    pnl = np.zeros((2, 4))  # no trades: no Sharpe ratio in any window
+    windows = figures.walk_forward_windows(4, in_sample=2, out_of_sample=1)
+    study = research_services.WalkForwardStudy(
+        strategy="S",
+        index="NIFTY",
+        seed=7,
+        sessions=sessions,
+        candidates=[{"a": 1}, {"a": 2}],
+        pnl=pnl,
+        result=figures.walk_forward(pnl, windows),
+        best=0,
+        deflated=None,
+    )
+    data = json.loads(json.dumps(study.as_dict(), allow_nan=False))
+    assert [s["in_sample_score"] for s in data["steps"]] == [None, None]

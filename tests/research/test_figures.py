@@ -86,6 +86,10 @@ def test_windows_tile_the_history_without_overlap():
     ]
     with pytest.raises(ValueError):
         research.walk_forward_windows(10, in_sample=0, out_of_sample=5)
+    with pytest.raises(ValueError, match="step"):  # overlapping out-of-sample windows
+        research.walk_forward_windows(30, in_sample=10, out_of_sample=5, step=3)
+    stepped = research.walk_forward_windows(30, in_sample=10, out_of_sample=5, step=8)
+    assert [(w.is_start, w.oos_start, w.oos_end) for w in stepped] == [(0, 10, 15), (8, 18, 23), (16, 26, 30)]
 
 
 def _regimes(seed: int = 11) -> np.ndarray:

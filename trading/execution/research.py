@@ -11,6 +11,7 @@ the in-sample sessions' P&L alone. Nothing is stored: it is a study, not a run o
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -95,7 +96,8 @@ class WalkForwardStudy:
                         self.sessions[w.oos_end - 1].isoformat(),
                     ],
                     "chosen": self.candidates[s.chosen],
-                    "in_sample_score": s.in_sample_score,
+                    # -inf: no candidate had a Sharpe ratio in sample (JSON has no infinity)
+                    "in_sample_score": s.in_sample_score if math.isfinite(s.in_sample_score) else None,
                     "in_sample_net": s.in_sample_net,
                     "out_of_sample_net": s.out_of_sample_net,
                 }
