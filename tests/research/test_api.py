@@ -107,6 +107,8 @@ def test_bad_input_is_a_400_naming_the_field(client):
     }
     assert "grid" in api.get(wf, {**query, "grid": "[1, 2]"}).json()
     assert "grid" in api.get(wf, {**query, "grid": '{"no_such": [1]}'}).json()
+    huge = json.dumps({f"p{i}": list(range(50)) for i in range(12)})  # 50^12 combinations: refused unbuilt
+    assert "at most" in api.get(wf, {**query, "grid": huge}).json()["grid"][0]
     assert "strategy" in api.get(wf, {**query, "strategy": "Nope"}).json()
     assert "in_sample" in api.get(wf, {**query, "in_sample": 9}).json()
 

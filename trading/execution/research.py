@@ -175,9 +175,10 @@ def walk_forward_study(
     index = index.upper()
     if score not in research.SCORES:
         raise ValueError(f"score: one of {', '.join(research.SCORES)}")
+    count = math.prod(len(list(values)) for values in grid.values())
+    if count > max_candidates():  # counted before any is built: a grid can multiply to billions
+        raise ValueError(f"grid: {count} combinations, at most {max_candidates()}")
     candidates = candidate_grid(grid) or [{}]
-    if len(candidates) > max_candidates():
-        raise ValueError(f"grid: {len(candidates)} combinations, at most {max_candidates()}")
     if source not in ("sim", "store"):
         raise ValueError("source: sim or store")
     slot, stored = _study_slot(strategy, index)
