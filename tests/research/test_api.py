@@ -143,7 +143,7 @@ SESSIONS = [date(2026, 5, d) for d in (4, 5, 6, 7, 8, 11, 12, 13)]
 
 
 @pytest.mark.django_db
-def test_monte_carlo_of_a_run_api_page_and_command(client):
+def test_monte_carlo_of_a_run_api_page_and_command(client, monkeypatch):
     run = _run_with_trades(
         {
             d: [net]
@@ -172,6 +172,14 @@ def test_monte_carlo_of_a_run_api_page_and_command(client):
     out = io.StringIO()
     call_command("research", "montecarlo", "--run", str(run.pk), "--runs", "50", stdout=out)
     assert json.loads(out.getvalue())["steps"] == 8
+
+    monkeypatch.setattr(research_services, "MAX_MONTE_CARLO_CELLS", 8 * 100)  # 100 paths of 8 trades
+    url = reverse("api-research-monte-carlo", args=[run.pk])
+    operator = _api("operator")
+    assert operator.get(url, {"runs": 100}).status_code == 200
+    too_many = operator.get(url, {"runs": 101})
+    assert too_many.status_code == 400 and too_many.json() == {"runs": ["at most 100 paths of 8 steps"]}
+    assert client.get(reverse("research-monte-carlo", args=[run.pk]), {"runs": 101}).status_code == 400
 
 
 @pytest.mark.django_db

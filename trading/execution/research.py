@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 
+MAX_MONTE_CARLO_CELLS = 50_000_000  # paths x steps of one request (seconds of work, bounded memory)
+
+
 def max_candidates() -> int:
     """The most combinations one study may backtest (``RESEARCH_MAX_CANDIDATES``, default 64): each is a
     backtest over the whole span."""
@@ -290,13 +293,18 @@ def run_monte_carlo(
 ) -> research.MonteCarloResult:
     """Monte Carlo of a stored run: its trades' net P&L in exit order (``shuffle``, ``resample``) or its
     daily net P&L (``bootstrap``), on the desk's capital (``TRADING_CAPITAL``); ``floor`` in rupees of
-    equity. A ``user`` needs ``access.VIEW_JOURNAL``."""
+    equity. A ``user`` needs ``access.VIEW_JOURNAL``. ``ValueError`` naming ``runs`` past
+    ``MAX_MONTE_CARLO_CELLS``."""
     if user is not None:
         access.require(user, access.VIEW_JOURNAL)
     if method == "bootstrap":
         _, pnl = run_daily_net(run)
     else:
         pnl = [float(n) for n in _run_trades(run).values_list("net_pnl", flat=True)]
+    if runs * max(len(pnl), 1) > MAX_MONTE_CARLO_CELLS:
+        raise ValueError(
+            f"runs: at most {MAX_MONTE_CARLO_CELLS // max(len(pnl), 1)} paths of {len(pnl)} steps"
+        )
     return research.monte_carlo(
         pnl, method=method, runs=runs, seed=seed, capital=float(risk_config().capital), floor=floor
     )

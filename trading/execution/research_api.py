@@ -202,7 +202,10 @@ class MonteCarloView(APIView):
         form = MonteCarloForm(request.query_params)
         if not form.is_valid():
             return Response(form_errors(form), status=400)
-        result = research.run_monte_carlo(user=request.user, run=run, **form.cleaned_data)
+        try:
+            result = research.run_monte_carlo(user=request.user, run=run, **form.cleaned_data)
+        except ValueError as exc:
+            return Response({"runs": [str(exc).partition(": ")[2]]}, status=400)
         return Response({"run": run.pk, **result.as_dict()})
 
 

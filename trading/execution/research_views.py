@@ -46,7 +46,12 @@ def monte_carlo_page(request: HttpRequest, pk: str) -> HttpResponse:
             {"run": run, "form": form, "errors": form_errors(form)},
             status=400,
         )
-    result = research.run_monte_carlo(user=request.user, run=run, **form.cleaned_data)
+    try:
+        result = research.run_monte_carlo(user=request.user, run=run, **form.cleaned_data)
+    except ValueError as exc:
+        errors = _errors_of(exc, form)
+        context = {"run": run, "form": form, "errors": errors}
+        return render(request, "trading/research_monte_carlo.html", context, status=400)
     context = {
         "run": run,
         "form": form,

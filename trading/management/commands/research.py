@@ -126,7 +126,10 @@ class Command(BaseCommand):
         run = BacktestRun.objects.filter(pk=opts["run"]).first()
         if run is None:
             raise CommandError(f"no backtest run {opts['run']}")
-        result = research.run_monte_carlo(user=None, run=run, **data)
+        try:
+            result = research.run_monte_carlo(user=None, run=run, **data)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         out = result.as_dict()
         out.pop("bands")
         self._json({"run": run.pk, **out})
