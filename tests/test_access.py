@@ -151,6 +151,16 @@ ROUTES = (
     Route("desk-kill-switch", "post", OPERATOR, 200, data={"on": "0"}),
     Route("desk-breaker-reset", "post", OPERATOR, 200, data={}),
     Route("notifications", "get", OPERATOR, 200),
+    # research: drift, Monte Carlo, deflated Sharpe, walk-forward (no parameters: a 400 naming them)
+    Route("research-drift", "get", VIEWER, 200),
+    Route("research-walk-forward", "get", VIEWER, 200),
+    Route("research-deflated-sharpe", "get", VIEWER, 200),
+    Route("research-monte-carlo", "get", VIEWER, 404, args=(999,)),
+    Route("api-research-drift", "get", VIEWER, 400, api=True),
+    Route("api-research-drift-csv", "get", VIEWER, 400, api=True),
+    Route("api-research-monte-carlo", "get", VIEWER, 404, api=True, args=(999,)),
+    Route("api-research-deflated-sharpe", "get", VIEWER, 400, api=True),
+    Route("api-research-walk-forward", "get", VIEWER, 400, api=True),
 )
 
 

@@ -20,6 +20,8 @@ def _core_modules() -> list[str]:
         "analytics.stats",
         "analytics.returns",
         "analytics.buckets",
+        "analytics.research",
+        "analytics.drift",
     ]
     for info in pkgutil.walk_packages(trading.core.__path__, "trading.core."):
         names.append(info.name)

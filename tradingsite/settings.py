@@ -304,6 +304,9 @@ if TRADING_MODE not in ("PAPER", "LIVE"):
 LIVE_TRADING_ENABLED = envbool("LIVE_TRADING_ENABLED", False)
 TRADING_INDEX = envstr("TRADING_INDEX", "NIFTY")
 TRADING_CAPITAL = envfloat("TRADING_CAPITAL", 500000.0)
+# The report's Monte Carlo: the chance of the equity touching this fraction of TRADING_CAPITAL (docs/research.md).
+MONTE_CARLO_FLOOR = envfloat("MONTE_CARLO_FLOOR", 0.9)
+RESEARCH_MAX_CANDIDATES = envint("RESEARCH_MAX_CANDIDATES", 64)  # combinations of one walk-forward study
 BROKERAGE_PER_ORDER = envstr("BROKERAGE_PER_ORDER", "20")
 TRADE_SPOOL_PATH = Path(envstr("TRADE_SPOOL_PATH", str(VAR_DIR / "trade_spool.jsonl")))
 

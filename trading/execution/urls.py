@@ -24,4 +24,5 @@ urlpatterns = [
     path("kite/login/", kite_views.kite_login, name="kite-login"),
     path("kite/callback/", kite_views.kite_callback, name="kite-callback"),
     path("kite/postback/", kite_views.kite_postback, name="kite-postback"),
+    path("", include("trading.execution.research_urls")),
 ]
