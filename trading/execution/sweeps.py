@@ -525,9 +525,16 @@ def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = Fa
 def sweep_start(
     *, user: Any, request: SweepRequest, embedded: bool | None = None, workers: int | None = None
 ) -> Sweep:
-    """A sweep for ``user`` (needs ``RUN_BACKTESTS``): its combinations sent to the research queue
-    after the commit, or run in a local process pool (``embedded``; the default without a broker)."""
+    """A sweep for ``user`` (needs ``RUN_BACKTESTS``): ``sweep_execute``."""
     access.require(user, access.RUN_BACKTESTS)
+    return sweep_execute(request, user=user, embedded=embedded, workers=workers)
+
+
+def sweep_execute(
+    request: SweepRequest, *, user: Any = None, embedded: bool | None = None, workers: int | None = None
+) -> Sweep:
+    """Create the sweep and dispatch it: its combinations sent to the research queue, or run here in a
+    local process pool (``embedded``; the default without a broker). ``manage.py sweep`` calls it."""
     embedded = settings.CELERY_TASK_ALWAYS_EAGER if embedded is None else embedded
     sweep = sweep_create(request, user=user, embedded=embedded)
     if embedded:
