@@ -166,7 +166,7 @@ def test_two_runs_side_by_side(client):
     b = _run(name="loose", overrides={STRATEGY: {"gap_em": 0.1, "memory": 60}})
     client.force_login(user_with_role("viewer", "v"))
     page = client.get(f"/backtests/compare/?a={a.pk}&b={b.pk}").content.decode()
-    assert "#%d tight" % a.pk in page and "#%d loose" % b.pk in page
+    assert f"#{a.pk} tight" in page and f"#{b.pk} loose" in page
     assert page.count("<polyline") == 2 and "gap_em=0.1" in page
     response = client.get(f"/backtests/compare/?a={a.pk}")
     assert response.status_code == 400 and response.content.decode().startswith("b:")
