@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 import numpy as np
@@ -14,7 +15,7 @@ from trading.core.state import StrategySlot
 from trading.execution.config import engine_config
 from trading.execution.live import paper_broker
 
-START, END, SEED = date(2026, 3, 2), date(2026, 3, 6), 7
+START, END, SEED = date(2026, 3, 2), date(2026, 3, 5), 7  # three sessions: 2026-03-03 is Holi
 STRATEGY = "EMACrossoverStrategy"
 CAPITAL = 1_000_000.0
 
@@ -24,16 +25,22 @@ def _capital(settings):
     settings.TRADING_CAPITAL = CAPITAL
 
 
+@functools.cache
+def _market(start, end, seed):
+    source = SimSource(index="NIFTY", seed=seed, start=start)
+    return list(source.sim.days(start, end)), source.iv_history()
+
+
 def plain_backtest(params: dict, *, strategy: str = STRATEGY, start=START, end=END, seed=SEED):
     """The engine called directly (no service, no database): the reference a sweep and a run must equal."""
-    source = SimSource(index="NIFTY", seed=seed, start=start)
+    days, iv_history = _market(start, end, seed)
     return run_backtest(
-        list(source.sim.days(start, end)),
+        days,
         strategies={strategy: StrategySlot(name=strategy, cooldown_minutes=30)},
         broker=paper_broker(),
         config=engine_config("NIFTY", mode="BACKTEST"),
         params={strategy: params},
-        iv_history=source.iv_history(),
+        iv_history=iv_history,
     )
 
 

@@ -43,7 +43,7 @@ def test_a_run_stores_the_engines_trades_and_typed_figures():
     assert run.status == RunStatus.DONE and run.error == ""
     assert run.trade_count == len(expected)
     assert run.net_pnl == sum((c.net_pnl for c in expected), Decimal(0))
-    assert run.bars_done == run.bars_total == 375 * 4  # 2026-03-03 is Holi: four sessions
+    assert run.bars_done == run.bars_total == 375 * 3
     assert run.progress == 1.0 and len(run.data_version) == 64
     assert run.parameters["strategies"][STRATEGY]["gap_em"] == 0.02 and run.overrides == {STRATEGY: OVERRIDE}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from journal.models import Trade
 from tests.backtests.conftest import END, SEED, START, STRATEGY, plain_backtest, reference_figures
@@ -111,31 +111,40 @@ def test_axes_parse_from_lines():
 # --- the results -------------------------------------------------------------------------------------
 
 
-def test_each_combination_equals_the_engine_called_directly_with_its_parameters():
+def test_a_sweep_equals_the_engine_in_one_process_and_two_and_its_best_promotes_to_the_same_trades():
     sweep = sweeps.sweep_execute(_request(), embedded=True, workers=1)
     assert (sweep.status, sweep.done, sweep.failed, sweep.total) == (RunStatus.DONE, 6, 0, 6)
-    traded = 0
-    for c in sweep.combinations.all():
+    rows = list(sweep.combinations.all())
+    for c in rows:
         ref = reference_figures(plain_backtest(c.parameters))
         assert c.trade_count == ref["trades"] and c.net_pnl == Decimal(str(ref["net"])), c.parameters
         for key in ("sharpe", "profit_factor"):
             got, want = getattr(c, key), ref[key]
             assert (got is None and want is None) or got == pytest.approx(want, rel=1e-9), (key, c.parameters)
         assert len(c.equity) == c.trade_count
-        traded += c.trade_count > 0
-    assert traded >= 3, "the week must trade for this test to mean anything"
+    assert sum(c.trade_count > 0 for c in rows) >= 3, "the week must trade for this test to mean anything"
     assert not Trade.objects.exists()  # a sweep writes no trade
 
-
-def test_one_process_and_two_give_the_same_results_and_data_version():
-    one = sweeps.sweep_execute(_request(), embedded=True, workers=1)
+    # Two processes: the same figures, the same market.
     two = sweeps.sweep_execute(_request(), embedded=True, workers=2)
-    assert one.data_version == two.data_version and len(one.data_version) == 64
-    assert _figures(one) == _figures(two)
+    assert two.data_version == sweep.data_version and len(sweep.data_version) == 64
+    assert _figures(two) == _figures(sweep)
 
+    # The table by each objective, and the heat map's cells.
+    by_net = [c.number for c in sweeps.sweep_table(sweep, "net_pnl")]
+    assert by_net == [c.number for c in sorted(rows, key=lambda c: (-c.net_pnl, c.number))]
+    by_dd = [c.number for c in sweeps.sweep_table(sweep, "max_drawdown")]
+    assert by_dd == [c.number for c in sorted(rows, key=lambda c: (c.max_drawdown, c.number))]
+    heat = sweeps.sweep_heatmap(sweep, "gap_em", "memory", "net_pnl")
+    assert heat["columns"] == [0.02, 0.06, 0.1] and [r["y"] for r in heat["rows"]] == [30, 60]
+    for row in heat["rows"]:
+        for cell in row["cells"]:
+            match = [c for c in rows if c.parameters == {"gap_em": cell["x"], "memory": row["y"]}]
+            assert cell["value"] == float(match[0].net_pnl)
+    shades = [cell["shade"] for row in heat["rows"] for cell in row["cells"]]
+    assert min(shades) == 0.0 and max(shades) == 1.0
 
-def test_a_promoted_combination_writes_the_trades_of_a_plain_backtest():
-    sweep = sweeps.sweep_execute(_request(), embedded=True, workers=1)
+    # The best, promoted: a run whose trades are a plain backtest's with those parameters.
     best = sweeps.sweep_table(sweep, "net_pnl")[0]
     run = sweeps.sweep_promote(user=user_with_role("trader", "t"), combination_id=best.pk)
     reference = plain_backtest(best.parameters)
@@ -154,26 +163,9 @@ def test_a_promoted_combination_writes_the_trades_of_a_plain_backtest():
     ]
     assert run.net_pnl == best.net_pnl and run.data_version == sweep.data_version
     assert SweepCombination.objects.get(pk=best.pk).promoted_run_id == run.pk
-    with pytest.raises(Exception, match="run_backtest"):
+    with pytest.raises(PermissionDenied, match="run_backtest"):
         sweeps.sweep_promote(user=user_with_role("viewer", "v"), combination_id=best.pk)
     assert BacktestRun.objects.count() == 1
-
-
-def test_the_table_sorts_by_each_objective_and_the_heat_map_keeps_the_best():
-    sweep = sweeps.sweep_execute(_request(), embedded=True, workers=1)
-    rows = list(sweep.combinations.all())
-    by_net = [c.number for c in sweeps.sweep_table(sweep, "net_pnl")]
-    assert by_net == [c.number for c in sorted(rows, key=lambda c: (-c.net_pnl, c.number))]
-    by_dd = [c.number for c in sweeps.sweep_table(sweep, "max_drawdown")]
-    assert by_dd == [c.number for c in sorted(rows, key=lambda c: (c.max_drawdown, c.number))]
-    heat = sweeps.sweep_heatmap(sweep, "gap_em", "memory", "net_pnl")
-    assert heat["columns"] == [0.02, 0.06, 0.1] and [r["y"] for r in heat["rows"]] == [30, 60]
-    for row in heat["rows"]:
-        for cell in row["cells"]:
-            match = [c for c in rows if c.parameters == {"gap_em": cell["x"], "memory": row["y"]}]
-            assert cell["value"] == float(match[0].net_pnl)
-    shades = [cell["shade"] for row in heat["rows"] for cell in row["cells"]]
-    assert min(shades) == 0.0 and max(shades) == 1.0
 
 
 def test_the_sweep_pages(client):
