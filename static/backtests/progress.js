@@ -6,7 +6,7 @@
   if (!box) return;
   const bar = box.querySelector("progress");
   const text = box.querySelector("[data-progress-text]");
-  const status = document.querySelector("[data-status]");
+  const status = box.querySelector("[data-status-text]");
   const finished = (s) => s === "DONE" || s === "FAILED";
   if (finished(box.dataset.status)) return;
   async function poll() {

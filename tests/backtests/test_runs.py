@@ -186,3 +186,12 @@ def test_the_command_writes_the_runs_tearsheet(tmp_path):
     text = target.read_text()
     assert f"Wrote {target}" in out.getvalue() and f"{run.trade_count} trade(s)" in out.getvalue()
     assert "<script src=" not in text and 'id="key-figures"' in text  # self-contained, the same report
+
+
+def test_the_admin_shows_a_runs_settings_and_results_read_only(client):
+    run = _run()
+    client.force_login(user_with_role("operator", "o"))
+    page = client.get(f"/admin/trading/backtestrun/{run.pk}/change/").content.decode()
+    assert "&quot;gap_em&quot;: 0.02" in page and "max_drawdown" in page
+    assert 'name="_save"' not in page  # written by the services only
+    assert client.get("/admin/trading/sweep/").status_code == 200
