@@ -21,6 +21,14 @@ from trading.execution.models import BacktestRun, RunStatus
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _embedded(settings):
+    """The embedded set-up (no broker): a run or a sweep started here runs in this process, also when
+    the suite has REDIS_URL (the research workers' own tests: test_research_workers.py)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
 OVERRIDE = {"gap_em": 0.02, "memory": 30}
 
 

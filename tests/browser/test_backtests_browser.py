@@ -18,6 +18,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
+def _embedded(settings):
+    """The embedded set-up (no broker): a run or a sweep started here runs in this process, also when
+    the suite has REDIS_URL (the research workers' own tests: test_research_workers.py)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture(autouse=True)
 def _own_var_dir(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
 
