@@ -2,19 +2,23 @@
 
 * a sweep's combinations wait on the ``research`` queue while a trading worker (the Procfile's
   ``worker``) runs - it never takes them - and two research workers then give exactly the results of
-  the embedded pool, with the same data version;
+  the embedded pool, with the same data version (the research workers boot beside the trading one on
+  a queue of their own and are told to take ``research`` once the check is done: one boot, not two);
 * a backtest run on a research worker moves its progress bar and ends DONE; a run whose worker is
   killed outright stays RUNNING only until the reaper marks it FAILED.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import time
 from datetime import date
 
 import pytest
 import redis
+from celery import current_app
 from django.conf import settings
 
 from tests.backtests.conftest import END, SEED, START, STRATEGY
@@ -55,35 +59,42 @@ def test_research_waits_for_research_workers_and_they_match_the_embedded_pool(tm
     request = sweeps.sweep_request(
         strategy=STRATEGY, start=START, end=END, seed=SEED, axes={"gap_em": "0.02,0.06", "memory": "30,60"}
     )
+    # Started together: the trading worker as the Procfile starts it, and two research workers that
+    # listen to a queue of their own until the check below is done (then told to take "research").
+    hold = f"research-hold-{os.getpid()}"
+    research_command = [
+        w if w != "research" else hold for w in procfile_command("research", RESEARCH_CONCURRENCY="1")
+    ]
     trading = start_worker(procfile_command("worker", CELERY_CONCURRENCY="1"), tmp_path, "trading")
-    research: list = []
+    research = [start_worker(research_command, tmp_path, name) for name in ("research-1", "research-2")]
     try:
-        # The trading worker is up and consuming its own queue: its start-up reconcile has run.
+        # Up and consuming: the trading worker has run its start-up reconcile, the others are ready.
         wait_for(lambda: "trading.tasks.reconcile" in log_text(tmp_path, "trading") and "succeeded" in
                  log_text(tmp_path, "trading"), 90, "the trading worker's start-up reconcile")  # fmt: skip
+        wait_for(
+            lambda: all("ready." in log_text(tmp_path, n) for n in ("research-1", "research-2")),
+            90,
+            "research",
+        )
         sweep = sweeps.sweep_execute(request, embedded=False)
         assert sweep.total == 4 and broker.llen(backtests.RESEARCH_QUEUE) == 4
-        time.sleep(3.0)
+        time.sleep(2.0)
         assert broker.llen(backtests.RESEARCH_QUEUE) == 4, "a trading worker took research work"
         assert Sweep.objects.get(pk=sweep.pk).done == 0
-        assert "sweep_combination[" not in log_text(tmp_path, "trading")  # never received
-        stop(trading)
 
-        # Two research workers (the Procfile's "research" process, one process each).
-        for name in ("research-1", "research-2"):
-            research.append(
-                start_worker(procfile_command("research", RESEARCH_CONCURRENCY="1"), tmp_path, name)
-            )
+        host = socket.gethostname()
+        current_app.control.add_consumer(
+            backtests.RESEARCH_QUEUE, destination=[f"research-1@{host}", f"research-2@{host}"], reply=True
+        )
         done = wait_for(
             lambda: Sweep.objects.filter(pk=sweep.pk, status=RunStatus.DONE).defer("market_data").first(),
             120,
             "the sweep on the research workers",
         )
         assert (done.done, done.failed) == (4, 0)
-        served = {
-            name for name in ("research-1", "research-2") if "sweep_combination" in log_text(tmp_path, name)
-        }
+        served = {n for n in ("research-1", "research-2") if "sweep_combination[" in log_text(tmp_path, n)}
         assert served, "no research worker ran a combination"
+        assert "sweep_combination[" not in log_text(tmp_path, "trading")  # never received, though running
     finally:
         for proc in [trading, *research]:
             stop(proc)
