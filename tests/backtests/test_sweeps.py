@@ -210,3 +210,44 @@ def test_the_sweep_pages(client):
                                                    "data_source": "SIM", "index": "NIFTY", "sample": "GRID",
                                                    "objective": "sharpe", "space": "memory=1,2"})  # fmt: skip
     assert bad.status_code == 400 and "memory: 1 is below the minimum 5" in bad.content.decode()
+
+
+def test_a_failing_combination_is_counted_failed_and_the_sweep_still_finishes(monkeypatch):
+    real = sweeps.combination_figures
+
+    def flaky(market, job):
+        if job.params.get("memory") == 60 and job.params.get("gap_em") == 0.1:
+            raise FloatingPointError("no such luck")
+        return real(market, job)
+
+    monkeypatch.setattr(sweeps, "combination_figures", flaky)
+    sweep = sweeps.sweep_execute(_request(), embedded=True, workers=1)
+    assert (sweep.status, sweep.done, sweep.failed) == (RunStatus.DONE, 5, 1)
+    failed = sweep.combinations.get(status=RunStatus.FAILED)
+    assert (
+        failed.parameters == {"gap_em": 0.1, "memory": 60}
+        and failed.error == "FloatingPointError: no such luck"
+    )
+    assert sweeps.sweep_table(sweep, "sharpe")[-1].pk == failed.pk  # unfinished last
+
+
+def test_the_beat_reaps_silent_runs_and_sweeps(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from trading import tasks
+    from trading.execution import backtests
+
+    assert settings.CELERY_BEAT_SCHEDULE["reap-backtests"]["task"] == "trading.tasks.backtest_reap"
+    for name in ("trading.tasks.backtest_run", "trading.tasks.sweep_combination"):
+        assert settings.CELERY_TASK_ROUTES[name] == {"queue": backtests.RESEARCH_QUEUE}
+    old = timezone.now() - timedelta(seconds=settings.BACKTEST_STALE_SECONDS + 5)
+    run = backtests.backtest_create(backtests.backtest_request(start=START, end=END, strategies=[STRATEGY]))
+    BacktestRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, heartbeat_at=old)
+    sweep = Sweep.objects.create(strategy=STRATEGY, start=START, end=END, seed=SEED, total=4,
+                                 status=RunStatus.RUNNING, heartbeat_at=old)  # fmt: skip
+    assert tasks.backtest_reap() == {"runs": 1, "sweeps": 1}
+    assert (
+        BacktestRun.objects.get(pk=run.pk).status == Sweep.objects.get(pk=sweep.pk).status == RunStatus.FAILED
+    )
