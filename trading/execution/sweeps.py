@@ -645,4 +645,5 @@ def sweep_heatmap(sweep: Sweep, x: str, y: str, objective: str | None = None) ->
             v = best.get((xv, yv))
             cells.append({"x": xv, "value": v, "shade": None if v is None else shade(v)})
         rows.append({"y": yv, "cells": cells})
-    return {"x": x, "y": y, "columns": sweep.space[x], "rows": rows, "field": field}
+    label = SweepObjective(objective or sweep.objective).label
+    return {"x": x, "y": y, "columns": sweep.space[x], "rows": rows, "field": field, "label": label}
