@@ -181,7 +181,7 @@ def backtest_request(
         if strategy not in known:
             raise ValidationError({"strategies": f"unknown strategy {strategy!r}"})
     if not chosen:
-        chosen = tuple(_chosen(index.upper(), None)[0])
+        chosen = tuple(chosen_strategies(index.upper(), None)[0])
     return BacktestRequest(
         start=start,
         end=end,
@@ -194,7 +194,7 @@ def backtest_request(
     )
 
 
-def _chosen(
+def chosen_strategies(
     index: str, strategies: Sequence[str] | None, overrides: Mapping[str, Mapping] | None = None
 ) -> tuple[dict[str, StrategySlot], dict[str, dict]]:
     """The slots to backtest (``strategies`` switched on, else the enabled ones) and their parameters:
@@ -218,7 +218,7 @@ def _chosen(
 def backtest_create(request: BacktestRequest, *, user: Any = None) -> BacktestRun:
     """Store a PENDING run of ``request`` with its settings (the risk limits and each strategy's
     parameters as they are now)."""
-    slots, params = _chosen(request.index, request.strategies, request.overrides)
+    slots, params = chosen_strategies(request.index, request.strategies, request.overrides)
     return BacktestRun.objects.create(
         name=request.name,
         strategies=list(slots),
@@ -299,7 +299,7 @@ def backtest_run_execute(run_id: int, *, progress: Callable | None = None) -> Ba
         BacktestRun.objects.filter(pk=run.pk).update(
             data_version=market.version(), bars_total=market.bars, heartbeat_at=timezone.now()
         )
-        slots, _ = _chosen(run.index, run.strategies)
+        slots, _ = chosen_strategies(run.index, run.strategies)
         config = engine_config(
             run.index, mode="BACKTEST", data_source=run.data_source, position_prefix=f"BT{run.pk}-"
         )

@@ -475,7 +475,7 @@ def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
 def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = False) -> Sweep:
     """Store the sweep: its market (built here, once), the strategy's configuration it starts from,
     and its combinations (PENDING). Raises ``ValidationError`` for a bad space."""
-    slots, params = backtests._chosen(request.index, [request.strategy])
+    slots, params = backtests.chosen_strategies(request.index, [request.strategy])
     slot = slots[request.strategy]
     base = dict(params.get(request.strategy, {}))
     space, points = sweep_space(
