@@ -49,7 +49,15 @@ def test_the_run_page_shows_the_runs_figures_and_follows_a_running_run(playwrigh
     assert page.locator("#report").get_attribute("data-trades") == str(run.trade_count)
     charts = charts_state(page)
     assert charts.get("equity-chart") and all(charts.values()), charts
-    assert f"backtest_run={run.pk}" in page.locator("#tearsheet-link").get_attribute("href")
+    href = page.locator("#tearsheet-link").get_attribute("href")
+    assert f"backtest_run={run.pk}" in href
+    net_text = formats.inr(run.net_pnl, plus=True)
+    assert page.locator('#key-figures [data-key="net_pnl"] b').inner_text() == net_text
+    # The tearsheet (the link's download) shows the same figure, opened from the file.
+    with page.expect_download() as download:
+        page.locator("#tearsheet-link").click()
+    sheet = download.value.path()
+    assert sheet is not None and net_text in open(sheet, encoding="utf-8").read()
     assert page.errors == []
 
     # A run in progress: the bar follows what the worker writes, then the failure shows.
