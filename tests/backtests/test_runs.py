@@ -203,3 +203,21 @@ def test_the_admin_shows_a_runs_settings_and_results_read_only(client):
     assert "&quot;gap_em&quot;: 0.02" in page and "max_drawdown" in page
     assert 'name="_save"' not in page  # written by the services only
     assert client.get("/admin/trading/sweep/").status_code == 200
+
+
+def test_progress_is_read_off_the_calendar_at_each_cycles_bar():
+    from types import SimpleNamespace
+
+    from tests.helpers import ist
+
+    run = backtests.backtest_create(backtests.backtest_request(start=START, end=END, strategies=[STRATEGY]))
+    assert run.bars_total == 3 * 375  # 2026-03-02, 03-04, 03-05 (Holi on 03-03)
+    tracker = backtests._Progress(run.pk, backtests.session_bars(START, END))
+    tracker(SimpleNamespace(bar_time=ist(2026, 3, 2, 9, 15)))  # the first bar of the first session
+    assert tracker.done == 1
+    tracker(SimpleNamespace(bar_time=ist(2026, 3, 4, 9, 20)))  # bars skipped by the engine still count
+    assert tracker.done == 375 + 6
+    tracker(SimpleNamespace(bar_time=ist(2026, 3, 5, 15, 29)))  # the last bar
+    tracker.beat()
+    run.refresh_from_db()
+    assert run.bars_done == run.bars_total and run.heartbeat_at is not None

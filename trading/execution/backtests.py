@@ -232,7 +232,7 @@ def backtest_create(request: BacktestRequest, *, user: Any = None) -> BacktestRu
             "strategies": {name: params.get(name, {}) for name in slots},
         },
         overrides=request.overrides,
-        bars_total=375 * len(market_calendar.trading_days(request.start, request.end)),
+        bars_total=sum(bars for _, _, bars in session_bars(request.start, request.end).values()),
         status=RunStatus.PENDING,
         requested_by=user if access.has_user(user) else None,
     )
@@ -260,11 +260,28 @@ def backtest_enqueue(run_id: int) -> None:
     current_app.send_task(BACKTEST_TASK, args=[run_id], queue=RESEARCH_QUEUE)
 
 
-class _Progress:
-    """Writes a running run's bars done and heartbeat at most every ``PROGRESS_EVERY`` seconds."""
+def session_bars(start: date, end: date) -> dict[date, tuple[int, datetime, int]]:
+    """Each trading session of ``start``..``end``: (bars before it, its open, its bars), from the
+    calendar (special sessions included)."""
+    out: dict[date, tuple[int, datetime, int]] = {}
+    before = 0
+    for session in market_calendar.trading_days(start, end):
+        opens = market_calendar.session_open(session)
+        bars = int((market_calendar.session_close(session) - opens).total_seconds() // 60)
+        out[session] = (before, opens, bars)
+        before += bars
+    return out
 
-    def __init__(self, run_id: int, also: Callable | None = None) -> None:
+
+class _Progress:
+    """Writes a running run's bars done and heartbeat at most every ``PROGRESS_EVERY`` seconds. The
+    bars done are read off the calendar at each cycle's bar (so a bar the engine skips still counts)."""
+
+    def __init__(
+        self, run_id: int, sessions: dict[date, tuple[int, datetime, int]], also: Callable | None = None
+    ):
         self.run_id = run_id
+        self.sessions = sessions
         self.done = 0
         self.also = also
         self.last = 0.0
@@ -274,7 +291,11 @@ class _Progress:
         self.last = time.monotonic()
 
     def __call__(self, cycle: Any) -> None:
-        self.done += 1
+        at = cycle.bar_time
+        placed = self.sessions.get(at.astimezone(market_calendar.IST).date())
+        if placed is not None:
+            before, opens, bars = placed
+            self.done = max(self.done, before + min(bars, int((at - opens).total_seconds() // 60) + 1))
         if self.also is not None:
             self.also(cycle)
         if time.monotonic() - self.last >= PROGRESS_EVERY:
@@ -291,7 +312,7 @@ def backtest_run_execute(run_id: int, *, progress: Callable | None = None) -> Ba
     if not claimed:
         log.warning("backtest run %s is %s, not PENDING: not run again", run_id, run.status)
         return run
-    tracker = _Progress(run.pk, also=progress)
+    tracker = _Progress(run.pk, session_bars(run.start, run.end), also=progress)
     try:
         market = market_history(
             data_source=run.data_source, index=run.index, seed=run.seed or 0, start=run.start, end=run.end
