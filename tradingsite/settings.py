@@ -448,7 +448,18 @@ EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "options-desk@localhost")
-CELERY_TASK_ROUTES = {"trading.tasks.notify": {"queue": "notifications"}}
+# Research (backtest runs, sweep combinations) on its own queue: the trading workers (Procfile
+# "worker", no -Q: the default queue only) never take it, so a sweep never delays a cycle.
+CELERY_TASK_ROUTES = {
+    "trading.tasks.notify": {"queue": "notifications"},
+    "trading.tasks.backtest_run": {"queue": "research"},
+    "trading.tasks.sweep_combination": {"queue": "research"},
+}
+
+# --- Backtest runs and sweeps (docs/backtests.md) -------------------------------------------------
+BACKTEST_STALE_SECONDS = envint("BACKTEST_STALE_SECONDS", 300)  # RUNNING with no sign of life: FAILED
+BACKTEST_TIME_LIMIT = envint("BACKTEST_TIME_LIMIT", 3600)  # seconds a backtest task may run (hard)
+SWEEP_EMBEDDED_WORKERS = envint("SWEEP_EMBEDDED_WORKERS", 2)  # processes of the embedded sweep pool
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {
