@@ -4,8 +4,6 @@ point loses nothing the broker did, and a re-run finds its orders by client orde
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Protocol
 
 from django.db import InterfaceError, OperationalError, transaction
@@ -17,6 +15,7 @@ from trading.core.results import OrderRecord, SignalOutcome
 from trading.execution.mapping import broker_order_of
 from trading.execution.models import Order
 from trading.execution.orders import order_create, order_sync
+from trading.execution.pausepoints import pause_point
 from trading.execution.persistence import signal_upsert
 
 DB_ERRORS = (OperationalError, InterfaceError)
@@ -31,24 +30,6 @@ class HookOwner(Protocol):
     db_ok: bool
 
     def database_lost(self, exc: BaseException) -> None: ...
-
-
-def pause_point(name: str) -> None:
-    """Block here while ``DESK_TEST_PAUSE_FILE`` exists, when ``DESK_TEST_PAUSE_AT`` names this point.
-
-    Lets the recovery tests kill a worker at a known moment (after an order was stored, after the
-    broker answered); it does nothing unless both variables are set.
-    """
-    if os.environ.get("DESK_TEST_PAUSE_AT") != name:
-        return
-    flag = os.environ.get("DESK_TEST_PAUSE_FILE", "")
-    if not flag or not os.path.exists(flag):
-        return
-    with open(flag + ".reached", "a") as reached:
-        reached.write(f"{os.getpid()}\n")
-    deadline = time.monotonic() + 120
-    while os.path.exists(flag) and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 class DatabaseOrderHooks(OrderHooks):
@@ -94,6 +75,7 @@ class DatabaseOrderHooks(OrderHooks):
     def after_broker(self, record: OrderRecord) -> None:
         if not self.desk.db_ok:
             return
+        pause_point("broker_answered")
         try:
             with transaction.atomic():  # every transition of this answer in one commit
                 order_sync(record=record, mode=self.desk.mode, broker_name=self.desk.broker_name)
