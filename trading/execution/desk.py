@@ -260,11 +260,14 @@ class Desk:
                 if drained.remaining:
                     raise OperationalError(f"spool not drained: {drained.error}")
             ts = trading_state(self.index)
+            recovering = self.db_down_since is not None
             self.database_back()
             if ts.last_bar_time is not None and bar.time <= ts.last_bar_time and not replaying:
                 report.skipped = "already processed"
                 return None, None
             state = self._load(at, ts)
+            if recovering:
+                self._keep_outage_marks(state)
             seen, self._seen_stamp = ts.updated_at, None  # trusted again only after a good persist
             return state, seen
         except DB_ERRORS as exc:
@@ -284,6 +287,20 @@ class Desk:
                 report.skipped = "already processed"
                 return None, None
             return self.state, None
+
+    def _keep_outage_marks(self, state: EngineState) -> None:
+        """The database is back and the state was rebuilt from it: the marks the outage's cycles
+        moved (high and low water, trailing stop, last price) were never stored - keep them from the
+        state those cycles traded on, so a position held through the outage exits where it would
+        have without one."""
+        previous = self.carrier.take() or self.state
+        if previous is None or previous is state:
+            return
+        for position_id, position in state.positions.items():
+            before = previous.positions.get(position_id)
+            if before is not None:
+                position.high_water, position.low_water = before.high_water, before.low_water
+                position.trail, position.last_price = before.trail, before.last_price
 
     def _evaluate(self, bar: MarketBar, *, take_signals: bool) -> tuple[dict | None, list[SignalInput]]:
         """The bar's feature row and (``take_signals``) the enabled strategies' signals on it."""
