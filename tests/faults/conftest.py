@@ -6,11 +6,14 @@ that database.
 Needs root and Debian's ``postgresql-common`` (``pg_createcluster``/``pg_ctlcluster``); in CI
 (``CI=true``) a missing requirement fails the tests, elsewhere it skips them.
 
-``FAULTS_PG_CLUSTER`` (default ``faults``) and ``FAULTS_PG_PORT`` (default 18500) choose the cluster.
+``FAULTS_PG_CLUSTER`` (default ``faults``; ``faults-ci`` in CI) and ``FAULTS_PG_PORT`` (18500; 18520
+in CI) choose the cluster, ``FAULTS_REDIS_PORT`` (18501; 18521) the redis-server, ``FAULTS_WEB_PORT``
+(18510; 18530) the web server's port.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import shutil
@@ -26,8 +29,12 @@ import pytest
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-CLUSTER = os.environ.get("FAULTS_PG_CLUSTER", "faults")
-PG_PORT = int(os.environ.get("FAULTS_PG_PORT", "18500"))
+# CI gets services of its own (a cluster, ports), so a CI run and a developer's never meet.
+_CI_OFFSET = 20 if os.environ.get("CI", "").lower() in ("1", "true", "yes") else 0
+CLUSTER = os.environ.get("FAULTS_PG_CLUSTER", "faults-ci" if _CI_OFFSET else "faults")
+PG_PORT = int(os.environ.get("FAULTS_PG_PORT", str(18500 + _CI_OFFSET)))
+REDIS_PORT = int(os.environ.get("FAULTS_REDIS_PORT", str(18501 + _CI_OFFSET)))
+WEB_PORT = int(os.environ.get("FAULTS_WEB_PORT", str(18510 + _CI_OFFSET)))
 TEMPLATE = "desk_faults_template"
 SECRET = "fault-suite-" + "0123456789abcdef" * 4  # strong enough for DEBUG off
 
@@ -171,6 +178,9 @@ def cluster(tmp_path_factory) -> Cluster:
         if _in_ci():
             pytest.fail(f"CI must run the fault suite: {missing}")
         pytest.skip(missing)
+    # One suite at a time on a cluster (it stops and starts it): a second run waits here.
+    lock = open(f"/tmp/desk-faults-{CLUSTER}.lock", "w")  # noqa: SIM115 - held for the session
+    fcntl.flock(lock, fcntl.LOCK_EX)
     pg = Cluster(_pg_version(), CLUSTER, PG_PORT)
     listed = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True).stdout
     if not any(line.split()[:2] == [pg.version, pg.name] for line in listed.splitlines() if line.strip()):
@@ -191,6 +201,8 @@ def cluster(tmp_path_factory) -> Cluster:
     if not pg.running():
         pg.start()
     pg.stop()
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    lock.close()
 
 
 _numbers = itertools.count(1)
@@ -206,9 +218,6 @@ def database(cluster) -> str:
     yield name
     if cluster.running():
         cluster.query("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-REDIS_PORT = int(os.environ.get("FAULTS_REDIS_PORT", "18501"))
 
 
 @pytest.fixture(scope="session")

@@ -15,13 +15,12 @@ import pytest
 import requests
 from django.urls import reverse
 
-from tests.faults.conftest import ROOT, kill_group, manage, process_env, wait_for
+from tests.faults.conftest import ROOT, WEB_PORT, kill_group, process_env, wait_for
 from tests.test_access import PUBLIC, ROUTES
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-PORT = 18510
-BASE = f"http://127.0.0.1:{PORT}"
+BASE = f"http://127.0.0.1:{WEB_PORT}"
 PASSWORD = "outage-Pa55word-for-the-fault-suite"
 ARGS = {"pk": "1", "trade_id": "T-1", "position_id": "P-1", "client_order_id": "C-1", "name": "EMA"}
 
@@ -69,7 +68,7 @@ def test_every_route_answers_503_while_the_database_is_down(cluster, database, t
     token = _operator(env)
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
-        + ["--port", str(PORT), "--log-level", "warning"],
+        + ["--port", str(WEB_PORT), "--log-level", "warning"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -121,6 +120,3 @@ def _up(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
         return False
-
-
-del manage  # the server runs under uvicorn, not manage.py
