@@ -126,3 +126,49 @@ def test_runtrader_rides_a_database_outage_and_recovers(cluster, database, tmp_p
         f"{len(before) + len(after)}, found {len(entered(found, every_bar[0], first_missing + BAR)) + len(entered(found, after_lo, after_hi))}; "
         f"bars stored again {recovered:.1f}s after the database came back"
     )
+
+
+def test_an_entry_whose_row_cannot_be_written_is_never_sent(cluster, database, tmp_path):
+    """PostgreSQL stopped at the moment an entry's row is about to be written (mid-cycle): the entry
+    is not sent (an order the desk could not find again would be a position nobody exits), the loop
+    rides the outage, and the day ends with every position the broker holds stored and exited."""
+    pause = tmp_path / "pause"
+    pause.write_text("hold")
+    reached = tmp_path / "pause.reached"
+    env = process_env(
+        tmp_path,
+        cluster.url(database),
+        DESK_TEST_PAUSE_AT="before_write_ahead",
+        DESK_TEST_PAUSE_FILE=str(pause),
+    )
+    log = tmp_path / "runtrader.log"
+    # 20 bars a second: the outage (the stop, the desk's notice, the start: a few seconds) is over
+    # long before the session's end, and the session trades on after it.
+    args = ["--speed", "20", "--seed", str(SEED), "--start", DAY.isoformat(), "--days", "1", "--no-notify"]
+    proc = manage(env, "runtrader", *args, log=log)
+    try:
+        wait_for(lambda: reached.exists() or proc.poll() is not None, 120, "the first entry")
+        assert proc.poll() is None, log.read_text()[-3000:]
+        cluster.stop()
+        pause.unlink()
+        wait_for(lambda: "desk: database unreachable (" in log.read_text(), 30, "the desk to see the outage")
+        cluster.start()
+        assert proc.wait(timeout=180) == 0, log.read_text()[-3000:]
+    finally:
+        kill_group(proc)
+    text = log.read_text()
+    said = "\n".join(line for line in text.splitlines() if not line.startswith("[NIFTY"))
+    assert "vs broker net" not in text, said[-4000:]  # the broker holds nothing the desk does not know
+    (filled,) = cluster.query(
+        database,
+        "SELECT count(*) FROM trading_order WHERE purpose = 'ENTRY' AND parent_id IS NULL AND filled_quantity > 0",
+    )[0]
+    (positions,) = cluster.query(database, "SELECT count(*) FROM trading_position")[0]
+    (trades,) = cluster.query(database, "SELECT count(*) FROM journal_trade")[0]
+    assert filled == positions == trades, said[-4000:]
+    assert trades, "the session trades after the outage"
+    assert not _open_positions(cluster, database)
+    print(
+        f"\n[faults] PostgreSQL stopped as an entry's row was about to be written: the entry not sent; "
+        f"the day ended with {trades} trade(s), each with its entry order and position, no broker mismatch"
+    )

@@ -10,7 +10,7 @@ from django.db import InterfaceError, OperationalError, transaction
 
 from trading.core import orders
 from trading.core.order_flow import OrderHooks
-from trading.core.order_types import BrokerOrder
+from trading.core.order_types import BrokerOrder, NotWrittenAhead
 from trading.core.results import OrderRecord, SignalOutcome
 from trading.execution.mapping import broker_order_of
 from trading.execution.models import Order
@@ -39,8 +39,14 @@ class DatabaseOrderHooks(OrderHooks):
         self.desk = desk
 
     def before_submit(self, record: OrderRecord) -> BrokerOrder | None:
+        # An entry is sent only once its row is stored; an exit goes out whatever the database does
+        # (exits from memory while it is away; the close is spooled with its orders).
+        entry = record.purpose == orders.ENTRY
         if not self.desk.db_ok:
+            if entry:
+                raise NotWrittenAhead("the database is unreachable")
             return None
+        pause_point("before_write_ahead")
         try:
             order = Order.objects.filter(client_order_id=record.request.client_order_id).first()
             if order is not None and orders.is_terminal(order.status):
@@ -52,6 +58,8 @@ class DatabaseOrderHooks(OrderHooks):
                     self._create(record)
         except DB_ERRORS as exc:
             self.desk.database_lost(exc)
+            if entry:
+                raise NotWrittenAhead(f"the database went away: {exc}") from exc
             return None
         pause_point("order_created")
         return None
