@@ -79,6 +79,9 @@ def test_every_route_answers_503_while_the_database_is_down(cluster, database, t
         wait_for(lambda: _up(f"{BASE}/healthz"), 60, "the server")
         web = _session()
         assert "trading_metrics_database_up 1.0" in web.get(f"{BASE}/metrics", timeout=30).text
+        schema = web.get(
+            f"{BASE}/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"}, timeout=30
+        ).json()
         cluster.stop()
         answers = {route.name: _ask(web, token, route) for route in ROUTES}
         metrics = web.get(f"{BASE}/metrics", timeout=30)
@@ -105,6 +108,11 @@ def test_every_route_answers_503_while_the_database_is_down(cluster, database, t
         assert "database is unreachable" in answer.text.lower() or route.name == "healthz", answer.text[:200]
         if route.api:
             assert answer.headers["Content-Type"].startswith("application/json")
+    # The API documents the answer on every operation.
+    for path, item in schema["paths"].items():
+        for method, spec in item.items():
+            if method in ("get", "post", "patch", "put", "delete"):
+                assert "application/json" in spec["responses"]["503"]["content"], (path, method)
     assert metrics.status_code == 200
     assert "trading_metrics_database_up 0.0" in metrics.text
     assert again.status_code == 200
