@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+
+log = logging.getLogger(__name__)
 
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -50,7 +53,16 @@ def _postgres_lock(index: str, timeout: float) -> Iterator[None]:
     if got is None and getattr(settings, "REDIS_URL", ""):
         # The database is down: the cycle (exits only) still runs one at a time across processes,
         # on Redis's lock - the state it trades on is carried there too (``execution.carrier``).
-        with _redis_lock(index, timeout):
+        # Redis away as well: nothing can coordinate the processes; the exits of this one go on.
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(_redis_lock(index, timeout))
+            except redis.RedisError as exc:
+                log.error(
+                    "cycle of %s: PostgreSQL and Redis both unreachable (%s): this process's lock only",
+                    index,
+                    exc,
+                )
             yield
         return
     # got is None without Redis: the embedded loop, the only trader - this process's lock suffices.
