@@ -141,6 +141,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tradingsite.middleware.refuse_nul_in_query",
+    "tradingsite.middleware.DatabaseUnavailableMiddleware",  # 503, never 500, while the database is away
     "tradingsite.streaming.stream_for_asgi",  # before WhiteNoise: static files stream under ASGI too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
