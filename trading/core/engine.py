@@ -33,7 +33,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from trading.core import calendar as market_calendar
-from trading.core import entries, exits, orders
+from trading.core import combo_entries, combo_exits, entries, exits, orders
 from trading.core.bars import MarketBar
 from trading.core.order_flow import (
     BAR,
@@ -94,6 +94,7 @@ def run_cycle(
     if run_exits:
         settle_orders(cycle)
         exits.run_exits(cycle)
+        combo_exits.run_combos(cycle)
     entries.run_entries(cycle)
     if state.last_bar_time is None or bar.time > state.last_bar_time:
         state.last_bar_time = bar.time
@@ -177,7 +178,11 @@ def _settle_one(cycle: Cycle, client_order_id: str, pending: PendingOrder) -> No
 
 
 def _apply_finished(cycle: Cycle, pending: PendingOrder, answer: BrokerOrder, record: OrderRecord) -> None:
-    """A finished order's fills: an entry opens its position, an exit closes (part of) one."""
+    """A finished order's fills: an entry opens its position (a combo's leg: ``combo_entries``,
+    which also hears of a leg that filled nothing), an exit closes (part of) one."""
+    if pending.purpose == orders.ENTRY and pending.plan.get("combo_id"):
+        combo_entries.finished_from_pending(cycle, pending, answer, record)
+        return
     if record.filled_quantity <= 0:
         return
     if pending.purpose == orders.ENTRY:

@@ -144,7 +144,7 @@ def trade_facts(
         "entry_price": position.entry_price,
         "exit_price": exit_price,
         "quantity": position.quantity,
-        "side": "LONG",
+        "side": "LONG" if position.sign > 0 else "SHORT",
         "entry_mode": config.mode,
         "data_source": config.data_source,
         "exit_type": exit_type,
