@@ -264,10 +264,16 @@ def enter_combo(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome, spec:
     outcome.accepted, outcome.client_order_id = True, leg_order_id(combo_id, 0)
     outcome.features = {**outcome.features, "combo_id": combo_id}
     advance(cycle, combo)
-    if combo.status == COMBO_CLOSING and not any(s == LEG_OPEN for s in combo.leg_status.values()):
-        if not combo.leg_positions:  # the very first leg failed: nothing was traded
-            outcome.accepted = False
-            outcome.reject_reason, outcome.reject_detail = risk.R_ORDER_REJECTED, combo.note
+    if combo.status == COMBO_CLOSING and not combo.leg_positions and not _in_flight(cycle, combo):
+        # The first leg sent failed: nothing was traded, the signal is refused like a single order.
+        outcome.accepted = False
+        outcome.reject_reason, outcome.reject_detail = risk.R_ORDER_REJECTED, combo.note
+        del cycle.state.combos[combo_id]
+        cycle.result.combos[:] = [c for c in cycle.result.combos if c is not combo]
+
+
+def _in_flight(cycle: Cycle, combo: OpenCombo) -> bool:
+    return any(o.plan.get("combo_id") == combo.combo_id for o in cycle.state.pending.values())
 
 
 def momentum_ready(cycle: Cycle, combo: OpenCombo, i: int) -> bool:
@@ -496,6 +502,8 @@ def advance(cycle: Cycle, combo: OpenCombo) -> None:
             return
         for i in wave:
             send_leg(cycle, combo, i)
+            if combo.leg_status[i] == LEG_FAILED:
+                break  # nothing more is sent after a failed leg
 
 
 def unwind(cycle: Cycle, combo: OpenCombo) -> None:
@@ -503,12 +511,20 @@ def unwind(cycle: Cycle, combo: OpenCombo) -> None:
     combo.status = COMBO_CLOSING
     combo.exit_type = UNWIND
     combo.exit_reason = combo.note
-    for i, status in list(combo.leg_status.items()):
+    close_all_legs(cycle, combo)
+    cycle.result.combos.append(combo)
+
+
+def close_all_legs(cycle: Cycle, combo: OpenCombo) -> None:
+    """Close every leg holding a position with the combo's exit: the sold legs bought back first,
+    then the bought legs sold (a hedge outlives its short, as margin wants); legs not entered yet
+    are dropped."""
+    for i, status in combo.leg_status.items():
         if status == LEG_WAITING:
             combo.leg_status[i] = LEG_FAILED
-        elif status == LEG_OPEN:
-            close_leg(cycle, combo, i)
-    cycle.result.combos.append(combo)
+    held = [i for i in combo.leg_status if i in combo.leg_positions]
+    for i in sorted(held, key=lambda i: combo.legs[i].side == BUY):
+        close_leg(cycle, combo, i)
 
 
 def settle_payoff(combo: OpenCombo, cycle: Cycle) -> None:

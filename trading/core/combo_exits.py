@@ -43,7 +43,6 @@ from trading.core.state import (
     COMBO_ENTERING,
     COMBO_OPEN,
     LEG_CLOSED,
-    LEG_FAILED,
     LEG_OPEN,
     LEG_SENT,
     LEG_WAITING,
@@ -65,6 +64,14 @@ def run_combos(cycle: Cycle) -> None:
             _watch(cycle, combo)
         if combo.status == COMBO_CLOSING:
             _close_all(cycle, combo)
+        take_closed_legs(cycle, combo)
+        finish_if_done(cycle, combo)
+
+
+def account_combos(cycle: Cycle) -> None:
+    """After the entries: the leg trades this cycle's entries closed (an unwind) into their
+    combos, and the combos finished by them closed."""
+    for combo in list(cycle.state.combos.values()):
         take_closed_legs(cycle, combo)
         finish_if_done(cycle, combo)
 
@@ -215,17 +222,11 @@ def _watch(cycle: Cycle, combo: OpenCombo) -> None:
 
 
 def _close_all(cycle: Cycle, combo: OpenCombo) -> None:
-    """Every open leg closed with the combo's exit: the sold legs bought back first, then the bought
-    legs sold (a hedge outlives its short, as margin wants); legs not entered yet are dropped."""
+    """Every leg closed with the combo's exit (``combo_entries.close_all_legs``: shorts first)."""
     for i, status in combo.leg_status.items():
         if status == LEG_WAITING:
             combo.leg_status[i] = LEG_CLOSED
-    order = sorted(
-        (i for i, s in combo.leg_status.items() if s in (LEG_OPEN, LEG_FAILED) and i in combo.leg_positions),
-        key=lambda i: combo.legs[i].side == combo_model.BUY,
-    )
-    for i in order:
-        combo_entries.close_leg(cycle, combo, i)
+    combo_entries.close_all_legs(cycle, combo)
 
 
 def _reentry_allowed(cycle: Cycle, combo: OpenCombo) -> bool:

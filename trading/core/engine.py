@@ -96,6 +96,7 @@ def run_cycle(
         exits.run_exits(cycle)
         combo_exits.run_combos(cycle)
     entries.run_entries(cycle)
+    combo_exits.account_combos(cycle)
     if state.last_bar_time is None or bar.time > state.last_bar_time:
         state.last_bar_time = bar.time
     return cycle.result
