@@ -46,7 +46,6 @@ from trading.core.state import (
     LEG_OPEN,
     LEG_SENT,
     LEG_WAITING,
-    EngineConfig,
     OpenCombo,
     OpenPosition,
 )
@@ -305,8 +304,9 @@ def finish_if_done(cycle: Cycle, combo: OpenCombo) -> None:
     cycle.result.combos.append(combo)
 
 
-def combo_facts(combo: OpenCombo, config: EngineConfig) -> dict:
-    """The facts of the journal's ``Combo`` row for ``combo`` as it stands (open or closed)."""
+def combo_facts(combo: OpenCombo, *, mode: str, data_source: str) -> dict:
+    """The facts of the journal's ``Combo`` row for ``combo`` as it stands (open or closed):
+    ``journal.combos.combo_record`` takes them (the money totals it sums from the legs itself)."""
     spec = combo.spec
     return {
         "combo_id": combo.combo_id,
@@ -315,8 +315,8 @@ def combo_facts(combo: OpenCombo, config: EngineConfig) -> dict:
         "template": spec.name,
         "product": spec.product,
         "direction": combo.direction,
-        "entry_mode": config.mode,
-        "data_source": config.data_source,
+        "entry_mode": mode,
+        "data_source": data_source,
         "status": combo.status,
         "entry_time": combo.opened_at,
         "exit_time": combo.closed_at if combo.status == COMBO_CLOSED else None,

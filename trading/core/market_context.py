@@ -131,7 +131,9 @@ def trade_facts(
 ) -> dict:
     """The raw facts of the journal trade a closed position becomes (``journal.services.record_trade``)."""
     entry_context = position.entry_context
+    link = {"combo_id": position.combo_id} if position.combo_id else {}
     return {
+        **link,
         "trade_id": position.position_id,
         "entry_time": position.entry_time,
         "exit_time": exit_time,

@@ -7,9 +7,11 @@ from datetime import date
 from django.utils import timezone
 
 from journal import services as journal_services
+from journal.combos import combo_record, combo_refresh_totals
 from journal.models import TradeOrigin
 from trading.core import calendar as market_calendar
 from trading.core.backtest import run_backtest
+from trading.core.combo_exits import combo_facts
 from trading.core.live import SimSource
 from trading.execution.config import engine_config, risk_config, strategy_slots
 from trading.execution.live import paper_broker
@@ -70,10 +72,14 @@ def backtest_execute(
         )
         # The backtest's clock ends with the close of its last session.
         clock_end = market_calendar.session_close(end)
+        for combo in result.combos.values():
+            facts = combo_facts(combo, mode=config.mode, data_source=config.data_source)
+            combo_record(now=clock_end, backtest_run_id=run.pk, **facts)
         for closed in result.trades:
             journal_services.record_trade(
                 now=clock_end, origin=TradeOrigin.ENGINE, backtest_run=run, **closed.trade
             )
+        combo_refresh_totals(result.combos)
         run.summary = result.summary()
         run.status = "DONE"
     except Exception as exc:

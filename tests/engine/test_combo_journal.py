@@ -1,0 +1,108 @@
+"""Combos through the paper desk: the journal's ``Combo`` and its leg trades, a restart that takes an
+open combo back, the risk figures counting a combo once, a strategy's template from its parameters."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from journal.models import Combo, Trade
+from tests.engine.test_services import inject, run
+from trading.core import risk
+from trading.core.combo_store import combo_specs, spec_from_dict, spec_to_dict
+from trading.core.combos import templates
+from trading.core.combos.model import LegSpec, LockAndTrail, Momentum, ReEntry, StrikeRule, Threshold
+from trading.core.state import SignalInput
+from trading.execution.models import Position, PositionStatus
+from trading.execution.state import load_state, rebuild_risk_state
+from trading.strategies.models import StrategyConfig
+
+BAR = timedelta(minutes=1)
+DAY = date(2025, 11, 24)
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def day(source):
+    return source.day(DAY)
+
+
+@pytest.fixture
+def straddle_strategy(db):
+    from trading.strategies.services import ensure_strategy_configs
+
+    ensure_strategy_configs()
+    StrategyConfig.objects.filter(name="PCRStrategy").update(
+        parameters={"combo_template": "short_straddle", "combo_params": {"leg_stop": 0.25}},
+        capital_allocation=Decimal("400000"),
+    )
+
+
+def test_a_combo_and_its_legs_in_the_journal(paper_desk, day, straddle_strategy):
+    hook = inject(paper_desk, {10: [SignalInput("PCRStrategy", "CALL", 0.9, "t")]})
+    run(paper_desk, day, 10, hook)
+    combo = Combo.objects.get()
+    assert combo.status == "OPEN" and combo.template == "short_straddle" and combo.product == "MIS"
+    assert combo.margin_is_estimate and combo.margin > 0
+    assert combo.payoff_known and combo.max_loss is None and len(combo.breakevens) == 2
+    legs = Position.objects.filter(status=PositionStatus.OPEN).order_by("position_id")
+    assert [p.side for p in legs] == ["SHORT", "SHORT"]
+    assert [leg["side"] for leg in combo.legs] == ["SELL", "SELL"]
+    # A restart (the desk's memory dropped) takes the open combo and its legs back.
+    state = load_state("NIFTY", "PAPER", at=day.bar(11).time + BAR)
+    [taken] = state.combos.values()
+    assert taken.combo_id == combo.combo_id and taken.status == "OPEN"
+    assert {p.side for p in state.positions.values()} == {"SELL"}
+    assert all(p.combo_id == combo.combo_id for p in state.positions.values())
+    assert state.open_count() == 1
+    paper_desk.state = None
+    run(paper_desk, day, 11, hook)
+    run(paper_desk, day, 12, hook, force_exit=risk.SQUARE_OFF)
+    combo.refresh_from_db()
+    trades = Trade.objects.filter(combo=combo).order_by("trade_id")
+    assert trades.count() == 2 and {t.side for t in trades} == {"SHORT"}
+    assert combo.status == "CLOSED" and combo.exit_type == risk.SQUARE_OFF
+    assert combo.net_pnl == sum(t.net_pnl for t in trades)
+    assert combo.total_charges == sum(t.total_charges for t in trades)
+    # The journal's STT on a short leg: on the sold premium (entry), 0.10% in 2025.
+    for t in trades:
+        assert t.stt == (t.entry_price * t.quantity * Decimal("0.001")).quantize(Decimal(1))
+    # The risk figures count the combo once.
+    figures = rebuild_risk_state("NIFTY", "PAPER", DAY)
+    assert figures.trades_today == 1 and figures.realised_pnl == combo.net_pnl
+
+
+def test_spec_round_trip_and_strategy_parameters():
+    spec = templates.iron_condor("NIFTY", lots=2, stop_loss=Decimal(5000))
+    assert spec_from_dict(spec_to_dict(spec)) == spec
+    legs = (
+        LegSpec(
+            "CE",
+            "SELL",
+            strike=StrikeRule.delta(0.2),
+            stop_loss=Threshold.fraction(0.3),
+            trailing_stop=Threshold.points(10),
+            re_entry=ReEntry(2),
+            momentum=Momentum(Threshold.points(5), "DOWN"),
+        ),
+    )
+    custom = templates.ComboSpec(
+        "custom",
+        "NIFTY",
+        legs,
+        lock_and_trail=LockAndTrail(Decimal(3000), Decimal(1000), Decimal(500), Decimal(250)),
+    )
+    assert spec_from_dict(spec_to_dict(custom)) == custom
+    by_direction = combo_specs("NIFTY", {"combo_call": "bull_put_spread", "combo_put": "bear_call_spread"})
+    assert by_direction["CALL"].name == "bull_put_spread" and by_direction["PUT"].name == "bear_call_spread"
+    both = combo_specs(
+        "NIFTY", {"combo_template": "short_strangle", "combo_params": {"otm_steps": 2, "exit_time": "14:30"}}
+    )
+    assert both["CALL"] is both["PUT"] and both["CALL"].exit_time.hour == 14
+    assert combo_specs("NIFTY", {"rsi_period": 14}) == {}
+    with pytest.raises(ValueError, match="combo_params"):
+        combo_specs("NIFTY", {"combo_template": "short_strangle", "combo_params": {"wings": 3}})
+    with pytest.raises(ValueError, match="unknown template"):
+        combo_specs("NIFTY", {"combo_template": "butterfly_of_doom"})
