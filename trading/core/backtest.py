@@ -44,7 +44,9 @@ class BacktestResult:
     equity: list[tuple[datetime, Decimal]] = field(default_factory=list)
     bars: int = 0
     sessions: int = 0
-    combos: dict[str, OpenCombo] = field(default_factory=dict)  # multi-leg positions, by id (their legs are trades)
+    combos: dict[str, OpenCombo] = field(
+        default_factory=dict
+    )  # multi-leg positions, by id (their legs are trades)
 
     def summary(self) -> dict:
         """Counts, P&L (rupees, net of charges), win rate (%, net > 0), and the max drawdown: the
