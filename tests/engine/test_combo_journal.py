@@ -35,7 +35,7 @@ def straddle_strategy(db):
 
     ensure_strategy_configs()
     StrategyConfig.objects.filter(name="PCRStrategy").update(
-        parameters={"combo_template": "short_straddle", "combo_params": {"leg_stop": 0.25}},
+        combo={"template": "short_straddle", "params": {"leg_stop": 0.25}},
         capital_allocation=Decimal("400000"),
     )
 
@@ -95,14 +95,73 @@ def test_spec_round_trip_and_strategy_parameters():
         lock_and_trail=LockAndTrail(Decimal(3000), Decimal(1000), Decimal(500), Decimal(250)),
     )
     assert spec_from_dict(spec_to_dict(custom)) == custom
-    by_direction = combo_specs("NIFTY", {"combo_call": "bull_put_spread", "combo_put": "bear_call_spread"})
+    by_direction = combo_specs("NIFTY", {"call": "bull_put_spread", "put": "bear_call_spread"})
     assert by_direction["CALL"].name == "bull_put_spread" and by_direction["PUT"].name == "bear_call_spread"
     both = combo_specs(
-        "NIFTY", {"combo_template": "short_strangle", "combo_params": {"otm_steps": 2, "exit_time": "14:30"}}
+        "NIFTY", {"template": "short_strangle", "params": {"otm_steps": 2, "exit_time": "14:30"}}
     )
     assert both["CALL"] is both["PUT"] and both["CALL"].exit_time.hour == 14
-    assert combo_specs("NIFTY", {"rsi_period": 14}) == {}
-    with pytest.raises(ValueError, match="combo_params"):
-        combo_specs("NIFTY", {"combo_template": "short_strangle", "combo_params": {"wings": 3}})
+    assert combo_specs("NIFTY", {}) == {}
+    with pytest.raises(ValueError, match="params"):
+        combo_specs("NIFTY", {"template": "short_strangle", "params": {"wings": 3}})
     with pytest.raises(ValueError, match="unknown template"):
-        combo_specs("NIFTY", {"combo_template": "butterfly_of_doom"})
+        combo_specs("NIFTY", {"template": "butterfly_of_doom"})
+    with pytest.raises(ValueError, match="unknown combo key"):
+        combo_specs("NIFTY", {"templates": "short_strangle"})
+
+
+@pytest.mark.slow
+def test_paper_and_backtest_trade_the_same_combos(paper_desk, source):
+    """A bullish signal as a bull put spread, a bearish one as a bear call spread, for every
+    strategy: the paper desk over a whole session and the backtest of that session make the same
+    leg trades and the same combos."""
+    from trading.brokers.paper import PaperBroker
+    from trading.core.backtest import run_backtest
+    from trading.execution.config import engine_config, strategy_slots
+    from trading.strategies.services import ensure_strategy_configs
+
+    ensure_strategy_configs()
+    StrategyConfig.objects.update(
+        combo={"call": "bull_put_spread", "put": "bear_call_spread"},
+        capital_allocation=Decimal("200000"),
+    )
+    day = source.day(date(2025, 11, 19))
+    for i in range(len(day)):
+        paper_desk.cycle(bar=day.bar(i))
+    trades = list(Trade.objects.all())
+    combos = list(Combo.objects.all())
+    assert combos and len(trades) >= 2 * len(combos)
+    assert {c.template for c in combos} <= {"bull_put_spread", "bear_call_spread"}
+    assert all(c.status == "CLOSED" for c in combos)
+    assert all(t.combo_id for t in trades)
+
+    slots, pairs = strategy_slots("NIFTY")
+    result = run_backtest(
+        [day],
+        strategies=slots,
+        broker=PaperBroker(),
+        params=dict(pairs),
+        config=engine_config("NIFTY", mode="PAPER"),
+        iv_history=source.iv_history(),
+    )
+
+    def key(t):
+        return (
+            t["trade_id"],
+            t["side"],
+            t["quantity"],
+            t["entry_time"],
+            t["entry_price"],
+            t["exit_time"],
+            t["exit_price"],
+            t["exit_type"],
+        )
+
+    paper = sorted(
+        (t.trade_id, t.side, t.quantity, t.entry_time, t.entry_price, t.exit_time, t.exit_price, t.exit_type)
+        for t in trades
+    )
+    assert paper == sorted(key(c.trade) for c in result.trades)
+    assert sorted((c.combo_id, c.net_pnl) for c in combos) == sorted(
+        (c.combo_id, c.realised) for c in result.combos.values()
+    )

@@ -1,14 +1,14 @@
 """Combos as plain data, pure: a ``ComboSpec`` and an ``OpenCombo`` to JSON-safe dicts and back (the
 journal keeps an open combo's engine state in ``Combo.engine`` so a restarted desk takes it back), and
-a strategy's parameters to the combos its signals trade (``combo_specs``).
+a strategy's combo choice (``StrategyConfig.combo``) to the combos its signals trade (``combo_specs``).
 
-Strategy parameters (``StrategyConfig.parameters``), all optional:
+``StrategyConfig.combo``, all keys optional (empty: the single bought option of today):
 
-* ``combo_template``: a template name (``combos.TEMPLATES``) traded for every signal, or
-  ``combo_call`` / ``combo_put``: one per direction (e.g. a bull put spread for CALL, a bear call
-  spread for PUT); ``combo_params``: the template's keyword arguments (``lots``, ``otm_steps``,
-  ``product``, ``exit_time`` "HH:MM", ``stop_loss``/``target`` rupees, ``leg_stop`` a fraction...);
-* ``combo``: a whole spec as ``spec_to_dict`` writes it (any legs and rules), for every signal.
+* ``template``: a template name (``combos.TEMPLATES``) traded for every signal, or ``call`` /
+  ``put``: one per direction (e.g. a bull put spread for CALL, a bear call spread for PUT);
+  ``params``: the template's keyword arguments (``lots``, ``otm_steps``, ``product``, ``exit_time``
+  "HH:MM", ``stop_loss``/``target`` rupees, ``leg_stop`` a fraction...);
+* ``spec``: a whole spec as ``spec_to_dict`` writes it (any legs and rules), for every signal.
 """
 
 from __future__ import annotations
@@ -160,24 +160,26 @@ def _template(index: str, name: str, params: dict) -> ComboSpec:
     try:
         return build_template(name, index, **kwargs)
     except TypeError as exc:  # an argument the template does not take
-        raise ValueError(f"combo_params: {exc}") from None
+        raise ValueError(f"params: {exc}") from None
 
 
-def combo_specs(index: str, params: dict | None) -> dict[str, ComboSpec]:
-    """The combos a strategy's signals trade, by direction, from its parameters (module doc);
-    empty when it trades single options. ValueError names the bad parameter."""
-    p = params or {}
-    extra = p.get("combo_params") or {}
+def combo_specs(index: str, choice: dict | None) -> dict[str, ComboSpec]:
+    """The combos a strategy's signals trade, by direction (CALL, PUT), from its combo choice
+    (module doc); empty when it trades single options. ValueError names the bad key."""
+    c = choice or {}
+    unknown = sorted(set(c) - {"template", "call", "put", "params", "spec"})
+    if unknown:
+        raise ValueError(f"unknown combo key {unknown[0]!r} (known: template, call, put, params, spec)")
+    extra = c.get("params") or {}
     if not isinstance(extra, dict):
-        raise ValueError("combo_params must be an object of template arguments")
+        raise ValueError("params must be an object of template arguments")
     out: dict[str, ComboSpec] = {}
-    if p.get("combo"):
-        spec = spec_from_dict({**p["combo"], "index": index})
-        out = dict.fromkeys(DIRECTIONS, spec)
-    if p.get("combo_template"):
-        out = dict.fromkeys(DIRECTIONS, _template(index, str(p["combo_template"]), extra))
+    if c.get("spec"):
+        out = dict.fromkeys(DIRECTIONS, spec_from_dict({**c["spec"], "index": index}))
+    if c.get("template"):
+        out = dict.fromkeys(DIRECTIONS, _template(index, str(c["template"]), extra))
     for direction in DIRECTIONS:
-        name = p.get(f"combo_{direction.lower()}")
+        name = c.get(direction.lower())
         if name:
             out[direction] = _template(index, str(name), extra)
     return out

@@ -126,9 +126,9 @@ def strategy_slots(index: str) -> tuple[dict[str, StrategySlot], list[tuple[str,
         if config is None:
             continue
         try:
-            combos = combo_specs(index, config.parameters)
+            combos = combo_specs(index, config.combo)
         except (ValueError, KeyError, TypeError) as exc:  # a bad combo keeps the strategy off it
-            log.error("strategy %s of %s: its combo parameters are refused: %s", name, index, exc)
+            log.error("strategy %s of %s: its combo is refused: %s", name, index, exc)
             combos = {}
         slots[name] = StrategySlot(
             name=name,
