@@ -365,3 +365,42 @@ def test_a_leg_above_the_freeze_quantity_is_split_and_charged_per_order(sim):
     entry_orders = [o for o in results[0].orders if o.purpose == orders.ENTRY]
     assert len(entry_orders) == 2 and all(len(o.children) == 2 for o in entry_orders)
     assert sorted(c.request.quantity for c in entry_orders[0].children) == [75, 1800]
+
+
+def test_a_stopped_leg_reenters_once_and_a_momentum_leg_waits_for_its_move(sim):
+    day = sim.day(date(2025, 11, 24))
+    ce = m.LegSpec("CE", "SELL", stop_loss=m.Threshold.fraction(0.10), re_entry=m.ReEntry(1))
+    pe = m.LegSpec("PE", "SELL", momentum=m.Momentum(m.Threshold.points(5), m.DOWN))
+    results, state = run_day(day, m.ComboSpec("straddle_momentum", "NIFTY", (ce, pe)))
+    bar = day.bar(ENTRY_BAR)
+    chain = bar.chains[0]
+    strike = float(chain.strikes[abs(chain.strikes - round(bar.close / 50) * 50).argmin()])
+
+    def ltp(i, ot):
+        return quote(day, i, chain.expiry, strike, ot)["ltp"]
+
+    # The PE is sold on the first bar its LTP is 5 points under its LTP at the signal.
+    trigger = float(tick(ltp(ENTRY_BAR, "PE"))) - 5
+    pe_bar = next(i for i in range(ENTRY_BAR, len(day)) if ltp(i, "PE") <= trigger)
+    # The CE: sold at the signal, stopped 10% above, sold again on the next bar, stopped again, done.
+    expected = []
+    i, entry = ENTRY_BAR, tick(quote(day, ENTRY_BAR, chain.expiry, strike, "CE")["bid"])
+    for _ in range(2):
+        stop = tick(float(entry) * 1.10)
+        out = next(j for j in range(i + 1, len(day)) if tick(ltp(j, "CE")) >= stop)
+        expected.append((i, entry, out))
+        i, entry = out + 1, tick(quote(day, out + 1, chain.expiry, strike, "CE")["bid"])
+
+    opened = [(ENTRY_BAR + k, p) for k, r in enumerate(results) for p in r.opened]
+    ce_legs = [(k, p) for k, p in opened if p.option_type == "CE"]
+    [(pe_opened, pe_leg)] = [(k, p) for k, p in opened if p.option_type == "PE"]
+    assert pe_opened == pe_bar and pe_leg.entry_price == tick(
+        quote(day, pe_bar, chain.expiry, strike, "PE")["bid"]
+    )
+    assert [(k, p.entry_price) for k, p in ce_legs] == [(k, e) for k, e, _ in expected]
+    assert [p.position_id[-5:] for _, p in ce_legs] == ["-C-L1", "-L1R1"]
+    stops = [c for c in closed_trades(results) if c.position.option_type == "CE"]
+    assert [(c.exit_type, c.exit_time) for c in stops] == [
+        (risk.STOP_LOSS, day.bar(out).time + BAR) for _, _, out in expected
+    ]
+    assert state.combos == {} and state.risk.trades_today == 1

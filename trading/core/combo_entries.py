@@ -55,6 +55,7 @@ from trading.core.state import (
     COMBO_CLOSING,
     COMBO_ENTERING,
     COMBO_OPEN,
+    LEG_CLOSED,
     LEG_FAILED,
     LEG_OPEN,
     LEG_SENT,
@@ -80,7 +81,7 @@ def combo_id_for(config: EngineConfig, strategy: str, bar_time: datetime, direct
 
 def leg_position_id(combo_id: str, leg: int, attempt: int = 0) -> str:
     """The id of leg ``leg`` (0-based) of a combo - its journal trade id; a re-entry adds ``R<n>``."""
-    return f"{combo_id}L{leg + 1}" + (f"R{attempt}" if attempt else "")
+    return f"{combo_id}-L{leg + 1}" + (f"R{attempt}" if attempt else "")
 
 
 def leg_order_id(combo_id: str, leg: int, attempt: int = 0) -> str:
@@ -488,7 +489,7 @@ def advance(cycle: Cycle, combo: OpenCombo) -> None:
         if any(s == LEG_FAILED for s in combo.leg_status.values()):
             unwind(cycle, combo)
             return
-        if all(s == LEG_OPEN for s in combo.leg_status.values()):
+        if all(s in (LEG_OPEN, LEG_CLOSED) for s in combo.leg_status.values()):
             combo.status = COMBO_OPEN
             settle_payoff(combo, cycle)
             cycle.result.combos.append(combo)

@@ -59,8 +59,8 @@ def run_combos(cycle: Cycle) -> None:
         take_closed_legs(cycle, combo)
         if combo.status == COMBO_ENTERING:
             combo_entries.advance(cycle, combo)
-        if combo.status == COMBO_OPEN:
-            _watch(cycle, combo)
+        if combo.status in (COMBO_ENTERING, COMBO_OPEN):
+            _watch(cycle, combo)  # an entering combo (a momentum leg waiting) is watched too
         if combo.status == COMBO_CLOSING:
             _close_all(cycle, combo)
         take_closed_legs(cycle, combo)
@@ -217,7 +217,8 @@ def _watch(cycle: Cycle, combo: OpenCombo) -> None:
             exits.expire(cycle, p, decision)
         else:
             exits.place_exit(cycle, p, decision, quote_of(cycle.bar, p.expiry, p.strike, p.option_type))
-    _reenter(cycle, combo)
+    if combo.status == COMBO_OPEN:
+        _reenter(cycle, combo)
 
 
 def _close_all(cycle: Cycle, combo: OpenCombo) -> None:
