@@ -9,7 +9,7 @@ charges and net P&L - the journal's own figures, never the engine's copy of them
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -18,6 +18,8 @@ from django.db.models import Count, Sum
 
 from journal.models import Combo, ComboStatus, Trade
 from trading.choices import ExitType
+from trading.core.combos import payoff
+from trading.core.combos.model import PricedLeg
 
 # The facts ``combo_record`` takes (``trading.core.combo_exits.combo_facts``).
 COMBO_FIELDS = (
@@ -104,3 +106,76 @@ def combo_refresh_totals(combo_ids: Iterable[str]) -> None:
             total_charges=row["fees"] if row else zero,
             net_pnl=row["net"] if row else zero,
         )
+
+
+# --- reads -------------------------------------------------------------------------------------------------
+
+
+def combo_legs_priced(combo: Combo) -> list[PricedLeg]:
+    """The combo's legs as ``PricedLeg`` at their entry fills (the first trade of each leg, else the
+    premium resolved at the signal), for the payoff."""
+    firsts = {t.trade_id: t for t in combo.trades.all()}
+    out = []
+    for i, leg in enumerate(combo.legs or []):
+        trade = firsts.get(f"{combo.combo_id}-L{i + 1}")
+        premium = float(trade.entry_price) if trade is not None else float(leg["premium"])
+        out.append(
+            PricedLeg(
+                instrument=leg["instrument"],
+                side=leg["side"],
+                strike=leg["strike"],
+                expiry=date.fromisoformat(leg["expiry"]),
+                lots=int(leg["lots"]),
+                premium=premium,
+                lot_size=int(leg["lot_size"]),
+                iv=leg.get("iv"),
+            )
+        )
+    return out
+
+
+def combo_payoff(combo: Combo, *, spot: float | None = None) -> dict:
+    """The combo's P&L at its nearest expiry over a spot grid (rupees against index points), for
+    the trade page's chart; ``spot`` marks the entry (default: the first leg trade's entry spot)."""
+    legs = combo_legs_priced(combo)
+    if not legs:
+        return {"points": []}
+    if spot is None:
+        first = combo.trades.exclude(spot_price_entry=None).order_by("entry_time").first()
+        spot = float(first.spot_price_entry) if first else sum(leg.strike or 0 for leg in legs) / len(legs)
+    spots = payoff.spot_grid(legs, spot)
+    try:
+        pnl = payoff.expiry_pnl(legs, spots)
+    except ValueError:  # a later leg without its IV
+        return {"points": []}
+    return {
+        "points": [{"x": round(float(s), 2), "y": round(float(p), 2)} for s, p in zip(spots, pnl)],
+        "spot": round(spot, 2),
+        "breakevens": combo.breakevens,
+        "expiry": payoff.evaluation_expiry(legs).isoformat(),
+    }
+
+
+def combos_of(trades: Iterable[Trade]) -> dict[str, Combo]:
+    """The combos of ``trades`` (the legs among them), by ``combo_id``, in one query."""
+    ids = {t.combo_id for t in trades if t.combo_id}
+    return {c.combo_id: c for c in Combo.objects.filter(combo_id__in=ids)} if ids else {}
+
+
+def grouped_rows(trades: list[Trade]) -> list[dict]:
+    """The journal page's rows: a single trade as it is; the legs of a combo on the page under one
+    combo row (at the place of its first leg), each leg marked with its combo."""
+    combos = combos_of(trades)
+    rows: list[dict] = []
+    groups: dict[str, dict] = {}
+    for trade in trades:
+        combo = combos.get(trade.combo_id or "")
+        if combo is None:
+            rows.append({"trade": trade})
+            continue
+        group = groups.get(combo.combo_id)
+        if group is None:
+            group = groups[combo.combo_id] = {"combo": combo, "legs": []}
+            rows.append(group)
+        group["legs"].append(trade)
+    return rows

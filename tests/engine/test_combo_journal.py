@@ -7,9 +7,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 
 from journal.models import Combo, Trade
 from tests.engine.test_services import inject, run
+from tests.helpers import user_with_role
 from trading.core import risk
 from trading.core.combo_store import combo_specs, spec_from_dict, spec_to_dict
 from trading.core.combos import templates
@@ -72,6 +75,29 @@ def test_a_combo_and_its_legs_in_the_journal(paper_desk, day, straddle_strategy)
     # The risk figures count the combo once.
     figures = rebuild_risk_state("NIFTY", "PAPER", DAY)
     assert figures.trades_today == 1 and figures.realised_pnl == combo.net_pnl
+
+    # The journal page groups the legs under their combo; a leg's page shows the combo and its payoff.
+    client = Client()
+    client.force_login(user_with_role("viewer"))
+    page = client.get(reverse("journal:list")).content.decode()
+    assert page.count('class="combo"') == 1 and page.count('class="leg"') == 2
+    assert page.index('class="combo"') < page.index('class="leg"')
+    leg = trades[0]
+    detail = client.get(reverse("journal:detail", args=[leg.pk]))
+    body = detail.content.decode()
+    assert 'id="combo"' in body and "Margin (estimate)" in body and "unlimited" in body
+    payoff = detail.context["combo_payoff"]
+    strike = float(leg.strike_price)
+    at_strike = next(p["y"] for p in payoff["points"] if p["x"] == strike)
+    credit = sum(t.entry_price for t in trades) * 75  # both legs sold at the same strike
+    assert at_strike == pytest.approx(float(credit), abs=0.01) == float(combo.max_profit)
+    # Analytics by combo and by leg.
+    from analytics.report import build_report, report_filters
+
+    tables = {b["name"]: b["rows"] for b in build_report(report_filters({"mode": "PAPER"})).breakdowns}
+    [row] = tables["combo"]
+    assert (row["label"], row["trades"], row["net_value"]) == ("short_straddle", 2, float(combo.net_pnl))
+    assert sorted((r["label"], r["trades"]) for r in tables["leg"]) == [("Sold CE", 1), ("Sold PE", 1)]
 
 
 def test_spec_round_trip_and_strategy_parameters():
