@@ -404,3 +404,48 @@ def test_a_stopped_leg_reenters_once_and_a_momentum_leg_waits_for_its_move(sim):
         (risk.STOP_LOSS, day.bar(out).time + BAR) for _, _, out in expected
     ]
     assert state.combos == {} and state.risk.trades_today == 1
+
+
+class SlowBuysBroker(PaperBroker):
+    """A broker that works every BUY for one bar (OPEN) before it fills; SELLs fill at once."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.sent: list[tuple[str, str]] = []
+        self.working: dict[str, tuple] = {}
+
+    def place_order(self, request, market=None):
+        self.sent.append((request.transaction_type, request.tradingsymbol))
+        if request.transaction_type == "BUY" and request.client_order_id not in self.working:
+            self.working[request.client_order_id] = (request, market)
+            return BrokerOrder(
+                client_order_id=request.client_order_id, status=orders.OPEN, quantity=request.quantity
+            )
+        return super().place_order(request, market)
+
+    def order_status(self, client_order_id):
+        if client_order_id in self.working and super().order_status(client_order_id) is None:
+            request, market = self.working[client_order_id]
+            return BrokerOrder(client_order_id=client_order_id, status=orders.OPEN, quantity=request.quantity)
+        return super().order_status(client_order_id)
+
+    def poll(self, market=None):
+        for request, _ in self.working.values():
+            if super().order_status(request.client_order_id) is None:
+                super().place_order(request, market)  # fills on this bar's quotes
+        return []
+
+
+def test_sold_legs_wait_for_the_bought_legs_in_flight(sim):
+    day = sim.day(date(2025, 11, 24))
+    broker = SlowBuysBroker()
+    results, state = run_day(day, templates.iron_condor("NIFTY"), broker=broker, upto=ENTRY_BAR + 2)
+    first, second = results
+    assert [side for side, _ in broker.sent[:2]] == ["BUY", "BUY"] and len(broker.sent) == 2 + 2
+    assert first.opened == [] and [p.side for p in second.opened] == ["BUY", "BUY", "SELL", "SELL"]
+    # The wings' fills came in on the second cycle; only then were the sold legs sent, in that cycle.
+    sold = {p.entry_time for p in second.opened if p.side == "SELL"}
+    assert sold == {day.bar(ENTRY_BAR + 1).time + BAR}
+    [combo] = state.combos.values()
+    assert combo.status == "OPEN" and combo.payoff_known
+    assert combo.max_loss is not None and combo.max_profit is not None  # defined risk
