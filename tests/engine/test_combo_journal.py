@@ -191,3 +191,26 @@ def test_paper_and_backtest_trade_the_same_combos(paper_desk, source):
     assert sorted((c.combo_id, c.net_pnl) for c in combos) == sorted(
         (c.combo_id, c.realised) for c in result.combos.values()
     )
+
+
+def test_a_restart_while_the_bought_legs_are_in_flight_finishes_the_combo(db, source, straddle_strategy):
+    from tests.engine.test_combos import SlowBuysBroker
+    from trading.execution.desk import Desk, set_desk
+
+    StrategyConfig.objects.filter(name="PCRStrategy").update(combo={"template": "iron_condor"})
+    broker = SlowBuysBroker()
+    desk = Desk("NIFTY", mode="PAPER", source=source, broker=broker)
+    set_desk(desk)
+    day = source.day(DAY)
+    hook = inject(desk, {10: [SignalInput("PCRStrategy", "CALL", 0.9, "t")]})
+    run(desk, day, 10, hook)
+    assert Position.objects.count() == 0 and [s for s, _ in broker.sent] == ["BUY", "BUY"]
+    desk.state = None  # the desk's memory is gone: state from the database
+    run(desk, day, 11, hook)
+    legs = Position.objects.filter(status=PositionStatus.OPEN)
+    assert sorted(p.side for p in legs) == ["LONG", "LONG", "SHORT", "SHORT"]
+    assert [s for s, _ in broker.sent] == ["BUY", "BUY", "SELL", "SELL"]
+    combo = Combo.objects.get()
+    assert combo.status == "OPEN" and all(
+        p.entry_context["engine"]["combo_id"] == combo.combo_id for p in legs
+    )

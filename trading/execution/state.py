@@ -132,6 +132,11 @@ def load_state(index: str, mode: str, *, at: datetime) -> EngineState:
     for order in _orders_to_resume(index, mode, list(state.positions)):
         if not _already_applied(order, state):
             state.pending[order.client_order_id] = pending_order_of(order)
+    for combo in state.combos.values():  # a leg's entry in flight is the combo's (its plan)
+        for leg, client_order_id in combo.leg_orders.items():
+            pending = state.pending.get(client_order_id)
+            if pending is not None and pending.purpose == orders.ENTRY:
+                pending.plan.update(combo_id=combo.combo_id, leg=leg, side=combo.legs[leg].side)
     last_signals = (
         Signal.objects.filter(index=index, mode=mode, status=SignalStatus.ACCEPTED, bar_time__lte=at)
         .values("strategy_name")
