@@ -53,6 +53,11 @@ def test_a_combo_and_its_legs_in_the_journal(paper_desk, day, straddle_strategy)
     legs = Position.objects.filter(status=PositionStatus.OPEN).order_by("position_id")
     assert [p.side for p in legs] == ["SHORT", "SHORT"]
     assert [leg["side"] for leg in combo.legs] == ["SELL", "SELL"]
+    # The broker's net positions (a sold leg negative) agree with the legs stored.
+    from trading.execution.reconciliation import reconcile
+
+    report = reconcile(desk=paper_desk, at=day.bar(11).time)
+    assert report.mismatches == [] and sorted(report.broker_positions.values()) == [-75, -75]
     # A restart (the desk's memory dropped) takes the open combo and its legs back.
     state = load_state("NIFTY", "PAPER", at=day.bar(11).time + BAR)
     [taken] = state.combos.values()
