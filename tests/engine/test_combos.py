@@ -449,3 +449,31 @@ def test_sold_legs_wait_for_the_bought_legs_in_flight(sim):
     [combo] = state.combos.values()
     assert combo.status == "OPEN" and combo.payoff_known
     assert combo.max_loss is not None and combo.max_profit is not None  # defined risk
+
+
+def test_a_positional_leg_is_charged_at_each_of_its_dates():
+    """A short strangle sold on 2024-09-30 and bought back by the kill switch on 2024-10-01: the sale
+    at the rates until 30 September 2024 (STT 0.0625%, NSE 0.0500%), the buy-back at those from
+    1 October (NSE 0.03553%), worked by hand from DOMAIN.md's table."""
+    source = SimSource(index="NIFTY", seed=7, start=date(2024, 9, 30))
+    first, second = source.day(date(2024, 9, 30)), source.day(date(2024, 10, 1))
+    spec = templates.short_strangle("NIFTY", product=m.NRML, exit_time=None, leg_stop=None)
+    _, state = run_day(first, spec, allocation="1000000")
+    assert len(state.combos) == 1
+    state.risk.kill_switch = True
+    results, state = run_day(second, spec, upto=ENTRY_BAR + 1, state=state)
+    trades = closed_trades(results)
+    assert len(trades) == 2 and {t.exit_type for t in trades} == {risk.KILL_SWITCH}
+    for t in trades:
+        q = t.position.quantity
+        assert q == 25  # the lot of October 2024's weekly series
+        sold, bought = t.position.entry_price * q, t.exit_price * q
+        stt = (sold * Decimal("0.000625")).quantize(Decimal(1), ROUND_HALF_UP)
+        txn = (sold * Decimal("0.000500") + bought * Decimal("0.0003553")).quantize(
+            Decimal("0.01"), ROUND_HALF_UP
+        )
+        sebi = ((sold + bought) * Decimal("0.000001")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        stamp = (bought * Decimal("0.00003")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        gst = ((Decimal(40) + txn + sebi) * Decimal("0.18")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        assert t.charges == Decimal(40) + stt + txn + sebi + stamp + gst
+        assert t.position.entry_time.date() == date(2024, 9, 30) and t.exit_time.date() == date(2024, 10, 1)
