@@ -477,3 +477,41 @@ def test_a_positional_leg_is_charged_at_each_of_its_dates():
         gst = ((Decimal(40) + txn + sebi) * Decimal("0.18")).quantize(Decimal("0.01"), ROUND_HALF_UP)
         assert t.charges == Decimal(40) + stt + txn + sebi + stamp + gst
         assert t.position.entry_time.date() == date(2024, 9, 30) and t.exit_time.date() == date(2024, 10, 1)
+
+
+@pytest.mark.parametrize(
+    ("session", "rules"),
+    [
+        (
+            date(2025, 11, 19),
+            {"lock_and_trail": m.LockAndTrail(Decimal(600), Decimal(200), Decimal(100), Decimal(50))},
+        ),
+        (date(2025, 11, 21), {"stop_loss": Decimal(700)}),
+    ],
+)
+def test_combo_lock_and_trail_and_stop_in_rupees(sim, session, rules):
+    day = sim.day(session)
+    spec = templates.short_straddle("NIFTY", leg_stop=None, **rules)
+    results, _ = run_day(day, spec)
+    trades = closed_trades(results)
+    assert len(trades) == 2
+    # The reference: the marked P&L (LTPs on the tick) bar by bar, its peak, the locked floor.
+    legs = [t.position for t in trades]
+    peak, expected = Decimal(0), None
+    for i in range(ENTRY_BAR + 1, len(day)):
+        pnl = sum(
+            (p.entry_price - tick(quote(day, i, p.expiry, p.strike, p.option_type)["ltp"])) * p.quantity
+            for p in legs
+        )
+        peak = max(peak, pnl)
+        if "stop_loss" in rules and pnl <= -rules["stop_loss"]:
+            expected = (i, risk.STOP_LOSS)
+            break
+        if "lock_and_trail" in rules:
+            floor = m.locked_profit(rules["lock_and_trail"], peak)
+            if floor is not None and pnl <= floor:
+                expected = (i, risk.TRAILING_STOP)
+                break
+    assert expected is not None, "the day must reach the rule"
+    i, exit_type = expected
+    assert {(t.exit_type, t.exit_time) for t in trades} == {(exit_type, day.bar(i).time + BAR)}
