@@ -219,3 +219,29 @@ def test_a_restart_while_the_bought_legs_are_in_flight_finishes_the_combo(db, so
     assert combo.status == "OPEN" and all(
         p.entry_context["engine"]["combo_id"] == combo.combo_id for p in legs
     )
+
+
+def test_a_strategy_combo_through_the_api_and_the_page(db):
+    from trading.strategies.services import ensure_strategy_configs
+
+    ensure_strategy_configs()
+    client = Client()
+    client.force_login(user_with_role("operator"))
+    url = "/api/strategies/PCRStrategy/"
+    bad = client.patch(url, {"combo": {"template": "butterfly_of_doom"}}, content_type="application/json")
+    assert bad.status_code == 400 and "combo" in bad.json() and "unknown template" in bad.json()["combo"][0]
+    ok = client.patch(
+        url,
+        {"combo": {"call": "bull_put_spread", "put": "bear_call_spread", "params": {"lots": 2}}},
+        content_type="application/json",
+    )
+    assert ok.status_code == 200 and ok.json()["combo"]["call"] == "bull_put_spread"
+    config = StrategyConfig.objects.get(name="PCRStrategy")
+    assert config.audits.filter(field="combo").exists()
+    page = client.get(reverse("strategy-detail", args=["PCRStrategy"])).content.decode()
+    assert "CALL: bull_put_spread, PUT: bear_call_spread" in page
+    from trading.execution.config import strategy_slots
+
+    slots, _ = strategy_slots("NIFTY")
+    assert slots["PCRStrategy"].combos["CALL"].legs[0].lots == 2
+    assert slots["MaxPainStrategy"].combos == {}

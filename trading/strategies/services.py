@@ -39,6 +39,8 @@ __all__ = [
     "CONFIG_FIELDS",
     "FIELD_BOUNDS",
     "clean_field",
+    "clean_combo",
+    "combo_label",
     "ensure_strategy_configs",
     "install_guard_metrics",
     "param_rows",
@@ -194,7 +196,7 @@ def _validated_changes(config: StrategyConfig, changes: Mapping[str, Any]) -> di
     clean: dict[str, Any] = {}
     for name, value in changes.items():
         if name == "combo":
-            clean[name] = _clean_combo(str(changes.get("index") or config.index), value)
+            clean[name] = clean_combo(str(changes.get("index") or config.index), value)
             continue
         if name != "parameters":
             clean[name] = clean_field(name, value)
@@ -206,7 +208,7 @@ def _validated_changes(config: StrategyConfig, changes: Mapping[str, Any]) -> di
     return clean
 
 
-def _clean_combo(index: str, value: Any) -> dict:
+def clean_combo(index: str, value: Any) -> dict:
     """A strategy's combo choice (``core.combo_store.combo_specs``), or ``ParamError`` on ``combo``."""
     if value is None:
         return {}
@@ -217,6 +219,18 @@ def _clean_combo(index: str, value: Any) -> dict:
     except (ValueError, KeyError, TypeError) as exc:
         raise ParamError("combo", str(exc).strip("'\"")) from None
     return dict(value)
+
+
+def combo_label(combo: Mapping[str, Any] | None) -> str:
+    """How a strategy's signals trade, in words: "one bought option", "short_straddle", or
+    "CALL: bull_put_spread, PUT: bear_call_spread"."""
+    c = combo or {}
+    if c.get("spec"):
+        return f"custom combo {c['spec'].get('name', '')}".strip()
+    if c.get("template"):
+        return str(c["template"])
+    parts = [f"{d.upper()}: {c[d]}" for d in ("call", "put") if c.get(d)]
+    return ", ".join(parts) or "one bought option"
 
 
 def _changed_fields(config: StrategyConfig, clean: Mapping[str, Any]) -> list[tuple[str, str, str]]:
