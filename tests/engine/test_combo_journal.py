@@ -245,3 +245,22 @@ def test_a_strategy_combo_through_the_api_and_the_page(db):
     slots, _ = strategy_slots("NIFTY")
     assert slots["PCRStrategy"].combos["CALL"].legs[0].lots == 2
     assert slots["MaxPainStrategy"].combos == {}
+
+
+def test_a_backtest_run_stores_its_combos_with_their_legs(db):
+    from trading.execution.backtests import backtest_execute
+    from trading.strategies.services import ensure_strategy_configs
+
+    ensure_strategy_configs()
+    StrategyConfig.objects.update(combo={"template": "iron_butterfly"}, capital_allocation=Decimal("200000"))
+    run = backtest_execute(start=date(2025, 11, 19), end=date(2025, 11, 19), seed=7)
+    combos = list(Combo.objects.filter(backtest_run=run))
+    assert combos and run.summary["combos"] == len(combos)
+    for combo in combos:
+        assert (
+            combo.entry_mode == "BACKTEST" and combo.template == "iron_butterfly" and combo.status == "CLOSED"
+        )
+        legs = list(combo.trades.all())
+        assert len(legs) == 4 and all(t.backtest_run_id == run.pk for t in legs)
+        assert combo.net_pnl == sum(t.net_pnl for t in legs)
+        assert combo.max_loss is not None and combo.max_loss < 0 < combo.max_profit  # defined risk
