@@ -515,3 +515,28 @@ def test_combo_lock_and_trail_and_stop_in_rupees(sim, session, rules):
     assert expected is not None, "the day must reach the rule"
     i, exit_type = expected
     assert {(t.exit_type, t.exit_time) for t in trades} == {(exit_type, day.bar(i).time + BAR)}
+
+
+def test_legs_closed_outside_the_state_do_not_keep_a_combo_open(sim):
+    """After an outage a leg's close may have been spooled and its position reloaded as closed: the
+    combo takes the leg as closed, and closes once no leg is left, instead of blocking entries."""
+    day = sim.day(date(2025, 11, 24))
+    spec = templates.short_straddle("NIFTY", leg_stop=None)
+    _, state = run_day(day, spec, upto=ENTRY_BAR + 1)
+    [combo] = state.combos.values()
+    for position_id in list(combo.leg_positions.values()):
+        del state.positions[position_id]
+    bar = day.bar(ENTRY_BAR + 1)
+    result = engine.run_cycle(
+        at=bar.time + BAR,
+        bar=bar,
+        row={},
+        signals=[],
+        state=state,
+        broker=PaperBroker(),
+        strategies={"A": StrategySlot(name="A", combos={"CALL": spec})},
+        config=EngineConfig(),
+    )
+    assert state.combos == {} and state.open_count() == 0
+    assert sum("no longer open" in note for note in result.notes) == 2
+    assert result.combos[-1].status == "CLOSED" and state.risk.trades_today == 0  # its trades: the journal's

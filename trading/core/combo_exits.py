@@ -57,6 +57,7 @@ def run_combos(cycle: Cycle) -> None:
     accounted and handed to the caller."""
     for combo in list(cycle.state.combos.values()):
         take_closed_legs(cycle, combo)
+        _forget_vanished_legs(cycle, combo)
         if combo.status == COMBO_ENTERING:
             combo_entries.advance(cycle, combo)
         if combo.status in (COMBO_ENTERING, COMBO_OPEN):
@@ -276,6 +277,17 @@ def take_closed_legs(cycle: Cycle, combo: OpenCombo) -> None:
             combo.leg_status[i] = LEG_WAITING
         combo.last_leg_exit = (closed.exit_type, closed.exit_reason)
         cycle.result.combos.append(combo)
+
+
+def _forget_vanished_legs(cycle: Cycle, combo: OpenCombo) -> None:
+    """A leg the combo holds open whose position is gone and has no order in flight was closed
+    outside this state (its close spooled while the database was away, then a restart): closed."""
+    exiting = _exiting(cycle)
+    for i, status in combo.leg_status.items():
+        position_id = combo.leg_positions.get(i, "")
+        if status == LEG_OPEN and position_id not in cycle.state.positions and position_id not in exiting:
+            combo.leg_status[i] = LEG_CLOSED
+            cycle.note(f"{combo.combo_id}: leg {i + 1} ({position_id}) is no longer open: taken as closed")
 
 
 def _busy(cycle: Cycle, combo: OpenCombo) -> bool:
