@@ -540,3 +540,14 @@ def test_legs_closed_outside_the_state_do_not_keep_a_combo_open(sim):
     assert state.combos == {} and state.open_count() == 0
     assert sum("no longer open" in note for note in result.notes) == 2
     assert result.combos[-1].status == "CLOSED" and state.risk.trades_today == 0  # its trades: the journal's
+
+
+def test_a_combo_enters_only_between_its_entry_and_exit_times(sim):
+    day = sim.day(date(2025, 11, 24))
+    late = templates.short_straddle("NIFTY", entry_time=time(9, 30))
+    results, state = run_day(day, late, upto=ENTRY_BAR + 1)  # the signal at 09:25 IST
+    [signal] = results[0].signals
+    assert signal.reject_reason == risk.R_BEFORE_ENTRY_START and "09:30" in signal.reject_detail
+    early_exit = templates.short_straddle("NIFTY", exit_time=time(9, 25))
+    results, state = run_day(day, early_exit, upto=ENTRY_BAR + 1)
+    assert results[0].signals[0].reject_reason == risk.R_AFTER_CUTOFF and state.combos == {}

@@ -33,7 +33,7 @@ from trading.core import contracts, exits, orders, risk
 from trading.core.bars import MarketBar
 from trading.core.combos import model as combo_model
 from trading.core.combos.margin import estimate_margin
-from trading.core.combos.model import BUY, FUT, ComboSpec, PricedLeg
+from trading.core.combos.model import BUY, FUT, MIS, ComboSpec, PricedLeg
 from trading.core.combos.payoff import breakevens, extremes
 from trading.core.combos.resolve import ChainSnapshot, resolve_combo
 from trading.core.market_context import market_context, quote_of
@@ -213,6 +213,15 @@ def enter_combo(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome, spec:
     combo_id = combo_id_for(cycle.config, signal.strategy, cycle.bar.time, signal.direction)
     if combo_id in cycle.state.combos:
         outcome.reject_reason, outcome.reject_detail = risk.R_DUPLICATE, f"{combo_id} is already open"
+        return
+    now = cycle.at.astimezone(market_calendar.IST).time()
+    if now < spec.entry_time:
+        outcome.reject_reason = risk.R_BEFORE_ENTRY_START
+        outcome.reject_detail = f"{spec.name} enters from {spec.entry_time:%H:%M} IST (now {now:%H:%M})"
+        return
+    if spec.product == MIS and spec.exit_time is not None and now >= spec.exit_time:
+        outcome.reject_reason = risk.R_AFTER_CUTOFF
+        outcome.reject_detail = f"{spec.name} exits at {spec.exit_time:%H:%M} IST (now {now:%H:%M})"
         return
     if any(leg.instrument == FUT for leg in spec.legs):
         outcome.reject_reason = risk.R_NO_CONTRACT
