@@ -264,3 +264,17 @@ def test_a_backtest_run_stores_its_combos_with_their_legs(db):
         assert len(legs) == 4 and all(t.backtest_run_id == run.pk for t in legs)
         assert combo.net_pnl == sum(t.net_pnl for t in legs)
         assert combo.max_loss is not None and combo.max_loss < 0 < combo.max_profit  # defined risk
+
+
+def test_a_sold_legs_levels_on_the_live_desk_are_above_its_mark():
+    from trading.execution.events import levels
+
+    short = levels(last=Decimal(100), stop=Decimal(125), target=Decimal(60), trail=Decimal(110), short=True)
+    assert (short["to_stop"], short["to_target"], short["to_trail"]) == (
+        Decimal(25),
+        Decimal(40),
+        Decimal(10),
+    )
+    assert short["to_stop_pct"] == 25.0
+    long = levels(last=Decimal(100), stop=Decimal(70), target=Decimal(160), trail=Decimal(90))
+    assert (long["to_stop"], long["to_target"], long["to_trail"]) == (Decimal(30), Decimal(60), Decimal(10))
