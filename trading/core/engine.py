@@ -20,8 +20,10 @@ It mutates ``state`` and returns a ``CycleResult`` with everything the caller mu
 here reads a clock, a database or a setting: the caller passes them in, so a backtest that feeds the
 same bars, rows and signals gets the same decisions as the live loop.
 
-Positions are long options only (buy CE for a CALL signal, PE for a PUT), MIS, squared off the same
-day. Premiums are Decimals on the 0.05 tick; P&L in rupees.
+A single position is a long option (buy CE for a CALL signal, PE for a PUT), MIS, squared off the
+same day. A strategy whose slot maps the signal's direction to a ``ComboSpec`` trades a combo of
+legs instead - bought and sold options, intraday or positional (``core.combo_entries``,
+``core.combo_exits``, docs/multileg.md). Premiums are Decimals on the 0.05 tick; P&L in rupees.
 
 The steps live in their own modules: ``core.order_flow`` (sending orders, the broker's answers),
 ``core.exits`` (marks, exit rules, closing), ``core.entries`` (risk gate, sizing, entry orders); the
