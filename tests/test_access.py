@@ -19,6 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from journal.combos import combo_record
 from journal.models import Trade
 from journal.services import record_trade
 from tests.helpers import NOW, database_unreachable, trade_fields, user_with_role
@@ -103,6 +104,8 @@ ROUTES = (
     ),
     Route("journal-api:trade-detail", "delete", OPERATOR, 204, api=True, args=("trade_id",)),
     Route("journal-api:trade-history", "get", VIEWER, 200, api=True),
+    Route("journal-api:combo-list", "get", VIEWER, 200, api=True),
+    Route("journal-api:combo-detail", "get", VIEWER, 200, api=True, args=("combo_id",)),
     Route("journal-api:trade-totals", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-csv", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-xlsx", "get", VIEWER, 200, api=True),
@@ -168,7 +171,8 @@ def stored(db, settings, tmp_path):
     settings.VAR_DIR = tmp_path
     ensure_strategy_configs()
     trade = record_trade(now=NOW, **trade_fields())
-    return {"pk": trade.pk, "trade_id": trade.trade_id}
+    combo = combo_record(now=NOW, combo_id="P-NIFTY-TEST-C", symbol="NIFTY", entry_time=trade.entry_time)
+    return {"pk": trade.pk, "trade_id": trade.trade_id, "combo_id": combo.combo_id}
 
 
 def _client(role: str, api: bool):

@@ -96,6 +96,14 @@ def test_a_combo_and_its_legs_in_the_journal(paper_desk, day, straddle_strategy)
     at_strike = next(p["y"] for p in payoff["points"] if p["x"] == strike)
     credit = sum(t.entry_price for t in trades) * 75  # both legs sold at the same strike
     assert at_strike == pytest.approx(float(credit), abs=0.01) == float(combo.max_profit)
+    # The API: the combo with its legs' trades.
+    listed = client.get("/api/combos/?mode=PAPER&status=CLOSED").json()["results"]
+    assert [c["combo_id"] for c in listed] == [combo.combo_id]
+    one = client.get(f"/api/combos/{combo.combo_id}/").json()
+    assert sorted(one["trades"]) == [t.trade_id for t in trades] and one["margin_is_estimate"] is True
+    assert one["max_loss"] is None and one["net_pnl"] == str(combo.net_pnl)
+    assert client.get("/api/combos/?status=nope").status_code == 400
+    assert client.get(f"/api/trades/{leg.trade_id}/").json()["combo_id"] == combo.combo_id
     # Analytics by combo and by leg.
     from analytics.report import build_report, report_filters
 
@@ -230,6 +238,15 @@ def test_a_strategy_combo_through_the_api_and_the_page(db):
     url = "/api/strategies/PCRStrategy/"
     bad = client.patch(url, {"combo": {"template": "butterfly_of_doom"}}, content_type="application/json")
     assert bad.status_code == 400 and "combo" in bad.json() and "unknown template" in bad.json()["combo"][0]
+    for nonsense in (
+        {"template": "short_straddle", "params": {"stop_loss": "abc"}},
+        {"spec": {"legs": [{"instrument": "CE", "side": "SELL", "strike": "ATM"}]}},
+        {"spec": "a string"},
+        {"call": "iron_condor", "params": {"exit_time": 5}},
+        [1, 2],
+    ):
+        answer = client.patch(url, {"combo": nonsense}, content_type="application/json")
+        assert answer.status_code == 400 and list(answer.json()) == ["combo"], nonsense
     ok = client.patch(
         url,
         {"combo": {"call": "bull_put_spread", "put": "bear_call_spread", "params": {"lots": 2}}},

@@ -127,7 +127,13 @@ def strategy_slots(index: str) -> tuple[dict[str, StrategySlot], list[tuple[str,
             continue
         try:
             combos = combo_specs(index, config.combo)
-        except (ValueError, KeyError, TypeError) as exc:  # a bad combo keeps the strategy off it
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            ArithmeticError,
+        ) as exc:  # a bad combo keeps the strategy off it
             log.error("strategy %s of %s: its combo is refused: %s", name, index, exc)
             combos = {}
         slots[name] = StrategySlot(

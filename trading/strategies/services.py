@@ -216,7 +216,7 @@ def clean_combo(index: str, value: Any) -> dict:
         raise ParamError("combo", f"{value!r} is not an object")
     try:
         combo_specs(index, dict(value))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
         raise ParamError("combo", str(exc).strip("'\"")) from None
     return dict(value)
 
