@@ -1,9 +1,10 @@
-"""Backtests: ``engine.run_cycle`` over a whole history at full speed. Pure.
+"""Backtests: ``engine.run_cycle`` over a whole history at full speed, in flat memory. Pure.
 
-The feature frame of the whole history is built at once (``features.feature_frame``) and every
-strategy runs vectorised over it (``strategies.guard.run_guarded``); then the bars are walked in time
-order and each one goes through the very ``engine.run_cycle`` the live loop calls, with that bar's
-row and signals. Only the source of the rows and signals differs from paper trading (the live loop
+Sessions stream through: each one's feature rows are computed when it comes (``FeatureStream``,
+the rows the whole-history ``feature_frame`` would give) and every strategy runs vectorised over
+them after the last ``lookback`` rows before them (``SessionSignals``, through the guard); then the
+session's bars are walked in time order and each bar with something to do goes through the very
+``engine.run_cycle`` the live loop calls, with that bar's row and signals. Only the source of the rows and signals differs from paper trading (the live loop
 builds them bar by bar), and features and strategies promise the same numbers either way, so a
 paper run and a backtest over the same bars make the same trades (``tests/engine/test_parity.py``).
 
@@ -24,12 +25,13 @@ import pandas as pd
 
 from trading.core import engine
 from trading.core.bars import DayBars
-from trading.core.features import feature_frame
+from trading.core.features import COLUMNS, FeatureStream
 from trading.core.live import closing_spot
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
 from trading.core.state import EngineConfig, EngineState, SignalInput, StrategySlot
-from trading.core.strategies.evaluate import signal_frame_all
+from trading.core.strategies.evaluate import signal_frame_all, strategy_pairs
+from trading.core.strategies.guard import compute_guarded
 
 BAR = timedelta(minutes=1)
 
@@ -44,6 +46,10 @@ class BacktestResult:
     equity: list[tuple[datetime, Decimal]] = field(default_factory=list)
     bars: int = 0
     sessions: int = 0
+    cycles: int = 0  # bars that went through the engine (the others had nothing to do)
+    signal_count: int = 0
+    accepted_count: int = 0
+    keep_signals: bool = True
 
     def summary(self) -> dict:
         """Counts, P&L (rupees, net of charges), win rate (%, net > 0), and the max drawdown: the
@@ -58,8 +64,9 @@ class BacktestResult:
         return {
             "sessions": self.sessions,
             "bars": self.bars,
-            "signals": len(self.signals),
-            "accepted_signals": sum(1 for s in self.signals if s.accepted),
+            "cycles": self.cycles,
+            "signals": self.signal_count,
+            "accepted_signals": self.accepted_count,
             "trades": len(self.trades),
             "wins": len(wins),
             "win_rate": round(100.0 * len(wins) / len(nets), 2) if nets else None,
@@ -106,6 +113,44 @@ def _index_ns(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray([pd.Timestamp(t).value for t in idx], dtype=np.int64)
 
 
+class SessionSignals:
+    """The strategies' signals one session at a time, equal to ``signals_by_bar`` over the whole
+    history: each session's rows are evaluated after the last ``lookback - 1`` rows before them (the
+    strategies' contract: a signal depends on at most ``lookback`` rows), so only that tail is kept."""
+
+    def __init__(self, names: Iterable[str], params: Mapping[str, Any] | None = None) -> None:
+        self.pairs = strategy_pairs([(n, (params or {}).get(n)) for n in names])
+        self.columns = tuple(dict.fromkeys(c for s, _ in self.pairs for c in s.columns))
+        self.keep = max((s.lookback for s, _ in self.pairs), default=1) - 1
+        self._tail: dict[str, np.ndarray] = {c: np.empty(0) for c in self.columns}
+
+    def session(self, cols: Mapping[str, np.ndarray]) -> dict[int, list[SignalInput]]:
+        """Row of the session (0-based) -> its signals, in the order of the strategies."""
+        rows = len(cols["_ns"])
+        if not self.pairs or rows == 0:
+            return {}
+        first = len(next(iter(self._tail.values()))) if self._tail else 0
+        window = {c: np.concatenate((self._tail[c], np.asarray(cols[c], dtype=float))) for c in self.columns}
+        out: dict[int, list[SignalInput]] = {}
+        for strategy, params in self.pairs:
+            arrays = compute_guarded(strategy, {c: window[c] for c in strategy.columns}, params)
+            if arrays is None:
+                continue
+            fired = np.flatnonzero(arrays.direction[first:])
+            for row in fired.tolist():
+                at = first + row
+                out.setdefault(row, []).append(
+                    SignalInput(
+                        strategy=strategy.name,
+                        direction="CALL" if arrays.direction[at] > 0 else "PUT",
+                        strength=float(arrays.strength[at]),
+                        reason=str(arrays.reasons.get(at, "")),
+                    )
+                )
+        self._tail = {c: w[max(0, len(w) - self.keep) :] for c, w in window.items()}
+        return out
+
+
 def run_backtest(
     days: Iterable[DayBars],
     *,
@@ -117,58 +162,89 @@ def run_backtest(
     warmup: Iterable[DayBars] = (),
     state: EngineState | None = None,
     on_cycle: Callable[[CycleResult], None] | None = None,
+    on_session: Callable[[date, int], None] | None = None,
+    keep_signals: bool = True,
 ) -> BacktestResult:
     """Trade ``days`` (sessions in time order) through ``engine.run_cycle``, bar by bar.
 
     ``strategies``: the slots to trade, in the order their signals are taken on a bar (the registry
     order, as the live loop). ``params``: strategy parameters by name. Returns every trade, signal and
-    order; ``on_cycle`` sees each cycle's result (progress, persistence).
+    order (``keep_signals=False``: only their counts in ``summary()``); ``on_cycle`` sees each cycle's
+    result (persistence), ``on_session(session, bars)`` each session done (progress).
+
+    Streaming, in flat memory: ``days`` is consumed one session at a time (a generator is never held
+    whole); each session's feature rows (``FeatureStream``) and signals (``SessionSignals``) are
+    computed when it comes, equal to the whole-history frame's. A bar with nothing to do - no
+    signal, no open position, no order in flight - skips the cycle, which would change nothing on it
+    (the risk figures roll to a new session at the next cycle, which reads only the session's date).
     """
-    days = list(days)
-    warm = list(warmup)
-    frame = feature_frame([*warm, *days], iv_history, index=config.index)
+    stream = FeatureStream(iv_history, index=config.index)
     names = [n for n, slot in strategies.items() if slot.enabled]
-    by_bar = signals_by_bar(frame, names, params)
-    frame_ns = _index_ns(frame)
-    position = {int(ns): i for i, ns in enumerate(frame_ns)}
-    records = frame.to_dict("records")
+    signals = SessionSignals(names, params)
+    slots = dict(strategies)
+    closes: dict[date, float | None] = {}  # one float per session: the settlement lookup's memory
+    for day in warmup:
+        closes[day.session] = closing_spot(day)
+        cols = stream.day(day)
+        if cols is not None:
+            signals.session(cols)
 
     state = state or EngineState(index=config.index)
-    result = BacktestResult(sessions=len(days))
-    sessions = {day.session: day for day in [*warm, *days]}
+    result = BacktestResult()
+    result.keep_signals = keep_signals
 
     def settlement(index: str, expiry: date) -> float | None:
-        """The close of the expiry session's last minute among the backtested sessions."""
-        day = sessions.get(expiry)
-        return closing_spot(day) if day is not None and index.upper() == config.index.upper() else None
+        """The close of the expiry session's last minute among the sessions backtested so far."""
+        return closes.get(expiry) if index.upper() == config.index.upper() else None
 
     realised = Decimal(0)
     for day in days:
-        times = day.times.astype("datetime64[ns]").astype(np.int64)
-        for i in range(len(day)):
-            ns = int(times[i])
-            j = position.get(ns)
-            row = dict(records[j]) if j is not None else {}
+        result.sessions += 1
+        closes[day.session] = closing_spot(day)
+        cols = stream.day(day)
+        if cols is None:
+            continue
+        by_row = signals.session(cols)
+        signal_rows = sorted(by_row)
+        values = {name: cols[name].tolist() for name in COLUMNS}
+        n = len(day)
+        result.bars += n
+        k = 0
+        i = 0
+        while i < n:
+            if not state.positions and not state.pending:
+                while k < len(signal_rows) and signal_rows[k] < i:
+                    k += 1
+                if k == len(signal_rows):
+                    break
+                i = signal_rows[k]  # the next bar with something to do
             bar = day.bar(i)
+            row = {name: values[name][i] for name in COLUMNS}
             row["time"] = bar.time
             cycle = engine.run_cycle(
                 at=bar.time + BAR,
                 bar=bar,
                 row=row,
-                signals=by_bar.get(ns, []),
+                signals=by_row.get(i, []),
                 state=state,
                 broker=broker,
-                strategies=dict(strategies),
+                strategies=slots,
                 config=config,
                 settlement=settlement,
             )
-            result.bars += 1
-            result.signals.extend(cycle.signals)
-            result.orders.extend(cycle.orders)
+            result.cycles += 1
+            result.signal_count += len(cycle.signals)
+            result.accepted_count += sum(1 for s in cycle.signals if s.accepted)
+            if keep_signals:
+                result.signals.extend(cycle.signals)
+                result.orders.extend(cycle.orders)
             for closed in cycle.closed:
                 realised += closed.net_pnl
                 result.trades.append(closed)
                 result.equity.append((closed.exit_time, realised))
             if on_cycle is not None:
                 on_cycle(cycle)
+            i += 1
+        if on_session is not None:
+            on_session(day.session, n)
     return result

@@ -25,6 +25,7 @@ import pandas as pd
 from trading.core import calendar as market_calendar
 from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar
 from trading.marketdata.base import Feed, FeedError, NoData, last_completed, trim_chain
+from trading.marketdata.config import FeedConfig
 from trading.marketdata.replay import QUOTE_COLUMNS
 from trading.marketdata.store.schema import VIX_INDEX
 from trading.marketdata.store.store import MarketDataStore
@@ -149,7 +150,12 @@ class StoreFeed(Feed):
     lazily and the last ``cache`` of them kept in memory.
     """
 
-    source = "REPLAY"  # recorded market data; the journal has no separate source for the store yet
+    source = "STORE"
+
+    @classmethod
+    def from_config(cls, config: FeedConfig) -> StoreFeed:
+        """The store at ``config.store_dir`` (``MARKETDATA_DIR``) for ``config.index``."""
+        return cls(config.store_dir, config.index)
 
     def __init__(self, root: str | Path | MarketDataStore, index: str = "NIFTY", *, cache: int = 8) -> None:
         self.store = root if isinstance(root, MarketDataStore) else MarketDataStore(root)
