@@ -23,13 +23,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trading.core import engine
+from trading.core import calendar as market_calendar
+from trading.core import engine, risk
 from trading.core.bars import DayBars
 from trading.core.features import COLUMNS, FeatureStream
 from trading.core.live import closing_spot
+from trading.core.market_context import mark_price, quote_of
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
-from trading.core.state import EngineConfig, EngineState, SignalInput, StrategySlot
+from trading.core.state import EngineConfig, EngineState, OpenPosition, SignalInput, StrategySlot
 from trading.core.strategies.evaluate import signal_frame_all, strategy_pairs
 from trading.core.strategies.guard import compute_guarded
 
@@ -113,6 +115,37 @@ def _index_ns(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray([pd.Timestamp(t).value for t in idx], dtype=np.int64)
 
 
+class FeatureRow(Mapping):
+    """Row ``i`` of a session's feature columns (``COLUMNS`` and ``time``), as ``feature_frame``'s
+    records give it: built only when the engine reads it (a signal, an entry, a close)."""
+
+    __slots__ = ("_values", "_i", "_time", "_row")
+
+    def __init__(self, values: Mapping[str, list], i: int, time: datetime) -> None:
+        self._values, self._i, self._time, self._row = values, i, time, None
+
+    def _built(self) -> dict:
+        if self._row is None:
+            self._row = {name: self._values[name][self._i] for name in COLUMNS}
+            self._row["time"] = self._time
+        return self._row
+
+    def __getitem__(self, key: str) -> Any:
+        return self._built()[key]
+
+    def __iter__(self):
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(COLUMNS) + 1
+
+    def items(self):
+        return self._built().items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._built().get(key, default)
+
+
 class SessionSignals:
     """The strategies' signals one session at a time, equal to ``signals_by_bar`` over the whole
     history: each session's rows are evaluated after the last ``lookback - 1`` rows before them (the
@@ -133,12 +166,13 @@ class SessionSignals:
         window = {c: np.concatenate((self._tail[c], np.asarray(cols[c], dtype=float))) for c in self.columns}
         out: dict[int, list[SignalInput]] = {}
         for strategy, params in self.pairs:
-            arrays = compute_guarded(strategy, {c: window[c] for c in strategy.columns}, params)
+            start = max(0, first - (strategy.lookback - 1))  # each strategy reads its own lookback
+            arrays = compute_guarded(strategy, {c: window[c][start:] for c in strategy.columns}, params)
             if arrays is None:
                 continue
-            fired = np.flatnonzero(arrays.direction[first:])
+            fired = np.flatnonzero(arrays.direction[first - start :])
             for row in fired.tolist():
-                at = first + row
+                at = first - start + row
                 out.setdefault(row, []).append(
                     SignalInput(
                         strategy=strategy.name,
@@ -149,6 +183,122 @@ class SessionSignals:
                 )
         self._tail = {c: w[max(0, len(w) - self.keep) :] for c, w in window.items()}
         return out
+
+
+_NS = 1_000_000_000
+_MINUTE_NS = 60 * _NS
+_DAY_NS = 86_400 * _NS
+_IST_NS = 19_800 * _NS  # IST is UTC+05:30 all year (no daylight saving)
+_TICK = float(risk.TICK)
+_EPS = 1e-9
+
+
+def _ns(dt: datetime) -> int:
+    return int(dt.timestamp()) * _NS + dt.microsecond * 1000
+
+
+def _position_marks(day: DayBars, position: OpenPosition, lo: int, hi: int) -> np.ndarray:
+    """The premium ``mark_price`` gives ``position`` on bars ``lo..hi-1``, as floats before the tick
+    (NaN where it gives None: no quote, or neither a positive LTP nor a two-sided quote)."""
+    out = np.full(hi - lo, np.nan)
+    try:
+        e = day.expiries.index(position.expiry)
+    except ValueError:
+        return out
+    listed = day.strikes[lo:hi, e, :] == position.strike
+    found = listed.any(axis=1)
+    slot = listed.argmax(axis=1)
+    rows = np.arange(hi - lo)
+    side = "call" if position.option_type in ("CE", "CALL") else "put"
+    ltp = getattr(day, f"{side}_ltp")[lo:hi, e, :][rows, slot]
+    bid = getattr(day, f"{side}_bid")[lo:hi, e, :][rows, slot]
+    ask = getattr(day, f"{side}_ask")[lo:hi, e, :][rows, slot]
+    with np.errstate(invalid="ignore"):
+        use_ltp = np.isfinite(ltp) & (ltp > 0)
+        two_sided = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (ask > 0)
+    out = np.where(use_ltp, ltp, np.where(two_sided, (bid + ask) / 2, np.nan))
+    out[~found] = np.nan
+    return out
+
+
+def hold_quietly(
+    day: DayBars, start: int, stop: int, state: EngineState, config: EngineConfig, times_ns: np.ndarray
+) -> int:
+    """Bars ``start..`` of ``day`` while positions are held and nothing else happens: the first bar
+    (< ``stop``, the next signal) on which a cycle might do something is returned, and the bars
+    before it are marked as the cycles would have marked them - without running them.
+
+    Call only with open positions, no order in flight and the kill switch off. A bar might do
+    something when, for some position, it is past the expiry, the square-off time or the session
+    of entry, the holding limit, or its premium comes within a tick (the mark is rounded to it) of
+    the stop, the target or the highest trailing stop it could have. On the bars skipped, ``_mark``'s
+    effects are applied in one step: the last mark, the high and low water, and the trailing stop of
+    the new high water (the trail only ratchets up with the high water, so that is where the bar-by-
+    bar updates end). Only a few marks go through ``mark_price`` itself: the extremes and the last.
+    """
+    if start >= stop:
+        return start
+    cfg = config.risk
+    at = times_ns[start:stop] + _MINUTE_NS  # each cycle's clock: the bar's end
+    ist = at + _IST_NS
+    second_of_day = (ist % _DAY_NS) // _NS
+    square_off = cfg.square_off_at.hour * 3600 + cfg.square_off_at.minute * 60 + cfg.square_off_at.second
+    busy = second_of_day >= square_off
+    marks = {}
+    for position in state.positions.values():
+        busy |= at >= _ns(market_calendar.session_close(position.expiry))
+        busy |= (ist // _DAY_NS) > ((_ns(position.entry_time) + _IST_NS) // _DAY_NS)
+        if cfg.max_hold_minutes:
+            busy |= at - _ns(position.entry_time) >= cfg.max_hold_minutes * _MINUTE_NS
+        v = _position_marks(day, position, start, stop)
+        marks[position.position_id] = v
+        with np.errstate(invalid="ignore"):
+            near = v <= float(position.stop) + _TICK + _EPS if position.stop is not None else v < -1
+            if position.target is not None:
+                near |= v >= float(position.target) - _TICK - _EPS
+            high = np.fmax.accumulate(np.where(np.isnan(v), -np.inf, v)) + _TICK
+            if position.high_water is not None:
+                high = np.maximum(high, float(position.high_water))
+            trail_cap = high * (1 - position.trail_fraction)
+            if position.trail is not None:
+                trail_cap = np.maximum(trail_cap, float(position.trail))
+            elif position.trail_activation is not None:
+                trail_cap = np.where(high >= float(position.trail_activation) - _TICK, trail_cap, -np.inf)
+            near |= v <= trail_cap + _TICK + _EPS
+        busy |= near
+    hit = np.flatnonzero(busy)
+    end = start + (int(hit[0]) if hit.size else stop - start)
+    if end == start:
+        return start
+    for position in state.positions.values():
+        _mark_stretch(day, position, start, end, marks[position.position_id][: end - start])
+    state.last_bar_time = day.bar_time(end - 1)
+    return end
+
+
+def _exact_mark(day: DayBars, position: OpenPosition, i: int) -> Decimal | None:
+    bar = day.bar(i)
+    return mark_price(quote_of(bar, position.expiry, position.strike, position.option_type))
+
+
+def _mark_stretch(day: DayBars, position: OpenPosition, start: int, end: int, v: np.ndarray) -> None:
+    """``exits._mark`` of every bar ``start..end-1`` at once (see ``hold_quietly``)."""
+    known = np.flatnonzero(~np.isnan(v))
+    if known.size == 0:
+        return
+    top, bottom = np.nanmax(v), np.nanmin(v)
+    scale = max(1.0, abs(top), abs(bottom)) * 1e-9
+    # Floats order the marks but for rounding: the tick of each near-extreme bar is taken exactly.
+    highs = [_exact_mark(day, position, start + int(j)) for j in np.flatnonzero(v >= top - scale)]
+    lows = [_exact_mark(day, position, start + int(j)) for j in np.flatnonzero(v <= bottom + scale)]
+    last = _exact_mark(day, position, start + int(known[-1]))
+    high, low = max(h for h in highs if h is not None), min(lo for lo in lows if lo is not None)
+    position.last_price = last
+    position.high_water = high if position.high_water is None else max(position.high_water, high)
+    position.low_water = low if position.low_water is None else min(position.low_water, low)
+    trail = risk.trail_level(position.high_water, position.trail_fraction, position.trail_activation)
+    if trail is not None and (position.trail is None or trail > position.trail):
+        position.trail = trail
 
 
 def run_backtest(
@@ -207,6 +357,7 @@ def run_backtest(
         by_row = signals.session(cols)
         signal_rows = sorted(by_row)
         values = {name: cols[name].tolist() for name in COLUMNS}
+        times_ns = cols["_ns"]
         n = len(day)
         result.bars += n
         k = 0
@@ -219,8 +370,7 @@ def run_backtest(
                     break
                 i = signal_rows[k]  # the next bar with something to do
             bar = day.bar(i)
-            row = {name: values[name][i] for name in COLUMNS}
-            row["time"] = bar.time
+            row = FeatureRow(values, i, bar.time)
             cycle = engine.run_cycle(
                 at=bar.time + BAR,
                 bar=bar,
@@ -245,6 +395,11 @@ def run_backtest(
             if on_cycle is not None:
                 on_cycle(cycle)
             i += 1
+            if state.positions and not state.pending and not state.risk.kill_switch:
+                while k < len(signal_rows) and signal_rows[k] < i:
+                    k += 1
+                nxt = signal_rows[k] if k < len(signal_rows) else n
+                i = hold_quietly(day, i, nxt, state, config, times_ns)
         if on_session is not None:
             on_session(day.session, n)
     return result
