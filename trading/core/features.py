@@ -51,10 +51,10 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from trading.core import contracts
 from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar, OptionChain
+from trading.core.filters import recursive
 from trading.core.options import SECONDS_PER_YEAR, implied_vol
 
 __all__ = [
@@ -222,7 +222,7 @@ class _Wilder:
             i += 1
         if i < xs.shape[0]:
             a = 1.0 / self.n
-            y, _ = lfilter([a], [1.0, -(1.0 - a)], xs[i:], zi=[(1.0 - a) * self.value])
+            y = recursive(a, -(1.0 - a), xs[i:], (1.0 - a) * self.value)
             out[i:] = y
             self.value = float(y[-1])
         return out
@@ -256,7 +256,7 @@ class _Ema:
             i = 1
         if i < xs.shape[0]:
             a = self.alpha
-            y, _ = lfilter([a], [1.0, -(1.0 - a)], xs[i:], zi=[(1.0 - a) * self.value])
+            y = recursive(a, -(1.0 - a), xs[i:], (1.0 - a) * self.value)
             out[i:] = y
             self.value = float(y[-1])
         return out
