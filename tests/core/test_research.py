@@ -203,3 +203,27 @@ def test_a_wrong_header_is_refused(tmp_path) -> None:
     path.write_text("time,open,high,low,close,volume\n2025-03-03 09:15:00,10,11,9,10,5\n")
     with pytest.raises(PlainBarsError, match="line 1: header"):
         read_plain_bars(path)
+
+
+def test_the_command_writes_the_trades_csv(tmp_path) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    path = _bars_csv(tmp_path / "bars.csv")
+    out = tmp_path / "trades.csv"
+    text = StringIO()
+    call_command(
+        "backtest", "--bars", str(path), "--strategy", "ema_cross", "--instrument", "FUT",
+        "--quantity", "1", "--trades-csv", str(out), stdout=text,
+    )  # fmt: skip
+    with open(out) as f:
+        rows = list(csv.reader(f))[1:]
+    want = _naive_trips(_rows(path))
+    assert rows == [[a, b, f"{pa:.2f}", f"{pb:.2f}"] for a, b, pa, pb in want]
+    assert f"{len(want)} round trips" in text.getvalue()
+    (tmp_path / "bad.csv").write_text("datetime,open,high,low,close,volume\n2025-03-03 09:15:00,1,1,1\n")
+    with pytest.raises(CommandError, match="line 2"):
+        call_command("backtest", "--bars", str(tmp_path / "bad.csv"), stdout=StringIO())
+    with pytest.raises(CommandError, match="example strategy"):
+        call_command("backtest", "--bars", str(path), "--strategy", "PCRStrategy", stdout=StringIO())
