@@ -14,7 +14,7 @@ warms its feature builder on the session before the first traded one, and so doe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -28,7 +28,7 @@ from trading.core import engine, risk
 from trading.core.bars import DayBars
 from trading.core.features import COLUMNS, FeatureStream
 from trading.core.live import closing_spot
-from trading.core.market_context import mark_price, quote_of
+from trading.core.market_context import mark_price
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
 from trading.core.state import EngineConfig, EngineState, OpenPosition, SignalInput, StrategySlot
@@ -184,6 +184,22 @@ class SessionSignals:
         self._tail = {c: w[max(0, len(w) - self.keep) :] for c, w in window.items()}
         return out
 
+    def sessions(self, parts: list[Mapping[str, np.ndarray]]) -> list[dict[int, list[SignalInput]]]:
+        """``session`` of several sessions in one pass (fewer calls per strategy): their rows
+        evaluated together, the signals handed back per session (rows 0-based in each)."""
+        sizes = [len(p["_ns"]) for p in parts]
+        if not parts:
+            return []
+        joined = {c: np.concatenate([np.asarray(p[c], dtype=float) for p in parts]) for c in self.columns}
+        joined["_ns"] = np.concatenate([p["_ns"] for p in parts])
+        everything = self.session(joined)
+        bounds = np.cumsum([0, *sizes])
+        out: list[dict[int, list[SignalInput]]] = [{} for _ in parts]
+        for row, found in everything.items():
+            j = int(np.searchsorted(bounds, row, side="right")) - 1
+            out[j][row - int(bounds[j])] = found
+        return out
+
 
 _NS = 1_000_000_000
 _MINUTE_NS = 60 * _NS
@@ -277,8 +293,19 @@ def hold_quietly(
 
 
 def _exact_mark(day: DayBars, position: OpenPosition, i: int) -> Decimal | None:
-    bar = day.bar(i)
-    return mark_price(quote_of(bar, position.expiry, position.strike, position.option_type))
+    """``mark_price`` of the position's quote on bar ``i`` - the quote read by index from the arrays,
+    the same floats ``OptionChain.quote`` gives (no ``MarketBar`` is built)."""
+    try:
+        e = day.expiries.index(position.expiry)
+    except ValueError:
+        return None
+    slots = np.flatnonzero(day.strikes[i, e] == position.strike)
+    if slots.size == 0:
+        return None
+    s = int(slots[0])
+    side = "call" if position.option_type in ("CE", "CALL") else "put"
+    quote = {name: float(getattr(day, f"{side}_{name}")[i, e, s]) for name in ("ltp", "bid", "ask")}
+    return mark_price(quote)
 
 
 def _mark_stretch(day: DayBars, position: OpenPosition, start: int, end: int, v: np.ndarray) -> None:
@@ -314,6 +341,7 @@ def run_backtest(
     on_cycle: Callable[[CycleResult], None] | None = None,
     on_session: Callable[[date, int], None] | None = None,
     keep_signals: bool = True,
+    session_batch: int = 5,
 ) -> BacktestResult:
     """Trade ``days`` (sessions in time order) through ``engine.run_cycle``, bar by bar.
 
@@ -348,58 +376,83 @@ def run_backtest(
         return closes.get(expiry) if index.upper() == config.index.upper() else None
 
     realised = Decimal(0)
-    for day in days:
-        result.sessions += 1
-        closes[day.session] = closing_spot(day)
-        cols = stream.day(day)
-        if cols is None:
-            continue
-        by_row = signals.session(cols)
-        signal_rows = sorted(by_row)
-        values = {name: cols[name].tolist() for name in COLUMNS}
-        times_ns = cols["_ns"]
-        n = len(day)
-        result.bars += n
-        k = 0
-        i = 0
-        while i < n:
-            if not state.positions and not state.pending:
-                while k < len(signal_rows) and signal_rows[k] < i:
-                    k += 1
-                if k == len(signal_rows):
-                    break
-                i = signal_rows[k]  # the next bar with something to do
-            bar = day.bar(i)
-            row = FeatureRow(values, i, bar.time)
-            cycle = engine.run_cycle(
-                at=bar.time + BAR,
-                bar=bar,
-                row=row,
-                signals=by_row.get(i, []),
-                state=state,
-                broker=broker,
-                strategies=slots,
-                config=config,
-                settlement=settlement,
-            )
-            result.cycles += 1
-            result.signal_count += len(cycle.signals)
-            result.accepted_count += sum(1 for s in cycle.signals if s.accepted)
-            if keep_signals:
-                result.signals.extend(cycle.signals)
-                result.orders.extend(cycle.orders)
-            for closed in cycle.closed:
-                realised += closed.net_pnl
-                result.trades.append(closed)
-                result.equity.append((closed.exit_time, realised))
-            if on_cycle is not None:
-                on_cycle(cycle)
-            i += 1
-            if state.positions and not state.pending and not state.risk.kill_switch:
-                while k < len(signal_rows) and signal_rows[k] < i:
-                    k += 1
-                nxt = signal_rows[k] if k < len(signal_rows) else n
-                i = hold_quietly(day, i, nxt, state, config, times_ns)
-        if on_session is not None:
-            on_session(day.session, n)
+    for batch in _batches(days, session_batch):
+        batch_cols = [stream.day(day) for day in batch]
+        batch_signals = iter(signals.sessions([c for c in batch_cols if c is not None]))
+        for day, cols in zip(batch, batch_cols, strict=True):
+            result.sessions += 1
+            closes[day.session] = closing_spot(day)
+            if cols is None:
+                continue
+            realised = _trade_session(
+                day, cols, next(batch_signals), state, broker, slots, config, settlement, result, on_cycle,
+                keep_signals, realised,
+            )  # fmt: skip
+            if on_session is not None:
+                on_session(day.session, len(day))
     return result
+
+
+def _batches(days: Iterable[DayBars], size: int) -> Iterator[list[DayBars]]:
+    """``days`` in lists of ``size`` sessions (the last one shorter), taken lazily."""
+    batch: list[DayBars] = []
+    for day in days:
+        batch.append(day)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _trade_session(
+    day, cols, by_row, state, broker, slots, config, settlement, result, on_cycle, keep_signals, realised
+) -> Decimal:
+    """The engine over one session's bars with something to do (see ``run_backtest``); returns the
+    realised P&L so far."""
+    signal_rows = sorted(by_row)
+    values = {name: cols[name].tolist() for name in COLUMNS}
+    times_ns = cols["_ns"]
+    n = len(day)
+    result.bars += n
+    k = 0
+    i = 0
+    while i < n:
+        if not state.positions and not state.pending:
+            while k < len(signal_rows) and signal_rows[k] < i:
+                k += 1
+            if k == len(signal_rows):
+                break
+            i = signal_rows[k]  # the next bar with something to do
+        bar = day.bar(i)
+        row = FeatureRow(values, i, bar.time)
+        cycle = engine.run_cycle(
+            at=bar.time + BAR,
+            bar=bar,
+            row=row,
+            signals=by_row.get(i, []),
+            state=state,
+            broker=broker,
+            strategies=slots,
+            config=config,
+            settlement=settlement,
+        )
+        result.cycles += 1
+        result.signal_count += len(cycle.signals)
+        result.accepted_count += sum(1 for s in cycle.signals if s.accepted)
+        if keep_signals:
+            result.signals.extend(cycle.signals)
+            result.orders.extend(cycle.orders)
+        for closed in cycle.closed:
+            realised += closed.net_pnl
+            result.trades.append(closed)
+            result.equity.append((closed.exit_time, realised))
+        if on_cycle is not None:
+            on_cycle(cycle)
+        i += 1
+        if state.positions and not state.pending and not state.risk.kill_switch:
+            while k < len(signal_rows) and signal_rows[k] < i:
+                k += 1
+            nxt = signal_rows[k] if k < len(signal_rows) else n
+            i = hold_quietly(day, i, nxt, state, config, times_ns)
+    return realised
