@@ -117,7 +117,8 @@ def _partition_arrays(store: MarketDataStore, kind_name: str, index: str, sessio
     path = store.path(kind_name, index, session)
     if not path.exists():
         return None
-    table = pq.read_table(path, schema=kind(kind_name).schema)
+    # One thread: a session's partition is small, and the backtest's own work runs beside it.
+    table = pq.read_table(path, schema=kind(kind_name).schema, use_threads=False, memory_map=True)
     out: dict[str, np.ndarray] = {}
     for name in table.column_names:
         col = table.column(name)
