@@ -155,11 +155,7 @@ class _TimedSessions:
 
 
 def _sessions(start: date, days: int) -> list[date]:
-    sim = MarketSimulator(seed=0, start=start)
-    out = [sim.first_session]
-    while len(out) < days:
-        out.append(market_calendar.next_trading_day(out[-1]))
-    return out
+    return market_calendar.trading_days_from(MarketSimulator(seed=0, start=start).first_session, days)
 
 
 def engine_year(days: int, start: date) -> float:
@@ -227,11 +223,26 @@ def _build_store(root: Path, sessions: list[date], start: date) -> None:
     done.write_text(f"{sessions[0]} {sessions[-1]} {len(sessions)}")
 
 
-def _child(args: list[str], env: dict) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (bytes) and output of ``manage.py ARGS`` in a child process."""
+# Runs manage.py in the child and reports the child's own peak RSS (VmHWM starts afresh at exec; the
+# ru_maxrss of wait4 would count the parent's memory, which a vfork-ed child shares until its exec).
+_WRAPPER = """
+import atexit, runpy, sys
+def _peak():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                print('PEAK_RSS_KB', line.split()[1], flush=True)
+atexit.register(_peak)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def _child(args: list[str], env: dict) -> tuple[float, float, int, str]:
+    """Wall and CPU seconds, peak RSS (bytes) and output of ``manage.py ARGS`` in a child process."""
     w = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), *args],
+        [sys.executable, "-c", _WRAPPER, str(ROOT / "manage.py"), *args],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -241,10 +252,11 @@ def _child(args: list[str], env: dict) -> tuple[float, int, str]:
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - w
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
+    if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{out}")
-    return wall, usage.ru_maxrss * 1024, out
+    peak = re.search(r"PEAK_RSS_KB (\d+)", out)
+    lines = [line for line in out.splitlines() if not line.startswith("PEAK_RSS_KB")]
+    return wall, usage.ru_utime + usage.ru_stime, int(peak.group(1)) * 1024 if peak else 0, "\n".join(lines)
 
 
 def store_year(work: Path, days: int, months: int, start: date) -> None:
@@ -257,18 +269,19 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
     names = [a for n in registry.names() for a in ("--strategy", n)]
     year = ["backtest", "--data", "store", "--start", str(sessions[0]), "--end", str(sessions[-1]), *names]
     runs = [_child(year, env) for _ in range(3)]
-    walls = [r[0] for r in runs]
-    rss_year = max(r[1] for r in runs)
-    summary = runs[-1][2].strip().splitlines()[-1]
+    walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+    rss_year = max(r[2] for r in runs)
+    summary = runs[-1][3].strip().splitlines()[-1]
     month_end = sessions[min(len(sessions), max(1, round(len(sessions) / months))) - 1]
     month = ["backtest", "--data", "store", "--start", str(sessions[0]), "--end", str(month_end), *names]
-    rss_month = max(_child(month, env)[1] for _ in range(3))
+    rss_month = max(_child(month, env)[2] for _ in range(3))
     db = env["DATABASE_URL"].split(":", 1)[0]
     print(
         f"3. manage.py backtest --data store, {len(sessions)} sessions {sessions[0]}..{sessions[-1]} ({db}):"
     )
     print(
-        f"   wall clock {_median(walls):.2f} s (median of 3; goal < 4 s), Django start-up and journaling included"
+        f"   wall clock {_median(walls):.2f} s (median of 3; goal < 4 s), CPU {_median(cpus):.2f} s; "
+        "Django start-up and journaling included"
     )
     print(f"   {summary}")
     ratio = rss_year / rss_month

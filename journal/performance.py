@@ -17,13 +17,23 @@ from journal.models import DailyPerformance, StrategyPerformance, Trade
 _ROW = ("net_pnl", "gross_pnl", "total_charges", "hold_duration_minutes", "exit_time")
 
 
-def _accumulate(qs) -> Accumulator:
-    acc = Accumulator()
-    for net, gross, charges, hold, exit_time in (
-        qs.order_by("exit_time", "id").values_list(*_ROW).iterator(chunk_size=5000)
-    ):
+def _accumulate_by(qs, key: str | None) -> dict:
+    """The trades of ``qs`` in exit-time order, one ``Accumulator`` per value of the field ``key``
+    (one under None without a key)."""
+    accs: dict = {}
+    fields = (key, *_ROW) if key else _ROW
+    for values in qs.order_by("exit_time", "id").values_list(*fields).iterator(chunk_size=5000):
+        group = values[0] if key else None
+        net, gross, charges, hold, exit_time = values[1:] if key else values
+        acc = accs.get(group)
+        if acc is None:
+            acc = accs[group] = Accumulator()
         acc.add(net_pnl=net, gross_pnl=gross, charges=charges, hold_minutes=hold, exit_time=exit_time)
-    return acc
+    return accs
+
+
+def _accumulate(qs) -> Accumulator:
+    return _accumulate_by(qs, None).get(None) or Accumulator()
 
 
 def refresh_daily(day: date, mode: str) -> DailyPerformance | None:
@@ -105,14 +115,9 @@ def _refresh_group(model, key: str, trade_key: str, mode: str, wanted: set) -> N
     """The rows of ``model`` for ``mode`` and every ``key`` in ``wanted``, from their trades."""
     accs: dict = {}
     for chunk in _chunks(sorted(wanted), 500):
-        trades = Trade.objects.filter(entry_mode=mode, **{f"{trade_key}__in": chunk})
-        for k, net, gross, charges, hold, exit_time in (
-            trades.order_by("exit_time", "id").values_list(trade_key, *_ROW).iterator(chunk_size=5000)
-        ):
-            acc = accs.get(k)
-            if acc is None:
-                acc = accs[k] = Accumulator()
-            acc.add(net_pnl=net, gross_pnl=gross, charges=charges, hold_minutes=hold, exit_time=exit_time)
+        accs.update(
+            _accumulate_by(Trade.objects.filter(entry_mode=mode, **{f"{trade_key}__in": chunk}), trade_key)
+        )
     empty = [k for k in wanted if k not in accs]
     for chunk in _chunks(empty, 500):
         model.objects.filter(mode=mode, **{f"{key}__in": chunk}).delete()
