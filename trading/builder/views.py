@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from trading import access
-from trading.core import calendar as market_calendar
+from trading.builder.legs import session_on
 from trading.core import contracts
 from trading.core.combos import TEMPLATES
 from trading.market.services import ChainError, latest_chain
@@ -23,7 +23,7 @@ FALLBACK_IV = 0.14
 
 def _start_values(index: str) -> dict:
     """Spot, ATM IV and the listed expiries to start from: the latest stored chain when there is one."""
-    today = market_calendar.ist_date(timezone.now())
+    today = session_on(timezone.now())
     expiries = [e.isoformat() for e in contracts.expiries(index, today)]
     step = contracts.strike_step(index, today)
     try:
@@ -31,7 +31,7 @@ def _start_values(index: str) -> dict:
     except ChainError:
         return {"spot": None, "iv": FALLBACK_IV, "expiries": expiries, "step": step, "source": None}
     return {
-        "spot": chain["spot"],
+        "spot": round(float(chain["spot"]), 2),
         "iv": chain["atm_iv"] or FALLBACK_IV,
         "expiries": expiries,
         "step": step,
