@@ -306,6 +306,9 @@ TRADING_INDEX = envstr("TRADING_INDEX", "NIFTY")
 TRADING_CAPITAL = envfloat("TRADING_CAPITAL", 500000.0)
 BROKERAGE_PER_ORDER = envstr("BROKERAGE_PER_ORDER", "20")
 TRADE_SPOOL_PATH = Path(envstr("TRADE_SPOOL_PATH", str(VAR_DIR / "trade_spool.jsonl")))
+# Tradebook import: legs of one underlying opened within this many seconds of the first are one combo
+# (journal.importers.group_combos); the import preview lets the user change it per file.
+JOURNAL_COMBO_WINDOW_SECONDS = envint("JOURNAL_COMBO_WINDOW_SECONDS", 60)
 
 # Risk and execution (trading.core.risk.RiskConfig, trading.core.orders.ContractRule); times in IST.
 RISK_PER_TRADE = envfloat("RISK_PER_TRADE", 0.01)  # fraction of TRADING_CAPITAL at risk per trade
