@@ -13,6 +13,7 @@
   var sequence = 0;
   var template = "";
   var expiries = start.expiries || [];
+  var saved = JSON.parse(document.getElementById("builder-saved").textContent);
 
   document.getElementById("spot").value = start.spot === null ? "" : start.spot;
   document.getElementById("iv").value = (start.iv * 100).toFixed(1);
@@ -229,12 +230,26 @@
     [s.name, s.index, s.template || "\u2013", String(s.built_legs.length)].forEach(function (v) {
       var td = cell(""); td.textContent = v; tr.appendChild(td);
     });
+    saved[String(s.id)] = { legs: s.built_legs, template: s.template, index: s.index };
+    var load = document.createElement("button");
+    load.type = "button"; load.className = "load secondary"; load.dataset.id = s.id; load.textContent = "Load";
+    var cellLoad = document.createElement("td"); cellLoad.appendChild(load); tr.appendChild(cellLoad);
     var td = document.createElement("td");
     var b = document.createElement("button");
     b.type = "button"; b.className = "backtest"; b.dataset.id = s.id; b.textContent = "Backtest";
     td.appendChild(b); tr.appendChild(td);
     if (old) { old.replaceWith(tr); } else { table.appendChild(tr); }
   }
+  document.getElementById("saved-table").addEventListener("click", function (e) {
+    var button = e.target.closest("button.load");
+    if (!button || !saved[button.dataset.id]) { return; }
+    var s = saved[button.dataset.id];
+    document.getElementById("index").value = s.index;
+    tbody.innerHTML = "";
+    s.legs.forEach(function (leg) { addLeg(leg); });
+    template = s.template || "";
+    compute();
+  });
   if (saveForm) {
     var today = new Date();
     var monthAgo = new Date(today.getTime() - 30 * 86400000);

@@ -78,6 +78,11 @@ def test_build_save_and_backtest(page, screenshot_dir) -> None:
     page.wait_for_selector("#saved-table tr[data-id]")
     saved = ComboStrategy.objects.get(name="condor")
     assert saved.template == "iron_condor" and len(saved.built_legs) == 4
+    # Load it back after removing a leg: the four legs return.
+    page.locator("#legs-table tbody tr").nth(0).locator("button.remove").click()
+    assert page.locator("#legs-table tbody tr").count() == 3
+    page.click(f"#saved-table button.load[data-id='{saved.pk}']")
+    page.wait_for_function("() => document.querySelectorAll('#legs-table tbody tr').length === 4")
     page.fill("#bt-start", "2025-10-06")
     page.fill("#bt-end", "2025-10-10")
     page.click(f"#saved-table button.backtest[data-id='{saved.pk}']")

@@ -46,11 +46,15 @@ def builder_page(request: HttpRequest) -> HttpResponse:
     if index not in contracts.INDICES:
         index = settings.TRADING_INDEX
     start = _start_values(index)
+    saved = list(ComboStrategy.objects.all())
     context = {
         "index": index,
         "indices": list(contracts.INDICES),
         "templates": list(TEMPLATES),
-        "saved": ComboStrategy.objects.all(),
+        "saved": saved,
+        "saved_legs": {
+            str(s.pk): {"legs": s.built_legs, "template": s.template, "index": s.index} for s in saved
+        },
         "can_save": access.has(request.user, access.CONFIGURE_STRATEGIES),
         "start": {**start, "index": index},
     }
