@@ -220,3 +220,13 @@ def test_a_combo_as_json_and_back():
     assert combo_from_dict(json.loads(json.dumps(data))) == spec
     with pytest.raises(ValueError, match="entry_time"):
         combo_from_dict({**data, "entry_time": "9h"})
+
+
+def test_the_page_shows_save_and_backtest_to_operators_only(client):
+    client.force_login(user_with_role("viewer", "page-viewer"))
+    page = client.get("/builder/").content.decode()
+    assert 'id="payoff-chart"' in page and 'id="greeks-table"' in page
+    assert 'id="save-form"' not in page and "No market snapshot stored" in page
+    client.force_login(user_with_role("operator", "page-operator"))
+    page = client.get("/builder/").content.decode()
+    assert 'id="save-form"' in page and 'id="backtest-form"' in page
