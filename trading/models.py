@@ -9,11 +9,10 @@ from trading.audit import ControlAudit
 from trading.execution.models import BacktestRun, Order, OrderEvent, Position, TradingState
 from trading.market.models import MarketSnapshot
 from trading.outbox import OutboxCursor, OutboxEvent
-from trading.strategies.models import ComboStrategy, Signal, StrategyConfig, StrategyConfigAudit
+from trading.strategies.models import Signal, StrategyConfig, StrategyConfigAudit
 
 __all__ = [
     "BacktestRun",
-    "ComboStrategy",
     "ControlAudit",
     "MarketSnapshot",
     "Order",

@@ -1,6 +1,6 @@
 /* The strategy builder page: legs in a table, every change posted to /api/builder/payoff, the answer
    drawn - the payoff chart (vendored Chart.js), the figures, the Greeks table, the margin estimate.
-   Save and backtest post to the builder's API. Numbers come from the server only. */
+   Numbers come from the server only. */
 (function () {
   "use strict";
   var start = JSON.parse(document.getElementById("builder-start").textContent);
@@ -13,7 +13,6 @@
   var sequence = 0;
   var template = "";
   var expiries = start.expiries || [];
-  var saved = JSON.parse(document.getElementById("builder-saved").textContent);
 
   document.getElementById("spot").value = start.spot === null ? "" : start.spot;
   document.getElementById("iv").value = (start.iv * 100).toFixed(1);
@@ -217,76 +216,6 @@
   tbody.addEventListener("input", schedule);  // a template stays named: the server keeps its exits only while the legs match it
   tbody.addEventListener("change", schedule);
   document.getElementById("add-leg").addEventListener("click", function () { addLeg(); template = ""; schedule(); });
-
-  var saveForm = document.getElementById("save-form");
-  var result = document.getElementById("backtest-result");
-  function savedRow(s) {
-    var table = document.querySelector("#saved-table tbody");
-    var none = table.querySelector("tr.none");
-    if (none) { none.remove(); }
-    var old = table.querySelector("tr[data-id='" + s.id + "']");
-    var tr = document.createElement("tr");
-    tr.dataset.id = s.id;
-    [s.name, s.index, s.template || "\u2013", String(s.built_legs.length)].forEach(function (v) {
-      var td = cell(""); td.textContent = v; tr.appendChild(td);
-    });
-    saved[String(s.id)] = { legs: s.built_legs, template: s.template, index: s.index };
-    var load = document.createElement("button");
-    load.type = "button"; load.className = "load secondary"; load.dataset.id = s.id; load.textContent = "Load";
-    var cellLoad = document.createElement("td"); cellLoad.appendChild(load); tr.appendChild(cellLoad);
-    var td = document.createElement("td");
-    var b = document.createElement("button");
-    b.type = "button"; b.className = "backtest"; b.dataset.id = s.id; b.textContent = "Backtest";
-    td.appendChild(b); tr.appendChild(td);
-    if (old) { old.replaceWith(tr); } else { table.appendChild(tr); }
-  }
-  document.getElementById("saved-table").addEventListener("click", function (e) {
-    var button = e.target.closest("button.load");
-    if (!button || !saved[button.dataset.id]) { return; }
-    var s = saved[button.dataset.id];
-    document.getElementById("index").value = s.index;
-    tbody.innerHTML = "";
-    s.legs.forEach(function (leg) { addLeg(leg); });
-    template = s.template || "";
-    compute();
-  });
-  if (saveForm) {
-    var today = new Date();
-    var monthAgo = new Date(today.getTime() - 30 * 86400000);
-    document.getElementById("bt-end").value = today.toISOString().slice(0, 10);
-    document.getElementById("bt-start").value = monthAgo.toISOString().slice(0, 10);
-    saveForm.addEventListener("submit", function (e) {
-      e.preventDefault();
-      var b = body();
-      b.name = document.getElementById("save-name").value;
-      if (template) { b.template = template; }
-      post(urls.strategies, b).then(function (r) {
-        if (r.status !== 201) { showError(r.data); return; }
-        showError(null);
-        savedRow(r.data);
-        result.textContent = "Saved " + r.data.name + ".";
-      });
-    });
-    document.getElementById("saved-table").addEventListener("click", function (e) {
-      var button = e.target.closest("button.backtest");
-      if (!button) { return; }
-      result.textContent = "Starting the backtest...";
-      post(urls.backtest.replace("/0/", "/" + button.dataset.id + "/"), {
-        start: document.getElementById("bt-start").value,
-        end: document.getElementById("bt-end").value,
-        seed: Number(document.getElementById("bt-seed").value || 7)
-      }).then(function (r) {
-        if (r.status === 201) {
-          result.className = "win";
-          result.textContent = "Backtest run " + r.data.id + ": " + r.data.status + ".";
-        } else {
-          result.className = "loss";
-          var key = Object.keys(r.data)[0];
-          result.textContent = (key === "detail" ? "" : key + ": ") + [].concat(r.data[key])[0];
-        }
-      });
-    });
-  }
 
   if (start.spot) {
     addLeg({ type: "CE", side: "BUY" });

@@ -3,11 +3,9 @@ save of a combo strategy and its one-click backtest. Views call these and nothin
 
 * ``payoff_compute(user=, data=, clock=)`` - ``POST /api/builder/payoff`` (viewers);
 * ``template_legs(user=, data=, clock=)`` - a template resolved to concrete legs (viewers);
-* ``combo_save(user=, data=, clock=)`` - ``trading.strategies.combos.combo_strategy_save``
-  (operators);
-* ``combo_backtest(user=, strategy=, data=)`` - the existing backtest service
-  (``trading.execution.backtests.backtest_execute``) with the combo; refused with
-  ``BacktestUnavailable`` while that service takes no combos (the multi-leg engine, issue 21).
+
+Saving a combo as a strategy's configuration and backtesting it need the multi-leg engine (issue
+21: ``StrategyConfig.combo``, combos in ``backtest_execute``); they come with it.
 
 Templates are priced on a **model chain**: strikes every step around the spot, each option at the
 request's IV by Black-Scholes on the spot (q = 0, the dated risk-free rate), the future at its fair
@@ -29,9 +27,7 @@ from trading.builder.legs import (
     MAX_IV,
     MAX_LOTS,
     BuilderInputError,
-    PayoffInput,
     number_field,
-    parse_date,
     parse_index,
     parse_payoff_request,
     session_on,
@@ -44,10 +40,6 @@ from trading.core.chain import atm_strike
 from trading.core.combos import TEMPLATES, ChainSnapshot, ComboSpec, build_template, resolve_combo
 from trading.core.combos.resolve import resolve_expiry
 from trading.core.options import bs_price, year_fraction
-from trading.execution import backtests
-from trading.execution.models import BacktestRun
-from trading.strategies.combos import ComboStrategyError, combo_strategy_save, combo_strategy_spec
-from trading.strategies.models import ComboStrategy
 
 MODEL_CHAIN_STEPS = 60  # strikes either side of ATM on the model chain
 # Template geometry a request may set (whole strike steps), by the templates' keyword names.
@@ -61,10 +53,6 @@ TEMPLATE_STEPS = (
     "steps_otm",
 )
 MAX_STEPS = 40
-
-
-class BacktestUnavailable(RuntimeError):
-    """The backtest service cannot run a combo yet (the multi-leg engine is not there)."""
 
 
 # --- figures -----------------------------------------------------------------------------------------
@@ -169,66 +157,3 @@ def template_legs(*, user: Any, data: Any, clock: datetime) -> dict[str, Any]:
             for leg, rule in zip(legs, spec.legs)
         ],
     }
-
-
-# --- save and backtest -------------------------------------------------------------------------------
-
-
-def combo_save(*, user: Any, data: Any, clock: datetime) -> ComboStrategy:
-    """Save the builder's combo: ``data`` is a payoff request plus ``name`` and optionally
-    ``template`` (whose exits, times and product the legs keep when they still match it). The legs
-    become rules as seen on the session of ``clock``. Needs ``access.CONFIGURE_STRATEGIES``."""
-    access.require(user, access.CONFIGURE_STRATEGIES)
-    if not isinstance(data, Mapping):
-        raise BuilderInputError("non_field_errors", "expected a JSON object")
-    body = {k: v for k, v in data.items() if k not in ("name", "template")}
-    request: PayoffInput = parse_payoff_request(body, clock=clock)
-    template = data.get("template") or ""
-    if not isinstance(template, str):
-        raise BuilderInputError("template", f"{template!r}: expected one of {', '.join(TEMPLATES)}")
-    try:
-        return combo_strategy_save(
-            user=user,
-            name=data.get("name"),
-            legs=request.legs,
-            index=request.index,
-            on=session_on(clock),
-            spot=request.spot,
-            iv=request.iv,
-            template=template,
-        )
-    except ComboStrategyError as exc:
-        raise BuilderInputError(exc.field, exc.message) from None
-
-
-def backtest_takes_combos() -> bool:
-    """Whether the backtest service runs combos (its ``combos`` argument, from the multi-leg engine)."""
-    return "combos" in inspect.signature(backtests.backtest_execute).parameters
-
-
-def combo_backtest(*, user: Any, strategy: ComboStrategy, data: Any) -> BacktestRun:
-    """Backtest the saved combo ``strategy`` over ``data``'s ``start``..``end`` (``YYYY-MM-DD``, at
-    most a year) with ``seed`` (default 7) on the simulator, through ``backtests.backtest_execute``: a run as any other. Needs
-    ``access.CONFIGURE_STRATEGIES``; ``BacktestUnavailable`` while the service takes no combos."""
-    access.require(user, access.CONFIGURE_STRATEGIES)
-    if not isinstance(data, Mapping):
-        raise BuilderInputError("non_field_errors", "expected a JSON object")
-    start = parse_date("start", data.get("start"))
-    end = parse_date("end", data.get("end"))
-    if end < start:
-        raise BuilderInputError("end", f"{end.isoformat()} is before the start {start.isoformat()}")
-    if (end - start).days > 366:
-        raise BuilderInputError("end", "at most a year of sessions in one run")
-    seed = whole_field("seed", data.get("seed", 7), 0, 2**31 - 1)
-    try:
-        spec = combo_strategy_spec(strategy)
-    except ValueError as exc:
-        raise BuilderInputError("strategy", f"the stored combo no longer validates: {exc}") from None
-    if not backtest_takes_combos():
-        raise BacktestUnavailable(
-            "multi-leg backtests need the multi-leg engine (issue 21): the backtest service on this "
-            "version runs single-option strategies only"
-        )
-    return backtests.backtest_execute(  # pragma: no cover - runs once the engine takes combos
-        start=start, end=end, seed=seed, index=strategy.index, name=f"builder: {strategy.name}", combos=[spec]
-    )

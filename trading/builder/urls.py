@@ -10,10 +10,4 @@ urlpatterns = [
     path("builder/", views.builder_page, name="builder"),
     path("api/builder/payoff", api.PayoffView.as_view(), name="api-builder-payoff"),
     path("api/builder/template", api.TemplateView.as_view(), name="api-builder-template"),
-    path("api/builder/strategies", api.ComboStrategyListView.as_view(), name="api-builder-strategies"),
-    path(
-        "api/builder/strategies/<int:pk>/backtest",
-        api.ComboBacktestView.as_view(),
-        name="api-builder-backtest",
-    ),
 ]

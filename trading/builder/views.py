@@ -1,7 +1,8 @@
 """The strategy builder page ``/builder/``: legs (or a template), the payoff chart at expiry and
 today, the Greeks table, maximum profit and loss, breakevens, probability of profit and the margin
-estimate; save as a combo strategy and backtest it with one click. The page draws what
-``/api/builder/payoff`` returns (static/builder/builder.js, the vendored Chart.js)."""
+estimate. Saving it as a strategy's configuration and backtesting it come with the multi-leg engine
+(issue 21). The page draws what ``/api/builder/payoff`` returns (static/builder/builder.js, the
+vendored Chart.js)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from trading.builder.legs import session_on
 from trading.core import contracts
 from trading.core.combos import TEMPLATES
 from trading.market.services import ChainError, latest_chain
-from trading.strategies.models import ComboStrategy
 
 # Starting values when no market snapshot is stored yet (the reader types over them).
 FALLBACK_IV = 0.14
@@ -41,21 +41,15 @@ def _start_values(index: str) -> dict:
 
 @access.permission_required(access.VIEW_STRATEGIES)
 def builder_page(request: HttpRequest) -> HttpResponse:
-    """The builder: starting values from the latest chain, the templates and the saved combos."""
+    """The builder: starting values from the latest chain and the templates."""
     index = (request.GET.get("index") or settings.TRADING_INDEX).upper()
     if index not in contracts.INDICES:
         index = settings.TRADING_INDEX
     start = _start_values(index)
-    saved = list(ComboStrategy.objects.all())
     context = {
         "index": index,
         "indices": list(contracts.INDICES),
         "templates": list(TEMPLATES),
-        "saved": saved,
-        "saved_legs": {
-            str(s.pk): {"legs": s.built_legs, "template": s.template, "index": s.index} for s in saved
-        },
-        "can_save": access.has(request.user, access.CONFIGURE_STRATEGIES),
         "start": {**start, "index": index},
     }
     return render(request, "trading/builder.html", context)

@@ -4,7 +4,6 @@ persistence (signals)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 
 from trading.audit import AuditEntry
@@ -76,35 +75,3 @@ class StrategyConfigAudit(AuditEntry):
 
     def __str__(self) -> str:
         return f"{self.config_id}.{self.field}"
-
-
-class ComboStrategy(models.Model):
-    """A multi-leg strategy configuration saved from the strategy builder.
-
-    ``spec`` is the combo by rule (a ``ComboSpec`` as ``trading.core.combos.spec_json`` data: expiry
-    and strike rules, per-leg and combo exits, times, product) - what a backtest or the engine
-    trades; ``built_legs`` the concrete legs the builder showed when it was saved (type, side,
-    strike, expiry, lots, premium), with the ``built_spot`` (index points), ``built_iv`` (fraction)
-    and session date ``built_on`` they were priced at. ``template`` names the template it started
-    from (blank: legs by hand)."""
-
-    name = models.CharField(max_length=64, unique=True)
-    index = models.CharField(max_length=20, default="NIFTY")
-    template = models.CharField(max_length=40, blank=True, default="")
-    spec = models.JSONField()
-    built_legs = models.JSONField(default=list, blank=True)
-    built_spot = models.FloatField(null=True, blank=True)
-    built_iv = models.FloatField(null=True, blank=True)
-    built_on = models.DateField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        app_label = "trading"
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
