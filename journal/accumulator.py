@@ -119,13 +119,10 @@ class Accumulator:
         return asdict(self)
 
 
+# The day's (or strategy's) totals, as the performance tables store and the admin lists them.
+TOTALS = ("trades", "wins", "losses", "gross_pnl", "total_charges", "net_pnl")
 _RUNNING = (
-    "trades",
-    "wins",
-    "losses",
-    "gross_pnl",
-    "total_charges",
-    "net_pnl",
+    *TOTALS,
     "sum_wins",
     "sum_losses",
     "total_hold_minutes",

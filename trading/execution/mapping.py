@@ -82,12 +82,7 @@ def pending_order_of(order: Order) -> PendingOrder:
     signal = order.signal
     exit_type = order.exit_type or ("SQUARE_OFF" if order.purpose == orders.EXIT else "")
     return PendingOrder(
-        request=order_request_of(order),
-        purpose=order.purpose,
-        strategy=order.strategy_name,
-        position_id=order.position_ref,
-        status=order.status,
-        created_at=order.created_at,
+        **_record_fields(order),
         filled_quantity=order.filled_quantity,
         signal=SignalInput(signal.strategy_name, signal.direction, signal.strength, signal.reason)
         if signal
@@ -100,16 +95,21 @@ def pending_order_of(order: Order) -> PendingOrder:
     )
 
 
+def _record_fields(order: Order) -> dict:
+    """What an ``OrderRecord`` (and a ``PendingOrder``, which is one) takes from a stored order."""
+    return {
+        "request": order_request_of(order),
+        "purpose": order.purpose,
+        "strategy": order.strategy_name,
+        "position_id": order.position_ref,
+        "status": order.status,
+        "created_at": order.created_at,
+    }
+
+
 def order_record_of(order: Order) -> OrderRecord:
     """A stored order as a record at its stored status, ready to take the broker's next answer."""
-    return OrderRecord(
-        request=order_request_of(order),
-        purpose=order.purpose,
-        strategy=order.strategy_name,
-        position_id=order.position_ref,
-        status=order.status,
-        created_at=order.created_at,
-    )
+    return OrderRecord(**_record_fields(order))
 
 
 def order_fields(record: OrderRecord) -> dict:

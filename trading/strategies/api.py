@@ -39,12 +39,7 @@ class StrategyConfigSerializer(serializers.ModelSerializer):
         model = StrategyConfig
         fields = (
             "name",
-            "enabled",
-            "parameters",
-            "capital_allocation",
-            "max_open_positions",
-            "cooldown_minutes",
-            "index",
+            *CONFIG_FIELDS,
             "last_signal_at",
             "updated_at",
             "lookback",
