@@ -49,6 +49,12 @@ TRADE_BODY = {
     "entry_time": "2026-05-05T09:30:00+05:30",
     "exit_time": "2026-05-05T10:45:00+05:30",
 }
+# A long ATM call of the nearest expiry on the caller's clock (the save turns it into rules on that date).
+BUILDER_BODY = {
+    "spot": 24000,
+    "iv": 0.14,
+    "legs": [{"type": "CE", "side": "BUY", "strike": 24000, "premium": 150}],
+}
 FORM_BODY = {
     "trade_id": "MAN-access",
     "symbol": "NIFTY",
@@ -142,6 +148,17 @@ ROUTES = (
     Route("strategy-toggle", "post", OPERATOR, 302, args=("PCRStrategy",), data={"enabled": "0"}),
     Route("market-chain", "get", VIEWER, 200),  # no snapshot yet: an empty state
     Route("api-market-chain", "get", VIEWER, 404, api=True),
+    # the strategy builder: viewers compute
+    Route("builder", "get", VIEWER, 200),
+    Route("api-builder-payoff", "post", VIEWER, 200, api=True, data=BUILDER_BODY),
+    Route(
+        "api-builder-template",
+        "post",
+        VIEWER,
+        200,
+        api=True,
+        data={"template": "iron_condor", "spot": 24000, "iv": 0.14},
+    ),
     # the desk's controls
     Route("control", "get", OPERATOR, 200),
     Route("control-kill-switch", "post", OPERATOR, 302, data={"on": "1"}),

@@ -310,6 +310,9 @@ MONTE_CARLO_FLOOR = envfloat("MONTE_CARLO_FLOOR", 0.9)
 RESEARCH_MAX_CANDIDATES = envint("RESEARCH_MAX_CANDIDATES", 64)  # combinations of one walk-forward study
 BROKERAGE_PER_ORDER = envstr("BROKERAGE_PER_ORDER", "20")
 TRADE_SPOOL_PATH = Path(envstr("TRADE_SPOOL_PATH", str(VAR_DIR / "trade_spool.jsonl")))
+# Tradebook import: legs of one underlying opened within this many seconds of the first are one combo
+# (journal.importers.group_combos); the import preview lets the user change it per file.
+JOURNAL_COMBO_WINDOW_SECONDS = envint("JOURNAL_COMBO_WINDOW_SECONDS", 60)
 
 # Analytics (docs/analytics.md): the yearly risk-free rate of Sharpe and Sortino (a fraction), and the
 # bounds of the VIX-regime and PCR breakdowns as "low,high" (unset: analytics.buckets' defaults, the
