@@ -37,7 +37,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from analytics import stats
+from analytics import stats, trade_stats
 from analytics.returns import daily_net, daily_returns
 from trading import access
 from trading.choices import DataSource
@@ -351,7 +351,7 @@ def combination_figures(market: backtests.MarketHistory, job: CombinationJob) ->
         "max_drawdown": summary["max_drawdown"],
         "win_rate": summary["win_rate"],
         "sharpe": None if sharpe is None else round(sharpe, 10),
-        "profit_factor": (lambda pf: None if pf is None else round(pf, 10))(stats.profit_factor(nets)),
+        "profit_factor": (lambda pf: None if pf is None else round(pf, 10))(trade_stats.profit_factor(nets)),
         "equity": [[at.isoformat(), str(value)] for at, value in result.equity],
     }
 
