@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from journal import performance, spool
-from journal.models import Trade, TradeAudit, TradeOrigin
+from journal.models import Combo, Trade, TradeAudit, TradeOrigin
 from trading import access, inputs, outbox
 from trading.audit import ControlAudit, user_or_none
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
@@ -76,6 +76,7 @@ OPTIONAL = (
     "notes",
     "backtest_run",
     "backtest_run_id",
+    "combo_id",
     "lots",
     "entry_orders",
     "exit_orders",
@@ -96,7 +97,7 @@ DERIVED = (
     "status",
 )
 RAW_FIELDS = REQUIRED + OPTIONAL
-EDITABLE = tuple(f for f in RAW_FIELDS if f not in ("trade_id", "signal", "backtest_run", "lots"))
+EDITABLE = tuple(f for f in RAW_FIELDS if f not in ("trade_id", "signal", "backtest_run", "combo_id", "lots"))
 
 
 def _field(name: str):
@@ -464,6 +465,9 @@ def _texts_and_links(raw: dict, out: dict, errors: _Errors) -> None:
         if raw.get(link) is not None or raw.get(f"{link}_id") is not None:
             target = raw.get(link)
             out[f"{link}_id"] = getattr(target, "pk", target) if target is not None else raw.get(f"{link}_id")
+    if _present(raw, "combo_id"):  # a leg of a combo: linked by the combo's own id
+        with errors.collect():
+            out["combo_id"] = _trade_id(raw["combo_id"])
 
 
 # The close of a session is part of it for a trade: an option expiring that day settles then.
@@ -693,6 +697,8 @@ def _write_trade(values: dict, handed_at: float | None = None) -> Trade:
         return existing
     try:
         with transaction.atomic():
+            if values.get("combo_id"):
+                _combo_stub(values)
             trade = Trade.objects.create(**values)
             performance.refresh_for_new_trade(trade)
             _trade_event(trade)
@@ -705,6 +711,22 @@ def _write_trade(values: dict, handed_at: float | None = None) -> Trade:
     trade.spooled = False
     _after_commit(trade, handed_at)
     return trade
+
+
+def _combo_stub(values: dict) -> None:
+    """The combo a leg names, made from the leg when it is not stored yet (a close replayed from
+    the spool before its combo's row): ``journal.combos.combo_record`` fills it in later."""
+    Combo.objects.get_or_create(
+        combo_id=values["combo_id"],
+        defaults={
+            "strategy_name": values.get("strategy_name", "MANUAL"),
+            "symbol": values["symbol"],
+            "entry_mode": values.get("entry_mode", Mode.PAPER),
+            "data_source": values.get("data_source", DataSource.SIM),
+            "entry_time": values["entry_time"],
+            "backtest_run_id": values.get("backtest_run_id"),
+        },
+    )
 
 
 def trade_event_data(trade: Trade) -> dict:
@@ -783,10 +805,13 @@ def drain_spool() -> spool.DrainResult:
 def raw_of(trade: Trade) -> dict:
     """The raw facts of a stored trade, as record_trade takes them."""
     raw = {
-        name: getattr(trade, name) for name in RAW_FIELDS if name not in ("signal", "backtest_run", "lots")
+        name: getattr(trade, name)
+        for name in RAW_FIELDS
+        if name not in ("signal", "backtest_run", "combo_id", "lots")
     }
     raw["signal_id"] = trade.signal_id
     raw["backtest_run_id"] = trade.backtest_run_id
+    raw["combo_id"] = trade.combo_id
     raw["tags"] = trade.tag_list
     return raw
 

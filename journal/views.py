@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from journal import import_services, page_selectors, selectors
+from journal import combos, import_services, page_selectors, selectors
 from journal.filters import TRADE_FILTER_NAMES, filter_trades
 from journal.forms import (
     CalendarForm,
@@ -104,6 +104,7 @@ def trade_list(request: HttpRequest) -> HttpResponse:
         "filterset": filterset,
         "valid": valid,
         "page": page,
+        "rows": combos.grouped_rows(list(page.trades)),
         "position": position,
         "totals": totals,
         "cols": _sort_links(params, sort),
@@ -122,8 +123,12 @@ def trade_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(trade: Trade, form: TradeAnnotateForm) -> dict:
+    combo = trade.combo if trade.combo_id else None
     return {
         "trade": trade,
+        "combo": combo,
+        "combo_legs": list(combo.trades.order_by("entry_time", "trade_id")) if combo else [],
+        "combo_payoff": combos.combo_payoff(combo) if combo else None,
         "groups": page_selectors.trade_field_groups(trade),
         "context_rows": page_selectors.market_context_rows(trade),
         "features": page_selectors.trade_features(trade),
@@ -136,7 +141,7 @@ def _detail_context(trade: Trade, form: TradeAnnotateForm) -> dict:
 @access.permission_required(access.VIEW_JOURNAL)
 def trade_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Every field of one trade, grouped; its chart; notes and tags editable; the audit history."""
-    trade = get_object_or_404(Trade.objects.select_related("signal", "backtest_run"), pk=pk)
+    trade = get_object_or_404(Trade.objects.select_related("signal", "backtest_run", "combo"), pk=pk)
     form = TradeAnnotateForm(initial={"notes": trade.notes, "tags": ", ".join(trade.tag_list)})
     return render(request, "journal/detail.html", _detail_context(trade, form))
 
@@ -160,7 +165,7 @@ def trade_annotate(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         if _wants_json(request):
             return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
-        trade = get_object_or_404(Trade.objects.select_related("signal", "backtest_run"), pk=pk)
+        trade = get_object_or_404(Trade.objects.select_related("signal", "backtest_run", "combo"), pk=pk)
         return render(request, "journal/detail.html", _detail_context(trade, form), status=400)
     if _wants_json(request):
         audits = trade.audits.select_related("user")[:200]

@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from journal.combos import combo_record
 from journal.models import Trade
 from journal.services import record_trade
 from tests.helpers import NOW, database_unreachable, trade_fields, user_with_role
@@ -105,6 +106,8 @@ ROUTES = (
     ),
     Route("journal-api:trade-detail", "delete", OPERATOR, 204, api=True, args=("trade_id",)),
     Route("journal-api:trade-history", "get", VIEWER, 200, api=True),
+    Route("journal-api:combo-list", "get", VIEWER, 200, api=True),
+    Route("journal-api:combo-detail", "get", VIEWER, 200, api=True, args=("combo_id",)),
     Route("journal-api:trade-totals", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-csv", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-xlsx", "get", VIEWER, 200, api=True),
@@ -202,7 +205,14 @@ def stored(db, settings, tmp_path):
     run = BacktestRun.objects.create(start=date(2026, 3, 2), end=date(2026, 3, 2))
     sweep = Sweep.objects.create(strategy="PCRStrategy", start=date(2026, 3, 2), end=date(2026, 3, 2), seed=7)
     SweepCombination.objects.create(sweep=sweep, number=1, parameters={"quiet_bars": 10})
-    return {"pk": trade.pk, "trade_id": trade.trade_id, "run": run.pk, "sweep": sweep.pk}
+    combo = combo_record(now=NOW, combo_id="P-NIFTY-TEST-C", symbol="NIFTY", entry_time=trade.entry_time)
+    return {
+        "pk": trade.pk,
+        "trade_id": trade.trade_id,
+        "run": run.pk,
+        "sweep": sweep.pk,
+        "combo_id": combo.combo_id,
+    }
 
 
 def _client(role: str, api: bool):

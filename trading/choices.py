@@ -48,3 +48,4 @@ class ExitType(models.TextChoices):
     KILL_SWITCH = "KILL_SWITCH", "Kill switch"
     SIGNAL = "SIGNAL", "Opposite signal"
     MANUAL = "MANUAL", "Manual"
+    UNWIND = "UNWIND", "Unwound: another leg of its combo failed"

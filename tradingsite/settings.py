@@ -141,6 +141,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tradingsite.middleware.refuse_nul_in_query",
+    "tradingsite.middleware.DatabaseUnavailableMiddleware",  # 503, never 500, while the database is away
     "tradingsite.streaming.stream_for_asgi",  # before WhiteNoise: static files stream under ASGI too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -336,6 +337,12 @@ CONTRACT_STRIKE = envstr("CONTRACT_STRIKE", "ATM")  # ATM, OTM, DELTA
 CONTRACT_OTM_STEPS = envint("CONTRACT_OTM_STEPS", 1)
 CONTRACT_TARGET_DELTA = envfloat("CONTRACT_TARGET_DELTA", 0.5)
 ORDER_TYPE = envstr("ORDER_TYPE", "MARKET")
+# The margin ESTIMATE of multi-leg combos in paper trading and backtests (trading.core.combos.margin;
+# LIVE asks the broker's basket margin): fractions of the spot.
+MARGIN_SPAN_PCT = envfloat("MARGIN_SPAN_PCT", 0.06)
+MARGIN_FLOOR_PCT = envfloat("MARGIN_FLOOR_PCT", 0.03)
+MARGIN_EXPOSURE_PCT = envfloat("MARGIN_EXPOSURE_PCT", 0.02)
+MARGIN_ITM_LONG_COVERS = envbool("MARGIN_ITM_LONG_COVERS", True)
 TRADING_BROKER = envstr("TRADING_BROKER", "")  # LIVE's broker (default kite); PAPER is paper, always
 # The simulated market of the paper desk (Celery beat path; runtrader takes --seed/--start).
 SIM_SEED = envint("SIM_SEED", 7)

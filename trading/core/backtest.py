@@ -28,7 +28,7 @@ from trading.core.features import feature_frame
 from trading.core.live import closing_spot
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
-from trading.core.state import EngineConfig, EngineState, SignalInput, StrategySlot
+from trading.core.state import EngineConfig, EngineState, OpenCombo, SignalInput, StrategySlot
 from trading.core.strategies.evaluate import signal_frame_all
 
 BAR = timedelta(minutes=1)
@@ -44,6 +44,9 @@ class BacktestResult:
     equity: list[tuple[datetime, Decimal]] = field(default_factory=list)
     bars: int = 0
     sessions: int = 0
+    combos: dict[str, OpenCombo] = field(
+        default_factory=dict
+    )  # multi-leg positions, by id (their legs are trades)
 
     def summary(self) -> dict:
         """Counts, P&L (rupees, net of charges), win rate (%, net > 0), and the max drawdown: the
@@ -61,6 +64,7 @@ class BacktestResult:
             "signals": len(self.signals),
             "accepted_signals": sum(1 for s in self.signals if s.accepted),
             "trades": len(self.trades),
+            "combos": len(self.combos),
             "wins": len(wins),
             "win_rate": round(100.0 * len(wins) / len(nets), 2) if nets else None,
             "gross_pnl": str(sum((t.gross_pnl for t in self.trades), Decimal(0))),
@@ -169,6 +173,8 @@ def run_backtest(
                 realised += closed.net_pnl
                 result.trades.append(closed)
                 result.equity.append((closed.exit_time, realised))
+            for combo in cycle.combos:
+                result.combos[combo.combo_id] = combo
             if on_cycle is not None:
                 on_cycle(cycle)
     return result

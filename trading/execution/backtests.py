@@ -36,12 +36,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from journal import services as journal_services
+from journal.combos import combo_record, combo_refresh_totals
 from journal.models import TradeOrigin
 from trading import access
 from trading.choices import DataSource
 from trading.core import calendar as market_calendar
 from trading.core.backtest import BacktestResult, run_backtest
 from trading.core.bars import DayBars
+from trading.core.combo_exits import combo_facts
 from trading.core.live import SimSource
 from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
@@ -337,10 +339,14 @@ def backtest_run_execute(run_id: int, *, progress: Callable | None = None) -> Ba
         with transaction.atomic():
             # The backtest's clock ends with the close of its last session.
             clock_end = market_calendar.session_close(run.end)
+            for combo in result.combos.values():
+                facts = combo_facts(combo, mode=config.mode, data_source=config.data_source)
+                combo_record(now=clock_end, backtest_run_id=run.pk, **facts)
             for closed in result.trades:
                 journal_services.record_trade(
                     now=clock_end, origin=TradeOrigin.ENGINE, backtest_run=run, **closed.trade
                 )
+            combo_refresh_totals(result.combos)
             run.refresh_from_db()
             _store_result(run, result)
     except Exception as exc:
