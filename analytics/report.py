@@ -4,7 +4,7 @@ One generator: ``build_report(filters)`` takes the journal's filters (``TradeFil
 so a backtest run's report is ``backtest_run=<id>``) and returns a ``Report`` that the page renders
 (``analytics/page.html``) and the tearsheet writes as one self-contained file
 (``analytics.tearsheet``; ``manage.py report --out FILE.html``). The figures are the pure functions of
-``analytics.stats``, ``analytics.returns``, ``analytics.attribution`` and ``analytics.buckets``
+``analytics.stats``, ``analytics.returns``, ``trading.core.attribution`` and ``analytics.buckets``
 (docs/analytics.md); this module only reads the journal and arranges their results.
 
 Modes: a report is of one mode. Without ``mode`` it is the configured ``TRADING_MODE`` (the journal's
@@ -27,16 +27,23 @@ from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMi
 from django.http import QueryDict
 from django.utils import timezone
 
-from analytics import attribution, buckets, stats
+from analytics import buckets, research, stats
 from analytics.returns import TradeColumns, daily_net, daily_net_from_trades
 from journal.filters import TRADE_FILTER_NAMES, TradeFilterSet, filter_trades
 from journal.selectors import daily_net_rows
 from trading import formats
+from trading.core import attribution
 from trading.core.calendar import IST
 
 ALL_MODES = "ALL"
 SCATTER_MAX_POINTS = 2000  # the most recent trades on the MAE/MFE chart
 SPARKLINE_DAYS = 60
+# The report's Monte Carlo (trade order shuffled, seed MONTE_CARLO_SEED): MONTE_CARLO_RUNS paths, fewer
+# (not under MONTE_CARLO_MIN_RUNS) when paths x trades would pass MONTE_CARLO_CELLS - the page's time.
+MONTE_CARLO_RUNS = 1000
+MONTE_CARLO_MIN_RUNS = 100
+MONTE_CARLO_CELLS = 2_000_000
+MONTE_CARLO_SEED = 0
 MINUTES_PER_DAY = 24 * 60
 
 # Per trade, in exit order: what the figures read (``TradeColumns``) and what the groups need.
@@ -173,6 +180,7 @@ class Report:
     strategies: list[dict[str, Any]]
     attribution: dict[str, Any]
     charts: dict[str, Any] = field(default_factory=dict)
+    monte_carlo: dict[str, Any] | None = None  # ``monte_carlo_section``
 
     @property
     def has_trades(self) -> bool:
@@ -650,7 +658,27 @@ def build_report(filters: ReportFilters, *, capital: float | None = None, rf: fl
         strategies=_strategies(data, capital),
         attribution=attr,
         charts=charts,
+        monte_carlo=monte_carlo_section(cols.net, capital),
     )
+
+
+def monte_carlo_runs(trades: int) -> int:
+    """Paths of the report's Monte Carlo for ``trades`` trades (see ``MONTE_CARLO_CELLS``)."""
+    return max(MONTE_CARLO_MIN_RUNS, min(MONTE_CARLO_RUNS, MONTE_CARLO_CELLS // max(trades, 1)))
+
+
+def monte_carlo_section(net: np.ndarray, capital: float) -> dict[str, Any] | None:
+    """The report's Monte Carlo: the trades' net P&L (exit order) shuffled ``monte_carlo_runs(n)`` times
+    (seed ``MONTE_CARLO_SEED``), the floor ``MONTE_CARLO_FLOOR`` x capital (setting, default 0.9): the
+    result, its SVG bands and the floor in rupees. None without trades."""
+    if not len(net):
+        return None
+    runs = monte_carlo_runs(len(net))
+    floor = capital * float(settings.MONTE_CARLO_FLOOR)
+    result = research.monte_carlo(
+        net, method="shuffle", runs=runs, seed=MONTE_CARLO_SEED, capital=capital, floor=floor
+    )
+    return {"result": result, "chart": research.band_polylines(result), "floor": floor}
 
 
 # --- The home page's sparkline ----------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from journal.models import Trade, TradeAudit, TradeOrigin
 from trading import access, inputs, outbox
 from trading.audit import ControlAudit, user_or_none
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
+from trading.core import attribution, contracts
 from trading.core import calendar as market_calendar
 from trading.core import charges as charges_mod
-from trading.core import contracts
 from trading.core.context import CONTEXT_FIELDS
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
 TICK = Decimal("0.05")
 PAISA = Decimal("0.01")
+# The Greek parts of the gross P&L stored on a trade (``_derive_attribution``).
+ATTRIBUTION_FIELDS = tuple(f"{c}_pnl" for c in attribution.COMPONENTS)
 
 REQUIRED = (
     "trade_id",
@@ -90,6 +92,7 @@ DERIVED = (
     "initial_risk",
     "planned_rr",
     "r_multiple",
+    *ATTRIBUTION_FIELDS,
     "status",
 )
 RAW_FIELDS = REQUIRED + OPTIONAL
@@ -250,6 +253,7 @@ def derive_trade(raw: dict, *, now: datetime | None = None) -> dict:
     errors.raise_any()
     _derive_money(out)
     _derive_risk(out)
+    _derive_attribution(out)
     out["status"] = "CLOSED"
     _check_storable(out)
     return out
@@ -535,6 +539,12 @@ def _derive_risk(out: dict) -> None:
     )
     risk = out.get("initial_risk")
     out["r_multiple"] = (out["net_pnl"] / risk).quantize(Decimal("0.0001"), ROUND_HALF_UP) if risk else None
+
+
+def _derive_attribution(out: dict) -> None:
+    """The gross P&L split into delta, gamma, theta, vega and residual from the entry and exit
+    snapshots (``trading.core.attribution``); None parts without them."""
+    out.update(attribution.stored_parts(attribution.attribute_trade(out)))
 
 
 def _charges(out: dict) -> charges_mod.Charges:
