@@ -422,6 +422,10 @@ def test_every_panel_shows_the_truth(stack, record_property):
     assert not errors, errors
     for panel in WAITING:
         assert not any(shown[panel]), (panel, "moved before its event", shown[panel])
+    # The simulated market's clock is in session (whatever the wall clock says): the alerts gated
+    # on an open session can fire in a simulation.
+    market_session = panel_query("desk-system", "Market session")
+    assert stack.value(market_session) == 1
 
     # The events.
     broken = StrategyConfig.objects.get(name="EMACrossoverStrategy")
@@ -452,7 +456,8 @@ def test_every_panel_shows_the_truth(stack, record_property):
     run_session(app, SESSION, range(125, 150))
     run_session(app, SESSION, range(355, 376))  # the close: square-off
     watcher.stopped.set()
-    time.sleep(3 * SCRAPE)
+    assert stack.wait_for(market_session, lambda v: v == 0) == 0  # its last bar closed at 15:30
+    time.sleep(2 * SCRAPE)  # a scrape and a rule evaluation after it
 
     # Every panel: no errors, data, and each waiting one moved.
     errors, shown = evaluate(stack, began)
