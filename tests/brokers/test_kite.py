@@ -260,7 +260,7 @@ def test_no_more_than_10_orders_per_second_reach_the_server(fake):
 def test_http_429_backs_off_and_retries_without_duplicates(fake):
     from trading import metrics
 
-    retries = metrics.BROKER_RETRIES.labels("kite", "place_order")
+    retries = metrics.definitions.BROKER_RETRIES.labels("kite", "place_order")
     before = retries._value.get()
     fake.force_429 = 2
     order = make_broker(fake).place_order(order_request("T1"), make_bar(bid=100, ask=100.5))

@@ -66,7 +66,7 @@ def staff():
 
 
 def counted(channel: str, outcome: str) -> float:
-    return metrics.NOTIFICATIONS.labels(channel, outcome)._value.get()
+    return metrics.definitions.NOTIFICATIONS.labels(channel, outcome)._value.get()
 
 
 def test_the_token_bucket_allows_its_rate_and_honours_a_hold():

@@ -19,10 +19,10 @@ from trading.monitoring import multiprocess
 CHILD = """
 import os, sys, time
 from trading import metrics
-metrics.SIGNALS_ACCEPTED.labels("S1").inc({n})
-metrics.ORDER_FILL_TIME.labels("S1", "LIMIT").observe({seconds})
-metrics.SPOT.labels("NIFTY").set({spot})
-metrics.MARKET_LAST_UPDATE.labels("NIFTY").set({stamp})
+metrics.definitions.SIGNALS_ACCEPTED.labels("S1").inc({n})
+metrics.definitions.ORDER_FILL_TIME.labels("S1", "LIMIT").observe({seconds})
+metrics.definitions.SPOT.labels("NIFTY").set({spot})
+metrics.definitions.MARKET_LAST_UPDATE.labels("NIFTY").set({stamp})
 metrics.process_started("worker")
 if {atexit}:
     from trading.monitoring import multiprocess

@@ -132,7 +132,7 @@ def test_the_journal_delay_runs_from_the_engines_close(monkeypatch):
     trade = SimpleNamespace(
         entry_mode="PAPER", net_pnl=100, strategy_name="PCRStrategy", exit_time=ist(2025, 1, 2)
     )
-    delay = metrics.TRADE_RECORD_DELAY.labels("PAPER")
+    delay = metrics.definitions.TRADE_RECORD_DELAY.labels("PAPER")
     before = delay._sum.get()
     monkeypatch.setattr(metrics.time, "time", lambda: 1_800_000_002.5)
     metrics.trade_recorded(trade, 1_800_000_000.0)  # closed 2.5 s before its commit

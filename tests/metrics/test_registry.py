@@ -121,12 +121,12 @@ def _value(metric, **labels) -> float:
 
 
 def test_helpers_move_their_metrics():
-    before = _value(metrics.SIGNALS_REJECTED, strategy="T1", reason="cooldown")
+    before = _value(metrics.definitions.SIGNALS_REJECTED, strategy="T1", reason="cooldown")
     metrics.signal_seen("T1", "REJECTED", "cooldown: 3 minutes left", direction="CALL")
     metrics.signal_seen("T1", "ACCEPTED", direction="CALL")
-    assert _value(metrics.SIGNALS_REJECTED, strategy="T1", reason="cooldown") == before + 1
-    assert _value(metrics.SIGNALS_ACCEPTED, strategy="T1") >= 1
-    assert _value(metrics.SIGNALS_GENERATED, strategy="T1", direction="CALL") >= 2
+    assert _value(metrics.definitions.SIGNALS_REJECTED, strategy="T1", reason="cooldown") == before + 1
+    assert _value(metrics.definitions.SIGNALS_ACCEPTED, strategy="T1") >= 1
+    assert _value(metrics.definitions.SIGNALS_GENERATED, strategy="T1", direction="CALL") >= 2
 
     bar = MarketBar(
         index="NIFTY",
@@ -140,24 +140,26 @@ def test_helpers_move_their_metrics():
     metrics.market_updated(
         bar, {"pcr_oi": 1.1, "atm_iv": 0.142, "max_pain_distance": -12.5, "minutes_to_expiry": 90}
     )
-    assert _value(metrics.SPOT, symbol="NIFTY") == 24012.5
-    assert _value(metrics.INDIA_VIX) == 13.2
-    assert _value(metrics.PCR, symbol="NIFTY", basis="oi") == 1.1
-    assert _value(metrics.ATM_IV, symbol="NIFTY") == pytest.approx(14.2)
-    assert _value(metrics.TIME_TO_EXPIRY, symbol="NIFTY") == 5400
-    assert _value(metrics.MARKET_BAR_TIME, symbol="NIFTY") == bar.time.timestamp()
+    assert _value(metrics.definitions.SPOT, symbol="NIFTY") == 24012.5
+    assert _value(metrics.definitions.INDIA_VIX) == 13.2
+    assert _value(metrics.definitions.PCR, symbol="NIFTY", basis="oi") == 1.1
+    assert _value(metrics.definitions.ATM_IV, symbol="NIFTY") == pytest.approx(14.2)
+    assert _value(metrics.definitions.TIME_TO_EXPIRY, symbol="NIFTY") == 5400
+    assert _value(metrics.definitions.MARKET_BAR_TIME, symbol="NIFTY") == bar.time.timestamp()
 
-    errors = _value(metrics.BROKER_ERRORS, broker="kite", endpoint="place_order", error="TimeoutError")
+    errors = _value(
+        metrics.definitions.BROKER_ERRORS, broker="kite", endpoint="place_order", error="TimeoutError"
+    )
     with pytest.raises(TimeoutError):
         with metrics.timed_broker_call("place_order", "kite"):
             raise TimeoutError
     assert (
-        _value(metrics.BROKER_ERRORS, broker="kite", endpoint="place_order", error="TimeoutError")
+        _value(metrics.definitions.BROKER_ERRORS, broker="kite", endpoint="place_order", error="TimeoutError")
         == errors + 1
     )
 
     metrics.cycle_observed(0.2, lag_seconds=3.5, index="NIFTY")
-    assert _value(metrics.CYCLE_LAG, index="NIFTY") == 3.5
+    assert _value(metrics.definitions.CYCLE_LAG, index="NIFTY") == 3.5
 
 
 @pytest.mark.parametrize(

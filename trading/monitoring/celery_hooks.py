@@ -43,7 +43,7 @@ def on_task_prerun(task_id=None, task=None, **_kw) -> None:
         return
     try:
         _started[task_id] = time.perf_counter()
-        metrics.TASKS_RUNNING.labels(_task_name(task)).inc()
+        metrics.definitions.TASKS_RUNNING.labels(_task_name(task)).inc()
     except Exception:  # noqa: BLE001 - metrics never break a task
         log.debug("task_prerun metrics failed", exc_info=True)
 
@@ -56,9 +56,9 @@ def on_task_postrun(task_id=None, task=None, state=None, **_kw) -> None:
         name = _task_name(task)
         start = _started.pop(task_id, None)
         if start is not None:
-            metrics.TASK_DURATION.labels(name).observe(time.perf_counter() - start)
-            metrics.TASKS_RUNNING.labels(name).dec()
-        metrics.TASKS.labels(name, str(state or "unknown").lower()).inc()
+            metrics.definitions.TASK_DURATION.labels(name).observe(time.perf_counter() - start)
+            metrics.definitions.TASKS_RUNNING.labels(name).dec()
+        metrics.definitions.TASKS.labels(name, str(state or "unknown").lower()).inc()
     except Exception:  # noqa: BLE001
         log.debug("task_postrun metrics failed", exc_info=True)
 
@@ -68,7 +68,9 @@ def on_task_failure(sender=None, exception=None, **_kw) -> None:
     if _eager(sender):
         return
     try:
-        metrics.TASK_FAILURES.labels(_task_name(sender=sender), type(exception).__name__[:48]).inc()
+        metrics.definitions.TASK_FAILURES.labels(
+            _task_name(sender=sender), type(exception).__name__[:48]
+        ).inc()
         metrics.system_error("celery", "error")
     except Exception:  # noqa: BLE001
         log.debug("task_failure metrics failed", exc_info=True)
@@ -79,7 +81,7 @@ def on_task_retry(sender=None, **_kw) -> None:
     if _eager(sender):
         return
     try:
-        metrics.TASK_RETRIES.labels(_task_name(sender=sender)).inc()
+        metrics.definitions.TASK_RETRIES.labels(_task_name(sender=sender)).inc()
     except Exception:  # noqa: BLE001
         log.debug("task_retry metrics failed", exc_info=True)
 
