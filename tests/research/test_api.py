@@ -57,6 +57,7 @@ def test_drift_api_csv_page_and_command(drifted, client):
     (missed,) = [r for r in body["rows"] if r["status"] == "missed"]
     first = drifted["trades"][0].trade
     assert missed["strategy"] == first["strategy_name"]
+    assert missed["note"] == "the desk stored no signal of this strategy on that bar"  # no desk ran here
     assert missed["backtest_entry_time"] == first["entry_time"].astimezone(ist(2025, 1, 1).tzinfo).isoformat()
 
     response = api.get(reverse("api-research-drift-csv"), {"start": DAY.isoformat(), "mode": "PAPER"})

@@ -135,6 +135,7 @@ def test_a_delayed_fill_and_a_missed_signal_are_reported(tmp_path):
     assert [(r["strategy"], r["backtest_entry_time"]) for r in missed] == [
         (rejected.strategy_name, rejected.created_at)
     ]
+    assert missed[0]["note"] == f"the desk's entry order {rejected.client_order_id} ended REJECTED (test)"
     totals = result.report.totals
     assert (
         totals["missed"] == 1

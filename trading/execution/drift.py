@@ -36,12 +36,12 @@ from trading.core.strategies import registry as strategy_registry
 from trading.core.strategies.base import ParamError
 from trading.execution.config import engine_config, risk_config, setting
 from trading.execution.live import paper_broker
-from trading.execution.models import TradingState
+from trading.execution.models import Order, TradingState
 from trading.marketdata.base import NoData
 from trading.marketdata.store.eod import iv_history
 from trading.marketdata.store.store import MarketDataStore
 from trading.marketdata.store_feed import StoreFeed
-from trading.strategies.models import Signal, StrategyConfig, StrategyConfigAudit
+from trading.strategies.models import Signal, SignalStatus, StrategyConfig, StrategyConfigAudit
 from trading.strategies.services import CONFIG_FIELDS, clean_field, ensure_strategy_configs
 
 __all__ = [
@@ -250,6 +250,28 @@ def backtest_session(
     return _backtest_day(index, session, day, [feed.day(d) for d in before], iv, mode=mode, source="REPLAY")
 
 
+def why_missed(index: str, modes: tuple[str, ...], strategy: str, entry_time: datetime) -> str:
+    """What the desk did with the signal behind a backtest entry it did not make: the signal it stored
+    on that bar (the entry fills at the bar's close, one minute after its start) and, if it took it,
+    its entry order's fate."""
+    signal = (
+        Signal.objects.filter(
+            strategy_name=strategy, index=index, mode__in=modes, bar_time=entry_time - timedelta(minutes=1)
+        )
+        .order_by("id")
+        .first()
+    )
+    if signal is None:
+        return "the desk stored no signal of this strategy on that bar"
+    order = Order.objects.filter(signal=signal, purpose="ENTRY", parent__isnull=True).order_by("id").first()
+    if order is not None:
+        reason = f" ({order.status_reason})" if order.status_reason else ""
+        return f"the desk's entry order {order.client_order_id} ended {order.status}{reason}"
+    if signal.status != SignalStatus.ACCEPTED:
+        return f"the desk rejected the signal: {signal.reject_reason or signal.status}"
+    return "the desk accepted the signal but sent no order"
+
+
 def desk_simulator(index: str) -> SimSource | None:
     """The simulated market the paper loop (``runtrader``) last ran, from its ``TradingState`` (seed and
     first session); None when it never ran one. The simulator is deterministic: its sessions are the
@@ -353,6 +375,9 @@ def drift_report_build(
         compared.append(session)
     kept = [t for t in traded if t.session in set(compared)]
     report = drift_figures.drift_report(backtested, kept, tolerance=tolerance)
+    for row in report.rows:
+        if row["status"] == drift_figures.MISSED:
+            row["note"] = why_missed(index, modes, row["strategy"], row["backtest_entry_time"])
     return DriftResult(
         report=report,
         index=index,
