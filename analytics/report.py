@@ -4,7 +4,7 @@ One generator: ``build_report(filters)`` takes the journal's filters (``TradeFil
 so a backtest run's report is ``backtest_run=<id>``) and returns a ``Report`` that the page renders
 (``analytics/page.html``) and the tearsheet writes as one self-contained file
 (``analytics.tearsheet``; ``manage.py report --out FILE.html``). The figures are the pure functions of
-``analytics.stats``, ``analytics.returns``, ``analytics.attribution`` and ``analytics.buckets``
+``analytics.stats``, ``analytics.returns``, ``trading.core.attribution`` and ``analytics.buckets``
 (docs/analytics.md); this module only reads the journal and arranges their results.
 
 Modes: a report is of one mode. Without ``mode`` it is the configured ``TRADING_MODE`` (the journal's
@@ -27,11 +27,12 @@ from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMi
 from django.http import QueryDict
 from django.utils import timezone
 
-from analytics import attribution, buckets, research, stats
+from analytics import buckets, research, stats
 from analytics.returns import TradeColumns, daily_net, daily_net_from_trades
 from journal.filters import TRADE_FILTER_NAMES, TradeFilterSet, filter_trades
 from journal.selectors import daily_net_rows
 from trading import formats
+from trading.core import attribution
 from trading.core.calendar import IST
 
 ALL_MODES = "ALL"

@@ -24,6 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -574,10 +575,6 @@ def summary(
     """
     net, gross, charges = trades.net, trades.gross, trades.charges
     daily = daily_net_from_trades(trades, start=start, end=end, exchange=exchange)
-    r = daily_returns(daily, capital)
-    spell = longest_drawdown(daily)
-    mdd = max_drawdown_rupees(daily)
-    paise = _paise(daily)
     return {
         "trades": trade_count(net),
         "net_pnl": net_pnl(net),
@@ -602,6 +599,20 @@ def summary(
         "average_mae": average_mae(trades.mae),
         "average_mfe": average_mfe(trades.mfe),
         "exit_efficiency": exit_efficiency(gross, trades.mae, trades.mfe),
+        **daily_figures(daily, capital=capital, rf=rf, periods=periods),
+    }
+
+
+def daily_figures(
+    daily: pd.Series, *, capital: float, rf: float = 0.0, periods: int = PERIODS
+) -> dict[str, Any]:
+    """The equity, drawdown and return figures of a daily net P&L series (``returns.daily_net``) on a
+    ``capital`` base (rupees), ``rf`` yearly: the second half of ``summary``."""
+    r = daily_returns(daily, capital)
+    spell = longest_drawdown(daily)
+    mdd = max_drawdown_rupees(daily)
+    paise = _paise(daily)
+    return {
         "capital": float(capital),
         "days": len(daily),
         "start": daily.index[0].date() if len(daily) else None,
@@ -627,4 +638,100 @@ def summary(
         "worst_day": worst_day(r),
         "risk_free_rate": rf,
         "periods_per_year": periods,
+    }
+
+
+# --- the trade figures from sums (a database's aggregates) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class TradeSums:
+    """Sufficient statistics of a set of trades: what one aggregate query (or one GROUP BY row) returns.
+
+    ``trade_figures`` turns them into the trade figures of ``summary``, equal to the per-trade functions
+    above on the same trades (tests/analytics/test_api.py checks it). Money in rupees (sums of the
+    trades' values, so exact when the database adds its 2-decimal columns); ``r_*``, ``hold_*``,
+    ``mae_*``, ``mfe_*``: count and sums over the trades that have the value; ``efficiency_*``: over the
+    trades with MFE > MAE, of ``(gross - MAE) / (MFE - MAE)``; streaks: in exit order.
+    """
+
+    trades: int = 0
+    wins: int = 0
+    losses: int = 0
+    net: float = 0.0
+    gross: float = 0.0
+    charges: float = 0.0
+    sum_wins: float = 0.0
+    sum_losses: float = 0.0
+    max_net: float | None = None
+    min_net: float | None = None
+    r_count: int = 0
+    r_sum: float = 0.0
+    r_sum_sq: float = 0.0
+    hold_count: int = 0
+    hold_sum: float = 0.0
+    mae_count: int = 0
+    mae_sum: float = 0.0
+    mfe_count: int = 0
+    mfe_sum: float = 0.0
+    efficiency_count: int = 0
+    efficiency_sum: float = 0.0
+    longest_win_streak: int = 0
+    longest_loss_streak: int = 0
+
+
+def paisa(value: Any) -> float:
+    """A rupee sum to the paisa (the database adds exactly; SQLite's floats are rounded back)."""
+    return round(float(value or 0) * 100.0) / 100.0
+
+
+def _sample_sd(n: int, total: Any, total_sq: Any) -> float:
+    """Standard deviation (ddof 1) from the count, the sum and the sum of squares (Decimal when exact)."""
+    if isinstance(total, Decimal) and isinstance(total_sq, Decimal):
+        var = float((total_sq - total * total / n) / (n - 1))
+    else:
+        t, t2 = float(total), float(total_sq)
+        var = (t2 - t * t / n) / (n - 1)
+        if var <= 1e-12 * max(t2 / n, 1e-300):  # float round-off of equal values, not a spread
+            var = 0.0
+    return math.sqrt(var) if var > 0 else 0.0
+
+
+def trade_figures(s: TradeSums) -> dict[str, Any]:
+    """The trade figures of ``summary`` (same keys, units and None rules) from a ``TradeSums``."""
+    n = int(s.trades)
+    wins, losses = int(s.wins), int(s.losses)
+    sum_wins, sum_losses = paisa(s.sum_wins), paisa(s.sum_losses)
+    gross = paisa(s.gross)
+    charges = paisa(s.charges)
+    avg_win = sum_wins / wins if wins else None
+    avg_loss = sum_losses / losses if losses else None
+    r_n = int(s.r_count)
+    sd = _sample_sd(r_n, s.r_sum, s.r_sum_sq) if r_n >= 2 else 0.0
+    max_net = float(s.max_net) if s.max_net is not None else None
+    min_net = float(s.min_net) if s.min_net is not None else None
+    return {
+        "trades": n,
+        "net_pnl": paisa(s.net),
+        "gross_pnl": gross,
+        "charges": charges,
+        "charges_pct_of_gross": charges / gross * 100.0 if gross > 0 else None,
+        "win_rate": wins / n * 100.0 if n else None,
+        "wins": wins,
+        "losses": losses,
+        "average_win": avg_win,
+        "average_loss": avg_loss,
+        "payoff_ratio": avg_win / -avg_loss if avg_win is not None and avg_loss is not None else None,
+        "profit_factor": sum_wins / -sum_losses if sum_losses < 0 else None,
+        "expectancy": paisa(s.net) / n if n else None,
+        "expectancy_r": float(s.r_sum) / r_n if r_n else None,
+        "sqn": math.sqrt(r_n) * (float(s.r_sum) / r_n) / sd if r_n >= 2 and sd > 0 else None,
+        "largest_win": max_net if max_net is not None and max_net > 0 else None,
+        "largest_loss": min_net if min_net is not None and min_net < 0 else None,
+        "longest_win_streak": int(s.longest_win_streak),
+        "longest_loss_streak": int(s.longest_loss_streak),
+        "average_hold_minutes": float(s.hold_sum) / s.hold_count if s.hold_count else None,
+        "average_mae": paisa(s.mae_sum) / s.mae_count if s.mae_count else None,
+        "average_mfe": paisa(s.mfe_sum) / s.mfe_count if s.mfe_count else None,
+        "exit_efficiency": float(s.efficiency_sum) / s.efficiency_count if s.efficiency_count else None,
     }

@@ -134,8 +134,9 @@ class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         summary="Record a manual trade (trader)",
         description="Validated exactly like record_trade: times inside a session of the exchange's "
         "calendar, not after the contract's expiry nor in the future. 201 when stored, 200 when that "
-        "trade_id already exists (nothing changes), 202 when the database was unreachable and it was "
-        "spooled.",
+        "trade_id already exists (nothing changes), 503 when the database is unreachable (nothing "
+        "stored: the caller's token cannot even be checked), 202 when it went away after the checks "
+        "and the trade was spooled.",
         request=TradeInputSerializer,
         responses={201: TradeSerializer, 200: TradeSerializer, 202: SpooledTradeSerializer, **_ERRORS},
     )

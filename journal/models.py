@@ -128,6 +128,13 @@ class Trade(models.Model):
     theta_exit = models.FloatField(null=True, blank=True)
     vega_entry = models.FloatField(null=True, blank=True)
     vega_exit = models.FloatField(null=True, blank=True)
+    # Greeks P&L attribution of the gross P&L (trading.core.attribution; null without the snapshots):
+    # gross_pnl = delta_pnl + gamma_pnl + theta_pnl + vega_pnl + residual_pnl, rupees.
+    delta_pnl = _money(null=True, blank=True, help_text="delta x dS x quantity, rupees")
+    gamma_pnl = _money(null=True, blank=True, help_text="0.5 x gamma x dS^2 x quantity, rupees")
+    theta_pnl = _money(null=True, blank=True, help_text="theta per day x days held x quantity, rupees")
+    vega_pnl = _money(null=True, blank=True, help_text="vega per vol point x IV change in points x quantity")
+    residual_pnl = _money(null=True, blank=True, help_text="gross - the four Greek parts, rupees")
     # Risk
     initial_risk = _money(null=True, blank=True, help_text="(entry - stop) x quantity, rupees")
     planned_rr = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
@@ -159,6 +166,10 @@ class Trade(models.Model):
             models.Index(fields=["trade_date", "entry_mode"], name="trade_day_mode"),
             models.Index(
                 fields=["strategy_name", "entry_mode", "-exit_time", "-id"], name="trade_strategy_mode_exit"
+            ),
+            # Analytics' daily series of one strategy and mode (GROUP BY trade_date): from the index alone.
+            models.Index(
+                fields=["strategy_name", "entry_mode", "trade_date", "net_pnl"], name="trade_strategy_day_net"
             ),
             # The engine's risk figures: its own trades of one index, mode and day.
             models.Index(fields=["symbol", "entry_mode", "trade_date", "origin"], name="trade_risk_day"),
@@ -239,6 +250,24 @@ class PerformanceFields(models.Model):
     total_hold_minutes = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     peak_net = _sum()
     last_exit_time = models.DateTimeField(null=True, blank=True)
+    # Sums analytics adds over rows (journal.accumulator): R-multiples, MAE/MFE, exit efficiency, and the
+    # runs of wins/losses (+1/-1) that join into streaks. ``first_sign`` null: not computed yet (a row
+    # written before these columns existed), so readers go to the trades instead.
+    r_count = models.PositiveIntegerField(default=0)
+    r_sum = models.DecimalField(max_digits=24, decimal_places=4, default=0)
+    r_sum_sq = models.DecimalField(max_digits=30, decimal_places=8, default=0)
+    mae_count = models.PositiveIntegerField(default=0)
+    mae_sum = _sum()
+    mfe_count = models.PositiveIntegerField(default=0)
+    mfe_sum = _sum()
+    efficiency_count = models.PositiveIntegerField(default=0)
+    efficiency_sum = models.FloatField(default=0)
+    first_sign = models.SmallIntegerField(null=True, blank=True)
+    first_run = models.PositiveIntegerField(default=0)
+    last_sign = models.SmallIntegerField(default=0)
+    last_run = models.PositiveIntegerField(default=0)
+    best_win_run = models.PositiveIntegerField(default=0)
+    best_loss_run = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 
 from journal.cursor import decode_cursor, encode_cursor
 from journal.models import DailyPerformance, Trade
+from journal.services import ATTRIBUTION_FIELDS
 from trading import formats
 from trading.core.charges import CHARGE_FIELDS
 from trading.core.context import MEASURES
@@ -367,6 +368,8 @@ FIELD_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "is_winning_trade",
         ),
     ),
+    # Gross P&L = delta + gamma + theta + vega + residual (trading.core.attribution; blank without snapshots).
+    ("Greeks attribution", ATTRIBUTION_FIELDS),
     ("Risk", ("stop_loss_price", "target_price", "initial_risk", "planned_rr", "r_multiple", "mae", "mfe")),
     ("Strategy and signal", ("strategy_name", "signal_strength", "signal_reason", "signal", "backtest_run")),
     ("Record", ("created_at", "updated_at")),
@@ -388,7 +391,8 @@ _UNIT_FORMATS = {
     "rupees per vol point": formats.inr,
 }
 # Trade fields by how they read.
-_MONEY = frozenset({*CHARGE_FIELDS, "gross_pnl", "net_pnl", "initial_risk", "mae", "mfe"})
+_ATTRIBUTION = frozenset(ATTRIBUTION_FIELDS)
+_MONEY = frozenset({*CHARGE_FIELDS, *_ATTRIBUTION, "gross_pnl", "net_pnl", "initial_risk", "mae", "mfe"})
 _PRICES = frozenset({"entry_price", "exit_price", "strike_price", "stop_loss_price", "target_price"})
 _LABELS = {
     "pnl_percentage": "P&L % (of premium paid)",
@@ -403,6 +407,11 @@ _LABELS = {
     "r_multiple": "R-multiple",
     "planned_rr": "Planned reward:risk",
     "initial_risk": "Initial risk",
+    "delta_pnl": "Delta (delta x dS)",
+    "gamma_pnl": "Gamma (\u00bd gamma x dS\u00b2)",
+    "theta_pnl": "Theta (theta x days held)",
+    "vega_pnl": "Vega (vega x IV change)",
+    "residual_pnl": "Residual",
 }
 
 
@@ -439,7 +448,9 @@ def _display(trade: Trade, name: str) -> str:
 
 
 def _css(name: str, value) -> str:
-    if name in ("gross_pnl", "net_pnl", "pnl_percentage", "r_multiple") and value is not None:
+    if (
+        name in ("gross_pnl", "net_pnl", "pnl_percentage", "r_multiple") or name in _ATTRIBUTION
+    ) and value is not None:
         return "win" if value > 0 else "loss" if value < 0 else ""
     return ""
 

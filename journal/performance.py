@@ -14,15 +14,33 @@ from django.utils import timezone
 from journal.accumulator import Accumulator
 from journal.models import DailyPerformance, StrategyPerformance, Trade
 
-_ROW = ("net_pnl", "gross_pnl", "total_charges", "hold_duration_minutes", "exit_time")
+_ROW = (
+    "net_pnl",
+    "gross_pnl",
+    "total_charges",
+    "hold_duration_minutes",
+    "exit_time",
+    "r_multiple",
+    "mae",
+    "mfe",
+)
 
 
 def _accumulate(qs) -> Accumulator:
     acc = Accumulator()
-    for net, gross, charges, hold, exit_time in (
+    for net, gross, charges, hold, exit_time, r, mae, mfe in (
         qs.order_by("exit_time", "id").values_list(*_ROW).iterator(chunk_size=5000)
     ):
-        acc.add(net_pnl=net, gross_pnl=gross, charges=charges, hold_minutes=hold, exit_time=exit_time)
+        acc.add(
+            net_pnl=net,
+            gross_pnl=gross,
+            charges=charges,
+            hold_minutes=hold,
+            exit_time=exit_time,
+            r_multiple=r,
+            mae=mae,
+            mfe=mfe,
+        )
     return acc
 
 
@@ -59,7 +77,7 @@ def _extend(model, lookup: dict, trade: Trade) -> bool:
     row = model.objects.select_for_update().get(**lookup)
     if row.trades == 0:
         acc = Accumulator()
-    elif row.last_exit_time is None or trade.exit_time < row.last_exit_time:
+    elif row.last_exit_time is None or trade.exit_time < row.last_exit_time or row.first_sign is None:
         return False
     else:
         acc = Accumulator.from_figures(row)
@@ -69,6 +87,9 @@ def _extend(model, lookup: dict, trade: Trade) -> bool:
         charges=trade.total_charges,
         hold_minutes=trade.hold_duration_minutes,
         exit_time=trade.exit_time,
+        r_multiple=trade.r_multiple,
+        mae=trade.mae,
+        mfe=trade.mfe,
     )
     model.objects.filter(pk=row.pk).update(**acc.figures(), updated_at=timezone.now())
     return True

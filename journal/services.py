@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -21,9 +22,9 @@ from journal.models import Trade, TradeAudit, TradeOrigin
 from trading import access, inputs, outbox
 from trading.audit import ControlAudit, user_or_none
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
+from trading.core import attribution, contracts
 from trading.core import calendar as market_calendar
 from trading.core import charges as charges_mod
-from trading.core import contracts
 from trading.core.context import CONTEXT_FIELDS
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
 TICK = Decimal("0.05")
 PAISA = Decimal("0.01")
+# The Greek parts of the gross P&L stored on a trade (``_derive_attribution``).
+ATTRIBUTION_FIELDS = tuple(f"{c}_pnl" for c in attribution.COMPONENTS)
 
 REQUIRED = (
     "trade_id",
@@ -89,6 +92,7 @@ DERIVED = (
     "initial_risk",
     "planned_rr",
     "r_multiple",
+    *ATTRIBUTION_FIELDS,
     "status",
 )
 RAW_FIELDS = REQUIRED + OPTIONAL
@@ -249,6 +253,7 @@ def derive_trade(raw: dict, *, now: datetime | None = None) -> dict:
     errors.raise_any()
     _derive_money(out)
     _derive_risk(out)
+    _derive_attribution(out)
     out["status"] = "CLOSED"
     _check_storable(out)
     return out
@@ -536,6 +541,12 @@ def _derive_risk(out: dict) -> None:
     out["r_multiple"] = (out["net_pnl"] / risk).quantize(Decimal("0.0001"), ROUND_HALF_UP) if risk else None
 
 
+def _derive_attribution(out: dict) -> None:
+    """The gross P&L split into delta, gamma, theta, vega and residual from the entry and exit
+    snapshots (``trading.core.attribution``); None parts without them."""
+    out.update(attribution.stored_parts(attribution.attribute_trade(out)))
+
+
 def _charges(out: dict) -> charges_mod.Charges:
     return charges_mod.round_trip_charges(
         side=out["side"],
@@ -620,15 +631,18 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
+    # The wall moment the engine handed the closed trade over (``now`` is the market clock, which a
+    # simulated session runs far from the wall): the journal's delay is measured from it.
+    handed_at = time.time() if origin == TradeOrigin.ENGINE else None
     origin = _choice("origin", origin, TradeOrigin.choices)
     values = derive_trade(fields, now=now)
     values["origin"] = origin
     try:
         _check_reserved(values["trade_id"], origin)
-        return _write_trade(values)
+        return _write_trade(values, handed_at)
     except (OperationalError, InterfaceError) as exc:
         _discard_broken_connection()
-        payload = {**_spoolable(fields), _SPOOL_ORIGIN: origin, _SPOOL_NOW: now}
+        payload = {**_spoolable(fields), _SPOOL_ORIGIN: origin, _SPOOL_NOW: now, _SPOOL_HANDED: handed_at}
         spool.append("trade", values["trade_id"], payload)
         log.error("trade %s spooled: database unreachable (%s)", values["trade_id"], exc)
         trade = Trade(**values)
@@ -639,6 +653,7 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
 # Who wrote a spooled trade and the clock it was checked against (beside its raw facts).
 _SPOOL_ORIGIN = "_origin"
 _SPOOL_NOW = "_now"
+_SPOOL_HANDED = "_handed_at"  # wall-clock Unix seconds of the engine's close (None: not the engine's)
 _reserved_checks: list[Callable[[str], bool]] = []
 
 
@@ -672,7 +687,7 @@ def _discard_broken_connection() -> None:
         pass
 
 
-def _write_trade(values: dict) -> Trade:
+def _write_trade(values: dict, handed_at: float | None = None) -> Trade:
     existing = Trade.objects.filter(trade_id=values["trade_id"]).first()
     if existing is not None:
         return existing
@@ -688,7 +703,7 @@ def _write_trade(values: dict) -> Trade:
             raise
         return existing
     trade.spooled = False
-    _after_commit(trade)
+    _after_commit(trade, handed_at)
     return trade
 
 
@@ -729,17 +744,19 @@ def _trade_event(trade: Trade) -> None:
     )
 
 
-def _after_commit(trade: Trade) -> None:
+def _after_commit(trade: Trade, handed_at: float | None) -> None:
     """Hooks run once the trade is committed (metrics, live dashboard)."""
     for hook in _trade_hooks:
-        transaction.on_commit(lambda hook=hook: hook(trade))
+        transaction.on_commit(lambda hook=hook: hook(trade, handed_at))
 
 
 _trade_hooks: list = []
 
 
 def on_trade_recorded(hook) -> None:
-    """Register ``hook(trade)`` to run after each newly committed trade."""
+    """Register ``hook(trade, handed_at)`` to run after each newly committed trade; ``handed_at`` is
+    the wall-clock Unix time the engine closed it (also for a trade replayed from the spool), None
+    for a trade that is not the engine's."""
     _trade_hooks.append(hook)
 
 
@@ -749,9 +766,10 @@ def _replay_spooled_trade(payload: dict) -> None:
     # Checked against the caller's clock when it was spooled; the wall clock now may be behind the
     # simulated feed's (a spool written before these keys existed: no time check).
     now = facts.pop(_SPOOL_NOW, None)
+    handed_at = facts.pop(_SPOOL_HANDED, None)
     values = derive_trade(facts, now=parse_datetime(now) if isinstance(now, str) else None)
     values["origin"] = origin
-    _write_trade(values)
+    _write_trade(values, handed_at if origin == TradeOrigin.ENGINE else None)
 
 
 spool.register("trade", _replay_spooled_trade)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal as D
 
 import pytest
@@ -22,6 +23,7 @@ from rest_framework.test import APIClient
 from journal.models import Trade
 from journal.services import record_trade
 from tests.helpers import NOW, database_unreachable, trade_fields, user_with_role
+from trading.execution.models import BacktestRun, Sweep, SweepCombination
 from trading.strategies.services import ensure_strategy_configs
 
 PUBLIC, LOGGED_IN, VIEWER, TRADER, OPERATOR = "public", "logged-in", "viewer", "trader", "operator"
@@ -106,6 +108,14 @@ ROUTES = (
     Route("journal-api:trade-totals", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-csv", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-xlsx", "get", VIEWER, 200, api=True),
+    # the analytics API
+    Route("analytics:summary", "get", VIEWER, 200, api=True),
+    Route("analytics:equity", "get", VIEWER, 200, api=True),
+    Route("analytics:drawdown", "get", VIEWER, 200, api=True),
+    Route("analytics:daily", "get", VIEWER, 200, api=True),
+    Route("analytics:monthly", "get", VIEWER, 200, api=True),
+    Route("analytics:breakdown", "get", VIEWER, 400, api=True),  # no by=: the viewer's answer
+    Route("analytics:attribution", "get", VIEWER, 200, api=True),
     # the engine's tables, strategies, market
     Route("order-list", "get", VIEWER, 200, api=True),
     Route("order-detail", "get", VIEWER, 404, api=True, args=(999,)),
@@ -153,6 +163,17 @@ ROUTES = (
     Route("api-research-monte-carlo", "get", VIEWER, 404, api=True, args=(999,)),
     Route("api-research-deflated-sharpe", "get", VIEWER, 400, api=True),
     Route("api-research-walk-forward", "get", VIEWER, 400, api=True),
+    # backtest runs and sweeps: viewers read, traders start (research, never the desk's trades)
+    Route("backtests", "get", VIEWER, 200),
+    Route("backtest-start", "post", TRADER, 400, data={}),  # no settings: the form's answer
+    Route("backtest-detail", "get", VIEWER, 200, args=("run",)),
+    Route("backtest-progress", "get", VIEWER, 200, args=("run",)),
+    Route("backtest-compare", "get", VIEWER, 400),  # no runs named: 400 naming "a"
+    Route("sweeps", "get", VIEWER, 200),
+    Route("sweep-start", "post", TRADER, 400, data={}),
+    Route("sweep-detail", "get", VIEWER, 200, args=("sweep",)),
+    Route("sweep-progress", "get", VIEWER, 200, args=("sweep",)),
+    Route("sweep-promote", "post", TRADER, 400, args=("sweep", 1)),  # not finished: 400
 )
 
 
@@ -178,7 +199,10 @@ def stored(db, settings, tmp_path):
     settings.VAR_DIR = tmp_path
     ensure_strategy_configs()
     trade = record_trade(now=NOW, **trade_fields())
-    return {"pk": trade.pk, "trade_id": trade.trade_id}
+    run = BacktestRun.objects.create(start=date(2026, 3, 2), end=date(2026, 3, 2))
+    sweep = Sweep.objects.create(strategy="PCRStrategy", start=date(2026, 3, 2), end=date(2026, 3, 2), seed=7)
+    SweepCombination.objects.create(sweep=sweep, number=1, parameters={"quiet_bars": 10})
+    return {"pk": trade.pk, "trade_id": trade.trade_id, "run": run.pk, "sweep": sweep.pk}
 
 
 def _client(role: str, api: bool):
@@ -329,5 +353,5 @@ def test_a_missing_role_group_is_made_again_with_its_permissions():
     assert user.has_perm("journal.add_trade") and not user.has_perm("trading.control_desk")
     assert (
         Group.objects.get(name=TRADER).permissions.count()
-        == Group.objects.get(name=VIEWER).permissions.count() + 3
+        == Group.objects.get(name=VIEWER).permissions.count() + 4  # notes, trades, imports, backtests
     )

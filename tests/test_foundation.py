@@ -19,7 +19,6 @@ def _core_modules() -> list[str]:
         "journal.accumulator",
         "analytics.stats",
         "analytics.returns",
-        "analytics.attribution",
         "analytics.buckets",
         "analytics.research",
         "analytics.drift",

@@ -1,5 +1,6 @@
 """The OpenAPI schema's common answers: every operation documents 400, 401, 403 and 404 with the
-error bodies DRF sends (a drf-spectacular postprocessing hook)."""
+error bodies DRF sends, and 503 while the database is unreachable (``tradingsite.middleware``) - a
+drf-spectacular postprocessing hook."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ ERROR_RESPONSES: dict[str, dict[str, Any]] = {
     "401": {"description": "Not authenticated: log in or send Authorization: Token <key>", "schema": _DETAIL},
     "403": {"description": "Your role does not allow this", "schema": _DETAIL},
     "404": {"description": "No such object (or route)", "schema": _DETAIL},
+    "503": {
+        "description": "The database is unreachable: nothing was read or changed; retry after Retry-After seconds",
+        "schema": _DETAIL,
+    },
 }
 
 

@@ -141,6 +141,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "tradingsite.middleware.refuse_nul_in_query",
+    "tradingsite.middleware.DatabaseUnavailableMiddleware",  # 503, never 500, while the database is away
     "tradingsite.streaming.stream_for_asgi",  # before WhiteNoise: static files stream under ASGI too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -310,6 +311,13 @@ RESEARCH_MAX_CANDIDATES = envint("RESEARCH_MAX_CANDIDATES", 64)  # combinations 
 BROKERAGE_PER_ORDER = envstr("BROKERAGE_PER_ORDER", "20")
 TRADE_SPOOL_PATH = Path(envstr("TRADE_SPOOL_PATH", str(VAR_DIR / "trade_spool.jsonl")))
 
+# Analytics (docs/analytics.md): the yearly risk-free rate of Sharpe and Sortino (a fraction), and the
+# bounds of the VIX-regime and PCR breakdowns as "low,high" (unset: analytics.buckets' defaults, the
+# strategies' vix_low/vix_high and DOMAIN.md's "0.7-1.3 normal" PCR reading).
+ANALYTICS_RISK_FREE_RATE = envfloat("ANALYTICS_RISK_FREE_RATE", 0.0)
+ANALYTICS_VIX_BOUNDS = tuple(float(x) for x in envlist("ANALYTICS_VIX_BOUNDS"))
+ANALYTICS_PCR_BOUNDS = tuple(float(x) for x in envlist("ANALYTICS_PCR_BOUNDS"))
+
 # Risk and execution (trading.core.risk.RiskConfig, trading.core.orders.ContractRule); times in IST.
 RISK_PER_TRADE = envfloat("RISK_PER_TRADE", 0.01)  # fraction of TRADING_CAPITAL at risk per trade
 RISK_MAX_LOTS = envint("RISK_MAX_LOTS", 20)
@@ -441,7 +449,18 @@ EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "options-desk@localhost")
-CELERY_TASK_ROUTES = {"trading.tasks.notify": {"queue": "notifications"}}
+# Research (backtest runs, sweep combinations) on its own queue: the trading workers (Procfile
+# "worker", no -Q: the default queue only) never take it, so a sweep never delays a cycle.
+CELERY_TASK_ROUTES = {
+    "trading.tasks.notify": {"queue": "notifications"},
+    "trading.tasks.backtest_run": {"queue": "research"},
+    "trading.tasks.sweep_combination": {"queue": "research"},
+}
+
+# --- Backtest runs and sweeps (docs/backtests.md) -------------------------------------------------
+BACKTEST_STALE_SECONDS = envint("BACKTEST_STALE_SECONDS", 300)  # RUNNING with no sign of life: FAILED
+BACKTEST_TIME_LIMIT = envint("BACKTEST_TIME_LIMIT", 3600)  # seconds a backtest task may run (hard)
+SWEEP_EMBEDDED_WORKERS = envint("SWEEP_EMBEDDED_WORKERS", 2)  # processes of the embedded sweep pool
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

@@ -15,6 +15,8 @@ from tradingsite import views
 
 # A route that matches nothing under /api/ answers in the API's JSON, as its documented 404.
 handler404 = "tradingsite.views.not_found"
+# A database outage met outside a view (middleware) answers 503 like one met inside it.
+handler500 = "tradingsite.views.server_error"
 
 urlpatterns = [
     path("", views.home, name="home"),

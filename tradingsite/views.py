@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.conf import settings
 from django.db import connection
@@ -10,11 +11,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 
 from analytics.report import equity_sparkline
 from journal.selectors import period_nets, recent_trades
 from trading import access
 from trading.execution.overview import desk_overview
+from tradingsite.middleware import database_unavailable, is_database_down
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,14 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
     return page_not_found(request, exception)
+
+
+def server_error(request):
+    """500, except while the database is unreachable: then the 503 of
+    ``middleware.database_unavailable`` (the exception being handled is the one that got here)."""
+    if is_database_down(sys.exc_info()[1]):
+        return database_unavailable(request)
+    return django_server_error(request)
 
 
 def healthz(request):

@@ -258,11 +258,16 @@ def test_no_more_than_10_orders_per_second_reach_the_server(fake):
 
 
 def test_http_429_backs_off_and_retries_without_duplicates(fake):
+    from trading import metrics
+
+    retries = metrics.BROKER_RETRIES.labels("kite", "place_order")
+    before = retries._value.get()
     fake.force_429 = 2
     order = make_broker(fake).place_order(order_request("T1"), make_bar(bid=100, ask=100.5))
     assert order.status == "FILLED"
     assert len(fake.requests_to("POST", "/orders")) == 3
     assert len(fake.orders_with_tag("T1")) == 1
+    assert retries._value.get() == before + 2  # trading_broker_api_retries_total: two refused, retried
 
 
 def test_http_429_until_the_end_is_rate_limited(fake):

@@ -186,6 +186,7 @@ def _entry_record(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome, pla
         signal_direction=signal.direction,
         signal=signal,
         features=outcome.features,
+        reference_price=plan.ask,
     )
 
 
@@ -198,6 +199,10 @@ def _enter(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome) -> None:
     # The cooldown starts at the accepted signal's bar, whatever the broker says next.
     cycle.state.last_signal_at[signal.strategy] = cycle.bar.time
     answer = submit(cycle, record, plan=plan.as_dict())
+    if answer is None and record.status == orders.CANCELLED:
+        outcome.reject_reason = risk.R_DATABASE  # not written ahead, so never sent
+        outcome.reject_detail = record.reason
+        return
     if answer is None:
         outcome.accepted = True  # in flight: looked up by its tag next cycle
         return

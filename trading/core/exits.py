@@ -116,12 +116,18 @@ def _expire(cycle: Cycle, position: OpenPosition, decision: risk.ExitDecision) -
     )
 
 
+def _bid(quote: dict | None) -> Decimal | None:
+    """The quote's bid, None when there is no positive one."""
+    bid = finite(quote.get("bid")) if quote else None
+    return None if bid is None or bid <= 0 else Decimal(repr(bid))
+
+
 def _exit_price(cycle: Cycle, quote: dict | None) -> tuple[str, Decimal | None]:
     """The exit's order type and price: a LIMIT a few ticks under the bid, MARKET without a bid."""
     if cycle.config.order_type != "LIMIT":
         return cycle.config.order_type, None
-    bid = finite(quote.get("bid")) if quote else None
-    if bid is None or bid <= 0:
+    bid = _bid(quote)
+    if bid is None:
         return "MARKET", None
     return "LIMIT", max(risk.to_tick(bid) - risk.TICK * cycle.config.limit_buffer_ticks, risk.TICK)
 
@@ -148,6 +154,7 @@ def _place_exit(
         at=cycle.at,
         reason=decision.reason,
         exit_type=decision.exit_type,
+        reference_price=_bid(quote),
     )
     answer = submit(cycle, record, exit_reason=decision.reason)
     if answer is None:

@@ -15,7 +15,7 @@ from trading.core import calendar as market_calendar
 from trading.core import contracts, orders, risk
 from trading.core.bars import MarketBar
 from trading.core.market_context import decimal_or_none
-from trading.core.order_types import BrokerOrder, OrderRequest
+from trading.core.order_types import BrokerOrder, NotWrittenAhead, OrderRequest
 from trading.core.results import CycleResult, OrderRecord, Transition
 from trading.core.state import EngineConfig, EngineState, PendingOrder, SignalInput, StrategySlot
 
@@ -165,8 +165,17 @@ def record_of(pending: PendingOrder) -> OrderRecord:
         signal_direction=pending.signal.direction if pending.signal else "",
         filled_quantity=pending.filled_quantity,
         exit_type=pending.exit_type,
+        # An entry's plan keeps the ask it was sized on: the reference of its fill's slippage.
+        reference_price=_decimal_or_none(pending.plan.get("planned_entry")),
         is_new=False,
     )
+
+
+def _decimal_or_none(value) -> Decimal | None:
+    try:
+        return None if value in (None, "") else Decimal(str(value))
+    except ArithmeticError:
+        return None
 
 
 # --- sending ------------------------------------------------------------------------------------------------
@@ -177,10 +186,18 @@ def submit(
 ) -> BrokerOrder | None:
     """Send ``record``'s request - unless the hooks already hold the broker's answer for its client
     order id - and take the answer into ``record``. Returns the answer, or None when the broker could
-    not be reached: the order is then kept in flight as NEW and looked up by its tag next cycle."""
+    not be reached: the order is then kept in flight as NEW and looked up by its tag next cycle; also
+    None, with the record CANCELLED, when the hooks could not write it ahead (``NotWrittenAhead``)."""
     cycle.result.orders.append(record)
     try:
         answer = cycle.hooks.before_submit(record)
+    except NotWrittenAhead as exc:
+        # Nothing was sent and nothing will be: the order ends here, with the reason.
+        record.reason = f"not sent: {exc}"
+        record.transitions.append(Transition(record.status, orders.CANCELLED, cycle.at, record.reason))
+        record.status = orders.CANCELLED
+        return None
+    try:
         if answer is None:
             answer = cycle.broker.place_order(record.request, market=cycle.bar)
     except Exception as exc:  # noqa: BLE001 - the order's fate is unknown: it stays in flight

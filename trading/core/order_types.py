@@ -32,6 +32,12 @@ class BrokerError(Exception):
     """Base class of the errors a broker raises."""
 
 
+class NotWrittenAhead(Exception):
+    """Raised by an order hook's ``before_submit``: the order's row could not be stored before the
+    send (the database went away mid-cycle), so the order must not be sent - an entry the desk could
+    not find again after a restart would be a position nobody exits."""
+
+
 class InvalidOrderRequest(BrokerError, ValueError):
     """The request itself is malformed (bad client order id, side, order type): nothing was sent."""
 

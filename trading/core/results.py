@@ -43,6 +43,9 @@ class OrderRecord:
     signal: SignalInput | None = None
     features: dict | None = None
     exit_type: str = ""
+    # The quote the order was decided on (an entry's ask, an exit's bid; None without one): the
+    # reference of the fill's slippage, for MARKET orders as for LIMIT ones.
+    reference_price: Decimal | None = None
     children: list[OrderRecord] = field(default_factory=list)
     is_new: bool = True
 

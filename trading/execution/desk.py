@@ -28,8 +28,10 @@ from trading.core.bars import MarketBar
 from trading.core.live import LiveSignals, expiry_settlement
 from trading.core.results import CycleResult
 from trading.core.state import EngineState, SignalInput, StrategySlot
+from trading.execution.carrier import StateCarrier
 from trading.execution.config import (
     engine_config,
+    feed_config,
     setting,
     source_from_settings,
     strategy_slots,
@@ -132,9 +134,11 @@ class Desk:
         )
         self.identity = DeskIdentity(self.index, self.mode, self.data_source, self.broker_name)
         self.state: EngineState | None = None
+        self.carrier = StateCarrier(self.index, self.mode)  # the state between processes' cycles
         self.slots: dict[str, StrategySlot] = {}
         self.pairs: list[tuple[str, dict]] = []
         self.db_ok = True
+        self.db_down_since: datetime | None = None  # wall clock of the outage's first failure, UTC
         self.restored = False
         self._seen_stamp: datetime | None = None  # TradingState.updated_at after our last good cycle
         self._last_row: dict | None = None
@@ -147,9 +151,12 @@ class Desk:
 
     # --- database health ---
     def database_lost(self, exc: BaseException) -> None:
-        """The database went away: exits only from now on, closes spooled, until a cycle reaches it."""
-        if self.db_ok:
-            log.error("database unreachable (%s): exits only, closes spooled", exc)
+        """The database went away: exits only from now on, closes spooled, until a cycle reaches it.
+        Logged once per outage (every cycle of it fails the same way), with its end in
+        ``database_back``."""
+        if self.db_down_since is None:
+            self.db_down_since = datetime.now(UTC)
+            log.error("database unreachable (%s): exits only, closes spooled", str(exc).strip()[:200])
             metrics.system_error("database", "critical")
         self.db_ok = False
         self._seen_stamp = None
@@ -157,6 +164,13 @@ class Desk:
             connection.close()
         except Exception:  # noqa: BLE001 - already gone
             pass
+
+    def database_back(self) -> None:
+        """A cycle reached the database again after an outage: say so once, with its length."""
+        if self.db_down_since is not None:
+            down = (datetime.now(UTC) - self.db_down_since).total_seconds()
+            log.warning("database reachable again after %.1f s: spool replayed, entries resume", down)
+            self.db_down_since = None
 
     def restore_broker_book(self) -> int:
         """Put this desk's stored orders back into a paper broker's book, once per process."""
@@ -247,15 +261,22 @@ class Desk:
                 if drained.remaining:
                     raise OperationalError(f"spool not drained: {drained.error}")
             ts = trading_state(self.index)
+            recovering = self.db_down_since is not None
+            self.database_back()
             if ts.last_bar_time is not None and bar.time <= ts.last_bar_time and not replaying:
                 report.skipped = "already processed"
                 return None, None
             state = self._load(at, ts)
+            if recovering:
+                self._keep_outage_marks(state)
             seen, self._seen_stamp = ts.updated_at, None  # trusted again only after a good persist
             return state, seen
         except DB_ERRORS as exc:
             self.database_lost(exc)
             report.db_available = False
+            # The state the last cycle ended with, whichever process ran it: never an older one of
+            # this process's memory (positions exited late).
+            self.state = self.carrier.take() or self.state
             if self.state is None:
                 report.skipped = "database unreachable and no state in memory"
                 return None, None
@@ -267,6 +288,20 @@ class Desk:
                 report.skipped = "already processed"
                 return None, None
             return self.state, None
+
+    def _keep_outage_marks(self, state: EngineState) -> None:
+        """The database is back and the state was rebuilt from it: the marks the outage's cycles
+        moved (high and low water, trailing stop, last price) were never stored - keep them from the
+        state those cycles traded on, so a position held through the outage exits where it would
+        have without one."""
+        previous = self.carrier.take() or self.state
+        if previous is None or previous is state:
+            return
+        for position_id, position in state.positions.items():
+            before = previous.positions.get(position_id)
+            if before is not None:
+                position.high_water, position.low_water = before.high_water, before.low_water
+                position.trail, position.last_price = before.trail, before.last_price
 
     def _evaluate(self, bar: MarketBar, *, take_signals: bool) -> tuple[dict | None, list[SignalInput]]:
         """The bar's feature row and (``take_signals``) the enabled strategies' signals on it."""
@@ -358,6 +393,7 @@ class Desk:
         report.spooled = self._persist(result, bar, advance=not replaying, seen=seen, view=view)
         self._stages.update(engine=persisting - started, persist=time.perf_counter() - persisting)
         self.state = state
+        self.carrier.put(state)
         report.take(result, state)
         report.db_available = self.db_ok
         return report
@@ -421,8 +457,10 @@ def set_desk(desk: Desk) -> None:
 
 
 def reset_desks() -> None:
-    """Forget this process's desks (tests)."""
+    """Forget this process's desks and the states they carry (tests)."""
     with _desks_guard:
+        for desk in _desks.values():
+            desk.carrier.forget()
         _desks.clear()
 
 
@@ -466,3 +504,15 @@ def last_completed_bar_at(now: datetime) -> datetime | None:
 def now_utc() -> datetime:
     """The wall clock (UTC) - the live desk's clock; the simulated loop passes its own time."""
     return datetime.now(UTC)
+
+
+def market_now(index: str | None = None) -> datetime:
+    """The desk's market clock now: the wall clock with the Kite feed; with the simulated and replay
+    feeds, which run on their own clock, the close of the last bar the desk of ``index`` processed
+    (the wall clock before its first bar). A task asked for "now" without a time (the kill switch's
+    square-off) runs at this clock: never on a day the simulated market has not reached."""
+    if feed_config().name == "kite":
+        return now_utc()
+    last = TradingState.objects.filter(index=trading_index(index)).values_list("last_bar_time", flat=True)
+    bar_time = last.first()
+    return bar_time + BAR if bar_time is not None else now_utc()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import redis
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
+
+log = logging.getLogger(__name__)
 
 _process_locks: dict[str, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
@@ -47,7 +50,22 @@ def _postgres_lock(index: str, timeout: float) -> Iterator[None]:
     got = _try_advisory_lock(key, timeout)
     if got is False:
         raise CycleBusy(f"cycle of {index} busy elsewhere")
-    # got is None: the database is down - the cycle runs exits only, on this process's lock.
+    if got is None and getattr(settings, "REDIS_URL", ""):
+        # The database is down: the cycle (exits only) still runs one at a time across processes,
+        # on Redis's lock - the state it trades on is carried there too (``execution.carrier``).
+        # Redis away as well: nothing can coordinate the processes; the exits of this one go on.
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(_redis_lock(index, timeout))
+            except redis.RedisError as exc:
+                log.error(
+                    "cycle of %s: PostgreSQL and Redis both unreachable (%s): this process's lock only",
+                    index,
+                    exc,
+                )
+            yield
+        return
+    # got is None without Redis: the embedded loop, the only trader - this process's lock suffices.
     try:
         yield
     finally:
@@ -79,7 +97,8 @@ def cycle_lock(index: str, timeout: float | None = None) -> Iterator[None]:
     """One cycle of an index at a time, across processes and hosts.
 
     PostgreSQL: a session advisory lock - it dies with the connection, so a worker killed mid-cycle
-    frees it at once and the redelivered task can proceed. Otherwise a Redis lock with an expiry
+    frees it at once and the redelivered task can proceed; while PostgreSQL is unreachable, the Redis
+    lock. Otherwise a Redis lock with an expiry
     (``REDIS_URL``), else a lock of this process (the embedded runtrader is the only trader).
     Raises ``CycleBusy`` when the lock is not free within ``timeout`` (``CYCLE_LOCK_TIMEOUT``, 30 s).
     """

@@ -4,19 +4,18 @@ point loses nothing the broker did, and a re-run finds its orders by client orde
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Protocol
 
 from django.db import InterfaceError, OperationalError, transaction
 
 from trading.core import orders
 from trading.core.order_flow import OrderHooks
-from trading.core.order_types import BrokerOrder
+from trading.core.order_types import BrokerOrder, NotWrittenAhead
 from trading.core.results import OrderRecord, SignalOutcome
 from trading.execution.mapping import broker_order_of
 from trading.execution.models import Order
 from trading.execution.orders import order_create, order_sync
+from trading.execution.pausepoints import pause_point
 from trading.execution.persistence import signal_upsert
 
 DB_ERRORS = (OperationalError, InterfaceError)
@@ -33,24 +32,6 @@ class HookOwner(Protocol):
     def database_lost(self, exc: BaseException) -> None: ...
 
 
-def pause_point(name: str) -> None:
-    """Block here while ``DESK_TEST_PAUSE_FILE`` exists, when ``DESK_TEST_PAUSE_AT`` names this point.
-
-    Lets the recovery tests kill a worker at a known moment (after an order was stored, after the
-    broker answered); it does nothing unless both variables are set.
-    """
-    if os.environ.get("DESK_TEST_PAUSE_AT") != name:
-        return
-    flag = os.environ.get("DESK_TEST_PAUSE_FILE", "")
-    if not flag or not os.path.exists(flag):
-        return
-    with open(flag + ".reached", "a") as reached:
-        reached.write(f"{os.getpid()}\n")
-    deadline = time.monotonic() + 120
-    while os.path.exists(flag) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 class DatabaseOrderHooks(OrderHooks):
     """Write-ahead order rows around the broker calls of one desk's cycle."""
 
@@ -58,8 +39,14 @@ class DatabaseOrderHooks(OrderHooks):
         self.desk = desk
 
     def before_submit(self, record: OrderRecord) -> BrokerOrder | None:
+        # An entry is sent only once its row is stored; an exit goes out whatever the database does
+        # (exits from memory while it is away; the close is spooled with its orders).
+        entry = record.purpose == orders.ENTRY
         if not self.desk.db_ok:
+            if entry:
+                raise NotWrittenAhead("the database is unreachable")
             return None
+        pause_point("before_write_ahead")
         try:
             order = Order.objects.filter(client_order_id=record.request.client_order_id).first()
             if order is not None and orders.is_terminal(order.status):
@@ -71,6 +58,8 @@ class DatabaseOrderHooks(OrderHooks):
                     self._create(record)
         except DB_ERRORS as exc:
             self.desk.database_lost(exc)
+            if entry:
+                raise NotWrittenAhead(f"the database went away: {exc}") from exc
             return None
         pause_point("order_created")
         return None
@@ -94,6 +83,7 @@ class DatabaseOrderHooks(OrderHooks):
     def after_broker(self, record: OrderRecord) -> None:
         if not self.desk.db_ok:
             return
+        pause_point("broker_answered")
         try:
             with transaction.atomic():  # every transition of this answer in one commit
                 order_sync(record=record, mode=self.desk.mode, broker_name=self.desk.broker_name)

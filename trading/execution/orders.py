@@ -176,6 +176,10 @@ def broker_book_restore(broker, *, index: str, mode: str, broker_name: str) -> i
     restored = 0
     since = timezone.now() - timedelta(days=400)
     stored = Order.objects.filter(index=index, mode=mode, broker=broker_name, updated_at__gte=since)
+    # An order still NEW without a broker id never reached the broker (a process killed between the
+    # write-ahead row and the send): the book must not claim it has it, or it would sit there until
+    # cancelled as stale instead of being sent (``core.engine.settle_orders``).
+    stored = stored.exclude(status=OrderStatus.NEW, broker_order_id="")
     for order in stored.select_related("parent").order_by("id"):
         try:
             restore(

@@ -30,6 +30,7 @@ from trading.execution import events
 from trading.execution.mapping import position_fields, record_from_payload, record_payload
 from trading.execution.models import Order, Position, PositionStatus, TradingState
 from trading.execution.orders import order_sync
+from trading.execution.pausepoints import pause_point
 from trading.market.services import snapshot_store
 from trading.strategies.models import Signal, SignalStatus
 from trading.strategies.services import signal_record
@@ -327,6 +328,8 @@ def persist_cycle(
             written = TradingState.objects.filter(index=desk.index, updated_at=seen).update(**fields)
         if not written:
             TradingState.objects.filter(index=desk.index).update(**fields)
+        if result.opened or result.closed:
+            pause_point("in_persist")
     if snapshot:
         _store_snapshot(bar, desk.data_source)
     return fields["updated_at"] if written else None

@@ -103,6 +103,8 @@ class KiteClient:
                 last = exc
                 if isinstance(exc, kite_errors.InputException):
                     break
+                if attempt + 1 < self.config.max_submit_attempts:
+                    metrics.broker_retry(getattr(call, "__name__", "read"), "kite")
                 self._sleep(self._backoff(attempt))
         raise BrokerUnavailable(f"Kite {getattr(call, '__name__', call)}: {last}") from last
 
@@ -165,6 +167,7 @@ class KiteClient:
         except FAILURES as exc:
             rate_limited = getattr(exc, "code", None) == 429
             log.warning("Kite place_order %s attempt %d: %s", params.get("tag"), attempt + 1, exc)
+            metrics.broker_retry("place_order", "kite")  # the caller looks the tag up, then resends
             backoff = self._backoff(attempt)
             self._sleep(backoff if rate_limited else max(backoff, self.config.lookup_delay))
             return PlaceAttempt(rate_limited=rate_limited)
@@ -199,5 +202,7 @@ class KiteClient:
                 return
             except FAILURES as exc:
                 log.warning("Kite cancel_order %s attempt %d: %s", order_id, attempt + 1, exc)
+                if attempt + 1 < self.config.max_submit_attempts:
+                    metrics.broker_retry("cancel_order", "kite")
                 self._sleep(self._backoff(attempt))
         raise BrokerUnavailable(f"could not cancel {client_order_id} ({order_id})")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from trading.core import calendar as market_calendar
-from trading.execution.backtests import backtest_execute
+from trading.execution.backtests import backtest_execute, parse_overrides
 
 
 class Command(BaseCommand):
@@ -22,6 +24,19 @@ class Command(BaseCommand):
             "--strategy", action="append", default=[], help="repeat; default: the enabled ones"
         )
         parser.add_argument("--name", default="")
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="STRATEGY.NAME=VALUE",
+            help="repeat; a parameter on top of the strategy's configuration",
+        )
+        parser.add_argument(
+            "--report",
+            default=None,
+            metavar="FILE.html",
+            help="write the run's tearsheet (as manage.py report)",
+        )
 
     def handle(self, *args, **opts):
         start, end = opts["start"], opts["end"] or opts["start"]
@@ -44,15 +59,21 @@ class Command(BaseCommand):
                 )
                 self.stdout.flush()
 
-        run = backtest_execute(
-            start=start,
-            end=end,
-            seed=opts["seed"],
-            index=opts["index"],
-            strategies=opts["strategy"] or None,
-            name=opts["name"],
-            progress=progress,
-        )
+        try:
+            run = backtest_execute(
+                start=start,
+                end=end,
+                seed=opts["seed"],
+                index=opts["index"],
+                strategies=opts["strategy"] or None,
+                name=opts["name"],
+                overrides=parse_overrides(opts["param"]),
+                progress=progress,
+            )
+        except ValidationError as exc:
+            raise CommandError(
+                "; ".join(f"--{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
         self.stdout.write("")
         s = run.summary
         self.stdout.write(
@@ -61,3 +82,6 @@ class Command(BaseCommand):
                 f"net Rs {s.get('net_pnl')} (charges {s.get('charges')}), max drawdown {s.get('max_drawdown')}"
             )
         )
+        if opts["report"]:
+            # The one tearsheet generator, filtered to this run (manage.py report --backtest-run).
+            call_command("report", out=opts["report"], filter_backtest_run=str(run.pk), stdout=self.stdout)

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import InterfaceError, OperationalError
 
 from journal.services import drain_spool
 from trading import formats, metrics
@@ -41,6 +42,7 @@ from trading.notifications.dispatch import start_thread
 log = logging.getLogger(__name__)
 BAR = timedelta(minutes=1)
 RECONCILE_EVERY = 30
+DB_ERRORS = (OperationalError, InterfaceError)
 
 
 # A wait longer than this is the loop waiting for a session, not for the next bar: say so.
@@ -217,10 +219,23 @@ class Command(BaseCommand):
                 totals["orders"] += report.orders
                 totals["trades"] += report.closed
                 if (totals["bars"] % RECONCILE_EVERY) == 0:
-                    reconcile(desk=desk, at=at)
+                    self._reconcile(desk, at)
                 if not quiet and (self._tty or i == n - 1 or totals["bars"] % 25 == 0):
                     self._progress(desk.index, at, i + 1, n, report, totals, started)
             d = market_calendar.next_trading_day(d)
+
+    def _reconcile(self, desk, at: datetime) -> None:
+        """The periodic reconcile, inside the loop's error handling like a cycle: while the database
+        is away it is skipped (the desk already said so once), and nothing it raises stops the loop."""
+        if not desk.db_ok:
+            return
+        try:
+            reconcile(desk=desk, at=at)
+        except DB_ERRORS as exc:
+            desk.database_lost(exc)
+        except Exception:  # noqa: BLE001 - like a failed cycle: logged, the loop goes on
+            log.exception("reconcile at %s failed", at)
+            metrics.system_error("engine")
 
     def _wait_for_wall_clock(self, at: datetime) -> None:
         """Never trade a minute that has not passed: sleep until ``at`` (checking for a stop). A wait
