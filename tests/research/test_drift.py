@@ -76,7 +76,7 @@ def _paper_trade_and_record(tmp_path, broker: PaperBroker) -> tuple[MarketDataSt
     desk = Desk("NIFTY", mode="PAPER", source=source, broker=broker)
     set_desk(desk)
     store = MarketDataStore(tmp_path / "store")
-    recorder = StoreRecorder(store, flush_every=60)
+    recorder = StoreRecorder(store, flush_every=400)  # one write at the close
     day = source.day(DAY)
     for i in range(len(day)):
         bar = day.bar(i)
