@@ -463,7 +463,8 @@ def _month_labels(months: np.ndarray) -> np.ndarray:
 
 def _breakdowns(data: _Trades, filterset: TradeFilterSet) -> list[dict[str, Any]]:
     """Breakdown tables by strategy, option type, exit type, entry time, weekday, days to expiry, VIX
-    regime and month (the buckets of ``analytics.buckets``). The entry's IST minute, weekday and date
+    regime and month (the buckets of ``analytics.buckets``); with multi-leg trades among them also by
+    combo template and by kind of leg (sold or bought CE or PE). The entry's IST minute, weekday and date
     come from the database (no date-times to parse)."""
     if not len(data.cols):
         return []
@@ -476,11 +477,23 @@ def _breakdowns(data: _Trades, filterset: TradeFilterSet) -> list[dict[str, Any]
             _day=TruncDate("entry_time", tzinfo=IST),
         )
         .values_list(
-            "instrument_type", "exit_type", "expiry_date", "vix_entry", "_hour", "_minute", "_weekday", "_day"
+            "instrument_type",
+            "exit_type",
+            "expiry_date",
+            "vix_entry",
+            "_hour",
+            "_minute",
+            "_weekday",
+            "_day",
+            "side",
+            "combo__template",
+            "combo_id",
         )
     )
     rows = list(qs)
-    kind, exit_type, expiry, vix, hour, minute, weekday, day = (list(c) for c in zip(*rows, strict=True))
+    kind, exit_type, expiry, vix, hour, minute, weekday, day, side, template, combo = (
+        list(c) for c in zip(*rows, strict=True)
+    )
     dims = buckets.dimensions()
     months = np.array([f"{d}"[:7] for d in data.cols.trade_date.astype("datetime64[M]")], dtype=object)
     keys: dict[str, tuple[str, np.ndarray]] = {
@@ -502,6 +515,24 @@ def _breakdowns(data: _Trades, filterset: TradeFilterSet) -> list[dict[str, Any]
         "vix_regime": ("VIX regime at entry", _labels(dims["vix_regime"], vix)),
         "month": ("Month", _month_labels(months)),
     }
+    if any(combo):  # multi-leg trades: their combos' templates, and each kind of leg
+        keys["combo"] = (
+            "Combo (its legs' trades)",
+            np.array(
+                [(t or "custom") if c else "Single option" for t, c in zip(template, combo, strict=True)],
+                dtype=object,
+            ),
+        )
+        keys["leg"] = (
+            "Leg (side and type)",
+            np.array(
+                [
+                    f"{'Sold' if sd == 'SHORT' else 'Bought'} {'CE' if k == 'CALL' else 'PE'}"
+                    for sd, k in zip(side, kind, strict=True)
+                ],
+                dtype=object,
+            ),
+        )
     out = []
     for name, (label, values) in keys.items():
         groups: dict[str, list[int]] = {}

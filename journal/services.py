@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from journal import performance, spool
-from journal.models import Trade, TradeAudit, TradeOrigin
+from journal.models import Combo, Trade, TradeAudit, TradeOrigin
 from trading import access, inputs, outbox
 from trading.audit import ControlAudit, user_or_none
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
@@ -76,6 +76,7 @@ OPTIONAL = (
     "notes",
     "backtest_run",
     "backtest_run_id",
+    "combo_id",
     "lots",
     "entry_orders",
     "exit_orders",
@@ -96,7 +97,7 @@ DERIVED = (
     "status",
 )
 RAW_FIELDS = REQUIRED + OPTIONAL
-EDITABLE = tuple(f for f in RAW_FIELDS if f not in ("trade_id", "signal", "backtest_run", "lots"))
+EDITABLE = tuple(f for f in RAW_FIELDS if f not in ("trade_id", "signal", "backtest_run", "combo_id", "lots"))
 
 
 def _field(name: str):
@@ -464,6 +465,9 @@ def _texts_and_links(raw: dict, out: dict, errors: _Errors) -> None:
         if raw.get(link) is not None or raw.get(f"{link}_id") is not None:
             target = raw.get(link)
             out[f"{link}_id"] = getattr(target, "pk", target) if target is not None else raw.get(f"{link}_id")
+    if _present(raw, "combo_id"):  # a leg of a combo: linked by the combo's own id
+        with errors.collect():
+            out["combo_id"] = _trade_id(raw["combo_id"])
 
 
 # The close of a session is part of it for a trade: an option expiring that day settles then.
@@ -629,14 +633,11 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
     ``spooled = True`` is returned; ``drain_spool`` writes it later. Bad input raises
     ``ValidationError`` naming every bad field and writes nothing.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
     # The wall moment the engine handed the closed trade over (``now`` is the market clock, which a
     # simulated session runs far from the wall): the journal's delay is measured from it.
     handed_at = time.time() if origin == TradeOrigin.ENGINE else None
-    origin = _choice("origin", origin, TradeOrigin.choices)
-    values = derive_trade(fields, now=now)
-    values["origin"] = origin
+    values = _checked(fields, now=now, origin=origin)
+    origin = values["origin"]
     try:
         _check_reserved(values["trade_id"], origin)
         return _write_trade(values, handed_at)
@@ -648,6 +649,69 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
         trade = Trade(**values)
         trade.spooled = True
         return trade
+
+
+def _checked(fields: dict, *, now: datetime, origin: str) -> dict:
+    """The one definition of a new trade's checks (``record_trade``, ``record_trades``): the caller's
+    clock is aware, ``origin`` a ``TradeOrigin``, the facts derive (``derive_trade``: bad fields
+    raise ``ValidationError``). Returns the values to store. (The writers then check that a trade
+    that is not the engine's does not take an engine id, ``_check_reserved``: that one reads the
+    database, so ``record_trade`` spools when it cannot.)"""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
+    origin = _choice("origin", origin, TradeOrigin.choices)
+    values = derive_trade(fields, now=now)
+    values["origin"] = origin
+    return values
+
+
+def record_trades(
+    *, now: datetime, origin: str = TradeOrigin.MANUAL, trades: Iterable[dict], **common
+) -> list[Trade]:
+    """Validate, derive and store many closed trades at once: ``record_trade``'s bulk sibling (a
+    backtest's journal). Returns the trades it stored.
+
+    Each trade is ``common`` updated with one dict of ``trades`` (e.g. ``backtest_run=run`` in
+    ``common``), checked exactly as ``record_trade`` checks one (``_checked``, against ``now``) -
+    all of them before anything is written: a bad one raises ``ValidationError`` (its position in
+    ``trades`` and its fields) and stores none. Then, in one transaction, the new ones are inserted
+    in bulk and the performance rows they touch are rebuilt once (``performance.refresh_keys``).
+    A ``trade_id`` already stored (or twice in ``trades``) is stored once, as ``record_trade`` does.
+    No spool: a database error raises and nothing is stored (a backtest is run again, not replayed).
+    """
+    values: list[dict] = []
+    seen: set[str] = set()
+    for position, fields in enumerate(trades):
+        try:
+            checked = _checked({**common, **fields}, now=now, origin=origin)
+        except ValidationError as exc:
+            raise ValidationError(
+                {f"trades[{position}].{name}": msgs for name, msgs in _message_dict(exc).items()}
+            ) from exc
+        _check_reserved(checked["trade_id"], checked["origin"])
+        if checked["trade_id"] not in seen:
+            seen.add(checked["trade_id"])
+            values.append(checked)
+    created: list[Trade] = []
+    with transaction.atomic():
+        stored: set[str] = set()
+        ids = [v["trade_id"] for v in values]
+        for chunk in range(0, len(ids), 5000):
+            stored.update(
+                Trade.objects.filter(trade_id__in=ids[chunk : chunk + 5000]).values_list(
+                    "trade_id", flat=True
+                )
+            )
+        created = Trade.objects.bulk_create(
+            [Trade(**v) for v in values if v["trade_id"] not in stored], batch_size=1000
+        )
+        performance.refresh_keys({(t.trade_date, t.entry_mode, t.strategy_name) for t in created})
+        for trade in created:
+            _trade_event(trade)
+    for trade in created:
+        trade.spooled = False
+        _after_commit(trade, None)  # a bulk write is never the live engine's close
+    return created
 
 
 # Who wrote a spooled trade and the clock it was checked against (beside its raw facts).
@@ -693,6 +757,8 @@ def _write_trade(values: dict, handed_at: float | None = None) -> Trade:
         return existing
     try:
         with transaction.atomic():
+            if values.get("combo_id"):
+                _combo_stub(values)
             trade = Trade.objects.create(**values)
             performance.refresh_for_new_trade(trade)
             _trade_event(trade)
@@ -705,6 +771,22 @@ def _write_trade(values: dict, handed_at: float | None = None) -> Trade:
     trade.spooled = False
     _after_commit(trade, handed_at)
     return trade
+
+
+def _combo_stub(values: dict) -> None:
+    """The combo a leg names, made from the leg when it is not stored yet (a close replayed from
+    the spool before its combo's row): ``journal.combos.combo_record`` fills it in later."""
+    Combo.objects.get_or_create(
+        combo_id=values["combo_id"],
+        defaults={
+            "strategy_name": values.get("strategy_name", "MANUAL"),
+            "symbol": values["symbol"],
+            "entry_mode": values.get("entry_mode", Mode.PAPER),
+            "data_source": values.get("data_source", DataSource.SIM),
+            "entry_time": values["entry_time"],
+            "backtest_run_id": values.get("backtest_run_id"),
+        },
+    )
 
 
 def trade_event_data(trade: Trade) -> dict:
@@ -783,10 +865,13 @@ def drain_spool() -> spool.DrainResult:
 def raw_of(trade: Trade) -> dict:
     """The raw facts of a stored trade, as record_trade takes them."""
     raw = {
-        name: getattr(trade, name) for name in RAW_FIELDS if name not in ("signal", "backtest_run", "lots")
+        name: getattr(trade, name)
+        for name in RAW_FIELDS
+        if name not in ("signal", "backtest_run", "combo_id", "lots")
     }
     raw["signal_id"] = trade.signal_id
     raw["backtest_run_id"] = trade.backtest_run_id
+    raw["combo_id"] = trade.combo_id
     raw["tags"] = trade.tag_list
     return raw
 

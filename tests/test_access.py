@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from journal.combos import combo_record
 from journal.models import Trade
 from journal.services import record_trade
 from tests.helpers import NOW, database_unreachable, trade_fields, user_with_role
@@ -47,6 +48,12 @@ TRADE_BODY = {
     "quantity": 65,
     "entry_time": "2026-05-05T09:30:00+05:30",
     "exit_time": "2026-05-05T10:45:00+05:30",
+}
+# A long ATM call of the nearest expiry on the caller's clock (the save turns it into rules on that date).
+BUILDER_BODY = {
+    "spot": 24000,
+    "iv": 0.14,
+    "legs": [{"type": "CE", "side": "BUY", "strike": 24000, "premium": 150}],
 }
 FORM_BODY = {
     "trade_id": "MAN-access",
@@ -105,6 +112,8 @@ ROUTES = (
     ),
     Route("journal-api:trade-detail", "delete", OPERATOR, 204, api=True, args=("trade_id",)),
     Route("journal-api:trade-history", "get", VIEWER, 200, api=True),
+    Route("journal-api:combo-list", "get", VIEWER, 200, api=True),
+    Route("journal-api:combo-detail", "get", VIEWER, 200, api=True, args=("combo_id",)),
     Route("journal-api:trade-totals", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-csv", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-xlsx", "get", VIEWER, 200, api=True),
@@ -139,6 +148,17 @@ ROUTES = (
     Route("strategy-toggle", "post", OPERATOR, 302, args=("PCRStrategy",), data={"enabled": "0"}),
     Route("market-chain", "get", VIEWER, 200),  # no snapshot yet: an empty state
     Route("api-market-chain", "get", VIEWER, 404, api=True),
+    # the strategy builder: viewers compute
+    Route("builder", "get", VIEWER, 200),
+    Route("api-builder-payoff", "post", VIEWER, 200, api=True, data=BUILDER_BODY),
+    Route(
+        "api-builder-template",
+        "post",
+        VIEWER,
+        200,
+        api=True,
+        data={"template": "iron_condor", "spot": 24000, "iv": 0.14},
+    ),
     # the desk's controls
     Route("control", "get", OPERATOR, 200),
     Route("control-kill-switch", "post", OPERATOR, 302, data={"on": "1"}),
@@ -202,7 +222,14 @@ def stored(db, settings, tmp_path):
     run = BacktestRun.objects.create(start=date(2026, 3, 2), end=date(2026, 3, 2))
     sweep = Sweep.objects.create(strategy="PCRStrategy", start=date(2026, 3, 2), end=date(2026, 3, 2), seed=7)
     SweepCombination.objects.create(sweep=sweep, number=1, parameters={"quiet_bars": 10})
-    return {"pk": trade.pk, "trade_id": trade.trade_id, "run": run.pk, "sweep": sweep.pk}
+    combo = combo_record(now=NOW, combo_id="P-NIFTY-TEST-C", symbol="NIFTY", entry_time=trade.entry_time)
+    return {
+        "pk": trade.pk,
+        "trade_id": trade.trade_id,
+        "run": run.pk,
+        "sweep": sweep.pk,
+        "combo_id": combo.combo_id,
+    }
 
 
 def _client(role: str, api: bool):

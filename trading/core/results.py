@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from trading.core.order_types import OrderRequest
-from trading.core.state import OpenPosition, SignalInput
+from trading.core.state import OpenCombo, OpenPosition, SignalInput
 
 
 @dataclass(frozen=True)
@@ -92,3 +92,4 @@ class CycleResult:
     marked: list[OpenPosition] = field(default_factory=list)
     breaker_tripped: str = ""
     notes: list[str] = field(default_factory=list)
+    combos: list[OpenCombo] = field(default_factory=list)  # combos opened, moved on or closed (repeats)

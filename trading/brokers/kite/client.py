@@ -130,6 +130,14 @@ class KiteClient:
         """The order's executions."""
         return self.read(self.kite.order_trades, order_id=order_id) or []
 
+    def basket_margins(self, orders: list[dict[str, Any]]) -> dict:
+        """Kite's margin of ``orders`` taken together (``basket_order_margins``, compact: the
+        totals; ``final`` has the hedge benefit), with the account's positions considered."""
+        return (
+            self.read(self.kite.basket_order_margins, params=orders, consider_positions=True, mode="compact")
+            or {}
+        )
+
     def net_positions(self) -> list[dict]:
         """Kite's net positions as Kite sends them."""
         return (self.read(self.kite.positions) or {}).get("net", [])
