@@ -262,7 +262,7 @@ def backtest_session(
     before = [d for d in feed.sessions if d < session][-count:] if count > 0 else []
     iv = iv_history(feed.store, index, before=session) if iv_closes is None else iv_closes
     warm = [feed.day(d) for d in before]
-    return _backtest_day(index, session, day, warm, iv, mode=mode, source="REPLAY", signals=signals)
+    return _backtest_day(index, session, day, warm, iv, mode=mode, source=feed.source, signals=signals)
 
 
 def signal_bar(entry_time: datetime) -> datetime:

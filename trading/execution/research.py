@@ -198,7 +198,7 @@ def walk_forward_study(
         days = [feed.day(d) for d in sessions]
         warm = [feed.day(d) for d in before]
         iv = eod_iv_history(feed.store, index, before=start)
-        data_source = "REPLAY"
+        data_source = feed.source
     else:
         sessions = market_calendar.trading_days(start, end)
     windows = research.walk_forward_windows(
