@@ -53,6 +53,7 @@ ROW_FIELDS = (
     "backtest_net_pnl",
     "traded_net_pnl",
     "net_pnl_difference",
+    "note",
 )
 
 
@@ -137,6 +138,7 @@ def _pair_row(bt: DriftTrade, tr: DriftTrade) -> dict[str, Any]:
         "backtest_net_pnl": bt.net_pnl,
         "traded_net_pnl": tr.net_pnl,
         "net_pnl_difference": tr.net_pnl - bt.net_pnl,
+        "note": "",
     }
 
 
@@ -159,6 +161,7 @@ def _single_row(trade: DriftTrade, status: str) -> dict[str, Any]:
     row[f"{side}_exit_type"] = trade.exit_type
     row[f"{side}_charges"] = trade.charges
     row[f"{side}_net_pnl"] = trade.net_pnl
+    row["note"] = ""
     return row
 
 

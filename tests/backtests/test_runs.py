@@ -142,6 +142,8 @@ def test_the_page_starts_a_run_and_shows_it(client):
     assert run.requested_by.username == "t" and run.status == RunStatus.DONE
     page = client.get(f"/backtests/{run.pk}/").content.decode()
     assert 'id="key-figures"' in page  # the analytics report of this run
+    assert 'id="mc-bands"' in page or 'data-empty="monte-carlo"' in page  # its Monte Carlo (docs/research.md)
+    assert f'href="/research/runs/{run.pk}/monte-carlo/"' in page
     assert f"backtest_run={run.pk}" in page  # the tearsheet and journal links, scoped to the run
     assert page.count('href="/journal/') >= run.trade_count
     progress = client.get(f"/backtests/{run.pk}/progress/").json()

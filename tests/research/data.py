@@ -34,7 +34,7 @@ def drifted_day(settings, tmp_path) -> dict:
         strategies=slots,
         broker=paper_broker(),
         params=dict(pairs),
-        config=engine_config("NIFTY", mode="PAPER", data_source="REPLAY"),
+        config=engine_config("NIFTY", mode="PAPER", data_source="STORE"),
     )
     trades = sorted(result.trades, key=lambda c: c.trade["entry_time"])
     assert len(trades) >= 3

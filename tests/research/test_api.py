@@ -57,6 +57,7 @@ def test_drift_api_csv_page_and_command(drifted, client):
     (missed,) = [r for r in body["rows"] if r["status"] == "missed"]
     first = drifted["trades"][0].trade
     assert missed["strategy"] == first["strategy_name"]
+    assert missed["note"] == "the desk stored no signal of this strategy on that bar"  # no desk ran here
     assert missed["backtest_entry_time"] == first["entry_time"].astimezone(ist(2025, 1, 1).tzinfo).isoformat()
 
     response = api.get(reverse("api-research-drift-csv"), {"start": DAY.isoformat(), "mode": "PAPER"})
@@ -305,3 +306,30 @@ def test_a_study_where_nothing_traded_is_valid_json():
     )
     data = json.loads(json.dumps(study.as_dict(), allow_nan=False))
     assert [s["in_sample_score"] for s in data["steps"]] == [None, None]
+
+
+@pytest.mark.django_db
+def test_the_sweep_page_shows_the_deflated_sharpe_of_its_best(client):
+    from trading.execution.models import Sweep, SweepCombination
+
+    sweep = Sweep.objects.create(
+        strategy="PCRStrategy", start=date(2026, 5, 4), end=date(2026, 5, 8), seed=7, objective="net_pnl",
+        space={"a": [1, 2, 3]}, total=3, done=3, status="DONE",
+    )  # fmt: skip
+    curves = {
+        1: ((4, 100), (5, 50), (7, 400), (8, 300)),  # net 300: the best by the objective
+        2: ((4, 80), (5, 40), (6, 190), (7, 220), (8, 290)),  # net 290, the steadier
+        3: ((5, -100), (8, -50)),
+    }
+    for number, curve in curves.items():
+        SweepCombination.objects.create(
+            sweep=sweep, number=number, parameters={"a": number}, status="DONE",
+            net_pnl=Decimal(curve[-1][1]), equity=[[f"2026-05-{d:02d}T05:00:00+00:00", str(c)] for d, c in curve],
+        )  # fmt: skip
+    daily = np.array([[100, -50, 0, 350, -100], [80, -40, 150, 30, 70], [0, -100, 0, 0, 50]], dtype=float)
+    srs = [row.mean() / row.std(ddof=1) for row in daily]
+    want = figures.deflated_sharpe_of_trials(daily[0], srs)  # the objective's best, not the best Sharpe
+    client.force_login(user_with_role("viewer", "sweep-viewer"))
+    html = client.get(reverse("sweep-detail", args=[sweep.pk])).content.decode()
+    assert "combination #1" in html
+    assert f'<b id="sweep-dsr">{want.dsr * 100:.1f}%</b>' in html

@@ -76,7 +76,7 @@ def _paper_trade_and_record(tmp_path, broker: PaperBroker) -> tuple[MarketDataSt
     desk = Desk("NIFTY", mode="PAPER", source=source, broker=broker)
     set_desk(desk)
     store = MarketDataStore(tmp_path / "store")
-    recorder = StoreRecorder(store, flush_every=60)
+    recorder = StoreRecorder(store, flush_every=400)  # one write at the close
     day = source.day(DAY)
     for i in range(len(day)):
         bar = day.bar(i)
@@ -135,6 +135,12 @@ def test_a_delayed_fill_and_a_missed_signal_are_reported(tmp_path):
     assert [(r["strategy"], r["backtest_entry_time"]) for r in missed] == [
         (rejected.strategy_name, rejected.created_at)
     ]
+    assert missed[0]["note"] == f"the desk's entry order {rejected.client_order_id} ended REJECTED (test)"
+    # The desk, its first entry of that strategy refused, took the strategy's next signal; the
+    # backtest, still holding its position, refused that one: an extra trade, and why.
+    (extra,) = [r for r in rows if r["status"] == "extra"]
+    assert extra["strategy"] == rejected.strategy_name
+    assert extra["note"] == "the backtest rejected the signal: max_open_positions_strategy"
     totals = result.report.totals
     assert (
         totals["missed"] == 1

@@ -24,7 +24,7 @@ from trading import access
 from trading.choices import DataSource
 from trading.core import calendar as market_calendar
 from trading.core.strategies import registry as strategy_registry
-from trading.execution import backtests, sweeps
+from trading.execution import backtests, research, sweeps
 from trading.execution.models import (
     BacktestRun,
     RunStatus,
@@ -327,11 +327,15 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 status=400,
                 content_type="text/plain; charset=utf-8",
             )
+    rows = sweeps.sweep_table(sweep, sort)
+    best = next((c.number for c in sweeps.sweep_table(sweep) if c.status == "DONE"), None)
     context = {
         "sweep": sweep,
         "progress": _sweep_progress(sweep),
         "axes": axes,
-        "rows": sweeps.sweep_table(sweep, sort),
+        "rows": rows,
+        # the deflated Sharpe ratio of the best by the sweep's objective (docs/research.md)
+        "deflated": research.sweep_deflated_sharpe(user=request.user, sweep=sweep, best_number=best),
         "sort": sort,
         "objectives": SweepObjective.choices,
         "heatmap": sweeps.sweep_heatmap(sweep, x, y, sort) if x and y else None,

@@ -36,12 +36,12 @@ from trading.core.strategies import registry as strategy_registry
 from trading.core.strategies.base import ParamError
 from trading.execution.config import engine_config, risk_config, setting
 from trading.execution.live import paper_broker
-from trading.execution.models import TradingState
+from trading.execution.models import Order, TradingState
 from trading.marketdata.base import NoData
 from trading.marketdata.store.eod import iv_history
 from trading.marketdata.store.store import MarketDataStore
 from trading.marketdata.store_feed import StoreFeed
-from trading.strategies.models import Signal, StrategyConfig, StrategyConfigAudit
+from trading.strategies.models import Signal, SignalStatus, StrategyConfig, StrategyConfigAudit
 from trading.strategies.services import CONFIG_FIELDS, clean_field, ensure_strategy_configs
 
 __all__ = [
@@ -197,9 +197,18 @@ def _warmup_count(warmup_sessions: int | None) -> int:
 
 
 def _backtest_day(
-    index: str, session: date, day, warm: list, iv: Any, *, mode: str, source: str
+    index: str,
+    session: date,
+    day,
+    warm: list,
+    iv: Any,
+    *,
+    mode: str,
+    source: str,
+    signals: dict[tuple[str, datetime], str] | None = None,
 ) -> list[DriftTrade]:
-    """Trade one session's bars (after ``warm``) with the configuration in force at its open."""
+    """Trade one session's bars (after ``warm``) with the configuration in force at its open;
+    ``signals`` (when given) gets what the backtest did with each signal, by (strategy, bar start)."""
     slots, params = configuration_at(index, market_calendar.session_open(session))
     config = engine_config(index, mode=mode, data_source=source, position_prefix=f"DRIFT{session:%Y%m%d}-")
     result = run_backtest(
@@ -211,6 +220,10 @@ def _backtest_day(
         iv_history=iv,
         warmup=warm,
     )
+    if signals is not None:
+        for outcome in result.signals:
+            taken = "took the signal" if outcome.accepted else f"rejected the signal: {outcome.reject_reason}"
+            signals[(outcome.signal.strategy, outcome.bar_time)] = f"the backtest {taken}"
     return [
         _drift_trade(
             trade_id=c.trade["trade_id"],
@@ -237,6 +250,7 @@ def backtest_session(
     mode: str = "PAPER",
     warmup_sessions: int | None = None,
     iv_closes: Any = None,
+    signals: dict | None = None,
 ) -> list[DriftTrade]:
     """The trades the backtest makes on ``session`` from the store, with the configuration in force at
     the session's open; ``NoData`` when the store has no minute bars for it. ``iv_closes``: the closing
@@ -247,7 +261,36 @@ def backtest_session(
     count = _warmup_count(warmup_sessions)
     before = [d for d in feed.sessions if d < session][-count:] if count > 0 else []
     iv = iv_history(feed.store, index, before=session) if iv_closes is None else iv_closes
-    return _backtest_day(index, session, day, [feed.day(d) for d in before], iv, mode=mode, source="REPLAY")
+    warm = [feed.day(d) for d in before]
+    return _backtest_day(index, session, day, warm, iv, mode=mode, source=feed.source, signals=signals)
+
+
+def signal_bar(entry_time: datetime) -> datetime:
+    """The start of the bar whose signal an entry at ``entry_time`` answered: entries fill at a bar's
+    close (the next minute), a live fill a few seconds after it."""
+    return entry_time.replace(second=0, microsecond=0) - timedelta(minutes=1)
+
+
+def why_missed(index: str, modes: tuple[str, ...], strategy: str, entry_time: datetime) -> str:
+    """What the desk did with the signal behind a backtest entry it did not make: the signal it stored
+    on that bar (the entry fills at the bar's close, one minute after its start) and, if it took it,
+    its entry order's fate."""
+    signal = (
+        Signal.objects.filter(
+            strategy_name=strategy, index=index, mode__in=modes, bar_time=signal_bar(entry_time)
+        )
+        .order_by("id")
+        .first()
+    )
+    if signal is None:
+        return "the desk stored no signal of this strategy on that bar"
+    order = Order.objects.filter(signal=signal, purpose="ENTRY", parent__isnull=True).order_by("id").first()
+    if order is not None:
+        reason = f" ({order.status_reason})" if order.status_reason else ""
+        return f"the desk's entry order {order.client_order_id} ended {order.status}{reason}"
+    if signal.status != SignalStatus.ACCEPTED:
+        return f"the desk rejected the signal: {signal.reject_reason or signal.status}"
+    return "the desk accepted the signal but sent no order"
 
 
 def desk_simulator(index: str) -> SimSource | None:
@@ -261,7 +304,12 @@ def desk_simulator(index: str) -> SimSource | None:
 
 
 def backtest_sim_session(
-    source: SimSource, session: date, *, mode: str = "PAPER", warmup_sessions: int | None = None
+    source: SimSource,
+    session: date,
+    *,
+    mode: str = "PAPER",
+    warmup_sessions: int | None = None,
+    signals: dict | None = None,
 ) -> list[DriftTrade]:
     """The trades the backtest makes on a simulated ``session``, warmed like the desk's features on the
     simulated sessions before it (none before the simulation's first), with its IV history."""
@@ -281,6 +329,7 @@ def backtest_sim_session(
         source.iv_history(),
         mode=mode,
         source="SIM",
+        signals=signals,
     )
 
 
@@ -322,6 +371,7 @@ def drift_report_build(
     )
     sim = desk_simulator(index) if simulated else None
     sources: dict[date, str] = {}
+    outcomes: dict[tuple[str, datetime], str] = {}
     backtested: list[DriftTrade] = []
     compared: list[date] = []
     skipped: dict[date, str] = {}
@@ -339,10 +389,12 @@ def drift_report_build(
         mode = "LIVE" if session in live else "PAPER"
         try:
             if session in recorded:
-                backtested.extend(backtest_session(feed, session, mode=mode, iv_closes=iv_closes))
+                backtested.extend(
+                    backtest_session(feed, session, mode=mode, iv_closes=iv_closes, signals=outcomes)
+                )
                 sources[session] = "store"
             elif session in simulated and sim is not None and session >= (sim.first_session or session):
-                backtested.extend(backtest_sim_session(sim, session, mode=mode))
+                backtested.extend(backtest_sim_session(sim, session, mode=mode, signals=outcomes))
                 sources[session] = f"simulator (seed {sim.seed}, from {sim.first_session})"
             else:
                 skipped[session] = "no market data recorded for this session in the store"
@@ -353,6 +405,12 @@ def drift_report_build(
         compared.append(session)
     kept = [t for t in traded if t.session in set(compared)]
     report = drift_figures.drift_report(backtested, kept, tolerance=tolerance)
+    for row in report.rows:
+        if row["status"] == drift_figures.MISSED:
+            row["note"] = why_missed(index, modes, row["strategy"], row["backtest_entry_time"])
+        elif row["status"] == drift_figures.EXTRA:
+            key = (row["strategy"], signal_bar(row["traded_entry_time"]))
+            row["note"] = outcomes.get(key, "the backtest had no signal of this strategy on that bar")
     return DriftResult(
         report=report,
         index=index,

@@ -198,7 +198,7 @@ def walk_forward_study(
         days = [feed.day(d) for d in sessions]
         warm = [feed.day(d) for d in before]
         iv = eod_iv_history(feed.store, index, before=start)
-        data_source = "REPLAY"
+        data_source = feed.source
     else:
         sessions = market_calendar.trading_days(start, end)
     windows = research.walk_forward_windows(
@@ -310,18 +310,22 @@ def run_monte_carlo(
     )
 
 
-def sweep_deflated_sharpe(*, user: Any, sweep: Any, score: str = "sharpe") -> dict[str, Any]:
+def sweep_deflated_sharpe(
+    *, user: Any, sweep: Any, best_number: int | None = None, score: str = "sharpe"
+) -> dict[str, Any]:
     """The deflated Sharpe ratio of a parameter sweep's best combination, to show next to it: each
     finished combination's equity curve (``[[exit time ISO, cumulative net], ...]``) as net P&L per
-    trading day of the sweep's span, the best by ``score``, its DSR among all of them (N = the
+    trading day of the sweep's span; the best is combination ``best_number`` (the sweep table's first,
+    by the sweep's objective) or, without one, the best by ``score``; its DSR among all of them (N = the
     combinations with a Sharpe ratio). ``sweep``: anything with ``start``, ``end`` and
     ``combinations.all()`` of objects with ``number``, ``parameters``, ``status`` and ``equity``. A
-    ``user`` needs ``access.VIEW_JOURNAL``."""
+    ``user`` needs ``access.VIEW_BACKTESTS``."""
     if user is not None:
-        access.require(user, access.VIEW_JOURNAL)
+        access.require(user, access.VIEW_BACKTESTS)
     sessions = market_calendar.trading_days(sweep.start, sweep.end)
     done = [c for c in sweep.combinations.all() if c.status == "DONE"]
-    if not done or not sessions:
+    numbers = [c.number for c in done]
+    if not done or not sessions or (best_number is not None and best_number not in numbers):
         return {"best": None, "parameters": None, "deflated_sharpe": None, "trials": len(done)}
     rows = []
     for c in done:
@@ -330,7 +334,13 @@ def sweep_deflated_sharpe(*, user: Any, sweep: Any, score: str = "sharpe") -> di
             for at, value in c.equity or []
         ]
         rows.append(research.daily_from_equity(points, sessions))
-    best, deflated = research.best_deflated(np.vstack(rows), score)
+    daily = np.vstack(rows)
+    if best_number is None:
+        best, deflated = research.best_deflated(daily, score)
+    else:
+        best = numbers.index(best_number)
+        srs = [s for s in (research.period_sharpe(row) for row in daily) if s is not None]
+        deflated = research.deflated_sharpe_of_trials(daily[best], srs)
     return {
         "best": done[best].number,
         "parameters": done[best].parameters,
