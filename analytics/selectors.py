@@ -420,8 +420,54 @@ def _ordered(rows: list[GroupRow], by: Breakdown, value: str) -> list[GroupRow]:
     return sorted(rows, key=lambda r: (r.key == "na", -(r.figures[value] or 0.0), r.key))
 
 
+def _rows_breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow] | None:
+    """The breakdown from the performance rows when they hold it exactly: by strategy under a mode and/or
+    a strategy (``StrategyPerformance``), by month under dates and a mode (``DailyPerformance``); else None."""
+    active = filterset.active_filters
+    data = filterset.form.cleaned_data
+    if by.name == "strategy" and active <= STRATEGY_COUNTABLE:
+        rows = StrategyPerformance.objects.filter(trades__gt=0)
+        if data.get("strategy"):
+            rows = rows.filter(strategy_name=data["strategy"])
+        if data.get("mode"):
+            rows = rows.filter(mode=data["mode"])
+        keyed = [(r.strategy_name, r) for r in rows]
+    elif by.name == "month" and filterset.is_daily_countable:
+        keyed = [(f"{r.date:%Y-%m}", r) for r in _day_rows(filterset)]
+    else:
+        return None
+    if any(r.first_sign is None for _, r in keyed):
+        return None
+    groups: dict[str, list] = {}
+    for key, row in keyed:
+        groups.setdefault(key, []).append(row)
+    out = []
+    for key, rows in groups.items():
+
+        def total(name: str, rows=rows):
+            return sum((getattr(r, name) for r in rows), Decimal(0))
+
+        sums = stats.TradeSums(
+            trades=sum(r.trades for r in rows),
+            wins=sum(r.wins for r in rows),
+            losses=sum(r.losses for r in rows),
+            net=total("net_pnl"),
+            sum_wins=total("sum_wins"),
+            sum_losses=total("sum_losses"),
+            r_count=sum(r.r_count for r in rows),
+            r_sum=total("r_sum"),
+        )
+        label = by.labels(key) if by.labels else key
+        out.append(GroupRow(key, label, stats.trade_figures(sums)))
+    return _ordered(out, by, "net_pnl")
+
+
 def breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
-    """The breakdown ``by`` of the filtered trades: trade figures per group (``stats.trade_figures``)."""
+    """The breakdown ``by`` of the filtered trades: trade figures per group (``stats.trade_figures``),
+    from the performance rows when they hold it (``_rows_breakdown``), else one GROUP BY."""
+    from_rows = _rows_breakdown(filterset, by)
+    if from_rows is not None:
+        return from_rows
     rows = []
     for key, label, n, wins, losses, net, sum_wins, sum_losses, r_count, r_sum in _grouped(
         filterset, by, ("net_pnl", "r_multiple"), _SUMS

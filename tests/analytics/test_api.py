@@ -549,6 +549,21 @@ def test_the_summary_from_the_performance_rows_equals_the_one_from_the_trades(tr
     _same(_get(api, "summary"), _get(api, "summary", pnl_min="-1e9"), "not computed")
 
 
+def test_breakdowns_from_the_performance_rows_equal_those_from_the_trades(trades, api):
+    for by, params in (
+        ("strategy", {}),
+        ("strategy", {"mode": "ALL"}),
+        ("strategy", {"strategy": "PCRStrategy", "mode": "BACKTEST"}),
+        ("month", {}),
+        ("month", {"mode": "ALL", "date_from": "2026-03-02"}),
+    ):
+        rows = _get(api, "breakdown", by=by, **params)["rows"]
+        direct = _get(api, "breakdown", by=by, **params, pnl_min="-1e9")["rows"]
+        assert [r["key"] for r in rows] == [r["key"] for r in direct] and rows, (by, params)
+        for a, b in zip(rows, direct, strict=True):
+            _same(a, b, (by, params))
+
+
 def _same(a: dict, b: dict, why) -> None:
     assert set(a) == set(b), why
     for key in a:
