@@ -599,3 +599,23 @@ def test_runs_of_rows_join_into_the_streaks_of_their_trades():
             return best
 
         assert join_runs(rows) == (longest(n > 0 for n in nets), longest(n < 0 for n in nets)), (nets, cuts)
+
+
+def test_the_migration_fills_the_attribution_of_trades_recorded_before_it():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("journal.migrations.0005_analytics_attribution_and_sums")
+    worked = _worked()
+    bare = record_trade(now=NOW, **trade_fields(trade_id="BARE-2"))
+    Trade.objects.update(delta_pnl=None, gamma_pnl=None, theta_pnl=None, vega_pnl=None, residual_pnl=None)
+    migration.fill(apps, None)
+    worked.refresh_from_db()
+    bare.refresh_from_db()
+    assert (worked.delta_pnl, worked.vega_pnl, worked.residual_pnl) == (
+        D("3750.00"),
+        D("-900.00"),
+        D("15.00"),
+    )
+    assert bare.delta_pnl is None
