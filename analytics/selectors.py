@@ -10,11 +10,11 @@ each breakdown one ``GROUP BY`` over the bucket rule of ``analytics.buckets`` wr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 import pandas as pd
 from django.conf import settings
@@ -52,41 +52,63 @@ def _plain(qs: QuerySet) -> QuerySet:
     return qs.order_by()
 
 
+class _Runs(NamedTuple):
+    """The run fields of a performance row (``journal.accumulator.join_runs`` reads them)."""
+
+    trades: int
+    first_sign: int
+    first_run: int
+    last_sign: int
+    last_run: int
+    best_win_run: int
+    best_loss_run: int
+
+
 def trade_sums(filterset: TradeFilterSet) -> trade_stats.TradeSums:
     """The sufficient statistics of the filtered trades: from the performance rows when they hold the
     filtered set exactly (dates and mode: the per-day rows; a strategy and mode: the strategy's row), else
     one aggregate query over the trades. Streaks join the rows' runs when the rows are of one mode (in
     time order), else come from a window query over the trades."""
     rows, one_mode = _performance_rows(filterset)
-    if rows is None or any(r.first_sign is None for r in rows):
+    if rows is None or rows.filter(first_sign__isnull=True).exists():
         return _trade_sums_of_trades(filterset)
-    win_streak, loss_streak = join_runs(rows) if one_mode else (streaks(filterset) if rows else (0, 0))
-
-    def total(name: str):
-        return sum((getattr(r, name) for r in rows), Decimal(0))
-
+    counts = ("trades", "wins", "losses", "r_count", "mae_count", "mfe_count", "efficiency_count")
+    money = ("net_pnl", "gross_pnl", "total_charges", "sum_wins", "sum_losses", "total_hold_minutes")
+    more = ("r_sum", "r_sum_sq", "mae_sum", "mfe_sum", "efficiency_sum")
+    got = rows.aggregate(
+        **{f"s_{name}": Sum(name) for name in (*counts, *money, *more)},
+        max_net=Max("best_trade"),
+        min_net=Min("worst_trade"),
+    )
+    total = {name: got[f"s_{name}"] or 0 for name in (*counts, *money, *more)}
+    if not total["trades"]:
+        return trade_stats.TradeSums()
+    if one_mode:
+        win_streak, loss_streak = join_runs(_Runs(*r) for r in rows.values_list(*_Runs._fields))
+    else:
+        win_streak, loss_streak = streaks(filterset)
     return trade_stats.TradeSums(
-        trades=sum(r.trades for r in rows),
-        wins=sum(r.wins for r in rows),
-        losses=sum(r.losses for r in rows),
-        net=total("net_pnl"),
-        gross=total("gross_pnl"),
-        charges=total("total_charges"),
-        sum_wins=total("sum_wins"),
-        sum_losses=total("sum_losses"),
-        max_net=max((r.best_trade for r in rows), default=None),
-        min_net=min((r.worst_trade for r in rows), default=None),
-        r_count=sum(r.r_count for r in rows),
-        r_sum=total("r_sum"),
-        r_sum_sq=total("r_sum_sq"),
-        hold_count=sum(r.trades for r in rows),
-        hold_sum=total("total_hold_minutes"),
-        mae_count=sum(r.mae_count for r in rows),
-        mae_sum=total("mae_sum"),
-        mfe_count=sum(r.mfe_count for r in rows),
-        mfe_sum=total("mfe_sum"),
-        efficiency_count=sum(r.efficiency_count for r in rows),
-        efficiency_sum=math.fsum(r.efficiency_sum for r in rows),
+        trades=int(total["trades"]),
+        wins=int(total["wins"]),
+        losses=int(total["losses"]),
+        net=total["net_pnl"],
+        gross=total["gross_pnl"],
+        charges=total["total_charges"],
+        sum_wins=total["sum_wins"],
+        sum_losses=total["sum_losses"],
+        max_net=got["max_net"],
+        min_net=got["min_net"],
+        r_count=int(total["r_count"]),
+        r_sum=total["r_sum"],
+        r_sum_sq=total["r_sum_sq"],
+        hold_count=int(total["trades"]),
+        hold_sum=total["total_hold_minutes"],
+        mae_count=int(total["mae_count"]),
+        mae_sum=total["mae_sum"],
+        mfe_count=int(total["mfe_count"]),
+        mfe_sum=total["mfe_sum"],
+        efficiency_count=int(total["efficiency_count"]),
+        efficiency_sum=float(total["efficiency_sum"]),
         longest_win_streak=win_streak,
         longest_loss_streak=loss_streak,
     )
@@ -105,19 +127,19 @@ def _day_rows(filterset: TradeFilterSet) -> QuerySet:
     return rows
 
 
-def _performance_rows(filterset: TradeFilterSet) -> tuple[list | None, bool]:
+def _performance_rows(filterset: TradeFilterSet) -> tuple[QuerySet | None, bool]:
     """(rows, of one mode) of the performance table that holds exactly the filtered trades, in time
     order; (None, False) when none does."""
     active = filterset.active_filters
     data = filterset.form.cleaned_data
     one_mode = bool(data.get("mode"))
     if filterset.is_daily_countable:
-        return list(_day_rows(filterset).order_by("date", "mode")), one_mode
+        return _day_rows(filterset).order_by("date", "mode"), one_mode
     if "strategy" in active and active <= STRATEGY_COUNTABLE:
         rows = StrategyPerformance.objects.filter(strategy_name=data["strategy"], trades__gt=0)
         if one_mode:
             rows = rows.filter(mode=data["mode"])
-        return list(rows.order_by("mode")), one_mode
+        return rows.order_by("mode"), one_mode
     return None, False
 
 
@@ -420,8 +442,54 @@ def _ordered(rows: list[GroupRow], by: Breakdown, value: str) -> list[GroupRow]:
     return sorted(rows, key=lambda r: (r.key == "na", -(r.figures[value] or 0.0), r.key))
 
 
+def _rows_breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow] | None:
+    """The breakdown from the performance rows when they hold it exactly: by strategy under a mode and/or
+    a strategy (``StrategyPerformance``), by month under dates and a mode (``DailyPerformance``); else None."""
+    active = filterset.active_filters
+    data = filterset.form.cleaned_data
+    if by.name == "strategy" and active <= STRATEGY_COUNTABLE:
+        rows = StrategyPerformance.objects.filter(trades__gt=0)
+        if data.get("strategy"):
+            rows = rows.filter(strategy_name=data["strategy"])
+        if data.get("mode"):
+            rows = rows.filter(mode=data["mode"])
+        keyed = [(r.strategy_name, r) for r in rows]
+    elif by.name == "month" and filterset.is_daily_countable:
+        keyed = [(f"{r.date:%Y-%m}", r) for r in _day_rows(filterset)]
+    else:
+        return None
+    if any(r.first_sign is None for _, r in keyed):
+        return None
+    groups: dict[str, list] = {}
+    for key, row in keyed:
+        groups.setdefault(key, []).append(row)
+    out = []
+    for key, rows in groups.items():
+
+        def total(name: str, rows=rows):
+            return sum((getattr(r, name) for r in rows), Decimal(0))
+
+        sums = trade_stats.TradeSums(
+            trades=sum(r.trades for r in rows),
+            wins=sum(r.wins for r in rows),
+            losses=sum(r.losses for r in rows),
+            net=total("net_pnl"),
+            sum_wins=total("sum_wins"),
+            sum_losses=total("sum_losses"),
+            r_count=sum(r.r_count for r in rows),
+            r_sum=total("r_sum"),
+        )
+        label = by.labels(key) if by.labels else key
+        out.append(GroupRow(key, label, trade_stats.trade_figures(sums)))
+    return _ordered(out, by, "net_pnl")
+
+
 def breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
-    """The breakdown ``by`` of the filtered trades: trade figures per group (``trade_stats.trade_figures``)."""
+    """The breakdown ``by`` of the filtered trades: trade figures per group (``trade_stats.trade_figures``),
+    from the performance rows when they hold it (``_rows_breakdown``), else one GROUP BY."""
+    from_rows = _rows_breakdown(filterset, by)
+    if from_rows is not None:
+        return from_rows
     rows = []
     for key, label, n, wins, losses, net, sum_wins, sum_losses, r_count, r_sum in _grouped(
         filterset, by, ("net_pnl", "r_multiple"), _SUMS
