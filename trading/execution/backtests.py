@@ -77,7 +77,8 @@ def backtest_execute(
 ) -> BacktestRun:
     """Backtest the strategies over the sessions ``start``..``end`` of ``data`` (``DATA_SOURCES``:
     the simulated market with ``seed``, or the market-data store at ``MARKETDATA_DIR``) and store the
-    run and its trades (entry mode BACKTEST, trade ids prefixed ``BT<run>-``), in bulk.
+    run and its trades (entry mode BACKTEST, trade ids prefixed ``BT<run>-``), streamed into the
+    journal in bulk (``journal.services.trade_writer``).
 
     The store: a session with only end-of-day data is refused by name (``EodOnlySession``) before
     anything is stored; a session with gaps is traded on what is there and its gaps noted in the
@@ -108,24 +109,24 @@ def backtest_execute(
         config = engine_config(
             index, mode="BACKTEST", data_source=source_name, position_prefix=f"BT{run.pk}-"
         )
-        result = run_backtest(
-            days,
-            strategies=slots,
-            broker=paper_broker(),  # PAPER_* fill model, as the desk
-            config=config,
-            params=params,
-            iv_history=iv_history,
-            on_cycle=progress,
-            on_session=on_session,
-            keep_signals=False,
-        )
-        # The backtest's clock ends with the close of its last session.
-        journal_services.record_trades(
-            now=market_calendar.session_close(end),
-            origin=TradeOrigin.ENGINE,
-            trades=[closed.trade for closed in result.trades],
-            backtest_run=run,
-        )
+        # The backtest's clock ends with the close of its last session. Trades stream into the
+        # journal as they close (one transaction, one performance rebuild): none is held in memory.
+        with journal_services.trade_writer(
+            now=market_calendar.session_close(end), origin=TradeOrigin.ENGINE, backtest_run=run
+        ) as journal:
+            result = run_backtest(
+                days,
+                strategies=slots,
+                broker=paper_broker(),  # PAPER_* fill model, as the desk
+                config=config,
+                params=params,
+                iv_history=iv_history,
+                on_cycle=progress,
+                on_session=on_session,
+                on_closed=lambda closed: journal.add(closed.trade),
+                keep_signals=False,
+                keep_trades=False,
+            )
         run.summary = result.summary()
         if gaps:
             run.summary["gaps"] = gaps
