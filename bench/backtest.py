@@ -1,7 +1,7 @@
 """Benchmark: backtests - the plain-bars research path against backtrader, the 14 strategies over a year,
 ``manage.py backtest --data store`` over a year, and peak memory for 1 and 12 months.
 
-Run: ``.venv/bin/python bench/backtest.py [--days 250] [--months 12] [--skip-store] [--work var/bench/backtest]``.
+Run: ``.venv/bin/python bench/backtest.py [--days 250] [--months 12] [--skip-store | --store-only] [--work var/bench/backtest]``.
 
 Prints, in one run (median of 3 each):
 
@@ -298,10 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 1, 1))
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "backtest")
     parser.add_argument("--skip-store", action="store_true", help="leave out part 3")
+    parser.add_argument("--store-only", action="store_true", help="only part 3")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    same = plain_bars(args.work, args.days)
-    engine_year(args.days, args.start)
+    same = True
+    if not args.store_only:
+        same = plain_bars(args.work, args.days)
+        engine_year(args.days, args.start)
     if not args.skip_store:
         store_year(args.work, args.days, args.months, args.start)
     return 0 if same else 1

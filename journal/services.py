@@ -668,50 +668,89 @@ def _checked(fields: dict, *, now: datetime, origin: str) -> dict:
 def record_trades(
     *, now: datetime, origin: str = TradeOrigin.MANUAL, trades: Iterable[dict], **common
 ) -> list[Trade]:
-    """Validate, derive and store many closed trades at once: ``record_trade``'s bulk sibling (a
-    backtest's journal). Returns the trades it stored.
+    """Validate, derive and store many closed trades at once: ``record_trade``'s bulk sibling.
+    Returns the trades it stored. ``trade_writer`` is the same, streamed (a backtest's journal)."""
+    with trade_writer(now=now, origin=origin, **common) as writer:
+        for fields in trades:
+            writer.add(fields)
+    return writer.created
 
-    Each trade is ``common`` updated with one dict of ``trades`` (e.g. ``backtest_run=run`` in
-    ``common``), checked exactly as ``record_trade`` checks one (``_checked``, against ``now``) -
-    all of them before anything is written: a bad one raises ``ValidationError`` (its position in
-    ``trades`` and its fields) and stores none. Then, in one transaction, the new ones are inserted
-    in bulk and the performance rows they touch are rebuilt once (``performance.refresh_keys``).
-    A ``trade_id`` already stored (or twice in ``trades``) is stored once, as ``record_trade`` does.
-    No spool: a database error raises and nothing is stored (a backtest is run again, not replayed).
-    """
-    values: list[dict] = []
-    seen: set[str] = set()
-    for position, fields in enumerate(trades):
+
+class TradeWriter:
+    """Trades into the journal in bulk, inside ``trade_writer``'s transaction (see there)."""
+
+    BATCH = 500
+
+    def __init__(self, *, now: datetime, origin: str, common: dict) -> None:
+        self.now, self.origin, self.common = now, origin, common
+        self.created: list[Trade] = []
+        self._pending: list[dict] = []
+        self._seen: set[str] = set()
+        self._keys: set[tuple[date, str, str]] = set()
+        self._position = 0
+
+    def add(self, fields: dict) -> None:
+        """Check one trade (``record_trade``'s checks, ``_checked``) and queue it; a bad one raises
+        ``ValidationError`` naming its position among the trades added and its fields."""
+        position, self._position = self._position, self._position + 1
         try:
-            checked = _checked({**common, **fields}, now=now, origin=origin)
+            checked = _checked({**self.common, **fields}, now=self.now, origin=self.origin)
         except ValidationError as exc:
             raise ValidationError(
                 {f"trades[{position}].{name}": msgs for name, msgs in _message_dict(exc).items()}
             ) from exc
         _check_reserved(checked["trade_id"], checked["origin"])
-        if checked["trade_id"] not in seen:
-            seen.add(checked["trade_id"])
-            values.append(checked)
-    created: list[Trade] = []
-    with transaction.atomic():
-        stored: set[str] = set()
-        ids = [v["trade_id"] for v in values]
-        for chunk in range(0, len(ids), 5000):
-            stored.update(
-                Trade.objects.filter(trade_id__in=ids[chunk : chunk + 5000]).values_list(
-                    "trade_id", flat=True
-                )
+        if checked["trade_id"] in self._seen:
+            return
+        self._seen.add(checked["trade_id"])
+        self._pending.append(checked)
+        if len(self._pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Insert the queued trades whose id is not stored yet."""
+        values, self._pending = self._pending, []
+        if not values:
+            return
+        stored = set(
+            Trade.objects.filter(trade_id__in=[v["trade_id"] for v in values]).values_list(
+                "trade_id", flat=True
             )
-        created = Trade.objects.bulk_create(
-            [Trade(**v) for v in values if v["trade_id"] not in stored], batch_size=1000
         )
-        performance.refresh_keys({(t.trade_date, t.entry_mode, t.strategy_name) for t in created})
+        created = Trade.objects.bulk_create([Trade(**v) for v in values if v["trade_id"] not in stored])
         for trade in created:
+            self._keys.add((trade.trade_date, trade.entry_mode, trade.strategy_name))
             _trade_event(trade)
-    for trade in created:
+        self.created.extend(created)
+
+    def close(self) -> None:
+        """The last queued trades, then one rebuild of the performance rows they touched."""
+        self.flush()
+        performance.refresh_keys(self._keys)
+
+
+@contextmanager
+def trade_writer(*, now: datetime, origin: str = TradeOrigin.MANUAL, **common):
+    """A ``TradeWriter`` whose trades are stored in one transaction, with one performance rebuild.
+
+    Each trade added is ``common`` updated with its dict (e.g. ``backtest_run=run`` in ``common``),
+    checked exactly as ``record_trade`` checks one, against ``now``; they are inserted in batches as
+    they come (so a caller can stream them: memory does not grow with their number) and the
+    performance rows they touch are rebuilt once at the end (``performance.refresh_keys``). All or
+    nothing: a bad trade or any error in the block rolls the transaction back and stores none. A
+    ``trade_id`` already stored (or added twice) is stored once, as ``record_trade`` does. No spool:
+    a database error raises (a backtest is run again, not replayed). The ``on_trade_recorded`` hooks
+    run for each stored trade after the commit.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("trade_writer needs the caller's clock as an aware datetime (now=...)")
+    writer = TradeWriter(now=now, origin=_choice("origin", origin, TradeOrigin.choices), common=common)
+    with transaction.atomic():
+        yield writer
+        writer.close()
+    for trade in writer.created:
         trade.spooled = False
         _after_commit(trade, None)  # a bulk write is never the live engine's close
-    return created
 
 
 # Who wrote a spooled trade and the clock it was checked against (beside its raw facts).

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import model_to_dict
 
 from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeOrigin
-from journal.services import record_trade, record_trades
+from journal.services import TradeWriter, record_trade, record_trades
 from tests.helpers import NOW, trade_fields
 from trading.brokers.paper import PaperBroker
 from trading.core import calendar as market_calendar
@@ -71,7 +71,8 @@ def test_bulk_gives_the_journal_and_performance_of_one_by_one(backtest_trades) -
     assert len(bulk[1]) == 5 and len(bulk[2]) > 1  # five days, several strategies
 
 
-def test_a_bad_trade_stores_nothing_and_is_named(backtest_trades) -> None:
+def test_a_bad_trade_stores_nothing_and_is_named(backtest_trades, monkeypatch) -> None:
+    monkeypatch.setattr(TradeWriter, "BATCH", 2)  # the good ones before it are inserted already
     bad = dict(backtest_trades[3], exit_price="-1")
     with pytest.raises(ValidationError) as err:
         record_trades(

@@ -55,12 +55,28 @@ class BacktestResult:
     signal_count: int = 0
     accepted_count: int = 0
     keep_signals: bool = True
+    keep_trades: bool = True
+    trade_count: int = 0
+    win_count: int = 0
+    gross_total: Decimal = Decimal(0)
+    charges_total: Decimal = Decimal(0)
+    net_total: Decimal = Decimal(0)
+
+    def add_trade(self, closed: ClosedTrade, realised: Decimal) -> None:
+        """Count a closed trade into the figures (and keep it unless ``keep_trades`` is off)."""
+        self.trade_count += 1
+        self.win_count += closed.net_pnl > 0
+        self.gross_total += closed.gross_pnl
+        self.charges_total += closed.charges
+        self.net_total += closed.net_pnl
+        self.equity.append((closed.exit_time, realised))
+        if self.keep_trades:
+            self.trades.append(closed)
 
     def summary(self) -> dict:
         """Counts, P&L (rupees, net of charges), win rate (%, net > 0), and the max drawdown: the
         largest fall of the equity curve from its running peak, in rupees, >= 0 (as analytics.stats)."""
-        nets = [t.net_pnl for t in self.trades]
-        wins = [n for n in nets if n > 0]
+        n, wins = self.trade_count, self.win_count
         peak = Decimal(0)
         worst = Decimal(0)
         for _, eq in self.equity:
@@ -72,13 +88,13 @@ class BacktestResult:
             "cycles": self.cycles,
             "signals": self.signal_count,
             "accepted_signals": self.accepted_count,
-            "trades": len(self.trades),
+            "trades": n,
             "combos": len(self.combos),
-            "wins": len(wins),
-            "win_rate": round(100.0 * len(wins) / len(nets), 2) if nets else None,
-            "gross_pnl": str(sum((t.gross_pnl for t in self.trades), Decimal(0))),
-            "charges": str(sum((t.charges for t in self.trades), Decimal(0))),
-            "net_pnl": str(sum(nets, Decimal(0))),
+            "wins": wins,
+            "win_rate": round(100.0 * wins / n, 2) if n else None,
+            "gross_pnl": str(self.gross_total),
+            "charges": str(self.charges_total),
+            "net_pnl": str(self.net_total),
             "max_drawdown": str(-worst),
         }
 
@@ -345,14 +361,18 @@ def run_backtest(
     on_cycle: Callable[[CycleResult], None] | None = None,
     on_session: Callable[[date, int], None] | None = None,
     keep_signals: bool = True,
+    keep_trades: bool = True,
+    on_closed: Callable[[ClosedTrade], None] | None = None,
     session_batch: int = 5,
 ) -> BacktestResult:
     """Trade ``days`` (sessions in time order) through ``engine.run_cycle``, bar by bar.
 
     ``strategies``: the slots to trade, in the order their signals are taken on a bar (the registry
     order, as the live loop). ``params``: strategy parameters by name. Returns every trade, signal and
-    order (``keep_signals=False``: only their counts in ``summary()``); ``on_cycle`` sees each cycle's
-    result (persistence), ``on_session(session, bars)`` each session done (progress).
+    order (``keep_signals=False``: only their counts in ``summary()``; ``keep_trades=False``: the
+    trades only through ``on_closed`` as they close, e.g. into the journal, and their figures in
+    ``summary()``); ``on_cycle`` sees each cycle's result (persistence), ``on_session(session,
+    bars)`` each session done (progress).
 
     Streaming, in flat memory: ``days`` is consumed one session at a time (a generator is never held
     whole); each session's feature rows (``FeatureStream``) and signals (``SessionSignals``) are
@@ -373,7 +393,7 @@ def run_backtest(
 
     state = state or EngineState(index=config.index)
     result = BacktestResult()
-    result.keep_signals = keep_signals
+    result.keep_signals, result.keep_trades = keep_signals, keep_trades
 
     def settlement(index: str, expiry: date) -> float | None:
         """The close of the expiry session's last minute among the sessions backtested so far."""
@@ -390,7 +410,7 @@ def run_backtest(
                 continue
             realised = _trade_session(
                 day, cols, next(batch_signals), state, broker, slots, config, settlement, result, on_cycle,
-                keep_signals, realised,
+                on_closed, keep_signals, realised,
             )  # fmt: skip
             if on_session is not None:
                 on_session(day.session, len(day))
@@ -410,8 +430,9 @@ def _batches(days: Iterable[DayBars], size: int) -> Iterator[list[DayBars]]:
 
 
 def _trade_session(
-    day, cols, by_row, state, broker, slots, config, settlement, result, on_cycle, keep_signals, realised
-) -> Decimal:
+    day, cols, by_row, state, broker, slots, config, settlement, result, on_cycle, on_closed, keep_signals,
+    realised,
+) -> Decimal:  # fmt: skip
     """The engine over one session's bars with something to do (see ``run_backtest``); returns the
     realised P&L so far."""
     signal_rows = sorted(by_row)
@@ -449,8 +470,9 @@ def _trade_session(
             result.orders.extend(cycle.orders)
         for closed in cycle.closed:
             realised += closed.net_pnl
-            result.trades.append(closed)
-            result.equity.append((closed.exit_time, realised))
+            result.add_trade(closed, realised)
+            if on_closed is not None:
+                on_closed(closed)
         for combo in cycle.combos:
             result.combos[combo.combo_id] = combo
         if on_cycle is not None:
