@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import selectors, stats
+from analytics import selectors, stats, trade_stats
 from analytics.report import ALL_MODES, capital_for, report_filters
 from journal.api import TRADE_FILTERS
 from journal.filters import TradeFilterSet, refuse_empty_choices
@@ -313,7 +313,7 @@ class SummaryView(_AnalyticsView):
     def get(self, request: Request) -> Response:
         filterset, mode = _filters(request)
         rf = _rf(request)
-        figures = stats.trade_figures(selectors.trade_sums(filterset))
+        figures = trade_stats.trade_figures(selectors.trade_sums(filterset))
         daily = selectors.daily_series(selectors.daily_rows(filterset))
         figures.update(stats.daily_figures(daily, capital=capital_for(mode), rf=rf))
         body: dict[str, Any] = {"mode": mode}

@@ -27,7 +27,7 @@ from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMi
 from django.http import QueryDict
 from django.utils import timezone
 
-from analytics import buckets, research, stats
+from analytics import buckets, research, stats, trade_stats
 from analytics.returns import TradeColumns, daily_net, daily_net_from_trades
 from journal.filters import TRADE_FILTER_NAMES, TradeFilterSet, filter_trades
 from journal.selectors import daily_net_rows
@@ -422,17 +422,17 @@ def _monthly(daily: pd.Series, returns: pd.Series) -> dict[str, Any]:
 
 def _group_row(label: str, cols: TradeColumns) -> dict[str, Any]:
     """The columns of a breakdown row from the trades of one group."""
-    net = stats.net_pnl(cols.net)
+    net = trade_stats.net_pnl(cols.net)
     return {
         "label": label,
         "trades": len(cols),
-        "win_rate": formats.percent(stats.win_rate(cols.net)),
+        "win_rate": formats.percent(trade_stats.win_rate(cols.net)),
         "net_value": net,
         "net": formats.inr(net),
         "css": _css(net),
-        "expectancy": formats.inr(stats.expectancy(cols.net)),
-        "profit_factor": formats.ratio(stats.profit_factor(cols.net)),
-        "average_r": formats.ratio(stats.expectancy_r(cols.r_multiple)),
+        "expectancy": formats.inr(trade_stats.expectancy(cols.net)),
+        "profit_factor": formats.ratio(trade_stats.profit_factor(cols.net)),
+        "average_r": formats.ratio(trade_stats.expectancy_r(cols.r_multiple)),
     }
 
 
@@ -642,7 +642,7 @@ def build_report(filters: ReportFilters, *, capital: float | None = None, rf: fl
         daily = pd.Series([], dtype=float)
     returns = frame["return"] if len(frame) else pd.Series([], dtype=float)
     key_figures, groups = _figures(summary)
-    r_bins = stats.r_distribution(cols.r_multiple)
+    r_bins = trade_stats.r_distribution(cols.r_multiple)
     scatter_ok = np.isfinite(cols.mae) & np.isfinite(cols.mfe)
     idx = np.flatnonzero(scatter_ok)[-SCATTER_MAX_POINTS:]
     attr = _attribution(data)

@@ -5,7 +5,7 @@ analytics' mode rule; the caller answers 400 otherwise) and returns plain values
 trades into Python: totals and sums are one aggregate query, the daily series a ``GROUP BY trade_date``
 (the per-day performance rows when only the dates and the mode filter), streaks a window query, and
 each breakdown one ``GROUP BY`` over the bucket rule of ``analytics.buckets`` written as SQL
-(``Dimension.sql_case``). The figures from those sums are ``analytics.stats.trade_figures``.
+(``Dimension.sql_case``). The figures from those sums are ``analytics.trade_stats.trade_figures``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from django.db.models import (
 )
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute, TruncDate
 
-from analytics import buckets, stats
+from analytics import buckets, trade_stats
 from analytics.returns import daily_net
 from journal.accumulator import join_runs
 from journal.filters import TradeFilterSet
@@ -52,7 +52,7 @@ def _plain(qs: QuerySet) -> QuerySet:
     return qs.order_by()
 
 
-def trade_sums(filterset: TradeFilterSet) -> stats.TradeSums:
+def trade_sums(filterset: TradeFilterSet) -> trade_stats.TradeSums:
     """The sufficient statistics of the filtered trades: from the performance rows when they hold the
     filtered set exactly (dates and mode: the per-day rows; a strategy and mode: the strategy's row), else
     one aggregate query over the trades. Streaks join the rows' runs when the rows are of one mode (in
@@ -65,7 +65,7 @@ def trade_sums(filterset: TradeFilterSet) -> stats.TradeSums:
     def total(name: str):
         return sum((getattr(r, name) for r in rows), Decimal(0))
 
-    return stats.TradeSums(
+    return trade_stats.TradeSums(
         trades=sum(r.trades for r in rows),
         wins=sum(r.wins for r in rows),
         losses=sum(r.losses for r in rows),
@@ -121,7 +121,7 @@ def _performance_rows(filterset: TradeFilterSet) -> tuple[list | None, bool]:
     return None, False
 
 
-def _trade_sums_of_trades(filterset: TradeFilterSet) -> stats.TradeSums:
+def _trade_sums_of_trades(filterset: TradeFilterSet) -> trade_stats.TradeSums:
     """The sums over the trades themselves: one aggregate query plus the streaks' window query."""
     qs = _plain(filterset.qs)
     win, loss = Q(net_pnl__gt=0), Q(net_pnl__lt=0)
@@ -163,7 +163,7 @@ def _trade_sums_of_trades(filterset: TradeFilterSet) -> stats.TradeSums:
         k: (v if v is not None else (None if k in ("max_net", "min_net") else 0)) for k, v in row.items()
     }
     win_streak, loss_streak = streaks(filterset) if values["trades"] else (0, 0)
-    return stats.TradeSums(**values, longest_win_streak=win_streak, longest_loss_streak=loss_streak)
+    return trade_stats.TradeSums(**values, longest_win_streak=win_streak, longest_loss_streak=loss_streak)
 
 
 def _inner(qs: QuerySet, *fields: str) -> tuple[str, tuple, str]:
@@ -421,12 +421,12 @@ def _ordered(rows: list[GroupRow], by: Breakdown, value: str) -> list[GroupRow]:
 
 
 def breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
-    """The breakdown ``by`` of the filtered trades: trade figures per group (``stats.trade_figures``)."""
+    """The breakdown ``by`` of the filtered trades: trade figures per group (``trade_stats.trade_figures``)."""
     rows = []
     for key, label, n, wins, losses, net, sum_wins, sum_losses, r_count, r_sum in _grouped(
         filterset, by, ("net_pnl", "r_multiple"), _SUMS
     ):
-        sums = stats.TradeSums(
+        sums = trade_stats.TradeSums(
             trades=int(n),
             wins=int(wins or 0),
             losses=int(losses or 0),
@@ -436,7 +436,7 @@ def breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
             r_count=int(r_count or 0),
             r_sum=r_sum or 0,
         )
-        rows.append(GroupRow(key, label, stats.trade_figures(sums)))
+        rows.append(GroupRow(key, label, trade_stats.trade_figures(sums)))
     return _ordered(rows, by, "net_pnl")
 
 
@@ -463,9 +463,9 @@ def attribution_groups(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRo
         figures = {
             "trades": int(n),
             "attributed": int(attributed or 0),
-            "gross_pnl": stats.paisa(gross),
-            "gross_attributed": stats.paisa(gross_attributed),
+            "gross_pnl": trade_stats.paisa(gross),
+            "gross_attributed": trade_stats.paisa(gross_attributed),
         }
-        figures.update({c: stats.paisa(v) for c, v in zip(attribution.COMPONENTS, parts, strict=True)})
+        figures.update({c: trade_stats.paisa(v) for c, v in zip(attribution.COMPONENTS, parts, strict=True)})
         rows.append(GroupRow(key, label, figures))
     return _ordered(rows, by, "gross_attributed")

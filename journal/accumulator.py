@@ -43,7 +43,7 @@ class Accumulator:
     peak_net: Decimal = ZERO
     max_drawdown: Decimal = ZERO
     last_exit_time: datetime | None = None
-    # What analytics adds up over rows (analytics.stats.TradeSums): R-multiples (count, sum, sum of
+    # What analytics adds up over rows (analytics.trade_stats.TradeSums): R-multiples (count, sum, sum of
     # squares), MAE/MFE, exit efficiency ((gross - MAE) / (MFE - MAE) over trades with MFE > MAE), and the
     # runs of wins (+1) and losses (-1) - the first run, the current (last) run and the longest of each -
     # so that the rows of consecutive days join into the streaks of the whole period.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -633,14 +633,11 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
     ``spooled = True`` is returned; ``drain_spool`` writes it later. Bad input raises
     ``ValidationError`` naming every bad field and writes nothing.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
     # The wall moment the engine handed the closed trade over (``now`` is the market clock, which a
     # simulated session runs far from the wall): the journal's delay is measured from it.
     handed_at = time.time() if origin == TradeOrigin.ENGINE else None
-    origin = _choice("origin", origin, TradeOrigin.choices)
-    values = derive_trade(fields, now=now)
-    values["origin"] = origin
+    values = _checked(fields, now=now, origin=origin)
+    origin = values["origin"]
     try:
         _check_reserved(values["trade_id"], origin)
         return _write_trade(values, handed_at)
@@ -652,6 +649,69 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
         trade = Trade(**values)
         trade.spooled = True
         return trade
+
+
+def _checked(fields: dict, *, now: datetime, origin: str) -> dict:
+    """The one definition of a new trade's checks (``record_trade``, ``record_trades``): the caller's
+    clock is aware, ``origin`` a ``TradeOrigin``, the facts derive (``derive_trade``: bad fields
+    raise ``ValidationError``). Returns the values to store. (The writers then check that a trade
+    that is not the engine's does not take an engine id, ``_check_reserved``: that one reads the
+    database, so ``record_trade`` spools when it cannot.)"""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
+    origin = _choice("origin", origin, TradeOrigin.choices)
+    values = derive_trade(fields, now=now)
+    values["origin"] = origin
+    return values
+
+
+def record_trades(
+    *, now: datetime, origin: str = TradeOrigin.MANUAL, trades: Iterable[dict], **common
+) -> list[Trade]:
+    """Validate, derive and store many closed trades at once: ``record_trade``'s bulk sibling (a
+    backtest's journal). Returns the trades it stored.
+
+    Each trade is ``common`` updated with one dict of ``trades`` (e.g. ``backtest_run=run`` in
+    ``common``), checked exactly as ``record_trade`` checks one (``_checked``, against ``now``) -
+    all of them before anything is written: a bad one raises ``ValidationError`` (its position in
+    ``trades`` and its fields) and stores none. Then, in one transaction, the new ones are inserted
+    in bulk and the performance rows they touch are rebuilt once (``performance.refresh_keys``).
+    A ``trade_id`` already stored (or twice in ``trades``) is stored once, as ``record_trade`` does.
+    No spool: a database error raises and nothing is stored (a backtest is run again, not replayed).
+    """
+    values: list[dict] = []
+    seen: set[str] = set()
+    for position, fields in enumerate(trades):
+        try:
+            checked = _checked({**common, **fields}, now=now, origin=origin)
+        except ValidationError as exc:
+            raise ValidationError(
+                {f"trades[{position}].{name}": msgs for name, msgs in _message_dict(exc).items()}
+            ) from exc
+        _check_reserved(checked["trade_id"], checked["origin"])
+        if checked["trade_id"] not in seen:
+            seen.add(checked["trade_id"])
+            values.append(checked)
+    created: list[Trade] = []
+    with transaction.atomic():
+        stored: set[str] = set()
+        ids = [v["trade_id"] for v in values]
+        for chunk in range(0, len(ids), 5000):
+            stored.update(
+                Trade.objects.filter(trade_id__in=ids[chunk : chunk + 5000]).values_list(
+                    "trade_id", flat=True
+                )
+            )
+        created = Trade.objects.bulk_create(
+            [Trade(**v) for v in values if v["trade_id"] not in stored], batch_size=1000
+        )
+        performance.refresh_keys({(t.trade_date, t.entry_mode, t.strategy_name) for t in created})
+        for trade in created:
+            _trade_event(trade)
+    for trade in created:
+        trade.spooled = False
+        _after_commit(trade, None)  # a bulk write is never the live engine's close
+    return created
 
 
 # Who wrote a spooled trade and the clock it was checked against (beside its raw facts).

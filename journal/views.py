@@ -1,6 +1,7 @@
 """The journal's pages: list, trade detail (with in-place notes and tags), manual entry, P&L calendar
-and import. Server-rendered, login required; each view reads through ``journal.page_selectors`` and
-writes through ``journal.services`` / ``journal.import_services``."""
+and import. Server-rendered, login required; each view reads through ``journal.page_selectors`` (the
+list, the calendar) or ``journal.detail_selectors`` (one trade) and writes through ``journal.services``
+/ ``journal.import_services``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from journal import combos, import_services, page_selectors, selectors
+from journal import combos, detail_selectors, import_services, page_selectors, selectors
 from journal.filters import TRADE_FILTER_NAMES, filter_trades
 from journal.forms import (
     COMBO_WINDOW_MAX,
@@ -130,10 +131,10 @@ def _detail_context(trade: Trade, form: TradeAnnotateForm) -> dict:
         "combo": combo,
         "combo_legs": list(combo.trades.order_by("entry_time", "trade_id")) if combo else [],
         "combo_payoff": combos.combo_payoff(combo) if combo else None,
-        "groups": page_selectors.trade_field_groups(trade),
-        "context_rows": page_selectors.market_context_rows(trade),
-        "features": page_selectors.trade_features(trade),
-        "chart": page_selectors.trade_chart(trade),
+        "groups": detail_selectors.trade_field_groups(trade),
+        "context_rows": detail_selectors.market_context_rows(trade),
+        "features": detail_selectors.trade_features(trade),
+        "chart": detail_selectors.trade_chart(trade),
         "form": form,
         "audits": trade.audits.select_related("user")[:200],
     }

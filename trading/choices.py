@@ -34,6 +34,7 @@ class DataSource(models.TextChoices):
     SIM = "SIM", "Simulated market"
     REPLAY = "REPLAY", "CSV replay"
     KITE = "KITE", "Kite live feed"
+    STORE = "STORE", "Market-data store"
 
 
 class ExitType(models.TextChoices):

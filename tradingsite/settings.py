@@ -350,7 +350,7 @@ TRADING_BROKER = envstr("TRADING_BROKER", "")  # LIVE's broker (default kite); P
 # The simulated market of the paper desk (Celery beat path; runtrader takes --seed/--start).
 SIM_SEED = envint("SIM_SEED", 7)
 SIM_START = envstr("SIM_START", "2025-01-01")
-# Market data (trading/marketdata/registry.py): sim | replay | kite. The Kite ticker process publishes
+# Market data (trading/marketdata/registry.py): sim | replay | kite | store. The Kite ticker process publishes
 # minute bars and records the day's chain (replay format, docs/replay-format.md) under MARKET_DATA_DIR.
 MARKET_FEED = envstr("MARKET_FEED", "sim").lower()
 MARKET_DATA_DIR = Path(envstr("MARKET_DATA_DIR", str(VAR_DIR / "marketdata")))
@@ -484,4 +484,6 @@ LOGGING = {
 # --- Market-data store (trading/marketdata/store, docs/marketdata-store.md) ------------------------
 # Parquet partitions by kind, index and date: bhavcopy end-of-day chains, minute spot/chains/futures,
 # daily index closes and India VIX. `manage.py marketdata import|list|verify|eod` reads and fills it.
-MARKETDATA_DIR = Path(envstr("MARKETDATA_DIR", str(VAR_DIR / "marketdata")))
+# MARKETDATA_DIR is the one name; the older MARKET_DATA_DIR (the Kite ticker's directory) is still read
+# as its fallback, so an environment that set only that keeps its store where it was.
+MARKETDATA_DIR = Path(envstr("MARKETDATA_DIR", envstr("MARKET_DATA_DIR", str(VAR_DIR / "marketdata"))))

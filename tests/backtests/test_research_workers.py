@@ -4,8 +4,10 @@
   ``worker``) runs - it never takes them - and two research workers then give exactly the results of
   the embedded pool, with the same data version (the research workers boot beside the trading one on
   a queue of their own and are told to take ``research`` once the check is done: one boot, not two);
-* a backtest run on a research worker moves its progress bar and ends DONE; a run whose worker is
-  killed outright stays RUNNING only until the reaper marks it FAILED.
+* a backtest run on the research workers moves its progress bar and ends DONE; a run whose workers
+  are killed outright stays RUNNING only until the reaper marks it FAILED.
+
+One test, so that the workers boot once.
 """
 
 from __future__ import annotations
@@ -55,12 +57,15 @@ def _figures(sweep: Sweep) -> list[tuple]:
     ]
 
 
-def test_research_waits_for_research_workers_and_they_match_the_embedded_pool(tmp_path, broker):
+def test_research_workers_take_what_trading_workers_never_do_and_a_killed_ones_run_is_failed(
+    tmp_path, broker
+):
     request = sweeps.sweep_request(
         strategy=STRATEGY, start=START, end=END, seed=SEED, axes={"gap_em": "0.02,0.06", "memory": "30,60"}
     )
-    # Started together: the trading worker as the Procfile starts it, and two research workers that
-    # listen to a queue of their own until the check below is done (then told to take "research").
+    trader = user_with_role("trader", "t")
+    # Started together (one boot): the trading worker as the Procfile starts it, and two research
+    # workers that listen to a queue of their own until the check below is done, then take "research".
     hold = f"research-hold-{os.getpid()}"
     research_command = [
         w if w != "research" else hold for w in procfile_command("research", RESEARCH_CONCURRENCY="1")
@@ -76,12 +81,14 @@ def test_research_waits_for_research_workers_and_they_match_the_embedded_pool(tm
             90,
             "research",
         )
+        # 1. The sweep waits on the research queue while the trading worker runs.
         sweep = sweeps.sweep_execute(request, embedded=False)
         assert sweep.total == 4 and broker.llen(backtests.RESEARCH_QUEUE) == 4
         time.sleep(2.0)
         assert broker.llen(backtests.RESEARCH_QUEUE) == 4, "a trading worker took research work"
         assert Sweep.objects.get(pk=sweep.pk).done == 0
 
+        # 2. Two research workers take it.
         host = socket.gethostname()
         current_app.control.add_consumer(
             backtests.RESEARCH_QUEUE, destination=[f"research-1@{host}", f"research-2@{host}"], reply=True
@@ -95,32 +102,19 @@ def test_research_waits_for_research_workers_and_they_match_the_embedded_pool(tm
         served = {n for n in ("research-1", "research-2") if "sweep_combination[" in log_text(tmp_path, n)}
         assert served, "no research worker ran a combination"
         assert "sweep_combination[" not in log_text(tmp_path, "trading")  # never received, though running
-    finally:
-        for proc in [trading, *research]:
-            stop(proc)
-    embedded = sweeps.sweep_execute(request, embedded=True, workers=1)
-    assert embedded.data_version == done.data_version
-    assert _figures(embedded) == _figures(done)
-    assert sum(c.trade_count for c in done.combinations.all()) > 0
 
-
-def test_a_run_on_a_research_worker_finishes_and_a_killed_ones_is_failed_not_stuck(tmp_path, broker):
-    trader = user_with_role("trader", "t")
-    worker = start_worker(procfile_command("research", RESEARCH_CONCURRENCY="1"), tmp_path, "research")
-    try:
+        # 3. A run: queued after its commit, run by a research worker, DONE with its trades.
         short = backtests.backtest_start(
             user=trader,
             request=backtests.backtest_request(start=START, end=END, seed=SEED, strategies=[STRATEGY]),
         )
         assert short.status == RunStatus.PENDING
         short = wait_for(
-            lambda: BacktestRun.objects.filter(pk=short.pk, status=RunStatus.DONE).first(),
-            120,
-            "the short run",
+            lambda: BacktestRun.objects.filter(pk=short.pk, status=RunStatus.DONE).first(), 120, "the run"
         )
         assert short.bars_done == short.bars_total > 0 and short.trade_count == short.trades.count()
 
-        # A long run of every strategy: seen moving, then its worker killed with no warning.
+        # 4. A long run of every strategy: seen moving, then its workers killed with no warning.
         long = backtests.backtest_start(
             user=trader,
             request=backtests.backtest_request(start=date(2026, 4, 6), end=date(2026, 5, 15), seed=SEED),
@@ -131,7 +125,8 @@ def test_a_run_on_a_research_worker_finishes_and_a_killed_ones_is_failed_not_stu
             "the long run's progress",
         )
         assert 0 < moving.bars_done < moving.bars_total
-        stop(worker, signal.SIGKILL)
+        for proc in research:
+            stop(proc, signal.SIGKILL)
         time.sleep(1.5)
         assert BacktestRun.objects.get(pk=long.pk).status == RunStatus.RUNNING  # nobody left to say otherwise
         assert backtests.backtest_runs_reap(stale_seconds=1) == 1
@@ -139,4 +134,10 @@ def test_a_run_on_a_research_worker_finishes_and_a_killed_ones_is_failed_not_stu
         assert failed.status == RunStatus.FAILED and "worker lost" in failed.error
         assert not failed.trades.exists()
     finally:
-        stop(worker)
+        for proc in [trading, *research]:
+            stop(proc)
+    # The embedded pool gives exactly the research workers' results.
+    embedded = sweeps.sweep_execute(request, embedded=True, workers=1)
+    assert embedded.data_version == done.data_version
+    assert _figures(embedded) == _figures(done)
+    assert sum(c.trade_count for c in done.combinations.all()) > 0

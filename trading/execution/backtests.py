@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -48,9 +48,11 @@ from trading.core.live import SimSource
 from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.core.strategies.base import ParamError, validate_params
-from trading.execution.config import engine_config, risk_config, strategy_slots
+from trading.execution.config import engine_config, feed_config, risk_config, strategy_slots
 from trading.execution.live import paper_broker
 from trading.execution.models import BacktestRun, RunStatus
+from trading.marketdata.store.eod import iv_history as store_iv_history
+from trading.marketdata.store_feed import EodOnlySession, StoreFeed
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,12 @@ RESEARCH_QUEUE = "research"
 BACKTEST_TASK = "trading.tasks.backtest_run"
 PROGRESS_EVERY = 0.5  # seconds between two progress writes of a running backtest
 MAX_SESSIONS = 260  # about a year of sessions in one run
-# The data sources a backtest can read (the market-data store joins when it lands: issue 17/18).
-BACKTEST_SOURCES = (DataSource.SIM,)
+# The data sources a backtest can read: the simulated market, the market-data store (MARKETDATA_DIR).
+BACKTEST_SOURCES = (DataSource.SIM, DataSource.STORE)
+# ``manage.py backtest --data``: the command's names of the sources.
+DATA_SOURCES = {"sim": DataSource.SIM, "store": DataSource.STORE}
+# Sessions a stored backtest keeps decoded at once: the features and the loop read one at a time.
+_STORE_CACHE = 2
 
 
 # --- The market -------------------------------------------------------------------------------------------
@@ -80,22 +86,89 @@ class MarketHistory:
         """SHA-256 (hex) of every array and date of the history: the same market, the same version."""
         digest = hashlib.sha256()
         for day in self.days:
-            digest.update(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
-            for value in vars(day).values():
-                if isinstance(value, np.ndarray):
-                    digest.update(np.ascontiguousarray(value).tobytes())
-        if isinstance(self.iv_history, pd.DataFrame):
-            digest.update(pd.util.hash_pandas_object(self.iv_history, index=True).to_numpy().tobytes())
+            _digest_day(digest, day)
+        _digest_iv(digest, self.iv_history)
         return digest.hexdigest()
 
 
+def _digest_day(digest: Any, day: DayBars) -> None:
+    digest.update(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
+    for value in vars(day).values():
+        if isinstance(value, np.ndarray):
+            digest.update(np.ascontiguousarray(value).tobytes())
+
+
+def _digest_iv(digest: Any, iv_history: Any) -> None:
+    if isinstance(iv_history, pd.DataFrame):
+        digest.update(pd.util.hash_pandas_object(iv_history, index=True).to_numpy().tobytes())
+
+
+@dataclass
+class MarketStream:
+    """The sessions of a backtest as they are read, one at a time (flat memory over a year), hashed
+    on the way: ``version()`` is ``MarketHistory.version()`` of the same market once they are read.
+    ``gaps`` names each stored session with minutes missing (traded on what is there)."""
+
+    days: Iterator[DayBars]
+    iv_history: Any
+    gaps: list[str]
+    _digest: Any = None
+
+    @classmethod
+    def of(cls, days: Iterable[DayBars], iv_history: Any, gaps: list[str]) -> MarketStream:
+        stream = cls(days=iter(()), iv_history=iv_history, gaps=gaps, _digest=hashlib.sha256())
+        stream.days = stream._hashed(days)
+        return stream
+
+    def _hashed(self, days: Iterable[DayBars]) -> Iterator[DayBars]:
+        for day in days:
+            _digest_day(self._digest, day)
+            yield day
+
+    def version(self) -> str:
+        digest = self._digest.copy()
+        _digest_iv(digest, self.iv_history)
+        return digest.hexdigest()
+
+
+def _with_gaps(days: Iterable[DayBars], gaps: list[str]) -> Iterator[DayBars]:
+    """``days`` as they come, noting each session's missing minutes (traded on what is there)."""
+    for day in days:
+        span = market_calendar.session_close(day.session) - market_calendar.session_open(day.session)
+        expected = int(span.total_seconds() // 60)
+        if len(day) < expected:
+            gaps.append(f"{day.session}: {expected - len(day)} of {expected} minutes missing")
+        yield day
+
+
+def _store_feed(index: str, start: date, end: date) -> StoreFeed:
+    """The store's sessions of ``index``; a session with only end-of-day data refuses the run by name."""
+    feed = StoreFeed(feed_config().store_dir, index, cache=_STORE_CACHE)
+    eod_only = feed.eod_only_sessions(start, end)
+    if eod_only:
+        raise EodOnlySession(index, eod_only)
+    return feed
+
+
+def market_stream(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketStream:
+    """The sessions ``start``..``end`` of ``index`` from ``data_source``, read as the backtest goes
+    (``SIM``: the simulated market of ``seed``; ``STORE``: the market-data store)."""
+    gaps: list[str] = []
+    if data_source == DataSource.SIM:
+        source = SimSource(index=index, seed=seed, start=start)
+        return MarketStream.of(source.sim.days(start, end), source.iv_history(), gaps)
+    if data_source == DataSource.STORE:
+        feed = _store_feed(index, start, end)
+        days = _with_gaps(feed.days(start, end), gaps)
+        return MarketStream.of(days, store_iv_history(feed.store, index, start), gaps)
+    raise ValidationError({"data_source": f"{data_source} is not a source backtests can read"})
+
+
 def market_history(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketHistory:
-    """The sessions ``start``..``end`` of ``index`` from ``data_source`` (``SIM``: the simulated
-    market of ``seed``, the same days for the same seed)."""
-    if data_source != DataSource.SIM:
-        raise ValidationError({"data_source": f"{data_source} is not a source backtests can read yet"})
-    source = SimSource(index=index, seed=seed, start=start)
-    return MarketHistory(days=list(source.sim.days(start, end)), iv_history=source.iv_history())
+    """The sessions ``start``..``end`` of ``index`` from ``data_source``, all in memory (a sweep
+    shares one market among its combinations)."""
+    stream = market_stream(data_source=data_source, index=index, seed=seed, start=start, end=end)
+    return MarketHistory(days=list(stream.days), iv_history=stream.iv_history)
 
 
 # --- The request ------------------------------------------------------------------------------------------
@@ -176,7 +249,12 @@ def backtest_request(
     if len(sessions) > MAX_SESSIONS:
         raise ValidationError({"end": f"{len(sessions)} sessions: at most {MAX_SESSIONS} in one run"})
     if data_source not in BACKTEST_SOURCES:
-        raise ValidationError({"data_source": f"{data_source} is not a source backtests can read yet"})
+        raise ValidationError({"data_source": f"{data_source} is not a source backtests can read"})
+    if data_source == DataSource.STORE:
+        try:
+            _store_feed(index.upper(), start, end)
+        except EodOnlySession as exc:
+            raise ValidationError({"data_source": str(exc)}) from None
     known = strategy_registry.names()
     chosen = tuple(strategies or ())
     for strategy in chosen:
@@ -228,7 +306,7 @@ def backtest_create(request: BacktestRequest, *, user: Any = None) -> BacktestRu
         data_source=request.data_source,
         start=request.start,
         end=request.end,
-        seed=request.seed,
+        seed=request.seed if request.data_source == DataSource.SIM else None,  # the store has no seed
         parameters={
             "risk": {key: str(value) for key, value in risk_config().__dict__.items()},
             "strategies": {name: params.get(name, {}) for name in slots},
@@ -304,9 +382,14 @@ class _Progress:
             self.beat()
 
 
-def backtest_run_execute(run_id: int, *, progress: Callable | None = None) -> BacktestRun:
-    """Run the stored run ``run_id``: the engine over its market, its trades into the journal, its
-    figures onto the row. An exception marks it FAILED (with the error) and is raised again."""
+def backtest_run_execute(
+    run_id: int, *, progress: Callable | None = None, on_session: Callable[[date, int], None] | None = None
+) -> BacktestRun:
+    """Run the stored run ``run_id``: the engine over its market (read session by session), its
+    trades into the journal in bulk (``record_trades``: one transaction, one performance rebuild), its
+    figures onto the row. A stored session with minutes missing is traded on what is there and named
+    in the run's ``summary["gaps"]``. ``progress`` sees each cycle, ``on_session(session, bars)`` each
+    session done. An exception marks the run FAILED (with the error) and is raised again."""
     claimed = BacktestRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
         status=RunStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
     )
@@ -316,11 +399,11 @@ def backtest_run_execute(run_id: int, *, progress: Callable | None = None) -> Ba
         return run
     tracker = _Progress(run.pk, session_bars(run.start, run.end), also=progress)
     try:
-        market = market_history(
+        market = market_stream(
             data_source=run.data_source, index=run.index, seed=run.seed or 0, start=run.start, end=run.end
         )
         BacktestRun.objects.filter(pk=run.pk).update(
-            data_version=market.version(), bars_total=market.bars, heartbeat_at=timezone.now()
+            bars_total=sum(bars for _, _, bars in tracker.sessions.values()), heartbeat_at=timezone.now()
         )
         slots, _ = chosen_strategies(run.index, run.strategies)
         config = engine_config(
@@ -334,6 +417,8 @@ def backtest_run_execute(run_id: int, *, progress: Callable | None = None) -> Ba
             params=run.parameters.get("strategies", {}),
             iv_history=market.iv_history,
             on_cycle=tracker,
+            on_session=on_session,
+            keep_signals=False,
         )
         tracker.beat()
         with transaction.atomic():
@@ -342,21 +427,26 @@ def backtest_run_execute(run_id: int, *, progress: Callable | None = None) -> Ba
             for combo in result.combos.values():
                 facts = combo_facts(combo, mode=config.mode, data_source=config.data_source)
                 combo_record(now=clock_end, backtest_run_id=run.pk, **facts)
-            for closed in result.trades:
-                journal_services.record_trade(
-                    now=clock_end, origin=TradeOrigin.ENGINE, backtest_run=run, **closed.trade
-                )
+            journal_services.record_trades(
+                now=clock_end,
+                origin=TradeOrigin.ENGINE,
+                trades=[closed.trade for closed in result.trades],
+                backtest_run=run,
+            )
             combo_refresh_totals(result.combos)
             run.refresh_from_db()
-            _store_result(run, result)
+            run.data_version = market.version()
+            _store_result(run, result, gaps=market.gaps)
     except Exception as exc:
         backtest_fail(run.pk, f"{type(exc).__name__}: {exc}")
         raise
     return run
 
 
-def _store_result(run: BacktestRun, result: BacktestResult) -> None:
+def _store_result(run: BacktestRun, result: BacktestResult, gaps: Sequence[str] = ()) -> None:
     summary = result.summary()
+    if gaps:
+        summary["gaps"] = list(gaps)
     run.summary = summary
     run.trade_count = summary["trades"]
     run.net_pnl = Decimal(summary["net_pnl"])
@@ -402,6 +492,7 @@ def backtest_execute(
     overrides: Mapping[str, Any] | None = None,
     data_source: str = DataSource.SIM,
     progress: Callable | None = None,
+    on_session: Callable[[date, int], None] | None = None,
 ) -> BacktestRun:
     """Backtest the strategies over the sessions ``start``..``end`` here and now, and store the run
     and its trades (``manage.py backtest``). Raises ``ValidationError`` for bad settings."""
@@ -416,4 +507,4 @@ def backtest_execute(
         name=name,
     )
     run = backtest_create(request)
-    return backtest_run_execute(run.pk, progress=progress)
+    return backtest_run_execute(run.pk, progress=progress, on_session=on_session)

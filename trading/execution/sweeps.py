@@ -37,7 +37,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from analytics import stats
+from analytics import stats, trade_stats
 from analytics.returns import daily_net, daily_returns
 from trading import access
 from trading.choices import DataSource
@@ -325,11 +325,12 @@ class CombinationJob:
     capital: float
     start: date
     end: date
+    risk_free: float = 0.0  # yearly, a fraction (ANALYTICS_RISK_FREE_RATE, as the analytics pages)
 
 
 def combination_figures(market: backtests.MarketHistory, job: CombinationJob) -> dict[str, Any]:
     """Backtest one point and return its figures: trades, net (rupees), Sharpe (annualised, on the
-    daily net over ``capital``, every session of the sweep counted), profit factor, max drawdown
+    daily net over ``capital``, every session of the sweep counted, in excess of ``risk_free``), profit factor, max drawdown
     (rupees, >= 0, on the trade-by-trade equity as ``BacktestResult.summary``), win rate (%) and
     the equity curve [[exit time ISO, cumulative net], ...]."""
     result = run_backtest(
@@ -344,14 +345,14 @@ def combination_figures(market: backtests.MarketHistory, job: CombinationJob) ->
     nets = np.array([float(t.net_pnl) for t in result.trades], dtype=float)
     by_day = [(t.exit_time.astimezone(IST).date(), t.net_pnl) for t in result.trades]
     net = daily_net(by_day, start=job.start, end=job.end)
-    sharpe = stats.sharpe(daily_returns(net, job.capital).to_numpy()) if len(net) else None
+    sharpe = stats.sharpe(daily_returns(net, job.capital).to_numpy(), rf=job.risk_free) if len(net) else None
     return {
         "trade_count": summary["trades"],
         "net_pnl": summary["net_pnl"],
         "max_drawdown": summary["max_drawdown"],
         "win_rate": summary["win_rate"],
         "sharpe": None if sharpe is None else round(sharpe, 10),
-        "profit_factor": (lambda pf: None if pf is None else round(pf, 10))(stats.profit_factor(nets)),
+        "profit_factor": (lambda pf: None if pf is None else round(pf, 10))(trade_stats.profit_factor(nets)),
         "equity": [[at.isoformat(), str(value)] for at, value in result.equity],
     }
 
@@ -371,6 +372,7 @@ def _job(sweep: Sweep, combination: SweepCombination) -> CombinationJob:
         capital=float(settings.TRADING_CAPITAL),
         start=sweep.start,
         end=sweep.end,
+        risk_free=float(settings.ANALYTICS_RISK_FREE_RATE),
     )
 
 
