@@ -1,6 +1,6 @@
 """Benchmark: a year of a short straddle with per-leg stops, through the engine, on the simulator.
 
-Run: ``.venv/bin/python bench/multileg.py [--days 250] [--seed 7] [--start 2025-01-01]``.
+Run: ``.venv/bin/python bench/multileg.py [--days 250] [--seed 7] [--start 2025-01-01] [--data sim|store|both]``.
 
 Every session a signal at 09:20 IST enters the ``short_straddle`` template (sell the ATM CE and PE
 of the current week, 25% stop on each leg, squared off at 15:15) with the paper broker; the same
@@ -9,9 +9,10 @@ in the same run, and the combo's time is given as a ratio to it. Prints wall tim
 second, combos, leg trades, stops hit, net P&L.
 
 The loop is ``engine.run_cycle`` bar by bar, as ``core.backtest.run_backtest``, with the signal made
-here (a registered strategy signals only on its own conditions). Store data (``--data store``)
-needs the market-data store of the backtest issue; without it the bench says so and runs the
-simulator only.
+here (a registered strategy signals only on its own conditions). ``--data store``: the same number
+of sessions written once into a market-data store under ``--work`` (``bench/backtest.py``'s builder:
+the simulated market of seed 0, not timed) and read back by the store feed (``StoreFeed``), as
+``manage.py backtest --data store`` reads it.
 """
 
 from __future__ import annotations
@@ -75,29 +76,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=250, help="number of sessions")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 1, 1))
-    parser.add_argument("--data", choices=("sim", "store"), default="sim")
+    parser.add_argument("--data", choices=("sim", "store", "both"), default="both")
+    parser.add_argument("--work", type=Path, default=Path("var/bench/multileg"), help="the store's folder")
     args = parser.parse_args(argv)
-    if args.data == "store":
-        print("store data: the market-data store (issue 17/18) is not on this version; run with --data sim")
-        return 2
 
     source = SimSource(index="NIFTY", seed=args.seed, start=args.start)
     sessions = [source.sim.first_session]
     while len(sessions) < args.days:
         sessions.append(market_calendar.next_trading_day(sessions[-1]))
-    began = time.perf_counter()
-    days = list(source.sim.days(sessions[0], sessions[-1]))
-    build = time.perf_counter() - began
+    markets = []
+    if args.data in ("sim", "both"):
+        began = time.perf_counter()
+        markets.append(
+            ("simulator", list(source.sim.days(sessions[0], sessions[-1])), time.perf_counter() - began)
+        )
+    if args.data in ("store", "both"):
+        from bench.backtest import _build_store  # the store bench/backtest.py builds (seed 0)
+        from trading.marketdata.store_feed import StoreFeed
+
+        _build_store(args.work / "store", sessions, sessions[0])
+        began = time.perf_counter()
+        days = list(StoreFeed(args.work / "store", "NIFTY").days(sessions[0], sessions[-1]))
+        markets.append(("store", days, time.perf_counter() - began))
 
     spec = templates.short_straddle("NIFTY")  # 25% stop per leg, 09:20-15:15 MIS
     straddle = StrategySlot(name="STRADDLE", capital_allocation=Decimal("500000"), combos={"CALL": spec})
     single = StrategySlot(name="SINGLE", capital_allocation=Decimal("500000"))
-    combo = run(days, straddle, spec.entry_time)
-    option = run(days, single, spec.entry_time)
-    print(f"sessions {len(days)} ({days[0].session} .. {days[-1].session}), market built in {build:.1f} s")
-    print(f"short straddle, per-leg 25% stops: {combo}")
-    print(f"one bought ATM option (same signal): {option}")
-    print(f"time ratio straddle / single option: {combo['seconds'] / option['seconds']:.2f}")
+    for label, days, load in markets:
+        combo = run(days, straddle, spec.entry_time)
+        option = run(days, single, spec.entry_time)
+        print(
+            f"{label}: sessions {len(days)} ({days[0].session} .. {days[-1].session}), read in {load:.1f} s"
+        )
+        print(f"  short straddle, per-leg 25% stops: {combo}")
+        print(f"  one bought ATM option (same signal): {option}")
+        print(f"  time ratio straddle / single option: {combo['seconds'] / option['seconds']:.2f}")
     return 0
 
 
