@@ -11,10 +11,18 @@ The flow of the import page:
    file's SHA-256 and every trade through ``record_trade``, in one transaction. A file with any bad
    row imports nothing; a file imported before (same SHA-256) adds nothing; a trade whose trade_id is
    already in the journal is left as it is.
+
+A tradebook's legs opened together on one index are grouped into combos
+(``importers.group_combos``, window ``JOURNAL_COMBO_WINDOW_SECONDS`` or the user's), or as the user
+regrouped them on the preview (``check_combos``); the commit stores each combo
+(``journal.combos.combo_record``: id ``ZC-`` + a hash of its legs' trade ids, maximum profit/loss
+and breakevens on the entry prices) in the same transaction, its legs linked by ``combo_id`` and its
+totals summed from them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -29,10 +37,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from journal import importers
+from journal.combos import combo_record, combo_refresh_totals
 from journal.importers import ImportFileError, OpenQuantity, RowError
 from journal.models import ImportBatch, Trade, TradeOrigin
 from journal.services import RAW_FIELDS, derive_trade, record_trade
 from trading import outbox
+from trading.core import contracts
+from trading.core.combos import CE, PE, PricedLeg
+from trading.core.combos import breakevens as combo_breakevens
+from trading.core.combos import extremes as combo_extremes
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +266,14 @@ def _group(
 ) -> None:
     """Fill ``preview.combos`` and each trade's ``combo``: the automatic grouping, or the user's."""
     if combos is None:
-        groups = importers.group_combos(parsed.trades, timedelta(seconds=window))
-        combos = [[parsed.trades[i].raw["trade_id"] for i in group] for group in groups]
+        # Only trades new to the journal can be grouped (a stored trade keeps its own links).
+        new = [
+            t
+            for t in parsed.trades
+            if t.raw["trade_id"] not in {p.values["trade_id"] for p in preview.trades if p.exists}
+        ]
+        groups = importers.group_combos(new, timedelta(seconds=window))
+        combos = [[new[i].raw["trade_id"] for i in group] for group in groups]
     else:
         problem = check_combos(preview.trades, combos)
         if problem:
@@ -277,6 +296,8 @@ def check_combos(trades: list[PreviewTrade], combos: list[list[str]]) -> str | N
         for tid in combo:
             if tid not in by_id:
                 return f"combo {n}: {tid} is not a trade of this file"
+            if by_id[tid].exists:
+                return f"combo {n}: {tid} is already in the journal"
             if tid in seen:
                 return f"{tid} is in two combos"
             seen.add(tid)
@@ -315,10 +336,13 @@ def import_commit(
                 sha256=preview.sha256, filename=filename[:255], kind=preview.kind, user=user
             )
             added = 0
+            combo_of = _record_combos(preview, now=now)
             for trade in preview.trades:
                 if trade.exists:
                     continue
                 raw = _raw_of_values(trade.values)
+                if trade.values["trade_id"] in combo_of:
+                    raw["combo_id"] = combo_of[trade.values["trade_id"]]
                 try:
                     stored = record_trade(now=now, origin=TradeOrigin.IMPORT, **raw)
                 except ValidationError as exc:  # e.g. the id of one of the engine's positions
@@ -327,6 +351,7 @@ def import_commit(
                     # The database went away mid-import: undo the whole file rather than half of it.
                     raise ImportRejected([RowError(_line_of(trade.lines), "the database became unreachable")])
                 added += 1
+            combo_refresh_totals(set(combo_of.values()))
             batch.trades = added
             batch.save(update_fields=["trades"])
     except IntegrityError:
@@ -337,6 +362,87 @@ def import_commit(
         return ImportResult(batch=batch, added=0, already_imported=True)
     log.info("imported %s (%s): %d new trade(s)", filename, preview.kind, added)
     return ImportResult(batch=batch, added=added, already_imported=False)
+
+
+def import_combo_id(trade_ids: list[str]) -> str:
+    """``ZC-`` + 20 hex digits of the SHA-256 of a combo's leg trade ids: the same legs, the same id."""
+    return "ZC-" + hashlib.sha256("|".join(sorted(trade_ids)).encode()).hexdigest()[:20]
+
+
+def _priced(values: dict) -> PricedLeg:
+    lot = contracts.lot_size(values["symbol"], values["expiry_date"])
+    return PricedLeg(
+        instrument=CE if values["instrument_type"] == "CALL" else PE,
+        side="BUY" if values["side"] == "LONG" else "SELL",
+        strike=float(values["strike_price"]),
+        expiry=values["expiry_date"],
+        lots=max(int(values["quantity"]) // lot, 1),
+        premium=float(values["entry_price"]),
+        lot_size=lot,
+    )
+
+
+def _money(x: float | None) -> Decimal | None:
+    return None if x is None else Decimal(str(round(x, 2)))
+
+
+def import_combo_facts(legs: list[dict]) -> dict:
+    """The facts ``journal.combos.combo_record`` takes for a combo of imported round trips (their
+    derived values): closed, LIVE on KITE, strategy MANUAL; MIS when every leg opened and closed on
+    one IST day, else NRML. Maximum profit and loss (rupees) and breakevens (index points) at
+    expiry on the entry prices when the legs share one expiry (``combos.extremes``); legs of
+    several expiries need IVs a tradebook does not hold: ``payoff_known`` False."""
+    ids = [v["trade_id"] for v in legs]
+    priced = [_priced(v) for v in legs]
+    days = {t.astimezone(importers.IST).date() for v in legs for t in (v["entry_time"], v["exit_time"])}
+    facts = {
+        "combo_id": import_combo_id(ids),
+        "strategy_name": importers.ZERODHA_STRATEGY,
+        "symbol": legs[0]["symbol"],
+        "product": "MIS" if len(days) == 1 else "NRML",
+        "entry_mode": "LIVE",
+        "data_source": "KITE",
+        "status": "CLOSED",
+        "entry_time": min(v["entry_time"] for v in legs),
+        "exit_time": max(v["exit_time"] for v in legs),
+        "exit_type": "MANUAL",
+        "exit_reason": "Imported from a Zerodha Console tradebook: legs opened together",
+        "legs": [
+            {
+                "leg": i + 1,
+                "instrument": leg.instrument,
+                "side": leg.side,
+                "strike": leg.strike,
+                "expiry": leg.expiry.isoformat(),
+                "lots": leg.lots,
+                "lot_size": leg.lot_size,
+                "premium": leg.premium,
+                "iv": None,
+                "trade_id": tid,
+            }
+            for i, (leg, tid) in enumerate(zip(priced, ids))
+        ],
+    }
+    if len({leg.expiry for leg in priced}) == 1:
+        ext = combo_extremes(priced)
+        facts.update(
+            payoff_known=True,
+            max_profit=_money(ext.max_profit),
+            max_loss=_money(ext.max_loss),
+            breakevens=[round(x, 2) for x in combo_breakevens(priced)],
+        )
+    return facts
+
+
+def _record_combos(preview: ImportPreview, *, now: datetime) -> dict[str, str]:
+    """Store the preview's combos (``combo_record``); return trade id -> combo id of their legs."""
+    by_id = {t.values["trade_id"]: t.values for t in preview.trades}
+    combo_of: dict[str, str] = {}
+    for combo in preview.combos:
+        facts = import_combo_facts([by_id[tid] for tid in combo])
+        combo_record(now=now, **facts)
+        combo_of.update(dict.fromkeys(combo, facts["combo_id"]))
+    return combo_of
 
 
 def _raw_of_values(values: dict) -> dict:

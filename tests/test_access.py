@@ -148,7 +148,7 @@ ROUTES = (
     Route("strategy-toggle", "post", OPERATOR, 302, args=("PCRStrategy",), data={"enabled": "0"}),
     Route("market-chain", "get", VIEWER, 200),  # no snapshot yet: an empty state
     Route("api-market-chain", "get", VIEWER, 404, api=True),
-    # the strategy builder: viewers compute
+    # the strategy builder: viewers compute, operators save a combo to a strategy, traders backtest it
     Route("builder", "get", VIEWER, 200),
     Route("api-builder-payoff", "post", VIEWER, 200, api=True, data=BUILDER_BODY),
     Route(
@@ -159,6 +159,16 @@ ROUTES = (
         api=True,
         data={"template": "iron_condor", "spot": 24000, "iv": 0.14},
     ),
+    Route("api-builder-strategies", "get", VIEWER, 200, api=True),
+    Route(
+        "api-builder-strategies",
+        "post",
+        OPERATOR,
+        200,
+        api=True,
+        data={**BUILDER_BODY, "strategy": "PCRStrategy"},
+    ),
+    Route("api-builder-backtest", "post", TRADER, 404, api=True, args=("NoSuchStrategy",), data={}),
     # the desk's controls
     Route("control", "get", OPERATOR, 200),
     Route("control-kill-switch", "post", OPERATOR, 302, data={"on": "1"}),

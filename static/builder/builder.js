@@ -1,6 +1,6 @@
 /* The strategy builder page: legs in a table, every change posted to /api/builder/payoff, the answer
    drawn - the payoff chart (vendored Chart.js), the figures, the Greeks table, the margin estimate.
-   Numbers come from the server only. */
+   Save and backtest post to the builder's API. Numbers come from the server only. */
 (function () {
   "use strict";
   var start = JSON.parse(document.getElementById("builder-start").textContent);
@@ -13,6 +13,8 @@
   var sequence = 0;
   var template = "";
   var expiries = start.expiries || [];
+  var templates = {};
+  Array.prototype.forEach.call(document.querySelectorAll("#template option"), function (o) { if (o.value) { templates[o.value] = true; } });
 
   document.getElementById("spot").value = start.spot === null ? "" : start.spot;
   document.getElementById("iv").value = (start.iv * 100).toFixed(1);
@@ -216,6 +218,98 @@
   tbody.addEventListener("input", schedule);  // a template stays named: the server keeps its exits only while the legs match it
   tbody.addEventListener("change", schedule);
   document.getElementById("add-leg").addEventListener("click", function () { addLeg(); template = ""; schedule(); });
+
+  var saveForm = document.getElementById("save-form");
+  var result = document.getElementById("backtest-result");
+  function comboLabel(combo) {
+    if (combo.spec) { return (combo.spec.name || "custom") + " (" + combo.spec.legs.length + " legs)"; }
+    if (combo.template) { return combo.template; }
+    return ["call", "put"].filter(function (d) { return combo[d]; })
+      .map(function (d) { return d.toUpperCase() + ": " + combo[d]; }).join(" / ");
+  }
+  function savedRow(s) {
+    var table = document.querySelector("#saved-table tbody");
+    var none = table.querySelector("tr.none");
+    if (none) { none.remove(); }
+    var old = table.querySelector("tr[data-name='" + s.name + "']");
+    var tr = document.createElement("tr");
+    tr.dataset.name = s.name;
+    [s.name, s.index, comboLabel(s.combo)].forEach(function (v) {
+      var td = cell(""); td.textContent = v; tr.appendChild(td);
+    });
+    var buttons = [["load secondary", "Load"]];
+    if (document.getElementById("backtest-form")) { buttons.push(["backtest", "Backtest"]); }
+    buttons.forEach(function (b) {
+      var button = document.createElement("button");
+      button.type = "button"; button.className = b[0]; button.dataset.name = s.name; button.textContent = b[1];
+      var td = document.createElement("td"); td.appendChild(button); tr.appendChild(td);
+    });
+    if (old) { old.replaceWith(tr); } else { table.appendChild(tr); }
+  }
+  document.getElementById("saved-table").addEventListener("click", function (e) {
+    var button = e.target.closest("button.load");
+    if (!button) { return; }
+    var b = body();
+    post(urls.template, { strategy: button.dataset.name, spot: b.spot, iv: b.iv }).then(function (r) {
+      if (r.status !== 200) { showError(r.data); return; }
+      document.getElementById("index").value = r.data.index;
+      tbody.innerHTML = "";
+      r.data.legs.forEach(function (leg) { addLeg(leg); });
+      template = r.data.template in templates ? r.data.template : "";
+      compute();
+    });
+  });
+  if (saveForm) {
+    saveForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var b = body();
+      b.strategy = document.getElementById("save-strategy").value;
+      var name = document.getElementById("save-name").value;
+      if (name) { b.name = name; }
+      if (template) { b.template = template; }
+      post(urls.strategies, b).then(function (r) {
+        if (r.status !== 200) { showError(r.data); return; }
+        showError(null);
+        savedRow(r.data);
+        result.className = "";
+        result.textContent = "Saved: " + r.data.name + " trades " + comboLabel(r.data.combo) + ".";
+      });
+    });
+  }
+  if (document.getElementById("backtest-form")) {
+    var today = new Date();
+    var monthAgo = new Date(today.getTime() - 30 * 86400000);
+    document.getElementById("bt-end").value = today.toISOString().slice(0, 10);
+    document.getElementById("bt-start").value = monthAgo.toISOString().slice(0, 10);
+    document.getElementById("saved-table").addEventListener("click", function (e) {
+      var button = e.target.closest("button.backtest");
+      if (!button) { return; }
+      result.className = "";
+      result.textContent = "Starting a backtest of " + button.dataset.name + "...";
+      post(urls.backtest.replace("STRATEGY", encodeURIComponent(button.dataset.name)), {
+        start: document.getElementById("bt-start").value,
+        end: document.getElementById("bt-end").value,
+        seed: Number(document.getElementById("bt-seed").value || 7)
+      }).then(function (r) {
+        result.innerHTML = "";
+        if (r.status === 201) {
+          result.className = "win";
+          var link = document.createElement("a");
+          link.href = r.data.url; link.id = "backtest-link";
+          link.textContent = "Backtest run " + r.data.id;
+          result.appendChild(link);
+          var s = r.data.summary || {};
+          result.appendChild(document.createTextNode(": " + r.data.status +
+            (s.combos === undefined ? "" : ", " + s.combos + " combos, " + s.trades + " trades, net " +
+             rupees(Number(s.net_pnl))) + "."));
+        } else {
+          result.className = "loss";
+          var key = Object.keys(r.data)[0];
+          result.textContent = (key === "detail" ? "" : key + ": ") + [].concat(r.data[key])[0];
+        }
+      });
+    });
+  }
 
   if (start.spot) {
     addLeg({ type: "CE", side: "BUY" });

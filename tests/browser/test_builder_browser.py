@@ -1,5 +1,5 @@
 """The strategy builder in a real browser: add legs and see the payoff redraw, a template, a bad leg
-named, and the page at 390 px. Screenshots go under /tmp."""
+named, save, start a backtest, and the page at 390 px. Screenshots go under /tmp."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 
 from tests.helpers import user_with_role
 from trading.core import calendar as market_calendar
+from trading.execution.models import BacktestRun
 from trading.market.services import snapshot_store
 from trading.marketdata.simulated import SimulatedFeed
+from trading.strategies.models import StrategyConfig
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,8 +29,9 @@ def _computed(page, after: int) -> int:
     return int(page.evaluate("() => Number(document.body.dataset.computed)"))
 
 
-def test_build_a_combo_and_see_its_payoff(page, screenshot_dir) -> None:
-    user_with_role("viewer", "op", password=PASSWORD)
+def test_build_save_and_backtest(page, screenshot_dir, settings) -> None:
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the run is made by the web process, as embedded
+    user_with_role("operator", "op", password=PASSWORD)
     feed = SimulatedFeed(seed=4, start=date(2025, 10, 1))
     snapshot_store(
         feed.snapshot(datetime.combine(date(2025, 10, 6), time(11, 1), tzinfo=market_calendar.IST)), "SIM"
@@ -71,6 +74,27 @@ def test_build_a_combo_and_see_its_payoff(page, screenshot_dir) -> None:
     n = _computed(page, n)
     assert page.locator("#figures [data-k=max_loss]").inner_text().startswith("-")
     page.screenshot(path=str(screenshot_dir / "builder.png"), full_page=True)
+    # Save as a strategy's configuration, then backtest that strategy with one click.
+    page.select_option("#save-strategy", "PCRStrategy")
+    page.click("#save")
+    page.wait_for_selector("#saved-table tr[data-name='PCRStrategy']")
+    spec = StrategyConfig.objects.get(name="PCRStrategy").combo["spec"]
+    assert spec["name"] == "iron_condor" and len(spec["legs"]) == 4
+    # Load it back after removing a leg: the four legs return.
+    page.locator("#legs-table tbody tr").nth(0).locator("button.remove").click()
+    assert page.locator("#legs-table tbody tr").count() == 3
+    page.click("#saved-table button.load[data-name='PCRStrategy']")
+    page.wait_for_function("() => document.querySelectorAll('#legs-table tbody tr').length === 4")
+    page.fill("#bt-start", "2025-11-17")
+    page.fill("#bt-end", "2025-11-18")
+    page.click("#saved-table button.backtest[data-name='PCRStrategy']")
+    page.wait_for_function(
+        "() => /Backtest run \\d+: DONE/.test(document.getElementById('backtest-result').textContent)",
+        timeout=120_000,
+    )
+    run = BacktestRun.objects.get()
+    assert run.strategies == ["PCRStrategy"]
+    assert page.locator("#backtest-link").get_attribute("href") == f"/backtests/{run.pk}/"
     # Usable at 390 px: nothing wider than the screen but the tables' own scrolling boxes.
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(200)

@@ -298,3 +298,10 @@ def test_who_may_compute():
     nobody = APIClient()
     nobody.force_authenticate(user_with_role(None, "nobody"))
     assert nobody.post(URL, body, format="json").status_code == 403
+
+
+def test_the_margin_estimate_takes_the_engines_settings(client, settings):
+    settings.MARGIN_SPAN_PCT, settings.MARGIN_EXPOSURE_PCT = 0.10, 0.05
+    d = payoff(client, TEMPLATES["short_straddle"][0])
+    # max(10% x 24,000, 3% x 24,000) + 5% x 24,000 = 3,600 per unit, 65 units, two legs.
+    assert d["margin"]["total"] == 2 * 3600.0 * 65

@@ -4,12 +4,14 @@ columns, fills split across exchange trades) holding two combos and single legs.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal as D
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from journal import importers
-from journal.import_services import check_combos, import_preview
+from journal.import_services import check_combos, import_commit, import_preview
+from journal.models import Combo, ImportBatch, Trade
 from tests.helpers import user_with_role
 
 from .test_import import HEADER, row
@@ -128,3 +130,70 @@ def test_the_preview_page_shows_the_grouping_and_regroups(client, settings, tmp_
     sha = page.context["preview"].sha256
     again = client.post("/journal/import/confirm/", {"sha256": sha, "action": "regroup", "combo_window": 10})
     assert again.status_code == 200 and len(again.context["preview"].combos) == 1
+
+
+def test_confirming_stores_each_combo_with_its_legs_and_payoff():
+    result = import_commit(content=TRADEBOOK, filename="tradebook.csv")
+    assert result.added == 6
+    combos = {c.legs[0]["instrument"] + c.legs[1]["instrument"]: c for c in Combo.objects.all()}
+    assert set(combos) == {"CEPE", "PEPE"}
+    straddle, spread = combos["CEPE"], combos["PEPE"]
+    # The straddle: 2 lots of each, sold at 150 and 140 -> 290 x 130 = 37,700 at most; loss unlimited.
+    assert (straddle.max_profit, straddle.max_loss) == (D("37700.00"), None)
+    assert straddle.breakevens == [23710.0, 24290.0] and straddle.payoff_known
+    # The spread: bought 23,800 PE at 60, sold 24,000 PE at 138: credit 78 x 65 = 5,070; the loss
+    # (200 - 78) x 65 = 7,930; breakeven 24,000 - 78.
+    assert (spread.max_profit, spread.max_loss) == (D("5070.00"), D("-7930.00"))
+    assert spread.breakevens == [23922.0]
+    for combo in (straddle, spread):
+        legs = Trade.objects.filter(combo=combo)
+        assert legs.count() == 2
+        assert combo.net_pnl == sum(t.net_pnl for t in legs) and combo.gross_pnl == sum(
+            t.gross_pnl for t in legs
+        )
+        assert (combo.status, combo.entry_mode, combo.data_source, combo.product) == (
+            "CLOSED",
+            "LIVE",
+            "KITE",
+            "MIS",
+        )
+        assert combo.entry_time == min(t.entry_time for t in legs) and combo.exit_time == max(
+            t.exit_time for t in legs
+        )
+    assert Trade.objects.filter(combo__isnull=True).count() == 2  # the BANKNIFTY call and the 24,200 call
+
+
+def test_the_users_grouping_is_what_is_stored(client, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    client.force_login(user_with_role("trader", "grouper"))
+    upload = SimpleUploadedFile("tradebook.csv", TRADEBOOK, content_type="text/csv")
+    preview = client.post("/journal/import/", {"file": upload}).context["preview"]
+    ids = {
+        t.values["tradingsymbol"] + "@" + str(t.values["entry_price"]): t.values["trade_id"]
+        for t in preview.trades
+    }
+    # Keep the straddle as combo 1, break the spread up, put the 24,200 call with the straddle.
+    form = {"sha256": preview.sha256, "action": "import", f"combo-{ids[f'{CE_HIGH}@40.00']}": "1"}
+    for tid in preview.combos[0]:
+        form[f"combo-{tid}"] = "1"
+    answer = client.post("/journal/import/confirm/", form)
+    assert answer.status_code == 302, answer.content[:500]
+    (combo,) = Combo.objects.all()
+    assert sorted(Trade.objects.filter(combo=combo).values_list("tradingsymbol", flat=True)) == sorted(
+        [CE, PE, CE_HIGH]
+    )
+    # A grouping mixing underlyings is refused and imports nothing.
+    Trade.objects.all().delete()
+    Combo.objects.all().delete()
+    ImportBatch.objects.all().delete()
+    upload = SimpleUploadedFile("tradebook.csv", TRADEBOOK, content_type="text/csv")
+    preview = client.post("/journal/import/", {"file": upload}).context["preview"]
+    bad = {
+        "sha256": preview.sha256,
+        "action": "import",
+        f"combo-{ids[f'{BANK}@400.00']}": "1",
+        f"combo-{ids[f'{CE_HIGH}@40.00']}": "1",
+    }
+    answer = client.post("/journal/import/confirm/", bad)
+    assert answer.status_code == 400 and "mixes underlyings" in answer.content.decode()
+    assert not Trade.objects.exists() and not Combo.objects.exists()

@@ -1,10 +1,16 @@
 """The builder's API: ``POST /api/builder/payoff`` and ``/api/builder/template`` (viewers: they only
-compute). Each is one call to
+compute), ``GET/POST /api/builder/strategies`` (read: viewers; save a combo as a strategy's
+configuration: operators) and ``POST /api/builder/strategies/<name>/backtest`` (traders: a
+backtest run). Each is one call to
 ``trading.builder.services``; a refused field is a 400 ``{field: [message]}`` (a leg's field as
 ``legs[i].field``, i from 0)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -16,6 +22,9 @@ from rest_framework.views import APIView
 from trading import access
 from trading.builder import services
 from trading.builder.legs import BuilderInputError
+from trading.core.strategies import registry
+from trading.strategies.models import StrategyConfig
+from trading.strategies.services import ensure_strategy_configs
 
 PAYOFF_EXAMPLE = {
     "index": "NIFTY",
@@ -31,6 +40,16 @@ PAYOFF_EXAMPLE = {
 
 def _refused(exc: BuilderInputError) -> Response:
     return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def strategy_combo_json(config: StrategyConfig) -> dict[str, Any]:
+    """A strategy and the combo its signals trade (``StrategyConfig.combo``; {} for single options)."""
+    return {
+        "name": config.name,
+        "index": config.index,
+        "enabled": config.enabled,
+        "combo": config.combo or {},
+    }
 
 
 class PayoffView(APIView):
@@ -91,3 +110,78 @@ class TemplateView(APIView):
             )
         except BuilderInputError as exc:
             return _refused(exc)
+
+
+class StrategyCombosView(APIView):
+    """The strategies and the combo each trades (viewers); POST (operators) saves the builder's combo
+    as a strategy's configuration: a payoff request plus ``strategy``, optionally ``template`` and
+    ``name``. The strategy's signals trade it from then on, in backtests, paper and LIVE."""
+
+    read_permission = access.VIEW_STRATEGIES
+    write_permissions = {"POST": access.CONFIGURE_STRATEGIES}
+
+    @extend_schema(
+        summary="Strategies and their combos",
+        responses={200: OpenApiResponse(description="[{name, index, enabled, combo}] in registry order")},
+    )
+    def get(self, request: Request) -> Response:
+        ensure_strategy_configs()
+        configs = {c.name: c for c in StrategyConfig.objects.filter(name__in=registry.names())}
+        return Response([strategy_combo_json(configs[n]) for n in registry.names() if n in configs])
+
+    @extend_schema(
+        summary="Save a combo as a strategy's configuration",
+        request=OpenApiTypes.OBJECT,
+        examples=[
+            OpenApiExample(
+                "save",
+                value={**PAYOFF_EXAMPLE, "strategy": "PCRStrategy", "name": "straddle"},
+                request_only=True,
+            )
+        ],
+        responses={
+            200: OpenApiResponse(description="{name, index, enabled, combo}: the strategy as saved"),
+            400: OpenApiResponse(description="A refused field, named"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            config = services.combo_save(user=request.user, data=request.data, clock=timezone.now())
+        except BuilderInputError as exc:
+            return _refused(exc)
+        return Response(strategy_combo_json(config))
+
+
+class ComboBacktestView(APIView):
+    """Backtest a strategy whose signals trade a combo: ``{"start", "end", "seed"}`` -> the run (201,
+    with its page), started by the backtest service like any other run."""
+
+    read_permission = access.VIEW_STRATEGIES
+    write_permissions = {"POST": access.RUN_BACKTESTS}
+
+    @extend_schema(
+        summary="Backtest a strategy's combo",
+        request=OpenApiTypes.OBJECT,
+        examples=[
+            OpenApiExample("a week", value={"start": "2025-11-17", "end": "2025-11-21"}, request_only=True)
+        ],
+        responses={
+            201: OpenApiResponse(description="id, status, summary and page (url) of the run"),
+            400: OpenApiResponse(description="A refused field, named (strategy: it trades no combo)"),
+            404: OpenApiResponse(description="No such strategy"),
+        },
+    )
+    def post(self, request: Request, name: str) -> Response:
+        if name not in registry.names():
+            raise Http404(f"no strategy {name}")
+        try:
+            run = services.combo_backtest(user=request.user, strategy=name, data=request.data)
+        except BuilderInputError as exc:
+            return _refused(exc)
+        body: dict[str, Any] = {
+            "id": run.pk,
+            "status": run.status,
+            "summary": run.summary,
+            "url": reverse("backtest-detail", args=[run.pk]),
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

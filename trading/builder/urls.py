@@ -10,4 +10,10 @@ urlpatterns = [
     path("builder/", views.builder_page, name="builder"),
     path("api/builder/payoff", api.PayoffView.as_view(), name="api-builder-payoff"),
     path("api/builder/template", api.TemplateView.as_view(), name="api-builder-template"),
+    path("api/builder/strategies", api.StrategyCombosView.as_view(), name="api-builder-strategies"),
+    path(
+        "api/builder/strategies/<str:name>/backtest",
+        api.ComboBacktestView.as_view(),
+        name="api-builder-backtest",
+    ),
 ]
