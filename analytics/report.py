@@ -4,7 +4,7 @@ One generator: ``build_report(filters)`` takes the journal's filters (``TradeFil
 so a backtest run's report is ``backtest_run=<id>``) and returns a ``Report`` that the page renders
 (``analytics/page.html``) and the tearsheet writes as one self-contained file
 (``analytics.tearsheet``; ``manage.py report --out FILE.html``). The figures are the pure functions of
-``analytics.stats``, ``analytics.returns``, ``analytics.attribution`` and ``analytics.buckets``
+``analytics.stats``, ``analytics.returns``, ``trading.core.attribution`` and ``analytics.buckets``
 (docs/analytics.md); this module only reads the journal and arranges their results.
 
 Modes: a report is of one mode. Without ``mode`` it is the configured ``TRADING_MODE`` (the journal's
@@ -27,16 +27,23 @@ from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMi
 from django.http import QueryDict
 from django.utils import timezone
 
-from analytics import attribution, buckets, stats
+from analytics import buckets, research, stats, trade_stats
 from analytics.returns import TradeColumns, daily_net, daily_net_from_trades
 from journal.filters import TRADE_FILTER_NAMES, TradeFilterSet, filter_trades
 from journal.selectors import daily_net_rows
 from trading import formats
+from trading.core import attribution
 from trading.core.calendar import IST
 
 ALL_MODES = "ALL"
 SCATTER_MAX_POINTS = 2000  # the most recent trades on the MAE/MFE chart
 SPARKLINE_DAYS = 60
+# The report's Monte Carlo (trade order shuffled, seed MONTE_CARLO_SEED): MONTE_CARLO_RUNS paths, fewer
+# (not under MONTE_CARLO_MIN_RUNS) when paths x trades would pass MONTE_CARLO_CELLS - the page's time.
+MONTE_CARLO_RUNS = 1000
+MONTE_CARLO_MIN_RUNS = 100
+MONTE_CARLO_CELLS = 2_000_000
+MONTE_CARLO_SEED = 0
 MINUTES_PER_DAY = 24 * 60
 
 # Per trade, in exit order: what the figures read (``TradeColumns``) and what the groups need.
@@ -173,6 +180,7 @@ class Report:
     strategies: list[dict[str, Any]]
     attribution: dict[str, Any]
     charts: dict[str, Any] = field(default_factory=dict)
+    monte_carlo: dict[str, Any] | None = None  # ``monte_carlo_section``
 
     @property
     def has_trades(self) -> bool:
@@ -414,17 +422,17 @@ def _monthly(daily: pd.Series, returns: pd.Series) -> dict[str, Any]:
 
 def _group_row(label: str, cols: TradeColumns) -> dict[str, Any]:
     """The columns of a breakdown row from the trades of one group."""
-    net = stats.net_pnl(cols.net)
+    net = trade_stats.net_pnl(cols.net)
     return {
         "label": label,
         "trades": len(cols),
-        "win_rate": formats.percent(stats.win_rate(cols.net)),
+        "win_rate": formats.percent(trade_stats.win_rate(cols.net)),
         "net_value": net,
         "net": formats.inr(net),
         "css": _css(net),
-        "expectancy": formats.inr(stats.expectancy(cols.net)),
-        "profit_factor": formats.ratio(stats.profit_factor(cols.net)),
-        "average_r": formats.ratio(stats.expectancy_r(cols.r_multiple)),
+        "expectancy": formats.inr(trade_stats.expectancy(cols.net)),
+        "profit_factor": formats.ratio(trade_stats.profit_factor(cols.net)),
+        "average_r": formats.ratio(trade_stats.expectancy_r(cols.r_multiple)),
     }
 
 
@@ -455,7 +463,8 @@ def _month_labels(months: np.ndarray) -> np.ndarray:
 
 def _breakdowns(data: _Trades, filterset: TradeFilterSet) -> list[dict[str, Any]]:
     """Breakdown tables by strategy, option type, exit type, entry time, weekday, days to expiry, VIX
-    regime and month (the buckets of ``analytics.buckets``). The entry's IST minute, weekday and date
+    regime and month (the buckets of ``analytics.buckets``); with multi-leg trades among them also by
+    combo template and by kind of leg (sold or bought CE or PE). The entry's IST minute, weekday and date
     come from the database (no date-times to parse)."""
     if not len(data.cols):
         return []
@@ -468,11 +477,23 @@ def _breakdowns(data: _Trades, filterset: TradeFilterSet) -> list[dict[str, Any]
             _day=TruncDate("entry_time", tzinfo=IST),
         )
         .values_list(
-            "instrument_type", "exit_type", "expiry_date", "vix_entry", "_hour", "_minute", "_weekday", "_day"
+            "instrument_type",
+            "exit_type",
+            "expiry_date",
+            "vix_entry",
+            "_hour",
+            "_minute",
+            "_weekday",
+            "_day",
+            "side",
+            "combo__template",
+            "combo_id",
         )
     )
     rows = list(qs)
-    kind, exit_type, expiry, vix, hour, minute, weekday, day = (list(c) for c in zip(*rows, strict=True))
+    kind, exit_type, expiry, vix, hour, minute, weekday, day, side, template, combo = (
+        list(c) for c in zip(*rows, strict=True)
+    )
     dims = buckets.dimensions()
     months = np.array([f"{d}"[:7] for d in data.cols.trade_date.astype("datetime64[M]")], dtype=object)
     keys: dict[str, tuple[str, np.ndarray]] = {
@@ -494,6 +515,24 @@ def _breakdowns(data: _Trades, filterset: TradeFilterSet) -> list[dict[str, Any]
         "vix_regime": ("VIX regime at entry", _labels(dims["vix_regime"], vix)),
         "month": ("Month", _month_labels(months)),
     }
+    if any(combo):  # multi-leg trades: their combos' templates, and each kind of leg
+        keys["combo"] = (
+            "Combo (its legs' trades)",
+            np.array(
+                [(t or "custom") if c else "Single option" for t, c in zip(template, combo, strict=True)],
+                dtype=object,
+            ),
+        )
+        keys["leg"] = (
+            "Leg (side and type)",
+            np.array(
+                [
+                    f"{'Sold' if sd == 'SHORT' else 'Bought'} {'CE' if k == 'CALL' else 'PE'}"
+                    for sd, k in zip(side, kind, strict=True)
+                ],
+                dtype=object,
+            ),
+        )
     out = []
     for name, (label, values) in keys.items():
         groups: dict[str, list[int]] = {}
@@ -603,7 +642,7 @@ def build_report(filters: ReportFilters, *, capital: float | None = None, rf: fl
         daily = pd.Series([], dtype=float)
     returns = frame["return"] if len(frame) else pd.Series([], dtype=float)
     key_figures, groups = _figures(summary)
-    r_bins = stats.r_distribution(cols.r_multiple)
+    r_bins = trade_stats.r_distribution(cols.r_multiple)
     scatter_ok = np.isfinite(cols.mae) & np.isfinite(cols.mfe)
     idx = np.flatnonzero(scatter_ok)[-SCATTER_MAX_POINTS:]
     attr = _attribution(data)
@@ -650,7 +689,27 @@ def build_report(filters: ReportFilters, *, capital: float | None = None, rf: fl
         strategies=_strategies(data, capital),
         attribution=attr,
         charts=charts,
+        monte_carlo=monte_carlo_section(cols.net, capital),
     )
+
+
+def monte_carlo_runs(trades: int) -> int:
+    """Paths of the report's Monte Carlo for ``trades`` trades (see ``MONTE_CARLO_CELLS``)."""
+    return max(MONTE_CARLO_MIN_RUNS, min(MONTE_CARLO_RUNS, MONTE_CARLO_CELLS // max(trades, 1)))
+
+
+def monte_carlo_section(net: np.ndarray, capital: float) -> dict[str, Any] | None:
+    """The report's Monte Carlo: the trades' net P&L (exit order) shuffled ``monte_carlo_runs(n)`` times
+    (seed ``MONTE_CARLO_SEED``), the floor ``MONTE_CARLO_FLOOR`` x capital (setting, default 0.9): the
+    result, its SVG bands and the floor in rupees. None without trades."""
+    if not len(net):
+        return None
+    runs = monte_carlo_runs(len(net))
+    floor = capital * float(settings.MONTE_CARLO_FLOOR)
+    result = research.monte_carlo(
+        net, method="shuffle", runs=runs, seed=MONTE_CARLO_SEED, capital=capital, floor=floor
+    )
+    return {"result": result, "chart": research.band_polylines(result), "floor": floor}
 
 
 # --- The home page's sparkline ----------------------------------------------------------------------------

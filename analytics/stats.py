@@ -2,8 +2,8 @@
 
 Three families, each function documenting its formula and units (docs/analytics.md has the table):
 
-* **Trade figures** from per-trade arrays in exit order (``analytics.returns.TradeColumns``): rupees,
-  counts, percentages 0-100, R-multiples. Rupee sums are exact to the paisa (added as integer paise).
+* **Trade figures** (``analytics.trade_stats``) from per-trade arrays in exit order: rupees, counts,
+  percentages 0-100, R-multiples; ``summary`` gathers them with the two families here.
 * **Equity and drawdown figures** from the daily net P&L series (``analytics.returns.daily_net``) and
   the starting capital: rupees, trading days, calendar days. A drawdown is <= 0 (a fall), measured from
   the running peak of the equity, which starts at the capital (a loss on day one is a drawdown).
@@ -21,7 +21,6 @@ JSON ``null``. quantstats would give NaN or inf there; that is the one deliberat
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -30,227 +29,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from analytics import trade_stats
 from analytics.returns import TradeColumns, daily_net_from_trades, daily_returns
 from trading.core.chain import TRADING_DAYS_PER_YEAR
 
-ArrayLike = Sequence[float] | np.ndarray | pd.Series
+ArrayLike = trade_stats.ArrayLike
 
 PERIODS = TRADING_DAYS_PER_YEAR  # trading days in a year: the annualisation of every return figure
 VAR_CONFIDENCE = 0.95
-
-
-def _arr(values: ArrayLike) -> np.ndarray:
-    return np.asarray(values, dtype=float).reshape(-1)
-
-
-def _rupees(values: ArrayLike) -> float:
-    """Sum of rupee amounts, exact to the paisa (summed as integer paise: money has 2 decimals)."""
-    a = _arr(values)
-    if not np.isfinite(a).all():
-        raise ValueError("a rupee amount is missing or not finite")
-    return int(np.rint(a * 100.0).astype(np.int64).sum()) / 100.0
-
-
-def _total(values: np.ndarray) -> float:
-    return float(np.sum(values))
-
-
-def _finite(values: ArrayLike) -> np.ndarray:
-    a = _arr(values)
-    return a[np.isfinite(a)]
-
-
-# --- trade figures ---------------------------------------------------------------------------------------
-
-
-def net_pnl(net: ArrayLike) -> float:
-    """Net P&L in rupees: the sum of the trades' net P&L (gross - charges)."""
-    return _rupees(_arr(net))
-
-
-def gross_pnl(gross: ArrayLike) -> float:
-    """Gross P&L in rupees: the sum of the trades' P&L before charges."""
-    return _rupees(_arr(gross))
-
-
-def total_charges(charges: ArrayLike) -> float:
-    """Charges in rupees: the sum of every trade's itemised charges (brokerage, STT, fees, GST, stamp)."""
-    return _rupees(_arr(charges))
-
-
-def charges_pct_of_gross(charges: ArrayLike, gross: ArrayLike) -> float | None:
-    """Share of the gross profit the charges took, in percent: ``total charges / gross P&L x 100``.
-
-    None when the gross P&L is <= 0 (there was no gross profit to take a share of).
-    """
-    g = gross_pnl(gross)
-    return total_charges(charges) / g * 100.0 if g > 0 else None
-
-
-def trade_count(net: ArrayLike) -> int:
-    """Number of trades (wins, losses and scratches)."""
-    return int(_arr(net).size)
-
-
-def win_rate(net: ArrayLike) -> float | None:
-    """Winning trades as a percentage of all trades (0-100). A win is net P&L > 0; a scratch (exactly 0)
-    counts in the trades but is no win. None without trades."""
-    a = _arr(net)
-    return float(np.count_nonzero(a > 0)) / a.size * 100.0 if a.size else None
-
-
-def average_win(net: ArrayLike) -> float | None:
-    """Mean net P&L of the winning trades (net > 0), rupees; None without wins."""
-    w = _arr(net)
-    w = w[w > 0]
-    return _rupees(w) / w.size if w.size else None
-
-
-def average_loss(net: ArrayLike) -> float | None:
-    """Mean net P&L of the losing trades (net < 0), rupees, negative; None without losses."""
-    lo = _arr(net)
-    lo = lo[lo < 0]
-    return _rupees(lo) / lo.size if lo.size else None
-
-
-def payoff_ratio(net: ArrayLike) -> float | None:
-    """Average win / |average loss| (a pure number); None without wins or without losses."""
-    w, lo = average_win(net), average_loss(net)
-    return w / -lo if w is not None and lo is not None else None
-
-
-def profit_factor(net: ArrayLike) -> float | None:
-    """Sum of the wins / |sum of the losses| (a pure number; 0 with losses and no wins); None without losses."""
-    a = _arr(net)
-    losses = _rupees(a[a < 0])
-    return _rupees(a[a > 0]) / -losses if losses < 0 else None
-
-
-def expectancy(net: ArrayLike) -> float | None:
-    """Expectancy in rupees per trade: net P&L / trades. None without trades."""
-    a = _arr(net)
-    return _rupees(a) / a.size if a.size else None
-
-
-def expectancy_r(r_multiple: ArrayLike) -> float | None:
-    """Expectancy in R per trade: the mean R-multiple of the trades that have one (net / initial risk).
-
-    Trades without a stop (no initial risk, R is NaN) are left out. None when no trade has an R.
-    """
-    r = _finite(r_multiple)
-    return _total(r) / r.size if r.size else None
-
-
-def sqn(r_multiple: ArrayLike) -> float | None:
-    """System Quality Number (Van Tharp): ``sqrt(N) x mean(R) / std(R)``, std with ddof 1, N the trades
-    with an R-multiple (no cap at 100 trades). A pure number; None for N < 2 or std = 0."""
-    r = _finite(r_multiple)
-    if r.size < 2:
-        return None
-    sd = float(np.std(r, ddof=1))
-    return math.sqrt(r.size) * float(np.mean(r)) / sd if sd > 0 else None
-
-
-def largest_win(net: ArrayLike) -> float | None:
-    """Largest net P&L of a winning trade, rupees; None without wins."""
-    a = _arr(net)
-    return float(a.max()) if a.size and a.max() > 0 else None
-
-
-def largest_loss(net: ArrayLike) -> float | None:
-    """Largest loss: the most negative net P&L of a losing trade, rupees (< 0); None without losses."""
-    a = _arr(net)
-    return float(a.min()) if a.size and a.min() < 0 else None
-
-
-def _longest_run(mask: np.ndarray) -> int:
-    """Length of the longest run of True in ``mask``."""
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return int((ends - starts).max()) if starts.size else 0
-
-
-def longest_win_streak(net: ArrayLike) -> int:
-    """Most consecutive winning trades (net > 0) in exit order; a loss or a scratch ends a streak."""
-    return _longest_run(_arr(net) > 0)
-
-
-def longest_loss_streak(net: ArrayLike) -> int:
-    """Most consecutive losing trades (net < 0) in exit order; a win or a scratch ends a streak."""
-    return _longest_run(_arr(net) < 0)
-
-
-def average_hold_minutes(hold_minutes: ArrayLike) -> float | None:
-    """Mean time from entry to exit, minutes (trades with a known hold time); None without any."""
-    h = _finite(hold_minutes)
-    return _total(h) / h.size if h.size else None
-
-
-def average_mae(mae: ArrayLike) -> float | None:
-    """Mean maximum adverse excursion, rupees (<= 0): the worst unrealised gross P&L of each trade."""
-    m = _finite(mae)
-    return _rupees(m) / m.size if m.size else None
-
-
-def average_mfe(mfe: ArrayLike) -> float | None:
-    """Mean maximum favourable excursion, rupees (>= 0): the best unrealised gross P&L of each trade."""
-    m = _finite(mfe)
-    return _rupees(m) / m.size if m.size else None
-
-
-def exit_efficiencies(gross: ArrayLike, mae: ArrayLike, mfe: ArrayLike) -> np.ndarray:
-    """Per trade: ``(gross - MAE) / (MFE - MAE)``, the share of the trade's price range kept at exit.
-
-    A pure number, 1 = exited at the best point, 0 = at the worst. NaN where MAE or MFE is missing or the
-    range ``MFE - MAE`` is 0. Not clipped: an exit filled beyond the recorded extremes gives > 1 or < 0.
-    """
-    g, lo, hi = _arr(gross), _arr(mae), _arr(mfe)
-    span = hi - lo
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(span > 0, (g - lo) / np.where(span > 0, span, 1.0), np.nan)
-
-
-def exit_efficiency(gross: ArrayLike, mae: ArrayLike, mfe: ArrayLike) -> float | None:
-    """Mean of ``exit_efficiencies`` over the trades where it exists; None where none has it."""
-    e = _finite(exit_efficiencies(gross, mae, mfe))
-    return _total(e) / e.size if e.size else None
-
-
-@dataclass(frozen=True)
-class RBin:
-    """One bar of the R-multiple histogram: trades with ``low <= R < high`` (None = open end)."""
-
-    low: float | None
-    high: float | None
-    count: int
-
-    @property
-    def label(self) -> str:
-        if self.low is None:
-            return f"< {self.high:g}R"
-        if self.high is None:
-            return f">= {self.low:g}R"
-        return f"{self.low:g} to {self.high:g}R"
-
-
-def r_distribution(
-    r_multiple: ArrayLike, *, width: float = 0.5, low: float = -3.0, high: float = 5.0
-) -> list[RBin]:
-    """Histogram of the R-multiples: bins ``[low + k w, low + (k+1) w)`` from ``low`` to ``high``, plus an
-    open bin below ``low`` and one at or above ``high``. Fixed edges so charts of two filters compare.
-    Trades without an R are left out."""
-    if not (width > 0 and high > low):
-        raise ValueError(f"bad R histogram: width {width}, from {low} to {high}")
-    r = _finite(r_multiple)
-    n = round((high - low) / width)
-    if not math.isclose(low + n * width, high):
-        raise ValueError(f"({high} - {low}) is not a whole number of bins of {width}")
-    edges = [round(low + k * width, 12) for k in range(n + 1)]  # 0.30000000000000004 -> 0.3
-    inner = np.histogram(r[(r >= low) & (r < high)], bins=np.array(edges))[0] if n else []
-    bins = [RBin(None, low, int(np.count_nonzero(r < low)))]
-    bins += [RBin(edges[k], edges[k + 1], int(inner[k])) for k in range(n)]
-    bins.append(RBin(high, None, int(np.count_nonzero(r >= high))))
-    return bins
 
 
 # --- equity and drawdown ---------------------------------------------------------------------------------
@@ -259,7 +45,7 @@ def r_distribution(
 def _paise(daily_net: ArrayLike) -> np.ndarray:
     # Rupee sums in integer paise: a drawdown ends exactly when the equity is back at its peak, which a
     # float cumulative sum can miss by 1e-12.
-    return np.rint(_arr(daily_net) * 100.0).astype(np.int64)
+    return np.rint(trade_stats.as_floats(daily_net) * 100.0).astype(np.int64)
 
 
 def equity_curve(daily_net: pd.Series, capital: float) -> pd.Series:
@@ -279,7 +65,7 @@ def drawdown_curve(daily_net: pd.Series) -> pd.Series:
 def drawdown_ratio_curve(returns: pd.Series) -> pd.Series:
     """Drawdown at each day's close as a fraction of the peak equity (<= 0): ``W / max(1, peak W) - 1`` with
     ``W = prod(1 + r)`` the growth of 1 rupee (= ``quantstats.stats.to_drawdown_series``)."""
-    wealth = np.cumprod(1.0 + _arr(returns))
+    wealth = np.cumprod(1.0 + trade_stats.as_floats(returns))
     peak = np.maximum.accumulate(np.maximum(wealth, 1.0))
     dd = wealth / peak - 1.0
     return pd.Series(np.where(dd == 0, 0.0, dd), index=returns.index, name="drawdown_ratio")
@@ -297,7 +83,7 @@ def max_drawdown_rupees(daily_net: pd.Series) -> float:
 def max_drawdown_ratio(returns: ArrayLike) -> float | None:
     """Largest fall of the compounded equity from its peak, a fraction (<= 0): ``min(W / peak W) - 1``,
     peak starting at 1 (= ``quantstats.stats.max_drawdown``). None for an empty or a NaN-holding series."""
-    r = _arr(returns)
+    r = trade_stats.as_floats(returns)
     if r.size == 0 or not np.isfinite(r).all():
         return None
     wealth = np.cumprod(1.0 + r)
@@ -374,7 +160,7 @@ def recovery_factor(daily_net: pd.Series) -> float | None:
 
 
 def _returns(returns: ArrayLike) -> np.ndarray | None:
-    r = _arr(returns)
+    r = trade_stats.as_floats(returns)
     return r if r.size and np.isfinite(r).all() else None
 
 
@@ -385,7 +171,7 @@ def daily_risk_free(rf: float, periods: int = PERIODS) -> float:
 
 def excess_returns(returns: ArrayLike, rf: float = 0.0, periods: int = PERIODS) -> np.ndarray:
     """Daily returns less the de-annualised risk-free rate (``rf`` yearly, a fraction; 0 leaves them as is)."""
-    r = _arr(returns)
+    r = trade_stats.as_floats(returns)
     return r - daily_risk_free(rf, periods) if rf else r
 
 
@@ -425,7 +211,7 @@ def downside_deviation(returns: ArrayLike, rf: float = 0.0, periods: int = PERIO
     if r is None:
         return None
     x = excess_returns(r, rf, periods)
-    return math.sqrt(_total(x[x < 0] ** 2) / x.size)
+    return math.sqrt(trade_stats.float_sum(x[x < 0] ** 2) / x.size)
 
 
 def sortino(returns: ArrayLike, rf: float = 0.0, periods: int = PERIODS) -> float | None:
@@ -520,13 +306,15 @@ def _compounded(group: pd.Series) -> float | None:
 def monthly_returns(returns: pd.Series) -> dict[str, float | None]:
     """Compounded return of each calendar month present, ``{"YYYY-MM": prod(1 + r) - 1}`` (fractions), in
     time order (quantstats' ``monthly_returns`` cells); None for a month after the capital was lost."""
-    months = pd.Series(_arr(returns), index=returns.index).groupby(_month_keys(returns.index))
+    months = pd.Series(trade_stats.as_floats(returns), index=returns.index).groupby(
+        _month_keys(returns.index)
+    )
     return {str(key): _compounded(group) for key, group in months}
 
 
 def yearly_returns(returns: pd.Series) -> dict[int, float | None]:
     """Compounded return of each calendar year present, ``{year: prod(1 + r) - 1}`` (quantstats' EOY)."""
-    years = pd.Series(_arr(returns), index=returns.index).groupby(
+    years = pd.Series(trade_stats.as_floats(returns), index=returns.index).groupby(
         pd.DatetimeIndex(returns.index).year.to_numpy()
     )
     return {int(key): _compounded(group) for key, group in years}
@@ -547,7 +335,7 @@ def daily_frame(daily_net: pd.Series, capital: float) -> pd.DataFrame:
     r = daily_returns(daily_net, capital)
     return pd.DataFrame(
         {
-            "net": _arr(daily_net),
+            "net": trade_stats.as_floats(daily_net),
             "equity": equity_curve(daily_net, capital),
             "drawdown": drawdown_curve(daily_net),
             "return": r,
@@ -574,34 +362,44 @@ def summary(
     """
     net, gross, charges = trades.net, trades.gross, trades.charges
     daily = daily_net_from_trades(trades, start=start, end=end, exchange=exchange)
+    return {
+        "trades": trade_stats.trade_count(net),
+        "net_pnl": trade_stats.net_pnl(net),
+        "gross_pnl": trade_stats.gross_pnl(gross),
+        "charges": trade_stats.total_charges(charges),
+        "charges_pct_of_gross": trade_stats.charges_pct_of_gross(charges, gross),
+        "win_rate": trade_stats.win_rate(net),
+        "wins": int(np.count_nonzero(net > 0)),
+        "losses": int(np.count_nonzero(net < 0)),
+        "average_win": trade_stats.average_win(net),
+        "average_loss": trade_stats.average_loss(net),
+        "payoff_ratio": trade_stats.payoff_ratio(net),
+        "profit_factor": trade_stats.profit_factor(net),
+        "expectancy": trade_stats.expectancy(net),
+        "expectancy_r": trade_stats.expectancy_r(trades.r_multiple),
+        "sqn": trade_stats.sqn(trades.r_multiple),
+        "largest_win": trade_stats.largest_win(net),
+        "largest_loss": trade_stats.largest_loss(net),
+        "longest_win_streak": trade_stats.longest_win_streak(net),
+        "longest_loss_streak": trade_stats.longest_loss_streak(net),
+        "average_hold_minutes": trade_stats.average_hold_minutes(trades.hold_minutes),
+        "average_mae": trade_stats.average_mae(trades.mae),
+        "average_mfe": trade_stats.average_mfe(trades.mfe),
+        "exit_efficiency": trade_stats.exit_efficiency(gross, trades.mae, trades.mfe),
+        **daily_figures(daily, capital=capital, rf=rf, periods=periods),
+    }
+
+
+def daily_figures(
+    daily: pd.Series, *, capital: float, rf: float = 0.0, periods: int = PERIODS
+) -> dict[str, Any]:
+    """The equity, drawdown and return figures of a daily net P&L series (``returns.daily_net``) on a
+    ``capital`` base (rupees), ``rf`` yearly: the second half of ``summary``."""
     r = daily_returns(daily, capital)
     spell = longest_drawdown(daily)
     mdd = max_drawdown_rupees(daily)
     paise = _paise(daily)
     return {
-        "trades": trade_count(net),
-        "net_pnl": net_pnl(net),
-        "gross_pnl": gross_pnl(gross),
-        "charges": total_charges(charges),
-        "charges_pct_of_gross": charges_pct_of_gross(charges, gross),
-        "win_rate": win_rate(net),
-        "wins": int(np.count_nonzero(net > 0)),
-        "losses": int(np.count_nonzero(net < 0)),
-        "average_win": average_win(net),
-        "average_loss": average_loss(net),
-        "payoff_ratio": payoff_ratio(net),
-        "profit_factor": profit_factor(net),
-        "expectancy": expectancy(net),
-        "expectancy_r": expectancy_r(trades.r_multiple),
-        "sqn": sqn(trades.r_multiple),
-        "largest_win": largest_win(net),
-        "largest_loss": largest_loss(net),
-        "longest_win_streak": longest_win_streak(net),
-        "longest_loss_streak": longest_loss_streak(net),
-        "average_hold_minutes": average_hold_minutes(trades.hold_minutes),
-        "average_mae": average_mae(trades.mae),
-        "average_mfe": average_mfe(trades.mfe),
-        "exit_efficiency": exit_efficiency(gross, trades.mae, trades.mfe),
         "capital": float(capital),
         "days": len(daily),
         "start": daily.index[0].date() if len(daily) else None,

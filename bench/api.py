@@ -179,7 +179,7 @@ async def _request(port: int, path: str, token: str, timeout: float) -> int:
 
 
 async def _open_loop(
-    port: int, path: str, token: str, rate: float, seconds: float
+    port: int, path: str, token: str, rate: float, seconds: float, timeout: float = 10
 ) -> tuple[list[float], int]:
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
@@ -190,7 +190,7 @@ async def _open_loop(
     async def one(scheduled: float) -> None:
         nonlocal errors
         try:
-            status = await _request(port, path, token, timeout=10)
+            status = await _request(port, path, token, timeout=timeout)
         except (TimeoutError, OSError):
             status = 0
         latencies.append((loop.time() - scheduled) * 1000)

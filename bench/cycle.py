@@ -53,13 +53,12 @@ def pure(seed: int, day: date) -> None:
     pairs = [(s.name, None) for s in strategies]
     live = LiveSignals(source)
     state, broker, config = EngineState(), PaperBroker(), EngineConfig()
+
     # Warm-up, not measured: the session before (the builder's one-off rebuild, numba's first
     # compilation of the pricing kernels) - what a running loop has long paid.
-    prev = source.day(day - timedelta(days=1))
-    for i in range(len(prev)):
-        bar = prev.bar(i)
+    def cycle(bar):
         row, signals = live.step(bar, pairs)
-        engine.run_cycle(
+        return engine.run_cycle(
             at=bar.time + BAR,
             bar=bar,
             row=row,
@@ -69,22 +68,16 @@ def pure(seed: int, day: date) -> None:
             strategies=slots,
             config=config,
         )
+
+    prev = source.day(day - timedelta(days=1))
+    for i in range(len(prev)):
+        cycle(prev.bar(i))
     d = source.day(day)
     times, order_times, orders_placed = [], [], 0
     for i in range(0, len(d)):
         bar = d.bar(i)
         t0 = time.perf_counter()
-        row, signals = live.step(bar, pairs)
-        result = engine.run_cycle(
-            at=bar.time + BAR,
-            bar=bar,
-            row=row,
-            signals=signals,
-            state=state,
-            broker=broker,
-            strategies=slots,
-            config=config,
-        )
+        result = cycle(bar)
         dt = time.perf_counter() - t0
         times.append(dt)
         if result.orders:

@@ -33,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sim = MarketSimulator(seed=args.seed, start=args.start)
-    sessions = [sim.first_session]
-    while len(sessions) < args.days:
-        sessions.append(market_calendar.next_trading_day(sessions[-1]))
+    sessions = market_calendar.trading_days_from(sim.first_session, args.days)
     t0 = time.perf_counter()
     days = [sim.day(d) for d in sessions]
     simulate_s = time.perf_counter() - t0

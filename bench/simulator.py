@@ -27,9 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sim = MarketSimulator(index=args.index, seed=args.seed, start=args.start)
-    sessions = [sim.first_session]
-    while len(sessions) < args.days:
-        sessions.append(market_calendar.next_trading_day(sessions[-1], sim.exchange))
+    sessions = market_calendar.trading_days_from(sim.first_session, args.days, sim.exchange)
 
     began = time.perf_counter()
     warmup = sim.warmup_history()

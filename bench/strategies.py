@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sim = MarketSimulator(seed=args.seed, start=args.start)
-    sessions = [sim.first_session]
-    while len(sessions) < args.days:
-        sessions.append(market_calendar.next_trading_day(sessions[-1]))
+    sessions = market_calendar.trading_days_from(sim.first_session, args.days)
     t0 = time.perf_counter()
     frame = feature_frame((sim.day(d) for d in sessions), sim.warmup_history())
     print(f"simulated + features: {len(frame)} bars, {sessions[0]}..{sessions[-1]} in "

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from journal import services
+from journal import accumulator, services
 from journal.models import DailyPerformance, ImportBatch, StrategyPerformance, Trade, TradeAudit, TradeOrigin
 
 _DERIVED = tuple(f for f in services.DERIVED if f != "initial_risk") + (
@@ -144,12 +144,7 @@ class DailyPerformanceAdmin(ReadOnlyAdmin):
     list_display = (
         "date",
         "mode",
-        "trades",
-        "wins",
-        "losses",
-        "gross_pnl",
-        "total_charges",
-        "net_pnl",
+        *accumulator.TOTALS,
         "win_rate",
         "profit_factor",
         "max_drawdown",

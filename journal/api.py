@@ -19,11 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from journal import export, selectors, services
-from journal.filters import FilterBackend, TradeFilterSet, refuse_empty_choices
-from journal.models import Trade, TradeOrigin
+from journal.filters import ComboFilterSet, FilterBackend, TradeFilterSet, refuse_empty_choices
+from journal.models import Combo, Trade, TradeOrigin
 from journal.pagination import KeysetCursorPagination, parse_page_size, parse_positive_int
 from journal.serializers import (
     TRADE_COLUMNS,
+    ComboSerializer,
     SpooledTradeSerializer,
     TradeHistorySerializer,
     TradeInputSerializer,
@@ -259,3 +260,26 @@ class TradeExportXlsxView(APIView):
             return export.xlsx_response(filterset)
         except export.ExportTooLarge as exc:
             raise ValidationError({"detail": [str(exc)]}) from None
+
+
+class ComboViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The journal's combos (multi-leg positions), newest entry first (read-only): each with its
+    legs, figures and the ids of its legs' trades (``/api/trades/<trade_id>/``). Filters: strategy,
+    mode, status, template."""
+
+    queryset = Combo.objects.prefetch_related("trades")
+    serializer_class = ComboSerializer
+    read_permission = access.VIEW_JOURNAL
+    filterset_class = ComboFilterSet
+    filter_backends = [FilterBackend]
+    pagination_class = KeysetCursorPagination
+    keyset_ordering = ("-entry_time", "-id")
+    lookup_field = "combo_id"
+    lookup_value_regex = inputs.TRADE_ID_PATTERN
+    http_method_names = ["get", "head", "options"]
+
+    def get_object(self) -> Combo:
+        combo_id = self.kwargs.get("combo_id", "")
+        if "\x00" in combo_id or len(combo_id) > 64:
+            raise Http404
+        return super().get_object()

@@ -2,6 +2,7 @@
 
 ``/api/trades/`` (list, create; ``<trade_id>/``: retrieve, partial update, delete),
 ``/api/trades/history``, ``/api/trades/totals``, ``/api/trades/export.csv``, ``/api/trades/export.xlsx``,
+``/api/combos/`` (list; ``<combo_id>/``: retrieve),
 (``/api/orders/``, ``/api/positions/``, ``/api/signals/``: ``trading/execution/urls.py``).
 """
 
@@ -16,6 +17,7 @@ app_name = "journal-api"
 
 router = SimpleRouter()
 router.register("trades", api.TradeViewSet, basename="trade")
+router.register("combos", api.ComboViewSet, basename="combo")
 
 urlpatterns = [
     # Before the router, whose trades/<trade_id>/ would otherwise be tried first.

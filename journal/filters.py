@@ -44,7 +44,7 @@ from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from journal.models import Trade, TradeStatus
+from journal.models import Combo, ComboStatus, Trade, TradeStatus
 from trading import inputs
 from trading.choices import ExitType, InstrumentType, Mode
 
@@ -248,3 +248,16 @@ class FilterBackend(DjangoFilterBackend):
             return queryset
         refuse_empty_choices(request.query_params, filterset_class)
         return super().filter_queryset(request, queryset, view)
+
+
+class ComboFilterSet(django_filters.FilterSet):
+    """``/api/combos/``: by strategy, mode, status and template."""
+
+    strategy = django_filters.CharFilter(field_name="strategy_name", max_length=64, label="Strategy")
+    mode = UpperChoiceFilter(field_name="entry_mode", choices=Mode.choices, label="Mode")
+    status = UpperChoiceFilter(choices=ComboStatus.choices, label="Status")
+    template = django_filters.CharFilter(max_length=40, label="Template")
+
+    class Meta:
+        model = Combo
+        fields: list[str] = []

@@ -143,11 +143,21 @@ class TradeAnnotateForm(forms.Form):
         return {"notes": self.cleaned_data["notes"], "tags": split_tags(self.cleaned_data["tags"])}
 
 
+COMBO_WINDOW_MAX = 6 * 3600  # a session: legs opened further apart are not "together"
+
+
 class ImportUploadForm(forms.Form):
     """A CSV file: Zerodha Console's tradebook or the journal's own export."""
 
     file = forms.FileField(
         label="CSV file", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"})
+    )
+    combo_window = forms.IntegerField(
+        label="Legs opened within (seconds) are one combo",
+        required=False,
+        min_value=0,
+        max_value=COMBO_WINDOW_MAX,
+        help_text="Tradebooks: legs of one index opened within this many seconds of the first are grouped",
     )
 
     def clean_file(self):

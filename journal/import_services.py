@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,11 +53,13 @@ class ImportRejected(Exception):
 
 @dataclass
 class PreviewTrade:
-    """One trade of the file as it will be stored (every Trade field), and its source lines."""
+    """One trade of the file as it will be stored (every Trade field), its source lines, and the
+    combo (1-based, None: a single leg) it is grouped into."""
 
     values: dict
     lines: tuple[int, ...]
     exists: bool = False
+    combo: int | None = None
 
     @property
     def lines_text(self) -> str:
@@ -77,6 +79,12 @@ class ImportPreview:
     notices: list[str] = field(default_factory=list)
     open_positions: list[OpenQuantity] = field(default_factory=list)
     already_imported: ImportBatch | None = None
+    combo_window: int = 0  # seconds
+    combos: list[list[str]] = field(default_factory=list)  # trade ids of each combo's legs
+
+    @property
+    def combo_numbers(self) -> list[int]:
+        return list(range(1, len(self.combos) + 1))
 
     @property
     def ok(self) -> bool:
@@ -174,11 +182,28 @@ def _reason_prefix(trade: importers.ParsedTrade, kind: str) -> str:
     return ""
 
 
-def import_preview(*, content: bytes, filename: str, now: datetime | None = None) -> ImportPreview:
+def combo_window_default() -> int:
+    """Seconds within which legs opened on one underlying are one combo (``JOURNAL_COMBO_WINDOW_SECONDS``)."""
+    return int(settings.JOURNAL_COMBO_WINDOW_SECONDS)
+
+
+def import_preview(
+    *,
+    content: bytes,
+    filename: str,
+    now: datetime | None = None,
+    combo_window: int | None = None,
+    combos: list[list[str]] | None = None,
+) -> ImportPreview:
     """Parse and validate a whole file without saving anything; see the module docstring. Times are
-    checked against the calendar and ``now`` (default: the wall clock)."""
+    checked against the calendar and ``now`` (default: the wall clock).
+
+    A tradebook's legs are grouped into combos (``importers.group_combos``) with ``combo_window``
+    seconds (default ``JOURNAL_COMBO_WINDOW_SECONDS``), or as ``combos`` says (trade ids of each
+    combo's legs: the user's own grouping, checked by ``check_combos``)."""
     now = now or timezone.now()
-    preview = ImportPreview(sha256=importers.sha256_of(content), filename=filename)
+    window = combo_window_default() if combo_window is None else combo_window
+    preview = ImportPreview(sha256=importers.sha256_of(content), filename=filename, combo_window=window)
     if len(content) > MAX_UPLOAD_BYTES:
         preview.errors.append(RowError(0, f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"))
         return preview
@@ -218,7 +243,46 @@ def import_preview(*, content: bytes, filename: str, now: datetime | None = None
     for t in derived:
         t.exists = t.values["trade_id"] in existing
     preview.trades = derived
+    if parsed.kind == importers.ZERODHA and not preview.errors:
+        _group(preview, parsed, window, combos)
     return preview
+
+
+def _group(
+    preview: ImportPreview, parsed: importers.ParseResult, window: int, combos: list[list[str]] | None
+) -> None:
+    """Fill ``preview.combos`` and each trade's ``combo``: the automatic grouping, or the user's."""
+    if combos is None:
+        groups = importers.group_combos(parsed.trades, timedelta(seconds=window))
+        combos = [[parsed.trades[i].raw["trade_id"] for i in group] for group in groups]
+    else:
+        problem = check_combos(preview.trades, combos)
+        if problem:
+            preview.errors.append(RowError(0, problem))
+            return
+    preview.combos = [list(c) for c in combos]
+    number = {tid: n for n, combo in enumerate(preview.combos, start=1) for tid in combo}
+    for t in preview.trades:
+        t.combo = number.get(t.values["trade_id"])
+
+
+def check_combos(trades: list[PreviewTrade], combos: list[list[str]]) -> str | None:
+    """Why the grouping ``combos`` (trade ids) cannot be stored for ``trades`` (None when it can):
+    every id a trade of the file, none in two combos, each combo two or more legs of one index."""
+    by_id = {t.values["trade_id"]: t for t in trades}
+    seen: set[str] = set()
+    for n, combo in enumerate(combos, start=1):
+        if len(combo) < 2:
+            return f"combo {n} needs at least two legs"
+        for tid in combo:
+            if tid not in by_id:
+                return f"combo {n}: {tid} is not a trade of this file"
+            if tid in seen:
+                return f"{tid} is in two combos"
+            seen.add(tid)
+        if len({by_id[tid].values["symbol"] for tid in combo}) > 1:
+            return f"combo {n} mixes underlyings: a combo's legs are of one index"
+    return None
 
 
 def _differs(stated: str, derived) -> bool:
@@ -228,7 +292,9 @@ def _differs(stated: str, derived) -> bool:
         return True
 
 
-def import_commit(*, content: bytes, filename: str, user=None) -> ImportResult:
+def import_commit(
+    *, content: bytes, filename: str, user=None, combos: list[list[str]] | None = None
+) -> ImportResult:
     """Import a whole file, or nothing of it: raises ``ImportRejected`` when any row is bad.
 
     A file already imported (same SHA-256) adds nothing and returns its first batch. Trades go
@@ -236,7 +302,7 @@ def import_commit(*, content: bytes, filename: str, user=None) -> ImportResult:
     ``ImportBatch`` row, so a failure part-way leaves the journal as it was.
     """
     now = timezone.now()
-    preview = import_preview(content=content, filename=filename, now=now)
+    preview = import_preview(content=content, filename=filename, now=now, combos=combos)
     if not preview.ok:
         raise ImportRejected(preview.errors)
     if preview.already_imported is not None:

@@ -35,6 +35,68 @@ def stored_tags(stored: str | None) -> list[str]:
     return [t for t in (stored or "").split(",") if t]
 
 
+class ComboStatus(models.TextChoices):
+    """The life of a combo, as the engine's ``core.state.OpenCombo.status``."""
+
+    ENTERING = "ENTERING", "Entering (legs being sent)"
+    OPEN = "OPEN", "Open"
+    CLOSING = "CLOSING", "Closing"
+    CLOSED = "CLOSED", "Closed"
+
+
+class Combo(models.Model):
+    """A multi-leg position (a short straddle, an iron condor...): its legs are ``Trade`` rows
+    (``Trade.combo``), each with every field a single trade has.
+
+    Written only by ``journal.services.combo_record`` (the engine's facts) and
+    ``combo_refresh_totals`` (the sums of its legs' trades). Money in rupees; ``max_profit`` and
+    ``max_loss`` (the lowest P&L, negative) at the nearest expiry on the legs' entry fills, None when
+    unlimited (``payoff_known``: they were computed); ``breakevens`` index points; ``margin`` the
+    rupees blocked at entry, an estimate unless ``margin_is_estimate`` is False (the broker's basket
+    margin). ``legs`` the legs as resolved at entry (type, side, strike, expiry, lots, premium, IV,
+    status); ``engine`` what the engine needs to take the combo back after a restart."""
+
+    combo_id = models.CharField(max_length=64, unique=True)
+    strategy_name = models.CharField(max_length=64, db_index=True, default="MANUAL")
+    symbol = models.CharField(max_length=20, help_text="Underlying index, e.g. NIFTY")
+    template = models.CharField(max_length=40, blank=True, default="")
+    product = models.CharField(max_length=4, default="MIS", help_text="MIS (intraday) or NRML (positional)")
+    direction = models.CharField(max_length=8, blank=True, default="")
+    entry_mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAPER)
+    data_source = models.CharField(max_length=6, choices=DataSource.choices, default=DataSource.SIM)
+    status = models.CharField(max_length=10, choices=ComboStatus.choices, default=ComboStatus.OPEN)
+    entry_time = models.DateTimeField()
+    exit_time = models.DateTimeField(null=True, blank=True)
+    exit_type = models.CharField(max_length=16, choices=ExitType.choices, blank=True, default="")
+    exit_reason = models.TextField(blank=True, default="")
+    policy_note = models.TextField(blank=True, default="", help_text="What the leg-failure policy did")
+    gross_pnl = _money(default=0)
+    total_charges = _money(default=0)
+    net_pnl = _money(default=0)
+    payoff_known = models.BooleanField(default=False)
+    max_profit = _money(null=True, blank=True, help_text="None: unlimited")
+    max_loss = _money(null=True, blank=True, help_text="The lowest P&L (negative); None: unlimited")
+    breakevens = models.JSONField(default=list, blank=True)
+    margin = _money(default=0)
+    margin_is_estimate = models.BooleanField(default=True)
+    legs = models.JSONField(default=list, blank=True)
+    engine = models.JSONField(default=dict, blank=True)
+    backtest_run = models.ForeignKey(
+        "trading.BacktestRun", null=True, blank=True, on_delete=models.CASCADE, related_name="combos"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-entry_time", "-id"]
+        indexes = [
+            models.Index(fields=["strategy_name", "entry_mode", "-entry_time"], name="combo_strategy_mode")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.combo_id} {self.template} {self.net_pnl}"
+
+
 class Trade(models.Model):
     """A closed round trip in one option contract.
 
@@ -128,6 +190,13 @@ class Trade(models.Model):
     theta_exit = models.FloatField(null=True, blank=True)
     vega_entry = models.FloatField(null=True, blank=True)
     vega_exit = models.FloatField(null=True, blank=True)
+    # Greeks P&L attribution of the gross P&L (trading.core.attribution; null without the snapshots):
+    # gross_pnl = delta_pnl + gamma_pnl + theta_pnl + vega_pnl + residual_pnl, rupees.
+    delta_pnl = _money(null=True, blank=True, help_text="delta x dS x quantity, rupees")
+    gamma_pnl = _money(null=True, blank=True, help_text="0.5 x gamma x dS^2 x quantity, rupees")
+    theta_pnl = _money(null=True, blank=True, help_text="theta per day x days held x quantity, rupees")
+    vega_pnl = _money(null=True, blank=True, help_text="vega per vol point x IV change in points x quantity")
+    residual_pnl = _money(null=True, blank=True, help_text="gross - the four Greek parts, rupees")
     # Risk
     initial_risk = _money(null=True, blank=True, help_text="(entry - stop) x quantity, rupees")
     planned_rr = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
@@ -145,6 +214,15 @@ class Trade(models.Model):
     backtest_run = models.ForeignKey(
         "trading.BacktestRun", null=True, blank=True, on_delete=models.CASCADE, related_name="trades"
     )
+    combo = models.ForeignKey(
+        Combo,
+        to_field="combo_id",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="trades",
+        help_text="The combo this trade is a leg of (None: a single-leg trade)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -159,6 +237,10 @@ class Trade(models.Model):
             models.Index(fields=["trade_date", "entry_mode"], name="trade_day_mode"),
             models.Index(
                 fields=["strategy_name", "entry_mode", "-exit_time", "-id"], name="trade_strategy_mode_exit"
+            ),
+            # Analytics' daily series of one strategy and mode (GROUP BY trade_date): from the index alone.
+            models.Index(
+                fields=["strategy_name", "entry_mode", "trade_date", "net_pnl"], name="trade_strategy_day_net"
             ),
             # The engine's risk figures: its own trades of one index, mode and day.
             models.Index(fields=["symbol", "entry_mode", "trade_date", "origin"], name="trade_risk_day"),
@@ -239,6 +321,24 @@ class PerformanceFields(models.Model):
     total_hold_minutes = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     peak_net = _sum()
     last_exit_time = models.DateTimeField(null=True, blank=True)
+    # Sums analytics adds over rows (journal.accumulator): R-multiples, MAE/MFE, exit efficiency, and the
+    # runs of wins/losses (+1/-1) that join into streaks. ``first_sign`` null: not computed yet (a row
+    # written before these columns existed), so readers go to the trades instead.
+    r_count = models.PositiveIntegerField(default=0)
+    r_sum = models.DecimalField(max_digits=24, decimal_places=4, default=0)
+    r_sum_sq = models.DecimalField(max_digits=30, decimal_places=8, default=0)
+    mae_count = models.PositiveIntegerField(default=0)
+    mae_sum = _sum()
+    mfe_count = models.PositiveIntegerField(default=0)
+    mfe_sum = _sum()
+    efficiency_count = models.PositiveIntegerField(default=0)
+    efficiency_sum = models.FloatField(default=0)
+    first_sign = models.SmallIntegerField(null=True, blank=True)
+    first_run = models.PositiveIntegerField(default=0)
+    last_sign = models.SmallIntegerField(default=0)
+    last_run = models.PositiveIntegerField(default=0)
+    best_win_run = models.PositiveIntegerField(default=0)
+    best_loss_run = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

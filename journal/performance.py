@@ -14,16 +14,44 @@ from django.utils import timezone
 from journal.accumulator import Accumulator
 from journal.models import DailyPerformance, StrategyPerformance, Trade
 
-_ROW = ("net_pnl", "gross_pnl", "total_charges", "hold_duration_minutes", "exit_time")
+_ROW = (
+    "net_pnl",
+    "gross_pnl",
+    "total_charges",
+    "hold_duration_minutes",
+    "exit_time",
+    "r_multiple",
+    "mae",
+    "mfe",
+)
+
+
+def _accumulate_by(qs, key: str | None) -> dict:
+    """The trades of ``qs`` in exit-time order, one ``Accumulator`` per value of the field ``key``
+    (one under None without a key)."""
+    accs: dict = {}
+    fields = (key, *_ROW) if key else _ROW
+    for values in qs.order_by("exit_time", "id").values_list(*fields).iterator(chunk_size=5000):
+        group = values[0] if key else None
+        net, gross, charges, hold, exit_time, r, mae, mfe = values[1:] if key else values
+        acc = accs.get(group)
+        if acc is None:
+            acc = accs[group] = Accumulator()
+        acc.add(
+            net_pnl=net,
+            gross_pnl=gross,
+            charges=charges,
+            hold_minutes=hold,
+            exit_time=exit_time,
+            r_multiple=r,
+            mae=mae,
+            mfe=mfe,
+        )
+    return accs
 
 
 def _accumulate(qs) -> Accumulator:
-    acc = Accumulator()
-    for net, gross, charges, hold, exit_time in (
-        qs.order_by("exit_time", "id").values_list(*_ROW).iterator(chunk_size=5000)
-    ):
-        acc.add(net_pnl=net, gross_pnl=gross, charges=charges, hold_minutes=hold, exit_time=exit_time)
-    return acc
+    return _accumulate_by(qs, None).get(None) or Accumulator()
 
 
 def refresh_daily(day: date, mode: str) -> DailyPerformance | None:
@@ -59,7 +87,7 @@ def _extend(model, lookup: dict, trade: Trade) -> bool:
     row = model.objects.select_for_update().get(**lookup)
     if row.trades == 0:
         acc = Accumulator()
-    elif row.last_exit_time is None or trade.exit_time < row.last_exit_time:
+    elif row.last_exit_time is None or trade.exit_time < row.last_exit_time or row.first_sign is None:
         return False
     else:
         acc = Accumulator.from_figures(row)
@@ -69,6 +97,9 @@ def _extend(model, lookup: dict, trade: Trade) -> bool:
         charges=trade.total_charges,
         hold_minutes=trade.hold_duration_minutes,
         exit_time=trade.exit_time,
+        r_multiple=trade.r_multiple,
+        mae=trade.mae,
+        mfe=trade.mfe,
     )
     model.objects.filter(pk=row.pk).update(**acc.figures(), updated_at=timezone.now())
     return True
@@ -85,13 +116,45 @@ def refresh_for_new_trade(trade: Trade) -> None:
 
 
 def refresh_keys(keys: Iterable[tuple[date, str, str]]) -> None:
-    """Recompute the rows of each (day, mode, strategy) - after an edit or a delete."""
-    days = {(d, m) for d, m, _ in keys}
-    strategies = {(s, m) for _, m, s in keys}
-    for d, m in days:
-        refresh_daily(d, m)
-    for s, m in strategies:
-        refresh_strategy(s, m)
+    """Recompute the rows of each (day, mode, strategy) - after an edit, a delete or a bulk insert.
+
+    Each mode's trades of those days (and of those strategies) are read once, in exit-time order, and
+    the rows written in one upsert each; a key left with no trade loses its row.
+    """
+    days: dict[str, set[date]] = {}
+    strategies: dict[str, set[str]] = {}
+    for d, m, s in keys:
+        days.setdefault(m, set()).add(d)
+        strategies.setdefault(m, set()).add(s)
+    for mode, dates in days.items():
+        _refresh_group(DailyPerformance, "date", "trade_date", mode, dates)
+    for mode, names in strategies.items():
+        _refresh_group(StrategyPerformance, "strategy_name", "strategy_name", mode, names)
+
+
+def _refresh_group(model, key: str, trade_key: str, mode: str, wanted: set) -> None:
+    """The rows of ``model`` for ``mode`` and every ``key`` in ``wanted``, from their trades."""
+    accs: dict = {}
+    for chunk in _chunks(sorted(wanted), 500):
+        accs.update(
+            _accumulate_by(Trade.objects.filter(entry_mode=mode, **{f"{trade_key}__in": chunk}), trade_key)
+        )
+    empty = [k for k in wanted if k not in accs]
+    for chunk in _chunks(empty, 500):
+        model.objects.filter(mode=mode, **{f"{key}__in": chunk}).delete()
+    if not accs:
+        return
+    now = timezone.now()
+    rows = [model(mode=mode, **{key: k}, **acc.figures(), updated_at=now) for k, acc in accs.items()]
+    fields = [*next(iter(accs.values())).figures(), "updated_at"]
+    model.objects.bulk_create(
+        rows, batch_size=500, update_conflicts=True, unique_fields=[key, "mode"], update_fields=fields
+    )
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def rebuild_all() -> None:

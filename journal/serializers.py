@@ -25,7 +25,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from journal import spreadsheet
-from journal.models import Trade
+from journal.models import Combo, Trade
 from journal.services import derive_trade
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -297,3 +297,42 @@ def derive_checked(raw: dict, *, now: datetime | None = None) -> dict:
         return derive_trade(raw, now=now)
     except DjangoValidationError as exc:
         raise serializers.ValidationError(validation_error_detail(exc)) from None
+
+
+class ComboSerializer(serializers.ModelSerializer):
+    """A combo (multi-leg position) with the ids of its legs' trades; money in rupees, ``max_profit``
+    / ``max_loss`` null when unlimited (``payoff_known``), the margin an estimate unless
+    ``margin_is_estimate`` is false."""
+
+    trades = serializers.SlugRelatedField(many=True, read_only=True, slug_field="trade_id")
+
+    class Meta:
+        model = Combo
+        fields = (
+            "combo_id",
+            "strategy_name",
+            "symbol",
+            "template",
+            "product",
+            "direction",
+            "entry_mode",
+            "data_source",
+            "status",
+            "entry_time",
+            "exit_time",
+            "exit_type",
+            "exit_reason",
+            "policy_note",
+            "gross_pnl",
+            "total_charges",
+            "net_pnl",
+            "payoff_known",
+            "max_profit",
+            "max_loss",
+            "breakevens",
+            "margin",
+            "margin_is_estimate",
+            "legs",
+            "trades",
+        )
+        read_only_fields = fields

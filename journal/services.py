@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -17,13 +18,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from journal import performance, spool
-from journal.models import Trade, TradeAudit, TradeOrigin
+from journal.models import Combo, Trade, TradeAudit, TradeOrigin
 from trading import access, inputs, outbox
 from trading.audit import ControlAudit, user_or_none
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
+from trading.core import attribution, contracts
 from trading.core import calendar as market_calendar
 from trading.core import charges as charges_mod
-from trading.core import contracts
 from trading.core.context import CONTEXT_FIELDS
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
 TICK = Decimal("0.05")
 PAISA = Decimal("0.01")
+# The Greek parts of the gross P&L stored on a trade (``_derive_attribution``).
+ATTRIBUTION_FIELDS = tuple(f"{c}_pnl" for c in attribution.COMPONENTS)
 
 REQUIRED = (
     "trade_id",
@@ -73,6 +76,7 @@ OPTIONAL = (
     "notes",
     "backtest_run",
     "backtest_run_id",
+    "combo_id",
     "lots",
     "entry_orders",
     "exit_orders",
@@ -89,10 +93,11 @@ DERIVED = (
     "initial_risk",
     "planned_rr",
     "r_multiple",
+    *ATTRIBUTION_FIELDS,
     "status",
 )
 RAW_FIELDS = REQUIRED + OPTIONAL
-EDITABLE = tuple(f for f in RAW_FIELDS if f not in ("trade_id", "signal", "backtest_run", "lots"))
+EDITABLE = tuple(f for f in RAW_FIELDS if f not in ("trade_id", "signal", "backtest_run", "combo_id", "lots"))
 
 
 def _field(name: str):
@@ -249,6 +254,7 @@ def derive_trade(raw: dict, *, now: datetime | None = None) -> dict:
     errors.raise_any()
     _derive_money(out)
     _derive_risk(out)
+    _derive_attribution(out)
     out["status"] = "CLOSED"
     _check_storable(out)
     return out
@@ -459,6 +465,9 @@ def _texts_and_links(raw: dict, out: dict, errors: _Errors) -> None:
         if raw.get(link) is not None or raw.get(f"{link}_id") is not None:
             target = raw.get(link)
             out[f"{link}_id"] = getattr(target, "pk", target) if target is not None else raw.get(f"{link}_id")
+    if _present(raw, "combo_id"):  # a leg of a combo: linked by the combo's own id
+        with errors.collect():
+            out["combo_id"] = _trade_id(raw["combo_id"])
 
 
 # The close of a session is part of it for a trade: an option expiring that day settles then.
@@ -534,6 +543,12 @@ def _derive_risk(out: dict) -> None:
     )
     risk = out.get("initial_risk")
     out["r_multiple"] = (out["net_pnl"] / risk).quantize(Decimal("0.0001"), ROUND_HALF_UP) if risk else None
+
+
+def _derive_attribution(out: dict) -> None:
+    """The gross P&L split into delta, gamma, theta, vega and residual from the entry and exit
+    snapshots (``trading.core.attribution``); None parts without them."""
+    out.update(attribution.stored_parts(attribution.attribute_trade(out)))
 
 
 def _charges(out: dict) -> charges_mod.Charges:
@@ -618,17 +633,17 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
     ``spooled = True`` is returned; ``drain_spool`` writes it later. Bad input raises
     ``ValidationError`` naming every bad field and writes nothing.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
-    origin = _choice("origin", origin, TradeOrigin.choices)
-    values = derive_trade(fields, now=now)
-    values["origin"] = origin
+    # The wall moment the engine handed the closed trade over (``now`` is the market clock, which a
+    # simulated session runs far from the wall): the journal's delay is measured from it.
+    handed_at = time.time() if origin == TradeOrigin.ENGINE else None
+    values = _checked(fields, now=now, origin=origin)
+    origin = values["origin"]
     try:
         _check_reserved(values["trade_id"], origin)
-        return _write_trade(values)
+        return _write_trade(values, handed_at)
     except (OperationalError, InterfaceError) as exc:
         _discard_broken_connection()
-        payload = {**_spoolable(fields), _SPOOL_ORIGIN: origin, _SPOOL_NOW: now}
+        payload = {**_spoolable(fields), _SPOOL_ORIGIN: origin, _SPOOL_NOW: now, _SPOOL_HANDED: handed_at}
         spool.append("trade", values["trade_id"], payload)
         log.error("trade %s spooled: database unreachable (%s)", values["trade_id"], exc)
         trade = Trade(**values)
@@ -636,9 +651,73 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
         return trade
 
 
+def _checked(fields: dict, *, now: datetime, origin: str) -> dict:
+    """The one definition of a new trade's checks (``record_trade``, ``record_trades``): the caller's
+    clock is aware, ``origin`` a ``TradeOrigin``, the facts derive (``derive_trade``: bad fields
+    raise ``ValidationError``). Returns the values to store. (The writers then check that a trade
+    that is not the engine's does not take an engine id, ``_check_reserved``: that one reads the
+    database, so ``record_trade`` spools when it cannot.)"""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("record_trade needs the caller's clock as an aware datetime (now=...)")
+    origin = _choice("origin", origin, TradeOrigin.choices)
+    values = derive_trade(fields, now=now)
+    values["origin"] = origin
+    return values
+
+
+def record_trades(
+    *, now: datetime, origin: str = TradeOrigin.MANUAL, trades: Iterable[dict], **common
+) -> list[Trade]:
+    """Validate, derive and store many closed trades at once: ``record_trade``'s bulk sibling (a
+    backtest's journal). Returns the trades it stored.
+
+    Each trade is ``common`` updated with one dict of ``trades`` (e.g. ``backtest_run=run`` in
+    ``common``), checked exactly as ``record_trade`` checks one (``_checked``, against ``now``) -
+    all of them before anything is written: a bad one raises ``ValidationError`` (its position in
+    ``trades`` and its fields) and stores none. Then, in one transaction, the new ones are inserted
+    in bulk and the performance rows they touch are rebuilt once (``performance.refresh_keys``).
+    A ``trade_id`` already stored (or twice in ``trades``) is stored once, as ``record_trade`` does.
+    No spool: a database error raises and nothing is stored (a backtest is run again, not replayed).
+    """
+    values: list[dict] = []
+    seen: set[str] = set()
+    for position, fields in enumerate(trades):
+        try:
+            checked = _checked({**common, **fields}, now=now, origin=origin)
+        except ValidationError as exc:
+            raise ValidationError(
+                {f"trades[{position}].{name}": msgs for name, msgs in _message_dict(exc).items()}
+            ) from exc
+        _check_reserved(checked["trade_id"], checked["origin"])
+        if checked["trade_id"] not in seen:
+            seen.add(checked["trade_id"])
+            values.append(checked)
+    created: list[Trade] = []
+    with transaction.atomic():
+        stored: set[str] = set()
+        ids = [v["trade_id"] for v in values]
+        for chunk in range(0, len(ids), 5000):
+            stored.update(
+                Trade.objects.filter(trade_id__in=ids[chunk : chunk + 5000]).values_list(
+                    "trade_id", flat=True
+                )
+            )
+        created = Trade.objects.bulk_create(
+            [Trade(**v) for v in values if v["trade_id"] not in stored], batch_size=1000
+        )
+        performance.refresh_keys({(t.trade_date, t.entry_mode, t.strategy_name) for t in created})
+        for trade in created:
+            _trade_event(trade)
+    for trade in created:
+        trade.spooled = False
+        _after_commit(trade, None)  # a bulk write is never the live engine's close
+    return created
+
+
 # Who wrote a spooled trade and the clock it was checked against (beside its raw facts).
 _SPOOL_ORIGIN = "_origin"
 _SPOOL_NOW = "_now"
+_SPOOL_HANDED = "_handed_at"  # wall-clock Unix seconds of the engine's close (None: not the engine's)
 _reserved_checks: list[Callable[[str], bool]] = []
 
 
@@ -672,12 +751,14 @@ def _discard_broken_connection() -> None:
         pass
 
 
-def _write_trade(values: dict) -> Trade:
+def _write_trade(values: dict, handed_at: float | None = None) -> Trade:
     existing = Trade.objects.filter(trade_id=values["trade_id"]).first()
     if existing is not None:
         return existing
     try:
         with transaction.atomic():
+            if values.get("combo_id"):
+                _combo_stub(values)
             trade = Trade.objects.create(**values)
             performance.refresh_for_new_trade(trade)
             _trade_event(trade)
@@ -688,8 +769,24 @@ def _write_trade(values: dict) -> Trade:
             raise
         return existing
     trade.spooled = False
-    _after_commit(trade)
+    _after_commit(trade, handed_at)
     return trade
+
+
+def _combo_stub(values: dict) -> None:
+    """The combo a leg names, made from the leg when it is not stored yet (a close replayed from
+    the spool before its combo's row): ``journal.combos.combo_record`` fills it in later."""
+    Combo.objects.get_or_create(
+        combo_id=values["combo_id"],
+        defaults={
+            "strategy_name": values.get("strategy_name", "MANUAL"),
+            "symbol": values["symbol"],
+            "entry_mode": values.get("entry_mode", Mode.PAPER),
+            "data_source": values.get("data_source", DataSource.SIM),
+            "entry_time": values["entry_time"],
+            "backtest_run_id": values.get("backtest_run_id"),
+        },
+    )
 
 
 def trade_event_data(trade: Trade) -> dict:
@@ -729,17 +826,19 @@ def _trade_event(trade: Trade) -> None:
     )
 
 
-def _after_commit(trade: Trade) -> None:
+def _after_commit(trade: Trade, handed_at: float | None) -> None:
     """Hooks run once the trade is committed (metrics, live dashboard)."""
     for hook in _trade_hooks:
-        transaction.on_commit(lambda hook=hook: hook(trade))
+        transaction.on_commit(lambda hook=hook: hook(trade, handed_at))
 
 
 _trade_hooks: list = []
 
 
 def on_trade_recorded(hook) -> None:
-    """Register ``hook(trade)`` to run after each newly committed trade."""
+    """Register ``hook(trade, handed_at)`` to run after each newly committed trade; ``handed_at`` is
+    the wall-clock Unix time the engine closed it (also for a trade replayed from the spool), None
+    for a trade that is not the engine's."""
     _trade_hooks.append(hook)
 
 
@@ -749,9 +848,10 @@ def _replay_spooled_trade(payload: dict) -> None:
     # Checked against the caller's clock when it was spooled; the wall clock now may be behind the
     # simulated feed's (a spool written before these keys existed: no time check).
     now = facts.pop(_SPOOL_NOW, None)
+    handed_at = facts.pop(_SPOOL_HANDED, None)
     values = derive_trade(facts, now=parse_datetime(now) if isinstance(now, str) else None)
     values["origin"] = origin
-    _write_trade(values)
+    _write_trade(values, handed_at if origin == TradeOrigin.ENGINE else None)
 
 
 spool.register("trade", _replay_spooled_trade)
@@ -765,10 +865,13 @@ def drain_spool() -> spool.DrainResult:
 def raw_of(trade: Trade) -> dict:
     """The raw facts of a stored trade, as record_trade takes them."""
     raw = {
-        name: getattr(trade, name) for name in RAW_FIELDS if name not in ("signal", "backtest_run", "lots")
+        name: getattr(trade, name)
+        for name in RAW_FIELDS
+        if name not in ("signal", "backtest_run", "combo_id", "lots")
     }
     raw["signal_id"] = trade.signal_id
     raw["backtest_run_id"] = trade.backtest_run_id
+    raw["combo_id"] = trade.combo_id
     raw["tags"] = trade.tag_list
     return raw
 

@@ -1,6 +1,7 @@
 """The journal's pages: list, trade detail (with in-place notes and tags), manual entry, P&L calendar
-and import. Server-rendered, login required; each view reads through ``journal.page_selectors`` and
-writes through ``journal.services`` / ``journal.import_services``."""
+and import. Server-rendered, login required; each view reads through ``journal.page_selectors`` (the
+list, the calendar) or ``journal.detail_selectors`` (one trade) and writes through ``journal.services``
+/ ``journal.import_services``."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from journal import import_services, page_selectors, selectors
+from journal import combos, detail_selectors, import_services, page_selectors, selectors
 from journal.filters import TRADE_FILTER_NAMES, filter_trades
 from journal.forms import (
+    COMBO_WINDOW_MAX,
     CalendarForm,
     ImportUploadForm,
     ManualTradeForm,
@@ -104,6 +106,7 @@ def trade_list(request: HttpRequest) -> HttpResponse:
         "filterset": filterset,
         "valid": valid,
         "page": page,
+        "rows": combos.grouped_rows(list(page.trades)),
         "position": position,
         "totals": totals,
         "cols": _sort_links(params, sort),
@@ -122,12 +125,16 @@ def trade_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(trade: Trade, form: TradeAnnotateForm) -> dict:
+    combo = trade.combo if trade.combo_id else None
     return {
         "trade": trade,
-        "groups": page_selectors.trade_field_groups(trade),
-        "context_rows": page_selectors.market_context_rows(trade),
-        "features": page_selectors.trade_features(trade),
-        "chart": page_selectors.trade_chart(trade),
+        "combo": combo,
+        "combo_legs": list(combo.trades.order_by("entry_time", "trade_id")) if combo else [],
+        "combo_payoff": combos.combo_payoff(combo) if combo else None,
+        "groups": detail_selectors.trade_field_groups(trade),
+        "context_rows": detail_selectors.market_context_rows(trade),
+        "features": detail_selectors.trade_features(trade),
+        "chart": detail_selectors.trade_chart(trade),
         "form": form,
         "audits": trade.audits.select_related("user")[:200],
     }
@@ -136,7 +143,7 @@ def _detail_context(trade: Trade, form: TradeAnnotateForm) -> dict:
 @access.permission_required(access.VIEW_JOURNAL)
 def trade_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Every field of one trade, grouped; its chart; notes and tags editable; the audit history."""
-    trade = get_object_or_404(Trade.objects.select_related("signal", "backtest_run"), pk=pk)
+    trade = get_object_or_404(Trade.objects.select_related("signal", "backtest_run", "combo"), pk=pk)
     form = TradeAnnotateForm(initial={"notes": trade.notes, "tags": ", ".join(trade.tag_list)})
     return render(request, "journal/detail.html", _detail_context(trade, form))
 
@@ -160,7 +167,7 @@ def trade_annotate(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         if _wants_json(request):
             return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
-        trade = get_object_or_404(Trade.objects.select_related("signal", "backtest_run"), pk=pk)
+        trade = get_object_or_404(Trade.objects.select_related("signal", "backtest_run", "combo"), pk=pk)
         return render(request, "journal/detail.html", _detail_context(trade, form), status=400)
     if _wants_json(request):
         audits = trade.audits.select_related("user")[:200]
@@ -242,21 +249,48 @@ def pnl_calendar(request: HttpRequest) -> HttpResponse:
 @access.permission_required(access.IMPORT_TRADES)
 @require_http_methods(["GET", "POST"])
 def import_upload(request: HttpRequest) -> HttpResponse:
-    """Upload a CSV and see what it would import (nothing is saved here)."""
+    """Upload a CSV and see what it would import, tradebook legs grouped into combos (nothing is
+    saved here)."""
     if request.method == "GET":
-        return render(request, "journal/import.html", {"form": ImportUploadForm()})
+        return render(request, "journal/import.html", {"form": _upload_form()})
     form = ImportUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return render(request, "journal/import.html", {"form": form}, status=400)
     upload = form.cleaned_data["file"]
     content = upload.read()
-    preview = import_services.import_preview(content=content, filename=upload.name)
+    window = form.cleaned_data.get("combo_window")
+    preview = import_services.import_preview(content=content, filename=upload.name, combo_window=window)
+    return _preview_page(request, preview, content, upload.name)
+
+
+def _upload_form() -> ImportUploadForm:
+    return ImportUploadForm(initial={"combo_window": import_services.combo_window_default()})
+
+
+def _preview_page(request: HttpRequest, preview, content: bytes, filename: str) -> HttpResponse:
     can_confirm = preview.ok and preview.already_imported is None and bool(preview.new_trades)
     if can_confirm:
         import_services.stash_upload(content)
-        request.session[SESSION_IMPORT_KEY] = {"sha256": preview.sha256, "filename": upload.name}
-    context = {"form": ImportUploadForm(), "preview": preview, "can_confirm": can_confirm}
+        request.session[SESSION_IMPORT_KEY] = {"sha256": preview.sha256, "filename": filename}
+    context = {"form": _upload_form(), "preview": preview, "can_confirm": can_confirm}
     return render(request, "journal/import.html", context, status=200 if preview.ok else 400)
+
+
+def _chosen_combos(request: HttpRequest) -> list[list[str]]:
+    """The preview's grouping as the user left it: ``combo-<trade_id>`` = a combo number or blank."""
+    chosen: dict[str, list[str]] = {}
+    for key, value in request.POST.items():
+        if key.startswith("combo-") and value.strip():
+            chosen.setdefault(value.strip(), []).append(key.removeprefix("combo-"))
+    return [chosen[n] for n in sorted(chosen, key=lambda n: (len(n), n))]
+
+
+def _posted_window(request: HttpRequest) -> int | None:
+    try:
+        window = int(request.POST.get("combo_window", ""))
+    except ValueError:
+        return None
+    return window if 0 <= window <= COMBO_WINDOW_MAX else None
 
 
 @access.permission_required(access.IMPORT_TRADES)
@@ -270,12 +304,20 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
         messages.error(request, "That upload is no longer pending: upload the file again.")
         return redirect("journal:import")
     filename = pending.get("filename") or "upload.csv"
+    if request.POST.get("action") == "regroup":  # the same file again, grouped with another window
+        preview = import_services.import_preview(
+            content=content, filename=filename, combo_window=_posted_window(request)
+        )
+        return _preview_page(request, preview, content, filename)
+    combos = _chosen_combos(request)
     try:
-        result = import_services.import_commit(content=content, filename=filename, user=request.user)
+        result = import_services.import_commit(
+            content=content, filename=filename, user=request.user, combos=combos
+        )
     except import_services.ImportRejected as exc:
-        preview = import_services.import_preview(content=content, filename=filename)
+        preview = import_services.import_preview(content=content, filename=filename, combos=combos)
         preview.errors = preview.errors or exc.errors
-        context = {"form": ImportUploadForm(), "preview": preview, "can_confirm": False}
+        context = {"form": _upload_form(), "preview": preview, "can_confirm": False}
         return render(request, "journal/import.html", context, status=400)
     request.session.pop(SESSION_IMPORT_KEY, None)
     import_services.discard_stash(sha)

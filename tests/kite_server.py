@@ -80,6 +80,8 @@ class FakeKite:
         self.trades: list[dict] = []
         self.order_request_times: list[float] = []  # every order write that reached the server
         self.placements: list[tuple[float, dict]] = []  # accepted POST /orders: (time, params)
+        self.baskets: list[tuple[list, dict]] = []  # POST /margins/basket: (orders, query)
+        self.basket_initial, self.basket_final = 0.0, 0.0
         self.requests: list[tuple[str, str]] = []
         self._ids = itertools.count(260505000000001)
         self._trade_ids = itertools.count(90000001)
@@ -163,6 +165,8 @@ class FakeKite:
         if auth != f"token {self.api_key}:{self.access_token}":
             raise KiteError(403, "TokenException", "Incorrect `api_key` or `access_token`.")
         m = re.fullmatch(r"/orders/(?P<a>[^/]+)(?:/(?P<b>[^/]+))?", path)
+        if method == "POST" and path == "/margins/basket":
+            return 200, self._basket(form.get("_json") or [], query), "json"
         if method == "POST" and m and not m["b"]:
             return 200, self._place(m["a"], form), "json"
         if method == "PUT" and m and m["b"]:
@@ -189,6 +193,11 @@ class FakeKite:
         if path == "/instruments/NFO":
             return 200, self._instruments_csv(), "csv"
         raise KiteError(404, "GeneralException", f"Route not found: {method} {path}")
+
+    def _basket(self, orders: list, query: dict) -> dict:
+        """Basket margin: what the test set (``basket_final``), the orders kept (``baskets``)."""
+        self.baskets.append((orders, {k: v[-1] for k, v in query.items()}))
+        return {"initial": {"total": self.basket_initial}, "final": {"total": self.basket_final}}
 
     def _session(self, form: dict) -> dict:
         expected = hashlib.sha256(f"{self.api_key}{self.request_token}{self.api_secret}".encode()).hexdigest()
@@ -527,7 +536,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(parsed.query)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
-        form = {k: v[-1] for k, v in parse_qs(body).items()} if body else {}
+        if body and "json" in (self.headers.get("Content-Type") or ""):
+            form = {"_json": json.loads(body)}
+        else:
+            form = {k: v[-1] for k, v in parse_qs(body).items()} if body else {}
         if method in ("GET", "DELETE"):
             form = {k: v[-1] for k, v in query.items()}
         try:

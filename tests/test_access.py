@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal as D
 
 import pytest
@@ -19,9 +20,11 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from journal.combos import combo_record
 from journal.models import Trade
 from journal.services import record_trade
 from tests.helpers import NOW, database_unreachable, trade_fields, user_with_role
+from trading.execution.models import BacktestRun, Sweep, SweepCombination
 from trading.strategies.services import ensure_strategy_configs
 
 PUBLIC, LOGGED_IN, VIEWER, TRADER, OPERATOR = "public", "logged-in", "viewer", "trader", "operator"
@@ -45,6 +48,12 @@ TRADE_BODY = {
     "quantity": 65,
     "entry_time": "2026-05-05T09:30:00+05:30",
     "exit_time": "2026-05-05T10:45:00+05:30",
+}
+# A long ATM call of the nearest expiry on the caller's clock (the save turns it into rules on that date).
+BUILDER_BODY = {
+    "spot": 24000,
+    "iv": 0.14,
+    "legs": [{"type": "CE", "side": "BUY", "strike": 24000, "premium": 150}],
 }
 FORM_BODY = {
     "trade_id": "MAN-access",
@@ -103,9 +112,19 @@ ROUTES = (
     ),
     Route("journal-api:trade-detail", "delete", OPERATOR, 204, api=True, args=("trade_id",)),
     Route("journal-api:trade-history", "get", VIEWER, 200, api=True),
+    Route("journal-api:combo-list", "get", VIEWER, 200, api=True),
+    Route("journal-api:combo-detail", "get", VIEWER, 200, api=True, args=("combo_id",)),
     Route("journal-api:trade-totals", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-csv", "get", VIEWER, 200, api=True),
     Route("journal-api:trade-export-xlsx", "get", VIEWER, 200, api=True),
+    # the analytics API
+    Route("analytics:summary", "get", VIEWER, 200, api=True),
+    Route("analytics:equity", "get", VIEWER, 200, api=True),
+    Route("analytics:drawdown", "get", VIEWER, 200, api=True),
+    Route("analytics:daily", "get", VIEWER, 200, api=True),
+    Route("analytics:monthly", "get", VIEWER, 200, api=True),
+    Route("analytics:breakdown", "get", VIEWER, 400, api=True),  # no by=: the viewer's answer
+    Route("analytics:attribution", "get", VIEWER, 200, api=True),
     # the engine's tables, strategies, market
     Route("order-list", "get", VIEWER, 200, api=True),
     Route("order-detail", "get", VIEWER, 404, api=True, args=(999,)),
@@ -129,6 +148,17 @@ ROUTES = (
     Route("strategy-toggle", "post", OPERATOR, 302, args=("PCRStrategy",), data={"enabled": "0"}),
     Route("market-chain", "get", VIEWER, 200),  # no snapshot yet: an empty state
     Route("api-market-chain", "get", VIEWER, 404, api=True),
+    # the strategy builder: viewers compute
+    Route("builder", "get", VIEWER, 200),
+    Route("api-builder-payoff", "post", VIEWER, 200, api=True, data=BUILDER_BODY),
+    Route(
+        "api-builder-template",
+        "post",
+        VIEWER,
+        200,
+        api=True,
+        data={"template": "iron_condor", "spot": 24000, "iv": 0.14},
+    ),
     # the desk's controls
     Route("control", "get", OPERATOR, 200),
     Route("control-kill-switch", "post", OPERATOR, 302, data={"on": "1"}),
@@ -143,6 +173,27 @@ ROUTES = (
     Route("desk-kill-switch", "post", OPERATOR, 200, data={"on": "0"}),
     Route("desk-breaker-reset", "post", OPERATOR, 200, data={}),
     Route("notifications", "get", OPERATOR, 200),
+    # research: drift, Monte Carlo, deflated Sharpe, walk-forward (no parameters: a 400 naming them)
+    Route("research-drift", "get", VIEWER, 200),
+    Route("research-walk-forward", "get", VIEWER, 200),
+    Route("research-deflated-sharpe", "get", VIEWER, 200),
+    Route("research-monte-carlo", "get", VIEWER, 404, args=(999,)),
+    Route("api-research-drift", "get", VIEWER, 400, api=True),
+    Route("api-research-drift-csv", "get", VIEWER, 400, api=True),
+    Route("api-research-monte-carlo", "get", VIEWER, 404, api=True, args=(999,)),
+    Route("api-research-deflated-sharpe", "get", VIEWER, 400, api=True),
+    Route("api-research-walk-forward", "get", VIEWER, 400, api=True),
+    # backtest runs and sweeps: viewers read, traders start (research, never the desk's trades)
+    Route("backtests", "get", VIEWER, 200),
+    Route("backtest-start", "post", TRADER, 400, data={}),  # no settings: the form's answer
+    Route("backtest-detail", "get", VIEWER, 200, args=("run",)),
+    Route("backtest-progress", "get", VIEWER, 200, args=("run",)),
+    Route("backtest-compare", "get", VIEWER, 400),  # no runs named: 400 naming "a"
+    Route("sweeps", "get", VIEWER, 200),
+    Route("sweep-start", "post", TRADER, 400, data={}),
+    Route("sweep-detail", "get", VIEWER, 200, args=("sweep",)),
+    Route("sweep-progress", "get", VIEWER, 200, args=("sweep",)),
+    Route("sweep-promote", "post", TRADER, 400, args=("sweep", 1)),  # not finished: 400
 )
 
 
@@ -168,7 +219,17 @@ def stored(db, settings, tmp_path):
     settings.VAR_DIR = tmp_path
     ensure_strategy_configs()
     trade = record_trade(now=NOW, **trade_fields())
-    return {"pk": trade.pk, "trade_id": trade.trade_id}
+    run = BacktestRun.objects.create(start=date(2026, 3, 2), end=date(2026, 3, 2))
+    sweep = Sweep.objects.create(strategy="PCRStrategy", start=date(2026, 3, 2), end=date(2026, 3, 2), seed=7)
+    SweepCombination.objects.create(sweep=sweep, number=1, parameters={"quiet_bars": 10})
+    combo = combo_record(now=NOW, combo_id="P-NIFTY-TEST-C", symbol="NIFTY", entry_time=trade.entry_time)
+    return {
+        "pk": trade.pk,
+        "trade_id": trade.trade_id,
+        "run": run.pk,
+        "sweep": sweep.pk,
+        "combo_id": combo.combo_id,
+    }
 
 
 def _client(role: str, api: bool):
@@ -319,5 +380,5 @@ def test_a_missing_role_group_is_made_again_with_its_permissions():
     assert user.has_perm("journal.add_trade") and not user.has_perm("trading.control_desk")
     assert (
         Group.objects.get(name=TRADER).permissions.count()
-        == Group.objects.get(name=VIEWER).permissions.count() + 3
+        == Group.objects.get(name=VIEWER).permissions.count() + 4  # notes, trades, imports, backtests
     )

@@ -19,8 +19,9 @@ def _core_modules() -> list[str]:
         "journal.accumulator",
         "analytics.stats",
         "analytics.returns",
-        "analytics.attribution",
         "analytics.buckets",
+        "analytics.research",
+        "analytics.drift",
     ]
     for info in pkgutil.walk_packages(trading.core.__path__, "trading.core."):
         names.append(info.name)

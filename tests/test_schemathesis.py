@@ -103,7 +103,7 @@ def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 60) -> N
     raise AssertionError(f"the server did not answer {url} within {seconds} s")
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path):
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path, record_property):
     ensure_strategy_configs()
     trades = [t.trade_id for t in make_journal(24)]
     rows = _seed_engine_rows()
@@ -163,7 +163,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path):
         "max_examples": EXAMPLES,
         "seconds": round(seconds, 1),
     }
-    print("\nschemathesis:", json.dumps(counts))
+    record_property("figures", f"schemathesis {json.dumps(counts)}")
     if os.environ.get("SCHEMATHESIS_REPORT"):
         Path(os.environ["SCHEMATHESIS_REPORT"]).write_text(json.dumps(counts, indent=2) + "\n")
     server_log = (tmp_path / "server.log").read_text(errors="replace")

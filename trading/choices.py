@@ -34,6 +34,7 @@ class DataSource(models.TextChoices):
     SIM = "SIM", "Simulated market"
     REPLAY = "REPLAY", "CSV replay"
     KITE = "KITE", "Kite live feed"
+    STORE = "STORE", "Market-data store"
 
 
 class ExitType(models.TextChoices):
@@ -48,3 +49,4 @@ class ExitType(models.TextChoices):
     KILL_SWITCH = "KILL_SWITCH", "Kill switch"
     SIGNAL = "SIGNAL", "Opposite signal"
     MANUAL = "MANUAL", "Manual"
+    UNWIND = "UNWIND", "Unwound: another leg of its combo failed"

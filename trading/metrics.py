@@ -30,7 +30,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -134,7 +134,8 @@ STRATEGY_ERRORS = Counter(
 )
 STRATEGY_LAST_SIGNAL = Gauge(
     "trading_strategy_last_signal_timestamp_seconds",
-    "Market-clock time (Unix seconds) of the strategy's latest signal.",
+    "Wall-clock time (Unix seconds) the desk saw the strategy's latest signal (a replay's signals are"
+    " as recent as the replay, so time() minus it is an age in any run).",
     ["strategy"],
     multiprocess_mode="max",
 )
@@ -148,7 +149,9 @@ CYCLE_DURATION = Histogram(
 )
 CYCLE_LAG = Gauge(
     "trading_cycle_lag_seconds",
-    "How far the latest cycle ran behind the market clock (its bar's close to the cycle's end).",
+    "How far the latest cycle ended behind its bar's close on the market clock: the wall clock minus"
+    " the close with the Kite feed; the cycle's own wall time with a simulated or replayed market,"
+    " whose clock waits for the cycle.",
     ["index"],
     multiprocess_mode="mostrecent",
 )
@@ -278,17 +281,20 @@ BROKER_ERRORS = Counter(
     ["broker", "endpoint", "error"],
 )
 BROKER_RETRIES = Counter(
-    "trading_broker_api_retries_total", "Broker API calls retried.", ["broker", "endpoint"]
+    "trading_broker_api_retries_total",
+    "Broker API calls retried after a transient failure (a timeout, a network error, HTTP 429).",
+    ["broker", "endpoint"],
 )
 ORDER_FILL_TIME = Histogram(
     "trading_order_fill_time_seconds",
-    "Time from submission to complete fill of an order.",
+    "Time from an order's time to its complete fill, on the market clock (a paper fill: its latency).",
     ["strategy", "order_type"],
     buckets=FILL_SECONDS,
 )
 ORDER_SLIPPAGE = Histogram(
     "trading_order_slippage_rupees",
-    "Fill price worse than the reference price, rupees per unit (negative: price improvement).",
+    "Fill price worse than the reference price, rupees per unit: a BUY's fill minus the quote's ask it"
+    " was sized on, a SELL's bid minus its fill (negative: price improvement). MARKET and LIMIT orders.",
     ["strategy"],
     buckets=SLIPPAGE_RUPEES,
 )
@@ -350,7 +356,8 @@ TRADE_PNL = Histogram(
 )
 TRADE_RECORD_DELAY = Histogram(
     "trading_trade_record_delay_seconds",
-    "From a trade's exit to its commit in the journal (large after a spool replay).",
+    "Wall seconds from the cycle that closed a trade to its commit in the journal (large after a spool"
+    " replay; never the market clock, so a simulated session measures the same path).",
     ["mode"],
     buckets=DELAY_SECONDS,
 )
@@ -366,6 +373,7 @@ def signal_seen(strategy: str, status: str, reason: str = "", direction: str = "
     risk gate's reason code."""
     name = label(strategy)
     SIGNALS_GENERATED.labels(name, label(direction, "none").upper()).inc()
+    STRATEGY_LAST_SIGNAL.labels(name).set(time.time())
     if str(status).upper() == "ACCEPTED":
         SIGNALS_ACCEPTED.labels(name).inc()
     else:
@@ -373,12 +381,9 @@ def signal_seen(strategy: str, status: str, reason: str = "", direction: str = "
 
 
 @_safe
-def strategy_evaluated(strategy: str, seconds: float, signal_time: float | None = None) -> None:
-    """Observe one strategy evaluation (wall seconds); ``signal_time`` (Unix seconds, market clock)
-    when it produced a signal."""
+def strategy_evaluated(strategy: str, seconds: float) -> None:
+    """Observe one strategy evaluation (wall seconds)."""
     STRATEGY_EVALUATION.labels(label(strategy)).observe(max(float(seconds), 0.0))
-    if signal_time is not None:
-        STRATEGY_LAST_SIGNAL.labels(label(strategy)).set(float(signal_time))
 
 
 @_safe
@@ -482,6 +487,12 @@ def broker_call(endpoint: str, seconds: float, error: object = None, broker: str
     if error is not None and error is not False:
         code = type(error).__name__ if isinstance(error, BaseException) else error
         BROKER_ERRORS.labels(b, e, label(code, "error", max_len=48)).inc()
+
+
+@_safe
+def broker_retry(endpoint: str, broker: str = "kite") -> None:
+    """Count one retry of a broker API call (after a transient failure)."""
+    BROKER_RETRIES.labels(label(broker).lower(), label(endpoint, "other", max_len=48)).inc()
 
 
 @contextmanager
@@ -609,17 +620,61 @@ def notification(channel: str, outcome: str) -> None:
 
 
 @_safe
-def trade_recorded(trade: Any) -> None:
+def trade_recorded(trade: Any, closed_wall_time: float | None = None) -> None:
     """Observe a trade the journal just committed (hook of ``journal.services``): its net P&L, and
-    how long after its exit it reached the journal."""
+    the wall seconds since ``closed_wall_time`` (Unix seconds: when the engine's cycle closed it;
+    None for a trade entered by hand or imported, which has no such moment)."""
     mode = label(getattr(trade, "entry_mode", ""), "PAPER").upper()
     pnl = _finite(getattr(trade, "net_pnl", None))
     if pnl is not None:
         TRADE_PNL.labels(label(getattr(trade, "strategy_name", None)), mode).observe(pnl)
-    exit_time = getattr(trade, "exit_time", None)
-    if exit_time is None or mode == "BACKTEST":
+    closed = _finite(closed_wall_time)
+    if closed is None or mode == "BACKTEST":
         return  # a backtest writes history: its delay says nothing about the live path
-    TRADE_RECORD_DELAY.labels(mode).observe(max(time.time() - exit_time.timestamp(), 0.0))
+    TRADE_RECORD_DELAY.labels(mode).observe(max(time.time() - closed, 0.0))
+
+
+@_safe
+def preset(
+    *,
+    strategies: Iterable[str] = (),
+    directions: Iterable[str] = (),
+    reject_reasons: Iterable[str] = (),
+    exit_types: Iterable[str] = (),
+    indices: Iterable[str] = (),
+    cycle_outcomes: Iterable[str] = (),
+    control_actions: Iterable[str] = (),
+    modes: Iterable[str] = (),
+    order_types: Iterable[str] = (),
+    errors: Iterable[tuple[str, str]] = (),
+) -> None:
+    """Create the known label sets of the event counters and histograms at 0 when a process starts:
+    a series that first appears already at 1 hides that event from ``increase()``/``rate()``."""
+    names = [label(s) for s in strategies]
+    modes = [label(m).upper() for m in modes]
+    for mode in modes:
+        TRADE_RECORD_DELAY.labels(mode)
+    for name in names:
+        SIGNALS_ACCEPTED.labels(name)
+        STRATEGY_ERRORS.labels(name)
+        ORDER_SLIPPAGE.labels(name)
+        for mode in modes:
+            TRADE_PNL.labels(name, mode)
+        for order_type in order_types:
+            ORDER_FILL_TIME.labels(name, label(order_type, "MARKET").upper())
+        for direction in directions:
+            SIGNALS_GENERATED.labels(name, label(direction, "none").upper())
+        for reason in reject_reasons:
+            SIGNALS_REJECTED.labels(name, reason_label(reason, "unknown"))
+        for exit_type in exit_types:
+            EXITS_TRIGGERED.labels(name, label(exit_type, "OTHER", max_len=24).upper())
+    for index in indices:
+        for outcome in cycle_outcomes:
+            CYCLES.labels(label(index), reason_label(outcome, "ok"))
+    for action in control_actions:
+        CONTROL_ACTIONS.labels(reason_label(action, "other"))
+    for component, severity in errors:
+        SYSTEM_ERRORS.labels(reason_label(component, "other"), severity)
 
 
 def process_families() -> list[tuple[str, str, tuple[str, ...]]]:

@@ -6,7 +6,15 @@ its layer."""
 from __future__ import annotations
 
 from trading.audit import ControlAudit
-from trading.execution.models import BacktestRun, Order, OrderEvent, Position, TradingState
+from trading.execution.models import (
+    BacktestRun,
+    Order,
+    OrderEvent,
+    Position,
+    Sweep,
+    SweepCombination,
+    TradingState,
+)
 from trading.market.models import MarketSnapshot
 from trading.outbox import OutboxCursor, OutboxEvent
 from trading.strategies.models import Signal, StrategyConfig, StrategyConfigAudit
@@ -23,5 +31,7 @@ __all__ = [
     "Signal",
     "StrategyConfig",
     "StrategyConfigAudit",
+    "Sweep",
+    "SweepCombination",
     "TradingState",
 ]

@@ -50,4 +50,10 @@ BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # A backtest or sweep whose worker died without a word: FAILED, never left RUNNING.
+    "reap-backtests": {
+        "task": "trading.tasks.backtest_reap",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }

@@ -13,10 +13,11 @@ from datetime import datetime
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from journal import services as journal_services
-from trading.execution import broker_updates, desk, reconciliation
+from trading.execution import backtests, broker_updates, desk, reconciliation, sweeps
 from trading.execution.lock import CycleBusy
 from trading.livedesk.maintenance import outbox_prune
 from trading.notifications.dispatch import notify_pending
@@ -80,8 +81,10 @@ def monitor_positions(index: str | None = None, at: str | None = None) -> dict:
 
 @shared_task(name="trading.tasks.square_off", acks_late=True, reject_on_worker_lost=True, **_RETRY)
 def square_off(index: str | None = None, exit_type: str = "SQUARE_OFF", at: str | None = None) -> dict:
-    """Close every open position of ``index`` now (SQUARE_OFF, or KILL_SWITCH from the control page)."""
-    when = _at(at) or desk.now_utc()
+    """Close every open position of ``index`` now (SQUARE_OFF, or KILL_SWITCH from the control page):
+    at ``at``, else at the desk's market clock (a simulated desk's bar already processed: its next
+    cycle sees the kill switch and closes them)."""
+    when = _at(at) or desk.market_now(index)
     return _summary(desk.run_cycle(index, at=when, force_exit=exit_type))
 
 
@@ -127,3 +130,37 @@ def notify() -> dict:
 def prune_outbox() -> dict:
     """Delete the outbox's events older than ``OUTBOX_RETENTION_DAYS``."""
     return {"deleted": outbox_prune()}
+
+
+# --- Research: backtest runs and sweep combinations, on the "research" queue (CELERY_TASK_ROUTES) -----
+
+
+@shared_task(
+    name="trading.tasks.backtest_run",
+    acks_late=False,  # longer than Redis's visibility timeout: acked on receipt, reaped if its worker dies
+    time_limit=settings.BACKTEST_TIME_LIMIT,
+    soft_time_limit=settings.BACKTEST_TIME_LIMIT - 30,
+)
+def backtest_run(run_id: int) -> dict:
+    """Run the stored backtest ``run_id`` (FAILED with its error on any exception)."""
+    run = backtests.backtest_run_execute(run_id)
+    return {"run": run.pk, "status": run.status, "trades": run.trade_count}
+
+
+@shared_task(
+    name="trading.tasks.sweep_combination",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=settings.BACKTEST_TIME_LIMIT,
+    soft_time_limit=settings.BACKTEST_TIME_LIMIT - 30,
+)
+def sweep_combination(combination_id: int) -> dict:
+    """One combination of a sweep (idempotent: its figures are stored once)."""
+    combination = sweeps.sweep_combination_execute(combination_id)
+    return {"combination": combination.pk, "status": combination.status}
+
+
+@shared_task(name="trading.tasks.backtest_reap", acks_late=True, reject_on_worker_lost=True)
+def backtest_reap() -> dict:
+    """Backtest runs and sweeps whose workers died without a word: FAILED."""
+    return {"runs": backtests.backtest_runs_reap(), "sweeps": sweeps.sweeps_reap()}

@@ -1,6 +1,6 @@
 """Routes of the engine: strategies (trading/strategies/urls.py), market data (trading/market/urls.py),
-the engine's tables, control and broker pages (trading/execution/urls.py), metrics (trading/monitoring/urls.py), the live desk (trading/livedesk/urls.py) and the notifications' staff page
-(trading/notifications/urls.py)."""
+the engine's tables, control and broker pages (trading/execution/urls.py), metrics (trading/monitoring/urls.py), the live desk (trading/livedesk/urls.py), the notifications' staff page
+(trading/notifications/urls.py) and the strategy builder (trading/builder/urls.py)."""
 
 from __future__ import annotations
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("trading.monitoring.urls")),
     path("", include("trading.livedesk.urls")),
     path("", include("trading.notifications.urls")),
+    path("", include("trading.builder.urls")),
 ]

@@ -305,8 +305,21 @@ if TRADING_MODE not in ("PAPER", "LIVE"):
 LIVE_TRADING_ENABLED = envbool("LIVE_TRADING_ENABLED", False)
 TRADING_INDEX = envstr("TRADING_INDEX", "NIFTY")
 TRADING_CAPITAL = envfloat("TRADING_CAPITAL", 500000.0)
+# The report's Monte Carlo: the chance of the equity touching this fraction of TRADING_CAPITAL (docs/research.md).
+MONTE_CARLO_FLOOR = envfloat("MONTE_CARLO_FLOOR", 0.9)
+RESEARCH_MAX_CANDIDATES = envint("RESEARCH_MAX_CANDIDATES", 64)  # combinations of one walk-forward study
 BROKERAGE_PER_ORDER = envstr("BROKERAGE_PER_ORDER", "20")
 TRADE_SPOOL_PATH = Path(envstr("TRADE_SPOOL_PATH", str(VAR_DIR / "trade_spool.jsonl")))
+# Tradebook import: legs of one underlying opened within this many seconds of the first are one combo
+# (journal.importers.group_combos); the import preview lets the user change it per file.
+JOURNAL_COMBO_WINDOW_SECONDS = envint("JOURNAL_COMBO_WINDOW_SECONDS", 60)
+
+# Analytics (docs/analytics.md): the yearly risk-free rate of Sharpe and Sortino (a fraction), and the
+# bounds of the VIX-regime and PCR breakdowns as "low,high" (unset: analytics.buckets' defaults, the
+# strategies' vix_low/vix_high and DOMAIN.md's "0.7-1.3 normal" PCR reading).
+ANALYTICS_RISK_FREE_RATE = envfloat("ANALYTICS_RISK_FREE_RATE", 0.0)
+ANALYTICS_VIX_BOUNDS = tuple(float(x) for x in envlist("ANALYTICS_VIX_BOUNDS"))
+ANALYTICS_PCR_BOUNDS = tuple(float(x) for x in envlist("ANALYTICS_PCR_BOUNDS"))
 
 # Risk and execution (trading.core.risk.RiskConfig, trading.core.orders.ContractRule); times in IST.
 RISK_PER_TRADE = envfloat("RISK_PER_TRADE", 0.01)  # fraction of TRADING_CAPITAL at risk per trade
@@ -327,11 +340,17 @@ CONTRACT_STRIKE = envstr("CONTRACT_STRIKE", "ATM")  # ATM, OTM, DELTA
 CONTRACT_OTM_STEPS = envint("CONTRACT_OTM_STEPS", 1)
 CONTRACT_TARGET_DELTA = envfloat("CONTRACT_TARGET_DELTA", 0.5)
 ORDER_TYPE = envstr("ORDER_TYPE", "MARKET")
+# The margin ESTIMATE of multi-leg combos in paper trading and backtests (trading.core.combos.margin;
+# LIVE asks the broker's basket margin): fractions of the spot.
+MARGIN_SPAN_PCT = envfloat("MARGIN_SPAN_PCT", 0.06)
+MARGIN_FLOOR_PCT = envfloat("MARGIN_FLOOR_PCT", 0.03)
+MARGIN_EXPOSURE_PCT = envfloat("MARGIN_EXPOSURE_PCT", 0.02)
+MARGIN_ITM_LONG_COVERS = envbool("MARGIN_ITM_LONG_COVERS", True)
 TRADING_BROKER = envstr("TRADING_BROKER", "")  # LIVE's broker (default kite); PAPER is paper, always
 # The simulated market of the paper desk (Celery beat path; runtrader takes --seed/--start).
 SIM_SEED = envint("SIM_SEED", 7)
 SIM_START = envstr("SIM_START", "2025-01-01")
-# Market data (trading/marketdata/registry.py): sim | replay | kite. The Kite ticker process publishes
+# Market data (trading/marketdata/registry.py): sim | replay | kite | store. The Kite ticker process publishes
 # minute bars and records the day's chain (replay format, docs/replay-format.md) under MARKET_DATA_DIR.
 MARKET_FEED = envstr("MARKET_FEED", "sim").lower()
 MARKET_DATA_DIR = Path(envstr("MARKET_DATA_DIR", str(VAR_DIR / "marketdata")))
@@ -439,7 +458,18 @@ EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "options-desk@localhost")
-CELERY_TASK_ROUTES = {"trading.tasks.notify": {"queue": "notifications"}}
+# Research (backtest runs, sweep combinations) on its own queue: the trading workers (Procfile
+# "worker", no -Q: the default queue only) never take it, so a sweep never delays a cycle.
+CELERY_TASK_ROUTES = {
+    "trading.tasks.notify": {"queue": "notifications"},
+    "trading.tasks.backtest_run": {"queue": "research"},
+    "trading.tasks.sweep_combination": {"queue": "research"},
+}
+
+# --- Backtest runs and sweeps (docs/backtests.md) -------------------------------------------------
+BACKTEST_STALE_SECONDS = envint("BACKTEST_STALE_SECONDS", 300)  # RUNNING with no sign of life: FAILED
+BACKTEST_TIME_LIMIT = envint("BACKTEST_TIME_LIMIT", 3600)  # seconds a backtest task may run (hard)
+SWEEP_EMBEDDED_WORKERS = envint("SWEEP_EMBEDDED_WORKERS", 2)  # processes of the embedded sweep pool
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {
@@ -454,4 +484,6 @@ LOGGING = {
 # --- Market-data store (trading/marketdata/store, docs/marketdata-store.md) ------------------------
 # Parquet partitions by kind, index and date: bhavcopy end-of-day chains, minute spot/chains/futures,
 # daily index closes and India VIX. `manage.py marketdata import|list|verify|eod` reads and fills it.
-MARKETDATA_DIR = Path(envstr("MARKETDATA_DIR", str(VAR_DIR / "marketdata")))
+# MARKETDATA_DIR is the one name; the older MARKET_DATA_DIR (the Kite ticker's directory) is still read
+# as its fallback, so an environment that set only that keeps its store where it was.
+MARKETDATA_DIR = Path(envstr("MARKETDATA_DIR", envstr("MARKET_DATA_DIR", str(VAR_DIR / "marketdata"))))

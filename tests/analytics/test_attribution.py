@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from analytics.attribution import aggregate, attribute, attribute_many, days_held, side_sign
+from trading.core.attribution import aggregate, attribute, attribute_many, days_held, side_sign
 from trading.core.calendar import IST
 from trading.core.options import black76_price, bs_price, greeks
 

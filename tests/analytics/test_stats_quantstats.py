@@ -15,6 +15,7 @@ import pytest
 import quantstats as qs
 
 from analytics import stats as F
+from analytics import trade_stats as T
 from analytics.returns import TradeRecord, daily_net, daily_net_from_trades, daily_returns
 from trading.core.calendar import trading_days
 
@@ -71,7 +72,7 @@ def _qs_input(r: pd.Series) -> pd.Series:
 
 def test_the_three_series_have_what_they_claim():
     streak = _losing_streak()
-    assert F.longest_loss_streak(streak.to_numpy()) >= 45
+    assert T.longest_loss_streak(streak.to_numpy()) >= 45
     flat = _flat_days()
     assert (flat == 0).mean() > 0.6
     first, last = flat.index[0].date(), flat.index[-1].date()

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from analytics import stats as F
+from analytics import trade_stats as T
 from analytics.returns import TradeColumns, TradeRecord, daily_net, daily_net_from_trades, daily_returns
 from trading.core.calendar import trading_days
 
@@ -22,34 +23,34 @@ R = [2.0, -1.0, 0.0, 4.0, -0.5, -0.5, float("nan")]  # the last trade had no sto
 
 
 def test_trade_figures_by_hand():
-    assert F.trade_count(NET) == 7
-    assert F.net_pnl(NET) == 2300.0
-    assert F.gross_pnl(GROSS) == 2580.0
-    assert F.total_charges(CHARGES) == 280.0
-    assert F.charges_pct_of_gross(CHARGES, GROSS) == pytest.approx(280 / 2580 * 100)
-    assert F.win_rate(NET) == pytest.approx(300 / 7)  # 3 wins of 7 trades (the scratch counts)
-    assert F.average_win(NET) == 1100.0
-    assert F.average_loss(NET) == pytest.approx(-1000 / 3)
-    assert F.payoff_ratio(NET) == pytest.approx(3.3)
-    assert F.profit_factor(NET) == pytest.approx(3.3)
-    assert F.expectancy(NET) == pytest.approx(2300 / 7)
-    assert F.largest_win(NET) == 2000.0 and F.largest_loss(NET) == -500.0
-    assert F.longest_win_streak(NET) == 1 and F.longest_loss_streak(NET) == 2
+    assert T.trade_count(NET) == 7
+    assert T.net_pnl(NET) == 2300.0
+    assert T.gross_pnl(GROSS) == 2580.0
+    assert T.total_charges(CHARGES) == 280.0
+    assert T.charges_pct_of_gross(CHARGES, GROSS) == pytest.approx(280 / 2580 * 100)
+    assert T.win_rate(NET) == pytest.approx(300 / 7)  # 3 wins of 7 trades (the scratch counts)
+    assert T.average_win(NET) == 1100.0
+    assert T.average_loss(NET) == pytest.approx(-1000 / 3)
+    assert T.payoff_ratio(NET) == pytest.approx(3.3)
+    assert T.profit_factor(NET) == pytest.approx(3.3)
+    assert T.expectancy(NET) == pytest.approx(2300 / 7)
+    assert T.largest_win(NET) == 2000.0 and T.largest_loss(NET) == -500.0
+    assert T.longest_win_streak(NET) == 1 and T.longest_loss_streak(NET) == 2
     # R: six trades with a stop, mean 4/6; SQN = sqrt(6) * mean / sample std.
-    assert F.expectancy_r(R) == pytest.approx(4 / 6)
+    assert T.expectancy_r(R) == pytest.approx(4 / 6)
     sd = math.sqrt(sum((x - 4 / 6) ** 2 for x in R[:6]) / 5)
-    assert F.sqn(R) == pytest.approx(math.sqrt(6) * (4 / 6) / sd)
-    assert F.sqn(R) == pytest.approx(0.841406, abs=1e-6)
+    assert T.sqn(R) == pytest.approx(math.sqrt(6) * (4 / 6) / sd)
+    assert T.sqn(R) == pytest.approx(0.841406, abs=1e-6)
 
 
 def test_undefined_trade_figures():
-    assert F.win_rate([]) is None and F.expectancy([]) is None and F.average_win([]) is None
-    assert F.profit_factor([100.0, 50.0]) is None  # no losses
-    assert F.profit_factor([-100.0]) == 0.0
-    assert F.payoff_ratio([100.0]) is None and F.largest_loss([100.0]) is None
-    assert F.charges_pct_of_gross([10.0], [-50.0]) is None  # no gross profit to take a share of
-    assert F.sqn([1.0]) is None and F.sqn([1.0, 1.0]) is None
-    assert F.longest_win_streak([]) == 0
+    assert T.win_rate([]) is None and T.expectancy([]) is None and T.average_win([]) is None
+    assert T.profit_factor([100.0, 50.0]) is None  # no losses
+    assert T.profit_factor([-100.0]) == 0.0
+    assert T.payoff_ratio([100.0]) is None and T.largest_loss([100.0]) is None
+    assert T.charges_pct_of_gross([10.0], [-50.0]) is None  # no gross profit to take a share of
+    assert T.sqn([1.0]) is None and T.sqn([1.0, 1.0]) is None
+    assert T.longest_win_streak([]) == 0
 
 
 def test_mae_mfe_and_exit_efficiency_by_hand():
@@ -57,16 +58,16 @@ def test_mae_mfe_and_exit_efficiency_by_hand():
     mae = [-100.0, 0.0, -100.0, 0.0, float("nan")]
     mfe = [300.0, 300.0, 0.0, 0.0, 20.0]
     # (gross - MAE) / (MFE - MAE): 200/400, 300/300, 0/100; a zero range and a missing MAE are left out.
-    assert F.exit_efficiencies(gross, mae, mfe)[:3].tolist() == [0.5, 1.0, 0.0]
-    assert np.isnan(F.exit_efficiencies(gross, mae, mfe)[3:]).all()
-    assert F.exit_efficiency(gross, mae, mfe) == 0.5
-    assert F.average_mae(mae) == -50.0 and F.average_mfe(mfe) == 124.0
-    assert F.exit_efficiency([1.0], [0.0], [0.0]) is None
+    assert T.exit_efficiencies(gross, mae, mfe)[:3].tolist() == [0.5, 1.0, 0.0]
+    assert np.isnan(T.exit_efficiencies(gross, mae, mfe)[3:]).all()
+    assert T.exit_efficiency(gross, mae, mfe) == 0.5
+    assert T.average_mae(mae) == -50.0 and T.average_mfe(mfe) == 124.0
+    assert T.exit_efficiency([1.0], [0.0], [0.0]) is None
 
 
 def test_r_histogram_edges():
     r = [-3.5, -3.0, -0.25, 0.0, 0.49, 0.5, 4.99, 5.0, 7.0, float("nan")]
-    bins = F.r_distribution(r)
+    bins = T.r_distribution(r)
     assert len(bins) == 18 and sum(b.count for b in bins) == 9
     counts = {(b.low, b.high): b.count for b in bins if b.count}
     assert counts == {
@@ -80,7 +81,7 @@ def test_r_histogram_edges():
     }
     assert bins[0].label == "< -3R" and bins[-1].label == ">= 5R" and bins[1].label == "-3 to -2.5R"
     with pytest.raises(ValueError):
-        F.r_distribution(r, width=0.3)
+        T.r_distribution(r, width=0.3)
 
 
 def _net(values: list[float]) -> pd.Series:
@@ -226,5 +227,5 @@ def test_daily_frame_and_pandas_dates():
 
 
 def test_r_histogram_with_a_decimal_width():
-    bins = F.r_distribution([0.3, 0.29999], width=0.1, low=0.0, high=1.0)
+    bins = T.r_distribution([0.3, 0.29999], width=0.1, low=0.0, high=1.0)
     assert {(b.low, b.high): b.count for b in bins if b.count} == {(0.3, 0.4): 1, (0.2, 0.3): 1}

@@ -258,11 +258,16 @@ def test_no_more_than_10_orders_per_second_reach_the_server(fake):
 
 
 def test_http_429_backs_off_and_retries_without_duplicates(fake):
+    from trading import metrics
+
+    retries = metrics.BROKER_RETRIES.labels("kite", "place_order")
+    before = retries._value.get()
     fake.force_429 = 2
     order = make_broker(fake).place_order(order_request("T1"), make_bar(bid=100, ask=100.5))
     assert order.status == "FILLED"
     assert len(fake.requests_to("POST", "/orders")) == 3
     assert len(fake.orders_with_tag("T1")) == 1
+    assert retries._value.get() == before + 2  # trading_broker_api_retries_total: two refused, retried
 
 
 def test_http_429_until_the_end_is_rate_limited(fake):
@@ -603,3 +608,18 @@ def test_fake_server_speaks_the_api_the_client_expects(fake):
     assert err.value.code == 429
     with pytest.raises(kex.TokenException):
         KiteConnect(api_key=fake.api_key, access_token="nope", root=fake.url).orders()
+
+
+def test_the_basket_margin_of_a_combo_with_its_hedge_benefit(fake):
+    fake.basket_initial, fake.basket_final = 210000.0, 42150.5
+    broker = make_broker(fake)
+    wing = replace(order_request("E1", side="BUY", quantity=65), tradingsymbol="NIFTY25N1124800CE")
+    short = order_request("E2", side="SELL", quantity=65)
+    assert broker.basket_margin([wing, short]) == D("42150.5")
+    [(orders, query)] = fake.baskets
+    assert [(o["tradingsymbol"], o["transaction_type"], o["quantity"]) for o in orders] == [
+        ("NIFTY25N1124800CE", "BUY", 65),
+        (SYMBOL, "SELL", 65),
+    ]
+    assert orders[0]["exchange"] == "NFO" and orders[0]["product"] == "MIS"
+    assert query == {"consider_positions": "True", "mode": "compact"}

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from journal.models import Trade
+from tests.helpers import user_with_role
 from tests.livedesk.servers import Trader, WebServer, child_env, wait_for
 from trading import outbox
 from trading.audit import ControlAudit
@@ -101,7 +102,7 @@ def _check_everything_shown(page, first_position: int) -> None:
 
 
 def _session_cookie(user_model) -> str:
-    user_model.objects.create_user("boss", password="pw", is_staff=True)
+    user_with_role("operator", "boss", password="pw")
     client = Client()
     assert client.login(username="boss", password="pw")
     return client.cookies["sessionid"].value

@@ -118,6 +118,9 @@ def _pages(trade_pk: int | None) -> list[str]:
         "/control/",
         "/kite/",
         "/api/docs/",
+        "/research/drift/",
+        "/research/walk-forward/",
+        "/research/deflated-sharpe/",
     ]
     if trade_pk is not None:
         pages.insert(3, f"/journal/{trade_pk}/")
@@ -134,7 +137,7 @@ def test_every_page_without_data(playwright_browser, live_server):
             if path == "/analytics/":
                 assert charts == {}
                 empty = page.locator("[data-empty]")
-                assert empty.count() == 8 and all(e.is_visible() for e in empty.all())
+                assert empty.count() == 9 and all(e.is_visible() for e in empty.all())  # 9th: Monte Carlo
             if path == "/":
                 assert charts == {} and page.locator("#sparkline-empty").is_visible()
         # the login page, as someone not logged in sees it

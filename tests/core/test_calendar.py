@@ -92,3 +92,15 @@ def test_is_in_session():
 def test_unknown_exchange():
     with pytest.raises(ValueError, match="unknown exchange"):
         cal.is_trading_day(date(2025, 1, 1), "MCX")
+
+
+def test_trading_days_from_counts_sessions_across_weekends_and_holidays():
+    # 2025-02-26 (Mahashivratri) is an NSE holiday: from Tue 25 Feb, five sessions skip it and the weekend.
+    days = cal.trading_days_from(date(2025, 2, 25), 5)
+    assert days == [
+        date(2025, 2, 25),
+        date(2025, 2, 27),
+        date(2025, 2, 28),
+        date(2025, 3, 3),
+        date(2025, 3, 4),
+    ]

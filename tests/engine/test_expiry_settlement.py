@@ -231,11 +231,11 @@ def test_the_journal_takes_a_settlement_value_off_the_tick_only_at_expiry():
     from django.core.exceptions import ValidationError
 
     from journal.services import record_trade
-    from tests.helpers import trade_fields
+    from tests.helpers import NOW, trade_fields
 
     fields = trade_fields(
         exit_time=ist(2026, 5, 12, 15, 30), expiry_date="2026-05-12", exit_price=D("123.43")
     )
-    assert record_trade(**dict(fields, exit_type="EXPIRY")).exit_price == D("123.43")
+    assert record_trade(now=NOW, **dict(fields, exit_type="EXPIRY")).exit_price == D("123.43")
     with pytest.raises(ValidationError, match="tick"):
-        record_trade(**dict(fields, trade_id="T-2", exit_type="TARGET"))
+        record_trade(now=NOW, **dict(fields, trade_id="T-2", exit_type="TARGET"))

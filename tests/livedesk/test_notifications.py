@@ -10,13 +10,13 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import transaction
 
 from journal import spool
 from journal.models import Trade
 from tests.engine.conftest import DAY
+from tests.helpers import user_with_role
 from tests.livedesk.servers import wait_for
 from tests.telegram_server import FakeTelegram
 from trading import metrics, outbox
@@ -62,7 +62,7 @@ def telegram(settings):
 
 @pytest.fixture
 def staff():
-    return get_user_model().objects.create_user("boss", password="pw", is_staff=True)
+    return user_with_role("operator", "boss", password="pw")
 
 
 def counted(channel: str, outcome: str) -> float:
@@ -219,9 +219,9 @@ def test_a_hanging_telegram_never_holds_up_the_trading_cycles(telegram, paper_de
 
 
 def test_staff_send_a_test_message_from_the_page(telegram, client, staff):
-    viewer = get_user_model().objects.create_user("viewer", password="pw")
+    viewer = user_with_role("viewer", "viewer", password="pw")
     client.force_login(viewer)
-    assert client.get("/notifications/").status_code == 302  # staff only
+    assert client.get("/notifications/").status_code == 403  # operators only
     client.force_login(staff)
     page = client.get("/notifications/")
     assert page.status_code == 200 and b"telegram" in page.content and b"email" in page.content

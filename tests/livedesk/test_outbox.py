@@ -10,14 +10,13 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from journal import spool
 from journal.models import Trade
 from tests.engine.conftest import DAY
-from tests.helpers import database_unreachable, trade_fields
+from tests.helpers import NOW, database_unreachable, trade_fields, user_with_role
 from trading import outbox
 from trading.brokers.paper import PaperBroker
 from trading.core import risk
@@ -138,7 +137,7 @@ def test_a_simulated_session_writes_every_event_with_the_ids_a_client_needs(pape
 
 
 def test_controls_write_their_events_with_who_and_why():
-    staff = get_user_model().objects.create_user("boss", password="pw", is_staff=True)
+    staff = user_with_role("operator", "boss", password="pw")
     kill_switch_set(index="NIFTY", on=True, user=staff, reason="news")
     circuit_breaker_reset(index="NIFTY", user=staff, reason="checked")
     kill, breaker = outbox.read(0)
@@ -174,9 +173,9 @@ def test_backtests_write_no_events():
 def test_manual_trades_are_events_and_imports_are_not():
     from journal.services import record_trade
 
-    record_trade(**trade_fields(trade_id="M-1"))
+    record_trade(now=NOW, **trade_fields(trade_id="M-1"))
     with outbox.suppressed():
-        record_trade(**trade_fields(trade_id="M-2"))
+        record_trade(now=NOW, **trade_fields(trade_id="M-2"))
     assert [e.key for e in outbox.read(0)] == ["M-1"]
 
 

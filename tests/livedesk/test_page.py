@@ -4,8 +4,8 @@ only for the controls, which go through the audited services and become events."
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
+from tests.helpers import user_with_role
 from trading import outbox
 from trading.audit import ControlAudit
 from trading.execution.models import TradingState
@@ -15,12 +15,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def viewer():
-    return get_user_model().objects.create_user("viewer", password="pw")
+    return user_with_role("viewer", "viewer", password="pw")
 
 
 @pytest.fixture
 def staff():
-    return get_user_model().objects.create_user("boss", password="pw", is_staff=True)
+    return user_with_role("operator", "boss", password="pw")
 
 
 def test_the_page_needs_a_login_and_shows_the_controls_to_operators_only(client, viewer, staff):

@@ -11,7 +11,6 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.test import Client
 from django.utils import timezone
@@ -19,6 +18,7 @@ from rest_framework.authtoken.models import Token
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.helpers import user_with_role
 from tests.livedesk.servers import WebServer, child_env, wait_for
 from trading import outbox
 from trading.outbox import OutboxEvent
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 @pytest.fixture
 def user():
-    return get_user_model().objects.create_user("viewer", password="pw")
+    return user_with_role("viewer", "viewer", password="pw")
 
 
 @pytest.fixture

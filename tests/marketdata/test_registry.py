@@ -24,7 +24,7 @@ def at(hh: int, mm: int, d: date = date(2025, 10, 6)) -> datetime:
 
 
 def test_feeds_by_name() -> None:
-    assert registry.names() == ["kite", "replay", "sim"]
+    assert registry.names() == ["kite", "replay", "sim", "store"]
     assert registry.feed_class("SIM") is SimulatedFeed
     assert registry.feed_class("replay") is ReplayFeed and registry.feed_class("kite") is KiteFeed
     assert registry.feed_class("trading.marketdata.simulated.SimulatedFeed") is SimulatedFeed

@@ -53,6 +53,11 @@ def total_by(text: str, sample_name: str, *labels: str, **match: str) -> dict[tu
     return dict(out)
 
 
+def nonzero(totals: dict) -> dict:
+    """``totals`` without its zeros (the series every process and scrape creates at 0)."""
+    return {key: value for key, value in totals.items() if value}
+
+
 def make_trade(n: int, strategy: str = "PCRStrategy", **over):
     """Record one journal trade through the service (a win unless ``exit_price`` says otherwise)."""
     day = over.pop("day", 5)

@@ -91,7 +91,7 @@ def test_signal_features_are_grouped_and_formatted(desk, client_of):
 
 
 def test_every_feature_column_has_a_group():
-    from journal.page_selectors import FEATURE_GROUPS
+    from journal.detail_selectors import FEATURE_GROUPS
     from trading.core.features import COLUMNS
 
     grouped = [name for _, items in FEATURE_GROUPS for name, _, _ in items]

@@ -9,7 +9,8 @@ from html.parser import HTMLParser
 from urllib.parse import urlparse
 
 import pytest
-from django.contrib.auth import get_user_model
+
+from tests.helpers import user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def links_of(html: str) -> list[str]:
 
 @pytest.fixture
 def user_client(client):
-    client.force_login(get_user_model().objects.create_user("reader"))
+    client.force_login(user_with_role("viewer", "reader"))
     return client
 
 

@@ -41,6 +41,7 @@ Times are aware datetimes (UTC). Prices are ``Decimal`` rupees. Quantities are u
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from trading.brokers.config import BrokerConfig
@@ -92,3 +93,8 @@ class Broker:
     def poll(self, market: MarketBar | None = None) -> list[BrokerOrder]:
         """Advance working orders (a new bar, or a status poll); return the orders that changed."""
         return []
+
+    def basket_margin(self, requests: list[OrderRequest]) -> Decimal | None:
+        """Rupees of margin the orders ``requests`` need together (a combo's legs, with the hedge
+        benefit), None when the broker cannot say (the engine then uses its estimate)."""
+        return None

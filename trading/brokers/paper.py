@@ -14,6 +14,7 @@ the book, which keeps ``place_order`` idempotent across restarts.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from trading import metrics
 from trading.brokers.base import Broker, TokenProvider
 from trading.brokers.config import BrokerConfig
 from trading.core import calendar, fills
@@ -37,6 +39,18 @@ class _Entry:
     request: OrderRequest
     order: BrokerOrder
     placed_at: datetime
+
+
+def _timed(method: Callable) -> Callable:
+    """Time a call of the broker contract like the live broker's (``trading_broker_api_*``, broker
+    ``paper``): the desk's panels of broker latency and errors read the same for both."""
+
+    @functools.wraps(method)
+    def timed(self, *args, **kwargs):
+        with metrics.timed_broker_call(method.__name__, "paper"):
+            return method(self, *args, **kwargs)
+
+    return timed
 
 
 class PaperBroker(Broker):
@@ -79,6 +93,7 @@ class PaperBroker(Broker):
 
     # --- the contract ---------------------------------------------------------------------------------
 
+    @_timed
     def place_order(self, request: OrderRequest, market: MarketBar | None = None) -> BrokerOrder:
         """Fill, rest or reject ``request`` against ``market`` (idempotent on its client order id)."""
         with self._lock:
@@ -107,11 +122,13 @@ class PaperBroker(Broker):
                 self._place_one(child, market, at)
             return self._parent(request.client_order_id)
 
+    @_timed
     def order_status(self, client_order_id: str) -> BrokerOrder | None:
         """The order (or split parent) as it stands, None when never placed here."""
         with self._lock:
             return self._current(client_order_id)
 
+    @_timed
     def cancel_order(self, client_order_id: str) -> BrokerOrder:
         """Cancel a live order (every live child of a parent); a terminal one is returned as it is.
         Raises ``OrderNotFound``."""
@@ -128,6 +145,7 @@ class PaperBroker(Broker):
         """Paper orders are keyed by their tag: the same as ``order_status``."""
         return self.order_status(tag)
 
+    @_timed
     def positions(self) -> list[dict]:
         """Net positions from every paper fill, one dict per (exchange, symbol, product)."""
         with self._lock:
@@ -166,6 +184,7 @@ class PaperBroker(Broker):
                 out.append(row)
             return sorted(out, key=lambda row: (row["exchange"], row["tradingsymbol"], row["product"]))
 
+    @_timed
     def poll(self, market: MarketBar | None = None) -> list[BrokerOrder]:
         """Try every resting LIMIT against ``market`` (filled at its limit when the book reached it;
         EXPIRED when ``market`` is a later session). Returns the changed orders, then the split

@@ -1,9 +1,10 @@
-"""Backtests: ``engine.run_cycle`` over a whole history at full speed. Pure.
+"""Backtests: ``engine.run_cycle`` over a whole history at full speed, in flat memory. Pure.
 
-The feature frame of the whole history is built at once (``features.feature_frame``) and every
-strategy runs vectorised over it (``strategies.guard.run_guarded``); then the bars are walked in time
-order and each one goes through the very ``engine.run_cycle`` the live loop calls, with that bar's
-row and signals. Only the source of the rows and signals differs from paper trading (the live loop
+Sessions stream through: each one's feature rows are computed when it comes (``FeatureStream``,
+the rows the whole-history ``feature_frame`` would give) and every strategy runs vectorised over
+them after the last ``lookback`` rows before them (``SessionSignals``, through the guard); then the
+session's bars are walked in time order and each bar with something to do goes through the very
+``engine.run_cycle`` the live loop calls, with that bar's row and signals. Only the source of the rows and signals differs from paper trading (the live loop
 builds them bar by bar), and features and strategies promise the same numbers either way, so a
 paper run and a backtest over the same bars make the same trades (``tests/engine/test_parity.py``).
 
@@ -13,7 +14,7 @@ warms its feature builder on the session before the first traded one, and so doe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -22,14 +23,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trading.core import engine
+from trading.core import calendar as market_calendar
+from trading.core import engine, risk
 from trading.core.bars import DayBars
-from trading.core.features import feature_frame
+from trading.core.features import COLUMNS, FeatureStream
 from trading.core.live import closing_spot
+from trading.core.market_context import mark_price
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
-from trading.core.state import EngineConfig, EngineState, SignalInput, StrategySlot
-from trading.core.strategies.evaluate import signal_frame_all
+from trading.core.state import EngineConfig, EngineState, OpenCombo, OpenPosition, SignalInput, StrategySlot
+from trading.core.strategies.evaluate import signal_frame_all, strategy_pairs
+from trading.core.strategies.guard import compute_guarded
 
 BAR = timedelta(minutes=1)
 
@@ -44,6 +48,13 @@ class BacktestResult:
     equity: list[tuple[datetime, Decimal]] = field(default_factory=list)
     bars: int = 0
     sessions: int = 0
+    combos: dict[str, OpenCombo] = field(
+        default_factory=dict
+    )  # multi-leg positions, by id (their legs are trades)
+    cycles: int = 0  # bars that went through the engine (the others had nothing to do)
+    signal_count: int = 0
+    accepted_count: int = 0
+    keep_signals: bool = True
 
     def summary(self) -> dict:
         """Counts, P&L (rupees, net of charges), win rate (%, net > 0), and the max drawdown: the
@@ -58,9 +69,11 @@ class BacktestResult:
         return {
             "sessions": self.sessions,
             "bars": self.bars,
-            "signals": len(self.signals),
-            "accepted_signals": sum(1 for s in self.signals if s.accepted),
+            "cycles": self.cycles,
+            "signals": self.signal_count,
+            "accepted_signals": self.accepted_count,
             "trades": len(self.trades),
+            "combos": len(self.combos),
             "wins": len(wins),
             "win_rate": round(100.0 * len(wins) / len(nets), 2) if nets else None,
             "gross_pnl": str(sum((t.gross_pnl for t in self.trades), Decimal(0))),
@@ -106,6 +119,219 @@ def _index_ns(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray([pd.Timestamp(t).value for t in idx], dtype=np.int64)
 
 
+class FeatureRow(Mapping):
+    """Row ``i`` of a session's feature columns (``COLUMNS`` and ``time``), as ``feature_frame``'s
+    records give it: built only when the engine reads it (a signal, an entry, a close)."""
+
+    __slots__ = ("_values", "_i", "_time", "_row")
+
+    def __init__(self, values: Mapping[str, list], i: int, time: datetime) -> None:
+        self._values, self._i, self._time, self._row = values, i, time, None
+
+    def _built(self) -> dict:
+        if self._row is None:
+            self._row = {name: self._values[name][self._i] for name in COLUMNS}
+            self._row["time"] = self._time
+        return self._row
+
+    def __getitem__(self, key: str) -> Any:
+        return self._built()[key]
+
+    def __iter__(self):
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(COLUMNS) + 1
+
+    def items(self):
+        return self._built().items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._built().get(key, default)
+
+
+class SessionSignals:
+    """The strategies' signals one session at a time, equal to ``signals_by_bar`` over the whole
+    history: each session's rows are evaluated after the last ``lookback - 1`` rows before them (the
+    strategies' contract: a signal depends on at most ``lookback`` rows), so only that tail is kept."""
+
+    def __init__(self, names: Iterable[str], params: Mapping[str, Any] | None = None) -> None:
+        self.pairs = strategy_pairs([(n, (params or {}).get(n)) for n in names])
+        self.columns = tuple(dict.fromkeys(c for s, _ in self.pairs for c in s.columns))
+        self.keep = max((s.lookback for s, _ in self.pairs), default=1) - 1
+        self._tail: dict[str, np.ndarray] = {c: np.empty(0) for c in self.columns}
+
+    def session(self, cols: Mapping[str, np.ndarray]) -> dict[int, list[SignalInput]]:
+        """Row of the session (0-based) -> its signals, in the order of the strategies."""
+        rows = len(cols["_ns"])
+        if not self.pairs or rows == 0:
+            return {}
+        first = len(next(iter(self._tail.values()))) if self._tail else 0
+        window = {c: np.concatenate((self._tail[c], np.asarray(cols[c], dtype=float))) for c in self.columns}
+        out: dict[int, list[SignalInput]] = {}
+        for strategy, params in self.pairs:
+            start = max(0, first - (strategy.lookback - 1))  # each strategy reads its own lookback
+            arrays = compute_guarded(strategy, {c: window[c][start:] for c in strategy.columns}, params)
+            if arrays is None:
+                continue
+            fired = np.flatnonzero(arrays.direction[first - start :])
+            for row in fired.tolist():
+                at = first - start + row
+                out.setdefault(row, []).append(
+                    SignalInput(
+                        strategy=strategy.name,
+                        direction="CALL" if arrays.direction[at] > 0 else "PUT",
+                        strength=float(arrays.strength[at]),
+                        reason=str(arrays.reasons.get(at, "")),
+                    )
+                )
+        self._tail = {c: w[max(0, len(w) - self.keep) :] for c, w in window.items()}
+        return out
+
+    def sessions(self, parts: list[Mapping[str, np.ndarray]]) -> list[dict[int, list[SignalInput]]]:
+        """``session`` of several sessions in one pass (fewer calls per strategy): their rows
+        evaluated together, the signals handed back per session (rows 0-based in each)."""
+        sizes = [len(p["_ns"]) for p in parts]
+        if not parts:
+            return []
+        joined = {c: np.concatenate([np.asarray(p[c], dtype=float) for p in parts]) for c in self.columns}
+        joined["_ns"] = np.concatenate([p["_ns"] for p in parts])
+        everything = self.session(joined)
+        bounds = np.cumsum([0, *sizes])
+        out: list[dict[int, list[SignalInput]]] = [{} for _ in parts]
+        for row, found in everything.items():
+            j = int(np.searchsorted(bounds, row, side="right")) - 1
+            out[j][row - int(bounds[j])] = found
+        return out
+
+
+_NS = 1_000_000_000
+_MINUTE_NS = 60 * _NS
+_DAY_NS = 86_400 * _NS
+_IST_NS = 19_800 * _NS  # IST is UTC+05:30 all year (no daylight saving)
+_TICK = float(risk.TICK)
+_EPS = 1e-9
+
+
+def _ns(dt: datetime) -> int:
+    return int(dt.timestamp()) * _NS + dt.microsecond * 1000
+
+
+def _position_marks(day: DayBars, position: OpenPosition, lo: int, hi: int) -> np.ndarray:
+    """The premium ``mark_price`` gives ``position`` on bars ``lo..hi-1``, as floats before the tick
+    (NaN where it gives None: no quote, or neither a positive LTP nor a two-sided quote)."""
+    out = np.full(hi - lo, np.nan)
+    try:
+        e = day.expiries.index(position.expiry)
+    except ValueError:
+        return out
+    listed = day.strikes[lo:hi, e, :] == position.strike
+    found = listed.any(axis=1)
+    slot = listed.argmax(axis=1)
+    rows = np.arange(hi - lo)
+    side = "call" if position.option_type in ("CE", "CALL") else "put"
+    ltp = getattr(day, f"{side}_ltp")[lo:hi, e, :][rows, slot]
+    bid = getattr(day, f"{side}_bid")[lo:hi, e, :][rows, slot]
+    ask = getattr(day, f"{side}_ask")[lo:hi, e, :][rows, slot]
+    with np.errstate(invalid="ignore"):
+        use_ltp = np.isfinite(ltp) & (ltp > 0)
+        two_sided = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (ask > 0)
+    out = np.where(use_ltp, ltp, np.where(two_sided, (bid + ask) / 2, np.nan))
+    out[~found] = np.nan
+    return out
+
+
+def hold_quietly(
+    day: DayBars, start: int, stop: int, state: EngineState, config: EngineConfig, times_ns: np.ndarray
+) -> int:
+    """Bars ``start..`` of ``day`` while positions are held and nothing else happens: the first bar
+    (< ``stop``, the next signal) on which a cycle might do something is returned, and the bars
+    before it are marked as the cycles would have marked them - without running them.
+
+    Call only with open positions, no order in flight and the kill switch off. A bar might do
+    something when, for some position, it is past the expiry, the square-off time or the session
+    of entry, the holding limit, or its premium comes within a tick (the mark is rounded to it) of
+    the stop, the target or the highest trailing stop it could have. On the bars skipped, ``_mark``'s
+    effects are applied in one step: the last mark, the high and low water, and the trailing stop of
+    the new high water (the trail only ratchets up with the high water, so that is where the bar-by-
+    bar updates end). Only a few marks go through ``mark_price`` itself: the extremes and the last.
+    """
+    if start >= stop:
+        return start
+    cfg = config.risk
+    at = times_ns[start:stop] + _MINUTE_NS  # each cycle's clock: the bar's end
+    ist = at + _IST_NS
+    second_of_day = (ist % _DAY_NS) // _NS
+    square_off = cfg.square_off_at.hour * 3600 + cfg.square_off_at.minute * 60 + cfg.square_off_at.second
+    busy = second_of_day >= square_off
+    marks = {}
+    for position in state.positions.values():
+        busy |= at >= _ns(market_calendar.session_close(position.expiry))
+        busy |= (ist // _DAY_NS) > ((_ns(position.entry_time) + _IST_NS) // _DAY_NS)
+        if cfg.max_hold_minutes:
+            busy |= at - _ns(position.entry_time) >= cfg.max_hold_minutes * _MINUTE_NS
+        v = _position_marks(day, position, start, stop)
+        marks[position.position_id] = v
+        with np.errstate(invalid="ignore"):
+            near = v <= float(position.stop) + _TICK + _EPS if position.stop is not None else v < -1
+            if position.target is not None:
+                near |= v >= float(position.target) - _TICK - _EPS
+            high = np.fmax.accumulate(np.where(np.isnan(v), -np.inf, v)) + _TICK
+            if position.high_water is not None:
+                high = np.maximum(high, float(position.high_water))
+            trail_cap = high * (1 - position.trail_fraction)
+            if position.trail is not None:
+                trail_cap = np.maximum(trail_cap, float(position.trail))
+            elif position.trail_activation is not None:
+                trail_cap = np.where(high >= float(position.trail_activation) - _TICK, trail_cap, -np.inf)
+            near |= v <= trail_cap + _TICK + _EPS
+        busy |= near
+    hit = np.flatnonzero(busy)
+    end = start + (int(hit[0]) if hit.size else stop - start)
+    if end == start:
+        return start
+    for position in state.positions.values():
+        _mark_stretch(day, position, start, end, marks[position.position_id][: end - start])
+    state.last_bar_time = day.bar_time(end - 1)
+    return end
+
+
+def _exact_mark(day: DayBars, position: OpenPosition, i: int) -> Decimal | None:
+    """``mark_price`` of the position's quote on bar ``i`` - the quote read by index from the arrays,
+    the same floats ``OptionChain.quote`` gives (no ``MarketBar`` is built)."""
+    try:
+        e = day.expiries.index(position.expiry)
+    except ValueError:
+        return None
+    slots = np.flatnonzero(day.strikes[i, e] == position.strike)
+    if slots.size == 0:
+        return None
+    s = int(slots[0])
+    side = "call" if position.option_type in ("CE", "CALL") else "put"
+    quote = {name: float(getattr(day, f"{side}_{name}")[i, e, s]) for name in ("ltp", "bid", "ask")}
+    return mark_price(quote)
+
+
+def _mark_stretch(day: DayBars, position: OpenPosition, start: int, end: int, v: np.ndarray) -> None:
+    """``exits._mark`` of every bar ``start..end-1`` at once (see ``hold_quietly``)."""
+    known = np.flatnonzero(~np.isnan(v))
+    if known.size == 0:
+        return
+    top, bottom = np.nanmax(v), np.nanmin(v)
+    scale = max(1.0, abs(top), abs(bottom)) * 1e-9
+    # Floats order the marks but for rounding: the tick of each near-extreme bar is taken exactly.
+    highs = [_exact_mark(day, position, start + int(j)) for j in np.flatnonzero(v >= top - scale)]
+    lows = [_exact_mark(day, position, start + int(j)) for j in np.flatnonzero(v <= bottom + scale)]
+    last = _exact_mark(day, position, start + int(known[-1]))
+    high, low = max(h for h in highs if h is not None), min(lo for lo in lows if lo is not None)
+    position.last_price = last
+    position.high_water = high if position.high_water is None else max(position.high_water, high)
+    position.low_water = low if position.low_water is None else min(position.low_water, low)
+    trail = risk.trail_level(position.high_water, position.trail_fraction, position.trail_activation)
+    if trail is not None and (position.trail is None or trail > position.trail):
+        position.trail = trail
+
+
 def run_backtest(
     days: Iterable[DayBars],
     *,
@@ -117,58 +343,135 @@ def run_backtest(
     warmup: Iterable[DayBars] = (),
     state: EngineState | None = None,
     on_cycle: Callable[[CycleResult], None] | None = None,
+    on_session: Callable[[date, int], None] | None = None,
+    keep_signals: bool = True,
+    session_batch: int = 5,
 ) -> BacktestResult:
     """Trade ``days`` (sessions in time order) through ``engine.run_cycle``, bar by bar.
 
     ``strategies``: the slots to trade, in the order their signals are taken on a bar (the registry
     order, as the live loop). ``params``: strategy parameters by name. Returns every trade, signal and
-    order; ``on_cycle`` sees each cycle's result (progress, persistence).
+    order (``keep_signals=False``: only their counts in ``summary()``); ``on_cycle`` sees each cycle's
+    result (persistence), ``on_session(session, bars)`` each session done (progress).
+
+    Streaming, in flat memory: ``days`` is consumed one session at a time (a generator is never held
+    whole); each session's feature rows (``FeatureStream``) and signals (``SessionSignals``) are
+    computed when it comes, equal to the whole-history frame's. A bar with nothing to do - no
+    signal, no open position, no order in flight - skips the cycle, which would change nothing on it
+    (the risk figures roll to a new session at the next cycle, which reads only the session's date).
     """
-    days = list(days)
-    warm = list(warmup)
-    frame = feature_frame([*warm, *days], iv_history, index=config.index)
+    stream = FeatureStream(iv_history, index=config.index)
     names = [n for n, slot in strategies.items() if slot.enabled]
-    by_bar = signals_by_bar(frame, names, params)
-    frame_ns = _index_ns(frame)
-    position = {int(ns): i for i, ns in enumerate(frame_ns)}
-    records = frame.to_dict("records")
+    signals = SessionSignals(names, params)
+    slots = dict(strategies)
+    closes: dict[date, float | None] = {}  # one float per session: the settlement lookup's memory
+    for day in warmup:
+        closes[day.session] = closing_spot(day)
+        cols = stream.day(day)
+        if cols is not None:
+            signals.session(cols)
 
     state = state or EngineState(index=config.index)
-    result = BacktestResult(sessions=len(days))
-    sessions = {day.session: day for day in [*warm, *days]}
+    result = BacktestResult()
+    result.keep_signals = keep_signals
 
     def settlement(index: str, expiry: date) -> float | None:
-        """The close of the expiry session's last minute among the backtested sessions."""
-        day = sessions.get(expiry)
-        return closing_spot(day) if day is not None and index.upper() == config.index.upper() else None
+        """The close of the expiry session's last minute among the sessions backtested so far."""
+        return closes.get(expiry) if index.upper() == config.index.upper() else None
 
     realised = Decimal(0)
+    for batch in _batches(days, session_batch):
+        batch_cols = [stream.day(day) for day in batch]
+        batch_signals = iter(signals.sessions([c for c in batch_cols if c is not None]))
+        for day, cols in zip(batch, batch_cols, strict=True):
+            result.sessions += 1
+            closes[day.session] = closing_spot(day)
+            if cols is None:
+                continue
+            realised = _trade_session(
+                day, cols, next(batch_signals), state, broker, slots, config, settlement, result, on_cycle,
+                keep_signals, realised,
+            )  # fmt: skip
+            if on_session is not None:
+                on_session(day.session, len(day))
+    return result
+
+
+def _batches(days: Iterable[DayBars], size: int) -> Iterator[list[DayBars]]:
+    """``days`` in lists of ``size`` sessions (the last one shorter), taken lazily."""
+    batch: list[DayBars] = []
     for day in days:
-        times = day.times.astype("datetime64[ns]").astype(np.int64)
-        for i in range(len(day)):
-            ns = int(times[i])
-            j = position.get(ns)
-            row = dict(records[j]) if j is not None else {}
-            bar = day.bar(i)
-            row["time"] = bar.time
-            cycle = engine.run_cycle(
-                at=bar.time + BAR,
-                bar=bar,
-                row=row,
-                signals=by_bar.get(ns, []),
-                state=state,
-                broker=broker,
-                strategies=dict(strategies),
-                config=config,
-                settlement=settlement,
-            )
-            result.bars += 1
+        batch.append(day)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _trade_session(
+    day, cols, by_row, state, broker, slots, config, settlement, result, on_cycle, keep_signals, realised
+) -> Decimal:
+    """The engine over one session's bars with something to do (see ``run_backtest``); returns the
+    realised P&L so far."""
+    signal_rows = sorted(by_row)
+    values = {name: cols[name].tolist() for name in COLUMNS}
+    times_ns = cols["_ns"]
+    n = len(day)
+    result.bars += n
+    k = 0
+    i = 0
+    while i < n:
+        if not state.positions and not state.pending and not state.combos:
+            while k < len(signal_rows) and signal_rows[k] < i:
+                k += 1
+            if k == len(signal_rows):
+                break
+            i = signal_rows[k]  # the next bar with something to do
+        bar = day.bar(i)
+        row = FeatureRow(values, i, bar.time)
+        cycle = engine.run_cycle(
+            at=bar.time + BAR,
+            bar=bar,
+            row=row,
+            signals=by_row.get(i, []),
+            state=state,
+            broker=broker,
+            strategies=slots,
+            config=config,
+            settlement=settlement,
+        )
+        result.cycles += 1
+        result.signal_count += len(cycle.signals)
+        result.accepted_count += sum(1 for s in cycle.signals if s.accepted)
+        if keep_signals:
             result.signals.extend(cycle.signals)
             result.orders.extend(cycle.orders)
-            for closed in cycle.closed:
-                realised += closed.net_pnl
-                result.trades.append(closed)
-                result.equity.append((closed.exit_time, realised))
-            if on_cycle is not None:
-                on_cycle(cycle)
-    return result
+        for closed in cycle.closed:
+            realised += closed.net_pnl
+            result.trades.append(closed)
+            result.equity.append((closed.exit_time, realised))
+        for combo in cycle.combos:
+            result.combos[combo.combo_id] = combo
+        if on_cycle is not None:
+            on_cycle(cycle)
+        i += 1
+        if _quiet(state):
+            while k < len(signal_rows) and signal_rows[k] < i:
+                k += 1
+            nxt = signal_rows[k] if k < len(signal_rows) else n
+            i = hold_quietly(day, i, nxt, state, config, times_ns)
+    return realised
+
+
+def _quiet(state: EngineState) -> bool:
+    """Whether the bars up to the next signal may be held without cycles (``hold_quietly``): long
+    single options only, nothing in flight, no combo (a combo's exits are on its summed P&L and its
+    legs may be short), the kill switch off."""
+    return (
+        bool(state.positions)
+        and not state.pending
+        and not state.combos
+        and not state.risk.kill_switch
+        and all(position.sign > 0 for position in state.positions.values())
+    )

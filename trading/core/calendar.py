@@ -362,6 +362,14 @@ def trading_days(start: date, end: date, exchange: str = "NSE") -> list[date]:
     return out
 
 
+def trading_days_from(first: date, count: int, exchange: str = "NSE") -> list[date]:
+    """``count`` trading days starting with ``first`` (itself a trading day), ascending."""
+    out = [first]
+    while len(out) < count:
+        out.append(next_trading_day(out[-1], exchange))
+    return out[:count]
+
+
 def session_open(d: date) -> datetime:
     """09:15 IST on ``d`` as an aware datetime (whether or not ``d`` is a trading day).
 

@@ -20,8 +20,10 @@ It mutates ``state`` and returns a ``CycleResult`` with everything the caller mu
 here reads a clock, a database or a setting: the caller passes them in, so a backtest that feeds the
 same bars, rows and signals gets the same decisions as the live loop.
 
-Positions are long options only (buy CE for a CALL signal, PE for a PUT), MIS, squared off the same
-day. Premiums are Decimals on the 0.05 tick; P&L in rupees.
+A single position is a long option (buy CE for a CALL signal, PE for a PUT), MIS, squared off the
+same day. A strategy whose slot maps the signal's direction to a ``ComboSpec`` trades a combo of
+legs instead - bought and sold options, intraday or positional (``core.combo_entries``,
+``core.combo_exits``, docs/multileg.md). Premiums are Decimals on the 0.05 tick; P&L in rupees.
 
 The steps live in their own modules: ``core.order_flow`` (sending orders, the broker's answers),
 ``core.exits`` (marks, exit rules, closing), ``core.entries`` (risk gate, sizing, entry orders); the
@@ -33,7 +35,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from trading.core import calendar as market_calendar
-from trading.core import entries, exits, orders
+from trading.core import combo_entries, combo_exits, entries, exits, orders
 from trading.core.bars import MarketBar
 from trading.core.order_flow import (
     BAR,
@@ -94,7 +96,9 @@ def run_cycle(
     if run_exits:
         settle_orders(cycle)
         exits.run_exits(cycle)
+        combo_exits.run_combos(cycle)
     entries.run_entries(cycle)
+    combo_exits.account_combos(cycle)
     if state.last_bar_time is None or bar.time > state.last_bar_time:
         state.last_bar_time = bar.time
     return cycle.result
@@ -177,7 +181,11 @@ def _settle_one(cycle: Cycle, client_order_id: str, pending: PendingOrder) -> No
 
 
 def _apply_finished(cycle: Cycle, pending: PendingOrder, answer: BrokerOrder, record: OrderRecord) -> None:
-    """A finished order's fills: an entry opens its position, an exit closes (part of) one."""
+    """A finished order's fills: an entry opens its position (a combo's leg: ``combo_entries``,
+    which also hears of a leg that filled nothing), an exit closes (part of) one."""
+    if pending.purpose == orders.ENTRY and pending.plan.get("combo_id"):
+        combo_entries.finished_from_pending(cycle, pending, answer, record)
+        return
     if record.filled_quantity <= 0:
         return
     if pending.purpose == orders.ENTRY:

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from trading.core import calendar as market_calendar
-from trading.core import orders, risk
+from trading.core import combo_entries, orders, risk
 from trading.core.market_context import market_context
 from trading.core.order_flow import (
     Cycle,
@@ -62,12 +62,21 @@ def run_entries(cycle: Cycle) -> None:
         if not decision:
             outcome.reject_reason, outcome.reject_detail = decision.reason, decision.detail
             continue
+        spec = cycle.strategies[signal.strategy].combos.get(signal.direction)
+        if spec is not None:
+            combo_entries.enter_combo(cycle, signal, outcome, spec)
+            continue
         _enter(cycle, signal, outcome)
 
 
 def _already_executed(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome) -> bool:
     """True when this very signal already has its order (the cycle is being run again after a
     crash): it stays accepted and nothing is sent twice."""
+    combo_id = combo_entries.combo_id_for(cycle.config, signal.strategy, cycle.bar.time, signal.direction)
+    if combo_id in cycle.state.combos:
+        outcome.accepted = True
+        outcome.client_order_id = combo_entries.leg_order_id(combo_id, 0)
+        return True
     client_order_id = entry_order_id_for(cycle, signal)
     existing = cycle.state.positions.get(
         position_id_for(cycle.config, signal.strategy, cycle.bar.time, signal.direction)
@@ -186,6 +195,7 @@ def _entry_record(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome, pla
         signal_direction=signal.direction,
         signal=signal,
         features=outcome.features,
+        reference_price=plan.ask,
     )
 
 

@@ -33,6 +33,8 @@ def run_exits(cycle: Cycle) -> None:
     """Mark every open position and exit those a rule (or ``cycle.force_exit``) closes now."""
     exiting = {order.position_id for order in cycle.state.pending.values() if order.purpose == orders.EXIT}
     for position in list(cycle.state.positions.values()):
+        if position.combo_id:
+            continue  # a combo's legs exit by its own rules (``core.combo_exits``)
         quote = quote_of(cycle.bar, position.expiry, position.strike, position.option_type)
         mark = _mark(position, mark_price(quote))
         cycle.result.marked.append(position)
@@ -42,9 +44,9 @@ def run_exits(cycle: Cycle) -> None:
         if decision is None:
             continue
         if decision.exit_type == risk.EXPIRY:
-            _expire(cycle, position, decision)
+            expire(cycle, position, decision)
         else:
-            _place_exit(cycle, position, decision, quote)
+            place_exit(cycle, position, decision, quote)
 
 
 def _mark(position: OpenPosition, mark: Decimal | None) -> Decimal | None:
@@ -93,7 +95,7 @@ def settlement_spot(cycle: Cycle, index: str, expiry: date) -> float | None:
     return None
 
 
-def _expire(cycle: Cycle, position: OpenPosition, decision: risk.ExitDecision) -> None:
+def expire(cycle: Cycle, position: OpenPosition, decision: risk.ExitDecision) -> None:
     """An expired option settles at its intrinsic value on the expiry session's closing spot (or the
     exchange's settlement price), at that session's close - whenever the engine notices. While the
     price is unknown the position stays open (noted every cycle) rather than settle on another spot."""
@@ -116,26 +118,52 @@ def _expire(cycle: Cycle, position: OpenPosition, decision: risk.ExitDecision) -
     )
 
 
-def _exit_price(cycle: Cycle, quote: dict | None) -> tuple[str, Decimal | None]:
-    """The exit's order type and price: a LIMIT a few ticks under the bid, MARKET without a bid."""
+def _bid(quote: dict | None) -> Decimal | None:
+    """The quote's bid, None when there is no positive one."""
+    bid = finite(quote.get("bid")) if quote else None
+    return None if bid is None or bid <= 0 else Decimal(repr(bid))
+
+
+def _ask(quote: dict | None) -> Decimal | None:
+    """The quote's ask, None when there is no positive one."""
+    ask = finite(quote.get("ask")) if quote else None
+    return None if ask is None or ask <= 0 else Decimal(repr(ask))
+
+
+def _touch(quote: dict | None, side: str) -> Decimal | None:
+    """The price an exit on ``side`` meets: the bid for a sell, the ask for a buy (a short bought back)."""
+    return _ask(quote) if side == "BUY" else _bid(quote)
+
+
+def _exit_price(cycle: Cycle, quote: dict | None, side: str = "SELL") -> tuple[str, Decimal | None]:
+    """The exit's order type and price: a sell a few ticks under the bid, a buy (a short leg bought
+    back) a few ticks over the ask, as LIMIT orders; MARKET without that quote."""
     if cycle.config.order_type != "LIMIT":
         return cycle.config.order_type, None
-    bid = finite(quote.get("bid")) if quote else None
-    if bid is None or bid <= 0:
+    buffer = risk.TICK * cycle.config.limit_buffer_ticks
+    touch = _touch(quote, side)
+    if touch is None:
         return "MARKET", None
-    return "LIMIT", max(risk.to_tick(bid) - risk.TICK * cycle.config.limit_buffer_ticks, risk.TICK)
+    if side == "BUY":
+        return "LIMIT", risk.to_tick(touch) + buffer
+    return "LIMIT", max(risk.to_tick(touch) - buffer, risk.TICK)
 
 
-def _place_exit(
-    cycle: Cycle, position: OpenPosition, decision: risk.ExitDecision, quote: dict | None
-) -> None:
-    order_type, price = _exit_price(cycle, quote)
+def exit_side(position: OpenPosition) -> str:
+    """The side of the order that closes ``position``: SELL a long, BUY a short back."""
+    return "SELL" if position.sign > 0 else "BUY"
+
+
+def place_exit(cycle: Cycle, position: OpenPosition, decision: risk.ExitDecision, quote: dict | None) -> None:
+    """Send the order that closes ``position`` for ``decision``; apply its fills (or keep it in flight)."""
+    side = exit_side(position)
+    order_type, price = _exit_price(cycle, quote, side)
     request = order_request(
         cycle,
         client_order_id=orders.exit_order_id(position_id=position.position_id, bar_time=cycle.bar.time),
         index=position.index,
         contract=position,
-        side="SELL",
+        side=side,
         quantity=position.open_quantity,
         order_type=order_type,
         price=price,
@@ -148,6 +176,7 @@ def _place_exit(
         at=cycle.at,
         reason=decision.reason,
         exit_type=decision.exit_type,
+        reference_price=_touch(quote, side),
     )
     answer = submit(cycle, record, exit_reason=decision.reason)
     if answer is None:
@@ -189,8 +218,9 @@ def _round_trip(
     cycle: Cycle, position: OpenPosition, exit_price: Decimal, exit_time: datetime, exit_type: str
 ):
     """Gross P&L and itemised charges of a closed position (each leg at its own date's rates)."""
+    side = "LONG" if position.sign > 0 else "SHORT"
     fees = charges.round_trip_charges(
-        side="LONG",
+        side=side,
         entry_price=position.entry_price,
         exit_price=exit_price,
         quantity=position.quantity,
@@ -203,7 +233,7 @@ def _round_trip(
         brokerage_per_order=cycle.config.brokerage_per_order,
     )
     gross = charges.round_trip_pnl(
-        side="LONG", entry_price=position.entry_price, exit_price=exit_price, quantity=position.quantity
+        side=side, entry_price=position.entry_price, exit_price=exit_price, quantity=position.quantity
     )
     return gross, fees
 
@@ -242,10 +272,8 @@ def close_position(
     gross, fees = _round_trip(cycle, position, exit_price, exit_time, exit_type)
     net = gross - fees.total
     cycle.state.positions.pop(position.position_id, None)
-    cycle.state.risk.roll_session(market_calendar.ist_date(cycle.at))
-    tripped = risk.record_close(cycle.state.risk, net, cycle.config.risk)
-    if tripped:
-        cycle.result.breaker_tripped = tripped
+    if not position.combo_id:  # a combo's legs count once, as the combo, when its last leg closes
+        account_close(cycle, net)
     cycle.result.closed.append(
         ClosedTrade(
             position=position,
@@ -260,3 +288,11 @@ def close_position(
             trade=facts,
         )
     )
+
+
+def account_close(cycle: Cycle, net: Decimal) -> None:
+    """Move the risk figures by one closed trade's net P&L (rupees); may trip the circuit breaker."""
+    cycle.state.risk.roll_session(market_calendar.ist_date(cycle.at))
+    tripped = risk.record_close(cycle.state.risk, net, cycle.config.risk)
+    if tripped:
+        cycle.result.breaker_tripped = tripped

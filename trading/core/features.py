@@ -14,7 +14,8 @@ Definitions (the choices the column list leaves open):
 
 * Bar times are bar **starts** (UTC); a row is known at the bar's end. Time to expiry is measured
   from the bar's end to 15:30 IST of the expiry (the simulator prices the chain at that instant).
-* EMAs: ``alpha = 2/(n+1)``, seeded with the first close, continuous across sessions.
+* EMAs: ``alpha = 2/(n+1)``, seeded with the first close, continuous across sessions (``ema``: the
+  one EMA function; its ``seed`` parameter also gives the SMA-seeded EMA of ``ema_cross``).
 * RSI(14) and ATR(10): Wilder's - seeded with the simple mean of the first n changes (RSI) or true
   ranges (ATR), then ``avg += (x - avg)/n``; continuous across sessions, so the first bar of a
   session sees the overnight gap. The first bar ever has true range ``high - low``. NaN until seeded
@@ -50,17 +51,20 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from trading.core import contracts
 from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar, OptionChain
+from trading.core.filters import recursive
 from trading.core.options import SECONDS_PER_YEAR, implied_vol
 
 __all__ = [
     "COLUMNS",
+    "EMA_SEEDS",
     "FeatureBuilder",
+    "FeatureStream",
     "IV_HISTORY_MIN",
     "IV_WINDOW",
+    "ema",
     "feature_frame",
     "truncate_day",
 ]
@@ -218,7 +222,7 @@ class _Wilder:
             i += 1
         if i < xs.shape[0]:
             a = 1.0 / self.n
-            y, _ = lfilter([a], [1.0, -(1.0 - a)], xs[i:], zi=[(1.0 - a) * self.value])
+            y = recursive(a, -(1.0 - a), xs[i:], (1.0 - a) * self.value)
             out[i:] = y
             self.value = float(y[-1])
         return out
@@ -226,7 +230,7 @@ class _Wilder:
 
 @dataclass
 class _Ema:
-    """EMA with ``alpha = 2/(n+1)`` seeded with the first input."""
+    """EMA with ``alpha = 2/(n+1)`` seeded with the first input (``value``: a seed already known)."""
 
     n: int
     value: float = math.nan
@@ -252,10 +256,35 @@ class _Ema:
             i = 1
         if i < xs.shape[0]:
             a = self.alpha
-            y, _ = lfilter([a], [1.0, -(1.0 - a)], xs[i:], zi=[(1.0 - a) * self.value])
+            y = recursive(a, -(1.0 - a), xs[i:], (1.0 - a) * self.value)
             out[i:] = y
             self.value = float(y[-1])
         return out
+
+
+EMA_SEEDS: tuple[str, ...] = ("first", "sma")
+
+
+def ema(values: np.ndarray, n: int, *, seed: str = "first") -> np.ndarray:
+    """EMA(``n``) of ``values`` with ``alpha = 2/(n+1)``: ``y = (1 - alpha) y_prev + alpha x``.
+
+    ``seed`` is where the recursion starts: ``"first"`` (the feature frame's EMAs, which the 14
+    strategies read) from the first value; ``"sma"`` from the mean of the first ``n`` values (NaN
+    before the n-th; the convention of backtrader and TA-Lib), summed exactly (``math.fsum``).
+    One recursion for both (``_Ema.run``), so the two differ only in their start.
+    """
+    xs = np.asarray(values, dtype=float)
+    if seed == "first":
+        return _Ema(n).run(xs)
+    if seed != "sma":
+        raise ValueError(f"EMA seed {seed!r}: one of {', '.join(EMA_SEEDS)}")
+    out = np.full(xs.shape[0], np.nan)
+    if xs.shape[0] < n:
+        return out
+    start = math.fsum(xs[:n].tolist()) / n
+    out[n - 1] = start
+    out[n:] = _Ema(n, start).run(xs[n:])
+    return out
 
 
 def _rsi_value(gain: np.ndarray | float, loss: np.ndarray | float) -> np.ndarray:
@@ -890,6 +919,28 @@ class FeatureBuilder:
             }
             self._parts.append(merged)
             self._rows = []
+
+
+class FeatureStream:
+    """The feature frame one session at a time, in flat memory (the streaming backtest).
+
+    ``day(bars)`` returns the session's rows as column arrays - every name of ``COLUMNS`` with the
+    frame's dtype, and ``_ns`` (bar starts, ns since the epoch, UTC) - the very rows
+    ``feature_frame`` gives those bars within the whole history; only the state the next session needs
+    is kept (the indicators' last values and one closing ATM IV per session).
+    """
+
+    def __init__(self, iv_history: pd.Series | pd.DataFrame | None = None, *, index: str = "NIFTY") -> None:
+        self._state = _State(index=index.upper(), iv_items=_as_iv_items(iv_history))
+
+    def day(self, day: DayBars) -> dict[str, np.ndarray] | None:
+        """The rows of ``day`` (the next session in time order); None when it has no bar."""
+        cols = _process_day(self._state, day)
+        if cols is None:
+            return None
+        out = {name: cols[name].astype(_dtype(name), copy=False) for name in COLUMNS}
+        out["_ns"] = cols["_ns"]
+        return out
 
 
 def feature_frame(

@@ -131,7 +131,9 @@ def trade_facts(
 ) -> dict:
     """The raw facts of the journal trade a closed position becomes (``journal.services.record_trade``)."""
     entry_context = position.entry_context
+    link = {"combo_id": position.combo_id} if position.combo_id else {}
     return {
+        **link,
         "trade_id": position.position_id,
         "entry_time": position.entry_time,
         "exit_time": exit_time,
@@ -144,7 +146,7 @@ def trade_facts(
         "entry_price": position.entry_price,
         "exit_price": exit_price,
         "quantity": position.quantity,
-        "side": "LONG",
+        "side": "LONG" if position.sign > 0 else "SHORT",
         "entry_mode": config.mode,
         "data_source": config.data_source,
         "exit_type": exit_type,

@@ -165,8 +165,17 @@ def record_of(pending: PendingOrder) -> OrderRecord:
         signal_direction=pending.signal.direction if pending.signal else "",
         filled_quantity=pending.filled_quantity,
         exit_type=pending.exit_type,
+        # An entry's plan keeps the ask it was sized on: the reference of its fill's slippage.
+        reference_price=_decimal_or_none(pending.plan.get("planned_entry")),
         is_new=False,
     )
+
+
+def _decimal_or_none(value) -> Decimal | None:
+    try:
+        return None if value in (None, "") else Decimal(str(value))
+    except ArithmeticError:
+        return None
 
 
 # --- sending ------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from trading.core.order_types import OrderRequest
-from trading.core.state import OpenPosition, SignalInput
+from trading.core.state import OpenCombo, OpenPosition, SignalInput
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class OrderRecord:
     signal: SignalInput | None = None
     features: dict | None = None
     exit_type: str = ""
+    # The quote the order was decided on (an entry's ask, an exit's bid; None without one): the
+    # reference of the fill's slippage, for MARKET orders as for LIMIT ones.
+    reference_price: Decimal | None = None
     children: list[OrderRecord] = field(default_factory=list)
     is_new: bool = True
 
@@ -89,3 +92,4 @@ class CycleResult:
     marked: list[OpenPosition] = field(default_factory=list)
     breaker_tripped: str = ""
     notes: list[str] = field(default_factory=list)
+    combos: list[OpenCombo] = field(default_factory=list)  # combos opened, moved on or closed (repeats)

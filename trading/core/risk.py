@@ -61,6 +61,12 @@ R_SIZE_ZERO = "size_zero"
 R_ALLOCATION = "allocation_too_small"
 R_ORDER_REJECTED = "order_rejected"
 R_DUPLICATE = "duplicate_position"
+ENTRY_REFUSALS = (
+    R_KILL_SWITCH, R_DATABASE, R_BREAKER, R_OUTSIDE_SESSION, R_BEFORE_ENTRY_START, R_AFTER_CUTOFF,
+    R_MAX_OPEN, R_MAX_OPEN_STRATEGY, R_COOLDOWN, R_DISABLED, R_NO_CONTRACT, R_CALENDAR, R_SIZE_ZERO,
+    R_ALLOCATION, R_ORDER_REJECTED, R_DUPLICATE,
+)  # fmt: skip
+"""Every reason code of a refused entry (the label values of ``trading_signals_rejected_total``)."""
 
 
 def to_tick(value: Decimal | float, rounding: str = ROUND_HALF_UP) -> Decimal:

@@ -33,11 +33,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from trading.core import calendar as market_calendar
 from trading.core import contracts
 from trading.core.bars import DayBars, MarketBar
+from trading.core.filters import recursive
 from trading.core.options import SECONDS_PER_YEAR, bs_price, year_fraction
 
 __all__ = ["MarketSimulator", "SimParams", "atm_vol", "BARS_PER_SESSION", "TICK"]
@@ -196,7 +196,7 @@ def _ar1(e: np.ndarray, phi: float) -> np.ndarray:
     """y_j = phi * y_{j-1} + e_j with y_{-1} = 0 (a random walk when phi == 1)."""
     if phi >= 1.0:
         return np.cumsum(e)
-    return lfilter([1.0], [1.0, -phi], e)
+    return recursive(1.0, -phi, e)
 
 
 def _ticks(price: np.ndarray) -> np.ndarray:

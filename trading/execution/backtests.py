@@ -1,23 +1,284 @@
-"""Backtest runs: the engine over simulated sessions, the run stored with its trades in the journal."""
+"""Backtest runs: the engine over a market history, the run stored with its progress, its result
+figures and its trades in the journal (entry mode BACKTEST, trade ids ``BT<run>-...``).
+
+* ``backtest_start`` (the page, a trader or more): checks the request, stores a PENDING run and
+  queues ``trading.tasks.backtest_run`` on the ``research`` queue after the commit - a queue the
+  trading workers never consume, so a backtest never delays a trading cycle. Without a broker
+  (``CELERY_TASK_ALWAYS_EAGER``: the embedded set-up) it runs in the caller's process.
+* ``backtest_run_execute`` (the task): RUNNING, progress and a heartbeat every ``PROGRESS_EVERY``
+  seconds, then DONE with its figures, or FAILED with the error - never left RUNNING by an exception.
+  A worker killed outright cannot say so: ``backtest_runs_reap`` (beat, every minute) marks a run whose
+  heartbeat is older than ``BACKTEST_STALE_SECONDS`` FAILED.
+* ``backtest_execute``: both in one call (``manage.py backtest``, tests).
+
+The engine is ``trading.core.backtest.run_backtest``, called as is; the market of a run comes from
+``market_history`` (one place for the sources a backtest can read).
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
+import numpy as np
+import pandas as pd
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from journal import services as journal_services
+from journal.combos import combo_record, combo_refresh_totals
 from journal.models import TradeOrigin
+from trading import access
+from trading.choices import DataSource
 from trading.core import calendar as market_calendar
-from trading.core.backtest import run_backtest
+from trading.core.backtest import BacktestResult, run_backtest
+from trading.core.bars import DayBars
+from trading.core.combo_exits import combo_facts
 from trading.core.live import SimSource
-from trading.execution.config import engine_config, risk_config, strategy_slots
+from trading.core.state import StrategySlot
+from trading.core.strategies import registry as strategy_registry
+from trading.core.strategies.base import ParamError, validate_params
+from trading.execution.config import engine_config, feed_config, risk_config, strategy_slots
 from trading.execution.live import paper_broker
-from trading.execution.models import BacktestRun
+from trading.execution.models import BacktestRun, RunStatus
+from trading.marketdata.store.eod import iv_history as store_iv_history
+from trading.marketdata.store_feed import EodOnlySession, StoreFeed
+
+log = logging.getLogger(__name__)
+
+RESEARCH_QUEUE = "research"
+BACKTEST_TASK = "trading.tasks.backtest_run"
+PROGRESS_EVERY = 0.5  # seconds between two progress writes of a running backtest
+MAX_SESSIONS = 260  # about a year of sessions in one run
+# The data sources a backtest can read: the simulated market, the market-data store (MARKETDATA_DIR).
+BACKTEST_SOURCES = (DataSource.SIM, DataSource.STORE)
+# ``manage.py backtest --data``: the command's names of the sources.
+DATA_SOURCES = {"sim": DataSource.SIM, "store": DataSource.STORE}
+# Sessions a stored backtest keeps decoded at once: the features and the loop read one at a time.
+_STORE_CACHE = 2
 
 
-def _chosen(index: str, strategies: list[str] | None):
-    """The slots to backtest (``strategies`` switched on, else the enabled ones) and their parameters."""
+# --- The market -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MarketHistory:
+    """The sessions a backtest trades and the daily history its IV figures warm up on."""
+
+    days: list[DayBars]
+    iv_history: Any
+
+    @property
+    def bars(self) -> int:
+        return sum(len(day) for day in self.days)
+
+    def version(self) -> str:
+        """SHA-256 (hex) of every array and date of the history: the same market, the same version."""
+        digest = hashlib.sha256()
+        for day in self.days:
+            _digest_day(digest, day)
+        _digest_iv(digest, self.iv_history)
+        return digest.hexdigest()
+
+
+def _digest_day(digest: Any, day: DayBars) -> None:
+    digest.update(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
+    for value in vars(day).values():
+        if isinstance(value, np.ndarray):
+            digest.update(np.ascontiguousarray(value).tobytes())
+
+
+def _digest_iv(digest: Any, iv_history: Any) -> None:
+    if isinstance(iv_history, pd.DataFrame):
+        digest.update(pd.util.hash_pandas_object(iv_history, index=True).to_numpy().tobytes())
+
+
+@dataclass
+class MarketStream:
+    """The sessions of a backtest as they are read, one at a time (flat memory over a year), hashed
+    on the way: ``version()`` is ``MarketHistory.version()`` of the same market once they are read.
+    ``gaps`` names each stored session with minutes missing (traded on what is there)."""
+
+    days: Iterator[DayBars]
+    iv_history: Any
+    gaps: list[str]
+    _digest: Any = None
+
+    @classmethod
+    def of(cls, days: Iterable[DayBars], iv_history: Any, gaps: list[str]) -> MarketStream:
+        stream = cls(days=iter(()), iv_history=iv_history, gaps=gaps, _digest=hashlib.sha256())
+        stream.days = stream._hashed(days)
+        return stream
+
+    def _hashed(self, days: Iterable[DayBars]) -> Iterator[DayBars]:
+        for day in days:
+            _digest_day(self._digest, day)
+            yield day
+
+    def version(self) -> str:
+        digest = self._digest.copy()
+        _digest_iv(digest, self.iv_history)
+        return digest.hexdigest()
+
+
+def _with_gaps(days: Iterable[DayBars], gaps: list[str]) -> Iterator[DayBars]:
+    """``days`` as they come, noting each session's missing minutes (traded on what is there)."""
+    for day in days:
+        span = market_calendar.session_close(day.session) - market_calendar.session_open(day.session)
+        expected = int(span.total_seconds() // 60)
+        if len(day) < expected:
+            gaps.append(f"{day.session}: {expected - len(day)} of {expected} minutes missing")
+        yield day
+
+
+def _store_feed(index: str, start: date, end: date) -> StoreFeed:
+    """The store's sessions of ``index``; a session with only end-of-day data refuses the run by name."""
+    feed = StoreFeed(feed_config().store_dir, index, cache=_STORE_CACHE)
+    eod_only = feed.eod_only_sessions(start, end)
+    if eod_only:
+        raise EodOnlySession(index, eod_only)
+    return feed
+
+
+def market_stream(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketStream:
+    """The sessions ``start``..``end`` of ``index`` from ``data_source``, read as the backtest goes
+    (``SIM``: the simulated market of ``seed``; ``STORE``: the market-data store)."""
+    gaps: list[str] = []
+    if data_source == DataSource.SIM:
+        source = SimSource(index=index, seed=seed, start=start)
+        return MarketStream.of(source.sim.days(start, end), source.iv_history(), gaps)
+    if data_source == DataSource.STORE:
+        feed = _store_feed(index, start, end)
+        days = _with_gaps(feed.days(start, end), gaps)
+        return MarketStream.of(days, store_iv_history(feed.store, index, start), gaps)
+    raise ValidationError({"data_source": f"{data_source} is not a source backtests can read"})
+
+
+def market_history(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketHistory:
+    """The sessions ``start``..``end`` of ``index`` from ``data_source``, all in memory (a sweep
+    shares one market among its combinations)."""
+    stream = market_stream(data_source=data_source, index=index, seed=seed, start=start, end=end)
+    return MarketHistory(days=list(stream.days), iv_history=stream.iv_history)
+
+
+# --- The request ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """A checked request for a run (``backtest_request``)."""
+
+    start: date
+    end: date
+    seed: int
+    index: str
+    strategies: tuple[str, ...]
+    data_source: str
+    overrides: dict[str, dict[str, Any]]
+    name: str
+
+
+def parse_overrides(text: str | Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``Strategy.parameter=value`` lines (the value in JSON: ``0.05``, ``true``) -> {strategy: {param:
+    value}}; a ValidationError names ``overrides`` and the line."""
+    lines = text.splitlines() if isinstance(text, str) else list(text)
+    out: dict[str, dict[str, Any]] = {}
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        strategy, dot, name = key.strip().partition(".")
+        if not (sep and dot and strategy and name.strip()):
+            raise ValidationError({"overrides": f"{line!r}: expected Strategy.parameter=value"})
+        try:
+            parsed = json.loads(value.strip())
+        except ValueError:
+            raise ValidationError(
+                {"overrides": f"{line!r}: {value.strip()!r} is not a number or true/false"}
+            ) from None
+        out.setdefault(strategy.strip(), {})[name.strip()] = parsed
+    return out
+
+
+def check_overrides(strategies: Sequence[str], overrides: Mapping[str, Any] | None) -> dict[str, dict]:
+    """``overrides`` ({strategy: {param: value}}) checked against each strategy's ``Params``: a
+    ValidationError names ``overrides`` and the parameter and bound it broke."""
+    out: dict[str, dict] = {}
+    for name, values in (overrides or {}).items():
+        if name not in strategies:
+            raise ValidationError({"overrides": f"{name}: not one of the run's strategies"})
+        if not isinstance(values, Mapping):
+            raise ValidationError({"overrides": f"{name}: expected {{parameter: value}}"})
+        try:
+            validate_params(strategy_registry.get(name), values)
+        except ParamError as exc:
+            raise ValidationError({"overrides": f"{name}.{exc.field}: {exc.message}"}) from None
+        out[name] = dict(values)
+    return out
+
+
+def backtest_request(
+    *,
+    start: date,
+    end: date | None = None,
+    seed: int = 7,
+    index: str = "NIFTY",
+    strategies: Sequence[str] | None = None,
+    data_source: str = DataSource.SIM,
+    overrides: Mapping[str, Any] | None = None,
+    name: str = "",
+) -> BacktestRequest:
+    """Check a run's settings; raises ``ValidationError`` naming the field."""
+    end = end or start
+    if end < start:
+        raise ValidationError({"end": f"{end} is before the start {start}"})
+    sessions = market_calendar.trading_days(start, end)
+    if not sessions:
+        raise ValidationError({"start": f"no trading day between {start} and {end}"})
+    if len(sessions) > MAX_SESSIONS:
+        raise ValidationError({"end": f"{len(sessions)} sessions: at most {MAX_SESSIONS} in one run"})
+    if data_source not in BACKTEST_SOURCES:
+        raise ValidationError({"data_source": f"{data_source} is not a source backtests can read"})
+    if data_source == DataSource.STORE:
+        try:
+            _store_feed(index.upper(), start, end)
+        except EodOnlySession as exc:
+            raise ValidationError({"data_source": str(exc)}) from None
+    known = strategy_registry.names()
+    chosen = tuple(strategies or ())
+    for strategy in chosen:
+        if strategy not in known:
+            raise ValidationError({"strategies": f"unknown strategy {strategy!r}"})
+    if not chosen:
+        chosen = tuple(chosen_strategies(index.upper(), None)[0])
+    return BacktestRequest(
+        start=start,
+        end=end,
+        seed=int(seed),
+        index=index.upper(),
+        strategies=chosen,
+        data_source=str(data_source),
+        overrides=check_overrides(chosen, overrides),
+        name=name,
+    )
+
+
+def chosen_strategies(
+    index: str, strategies: Sequence[str] | None, overrides: Mapping[str, Mapping] | None = None
+) -> tuple[dict[str, StrategySlot], dict[str, dict]]:
+    """The slots to backtest (``strategies`` switched on, else the enabled ones) and their parameters:
+    each one's configuration with ``overrides`` on top."""
     slots, pairs = strategy_slots(index)
     if strategies:
         wanted = set(strategies)
@@ -25,7 +286,199 @@ def _chosen(index: str, strategies: list[str] | None):
         for slot in slots.values():
             slot.enabled = True
     slots = {name: slot for name, slot in slots.items() if slot.enabled}
-    return slots, dict(pairs)
+    params = dict(pairs)
+    for name, values in (overrides or {}).items():
+        params[name] = {**params.get(name, {}), **values}
+    return slots, params
+
+
+# --- Services ---------------------------------------------------------------------------------------------
+
+
+def backtest_create(request: BacktestRequest, *, user: Any = None) -> BacktestRun:
+    """Store a PENDING run of ``request`` with its settings (the risk limits and each strategy's
+    parameters as they are now)."""
+    slots, params = chosen_strategies(request.index, request.strategies, request.overrides)
+    return BacktestRun.objects.create(
+        name=request.name,
+        strategies=list(slots),
+        index=request.index,
+        data_source=request.data_source,
+        start=request.start,
+        end=request.end,
+        seed=request.seed if request.data_source == DataSource.SIM else None,  # the store has no seed
+        parameters={
+            "risk": {key: str(value) for key, value in risk_config().__dict__.items()},
+            "strategies": {name: params.get(name, {}) for name in slots},
+        },
+        overrides=request.overrides,
+        bars_total=sum(bars for _, _, bars in session_bars(request.start, request.end).values()),
+        status=RunStatus.PENDING,
+        requested_by=user if access.has_user(user) else None,
+    )
+
+
+def backtest_start(*, user: Any, request: BacktestRequest) -> BacktestRun:
+    """A run of ``request`` for ``user`` (needs ``RUN_BACKTESTS``): queued on the research queue after
+    the commit, or run here when there is no broker (embedded)."""
+    access.require(user, access.RUN_BACKTESTS)
+    with transaction.atomic():
+        run = backtest_create(request, user=user)
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            transaction.on_commit(lambda: backtest_enqueue(run.pk))
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        try:
+            backtest_run_execute(run.pk)
+        except Exception:  # noqa: BLE001 - the run is FAILED with its error; the page shows it
+            log.exception("backtest run %s failed", run.pk)
+        run.refresh_from_db()
+    return run
+
+
+def backtest_enqueue(run_id: int) -> None:
+    """Send the run to the research queue by the task's name (nothing below the wiring imports it)."""
+    current_app.send_task(BACKTEST_TASK, args=[run_id], queue=RESEARCH_QUEUE)
+
+
+def session_bars(start: date, end: date) -> dict[date, tuple[int, datetime, int]]:
+    """Each trading session of ``start``..``end``: (bars before it, its open, its bars), from the
+    calendar (special sessions included)."""
+    out: dict[date, tuple[int, datetime, int]] = {}
+    before = 0
+    for session in market_calendar.trading_days(start, end):
+        opens = market_calendar.session_open(session)
+        bars = int((market_calendar.session_close(session) - opens).total_seconds() // 60)
+        out[session] = (before, opens, bars)
+        before += bars
+    return out
+
+
+class _Progress:
+    """Writes a running run's bars done and heartbeat at most every ``PROGRESS_EVERY`` seconds. The
+    bars done are read off the calendar at each cycle's bar (so a bar the engine skips still counts)."""
+
+    def __init__(
+        self, run_id: int, sessions: dict[date, tuple[int, datetime, int]], also: Callable | None = None
+    ):
+        self.run_id = run_id
+        self.sessions = sessions
+        self.done = 0
+        self.also = also
+        self.last = 0.0
+
+    def beat(self) -> None:
+        BacktestRun.objects.filter(pk=self.run_id).update(bars_done=self.done, heartbeat_at=timezone.now())
+        self.last = time.monotonic()
+
+    def __call__(self, cycle: Any) -> None:
+        at = cycle.bar_time
+        placed = self.sessions.get(at.astimezone(market_calendar.IST).date())
+        if placed is not None:
+            before, opens, bars = placed
+            self.done = max(self.done, before + min(bars, int((at - opens).total_seconds() // 60) + 1))
+        if self.also is not None:
+            self.also(cycle)
+        if time.monotonic() - self.last >= PROGRESS_EVERY:
+            self.beat()
+
+
+def backtest_run_execute(
+    run_id: int, *, progress: Callable | None = None, on_session: Callable[[date, int], None] | None = None
+) -> BacktestRun:
+    """Run the stored run ``run_id``: the engine over its market (read session by session), its
+    trades into the journal in bulk (``record_trades``: one transaction, one performance rebuild), its
+    figures onto the row. A stored session with minutes missing is traded on what is there and named
+    in the run's ``summary["gaps"]``. ``progress`` sees each cycle, ``on_session(session, bars)`` each
+    session done. An exception marks the run FAILED (with the error) and is raised again."""
+    claimed = BacktestRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
+        status=RunStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    run = BacktestRun.objects.get(pk=run_id)
+    if not claimed:
+        log.warning("backtest run %s is %s, not PENDING: not run again", run_id, run.status)
+        return run
+    tracker = _Progress(run.pk, session_bars(run.start, run.end), also=progress)
+    try:
+        market = market_stream(
+            data_source=run.data_source, index=run.index, seed=run.seed or 0, start=run.start, end=run.end
+        )
+        BacktestRun.objects.filter(pk=run.pk).update(
+            bars_total=sum(bars for _, _, bars in tracker.sessions.values()), heartbeat_at=timezone.now()
+        )
+        slots, _ = chosen_strategies(run.index, run.strategies)
+        config = engine_config(
+            run.index, mode="BACKTEST", data_source=run.data_source, position_prefix=f"BT{run.pk}-"
+        )
+        result = run_backtest(
+            market.days,
+            strategies=slots,
+            broker=paper_broker(),  # PAPER_* fill model, as the desk
+            config=config,
+            params=run.parameters.get("strategies", {}),
+            iv_history=market.iv_history,
+            on_cycle=tracker,
+            on_session=on_session,
+            keep_signals=False,
+        )
+        tracker.beat()
+        with transaction.atomic():
+            # The backtest's clock ends with the close of its last session.
+            clock_end = market_calendar.session_close(run.end)
+            for combo in result.combos.values():
+                facts = combo_facts(combo, mode=config.mode, data_source=config.data_source)
+                combo_record(now=clock_end, backtest_run_id=run.pk, **facts)
+            journal_services.record_trades(
+                now=clock_end,
+                origin=TradeOrigin.ENGINE,
+                trades=[closed.trade for closed in result.trades],
+                backtest_run=run,
+            )
+            combo_refresh_totals(result.combos)
+            run.refresh_from_db()
+            run.data_version = market.version()
+            _store_result(run, result, gaps=market.gaps)
+    except Exception as exc:
+        backtest_fail(run.pk, f"{type(exc).__name__}: {exc}")
+        raise
+    return run
+
+
+def _store_result(run: BacktestRun, result: BacktestResult, gaps: Sequence[str] = ()) -> None:
+    summary = result.summary()
+    if gaps:
+        summary["gaps"] = list(gaps)
+    run.summary = summary
+    run.trade_count = summary["trades"]
+    run.net_pnl = Decimal(summary["net_pnl"])
+    run.gross_pnl = Decimal(summary["gross_pnl"])
+    run.charges = Decimal(summary["charges"])
+    run.max_drawdown = Decimal(summary["max_drawdown"])
+    run.win_rate = summary["win_rate"]
+    run.bars_done = result.bars
+    run.status = RunStatus.DONE
+    run.finished_at = timezone.now()
+    run.save()
+
+
+def backtest_fail(run_id: int, error: str) -> None:
+    """Mark an unfinished run FAILED with ``error`` (a finished one stays as it is)."""
+    BacktestRun.objects.filter(pk=run_id, status__in=(RunStatus.PENDING, RunStatus.RUNNING)).update(
+        status=RunStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def backtest_runs_reap(*, now: datetime | None = None, stale_seconds: float | None = None) -> int:
+    """Mark FAILED every RUNNING run (and sweep, ``sweeps.sweeps_reap``) whose worker has given no sign of
+    life for ``BACKTEST_STALE_SECONDS``: its process died without a word (SIGKILL, OOM, a lost host).
+    Returns how many runs were marked."""
+    now = now or timezone.now()
+    stale = timedelta(seconds=stale_seconds or settings.BACKTEST_STALE_SECONDS)
+    lost = BacktestRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=now - stale)
+    return lost.update(
+        status=RunStatus.FAILED,
+        error=f"worker lost: no sign of life for {stale.total_seconds():.0f} s",
+        finished_at=now,
+    )
 
 
 def backtest_execute(
@@ -36,52 +489,22 @@ def backtest_execute(
     index: str = "NIFTY",
     strategies: list[str] | None = None,
     name: str = "",
-    progress=None,
+    overrides: Mapping[str, Any] | None = None,
+    data_source: str = DataSource.SIM,
+    progress: Callable | None = None,
+    on_session: Callable[[date, int], None] | None = None,
 ) -> BacktestRun:
-    """Backtest the strategies over the simulated sessions ``start``..``end`` and store the run and
-    its trades (entry mode BACKTEST, trade ids prefixed ``BT<run>-``)."""
-    index = index.upper()
-    slots, params = _chosen(index, strategies)
-    run = BacktestRun.objects.create(
-        name=name,
-        strategies=list(slots),
-        index=index,
-        data_source="SIM",
+    """Backtest the strategies over the sessions ``start``..``end`` here and now, and store the run
+    and its trades (``manage.py backtest``). Raises ``ValidationError`` for bad settings."""
+    request = backtest_request(
         start=start,
         end=end,
         seed=seed,
-        parameters={
-            "risk": {key: str(value) for key, value in risk_config().__dict__.items()},
-            "strategies": params,
-        },
-        status="RUNNING",
+        index=index,
+        strategies=strategies,
+        data_source=data_source,
+        overrides=overrides,
+        name=name,
     )
-    try:
-        source = SimSource(index=index, seed=seed, start=start)
-        config = engine_config(index, mode="BACKTEST", data_source="SIM", position_prefix=f"BT{run.pk}-")
-        result = run_backtest(
-            list(source.sim.days(start, end)),
-            strategies=slots,
-            broker=paper_broker(),  # PAPER_* fill model, as the desk
-            config=config,
-            params=params,
-            iv_history=source.iv_history(),
-            on_cycle=progress,
-        )
-        # The backtest's clock ends with the close of its last session.
-        clock_end = market_calendar.session_close(end)
-        for closed in result.trades:
-            journal_services.record_trade(
-                now=clock_end, origin=TradeOrigin.ENGINE, backtest_run=run, **closed.trade
-            )
-        run.summary = result.summary()
-        run.status = "DONE"
-    except Exception as exc:
-        run.status = "FAILED"
-        run.summary = {"error": f"{type(exc).__name__}: {exc}"}
-        run.finished_at = timezone.now()
-        run.save()
-        raise
-    run.finished_at = timezone.now()
-    run.save()
-    return run
+    run = backtest_create(request)
+    return backtest_run_execute(run.pk, progress=progress, on_session=on_session)

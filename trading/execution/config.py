@@ -7,6 +7,7 @@ brokers, feeds) receives what it needs as arguments.
 
 from __future__ import annotations
 
+import logging
 from datetime import time
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,8 @@ from django.conf import settings
 
 from trading.brokers.config import BrokerConfig
 from trading.core import orders, risk
+from trading.core.combo_store import combo_specs
+from trading.core.combos.margin import MarginParams
 from trading.core.live import FeedSource, SimSource
 from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry as strategy_registry
@@ -22,6 +25,8 @@ from trading.marketdata.config import FeedConfig
 from trading.marketdata.registry import UnknownFeed, build_feed, feed_class
 from trading.strategies.models import StrategyConfig
 from trading.strategies.services import ensure_strategy_configs
+
+log = logging.getLogger(__name__)
 
 
 def setting(name: str, default: Any) -> Any:
@@ -92,6 +97,18 @@ def engine_config(
         order_type=str(setting("ORDER_TYPE", "MARKET")).upper(),
         brokerage_per_order=Decimal(str(setting("BROKERAGE_PER_ORDER", "20"))),
         position_prefix=position_prefix,
+        margin=margin_params(),
+    )
+
+
+def margin_params() -> MarginParams:
+    """The combos' margin estimate from settings (``MARGIN_SPAN_PCT``, ``MARGIN_FLOOR_PCT``,
+    ``MARGIN_EXPOSURE_PCT`` as fractions; ``MARGIN_ITM_LONG_COVERS``): paper trading and backtests."""
+    return MarginParams(
+        span_pct=float(setting("MARGIN_SPAN_PCT", 0.06)),
+        floor_pct=float(setting("MARGIN_FLOOR_PCT", 0.03)),
+        exposure_pct=float(setting("MARGIN_EXPOSURE_PCT", 0.02)),
+        itm_long_covers=bool(setting("MARGIN_ITM_LONG_COVERS", True)),
     )
 
 
@@ -108,12 +125,24 @@ def strategy_slots(index: str) -> tuple[dict[str, StrategySlot], list[tuple[str,
         config = rows.get(name)
         if config is None:
             continue
+        try:
+            combos = combo_specs(index, config.combo)
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            ArithmeticError,
+        ) as exc:  # a bad combo keeps the strategy off it
+            log.error("strategy %s of %s: its combo is refused: %s", name, index, exc)
+            combos = {}
         slots[name] = StrategySlot(
             name=name,
             enabled=config.enabled,
             capital_allocation=Decimal(config.capital_allocation),
             max_open_positions=config.max_open_positions,
             cooldown_minutes=config.cooldown_minutes,
+            combos=combos,
         )
         if config.enabled:
             pairs.append((name, dict(config.parameters or {})))

@@ -31,6 +31,7 @@ from trading.core.state import EngineState, SignalInput, StrategySlot
 from trading.execution.carrier import StateCarrier
 from trading.execution.config import (
     engine_config,
+    feed_config,
     setting,
     source_from_settings,
     strategy_slots,
@@ -505,3 +506,15 @@ def last_completed_bar_at(now: datetime) -> datetime | None:
 def now_utc() -> datetime:
     """The wall clock (UTC) - the live desk's clock; the simulated loop passes its own time."""
     return datetime.now(UTC)
+
+
+def market_now(index: str | None = None) -> datetime:
+    """The desk's market clock now: the wall clock with the Kite feed; with the simulated and replay
+    feeds, which run on their own clock, the close of the last bar the desk of ``index`` processed
+    (the wall clock before its first bar). A task asked for "now" without a time (the kill switch's
+    square-off) runs at this clock: never on a day the simulated market has not reached."""
+    if feed_config().name == "kite":
+        return now_utc()
+    last = TradingState.objects.filter(index=trading_index(index)).values_list("last_bar_time", flat=True)
+    bar_time = last.first()
+    return bar_time + BAR if bar_time is not None else now_utc()

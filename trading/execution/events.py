@@ -51,10 +51,16 @@ def _money(value: Decimal | float | None) -> Decimal | None:
 
 
 def levels(
-    *, last: Decimal | None, stop: Decimal | None, target: Decimal | None, trail: Decimal | None
+    *,
+    last: Decimal | None,
+    stop: Decimal | None,
+    target: Decimal | None,
+    trail: Decimal | None,
+    short: bool = False,
 ) -> dict[str, Any]:
-    """The exit levels of a long option and the distance from the mark to each, in rupees of premium
-    and in percent of the mark (positive: the level is not reached)."""
+    """The exit levels of a position and the distance from the mark to each, in rupees of premium
+    and in percent of the mark (positive: the level is not reached). A long option's stop and trail
+    are below the mark and its target above; a sold leg's (``short``) the other way round."""
 
     def gap(level: Decimal | None, above: bool) -> tuple[Decimal | None, float | None]:
         if level is None or last is None or not last:
@@ -62,9 +68,9 @@ def levels(
         points = (Decimal(level) - last) if above else (last - Decimal(level))
         return points.quantize(PAISA), round(float(points / last) * 100, 2)
 
-    to_stop, to_stop_pct = gap(stop, above=False)
-    to_target, to_target_pct = gap(target, above=True)
-    to_trail, to_trail_pct = gap(trail, above=False)
+    to_stop, to_stop_pct = gap(stop, above=short)
+    to_target, to_target_pct = gap(target, above=not short)
+    to_trail, to_trail_pct = gap(trail, above=short)
     return {
         "stop": stop,
         "target": target,
@@ -83,7 +89,8 @@ def position_data(row: Position) -> dict[str, Any]:
     last = row.last_price
     unrealised = None
     if last is not None and row.status == "OPEN":
-        unrealised = _money((Decimal(last) - Decimal(row.entry_price)) * row.quantity)
+        sign = -1 if row.side == "SHORT" else 1
+        unrealised = _money(sign * (Decimal(last) - Decimal(row.entry_price)) * row.quantity)
     return {
         "position_id": row.position_id,
         "trade_id": row.position_id,
@@ -104,7 +111,13 @@ def position_data(row: Position) -> dict[str, Any]:
         "low_water": row.low_water,
         "unrealised": unrealised,
         "exit_time": row.exit_time,
-        **levels(last=last, stop=row.stop_loss_price, target=row.target_price, trail=row.trail_price),
+        **levels(
+            last=last,
+            stop=row.stop_loss_price,
+            target=row.target_price,
+            trail=row.trail_price,
+            short=row.side == "SHORT",
+        ),
     }
 
 
@@ -123,7 +136,7 @@ def mark_data(position: OpenPosition, *, bar: MarketBar, row: dict | None, at: d
     )
     unrealised = None
     if last is not None:
-        unrealised = _money((last - position.entry_price) * position.open_quantity)
+        unrealised = _money(position.sign * (last - position.entry_price) * position.open_quantity)
     return {
         "position_id": position.position_id,
         "strategy": position.strategy,
@@ -135,7 +148,14 @@ def mark_data(position: OpenPosition, *, bar: MarketBar, row: dict | None, at: d
         "low_water": position.low_water,
         "unrealised": unrealised,
         "greeks": {name: context.get(name) for name in ("iv", "delta", "gamma", "theta", "vega")},
-        **levels(last=last, stop=position.stop, target=position.target, trail=position.trail),
+        "side": "LONG" if position.sign > 0 else "SHORT",
+        **levels(
+            last=last,
+            stop=position.stop,
+            target=position.target,
+            trail=position.trail,
+            short=position.sign < 0,
+        ),
     }
 
 

@@ -82,12 +82,7 @@ def pending_order_of(order: Order) -> PendingOrder:
     signal = order.signal
     exit_type = order.exit_type or ("SQUARE_OFF" if order.purpose == orders.EXIT else "")
     return PendingOrder(
-        request=order_request_of(order),
-        purpose=order.purpose,
-        strategy=order.strategy_name,
-        position_id=order.position_ref,
-        status=order.status,
-        created_at=order.created_at,
+        **_record_fields(order),
         filled_quantity=order.filled_quantity,
         signal=SignalInput(signal.strategy_name, signal.direction, signal.strength, signal.reason)
         if signal
@@ -100,16 +95,21 @@ def pending_order_of(order: Order) -> PendingOrder:
     )
 
 
+def _record_fields(order: Order) -> dict:
+    """What an ``OrderRecord`` (and a ``PendingOrder``, which is one) takes from a stored order."""
+    return {
+        "request": order_request_of(order),
+        "purpose": order.purpose,
+        "strategy": order.strategy_name,
+        "position_id": order.position_ref,
+        "status": order.status,
+        "created_at": order.created_at,
+    }
+
+
 def order_record_of(order: Order) -> OrderRecord:
     """A stored order as a record at its stored status, ready to take the broker's next answer."""
-    return OrderRecord(
-        request=order_request_of(order),
-        purpose=order.purpose,
-        strategy=order.strategy_name,
-        position_id=order.position_ref,
-        status=order.status,
-        created_at=order.created_at,
-    )
+    return OrderRecord(**_record_fields(order))
 
 
 def order_fields(record: OrderRecord) -> dict:
@@ -149,6 +149,8 @@ def engine_context(position: OpenPosition) -> dict:
         "signal_direction": position.signal_direction,
         "signal_strength": position.signal_strength,
         "signal_reason": position.signal_reason,
+        "combo_id": position.combo_id,
+        "leg": position.leg,
     }
 
 
@@ -165,7 +167,7 @@ def position_fields(position: OpenPosition, *, mode: str, data_source: str) -> d
         "instrument_type": instrument_type_of(position.option_type),
         "strike_price": Decimal(str(position.strike)),
         "expiry_date": position.expiry,
-        "side": "LONG",
+        "side": "LONG" if position.sign > 0 else "SHORT",
         "quantity": position.quantity,
         "entry_price": position.entry_price,
         "entry_time": position.entry_time,
@@ -202,8 +204,8 @@ def open_position_of(row: Position) -> OpenPosition:
         lot_size=int(kept.get("lot_size") or contracts.lot_size(row.index, row.expiry_date)),
         entry_price=Decimal(row.entry_price),
         entry_time=row.entry_time,
-        stop=Decimal(row.stop_loss_price),
-        target=Decimal(row.target_price),
+        stop=_decimal_or_none(row.stop_loss_price),
+        target=_decimal_or_none(row.target_price),
         trail_fraction=float(kept.get("trail_fraction", 0.2)),
         trail_activation=Decimal(str(kept.get("trail_activation", row.entry_price))),
         trail=_decimal_or_none(row.trail_price),
@@ -217,6 +219,9 @@ def open_position_of(row: Position) -> OpenPosition:
         signal_strength=kept.get("signal_strength"),
         signal_reason=kept.get("signal_reason", ""),
         entry_context={key: value for key, value in context.items() if key != "engine"},
+        side="BUY" if row.side == "LONG" else "SELL",
+        combo_id=str(kept.get("combo_id") or ""),
+        leg=int(kept.get("leg", -1)),
     )
     # Exits that filled in part and were then cancelled (the rest is still open).
     for order in row.orders.filter(

@@ -177,8 +177,21 @@ class TradingState(models.Model):
         return f"{self.index} state"
 
 
+class RunStatus(models.TextChoices):
+    """Where a backtest run, a sweep or one combination of a sweep is: queued, running, finished or
+    failed. A run whose worker died is marked FAILED by ``backtests.backtest_runs_reap`` (its
+    heartbeat stopped), so nothing stays RUNNING for ever."""
+
+    PENDING = "PENDING", "Queued"
+    RUNNING = "RUNNING", "Running"
+    DONE = "DONE", "Done"
+    FAILED = "FAILED", "Failed"
+
+
 class BacktestRun(models.Model):
-    """One backtest: what ran over what, and its result summary. Its trades point back here."""
+    """One backtest: what ran over what (typed settings; ``parameters`` checked against each
+    strategy's ``Params`` by ``backtests.run_parameters``), its progress while it runs and its result
+    figures (typed; ``summary`` keeps the engine's whole summary). Its trades point back here."""
 
     name = models.CharField(max_length=120, blank=True, default="")
     strategies = models.JSONField(default=list)
@@ -187,14 +200,141 @@ class BacktestRun(models.Model):
     start = models.DateField()
     end = models.DateField()
     seed = models.IntegerField(null=True, blank=True)
-    parameters = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=12, default="PENDING")
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="{'risk': {...}, 'strategies': {name: {param: value}}}"
+    )
+    overrides = models.JSONField(
+        default=dict, blank=True, help_text="The parameters asked for on top of the strategies' configuration"
+    )
+    data_version = models.CharField(
+        max_length=64, blank=True, default="", help_text="SHA-256 of the market data the run traded"
+    )
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.PENDING)
+    bars_done = models.PositiveIntegerField(default=0)
+    bars_total = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life of its worker")
+    error = models.TextField(blank=True, default="")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trade_count = models.PositiveIntegerField(null=True, blank=True)
+    net_pnl = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    gross_pnl = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    charges = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    max_drawdown = models.DecimalField(
+        max_digits=16, decimal_places=2, null=True, blank=True, help_text="Rupees, >= 0"
+    )
+    win_rate = models.FloatField(null=True, blank=True, help_text="Percent of trades with net > 0")
     summary = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        # Research: starting backtests and sweeps, promoting a combination (trading.access).
+        permissions = [("run_backtest", "Can start backtests and parameter sweeps")]
 
     def __str__(self) -> str:
         return f"Backtest {self.pk} {self.start}..{self.end}"
+
+    @property
+    def progress(self) -> float:
+        """Share of the bars done, 0..1 (1 once finished)."""
+        if self.status == RunStatus.DONE:
+            return 1.0
+        return min(1.0, self.bars_done / self.bars_total) if self.bars_total else 0.0
+
+
+class SweepSample(models.TextChoices):
+    GRID = "GRID", "Grid"
+    RANDOM = "RANDOM", "Random sample"
+
+
+class SweepObjective(models.TextChoices):
+    """What a sweep's table is sorted by (best first)."""
+
+    NET = "net_pnl", "Net P&L"
+    SHARPE = "sharpe", "Sharpe ratio"
+    PROFIT_FACTOR = "profit_factor", "Profit factor"
+    MAX_DRAWDOWN = "max_drawdown", "Max drawdown (smallest first)"
+    TRADES = "trade_count", "Trades"
+
+
+class Sweep(models.Model):
+    """A parameter sweep of one strategy: the space (a grid or a random sample within the bounds its
+    ``Params`` declare), the market it ran on (built once, stored here, its SHA-256 the data version)
+    and the seeds, so that it reproduces exactly. One ``SweepCombination`` per point."""
+
+    name = models.CharField(max_length=120, blank=True, default="")
+    strategy = models.CharField(max_length=64)
+    index = models.CharField(max_length=20, default="NIFTY")
+    data_source = models.CharField(max_length=6, choices=DataSource.choices, default=DataSource.SIM)
+    start = models.DateField()
+    end = models.DateField()
+    seed = models.IntegerField(help_text="The simulated market's seed")
+    sample = models.CharField(max_length=8, choices=SweepSample.choices, default=SweepSample.GRID)
+    sample_seed = models.IntegerField(null=True, blank=True, help_text="The random sample's seed")
+    space = models.JSONField(
+        default=dict, help_text="{param: [values]} (grid) or {param: [min, max]} (random)"
+    )
+    base_parameters = models.JSONField(
+        default=dict, blank=True, help_text="The strategy's configuration the combinations start from"
+    )
+    slot = models.JSONField(
+        default=dict, blank=True, help_text="Cooldown, positions, capital of the strategy"
+    )
+    objective = models.CharField(max_length=16, choices=SweepObjective.choices, default=SweepObjective.SHARPE)
+    embedded = models.BooleanField(default=False, help_text="Ran in a local process pool, not on workers")
+    market_data = models.BinaryField(editable=False, default=bytes)
+    data_version = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Sweep {self.pk} {self.strategy} {self.start}..{self.end}"
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, (self.done + self.failed) / self.total) if self.total else 0.0
+
+
+class SweepCombination(models.Model):
+    """One point of a sweep: its parameters, and only its summary figures and equity curve (no trades:
+    a combination promoted to a run writes those, ``sweeps.sweep_promote``)."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="combinations")
+    number = models.PositiveIntegerField()
+    parameters = models.JSONField(default=dict)
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.PENDING)
+    trade_count = models.PositiveIntegerField(null=True, blank=True)
+    net_pnl = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    sharpe = models.FloatField(null=True, blank=True, help_text="Annualised, daily returns on the capital")
+    profit_factor = models.FloatField(null=True, blank=True)
+    max_drawdown = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    win_rate = models.FloatField(null=True, blank=True)
+    equity = models.JSONField(default=list, blank=True, help_text="[[exit time ISO, cumulative net], ...]")
+    error = models.TextField(blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    promoted_run = models.ForeignKey(
+        BacktestRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="promoted_from"
+    )
+
+    class Meta:
+        ordering = ["sweep", "number"]
+        constraints = [models.UniqueConstraint(fields=["sweep", "number"], name="sweep_combination_once")]
+
+    def __str__(self) -> str:
+        return f"Sweep {self.sweep_id} #{self.number}"

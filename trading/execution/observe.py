@@ -10,7 +10,7 @@ from django.utils import timezone
 from trading import metrics
 from trading.core import orders
 from trading.core.bars import MarketBar
-from trading.core.results import CycleResult
+from trading.core.results import CycleResult, OrderRecord
 
 
 def _observe_signals(result: CycleResult) -> None:
@@ -23,17 +23,24 @@ def _observe_signals(result: CycleResult) -> None:
         )
 
 
+def slippage(record: OrderRecord) -> float | None:
+    """Rupees per unit the fill was worse than the quote the order was decided on (a BUY's fill minus
+    the ask, a SELL's bid minus the fill; negative: price improvement), None without both prices."""
+    reference = record.reference_price
+    if record.average_price is None or reference is None:
+        return None
+    worse = record.average_price - reference
+    return float(worse if record.request.transaction_type == "BUY" else -worse)
+
+
 def _observe_fills(result: CycleResult) -> None:
     for record in result.orders:
         if record.status == orders.FILLED and record.filled_at and record.created_at:
-            slippage = None
-            if record.average_price is not None and record.request.price is not None:
-                slippage = float(abs(record.average_price - record.request.price))
             metrics.order_filled(
                 record.strategy,
                 record.request.order_type,
                 (record.filled_at - record.created_at).total_seconds(),
-                slippage,
+                slippage(record),
             )
 
 
@@ -52,7 +59,9 @@ def observe_cycle(
 ) -> None:
     """Cycle duration and outcome, market data, stage timings, strategy timings, signals, fills, exits
     and a breaker trip of one cycle."""
-    lag = (timezone.now() - at).total_seconds() if data_source == "KITE" else None
+    # Kite's market clock is the wall clock: the lag is how late the cycle ended after its bar's
+    # close. A simulated or replayed market waits for the cycle: its lag is the cycle's own time.
+    lag = (timezone.now() - at).total_seconds() if data_source == "KITE" else seconds
     metrics.cycle_observed(seconds, lag_seconds=lag, index=index, outcome=outcome)
     if result is None:
         return

@@ -19,11 +19,14 @@ from django.utils.dateparse import parse_datetime
 
 from journal import services as journal_services
 from journal import spool
+from journal.combos import combo_record, combo_refresh_totals
 from journal.models import Trade, TradeOrigin
 from trading import outbox
 from trading.audit import ControlAudit
 from trading.core import calendar as market_calendar
 from trading.core.bars import MarketBar
+from trading.core.combo_exits import combo_facts
+from trading.core.combo_store import combo_state
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
 from trading.core.state import OpenPosition
 from trading.execution import events
@@ -269,6 +272,16 @@ def _store_positions(result: CycleResult, desk: DeskIdentity, signals: dict[tupl
         position_close(closed=closed, now=result.at)
 
 
+def _store_combos(result: CycleResult, desk: DeskIdentity, *, now: datetime) -> list[str]:
+    """Every combo the cycle opened, moved on or closed, as it stands now (each once); their ids."""
+    latest = {combo.combo_id: combo for combo in result.combos}
+    for combo in latest.values():
+        facts = combo_facts(combo, mode=desk.mode, data_source=desk.data_source)
+        facts["engine"] = combo_state(combo)
+        combo_record(now=now, **facts)
+    return list(latest)
+
+
 def _state_fields(
     result: CycleResult, desk: DeskIdentity, bar: MarketBar, *, advance: bool, last_bar_time
 ) -> dict[str, Any]:
@@ -317,7 +330,11 @@ def persist_cycle(
         signals = _store_signals(result, desk)
         for record in result.orders:
             order_sync(record=record, mode=desk.mode, broker_name=desk.broker_name)
+        combo_ids = _store_combos(result, desk, now=result.at)
         _store_positions(result, desk, signals)
+        combo_refresh_totals(
+            [*combo_ids, *(c.position.combo_id for c in result.closed if c.position.combo_id)]
+        )
         if view is not None:
             events.emit_cycle(result, index=desk.index, mode=desk.mode, bar=bar, view=view)
         fields = _state_fields(result, desk, bar, advance=advance, last_bar_time=last_bar_time)

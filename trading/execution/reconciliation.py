@@ -63,10 +63,12 @@ def _reconcile_orders(desk: Desk, report: ReconcileReport, at: datetime) -> None
 
 
 def _reconcile_positions(desk: Desk, report: ReconcileReport) -> None:
-    """Open positions stored vs net positions at the broker, per tradingsymbol."""
+    """Open positions stored vs net positions at the broker, per tradingsymbol (a short leg counts
+    negative, as the broker's net quantity)."""
     stored: dict[str, int] = {}
     for position in Position.objects.filter(index=desk.index, mode=desk.mode, status=PositionStatus.OPEN):
-        stored[position.tradingsymbol] = stored.get(position.tradingsymbol, 0) + position.quantity
+        signed = -position.quantity if position.side == "SHORT" else position.quantity  # a sold combo leg
+        stored[position.tradingsymbol] = stored.get(position.tradingsymbol, 0) + signed
         report.open_positions += 1
     try:
         at_broker = {

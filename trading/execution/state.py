@@ -9,10 +9,11 @@ from decimal import Decimal
 
 from django.db.models import Max
 
-from journal.models import Trade, TradeOrigin
+from journal.models import Combo, ComboStatus, Trade, TradeOrigin
 from trading.audit import ControlAudit
 from trading.core import calendar as market_calendar
 from trading.core import orders, risk
+from trading.core.combo_store import combo_from_state
 from trading.core.state import EngineState
 from trading.execution.mapping import open_position_of, pending_order_of
 from trading.execution.models import Order, OrderStatus, Position, PositionStatus, TradingState
@@ -33,6 +34,25 @@ def _losing_run(nets: list[Decimal]) -> int:
             break
         run += 1
     return run
+
+
+def _nets_by_trade(rows) -> list[Decimal]:
+    """Net P&L per trade for the risk figures, in order: a combo's legs count as one trade, at its
+    last leg, once the combo has closed (as the engine accounts it: ``core.combo_exits``)."""
+    nets: list[Decimal | None] = []
+    combos: dict[str, tuple[int, Decimal]] = {}
+    for net, combo_id, status in rows:
+        if not combo_id:
+            nets.append(net)
+        elif status == ComboStatus.CLOSED:
+            at, total = combos.get(combo_id, (-1, Decimal(0)))
+            if at >= 0:
+                nets[at] = None
+            nets.append(None)
+            combos[combo_id] = (len(nets) - 1, total + net)
+    for at, total in combos.values():
+        nets[at] = total
+    return [net for net in nets if net is not None]
 
 
 def rebuild_risk_state(
@@ -56,7 +76,9 @@ def rebuild_risk_state(
     )
     if reset is not None:
         trades = trades.filter(created_at__gt=reset)
-    nets = list(trades.order_by("exit_time", "id").values_list("net_pnl", flat=True))
+    nets = _nets_by_trade(
+        trades.order_by("exit_time", "id").values_list("net_pnl", "combo_id", "combo__status")
+    )
     breaker = bool(ts.circuit_breaker and ts.circuit_breaker_session == session)
     return risk.RiskState(
         session=session,
@@ -102,9 +124,19 @@ def load_state(index: str, mode: str, *, at: datetime) -> EngineState:
     state.last_bar_time = ts.last_bar_time
     for row in Position.objects.filter(index=index, mode=mode, status=PositionStatus.OPEN):
         state.positions[row.position_id] = open_position_of(row)
+    for row in Combo.objects.filter(symbol=index, entry_mode=mode, backtest_run__isnull=True).exclude(
+        status=ComboStatus.CLOSED
+    ):
+        if row.engine:
+            state.combos[row.combo_id] = combo_from_state(row.combo_id, row.strategy_name, index, row.engine)
     for order in _orders_to_resume(index, mode, list(state.positions)):
         if not _already_applied(order, state):
             state.pending[order.client_order_id] = pending_order_of(order)
+    for combo in state.combos.values():  # a leg's entry in flight is the combo's (its plan)
+        for leg, client_order_id in combo.leg_orders.items():
+            pending = state.pending.get(client_order_id)
+            if pending is not None and pending.purpose == orders.ENTRY:
+                pending.plan.update(combo_id=combo.combo_id, leg=leg, side=combo.legs[leg].side)
     last_signals = (
         Signal.objects.filter(index=index, mode=mode, status=SignalStatus.ACCEPTED, bar_time__lte=at)
         .values("strategy_name")

@@ -10,8 +10,8 @@ Every feed - the simulator, a CSV replay, Kite live - answers the same three que
 * ``settlement_price(expiry)`` -> the exchange's final settlement price of that expiry's options
   (the index's official close), None when the feed does not have it (the default).
 
-``source`` is the journal's data source of the trades made on the feed: ``SIM``, ``REPLAY`` or
-``KITE``. ``check(at)`` is the health check: it returns None when the feed can serve a bar at
+``source`` is the journal's data source of the trades made on the feed: ``SIM``, ``REPLAY``,
+``KITE`` or ``STORE`` (``trading.choices.DataSource``). ``check(at)`` is the health check: it returns None when the feed can serve a bar at
 ``at`` and raises ``FeedError`` (with the reason) otherwise. Feeds never read the wall clock: the
 caller says what time it is.
 

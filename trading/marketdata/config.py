@@ -34,6 +34,8 @@ class FeedConfig:
       (the replay feed refuses to start without it).
     * ``data_dir`` (``MARKET_DATA_DIR``, "var/marketdata"): where the Kite ticker process records
       and publishes its bars, read by the Kite feed.
+    * ``store_dir`` (``MARKETDATA_DIR``, "var/marketdata"): the market-data store
+      (``trading/marketdata/store``) the ``store`` feed and store backtests read.
     * ``extra_feeds`` (``MARKET_FEEDS``): more feeds by name -> dotted path, added to or replacing
       the built-in ones (read-only).
     """
@@ -44,6 +46,7 @@ class FeedConfig:
     sim_start: date = date(2025, 1, 1)
     replay_path: Path | None = None
     data_dir: Path = Path("var/marketdata")
+    store_dir: Path = Path("var/marketdata")
     extra_feeds: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -53,6 +56,7 @@ class FeedConfig:
         if self.replay_path is not None and not isinstance(self.replay_path, Path):
             object.__setattr__(self, "replay_path", Path(self.replay_path))
         object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "store_dir", Path(self.store_dir))
         object.__setattr__(self, "extra_feeds", MappingProxyType(dict(self.extra_feeds or {})))
 
     @classmethod
@@ -67,5 +71,6 @@ class FeedConfig:
             sim_start=date.fromisoformat(str(_value(settings, "SIM_START", cls.sim_start.isoformat()))),
             replay_path=Path(replay_path) if replay_path is not None else None,
             data_dir=Path(_value(settings, "MARKET_DATA_DIR", cls.data_dir)),
+            store_dir=Path(_value(settings, "MARKETDATA_DIR", cls.store_dir)),
             extra_feeds=dict(_value(settings, "MARKET_FEEDS", {}) or {}),
         )

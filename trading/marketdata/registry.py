@@ -1,4 +1,4 @@
-"""Feeds by name (``sim``, ``replay``, ``kite``, or a dotted path), built from a ``FeedConfig``.
+"""Feeds by name (``sim``, ``replay``, ``kite``, ``store``, or a dotted path), built from a ``FeedConfig``.
 
     config = FeedConfig.from_settings(settings)             # once, by the caller
     feed = build_feed(config)                               # the MARKET_FEED of TRADING_INDEX
@@ -22,6 +22,7 @@ FEEDS: dict[str, str] = {
     "sim": "trading.marketdata.simulated.SimulatedFeed",
     "replay": "trading.marketdata.replay.ReplayFeed",
     "kite": "trading.marketdata.kite.feed.KiteFeed",
+    "store": "trading.marketdata.store_feed.StoreFeed",
 }
 
 

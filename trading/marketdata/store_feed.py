@@ -21,16 +21,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from trading.core import calendar as market_calendar
 from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar
 from trading.marketdata.base import Feed, FeedError, NoData, last_completed, trim_chain
+from trading.marketdata.config import FeedConfig
 from trading.marketdata.replay import QUOTE_COLUMNS
-from trading.marketdata.store.schema import VIX_INDEX
+from trading.marketdata.store.schema import VIX_INDEX, kind
 from trading.marketdata.store.store import MarketDataStore
 from trading.marketdata.store.verify import SessionGaps, minute_gaps
 
-__all__ = ["EodOnlySession", "StoreFeed", "build_day", "strike_slots"]
+__all__ = ["EodOnlySession", "StoreFeed", "build_day", "build_day_arrays", "strike_slots"]
 
 _EPOCH = date(1970, 1, 1)
 
@@ -55,16 +59,38 @@ def _ns(frame: pd.DataFrame) -> np.ndarray:
 def strike_slots(t_idx: np.ndarray, e_idx: np.ndarray, strike: np.ndarray) -> np.ndarray:
     """Slot of each row in the strike axis: the rank of its strike among the distinct strikes of its
     (minute, expiry), ascending - so a (T, E, S) array holds each minute's chain sorted, NaN-padded."""
-    order = np.lexsort((strike, e_idx, t_idx))
-    st, se, sk = t_idx[order], e_idx[order], strike[order]
+    dt, de, ds = np.diff(t_idx), np.diff(e_idx), np.diff(strike)
+    if np.all((dt > 0) | ((dt == 0) & ((de > 0) | ((de == 0) & (ds >= 0))))):
+        order = None  # already in (minute, expiry, strike) order, as the store writes a partition
+        st, se, sk = t_idx, e_idx, strike
+    else:
+        order = np.lexsort((strike, e_idx, t_idx))
+        st, se, sk = t_idx[order], e_idx[order], strike[order]
     new_group = np.concatenate([[True], (st[1:] != st[:-1]) | (se[1:] != se[:-1])])
     new_strike = new_group | np.concatenate([[True], sk[1:] != sk[:-1]])
     group_id = np.cumsum(new_group) - 1
     strike_no = np.cumsum(new_strike) - 1
     ranked = strike_no - strike_no[np.flatnonzero(new_group)][group_id]
+    if order is None:
+        return ranked
     slots = np.empty_like(ranked)
     slots[order] = ranked
     return slots
+
+
+def _frame_arrays(frame: pd.DataFrame | None, names: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """A store frame as the arrays ``build_day_arrays`` takes (``time`` as ns, ``expiry`` as days)."""
+    if frame is None:
+        return None
+    out: dict[str, np.ndarray] = {"time": _ns(frame)}
+    for name in names:
+        if name == "expiry":
+            out[name] = np.array([(e - _EPOCH).days for e in frame["expiry"]], dtype=np.int64)
+        elif name == "option_type":
+            out["is_call"] = (frame["option_type"] == "CE").to_numpy()
+        else:
+            out[name] = frame[name].to_numpy(dtype=float)
+    return out
 
 
 def build_day(
@@ -75,52 +101,95 @@ def build_day(
     vix: pd.DataFrame | None = None,
 ) -> DayBars:
     """``DayBars`` of one session from store rows: a bar per spot minute, chain rows of other minutes dropped."""
-    spot = spot.sort_values("time", kind="stable")
-    times = _ns(spot)
+    return build_day_arrays(
+        index,
+        session,
+        _frame_arrays(spot, ("open", "high", "low", "close", "volume", "vix")),
+        _frame_arrays(chain, ("expiry", "strike", "option_type", *QUOTE_COLUMNS)),
+        _frame_arrays(vix, ("close",)),
+    )
+
+
+def _partition_arrays(store: MarketDataStore, kind_name: str, index: str, session: date) -> dict | None:
+    """One partition straight from Parquet into numpy (no DataFrame, no Python objects per row):
+    ``time`` as ns since the epoch (UTC), ``expiry`` as days since the epoch, ``is_call`` for
+    ``option_type``, floats for the rest. None when the partition does not exist."""
+    path = store.path(kind_name, index, session)
+    if not path.exists():
+        return None
+    # One thread: a session's partition is small, and the backtest's own work runs beside it.
+    table = pq.read_table(path, schema=kind(kind_name).schema, use_threads=False, memory_map=True)
+    out: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        col = table.column(name)
+        if name == "time":
+            out[name] = col.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_numpy()
+        elif name == "expiry":
+            out[name] = col.cast(pa.int32()).to_numpy().astype(np.int64)
+        elif name == "option_type":
+            out["is_call"] = pc.equal(col, "CE").to_numpy(zero_copy_only=False)
+        else:
+            out[name] = col.to_numpy(zero_copy_only=False).astype(float, copy=False)
+    return out
+
+
+def build_day_arrays(
+    index: str,
+    session: date,
+    spot: dict[str, np.ndarray],
+    chain: dict[str, np.ndarray] | None,
+    vix: dict[str, np.ndarray] | None = None,
+) -> DayBars:
+    """``DayBars`` of one session from store columns as arrays (``_partition_arrays``): a bar per
+    spot minute, chain rows of other minutes dropped."""
+    order = np.argsort(spot["time"], kind="stable")
+    times = spot["time"][order]
     T = times.size
-    vix_values = spot["vix"].to_numpy(dtype=float).copy()
-    if vix is not None and len(vix):
-        vix_ns = _ns(vix)
+    vix_values = spot["vix"][order].astype(float, copy=True)
+    if vix is not None and vix["time"].size:
+        vix_ns = vix["time"]
         pos = np.searchsorted(vix_ns, times).clip(0, max(vix_ns.size - 1, 0))
         found = vix_ns[pos] == times
         fill = np.isnan(vix_values) & found
-        vix_values[fill] = vix["close"].to_numpy(dtype=float)[pos[fill]]
-    if chain is not None and len(chain):
-        c_ns = _ns(chain)
-        keep = np.isin(c_ns, times)
-        chain, c_ns = chain[keep], c_ns[keep]
-    else:
-        chain, c_ns = None, np.empty(0, dtype=np.int64)
-    if chain is None or not len(chain):
+        vix_values[fill] = vix["close"][pos[fill]]
+    if chain is not None and chain["time"].size:
+        t_idx = np.searchsorted(times, chain["time"]).clip(0, max(T - 1, 0))
+        keep = times[t_idx] == chain["time"] if T else np.zeros(chain["time"].size, dtype=bool)
+        if not keep.all():
+            chain = {name: values[keep] for name, values in chain.items()}
+            t_idx = t_idx[keep]
+    if chain is None or not chain["time"].size:
         expiries: tuple[date, ...] = ()
         strikes = np.full((T, 0, 0), np.nan)
         fields = {name: np.full((T, 0, 0), np.nan) for name in CHAIN_FIELDS}
     else:
-        t_idx = np.searchsorted(times, c_ns)
-        exp_days = np.array([(e - _EPOCH).days for e in chain["expiry"]], dtype=np.int64)
-        uniq_exp, e_idx = np.unique(exp_days, return_inverse=True)
-        strike = chain["strike"].to_numpy(dtype=float)
+        # the few expiries of a session, numbered in order without sorting the rows
+        low = int(chain["expiry"].min())
+        seen = np.bincount(chain["expiry"] - low) > 0
+        uniq_exp = np.flatnonzero(seen) + low
+        e_idx = (np.cumsum(seen) - 1)[chain["expiry"] - low]
+        strike = chain["strike"]
         s_idx = strike_slots(t_idx, e_idx, strike)
         E, S = uniq_exp.size, int(s_idx.max()) + 1
+        flat = (t_idx * E + e_idx) * S + s_idx  # each row's cell in a (T, E, S) array
         strikes = np.full((T, E, S), np.nan)
-        strikes[t_idx, e_idx, s_idx] = strike
+        strikes.reshape(-1)[flat] = strike
         fields = {name: np.full((T, E, S), np.nan) for name in CHAIN_FIELDS}
-        is_call = (chain["option_type"] == "CE").to_numpy()
-        for side, mask in (("call", is_call), ("put", ~is_call)):
+        calls = chain["is_call"]
+        for side, rows in (("call", np.flatnonzero(calls)), ("put", np.flatnonzero(~calls))):
+            cells = flat[rows]
             for name in QUOTE_COLUMNS:
-                fields[f"{side}_{name}"][t_idx[mask], e_idx[mask], s_idx[mask]] = chain[name].to_numpy(
-                    dtype=float
-                )[mask]
+                fields[f"{side}_{name}"].reshape(-1)[cells] = chain[name][rows]
         expiries = tuple(_EPOCH + timedelta(days=int(d)) for d in uniq_exp)
     return DayBars(
         index=index,
         session=session,
         times=times.astype("datetime64[ns]"),
-        open=spot["open"].to_numpy(dtype=float),
-        high=spot["high"].to_numpy(dtype=float),
-        low=spot["low"].to_numpy(dtype=float),
-        close=spot["close"].to_numpy(dtype=float),
-        volume=spot["volume"].to_numpy(dtype=float),
+        open=spot["open"][order],
+        high=spot["high"][order],
+        low=spot["low"][order],
+        close=spot["close"][order],
+        volume=spot["volume"][order],
         vix=vix_values,
         expiries=expiries,
         strikes=strikes,
@@ -149,7 +218,12 @@ class StoreFeed(Feed):
     lazily and the last ``cache`` of them kept in memory.
     """
 
-    source = "REPLAY"  # recorded market data; the journal has no separate source for the store yet
+    source = "STORE"
+
+    @classmethod
+    def from_config(cls, config: FeedConfig) -> StoreFeed:
+        """The store at ``config.store_dir`` (``MARKETDATA_DIR``) for ``config.index``."""
+        return cls(config.store_dir, config.index)
 
     def __init__(self, root: str | Path | MarketDataStore, index: str = "NIFTY", *, cache: int = 8) -> None:
         self.store = root if isinstance(root, MarketDataStore) else MarketDataStore(root)
@@ -176,13 +250,13 @@ class StoreFeed(Feed):
         if session in self._cache:
             self._cache.move_to_end(session)
             return self._cache[session]
-        spot = self.store.read_partition("spot_minute", self.index, session)
-        if spot is None or not len(spot):
+        spot = _partition_arrays(self.store, "spot_minute", self.index, session)
+        if spot is None or not spot["time"].size:
             self._refuse_eod_only(session, session)
             raise NoData(f"the store has no {self.index} minute bars for {session}")
-        chain = self.store.read_partition("chain_minute", self.index, session)
-        vix = self.store.read_partition("vix_minute", VIX_INDEX, session)
-        day = build_day(self.index, session, spot, chain, vix)
+        chain = _partition_arrays(self.store, "chain_minute", self.index, session)
+        vix = _partition_arrays(self.store, "vix_minute", VIX_INDEX, session)
+        day = build_day_arrays(self.index, session, spot, chain, vix)
         self._cache[session] = day
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

@@ -9,7 +9,14 @@ per strategy is the number of journal rows per strategy, ``trading_orders_total`
 
 "Today" is the session of the market clock: the IST date of the engine's last bar
 (``TradingState.last_bar_time`` of ``settings.TRADING_INDEX``), the wall-clock date when there is none,
-so a simulated market trading 2025-01-02 shows that day's P&L.
+so a simulated market trading 2025-01-02 shows that day's P&L. The market clock also says whether the
+session is open (``trading_market_session_open``): the wall clock with the Kite feed, the close of the
+engine's last bar with the simulated and replay feeds.
+
+Gauges of the state read 0, not nothing, when the desk is flat: open positions, their value and
+unrealised P&L, working orders, per switched-on strategy and trading mode. The journal's counters
+start at 0 for the same keys (trades per side, exits per type, wins), so ``increase()`` sees their
+first event.
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from journal import spool
 from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeAudit
 from trading import metrics
-from trading.core import calendar
+from trading.choices import ExitType, Side
+from trading.core import calendar, fills, order_types
 from trading.execution.models import Order, Position, TradingState
 from trading.monitoring import multiprocess
 from trading.monitoring.families import DB_FAMILIES, DbFamily
@@ -103,6 +111,9 @@ class DatabaseCollector:
             paise = "_rupees" in name  # money to the paisa, as the journal keeps it
             for labels, value in data.items():
                 family.add_metric(labels, round(value, 2) if paise else value)
+        fam["trading_market_session_open"].add_metric(
+            ["NSE"], 1.0 if calendar.is_in_session(market_now(series)) else 0.0
+        )
         fam["trading_metrics_database_up"].add_metric([], up)
         fam["trading_metrics_collect_seconds"].add_metric([], time.perf_counter() - start)
         return list(fam.values())
@@ -115,9 +126,6 @@ class DatabaseCollector:
         except OSError:
             depth = 0
         fam["trading_trade_spool_depth"].add_metric([], depth)
-        fam["trading_market_session_open"].add_metric(
-            ["NSE"], 1.0 if calendar.is_in_session(timezone.now()) else 0.0
-        )
         fam["trading_build_info"].add_metric(
             [
                 str(settings.SPECTACULAR_SETTINGS.get("VERSION", "dev")),
@@ -134,6 +142,21 @@ class DatabaseCollector:
         fam["trading_metrics_multiprocess_files"].add_metric(
             [], multiprocess.file_count(self.multiprocess_dir)
         )
+
+
+def market_now(series: Series) -> datetime:
+    """The market clock: the wall clock with the Kite feed; with the simulated and replay feeds the
+    close of the engine's last bar of ``settings.TRADING_INDEX`` (the wall clock before any bar)."""
+    now = timezone.now()
+    if settings.MARKET_FEED == "kite":
+        return now
+    bar = series.get("trading_last_bar_timestamp_seconds", {}).get((metrics.label(settings.TRADING_INDEX),))
+    if bar is None:
+        return now
+    return datetime.fromtimestamp(bar, UTC) + BAR
+
+
+BAR = timedelta(minutes=1)  # the engine's bars: a bar's close is its start plus this
 
 
 # --- reading the database ------------------------------------------------------------------------
@@ -153,8 +176,56 @@ def read_database(tally: JournalTally | None = None) -> Series:
     tally.emit(out)
     unrealized = _positions(out)
     _today(out, session, unrealized)
-    _strategies(out)
+    enabled = _strategies(out)
+    _zeros(out, enabled, desk_modes())
     return out
+
+
+def desk_modes() -> list[str]:
+    """The modes the desk trades in: PAPER, and the configured one."""
+    return sorted({"PAPER", settings.TRADING_MODE})
+
+
+def _zeros(out: Series, strategies: list[str], modes: list[str]) -> None:
+    """0 for the keys the desk can move but has not: a flat book reads 0 (not an absent series) and
+    a journal counter's first trade is an increase from 0."""
+    for s in strategies:
+        for mode in modes:
+            key = (s, mode)
+            for name in ZERO_WHEN_FLAT:
+                out[name][key] += 0.0
+            for side in Side.values:
+                out["trading_trades"][(s, side, "closed", mode)] += 0.0
+                out["trading_winning_trades"][(s, side, mode)] += 0.0
+            for exit_type in ExitType.values:
+                out["trading_trade_exits"][(s, exit_type, mode)] += 0.0
+            for reason in REJECTION_REASONS:
+                out["trading_orders_rejected"][(s, reason, mode)] += 0.0
+            for reason in CANCELLATION_REASONS:
+                out["trading_orders_cancelled"][(s, reason, mode)] += 0.0
+
+
+# The reason codes an order is refused or cancelled with (``metrics.reason_label`` of the stored
+# reason: the paper broker's and the engine's codes; a broker's free text reads "other").
+REJECTION_REASONS = (
+    fills.R_INVALID_PRICE,
+    fills.R_PRICE_BAND,
+    fills.R_INVALID_QUANTITY,
+    fills.R_NO_QUOTE,
+    order_types.R_BROKER_REJECTED,
+    order_types.R_MAX_RETRIES,
+    order_types.R_RATE_LIMITED,
+    "other",
+)
+CANCELLATION_REASONS = (order_types.R_CANCELLED, "other")
+
+ZERO_WHEN_FLAT = (
+    "trading_positions_open",
+    "trading_positions_open_quantity",
+    "trading_positions_value_rupees",
+    "trading_unrealized_pnl_rupees",
+    "trading_orders_working",
+)
 
 
 def _state(out: Series) -> date:
@@ -360,8 +431,7 @@ class JournalTally:
                 continue
             s = metrics.label(name)
             out["trading_trades"][(s, side, (status or "").lower(), mode)] += n
-            if win:
-                out["trading_winning_trades"][(s, side, mode)] += n
+            out["trading_winning_trades"][(s, side, mode)] += n if win else 0.0  # 0 wins: 0, not absent
             out["trading_trade_exits"][(s, exit_type, mode)] += n
             out["trading_trade_hold_seconds"][(s, mode)] += hold * 60.0
             out["trading_charges_paid_rupees"][(s, mode)] += charges
@@ -451,15 +521,16 @@ def _today(out: Series, session: date, unrealized: dict[str, float]) -> None:
         out["trading_daily_signals"][(metrics.label(name), status)] += float(n)
 
 
-def _strategies(out: Series) -> None:
-
-    enabled = 0
+def _strategies(out: Series) -> list[str]:
+    """The strategies' families; returns the label values of the switched-on strategies."""
+    enabled = []
     for name, on, capital in StrategyConfig.objects.values_list("name", "enabled", "capital_allocation"):
         s = (metrics.label(name),)
         out["trading_strategy_enabled"][s] = 1.0 if on else 0.0
         out["trading_strategy_capital_allocation_rupees"][s] = _f(capital)
-        enabled += 1 if on else 0
-    out["trading_strategies_enabled"][()] = float(enabled)
+        if on:
+            enabled.append(s[0])
+    out["trading_strategies_enabled"][()] = float(len(enabled))
     rows = StrategyPerformance.objects.values_list(
         "strategy_name",
         "mode",
@@ -481,6 +552,7 @@ def _strategies(out: Series) -> None:
         out["trading_strategy_best_trade_rupees"][key] = _f(best)
         out["trading_strategy_worst_trade_rupees"][key] = _f(worst)
         out["trading_strategy_avg_hold_seconds"][key] = _f(hold) * 60.0
+    return enabled
 
 
 class _SnapshotCache:

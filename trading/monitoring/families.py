@@ -135,7 +135,8 @@ DB_FAMILIES: dict[str, DbFamily] = {
         _db(
             "trading_session_date_timestamp_seconds",
             "gauge",
-            "The session (IST date, as Unix seconds of its midnight) the daily figures are of.",
+            "The session the daily figures are of: the market clock's (the IST date of the engine's last"
+            " bar), as Unix seconds of its midnight.",
         ),
         # control state
         _db(
@@ -193,7 +194,8 @@ DB_FAMILIES: dict[str, DbFamily] = {
         _db(
             "trading_market_session_open",
             "gauge",
-            "1 during the regular session (09:15-15:30 IST on a trading day).",
+            "1 while the market clock is in a session of the exchange's calendar (the wall clock with the"
+            " Kite feed; the close of the engine's last bar with the simulated and replay feeds).",
             ("exchange",),
         ),
         _db(

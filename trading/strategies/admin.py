@@ -16,6 +16,7 @@ from trading.core.strategies.base import ParamError, validate_params
 from trading.strategies.models import Signal, StrategyConfig, StrategyConfigAudit
 from trading.strategies.services import (
     CONFIG_FIELDS,
+    clean_combo,
     clean_field,
     ensure_strategy_configs,
     param_rows,
@@ -41,11 +42,17 @@ class StrategyConfigForm(forms.ModelForm):
             raise forms.ValidationError(str(e)) from None
         return value
 
+    def clean_combo(self) -> dict:
+        try:
+            return clean_combo(self.instance.index, self.cleaned_data.get("combo"))
+        except ParamError as e:
+            raise forms.ValidationError(str(e)) from None
+
     def clean(self) -> dict:
         cleaned = super().clean()
         for name in CONFIG_FIELDS:
-            if name in ("enabled", "parameters"):
-                continue  # a checkbox; parameters are checked by clean_parameters
+            if name in ("enabled", "parameters", "combo"):
+                continue  # a checkbox; parameters and combo are checked by their own clean_*
             if name in cleaned and cleaned[name] is not None:
                 try:
                     clean_field(name, cleaned[name])
@@ -90,6 +97,7 @@ class StrategyConfigAdmin(admin.ModelAdmin):
         "index",
         "parameters",
         "parameter_table",
+        "combo",
         "capital_allocation",
         "max_open_positions",
         "cooldown_minutes",

@@ -39,12 +39,7 @@ class StrategyConfigSerializer(serializers.ModelSerializer):
         model = StrategyConfig
         fields = (
             "name",
-            "enabled",
-            "parameters",
-            "capital_allocation",
-            "max_open_positions",
-            "cooldown_minutes",
-            "index",
+            *CONFIG_FIELDS,
             "last_signal_at",
             "updated_at",
             "lookback",
@@ -83,12 +78,19 @@ class StrategyConfigPatchSerializer(serializers.Serializer):
         help_text="minutes after an accepted signal before the strategy may enter again",
     )
     index = serializers.CharField(required=False)
+    combo = serializers.DictField(
+        required=False,
+        help_text='the combo a signal trades instead of one option: {"template": "short_straddle"}, '
+        '{"call": "bull_put_spread", "put": "bear_call_spread", "params": {"lots": 2}}, '
+        '{"spec": {...}}; {} or null: the single option',
+    )
 
 
 class StrategyConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Strategy configurations. PATCH (operators) takes any of ``enabled``, ``parameters`` (merged into
     the stored values; a null value drops that parameter back to its default), ``capital_allocation``,
-    ``max_open_positions``, ``cooldown_minutes``, ``index``. An invalid value is refused with 400
+    ``max_open_positions``, ``cooldown_minutes``, ``index``, ``combo`` (the template a signal trades
+    instead of one option). An invalid value is refused with 400
     ``{field: [message]}`` naming the bound, and nothing is saved; every change is audited."""
 
     serializer_class = StrategyConfigSerializer

@@ -54,6 +54,13 @@ class StrategyConfig(models.Model):
     max_open_positions = models.PositiveIntegerField(default=1)
     cooldown_minutes = models.PositiveIntegerField(default=15)
     index = models.CharField(max_length=20, default="NIFTY")
+    combo = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The combo a signal trades instead of one bought option (empty: the option): "
+        '{"template": name} for every signal or {"call": name, "put": name} by direction, with '
+        '{"params": {...}} the template\'s arguments; or {"spec": {...}} any legs (docs/multileg.md)',
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -25,6 +25,7 @@ from trading import access, metrics
 from trading.audit import user_or_none
 from trading.choices import InstrumentType
 from trading.core import contracts
+from trading.core.combo_store import combo_specs
 from trading.core.serialize import json_safe
 from trading.core.strategies import registry
 from trading.core.strategies.base import BaseParams, ParamError, params_dict, validate_params
@@ -38,6 +39,8 @@ __all__ = [
     "CONFIG_FIELDS",
     "FIELD_BOUNDS",
     "clean_field",
+    "clean_combo",
+    "combo_label",
     "ensure_strategy_configs",
     "install_guard_metrics",
     "param_rows",
@@ -54,6 +57,7 @@ CONFIG_FIELDS = (
     "max_open_positions",
     "cooldown_minutes",
     "index",
+    "combo",
 )
 # Inclusive bounds of the numeric configuration fields.
 FIELD_BOUNDS = {
@@ -191,6 +195,9 @@ def _validated_changes(config: StrategyConfig, changes: Mapping[str, Any]) -> di
         raise ParamError(unknown[0], f"not a configuration field (known: {', '.join(CONFIG_FIELDS)})")
     clean: dict[str, Any] = {}
     for name, value in changes.items():
+        if name == "combo":
+            clean[name] = clean_combo(str(changes.get("index") or config.index), value)
+            continue
         if name != "parameters":
             clean[name] = clean_field(name, value)
             continue
@@ -199,6 +206,31 @@ def _validated_changes(config: StrategyConfig, changes: Mapping[str, Any]) -> di
         full = params_dict(validate_params(registry.get(config.name), value))
         clean[name] = {key: full[key] for key in value}
     return clean
+
+
+def clean_combo(index: str, value: Any) -> dict:
+    """A strategy's combo choice (``core.combo_store.combo_specs``), or ``ParamError`` on ``combo``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ParamError("combo", f"{value!r} is not an object")
+    try:
+        combo_specs(index, dict(value))
+    except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+        raise ParamError("combo", str(exc).strip("'\"")) from None
+    return dict(value)
+
+
+def combo_label(combo: Mapping[str, Any] | None) -> str:
+    """How a strategy's signals trade, in words: "one bought option", "short_straddle", or
+    "CALL: bull_put_spread, PUT: bear_call_spread"."""
+    c = combo or {}
+    if c.get("spec"):
+        return f"custom combo {c['spec'].get('name', '')}".strip()
+    if c.get("template"):
+        return str(c["template"])
+    parts = [f"{d.upper()}: {c[d]}" for d in ("call", "put") if c.get(d)]
+    return ", ".join(parts) or "one bought option"
 
 
 def _changed_fields(config: StrategyConfig, clean: Mapping[str, Any]) -> list[tuple[str, str, str]]:

@@ -15,6 +15,7 @@ from trading.core.strategies import registry
 from trading.core.strategies.base import ParamError
 from trading.strategies.models import Signal, StrategyConfig
 from trading.strategies.services import (
+    combo_label,
     ensure_strategy_configs,
     param_rows,
     strategy_config_update,
@@ -35,6 +36,7 @@ def _card(config: StrategyConfig, signals: list[Signal], performance: list[Strat
         "rules": rules.strip(),
         "lookback": strategy.lookback,
         "params": param_rows(config),
+        "trades_as": combo_label(config.combo),
         "signals": signals,
         "performance": performance,
     }

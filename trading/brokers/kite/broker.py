@@ -149,6 +149,25 @@ class KiteBroker(Broker):
         working = self.tracker.find(tag)
         return working.snapshot() if working is not None else None
 
+    def basket_margin(self, requests: list[OrderRequest]) -> Decimal | None:
+        """Rupees of margin the orders ``requests`` block together, with the hedge benefit (Kite's
+        basket margin, ``final.total``); None when Kite gives no total. Raises ``BrokerUnavailable``."""
+        orders = [
+            {
+                "exchange": r.exchange,
+                "tradingsymbol": r.tradingsymbol,
+                "transaction_type": r.transaction_type,
+                "variety": self.config.variety,
+                "product": r.product,
+                "order_type": fills.LIMIT if r.price is not None else fills.MARKET,
+                "quantity": r.quantity,
+                "price": float(r.price) if r.price is not None else 0,
+            }
+            for r in requests
+        ]
+        total = ((self.client.basket_margins(orders) or {}).get("final") or {}).get("total")
+        return None if total is None else Decimal(str(total))
+
     def positions(self) -> list[dict]:
         """Kite's net positions, normalised (money as Decimal)."""
         return [_net_position(entry) for entry in self.client.net_positions()]

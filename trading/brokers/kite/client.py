@@ -103,6 +103,8 @@ class KiteClient:
                 last = exc
                 if isinstance(exc, kite_errors.InputException):
                     break
+                if attempt + 1 < self.config.max_submit_attempts:
+                    metrics.broker_retry(getattr(call, "__name__", "read"), "kite")
                 self._sleep(self._backoff(attempt))
         raise BrokerUnavailable(f"Kite {getattr(call, '__name__', call)}: {last}") from last
 
@@ -127,6 +129,14 @@ class KiteClient:
     def order_trades(self, order_id: str) -> list[dict]:
         """The order's executions."""
         return self.read(self.kite.order_trades, order_id=order_id) or []
+
+    def basket_margins(self, orders: list[dict[str, Any]]) -> dict:
+        """Kite's margin of ``orders`` taken together (``basket_order_margins``, compact: the
+        totals; ``final`` has the hedge benefit), with the account's positions considered."""
+        return (
+            self.read(self.kite.basket_order_margins, params=orders, consider_positions=True, mode="compact")
+            or {}
+        )
 
     def net_positions(self) -> list[dict]:
         """Kite's net positions as Kite sends them."""
@@ -165,6 +175,7 @@ class KiteClient:
         except FAILURES as exc:
             rate_limited = getattr(exc, "code", None) == 429
             log.warning("Kite place_order %s attempt %d: %s", params.get("tag"), attempt + 1, exc)
+            metrics.broker_retry("place_order", "kite")  # the caller looks the tag up, then resends
             backoff = self._backoff(attempt)
             self._sleep(backoff if rate_limited else max(backoff, self.config.lookup_delay))
             return PlaceAttempt(rate_limited=rate_limited)
@@ -199,5 +210,7 @@ class KiteClient:
                 return
             except FAILURES as exc:
                 log.warning("Kite cancel_order %s attempt %d: %s", order_id, attempt + 1, exc)
+                if attempt + 1 < self.config.max_submit_attempts:
+                    metrics.broker_retry("cancel_order", "kite")
                 self._sleep(self._backoff(attempt))
         raise BrokerUnavailable(f"could not cancel {client_order_id} ({order_id})")

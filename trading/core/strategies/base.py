@@ -45,6 +45,7 @@ __all__ = [
     "columns_of",
     "crossed_above",
     "crossed_below",
+    "crossover",
     "edge",
     "event",
     "first_in_session",
@@ -391,6 +392,30 @@ def crossed_above(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
 def crossed_below(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     """``a`` is below ``b`` now and was not on the previous row."""
     return edge(np.asarray(a) < b)
+
+
+def crossover(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+    """+1 on the rows where ``a`` crosses above ``b``, -1 where it crosses below, else 0 (int8).
+
+    A cross is a sign change of ``a - b`` against its last non-zero value (backtrader's
+    ``CrossOver``): touching (a difference of exactly 0) and moving back is no cross, touching and
+    going through is one, on the row it goes through. Rows before ``a - b`` is first known
+    (NaN) and that first row never cross.
+    """
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    out = np.zeros(d.shape[0], dtype=np.int8)
+    known = ~np.isnan(d)
+    if not known.any():
+        return out
+    keep = known & (d != 0)
+    keep[int(np.argmax(known))] = True  # the first known difference counts even when it is 0
+    last = np.where(keep, np.arange(d.shape[0]), -1)
+    np.maximum.accumulate(last, out=last)
+    nonzero = np.where(last >= 0, d[last.clip(0)], np.nan)
+    before = np.concatenate(([np.nan], nonzero[:-1]))
+    out[(before < 0) & (d > 0)] = 1
+    out[(before > 0) & (d < 0)] = -1
+    return out
 
 
 def strength_from_excess(

@@ -1,63 +1,139 @@
-"""`manage.py backtest`: the strategies over simulated sessions, stored as a BacktestRun with its trades."""
+"""`manage.py backtest`: the strategies over simulated or stored sessions, stored as a BacktestRun with
+its trades; or, with ``--bars``, one strategy over a plain OHLCV CSV in the research mode."""
 
 from __future__ import annotations
 
 from datetime import date
 
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from trading.core import calendar as market_calendar
-from trading.execution.backtests import backtest_execute
+from trading.core.research import INSTRUMENTS, run_research
+from trading.core.strategies.examples import example, example_names
+from trading.execution.backtests import DATA_SOURCES, backtest_execute, parse_overrides
+from trading.marketdata.base import FeedError
+from trading.marketdata.plain_bars import PlainBarsError, read_plain_bars, write_round_trips
 
 
 class Command(BaseCommand):
-    help = "Backtest the strategies on the simulated market; trades go to the journal as BACKTEST."
+    help = (
+        "Backtest the strategies on the simulated market (--data sim) or the market-data store "
+        "(--data store); trades go to the journal as BACKTEST. With --bars FILE.csv: one example "
+        "strategy over plain OHLCV bars in the plain-bars mode (docs/plain-bars.md), trades to --trades-csv."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--start", type=date.fromisoformat, required=True)
+        parser.add_argument("--start", type=date.fromisoformat, default=None)
         parser.add_argument("--end", type=date.fromisoformat, default=None, help="default: --start")
-        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument(
+            "--data", choices=list(DATA_SOURCES), default="sim", help="sim (default) or store"
+        )
+        parser.add_argument("--seed", type=int, default=7, help="the simulated market's seed (--data sim)")
         parser.add_argument("--index", default="NIFTY")
         parser.add_argument(
             "--strategy", action="append", default=[], help="repeat; default: the enabled ones"
         )
         parser.add_argument("--name", default="")
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="STRATEGY.NAME=VALUE",
+            help="repeat; a parameter on top of the strategy's configuration",
+        )
+        parser.add_argument(
+            "--report",
+            default=None,
+            metavar="FILE.html",
+            help="write the run's tearsheet (as manage.py report)",
+        )
+        research = parser.add_argument_group("research mode (plain bars)")
+        research.add_argument("--bars", default=None, help="CSV: datetime,open,high,low,close,volume")
+        research.add_argument("--instrument", choices=INSTRUMENTS, default="FUT")
+        research.add_argument("--quantity", type=int, default=1, help="units (no lot check)")
+        research.add_argument("--trades-csv", default=None, help="write the round trips here")
 
     def handle(self, *args, **opts):
+        if opts["bars"]:
+            return self._research(opts)
+        if opts["start"] is None:
+            raise CommandError("--start is required (or --bars FILE.csv for the research mode)")
         start, end = opts["start"], opts["end"] or opts["start"]
         if end < start:
             raise CommandError("--end is before --start")
         sessions = market_calendar.trading_days(start, end)
         if not sessions:
             raise CommandError(f"no trading day between {start} and {end}")
-        self.stdout.write(f"backtest: {len(sessions)} session(s) {start}..{end}, seed {opts['seed']}")
-        total_bars = 375 * len(sessions)
-        seen = {"bars": 0}
+        source = f"seed {opts['seed']}" if opts["data"] == "sim" else "the market-data store"
+        self.stdout.write(f"backtest: {len(sessions)} session(s) {start}..{end} on {source}")
+        seen = {"sessions": 0}
 
-        def progress(cycle) -> None:
-            seen["bars"] += 1
-            if seen["bars"] % 375 == 0 or seen["bars"] == total_bars:
-                done = seen["bars"] / total_bars
-                bar = "#" * int(done * 30)
-                self.stdout.write(
-                    f"\r[{bar:<30}] {done:6.1%}  session {seen['bars'] // 375}/{len(sessions)}", ending=""
-                )
-                self.stdout.flush()
+        def progress(session: date, bars: int) -> None:
+            seen["sessions"] += 1
+            done = min(1.0, seen["sessions"] / len(sessions))
+            bar = "#" * int(done * 30)
+            self.stdout.write(f"\r[{bar:<30}] {done:6.1%}  session {session}", ending="")
+            self.stdout.flush()
 
-        run = backtest_execute(
-            start=start,
-            end=end,
-            seed=opts["seed"],
-            index=opts["index"],
-            strategies=opts["strategy"] or None,
-            name=opts["name"],
-            progress=progress,
-        )
+        try:
+            run = backtest_execute(
+                start=start,
+                end=end,
+                seed=opts["seed"],
+                index=opts["index"],
+                strategies=opts["strategy"] or None,
+                name=opts["name"],
+                overrides=parse_overrides(opts["param"]),
+                data_source=DATA_SOURCES[opts["data"]],
+                on_session=progress,
+            )
+        except ValidationError as exc:
+            raise CommandError(
+                "; ".join(f"--{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
+        except FeedError as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write("")
         s = run.summary
+        for line in s.get("gaps", [])[:20]:
+            self.stdout.write(f"gap: {line}")
         self.stdout.write(
             self.style.SUCCESS(
                 f"BacktestRun {run.pk}: {s.get('trades')} trades, win rate {s.get('win_rate')}%, "
                 f"net Rs {s.get('net_pnl')} (charges {s.get('charges')}), max drawdown {s.get('max_drawdown')}"
+            )
+        )
+        if opts["report"]:
+            # The one tearsheet generator, filtered to this run (manage.py report --backtest-run).
+            call_command("report", out=opts["report"], filter_backtest_run=str(run.pk), stdout=self.stdout)
+
+    def _research(self, opts) -> None:
+        names = opts["strategy"] or ["ema_cross"]
+        if len(names) != 1:
+            raise CommandError("--bars runs one --strategy")
+        try:
+            strategy = example(names[0])
+        except KeyError:
+            raise CommandError(
+                f"--strategy {names[0]}: the research mode runs an example strategy "
+                f"({', '.join(example_names())}); the desk's strategies need option chains"
+            ) from None
+        if opts["quantity"] < 1:
+            raise CommandError("--quantity must be at least 1")
+        try:
+            bars = read_plain_bars(opts["bars"])
+        except (OSError, PlainBarsError) as exc:
+            raise CommandError(str(exc)) from None
+        result = run_research(bars, strategy, quantity=opts["quantity"], instrument=opts["instrument"])
+        if opts["trades_csv"]:
+            write_round_trips(opts["trades_csv"], result.trips)
+        points = sum(t.points for t in result.trips)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{strategy.name} on {opts['instrument']} x{opts['quantity']}: {result.bars} bars, "
+                f"{result.signals} signals, {len(result.trips)} round trips, {points:+.2f} points gross"
+                + (f" -> {opts['trades_csv']}" if opts["trades_csv"] else "")
             )
         )

@@ -32,6 +32,7 @@ import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,8 @@ __all__ = [
     "attribute",
     "attribute_many",
     "aggregate",
+    "attribute_trade",
+    "stored_parts",
 ]
 
 COMPONENTS = ("delta", "gamma", "theta", "vega", "residual")
@@ -117,6 +120,43 @@ def attribute(
     v = k * float(vega) * (float(iv_exit) - float(iv_entry)) * 100.0
     gross = float(gross_pnl)
     return Attribution(gross=gross, delta=d, gamma=g, theta=t, vega=v, residual=gross - (d + g + t + v))
+
+
+def attribute_trade(trade: Mapping[str, Any]) -> Attribution | None:
+    """``attribute`` of a journal trade given by its field names (``gross_pnl``, ``side``, ``quantity``,
+    ``spot_price_entry``/``_exit``, ``iv_entry``/``_exit``, ``delta_entry``, ``gamma_entry``,
+    ``theta_entry``, ``vega_entry``, aware ``entry_time``/``exit_time``); None without the snapshots."""
+    return attribute(
+        gross_pnl=trade.get("gross_pnl"),
+        side=trade.get("side") or "LONG",
+        quantity=trade.get("quantity"),
+        spot_entry=trade.get("spot_price_entry"),
+        spot_exit=trade.get("spot_price_exit"),
+        iv_entry=trade.get("iv_entry"),
+        iv_exit=trade.get("iv_exit"),
+        delta=trade.get("delta_entry"),
+        gamma=trade.get("gamma_entry"),
+        theta=trade.get("theta_entry"),
+        vega=trade.get("vega_entry"),
+        days=days_held(trade["entry_time"], trade["exit_time"]),
+    )
+
+
+PAISA = Decimal("0.01")
+STORED_LIMIT = 1e11  # rupees: what a money column of 14 digits, 2 places holds
+
+
+def stored_parts(parts: Attribution | None) -> dict[str, Decimal | None]:
+    """The parts as a trade stores them: ``{"delta_pnl": Decimal, ...}`` to the paisa (half up); every
+    part None without an attribution or when one would not fit its column (a snapshot far outside any
+    market). The stored residual is the rounded one, so the stored parts need not add to the paisa."""
+    names = [f"{c}_pnl" for c in COMPONENTS]
+    if parts is None:
+        return dict.fromkeys(names)
+    values = [getattr(parts, c) for c in COMPONENTS]
+    if not all(abs(v) < STORED_LIMIT for v in values):
+        return dict.fromkeys(names)
+    return {n: Decimal(repr(v)).quantize(PAISA, ROUND_HALF_UP) for n, v in zip(names, values, strict=True)}
 
 
 def attribute_many(

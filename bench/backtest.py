@@ -1,0 +1,311 @@
+"""Benchmark: backtests - the plain-bars research path against backtrader, the 14 strategies over a year,
+``manage.py backtest --data store`` over a year, and peak memory for 1 and 12 months.
+
+Run: ``.venv/bin/python bench/backtest.py [--days 250] [--months 12] [--skip-store] [--work var/bench/backtest]``.
+
+Prints, in one run (median of 3 each):
+
+1. **Plain bars, ema_cross, a year of minute bars**: ``../shared/anchors/make_bars.py`` writes the
+   bars (once, kept in ``--work``); ``../shared/anchors/bt_backtrader.py`` runs the strategy in
+   backtrader (pinned 1.9.78.123) and writes its trades - run in this process (``runpy``); ours runs
+   in this process through the research event loop (``manage.py backtest --bars``'s path). Both are
+   timed from reading the CSV to writing the trades, in this thread's CPU time (the machine is
+   shared: wall clock is printed beside it). The two trade files are compared row by row (identical,
+   or the bench fails); then bars/s of each and the ratio (goal: at least 50x). The numpy path too.
+2. **A year of all 14 strategies** through ``run_backtest``: the simulated sessions stream in, and
+   the CPU time spent simulating is measured apart - the engine on pre-built bars (goal < 0.5 s) and
+   the whole including the simulation.
+3. **``manage.py backtest --data store`` over a year** of store data (the simulated year written
+   into a store once, in ``--work``, not counted): wall clock of the child process, Django start-up
+   and journaling included (goal < 4 s), and its peak RSS; then a 1-month run for the memory
+   comparison (goal: < 400 MB, 12 months within 10% of 1 month). The database is ``DATABASE_URL``'s
+   (default: a SQLite file in ``--work``), migrated first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import os
+import re
+import runpy
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from trading.brokers.paper import PaperBroker  # noqa: E402
+from trading.core import calendar as market_calendar  # noqa: E402
+from trading.core.backtest import run_backtest  # noqa: E402
+from trading.core.research import long_flat_trips, research_signals, run_research  # noqa: E402
+from trading.core.simulator import MarketSimulator  # noqa: E402
+from trading.core.state import EngineConfig, StrategySlot  # noqa: E402
+from trading.core.strategies import registry  # noqa: E402
+from trading.core.strategies.examples import example  # noqa: E402
+from trading.marketdata.plain_bars import read_plain_bars, write_round_trips  # noqa: E402
+
+
+def _anchors() -> Path:
+    """``../shared/anchors`` of the checkout (``BENCH_ANCHORS`` overrides)."""
+    candidates = [os.environ.get("BENCH_ANCHORS", ""), ROOT.parent / "shared" / "anchors"]
+    candidates.append(ROOT.parent.parent / "shared" / "anchors")
+    for c in candidates:
+        if c and (Path(c) / "bt_backtrader.py").exists():
+            return Path(c)
+    raise SystemExit("../shared/anchors/bt_backtrader.py not found (set BENCH_ANCHORS)")
+
+
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+# --- 1. plain bars against backtrader ------------------------------------------------------------------
+
+
+def plain_bars(work: Path, days: int) -> bool:
+    anchors = _anchors()
+    bars = work / f"bars-{days}.csv"
+    if not bars.exists():
+        subprocess.run([sys.executable, str(anchors / "make_bars.py"), str(days), str(bars)], check=True)
+    theirs_csv = work / "trades-backtrader.csv"
+    bt_times, bt_cpu, n_bt = [], [], 0
+    for _ in range(3):
+        # The anchor script itself, in this process (runpy): its own timer (cerebro built -> run
+        # done) and this thread's CPU time over the whole script (reading the CSV -> trades written).
+        printed = io.StringIO()
+        argv, sys.argv = sys.argv, [str(anchors / "bt_backtrader.py"), str(bars), str(theirs_csv)]
+        c = time.thread_time()
+        try:
+            with contextlib.redirect_stdout(printed):
+                runpy.run_path(str(anchors / "bt_backtrader.py"), run_name="__main__")
+        finally:
+            sys.argv = argv
+        bt_cpu.append(time.thread_time() - c)
+        m = re.search(r"(\d+) bars in ([0-9.]+)s", printed.getvalue())
+        if not m:
+            raise SystemExit(f"cannot read backtrader's output: {printed.getvalue()!r}")
+        n_bt = int(m.group(1))
+        bt_times.append(float(m.group(2)))
+    ours_csv = work / "trades-ours.csv"
+    strategy = example("ema_cross")
+    ours_times, cpu_times, numpy_times = [], [], []
+    for _ in range(3):
+        w, c = time.perf_counter(), time.thread_time()
+        data = read_plain_bars(bars)
+        result = run_research(data, strategy)
+        write_round_trips(ours_csv, result.trips)
+        ours_times.append(time.perf_counter() - w)
+        cpu_times.append(time.thread_time() - c)
+        c = time.thread_time()
+        data = read_plain_bars(bars)
+        trips = long_flat_trips(data.times, data.open, research_signals(data, strategy))
+        write_round_trips(work / "trades-numpy.csv", trips)
+        numpy_times.append(time.thread_time() - c)
+    with open(theirs_csv) as f:
+        theirs = list(csv.reader(f))
+    with open(ours_csv) as f:
+        ours = list(csv.reader(f))
+    with open(work / "trades-numpy.csv") as f:
+        numpy_rows = list(csv.reader(f))
+    same = ours == theirs and numpy_rows == ours
+    differing = sum(1 for a, b in zip(ours, theirs, strict=False) if a != b) + abs(len(ours) - len(theirs))
+    n = len(data)
+    bt, mine, cpu, vec = _median(bt_times), _median(ours_times), _median(cpu_times), _median(numpy_times)
+    btc = _median(bt_cpu)
+    print(f"1. plain bars, ema_cross, {n:,} minute bars ({bars.name}), median of 3 each, in this process:")
+    print(
+        f"   trades: {len(ours) - 1:,} round trips; ours vs backtrader row by row: "
+        f"{'IDENTICAL' if same else f'{differing} rows DIFFER'} (numpy path {'equal' if numpy_rows == ours else 'DIFFERS'})"
+    )
+    print(
+        f"   backtrader 1.9.78.123: CPU {btc:.3f} s = {n_bt / btc:,.0f} bars/s (the script, CSV in -> trades out); "
+        f"wall {bt:.3f} s by its own timer"
+    )
+    print(
+        f"   research event loop:   CPU {cpu:.3f} s = {n / cpu:,.0f} bars/s (CSV in -> trades out) -> "
+        f"{btc / cpu:.0f}x backtrader (goal >= 50x); wall {mine:.3f} s"
+    )
+    print(f"   numpy path:            CPU {vec:.3f} s = {n / vec:,.0f} bars/s -> {btc / vec:.0f}x backtrader")
+    return same
+
+
+# --- 2. the 14 strategies over a year ------------------------------------------------------------------
+
+
+class _TimedSessions:
+    """Simulated sessions, one at a time; the thread CPU time spent simulating kept apart."""
+
+    def __init__(self, sim: MarketSimulator, sessions: list[date]) -> None:
+        self.sim, self.sessions, self.cpu = sim, sessions, 0.0
+
+    def __iter__(self):
+        for d in self.sessions:
+            c = time.thread_time()
+            day = self.sim.day(d)
+            self.cpu += time.thread_time() - c
+            yield day
+
+
+def _sessions(start: date, days: int) -> list[date]:
+    return market_calendar.trading_days_from(MarketSimulator(seed=0, start=start).first_session, days)
+
+
+def engine_year(days: int, start: date) -> float:
+    sessions = _sessions(start, days)
+    slots = {name: StrategySlot(name=name) for name in registry.names()}
+    config = EngineConfig(index="NIFTY", mode="BACKTEST")
+    warm = MarketSimulator(seed=0, start=start)
+    run_backtest(  # imports, numba's cache, first calls: not counted
+        _TimedSessions(warm, sessions[:2]), strategies=slots, broker=PaperBroker(), config=config
+    )
+    engine_cpu, total_cpu, total_wall, result = [], [], [], None
+    for _ in range(3):
+        sim = MarketSimulator(seed=0, start=start)
+        feed = _TimedSessions(sim, sessions)
+        w, c = time.perf_counter(), time.thread_time()
+        result = run_backtest(
+            feed,
+            strategies=slots,
+            broker=PaperBroker(),
+            config=config,
+            iv_history=sim.warmup_history(),
+            keep_signals=False,
+        )
+        total_wall.append(time.perf_counter() - w)
+        total_cpu.append(time.thread_time() - c)
+        engine_cpu.append(total_cpu[-1] - feed.cpu)
+    s = result.summary()
+    e, t = _median(engine_cpu), _median(total_cpu)
+    print(
+        f"2. a year of all {len(slots)} strategies, {s['sessions']} sessions, {s['bars']:,} bars (median of 3):"
+    )
+    print(
+        f"   engine on pre-built bars: {e:.2f} s CPU (goal < 0.5 s); {s['cycles']:,} bars went through "
+        f"run_cycle, {s['trades']} trades, {s['signals']} signals"
+    )
+    print(f"   with the simulation:      {t:.2f} s CPU, {_median(total_wall):.2f} s wall (simulated year)")
+    return e
+
+
+# --- 3. manage.py backtest --data store ----------------------------------------------------------------
+
+
+def _build_store(root: Path, sessions: list[date], start: date) -> None:
+    """The simulated sessions written into a market-data store (once; not counted)."""
+    from trading.marketdata.store.minute import day_frames
+    from trading.marketdata.store.store import MarketDataStore
+
+    done = root / ".complete"
+    if done.exists() and done.read_text() == f"{sessions[0]} {sessions[-1]} {len(sessions)}":
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    store = MarketDataStore(root)
+    sim = MarketSimulator(seed=0, start=start)
+    t0 = time.perf_counter()
+    for n, d in enumerate(sessions, 1):
+        staged = []
+        with store.lock():
+            for kind, frame in day_frames(sim.day(d)).items():
+                part = store.stage(kind, "NIFTY", d, frame)
+                if part is not None:
+                    staged.append(part)
+            store.commit(staged)
+        if n % 25 == 0:
+            print(f"   (building the store: {n}/{len(sessions)} sessions, {time.perf_counter() - t0:.0f} s)")
+    done.write_text(f"{sessions[0]} {sessions[-1]} {len(sessions)}")
+
+
+# Runs manage.py in the child and reports the child's own peak RSS (VmHWM starts afresh at exec; the
+# ru_maxrss of wait4 would count the parent's memory, which a vfork-ed child shares until its exec).
+_WRAPPER = """
+import atexit, runpy, sys
+def _peak():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                print('PEAK_RSS_KB', line.split()[1], flush=True)
+atexit.register(_peak)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def _child(args: list[str], env: dict) -> tuple[float, float, int, str]:
+    """Wall and CPU seconds, peak RSS (bytes) and output of ``manage.py ARGS`` in a child process."""
+    w = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRAPPER, str(ROOT / "manage.py"), *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - w
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{out}")
+    peak = re.search(r"PEAK_RSS_KB (\d+)", out)
+    lines = [line for line in out.splitlines() if not line.startswith("PEAK_RSS_KB")]
+    return wall, usage.ru_utime + usage.ru_stime, int(peak.group(1)) * 1024 if peak else 0, "\n".join(lines)
+
+
+def store_year(work: Path, days: int, months: int, start: date) -> None:
+    sessions = _sessions(start, days)
+    root = work / "store"
+    _build_store(root, sessions, start)
+    env = dict(os.environ, MARKETDATA_DIR=str(root), DEBUG="1")
+    env.setdefault("DATABASE_URL", f"sqlite:///{work / 'bench.sqlite3'}")
+    _child(["migrate", "--noinput", "-v", "0"], env)
+    names = [a for n in registry.names() for a in ("--strategy", n)]
+    year = ["backtest", "--data", "store", "--start", str(sessions[0]), "--end", str(sessions[-1]), *names]
+    runs = [_child(year, env) for _ in range(3)]
+    walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+    rss_year = max(r[2] for r in runs)
+    summary = runs[-1][3].strip().splitlines()[-1]
+    month_end = sessions[min(len(sessions), max(1, round(len(sessions) / months))) - 1]
+    month = ["backtest", "--data", "store", "--start", str(sessions[0]), "--end", str(month_end), *names]
+    rss_month = max(_child(month, env)[2] for _ in range(3))
+    db = env["DATABASE_URL"].split(":", 1)[0]
+    print(
+        f"3. manage.py backtest --data store, {len(sessions)} sessions {sessions[0]}..{sessions[-1]} ({db}):"
+    )
+    print(
+        f"   wall clock {_median(walls):.2f} s (median of 3; goal < 4 s), CPU {_median(cpus):.2f} s; "
+        "Django start-up and journaling included"
+    )
+    print(f"   {summary}")
+    ratio = rss_year / rss_month
+    print(
+        f"   peak RSS: {rss_month / 2**20:.0f} MB for 1 month ({sessions[0]}..{month_end}), "
+        f"{rss_year / 2**20:.0f} MB for {months} months: {ratio:.2f}x (goal < 400 MB, within 1.10x)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=250, help="sessions in the year")
+    parser.add_argument("--months", type=int, default=12, help="months in the year (for the 1-month run)")
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 1, 1))
+    parser.add_argument("--work", type=Path, default=ROOT / "var" / "bench" / "backtest")
+    parser.add_argument("--skip-store", action="store_true", help="leave out part 3")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    same = plain_bars(args.work, args.days)
+    engine_year(args.days, args.start)
+    if not args.skip_store:
+        store_year(args.work, args.days, args.months, args.start)
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

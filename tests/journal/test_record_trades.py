@@ -1,0 +1,103 @@
+"""record_trades, the bulk sibling of record_trade: the same journal and performance tables as
+trade-by-trade recording, the same checks (all or nothing), each trade_id once."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.forms.models import model_to_dict
+
+from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeOrigin
+from journal.services import record_trade, record_trades
+from tests.helpers import NOW, trade_fields
+from trading.brokers.paper import PaperBroker
+from trading.core import calendar as market_calendar
+from trading.core.backtest import run_backtest
+from trading.core.live import SimSource
+from trading.core.state import EngineConfig, StrategySlot
+from trading.core.strategies import registry
+
+pytestmark = pytest.mark.django_db
+
+START, END = date(2025, 3, 3), date(2025, 3, 7)
+
+
+@pytest.fixture(scope="module")
+def backtest_trades() -> list[dict]:
+    source = SimSource(index="NIFTY", seed=3, start=START)
+    result = run_backtest(
+        source.sim.days(START, END),
+        strategies={name: StrategySlot(name=name) for name in registry.names()},
+        broker=PaperBroker(),
+        config=EngineConfig(index="NIFTY", mode="BACKTEST", position_prefix="BT0-"),
+        iv_history=source.iv_history(),
+    )
+    assert len(result.trades) > 10
+    return [closed.trade for closed in result.trades]
+
+
+def _tables() -> tuple[list, list, list]:
+    def rows(qs, skip):
+        return [
+            {k: v for k, v in model_to_dict(obj).items() if k not in skip}
+            for obj in qs.order_by(*qs.model._meta.ordering, "pk")
+        ]
+
+    return (
+        rows(Trade.objects.all(), {"id", "tags"}),
+        rows(DailyPerformance.objects.all(), {"id", "updated_at"}),
+        rows(StrategyPerformance.objects.all(), {"id", "updated_at"}),
+    )
+
+
+def _clear() -> None:
+    Trade.objects.all().delete()
+    DailyPerformance.objects.all().delete()
+    StrategyPerformance.objects.all().delete()
+
+
+def test_bulk_gives_the_journal_and_performance_of_one_by_one(backtest_trades) -> None:
+    now = market_calendar.session_close(END)
+    for fields in backtest_trades:
+        record_trade(now=now, origin=TradeOrigin.ENGINE, **fields)
+    one_by_one = _tables()
+    _clear()
+    stored = record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades)
+    assert len(stored) == len(backtest_trades)
+    bulk = _tables()
+    assert bulk == one_by_one
+    assert len(bulk[1]) == 5 and len(bulk[2]) > 1  # five days, several strategies
+
+
+def test_a_bad_trade_stores_nothing_and_is_named(backtest_trades) -> None:
+    bad = dict(backtest_trades[3], exit_price="-1")
+    with pytest.raises(ValidationError) as err:
+        record_trades(
+            now=market_calendar.session_close(END),
+            origin=TradeOrigin.ENGINE,
+            trades=[*backtest_trades[:3], bad],
+        )
+    assert any(key.startswith("trades[3].") for key in err.value.message_dict)
+    assert not Trade.objects.exists() and not DailyPerformance.objects.exists()
+
+
+def test_checked_against_the_callers_clock_like_record_trade() -> None:
+    early = market_calendar.session_close(date(2026, 5, 4))  # before the worked example's exit
+    with pytest.raises(ValidationError):
+        record_trade(now=early, **trade_fields())
+    with pytest.raises(ValidationError):
+        record_trades(now=early, trades=[trade_fields()])
+    assert not Trade.objects.exists()
+
+
+def test_each_trade_id_once() -> None:
+    first = record_trade(now=NOW, **trade_fields())
+    stored = record_trades(
+        now=NOW, trades=[trade_fields(), trade_fields(trade_id="T-2"), trade_fields(trade_id="T-2")]
+    )
+    assert [t.trade_id for t in stored] == ["T-2"]
+    assert Trade.objects.count() == 2 and Trade.objects.get(trade_id="T-1").pk == first.pk
+    perf = DailyPerformance.objects.get()
+    assert perf.trades == 2

@@ -1,0 +1,651 @@
+"""Parameter sweeps: one strategy backtested over a grid or a random sample of its parameters, within
+the bounds its ``Params`` declare.
+
+* ``sweep_request`` checks the request (a ValidationError names the field); ``sweep_start`` builds the
+  market ONCE (``backtests.market_history``), stores it on the sweep with its SHA-256 (the data
+  version) and one ``SweepCombination`` per point, then dispatches: one ``trading.tasks.sweep_combination``
+  per point on the ``research`` queue (any number of workers on any hosts; the trading workers never
+  consume it), or - without a broker, or when asked - a local process pool (``sweep_run_embedded``).
+* A combination (``combination_figures``, the same function in both modes) runs
+  ``core.backtest.run_backtest`` on the shared market and keeps only its summary figures and equity
+  curve; no trade reaches the journal. ``sweep_promote`` makes a combination a backtest run, which
+  writes its trades.
+* The points, the seeds (market and sample) and the data version are stored, so a sweep reproduces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import multiprocessing
+import pickle
+import zlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from analytics import stats, trade_stats
+from analytics.returns import daily_net, daily_returns
+from trading import access
+from trading.choices import DataSource
+from trading.core import calendar as market_calendar
+from trading.core.backtest import run_backtest
+from trading.core.calendar import IST
+from trading.core.state import EngineConfig, StrategySlot
+from trading.core.strategies import registry as strategy_registry
+from trading.core.strategies.base import ParamError, param_bounds, validate_params
+from trading.execution import backtests
+from trading.execution.config import engine_config
+from trading.execution.live import paper_broker
+from trading.execution.models import (
+    BacktestRun,
+    RunStatus,
+    Sweep,
+    SweepCombination,
+    SweepObjective,
+    SweepSample,
+)
+
+log = logging.getLogger(__name__)
+
+COMBINATION_TASK = "trading.tasks.sweep_combination"
+MAX_COMBINATIONS = 1000
+MAX_SESSIONS = 60  # the market of a sweep is stored with it
+_NOT_SWEPT = frozenset({"regimes", "active"})
+# Objective -> (field, best first is the largest)
+OBJECTIVES: dict[str, tuple[str, bool]] = {
+    SweepObjective.NET: ("net_pnl", True),
+    SweepObjective.SHARPE: ("sharpe", True),
+    SweepObjective.PROFIT_FACTOR: ("profit_factor", True),
+    SweepObjective.MAX_DRAWDOWN: ("max_drawdown", False),
+    SweepObjective.TRADES: ("trade_count", True),
+}
+
+
+# --- The space ----------------------------------------------------------------------------------------
+
+
+def numeric_parameters(strategy: str) -> dict[str, dict[str, Any]]:
+    """The parameters of ``strategy`` a sweep can vary (numbers), with their declared bounds."""
+    return {
+        b["name"]: b
+        for b in param_bounds(strategy_registry.get(strategy).Params)
+        if b["name"] not in _NOT_SWEPT and b["type"] in ("int", "float")
+    }
+
+
+def parse_axes(lines: Sequence[str] | str) -> dict[str, str]:
+    """``["gap_em=0.02:0.10:5", "memory=30,60"]`` (or the same one per line) -> {name: spec}."""
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    out: dict[str, str] = {}
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        name, _, spec = line.partition("=")
+        name = name.strip()
+        if not name:
+            raise ValidationError({"space": f"{line!r}: expected name=low:high:steps or name=v1,v2"})
+        if name in out:
+            raise ValidationError({"space": f"{name}: given twice"})
+        out[name] = spec.strip()
+    if not out:
+        raise ValidationError({"space": "name at least one parameter to sweep"})
+    return out
+
+
+def _number(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValidationError({"space": f"{name}: {text!r} is not a number"}) from None
+    if not math.isfinite(value):
+        raise ValidationError({"space": f"{name}: {text!r} is not a finite number"})
+    return value
+
+
+def _check_value(strategy: str, base: Mapping[str, Any], name: str, value: Any) -> None:
+    try:
+        validate_params(strategy_registry.get(strategy), {**base, name: value})
+    except ParamError as exc:
+        raise ValidationError({"space": f"{exc.field}: {exc.message}"}) from None
+
+
+def _axis_values(strategy: str, base: Mapping, name: str, spec: str, bound: Mapping) -> list:
+    """A grid axis: ``low:high:steps`` (evenly spaced, both ends) or ``v1,v2,...``."""
+    integer = bound["type"] == "int"
+    if ":" in spec:
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise ValidationError({"space": f"{name}: a grid axis is low:high:steps or v1,v2,..."})
+        lo, hi = _number(name, parts[0]), _number(name, parts[1])
+        steps = _number(name, parts[2])
+        if steps != int(steps) or not 1 <= steps <= MAX_COMBINATIONS:
+            raise ValidationError({"space": f"{name}: steps must be a whole number 1..{MAX_COMBINATIONS}"})
+        raw = np.linspace(lo, hi, int(steps)).tolist()
+    elif spec:
+        raw = [_number(name, part) for part in spec.split(",") if part.strip()]
+    else:
+        raise ValidationError({"space": f"{name}: a grid axis needs low:high:steps or values"})
+    values: list = []
+    for v in raw:
+        v = int(round(v)) if integer else round(float(v), 10)
+        if v not in values:
+            values.append(v)
+    for v in values:
+        _check_value(strategy, base, name, v)
+    return values
+
+
+def _axis_range(strategy: str, base: Mapping, name: str, spec: str, bound: Mapping) -> list:
+    """A random axis: ``low:high``, or nothing for the declared bounds."""
+    if spec:
+        parts = spec.split(":")
+        if len(parts) != 2:
+            raise ValidationError({"space": f"{name}: a random axis is low:high (or nothing: its bounds)"})
+        lo, hi = _number(name, parts[0]), _number(name, parts[1])
+    else:
+        if bound["min"] is None or bound["max"] is None:
+            raise ValidationError({"space": f"{name}: declares no bounds, give low:high"})
+        lo, hi = float(bound["min"]), float(bound["max"])
+    if hi < lo:
+        raise ValidationError({"space": f"{name}: {hi} is below {lo}"})
+    if bound["type"] == "int":
+        lo, hi = math.ceil(lo), math.floor(hi)
+    for v in (lo, hi):
+        _check_value(strategy, base, name, v)
+    return [lo, hi]
+
+
+def sweep_space(
+    *,
+    strategy: str,
+    sample: str,
+    axes: Mapping[str, str],
+    base: Mapping[str, Any],
+    count: int | None = None,
+    sample_seed: int | None = None,
+) -> tuple[dict[str, list], list[dict[str, Any]]]:
+    """The stored space ({name: values} for a grid, {name: [low, high]} for a random sample) and the
+    points, in a fixed order (the grid's product; the sample's draws from ``sample_seed``). Every
+    point is checked whole against the strategy's ``Params`` (e.g. ``vix_low`` < ``vix_high``)."""
+    known = numeric_parameters(strategy)
+    for name in axes:
+        if name not in known:
+            raise ValidationError(
+                {"space": f"{name}: not a numeric parameter of {strategy} (known: {', '.join(known)})"}
+            )
+    if sample == SweepSample.GRID:
+        space = {n: _axis_values(strategy, base, n, spec, known[n]) for n, spec in axes.items()}
+        size = math.prod(len(v) for v in space.values())
+        if size > MAX_COMBINATIONS:
+            raise ValidationError({"space": f"{size} combinations: at most {MAX_COMBINATIONS}"})
+        points = [dict(zip(space, values, strict=True)) for values in itertools.product(*space.values())]
+    elif sample == SweepSample.RANDOM:
+        if count is None or not 1 <= count <= MAX_COMBINATIONS:
+            raise ValidationError({"count": f"a random sample needs 1..{MAX_COMBINATIONS} combinations"})
+        if sample_seed is None:
+            raise ValidationError({"sample_seed": "a random sample needs its seed (to reproduce)"})
+        space = {n: _axis_range(strategy, base, n, spec, known[n]) for n, spec in axes.items()}
+        rng = np.random.default_rng(sample_seed)
+        points = []
+        for _ in range(count):
+            point: dict[str, Any] = {}
+            for name, (lo, hi) in space.items():
+                if known[name]["type"] == "int":
+                    point[name] = int(rng.integers(lo, hi + 1))
+                else:
+                    point[name] = round(float(rng.uniform(lo, hi)), 6)
+            points.append(point)
+    else:
+        raise ValidationError({"sample": f"{sample!r}: expected GRID or RANDOM"})
+    for point in points:
+        try:
+            validate_params(strategy_registry.get(strategy), {**base, **point})
+        except ParamError as exc:
+            raise ValidationError({"space": f"{point}: {exc.field}: {exc.message}"}) from None
+    return space, points
+
+
+# --- The request --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """A checked sweep (``sweep_request``)."""
+
+    strategy: str
+    start: date
+    end: date
+    seed: int
+    index: str
+    data_source: str
+    sample: str
+    axes: dict[str, str]
+    count: int | None
+    sample_seed: int | None
+    objective: str
+    name: str
+
+
+def sweep_request(
+    *,
+    strategy: str,
+    start: date,
+    end: date | None = None,
+    axes: Mapping[str, str] | Sequence[str] | str,
+    seed: int = 7,
+    index: str = "NIFTY",
+    data_source: str = DataSource.SIM,
+    sample: str = SweepSample.GRID,
+    count: int | None = None,
+    sample_seed: int | None = None,
+    objective: str = SweepObjective.SHARPE,
+    name: str = "",
+) -> SweepRequest:
+    """Check a sweep's settings (the space is checked again against the configuration when it starts)."""
+    if strategy not in strategy_registry.names():
+        raise ValidationError({"strategy": f"unknown strategy {strategy!r}"})
+    if objective not in OBJECTIVES:
+        raise ValidationError({"objective": f"{objective!r}: expected one of {', '.join(OBJECTIVES)}"})
+    checked = backtests.backtest_request(
+        start=start, end=end, seed=seed, index=index, strategies=[strategy], data_source=data_source
+    )
+    if len(market_calendar.trading_days(checked.start, checked.end)) > MAX_SESSIONS:
+        raise ValidationError({"end": f"a sweep covers at most {MAX_SESSIONS} sessions"})
+    parsed = dict(axes) if isinstance(axes, Mapping) else parse_axes(axes)
+    return SweepRequest(
+        strategy=strategy,
+        start=checked.start,
+        end=checked.end,
+        seed=checked.seed,
+        index=checked.index,
+        data_source=checked.data_source,
+        sample=str(sample).upper(),
+        axes=parsed,
+        count=count,
+        sample_seed=sample_seed,
+        objective=objective,
+        name=name,
+    )
+
+
+# --- The shared market ----------------------------------------------------------------------------------
+
+_MARKETS: dict[tuple[int, str], backtests.MarketHistory] = {}  # per process: (sweep, version) -> market
+
+
+def _pack(market: backtests.MarketHistory) -> bytes:
+    return zlib.compress(pickle.dumps((market.days, market.iv_history), protocol=5), 1)
+
+
+def _unpack(blob: bytes) -> backtests.MarketHistory:
+    # Our own bytes, written by sweep_start into our own database.
+    days, iv = pickle.loads(zlib.decompress(bytes(blob)))  # noqa: S301
+    return backtests.MarketHistory(days=days, iv_history=iv)
+
+
+def sweep_market(sweep: Sweep) -> backtests.MarketHistory:
+    """The sweep's market, read from the database once per process and kept."""
+    key = (sweep.pk, sweep.data_version)
+    market = _MARKETS.get(key)
+    if market is None:
+        blob = Sweep.objects.filter(pk=sweep.pk).values_list("market_data", flat=True).get()
+        market = _unpack(blob)
+        _MARKETS.clear()  # one sweep at a time per process
+        _MARKETS[key] = market
+    return market
+
+
+# --- One combination --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CombinationJob:
+    """What one combination needs besides the market (picklable: the embedded pool sends it)."""
+
+    strategy: str
+    slot: StrategySlot
+    params: dict[str, Any]
+    config: EngineConfig
+    capital: float
+    start: date
+    end: date
+    risk_free: float = 0.0  # yearly, a fraction (ANALYTICS_RISK_FREE_RATE, as the analytics pages)
+
+
+def combination_figures(market: backtests.MarketHistory, job: CombinationJob) -> dict[str, Any]:
+    """Backtest one point and return its figures: trades, net (rupees), Sharpe (annualised, on the
+    daily net over ``capital``, every session of the sweep counted, in excess of ``risk_free``), profit factor, max drawdown
+    (rupees, >= 0, on the trade-by-trade equity as ``BacktestResult.summary``), win rate (%) and
+    the equity curve [[exit time ISO, cumulative net], ...]."""
+    result = run_backtest(
+        market.days,
+        strategies={job.strategy: job.slot},
+        broker=paper_broker(),
+        config=job.config,
+        params={job.strategy: job.params},
+        iv_history=market.iv_history,
+    )
+    summary = result.summary()
+    nets = np.array([float(t.net_pnl) for t in result.trades], dtype=float)
+    by_day = [(t.exit_time.astimezone(IST).date(), t.net_pnl) for t in result.trades]
+    net = daily_net(by_day, start=job.start, end=job.end)
+    sharpe = stats.sharpe(daily_returns(net, job.capital).to_numpy(), rf=job.risk_free) if len(net) else None
+    return {
+        "trade_count": summary["trades"],
+        "net_pnl": summary["net_pnl"],
+        "max_drawdown": summary["max_drawdown"],
+        "win_rate": summary["win_rate"],
+        "sharpe": None if sharpe is None else round(sharpe, 10),
+        "profit_factor": (lambda pf: None if pf is None else round(pf, 10))(trade_stats.profit_factor(nets)),
+        "equity": [[at.isoformat(), str(value)] for at, value in result.equity],
+    }
+
+
+def _job(sweep: Sweep, combination: SweepCombination) -> CombinationJob:
+    slot = StrategySlot(**{**sweep.slot, "capital_allocation": Decimal(sweep.slot["capital_allocation"])})
+    return CombinationJob(
+        strategy=sweep.strategy,
+        slot=slot,
+        params={**sweep.base_parameters, **combination.parameters},
+        config=engine_config(
+            sweep.index,
+            mode="BACKTEST",
+            data_source=sweep.data_source,
+            position_prefix=f"SW{sweep.pk}-{combination.number}-",
+        ),
+        capital=float(settings.TRADING_CAPITAL),
+        start=sweep.start,
+        end=sweep.end,
+        risk_free=float(settings.ANALYTICS_RISK_FREE_RATE),
+    )
+
+
+def _store(combination_id: int, sweep_id: int, figures: dict | None, error: str = "") -> None:
+    """A combination's figures (or its error) stored once; the sweep's count moved with it."""
+    now = timezone.now()
+    with transaction.atomic():
+        mine = SweepCombination.objects.filter(
+            pk=combination_id, status__in=(RunStatus.PENDING, RunStatus.RUNNING)
+        )
+        if figures is not None:
+            fields = {
+                **figures,
+                "net_pnl": Decimal(figures["net_pnl"]),
+                "max_drawdown": Decimal(figures["max_drawdown"]),
+            }
+            stored = mine.update(status=RunStatus.DONE, finished_at=now, error="", **fields)
+            counter = {"done": F("done") + 1}
+        else:
+            stored = mine.update(status=RunStatus.FAILED, finished_at=now, error=error[:2000])
+            counter = {"failed": F("failed") + 1}
+        if not stored:
+            return  # a redelivered task: counted the first time
+        Sweep.objects.filter(pk=sweep_id).update(heartbeat_at=now, **counter)
+        Sweep.objects.filter(
+            pk=sweep_id, status__in=(RunStatus.PENDING, RunStatus.RUNNING), total=F("done") + F("failed")
+        ).update(status=RunStatus.DONE, finished_at=now)
+
+
+def sweep_combination_execute(combination_id: int) -> SweepCombination:
+    """Run one combination (the research worker's task): idempotent - a finished one is left as is."""
+    combination = (
+        SweepCombination.objects.select_related("sweep").defer("sweep__market_data").get(pk=combination_id)
+    )
+    sweep = combination.sweep
+    if combination.status in (RunStatus.DONE, RunStatus.FAILED) or sweep.status == RunStatus.FAILED:
+        return combination
+    now = timezone.now()
+    SweepCombination.objects.filter(pk=combination_id, status=RunStatus.PENDING).update(
+        status=RunStatus.RUNNING
+    )
+    Sweep.objects.filter(pk=sweep.pk, status=RunStatus.PENDING).update(status=RunStatus.RUNNING)
+    Sweep.objects.filter(pk=sweep.pk).update(heartbeat_at=now)
+    try:
+        figures = combination_figures(sweep_market(sweep), _job(sweep, combination))
+    except Exception as exc:
+        _store(combination_id, sweep.pk, None, f"{type(exc).__name__}: {exc}")
+        raise
+    _store(combination_id, sweep.pk, figures)
+    combination.refresh_from_db()
+    return combination
+
+
+# --- The embedded pool ----------------------------------------------------------------------------------
+
+_POOL_MARKET: backtests.MarketHistory | None = None  # set before the pool forks: the children share it
+
+
+def _pool_figures(job: CombinationJob) -> tuple[dict | None, str]:
+    try:
+        assert _POOL_MARKET is not None
+        return combination_figures(_POOL_MARKET, job), ""
+    except Exception as exc:  # noqa: BLE001 - stored as the combination's error
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
+    """Run every pending combination of the sweep in a local pool of ``workers`` processes (forked:
+    they share the market read once); the results are stored by this process."""
+    global _POOL_MARKET
+    sweep = Sweep.objects.get(pk=sweep_id)
+    pending = list(sweep.combinations.filter(status__in=(RunStatus.PENDING, RunStatus.RUNNING)))
+    if not pending:
+        return sweep
+    Sweep.objects.filter(pk=sweep.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
+    jobs = [_job(sweep, c) for c in pending]
+    _POOL_MARKET = _unpack(sweep.market_data)
+    workers = max(1, workers or settings.SWEEP_EMBEDDED_WORKERS)
+    try:
+        if workers == 1:
+            outcomes = map(_pool_figures, jobs)
+            for combination, (figures, error) in zip(pending, outcomes, strict=True):
+                _store(combination.pk, sweep.pk, figures, error)
+        else:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                outcomes = pool.map(_pool_figures, jobs)
+                for combination, (figures, error) in zip(pending, outcomes, strict=True):
+                    _store(combination.pk, sweep.pk, figures, error)
+    except Exception as exc:
+        sweep_fail(sweep.pk, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        _POOL_MARKET = None
+    sweep.refresh_from_db()
+    return sweep
+
+
+# --- Services ---------------------------------------------------------------------------------------------
+
+
+def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = False) -> Sweep:
+    """Store the sweep: its market (built here, once), the strategy's configuration it starts from,
+    and its combinations (PENDING). Raises ``ValidationError`` for a bad space."""
+    slots, params = backtests.chosen_strategies(request.index, [request.strategy])
+    slot = slots[request.strategy]
+    base = dict(params.get(request.strategy, {}))
+    space, points = sweep_space(
+        strategy=request.strategy,
+        sample=request.sample,
+        axes=request.axes,
+        base=base,
+        count=request.count,
+        sample_seed=request.sample_seed,
+    )
+    market = backtests.market_history(
+        data_source=request.data_source,
+        index=request.index,
+        seed=request.seed,
+        start=request.start,
+        end=request.end,
+    )
+    slot_json = {f.name: getattr(slot, f.name) for f in dataclasses.fields(slot)}
+    slot_json["capital_allocation"] = str(slot_json["capital_allocation"])
+    with transaction.atomic():
+        sweep = Sweep.objects.create(
+            name=request.name,
+            strategy=request.strategy,
+            index=request.index,
+            data_source=request.data_source,
+            start=request.start,
+            end=request.end,
+            seed=request.seed,
+            sample=request.sample,
+            sample_seed=request.sample_seed,
+            space=space,
+            base_parameters=base,
+            slot=slot_json,
+            objective=request.objective,
+            embedded=embedded,
+            market_data=_pack(market),
+            data_version=market.version(),
+            total=len(points),
+            requested_by=user if access.has_user(user) else None,
+        )
+        SweepCombination.objects.bulk_create(
+            SweepCombination(sweep=sweep, number=n, parameters=point) for n, point in enumerate(points, 1)
+        )
+    return sweep
+
+
+def sweep_start(
+    *, user: Any, request: SweepRequest, embedded: bool | None = None, workers: int | None = None
+) -> Sweep:
+    """A sweep for ``user`` (needs ``RUN_BACKTESTS``): ``sweep_execute``."""
+    access.require(user, access.RUN_BACKTESTS)
+    return sweep_execute(request, user=user, embedded=embedded, workers=workers)
+
+
+def sweep_execute(
+    request: SweepRequest, *, user: Any = None, embedded: bool | None = None, workers: int | None = None
+) -> Sweep:
+    """Create the sweep and dispatch it: its combinations sent to the research queue, or run here in a
+    local process pool (``embedded``; the default without a broker). ``manage.py sweep`` calls it."""
+    embedded = settings.CELERY_TASK_ALWAYS_EAGER if embedded is None else embedded
+    sweep = sweep_create(request, user=user, embedded=embedded)
+    if embedded:
+        return sweep_run_embedded(sweep.pk, workers=workers)
+    sweep_enqueue(sweep.pk)
+    return sweep
+
+
+def sweep_enqueue(sweep_id: int) -> int:
+    """Send each pending combination of the sweep to the research queue; returns how many."""
+    ids = list(
+        SweepCombination.objects.filter(sweep_id=sweep_id, status=RunStatus.PENDING).values_list(
+            "pk", flat=True
+        )
+    )
+    for combination_id in ids:
+        current_app.send_task(COMBINATION_TASK, args=[combination_id], queue=backtests.RESEARCH_QUEUE)
+    return len(ids)
+
+
+def sweep_fail(sweep_id: int, error: str) -> None:
+    """Mark an unfinished sweep FAILED with ``error``."""
+    Sweep.objects.filter(pk=sweep_id, status__in=(RunStatus.PENDING, RunStatus.RUNNING)).update(
+        status=RunStatus.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def sweeps_reap(*, now=None, stale_seconds: float | None = None) -> int:
+    """Mark FAILED every RUNNING sweep none of whose combinations has started or finished for
+    ``BACKTEST_STALE_SECONDS`` (its workers are gone). Returns how many."""
+    now = now or timezone.now()
+    stale = timedelta(seconds=stale_seconds or settings.BACKTEST_STALE_SECONDS)
+    return Sweep.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=now - stale).update(
+        status=RunStatus.FAILED,
+        error=f"workers lost: no combination moved for {stale.total_seconds():.0f} s",
+        finished_at=now,
+    )
+
+
+def sweep_promote(*, user: Any, combination_id: int) -> BacktestRun:
+    """A backtest run of one combination (the sweep's market, strategy and parameters): the run writes
+    its trades to the journal. Needs ``RUN_BACKTESTS``."""
+    access.require(user, access.RUN_BACKTESTS)
+    combination = (
+        SweepCombination.objects.select_related("sweep").defer("sweep__market_data").get(pk=combination_id)
+    )
+    sweep = combination.sweep
+    if combination.status != RunStatus.DONE:
+        raise ValidationError({"combination": f"#{combination.number} is {combination.status}, not DONE"})
+    request = backtests.backtest_request(
+        start=sweep.start,
+        end=sweep.end,
+        seed=sweep.seed,
+        index=sweep.index,
+        strategies=[sweep.strategy],
+        data_source=sweep.data_source,
+        overrides={sweep.strategy: {**sweep.base_parameters, **combination.parameters}},
+        name=f"Sweep {sweep.pk} #{combination.number}",
+    )
+    run = backtests.backtest_start(user=user, request=request)
+    SweepCombination.objects.filter(pk=combination.pk).update(promoted_run=run)
+    return run
+
+
+# --- Reading ---------------------------------------------------------------------------------------------
+
+
+def sweep_table(sweep: Sweep, objective: str | None = None) -> list[SweepCombination]:
+    """The combinations, best first by ``objective`` (default the sweep's); unfinished ones last."""
+    field, largest_first = OBJECTIVES.get(objective or sweep.objective, OBJECTIVES[sweep.objective])
+    order = F(field).desc(nulls_last=True) if largest_first else F(field).asc(nulls_last=True)
+    return list(sweep.combinations.order_by(order, "number"))
+
+
+def _objective_value(combination: SweepCombination, field: str) -> float | None:
+    value = getattr(combination, field)
+    return None if value is None else float(value)
+
+
+def sweep_heatmap(sweep: Sweep, x: str, y: str, objective: str | None = None) -> dict[str, Any] | None:
+    """The objective over two parameters of a grid: rows (``y`` values), columns (``x`` values), each cell
+    the best value of the objective among the combinations at that point (others varying), and a
+    shade 0..1 (worst..best) for its colour. None unless both are axes of a grid sweep."""
+    if sweep.sample != SweepSample.GRID or x == y or x not in sweep.space or y not in sweep.space:
+        return None
+    field, largest_first = OBJECTIVES.get(objective or sweep.objective, OBJECTIVES[sweep.objective])
+    best: dict[tuple, float] = {}
+    for c in sweep.combinations.filter(status=RunStatus.DONE):
+        value = _objective_value(c, field)
+        key = (c.parameters.get(x), c.parameters.get(y))
+        if value is None:
+            continue
+        if key not in best or (value > best[key] if largest_first else value < best[key]):
+            best[key] = value
+    values = list(best.values())
+    lo, hi = (min(values), max(values)) if values else (0.0, 0.0)
+
+    def shade(v: float) -> float:
+        if hi == lo:
+            return 1.0
+        s = (v - lo) / (hi - lo)
+        return round(s if largest_first else 1 - s, 3)
+
+    rows = []
+    for yv in sweep.space[y]:
+        cells = []
+        for xv in sweep.space[x]:
+            v = best.get((xv, yv))
+            cells.append({"x": xv, "value": v, "shade": None if v is None else shade(v)})
+        rows.append({"y": yv, "cells": cells})
+    label = SweepObjective(objective or sweep.objective).label
+    return {"x": x, "y": y, "columns": sweep.space[x], "rows": rows, "field": field, "label": label}
