@@ -226,7 +226,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 60),
     # Sweep for unacked messages every 5 s (kombu's default scans every 10 x 10 s = 100 s, which on
     # top of the visibility timeout would bring a task lost with its worker back only after ~160 s).
-    "unacked_restore_interval": 5,
+    "unacked_restore_interval": envint("CELERY_UNACKED_RESTORE_INTERVAL", 5),
     "unacked_restore_throttle": 1,
 }
 CELERY_RESULT_EXPIRES = 3600

@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 BASE = f"http://127.0.0.1:{WEB_PORT}"
 PASSWORD = "outage-Pa55word-for-the-fault-suite"
-ARGS = {"pk": "1", "trade_id": "T-1", "position_id": "P-1", "client_order_id": "C-1", "name": "EMA"}
+# The stored objects ``tests/test_access`` names in its routes (the database is down: any id will do).
+ARGS = {"pk": 1, "trade_id": "T-1", "run": 1, "sweep": 1, "combo_id": "C-1"}
 
 
 def _operator(env) -> str:

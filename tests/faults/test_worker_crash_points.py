@@ -54,6 +54,7 @@ def test_whole_worker_killed_at_each_point_of_an_entry_enters_as_uninterrupted(
         REDIS_URL=redis_server,
         CELERY_TASK_ALWAYS_EAGER="0",
         CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_SECONDS),
+        CELERY_UNACKED_RESTORE_INTERVAL="1",  # the sweep for lost tasks every second (production: 5)
         SIM_SEED=str(SEED),
         SIM_START=DAY.isoformat(),
     )

@@ -166,7 +166,7 @@ class Desk:
             pass
 
     def database_back(self) -> None:
-        """A cycle reached the database again after an outage: say so once, with its length."""
+        """A cycle's writes were stored again after an outage: say so once, with its length."""
         if self.db_down_since is not None:
             down = (datetime.now(UTC) - self.db_down_since).total_seconds()
             log.warning("database reachable again after %.1f s: spool replayed, entries resume", down)
@@ -261,8 +261,9 @@ class Desk:
                 if drained.remaining:
                     raise OperationalError(f"spool not drained: {drained.error}")
             ts = trading_state(self.index)
+            # Back only once a cycle's writes are stored (``_persist``): a database that reads but
+            # cannot write (SQLite's disk full, a read-only replica) is still away.
             recovering = self.db_down_since is not None
-            self.database_back()
             if ts.last_bar_time is not None and bar.time <= ts.last_bar_time and not replaying:
                 report.skipped = "already processed"
                 return None, None
@@ -336,6 +337,7 @@ class Desk:
                     snapshot=self._snapshots.due(bar),
                     view=view,
                 )
+                self.database_back()
                 if not self._mode_told:
                     mode_seen(index=self.index, mode=self.mode)
                     self._mode_told = True

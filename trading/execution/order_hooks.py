@@ -46,7 +46,8 @@ class DatabaseOrderHooks(OrderHooks):
             if entry:
                 raise NotWrittenAhead("the database is unreachable")
             return None
-        pause_point("before_write_ahead")
+        if entry:
+            pause_point("before_write_ahead")
         try:
             order = Order.objects.filter(client_order_id=record.request.client_order_id).first()
             if order is not None and orders.is_terminal(order.status):

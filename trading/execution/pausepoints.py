@@ -4,7 +4,7 @@
 this point, after appending the process id to ``<file>.reached``; it does nothing unless both
 variables are set (they never are outside the tests). The points, in a cycle's order:
 
-* ``before_write_ahead``: an order is about to be written, then sent (the fault suite stops the
+* ``before_write_ahead``: an entry order is about to be written, then sent (the fault suite stops the
   database here: an entry whose row cannot be written is never sent);
 * ``order_created``: the order row is written (NEW), nothing sent yet;
 * ``broker_answered``: the broker has the order and answered, the answer is not stored yet;
