@@ -302,6 +302,8 @@ def momentum_ready(cycle: Cycle, combo: OpenCombo, i: int) -> bool:
 
 
 def send_leg(cycle: Cycle, combo: OpenCombo, i: int) -> None:
+    """Send leg ``i``'s entry (its re-entry count in the ids): opened at once when it fills, kept in
+    flight otherwise, failed when refused."""
     attempt = combo.reentries.get(i, 0)
     request = _leg_request(cycle, combo, i, attempt)
     position_id = leg_position_id(combo.combo_id, i, attempt)
