@@ -238,6 +238,11 @@ def _store_signals(result: CycleResult, desk: DeskIdentity) -> dict[tuple, Signa
             Order.objects.filter(client_order_id=outcome.client_order_id, signal__isnull=True).update(
                 signal=signal
             )
+        combo_id = (outcome.features or {}).get("combo_id") if outcome.accepted else None
+        if combo_id:  # every leg's order of the combo the signal opened
+            Order.objects.filter(position_ref__startswith=f"{combo_id}-L", signal__isnull=True).update(
+                signal=signal
+            )
     return stored
 
 
