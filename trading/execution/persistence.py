@@ -282,7 +282,12 @@ def _store_combos(result: CycleResult, desk: DeskIdentity, *, now: datetime) -> 
     for combo in latest.values():
         facts = combo_facts(combo, mode=desk.mode, data_source=desk.data_source)
         facts["engine"] = combo_state(combo)
-        combo_record(now=now, **facts)
+        try:
+            combo_record(now=now, **facts)
+        except ValidationError:
+            # Refused facts are a bug, not a reason to lose the cycle: its legs' trades still go
+            # to the journal (linked to a stub combo), and the log says which combo is missing.
+            log.exception("combo %s refused by the journal", combo.combo_id)
     return list(latest)
 
 
