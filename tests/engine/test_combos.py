@@ -551,3 +551,32 @@ def test_a_combo_enters_only_between_its_entry_and_exit_times(sim):
     early_exit = templates.short_straddle("NIFTY", exit_time=time(9, 25))
     results, state = run_day(day, early_exit, upto=ENTRY_BAR + 1)
     assert results[0].signals[0].reject_reason == risk.R_AFTER_CUTOFF and state.combos == {}
+
+
+def test_a_calendar_held_to_the_near_expiry_settles_the_near_leg_and_sells_the_far_one(sim):
+    day = sim.day(date(2025, 11, 25))  # the near (weekly = monthly) expiry
+    legs = (
+        m.LegSpec("CE", "BUY", expiry=m.NEXT_MONTH),
+        m.LegSpec("CE", "SELL", expiry=m.CURRENT_WEEK),
+    )
+    results, state = run_day(day, m.ComboSpec("calendar", "NIFTY", legs, product=m.NRML, exit_time=None))
+    trades = {t.position.side: t for t in closed_trades(results)}
+    near, far = trades["SELL"], trades["BUY"]
+    last = len(day) - 1
+    assert near.exit_type == risk.EXPIRY and near.position.expiry == date(2025, 11, 25)
+    assert far.exit_type == risk.TIME_EXIT and far.position.expiry == date(2025, 12, 30)
+    # The far leg is sold at the bid of the session's last bar, charged as a sale (not an exercise).
+    bid = tick(quote(day, last, far.position.expiry, far.position.strike, "CE")["bid"])
+    assert far.exit_price == bid and far.exit_time == day.bar(last).time + BAR
+    assert (
+        far.charges
+        == charges.round_trip_charges(
+            side="LONG",
+            entry_price=far.position.entry_price,
+            exit_price=bid,
+            quantity=far.position.quantity,
+            entry_date=day.session,
+            exit_date=day.session,
+        ).total
+    )
+    assert state.combos == {}

@@ -480,7 +480,10 @@ def close_leg(cycle: Cycle, combo: OpenCombo, i: int, exit_type: str = "", reaso
     if risk.is_expired(position.expiry, cycle.at):
         exits.expire(cycle, position, risk.ExitDecision(risk.EXPIRY, f"contract expired {position.expiry}"))
         return
-    decision = risk.ExitDecision(exit_type or combo.exit_type, reason or combo.exit_reason)
+    exit_type, reason = exit_type or combo.exit_type, reason or combo.exit_reason
+    if exit_type == risk.EXPIRY:  # a later leg of a combo held to its nearest expiry: sold, not settled
+        exit_type, reason = risk.TIME_EXIT, f"{reason}: a later leg closed then"
+    decision = risk.ExitDecision(exit_type, reason)
     quote = quote_of(cycle.bar, position.expiry, position.strike, position.option_type)
     exits.place_exit(cycle, position, decision, quote)
 
