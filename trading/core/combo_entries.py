@@ -359,7 +359,11 @@ def leg_entry_finished(
             else record.status
         )
         detail = f": {record.reason}" if record.reason else ""
-        _fail(combo, f"leg {i + 1} {combo.legs[i].side} {request.tradingsymbol} {what}{detail}")
+        why = f"leg {i + 1} {combo.legs[i].side} {request.tradingsymbol} {what}{detail}"
+        if combo.status == COMBO_OPEN:  # a re-entry: the rest of the combo stands
+            combo.note = f"{combo.note + '; ' if combo.note else ''}{why} on its re-entry: not entered again"
+        else:
+            _fail(combo, why)
     elif combo.status == COMBO_CLOSING:
         close_leg(cycle, combo, i)
 
