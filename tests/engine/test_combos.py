@@ -580,3 +580,17 @@ def test_a_calendar_held_to_the_near_expiry_settles_the_near_leg_and_sells_the_f
         ).total
     )
     assert state.combos == {}
+
+
+def test_combo_and_leg_ids_fit_the_journal():
+    from trading.core.combo_entries import combo_id_for, leg_position_id
+
+    config = EngineConfig(index="MIDCPNIFTY", mode="BACKTEST", position_prefix="BT99999-")
+    combo_id = combo_id_for(config, "AVeryLongStrategyNameIndeed", day_start(), "CALL")
+    assert len(leg_position_id(combo_id, 3, 9)) <= 64
+
+
+def day_start():
+    from datetime import UTC, datetime
+
+    return datetime(2025, 11, 24, 3, 55, tzinfo=UTC)

@@ -72,10 +72,12 @@ UNWIND = "UNWIND"  # exit type of the legs closed because another leg failed
 
 
 def combo_id_for(config: EngineConfig, strategy: str, bar_time: datetime, direction: str) -> str:
-    """Readable, deterministic id of the combo a signal opens (the journal's ``Combo.combo_id``)."""
+    """Readable, deterministic id of the combo a signal opens (the journal's ``Combo.combo_id``); with
+    a backtest prefix, the longest index and a leg's re-entry suffix it stays within the journal's
+    64 characters."""
     stamp = bar_time.astimezone(market_calendar.IST).strftime("%Y%m%d-%H%M")
     return (
-        f"{config.position_prefix}{config.mode[:1]}-{config.index}-{stamp}-{strategy[:24]}-{direction[:1]}-C"
+        f"{config.position_prefix}{config.mode[:1]}-{config.index}-{stamp}-{strategy[:20]}-{direction[:1]}-C"
     )
 
 
