@@ -594,3 +594,16 @@ def day_start():
     from datetime import UTC, datetime
 
     return datetime(2025, 11, 24, 3, 55, tzinfo=UTC)
+
+
+def test_a_positional_combos_orders_go_as_nrml_and_an_intraday_ones_as_mis(sim):
+    day = sim.day(date(2025, 11, 24))
+    nrml = templates.short_strangle("NIFTY", product=m.NRML, exit_time=None, leg_stop=None)
+    results, state = run_day(day, nrml, upto=ENTRY_BAR + 1)
+    assert {o.request.product for o in results[0].orders} == {"NRML"}
+    state.risk.kill_switch = True
+    results, _ = run_day(day, nrml, upto=ENTRY_BAR + 2, state=state)
+    exits = [o for r in results for o in r.orders if o.purpose == orders.EXIT]
+    assert len(exits) == 2 and {o.request.product for o in exits} == {"NRML"}
+    results, _ = run_day(day, templates.short_strangle("NIFTY"), upto=ENTRY_BAR + 1)
+    assert {o.request.product for o in results[0].orders} == {"MIS"}

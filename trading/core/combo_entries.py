@@ -186,6 +186,16 @@ def _contract(index: str, leg: PricedLeg, bar: MarketBar) -> orders.Contract:
     )
 
 
+class _WithProduct:
+    """A contract with the product its orders go as (a combo's: MIS or NRML)."""
+
+    def __init__(self, contract: orders.Contract, product: str) -> None:
+        self._contract, self.product = contract, product
+
+    def __getattr__(self, name: str):
+        return getattr(self._contract, name)
+
+
 def _leg_request(cycle: Cycle, combo: OpenCombo, i: int, attempt: int) -> OrderRequest:
     leg = combo.legs[i]
     contract = _contract(combo.index, leg, cycle.bar)
@@ -201,7 +211,7 @@ def _leg_request(cycle: Cycle, combo: OpenCombo, i: int, attempt: int) -> OrderR
         cycle,
         client_order_id=leg_order_id(combo.combo_id, i, attempt),
         index=combo.index,
-        contract=contract,
+        contract=_WithProduct(contract, combo.spec.product),
         side=leg.side,
         quantity=leg.quantity,
         order_type=order_type,
@@ -460,6 +470,7 @@ def open_leg(
         side=side,
         combo_id=combo.combo_id,
         leg=i,
+        product=combo.spec.product,
     )
     if leg_spec.trailing_stop is not None:
         position.trail = risk.to_tick(
