@@ -52,6 +52,10 @@ def test_a_combo_and_its_legs_in_the_journal(paper_desk, day, straddle_strategy)
     assert combo.payoff_known and combo.max_loss is None and len(combo.breakevens) == 2
     legs = Position.objects.filter(status=PositionStatus.OPEN).order_by("position_id")
     assert [p.side for p in legs] == ["SHORT", "SHORT"]
+    from trading.execution.models import Order
+
+    entries = Order.objects.filter(purpose="ENTRY", parent__isnull=True)
+    assert entries.count() == 2 and len({o.signal_id for o in entries}) == 1 and entries[0].signal_id
     assert [leg["side"] for leg in combo.legs] == ["SELL", "SELL"]
     # The broker's net positions (a sold leg negative) agree with the legs stored.
     from trading.execution.reconciliation import reconcile

@@ -551,3 +551,59 @@ def test_a_combo_enters_only_between_its_entry_and_exit_times(sim):
     early_exit = templates.short_straddle("NIFTY", exit_time=time(9, 25))
     results, state = run_day(day, early_exit, upto=ENTRY_BAR + 1)
     assert results[0].signals[0].reject_reason == risk.R_AFTER_CUTOFF and state.combos == {}
+
+
+def test_a_calendar_held_to_the_near_expiry_settles_the_near_leg_and_sells_the_far_one(sim):
+    day = sim.day(date(2025, 11, 25))  # the near (weekly = monthly) expiry
+    legs = (
+        m.LegSpec("CE", "BUY", expiry=m.NEXT_MONTH),
+        m.LegSpec("CE", "SELL", expiry=m.CURRENT_WEEK),
+    )
+    results, state = run_day(day, m.ComboSpec("calendar", "NIFTY", legs, product=m.NRML, exit_time=None))
+    trades = {t.position.side: t for t in closed_trades(results)}
+    near, far = trades["SELL"], trades["BUY"]
+    last = len(day) - 1
+    assert near.exit_type == risk.EXPIRY and near.position.expiry == date(2025, 11, 25)
+    assert far.exit_type == risk.TIME_EXIT and far.position.expiry == date(2025, 12, 30)
+    # The far leg is sold at the bid of the session's last bar, charged as a sale (not an exercise).
+    bid = tick(quote(day, last, far.position.expiry, far.position.strike, "CE")["bid"])
+    assert far.exit_price == bid and far.exit_time == day.bar(last).time + BAR
+    assert (
+        far.charges
+        == charges.round_trip_charges(
+            side="LONG",
+            entry_price=far.position.entry_price,
+            exit_price=bid,
+            quantity=far.position.quantity,
+            entry_date=day.session,
+            exit_date=day.session,
+        ).total
+    )
+    assert state.combos == {}
+
+
+def test_combo_and_leg_ids_fit_the_journal():
+    from trading.core.combo_entries import combo_id_for, leg_position_id
+
+    config = EngineConfig(index="MIDCPNIFTY", mode="BACKTEST", position_prefix="BT99999-")
+    combo_id = combo_id_for(config, "AVeryLongStrategyNameIndeed", day_start(), "CALL")
+    assert len(leg_position_id(combo_id, 3, 9)) <= 64
+
+
+def day_start():
+    from datetime import UTC, datetime
+
+    return datetime(2025, 11, 24, 3, 55, tzinfo=UTC)
+
+
+def test_a_positional_combos_orders_go_as_nrml_and_an_intraday_ones_as_mis(sim):
+    day = sim.day(date(2025, 11, 24))
+    nrml = templates.short_strangle("NIFTY", product=m.NRML, exit_time=None, leg_stop=None)
+    results, state = run_day(day, nrml, upto=ENTRY_BAR + 1)
+    assert {o.request.product for o in results[0].orders} == {"NRML"}
+    state.risk.kill_switch = True
+    results, _ = run_day(day, nrml, upto=ENTRY_BAR + 2, state=state)
+    exits = [o for r in results for o in r.orders if o.purpose == orders.EXIT]
+    assert len(exits) == 2 and {o.request.product for o in exits} == {"NRML"}
+    results, _ = run_day(day, templates.short_strangle("NIFTY"), upto=ENTRY_BAR + 1)
+    assert {o.request.product for o in results[0].orders} == {"MIS"}

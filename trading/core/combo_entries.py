@@ -72,10 +72,12 @@ UNWIND = "UNWIND"  # exit type of the legs closed because another leg failed
 
 
 def combo_id_for(config: EngineConfig, strategy: str, bar_time: datetime, direction: str) -> str:
-    """Readable, deterministic id of the combo a signal opens (the journal's ``Combo.combo_id``)."""
+    """Readable, deterministic id of the combo a signal opens (the journal's ``Combo.combo_id``); with
+    a backtest prefix, the longest index and a leg's re-entry suffix it stays within the journal's
+    64 characters."""
     stamp = bar_time.astimezone(market_calendar.IST).strftime("%Y%m%d-%H%M")
     return (
-        f"{config.position_prefix}{config.mode[:1]}-{config.index}-{stamp}-{strategy[:24]}-{direction[:1]}-C"
+        f"{config.position_prefix}{config.mode[:1]}-{config.index}-{stamp}-{strategy[:20]}-{direction[:1]}-C"
     )
 
 
@@ -184,6 +186,16 @@ def _contract(index: str, leg: PricedLeg, bar: MarketBar) -> orders.Contract:
     )
 
 
+class _WithProduct:
+    """A contract with the product its orders go as (a combo's: MIS or NRML)."""
+
+    def __init__(self, contract: orders.Contract, product: str) -> None:
+        self._contract, self.product = contract, product
+
+    def __getattr__(self, name: str):
+        return getattr(self._contract, name)
+
+
 def _leg_request(cycle: Cycle, combo: OpenCombo, i: int, attempt: int) -> OrderRequest:
     leg = combo.legs[i]
     contract = _contract(combo.index, leg, cycle.bar)
@@ -199,7 +211,7 @@ def _leg_request(cycle: Cycle, combo: OpenCombo, i: int, attempt: int) -> OrderR
         cycle,
         client_order_id=leg_order_id(combo.combo_id, i, attempt),
         index=combo.index,
-        contract=contract,
+        contract=_WithProduct(contract, combo.spec.product),
         side=leg.side,
         quantity=leg.quantity,
         order_type=order_type,
@@ -302,6 +314,8 @@ def momentum_ready(cycle: Cycle, combo: OpenCombo, i: int) -> bool:
 
 
 def send_leg(cycle: Cycle, combo: OpenCombo, i: int) -> None:
+    """Send leg ``i``'s entry (its re-entry count in the ids): opened at once when it fills, kept in
+    flight otherwise, failed when refused."""
     attempt = combo.reentries.get(i, 0)
     request = _leg_request(cycle, combo, i, attempt)
     position_id = leg_position_id(combo.combo_id, i, attempt)
@@ -357,7 +371,11 @@ def leg_entry_finished(
             else record.status
         )
         detail = f": {record.reason}" if record.reason else ""
-        _fail(combo, f"leg {i + 1} {combo.legs[i].side} {request.tradingsymbol} {what}{detail}")
+        why = f"leg {i + 1} {combo.legs[i].side} {request.tradingsymbol} {what}{detail}"
+        if combo.status == COMBO_OPEN:  # a re-entry: the rest of the combo stands
+            combo.note = f"{combo.note + '; ' if combo.note else ''}{why} on its re-entry: not entered again"
+        else:
+            _fail(combo, why)
     elif combo.status == COMBO_CLOSING:
         close_leg(cycle, combo, i)
 
@@ -452,6 +470,7 @@ def open_leg(
         side=side,
         combo_id=combo.combo_id,
         leg=i,
+        product=combo.spec.product,
     )
     if leg_spec.trailing_stop is not None:
         position.trail = risk.to_tick(
@@ -478,7 +497,10 @@ def close_leg(cycle: Cycle, combo: OpenCombo, i: int, exit_type: str = "", reaso
     if risk.is_expired(position.expiry, cycle.at):
         exits.expire(cycle, position, risk.ExitDecision(risk.EXPIRY, f"contract expired {position.expiry}"))
         return
-    decision = risk.ExitDecision(exit_type or combo.exit_type, reason or combo.exit_reason)
+    exit_type, reason = exit_type or combo.exit_type, reason or combo.exit_reason
+    if exit_type == risk.EXPIRY:  # a later leg of a combo held to its nearest expiry: sold, not settled
+        exit_type, reason = risk.TIME_EXIT, f"{reason}: a later leg closed then"
+    decision = risk.ExitDecision(exit_type, reason)
     quote = quote_of(cycle.bar, position.expiry, position.strike, position.option_type)
     exits.place_exit(cycle, position, decision, quote)
 

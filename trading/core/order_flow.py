@@ -112,7 +112,8 @@ def order_request(
         quantity=quantity,
         order_type=order_type,
         price=price,
-        product=cycle.config.product,
+        # A combo leg carries its combo's product (NRML: positional); everything else the desk's.
+        product=getattr(contract, "product", "") or cycle.config.product,
         lot_size=contract.lot_size,
         freeze_quantity=contracts.freeze_quantity(index, market_calendar.ist_date(cycle.at)),
         created_at=cycle.at,

@@ -105,6 +105,7 @@ class OpenPosition:
     side: str = "BUY"
     combo_id: str = ""
     leg: int = -1
+    product: str = ""  # MIS or NRML; '' = the desk's (EngineConfig.product)
 
     @property
     def sign(self) -> int:

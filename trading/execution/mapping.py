@@ -151,6 +151,7 @@ def engine_context(position: OpenPosition) -> dict:
         "signal_reason": position.signal_reason,
         "combo_id": position.combo_id,
         "leg": position.leg,
+        "product": position.product,
     }
 
 
@@ -222,6 +223,7 @@ def open_position_of(row: Position) -> OpenPosition:
         side="BUY" if row.side == "LONG" else "SELL",
         combo_id=str(kept.get("combo_id") or ""),
         leg=int(kept.get("leg", -1)),
+        product=str(kept.get("product") or ""),
     )
     # Exits that filled in part and were then cancelled (the rest is still open).
     for order in row.orders.filter(

@@ -239,6 +239,11 @@ def _store_signals(result: CycleResult, desk: DeskIdentity) -> dict[tuple, Signa
             Order.objects.filter(client_order_id=outcome.client_order_id, signal__isnull=True).update(
                 signal=signal
             )
+        combo_id = (outcome.features or {}).get("combo_id") if outcome.accepted else None
+        if combo_id:  # every leg's order of the combo the signal opened
+            Order.objects.filter(position_ref__startswith=f"{combo_id}-L", signal__isnull=True).update(
+                signal=signal
+            )
     return stored
 
 
@@ -278,7 +283,12 @@ def _store_combos(result: CycleResult, desk: DeskIdentity, *, now: datetime) -> 
     for combo in latest.values():
         facts = combo_facts(combo, mode=desk.mode, data_source=desk.data_source)
         facts["engine"] = combo_state(combo)
-        combo_record(now=now, **facts)
+        try:
+            combo_record(now=now, **facts)
+        except ValidationError:
+            # Refused facts are a bug, not a reason to lose the cycle: its legs' trades still go
+            # to the journal (linked to a stub combo), and the log says which combo is missing.
+            log.exception("combo %s refused by the journal", combo.combo_id)
     return list(latest)
 
 
