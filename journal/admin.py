@@ -8,10 +8,10 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from journal import accumulator, services
+from journal import accumulator, derive, services
 from journal.models import DailyPerformance, ImportBatch, StrategyPerformance, Trade, TradeAudit, TradeOrigin
 
-_DERIVED = tuple(f for f in services.DERIVED if f != "initial_risk") + (
+_DERIVED = tuple(f for f in derive.DERIVED if f != "initial_risk") + (
     "trade_id",
     "origin",
     "created_at",
@@ -33,14 +33,14 @@ class TradeAdminForm(forms.ModelForm):
             {
                 k: v
                 for k, v in cleaned.items()
-                if k in services.RAW_FIELDS and k not in ("signal", "backtest_run")
+                if k in derive.RAW_FIELDS and k not in ("signal", "backtest_run")
             }
         )
-        raw = {k: v for k, v in raw.items() if v not in (None, "") or k in services.REQUIRED}
+        raw = {k: v for k, v in raw.items() if v not in (None, "") or k in derive.REQUIRED}
         # A new trade, or a change of its times, is checked against the calendar and the wall clock.
         when = not self.instance.pk or any(name in self.changed_data for name in services.WHEN_FIELDS)
         try:
-            services.derive_trade(raw, now=timezone.now() if when else None)
+            derive.derive_trade(raw, now=timezone.now() if when else None)
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, errors)
@@ -96,12 +96,12 @@ class TradeAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             raw = {
-                k: v for k, v in form.cleaned_data.items() if k in services.RAW_FIELDS and v not in (None, "")
+                k: v for k, v in form.cleaned_data.items() if k in derive.RAW_FIELDS and v not in (None, "")
             }
             saved = services.record_trade(now=timezone.now(), origin=TradeOrigin.MANUAL, **raw)
             obj.pk = saved.pk
             return
-        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in services.EDITABLE}
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in derive.EDITABLE}
         services.trade_update(trade=obj, user=request.user, source="admin", **changes)
 
     def delete_model(self, request, obj):

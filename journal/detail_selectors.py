@@ -7,8 +7,8 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from journal.derive import ATTRIBUTION_FIELDS
 from journal.models import Trade
-from journal.services import ATTRIBUTION_FIELDS
 from trading import formats
 from trading.core.charges import CHARGE_FIELDS
 from trading.core.context import MEASURES

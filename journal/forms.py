@@ -10,9 +10,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from journal.derive import REQUIRED, derive_trade
 from journal.import_services import MAX_UPLOAD_BYTES
 from journal.models import StrategyPerformance
-from journal.services import REQUIRED, derive_trade
 from trading.choices import DataSource, ExitType, InstrumentType, Mode, Side
 from trading.core import contracts
 

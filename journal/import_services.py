@@ -38,9 +38,10 @@ from django.utils import timezone
 
 from journal import importers
 from journal.combos import combo_record, combo_refresh_totals
+from journal.derive import RAW_FIELDS, derive_trade
 from journal.importers import ImportFileError, OpenQuantity, RowError
 from journal.models import ImportBatch, Trade, TradeOrigin
-from journal.services import RAW_FIELDS, derive_trade, record_trade
+from journal.services import record_trade
 from trading import outbox
 from trading.core import contracts
 from trading.core.combos import CE, PE, PricedLeg

@@ -34,7 +34,7 @@ Two kinds of file are understood, told apart by their header:
 
 ``journal``
     The journal's own CSV, as the export writes it (the API's column names). Only the raw facts are
-    read (``journal.services.RAW_FIELDS``); every derived column (charges, P&L, R-multiple...) is
+    read (``journal.derive.RAW_FIELDS``); every derived column (charges, P&L, R-multiple...) is
     recomputed by ``derive_trade`` when the trade is imported, and a file value that disagrees with
     the recomputed one is reported as a notice. The quote the export put before a cell a spreadsheet
     would run as a formula is removed (``journal.spreadsheet``); free text is kept as written. Links to rows of another installation (``signal_id``,
@@ -560,7 +560,7 @@ def _journal_value(name: str, value: str):
 def parse_journal_csv(text: str, *, raw_fields: tuple[str, ...] = ()) -> ParseResult:
     """Read the journal's CSV: one trade per row, raw facts only (see the module docstring).
 
-    ``raw_fields`` are the columns taken as raw facts (``journal.services.RAW_FIELDS``); every other
+    ``raw_fields`` are the columns taken as raw facts (``journal.derive.RAW_FIELDS``); every other
     column is kept in ``file_values`` so the caller can compare it with the re-derived value.
     """
     result = ParseResult(kind=JOURNAL)

@@ -25,8 +25,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from journal import spreadsheet
+from journal.derive import derive_trade
 from journal.models import Combo, Trade
-from journal.services import derive_trade
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -182,7 +182,7 @@ class TradeSerializer(serializers.ModelSerializer):
 
 class TradeInputSerializer(serializers.Serializer):
     """Schema of a manual trade (POST) and of an edit (PATCH). Documentation only: the body is
-    validated by ``journal.services.derive_trade`` exactly as ``record_trade`` validates."""
+    validated by ``journal.derive.derive_trade`` exactly as ``record_trade`` validates."""
 
     trade_id = serializers.CharField(max_length=64)
     entry_time = serializers.DateTimeField(help_text="ISO 8601 with a zone, e.g. 2026-05-05T09:30:00+05:30")

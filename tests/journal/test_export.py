@@ -15,10 +15,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from journal import export
+from journal.derive import REQUIRED, derive_trade
 from journal.filters import TradeFilterSet
 from journal.models import Trade
 from journal.serializers import TRADE_COLUMNS
-from journal.services import REQUIRED, derive_trade
 from tests.helpers import user_with_role
 from tests.journal.api_data import make_journal
 

@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from journal import spool
+from journal.derive import derive_trade
 from journal.models import DailyPerformance, StrategyPerformance, Trade
-from journal.services import derive_trade, drain_spool, record_trade
+from journal.services import drain_spool, record_trade
 from tests.helpers import NOW, database_unreachable, ist, trade_fields
 
 pytestmark = pytest.mark.django_db

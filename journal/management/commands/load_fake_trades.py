@@ -22,8 +22,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from journal.derive import derive_trade
 from journal.models import Trade, TradeOrigin
-from journal.services import derive_trade
 from trading.core import calendar as market_calendar
 from trading.core import contracts
 
