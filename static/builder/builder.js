@@ -289,7 +289,8 @@
       post(urls.backtest.replace("STRATEGY", encodeURIComponent(button.dataset.name)), {
         start: document.getElementById("bt-start").value,
         end: document.getElementById("bt-end").value,
-        seed: Number(document.getElementById("bt-seed").value || 7)
+        seed: Number(document.getElementById("bt-seed").value || 7),
+        data_source: document.getElementById("bt-data").value
       }).then(function (r) {
         result.innerHTML = "";
         if (r.status === 201) {

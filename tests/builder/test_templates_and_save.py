@@ -222,6 +222,7 @@ def test_one_click_backtest_is_a_run_of_the_backtest_service(settings):
         "end"
     ]
     assert list(trader.post(url, {"start": "April", "end": "2025-11-17"}, format="json").json()) == ["start"]
+    assert list(trader.post(url, {**week, "data_source": "KITE"}, format="json").json()) == ["data_source"]
     assert list(trader.post(url, {"start": "2024-01-01", "end": "2025-12-31"}, format="json").json()) == [
         "end"
     ]

@@ -241,7 +241,8 @@ def combo_save(*, user: Any, data: Any, clock: datetime) -> StrategyConfig:
 
 def combo_backtest(*, user: Any, strategy: str, data: Any) -> BacktestRun:
     """Backtest ``strategy`` - its signals trading the combo saved to it - over ``data``'s
-    ``start``..``end`` (``YYYY-MM-DD``) with ``seed`` (default 7): a run as any other, started by the
+    ``start``..``end`` (``YYYY-MM-DD``) with ``seed`` (default 7) on ``data_source`` (SIM, the
+    default, or STORE): a run as any other, started by the
     backtest service (``backtests.backtest_start``: queued on the research queue, or run here when
     embedded) with its page ``/backtests/<id>/``. Needs ``access.RUN_BACKTESTS``; the run's settings
     are checked by ``backtests.backtest_request`` (a refused one names its field)."""
@@ -265,6 +266,7 @@ def combo_backtest(*, user: Any, strategy: str, data: Any) -> BacktestRun:
             seed=seed,
             index=config.index,
             strategies=[strategy],
+            data_source=str(data.get("data_source") or "SIM").upper(),
             name=f"builder: {strategy}",
         )
     except ValidationError as exc:
