@@ -13,7 +13,7 @@ The flow of the import page:
    already in the journal is left as it is.
 
 A tradebook's legs opened together on one index are grouped into combos
-(``importers.group_combos``, window ``JOURNAL_COMBO_WINDOW_SECONDS`` or the user's), or as the user
+(``combo_grouping.group_combos``, window ``JOURNAL_COMBO_WINDOW_SECONDS`` or the user's), or as the user
 regrouped them on the preview (``check_combos``); the commit stores each combo
 (``journal.combos.combo_record``: id ``ZC-`` + a hash of its legs' trade ids, maximum profit/loss
 and breakevens on the entry prices) in the same transaction, its legs linked by ``combo_id`` and its
@@ -36,7 +36,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from journal import importers
+from journal import combo_grouping, importers
 from journal.combos import combo_record, combo_refresh_totals
 from journal.derive import RAW_FIELDS, derive_trade
 from journal.importers import ImportFileError, OpenQuantity, RowError
@@ -212,7 +212,7 @@ def import_preview(
     """Parse and validate a whole file without saving anything; see the module docstring. Times are
     checked against the calendar and ``now`` (default: the wall clock).
 
-    A tradebook's legs are grouped into combos (``importers.group_combos``) with ``combo_window``
+    A tradebook's legs are grouped into combos (``combo_grouping.group_combos``) with ``combo_window``
     seconds (default ``JOURNAL_COMBO_WINDOW_SECONDS``), or as ``combos`` says (trade ids of each
     combo's legs: the user's own grouping, checked by ``check_combos``)."""
     now = now or timezone.now()
@@ -273,7 +273,7 @@ def _group(
             for t in parsed.trades
             if t.raw["trade_id"] not in {p.values["trade_id"] for p in preview.trades if p.exists}
         ]
-        groups = importers.group_combos(new, timedelta(seconds=window))
+        groups = combo_grouping.group_combos(new, timedelta(seconds=window))
         combos = [[new[i].raw["trade_id"] for i in group] for group in groups]
     else:
         problem = check_combos(preview.trades, combos)

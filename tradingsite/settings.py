@@ -311,7 +311,7 @@ RESEARCH_MAX_CANDIDATES = envint("RESEARCH_MAX_CANDIDATES", 64)  # combinations 
 BROKERAGE_PER_ORDER = envstr("BROKERAGE_PER_ORDER", "20")
 TRADE_SPOOL_PATH = Path(envstr("TRADE_SPOOL_PATH", str(VAR_DIR / "trade_spool.jsonl")))
 # Tradebook import: legs of one underlying opened within this many seconds of the first are one combo
-# (journal.importers.group_combos); the import preview lets the user change it per file.
+# (journal.combo_grouping.group_combos); the import preview lets the user change it per file.
 JOURNAL_COMBO_WINDOW_SECONDS = envint("JOURNAL_COMBO_WINDOW_SECONDS", 60)
 
 # Analytics (docs/analytics.md): the yearly risk-free rate of Sharpe and Sortino (a fraction), and the

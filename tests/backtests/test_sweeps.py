@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from journal.models import Trade
 from tests.backtests.conftest import END, SEED, START, STRATEGY, plain_backtest, reference_figures
 from tests.helpers import user_with_role
-from trading.execution import sweeps
+from trading.execution import sweep_space, sweeps
 from trading.execution.models import BacktestRun, RunStatus, Sweep, SweepCombination
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def _figures(sweep: Sweep) -> list[tuple]:
 
 
 def test_a_grid_is_the_product_of_its_axes_in_order_with_whole_numbers_for_int_parameters():
-    space, points = sweeps.sweep_space(
+    space, points = sweep_space.sweep_space(
         strategy=STRATEGY, sample="GRID", axes={"gap_em": "0.02:0.10:3", "memory": "30.4:30.6:2"}, base={}
     )
     assert space == {"gap_em": [0.02, 0.06, 0.1], "memory": [30, 31]}  # 30.4 -> 30, 30.6 -> 31
@@ -69,13 +69,13 @@ def test_a_grid_is_the_product_of_its_axes_in_order_with_whole_numbers_for_int_p
 
 def test_a_random_sample_reproduces_from_its_seed_and_stays_in_the_declared_bounds():
     axes = {"gap_em": "", "memory": "20:40"}
-    space, first = sweeps.sweep_space(
+    space, first = sweep_space.sweep_space(
         strategy=STRATEGY, sample="RANDOM", axes=axes, base={}, count=50, sample_seed=3
     )
-    _, again = sweeps.sweep_space(
+    _, again = sweep_space.sweep_space(
         strategy=STRATEGY, sample="RANDOM", axes=axes, base={}, count=50, sample_seed=3
     )
-    _, other = sweeps.sweep_space(
+    _, other = sweep_space.sweep_space(
         strategy=STRATEGY, sample="RANDOM", axes=axes, base={}, count=50, sample_seed=4
     )
     assert first == again and first != other
@@ -102,18 +102,18 @@ def test_a_random_sample_reproduces_from_its_seed_and_stays_in_the_declared_boun
 )
 def test_a_space_outside_the_declared_bounds_is_refused_naming_the_parameter(sample, axes, words):
     with pytest.raises(ValidationError) as caught:
-        sweeps.sweep_space(strategy=STRATEGY, sample=sample, axes=axes, base={}, count=5, sample_seed=1)
+        sweep_space.sweep_space(strategy=STRATEGY, sample=sample, axes=axes, base={}, count=5, sample_seed=1)
     assert words in " ".join(caught.value.message_dict["space"])
 
 
 def test_axes_parse_from_lines():
-    assert sweeps.parse_axes("gap_em=0.02:0.1:5\n memory = 30,60 \n\nvix_low") == {
+    assert sweep_space.parse_axes("gap_em=0.02:0.1:5\n memory = 30,60 \n\nvix_low") == {
         "gap_em": "0.02:0.1:5",
         "memory": "30,60",
         "vix_low": "",
     }
     with pytest.raises(ValidationError, match="given twice"):
-        sweeps.parse_axes(["a=1", "a=2"])
+        sweep_space.parse_axes(["a=1", "a=2"])
 
 
 # --- the results -------------------------------------------------------------------------------------

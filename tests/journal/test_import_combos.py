@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from journal import importers
+from journal import combo_grouping, importers
 from journal.import_services import check_combos, import_commit, import_preview
 from journal.models import Combo, ImportBatch, Trade
 from tests.helpers import user_with_role
@@ -87,9 +87,9 @@ def test_the_window_is_configurable():
         )
         for i, s in enumerate(("A", "B", "C"))
     ]
-    assert importers.group_combos(chained, timedelta(seconds=60)) == [(0, 1)]
+    assert combo_grouping.group_combos(chained, timedelta(seconds=60)) == [(0, 1)]
     with pytest.raises(ValueError):
-        importers.group_combos(chained, timedelta(seconds=-1))
+        combo_grouping.group_combos(chained, timedelta(seconds=-1))
 
 
 def test_one_contract_at_two_prices_is_not_a_combo():
@@ -97,7 +97,7 @@ def test_one_contract_at_two_prices_is_not_a_combo():
         importers.ParsedTrade(raw={"symbol": "NIFTY", "tradingsymbol": CE, "entry_time": t}, lines=(1,))
         for t in (importers.parse_file(TRADEBOOK).trades[0].raw["entry_time"],) * 2
     ]
-    assert importers.group_combos(same, timedelta(seconds=60)) == []
+    assert combo_grouping.group_combos(same, timedelta(seconds=60)) == []
 
 
 def test_the_users_grouping_is_checked():

@@ -16,7 +16,8 @@ from tests.helpers import ist
 from tests.metrics.helpers import make_order, make_trade, scrape, total_by
 from trading.execution.models import Order, Position, TradingState
 from trading.monitoring import collector
-from trading.monitoring.collector import JournalTally, _new_series
+from trading.monitoring.collector import _new_series
+from trading.monitoring.tally import JournalTally
 from trading.strategies.models import Signal, StrategyConfig
 
 pytestmark = pytest.mark.django_db

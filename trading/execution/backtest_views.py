@@ -24,7 +24,7 @@ from trading import access
 from trading.choices import DataSource
 from trading.core import calendar as market_calendar
 from trading.core.strategies import registry as strategy_registry
-from trading.execution import backtests, research, sweeps
+from trading.execution import backtests, research, sweep_space, sweeps
 from trading.execution.models import (
     BacktestRun,
     RunStatus,
@@ -80,7 +80,7 @@ class SweepForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "gap_em=0.02:0.10:5\nmemory=30,60,90"}),
         help_text="One parameter a line: low:high:steps or v1,v2 (grid); low:high or nothing (random)",
     )
-    count = forms.IntegerField(required=False, min_value=1, max_value=sweeps.MAX_COMBINATIONS)
+    count = forms.IntegerField(required=False, min_value=1, max_value=sweep_space.MAX_COMBINATIONS)
     sample_seed = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     objective = forms.ChoiceField(choices=SweepObjective.choices, initial=SweepObjective.SHARPE)
 
@@ -249,7 +249,7 @@ def _sweeps_context(request: HttpRequest, form: SweepForm | None = None) -> dict
         "sweeps": Sweep.objects.defer("market_data")[:RUNS_LISTED],
         "form": form or SweepForm(initial={"start": market_calendar.previous_trading_day(date.today())}),
         "can_run": access.has(request.user, access.RUN_BACKTESTS),
-        "bounds": {name: sweeps.numeric_parameters(name) for name in strategy_registry.names()},
+        "bounds": {name: sweep_space.numeric_parameters(name) for name in strategy_registry.names()},
     }
 
 

@@ -34,41 +34,29 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import (
-    BigIntegerField,
-    Case,
-    CharField,
     Count,
     DecimalField,
     ExpressionWrapper,
     F,
     FloatField,
-    Max,
-    Q,
     Sum,
-    Value,
-    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from journal import spool
-from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeAudit
+from journal.models import DailyPerformance, StrategyPerformance, Trade
 from trading import metrics
 from trading.choices import ExitType, Side
 from trading.core import calendar, fills, order_types
-from trading.execution.models import Order, Position, TradingState
+from trading.execution.models import Position, TradingState
 from trading.monitoring import multiprocess
 from trading.monitoring.families import DB_FAMILIES, DbFamily
+from trading.monitoring.tally import JournalTally, Series, as_float
 from trading.strategies.models import Signal, StrategyConfig
 
 log = logging.getLogger(__name__)
-
-WORKING_ORDER_STATUSES = ("SUBMITTED", "OPEN", "PARTIALLY_FILLED")
-
-
-def _f(value) -> float:
-    return float(value) if value is not None else 0.0
 
 
 def _family(spec: DbFamily):
@@ -79,9 +67,6 @@ def _family(spec: DbFamily):
 
 def _ist_midnight(day: date) -> datetime:
     return datetime.combine(day, datetime.min.time(), tzinfo=calendar.IST)
-
-
-Series = dict[str, dict[tuple[str, ...], float]]  # family name -> label values -> value
 
 
 class DatabaseCollector:
@@ -247,213 +232,6 @@ def _state(out: Series) -> date:
     return session
 
 
-# --- the journal's counts, kept by an incremental tally ------------------------------------------
-
-TRADE_KEY = ("strategy_name", "side", "status", "entry_mode", "exit_type", "is_winning_trade")
-ORDER_KEY = ("strategy_name", "transaction_type", "order_type", "status", "mode", "reason_text")
-FINAL_ORDER_STATUSES = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
-
-
-class JournalTally:
-    """Trades and orders counted by their label columns, kept up to date without rescanning.
-
-    A full read is one GROUP BY per table (a consistent snapshot each: the largest id and the row
-    count come from the same statement). After it, a scrape reads only what changed: rows above the
-    largest id seen (by primary key), and the orders not yet final (by id: their status still moves).
-    The row count and the sum of the ids check the shortcut (a delete, or a commit that arrived out of
-    id order, shows in them), the largest audit id catches an edit of a trade (every edit is
-    audited): each forces a full read. Terminal orders never change (``trading.core.orders``); a
-    full read every ``FULL_EVERY`` seconds still catches a write that bypassed the services.
-    """
-
-    FULL_EVERY = 300.0
-    MAX_TRACKED = 500
-
-    def __init__(self) -> None:
-        self.trades: dict[tuple, list[float]] | None = None  # key -> [n, net, charges, hold min, last exit]
-        self.trade_max_id = 0
-        self.trade_count = 0
-        self.trade_id_sum = 0
-        self.audit_max_id = 0
-        self.orders: dict[tuple, float] = {}
-        self.order_max_id = 0
-        self.order_count = 0
-        self.order_id_sum = 0
-        self.tracked: dict[int, tuple] = {}  # orders not final yet: id -> key
-        self.full_at = 0.0
-
-    # trades --------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _trade_rows(qs):
-        fl = FloatField()
-        return (
-            qs.values(*TRADE_KEY)
-            .annotate(
-                n=Count("id"),
-                net=Sum("net_pnl", output_field=fl),
-                charges=Sum("total_charges", output_field=fl),
-                hold=Sum("hold_duration_minutes", output_field=fl),
-                last_exit=Max("exit_time"),
-                top=Max("id"),
-                ids=Sum("id"),
-            )
-            .order_by()
-        )
-
-    def _add_trades(self, rows) -> tuple[int, int, int]:
-        count = top = ids = 0
-        for r in rows:
-            key = tuple(r[k] for k in TRADE_KEY)
-            agg = self.trades.setdefault(key, [0.0, 0.0, 0.0, 0.0, 0.0])
-            agg[0] += r["n"]
-            agg[1] += _f(r["net"])
-            agg[2] += _f(r["charges"])
-            agg[3] += _f(r["hold"])
-            if r["last_exit"] is not None:
-                agg[4] = max(agg[4], r["last_exit"].timestamp())
-            count += r["n"]
-            top = max(top, r["top"])
-            ids += r["ids"]
-        return count, top, ids
-
-    def _full_trades(self) -> None:
-
-        self.audit_max_id = TradeAudit.objects.aggregate(m=Max("id"))["m"] or 0
-        self.trades = {}
-        self.trade_count, self.trade_max_id, self.trade_id_sum = self._add_trades(
-            self._trade_rows(Trade.objects.all())
-        )
-
-    def _update_trades(self) -> bool:
-
-        if (TradeAudit.objects.aggregate(m=Max("id"))["m"] or 0) != self.audit_max_id:
-            return False
-        now = Trade.objects.aggregate(n=Count("id"), m=Max("id"), s=Sum("id"))
-        count, top, ids = now["n"], now["m"] or 0, now["s"] or 0
-        if (count, top, ids) == (self.trade_count, self.trade_max_id, self.trade_id_sum):
-            return True
-        new = list(self._trade_rows(Trade.objects.filter(id__gt=self.trade_max_id, id__lte=top)))
-        if (
-            self.trade_count + sum(r["n"] for r in new) != count
-            or self.trade_id_sum + sum(r["ids"] for r in new) != ids
-        ):
-            return False  # a delete, or a commit that landed below the ids already seen
-        self._add_trades(new)
-        self.trade_count, self.trade_max_id, self.trade_id_sum = count, top, ids
-        return True
-
-    # orders --------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _orders_qs(qs):
-        reason = Case(
-            When(status__in=("REJECTED", "CANCELLED"), then=F("status_reason")),
-            default=Value(""),
-            output_field=CharField(),
-        )
-        # Orders not final yet come back one per row (their id), the others grouped.
-        track = Case(
-            When(status__in=FINAL_ORDER_STATUSES, then=Value(0)),
-            default=F("id"),
-            output_field=BigIntegerField(),
-        )
-        return qs.annotate(reason_text=reason, track=track).values(*ORDER_KEY, "track")
-
-    def _full_orders(self) -> None:
-
-        rows = (
-            self._orders_qs(Order.objects.all())
-            .annotate(n=Count("id"), top=Max("id"), ids=Sum("id"))
-            .order_by()
-        )
-        self.orders, self.tracked = {}, {}
-        count = top = id_sum = 0
-        for r in rows:
-            key = tuple(r[k] for k in ORDER_KEY)
-            self.orders[key] = self.orders.get(key, 0.0) + r["n"]
-            if r["track"]:
-                self.tracked[r["track"]] = key
-            count += r["n"]
-            top = max(top, r["top"])
-            id_sum += r["ids"]
-        self.order_count, self.order_max_id, self.order_id_sum = count, top, id_sum
-
-    def _update_orders(self) -> bool:
-
-        now = Order.objects.aggregate(n=Count("id"), m=Max("id"), s=Sum("id"))
-        count, top, ids = now["n"], now["m"] or 0, now["s"] or 0
-        same = (count, top, ids) == (self.order_count, self.order_max_id, self.order_id_sum)
-        if same and not self.tracked:
-            return True
-        if len(self.tracked) > self.MAX_TRACKED:
-            return False  # many orders stuck open: one GROUP BY is cheaper than a long IN list
-        qs = Order.objects.filter(Q(id__gt=self.order_max_id, id__lte=top) | Q(id__in=list(self.tracked)))
-        rows = list(self._orders_qs(qs).values("id", *ORDER_KEY))
-        seen = {r["id"] for r in rows}
-        if any(i not in seen for i in self.tracked):
-            return False  # a tracked order was deleted
-        new = [r["id"] for r in rows if r["id"] > self.order_max_id]
-        if self.order_count + len(new) != count or self.order_id_sum + sum(new) != ids:
-            return False  # a delete, or a commit that landed below the ids already seen
-        for r in rows:
-            key = tuple(r[k] for k in ORDER_KEY)
-            old = self.tracked.pop(r["id"], None)
-            if old is not None:
-                self.orders[old] -= 1.0
-            self.orders[key] = self.orders.get(key, 0.0) + 1.0
-            if key[3] not in FINAL_ORDER_STATUSES:
-                self.tracked[r["id"]] = key
-        self.order_count, self.order_max_id, self.order_id_sum = count, top, ids
-        return True
-
-    # ---------------------------------------------------------------------------------------------
-
-    def refresh(self) -> None:
-        """Bring the tally up to date with the database."""
-        if self.trades is None or time.monotonic() - self.full_at > self.FULL_EVERY:
-            self._full_trades()
-            self._full_orders()
-            self.full_at = time.monotonic()
-            return
-        if not self._update_trades():
-            self._full_trades()
-        if not self._update_orders():
-            self._full_orders()
-
-    def emit(self, out: Series) -> None:
-        """Add the trade and order families to ``out``."""
-        last_exit = out["trading_last_trade_exit_timestamp_seconds"]
-        for (name, side, status, mode, exit_type, win), (n, net, charges, hold, last) in (
-            self.trades or {}
-        ).items():
-            if not n:
-                continue
-            s = metrics.label(name)
-            out["trading_trades"][(s, side, (status or "").lower(), mode)] += n
-            out["trading_winning_trades"][(s, side, mode)] += n if win else 0.0  # 0 wins: 0, not absent
-            out["trading_trade_exits"][(s, exit_type, mode)] += n
-            out["trading_trade_hold_seconds"][(s, mode)] += hold * 60.0
-            out["trading_charges_paid_rupees"][(s, mode)] += charges
-            out["trading_strategy_net_pnl_rupees"][(s, mode)] += net
-            last_exit[(mode,)] = max(last_exit.get((mode,), 0.0), last)
-        for (name, side, otype, status, mode, reason), n in self.orders.items():
-            if not n:
-                continue
-            s = metrics.label(name)
-            out["trading_orders"][(s, side, otype, status, mode)] += n
-            if status != "NEW":
-                out["trading_orders_submitted"][(s, side, otype, mode)] += n
-            if status == "FILLED":
-                out["trading_orders_filled"][(s, side, otype, mode)] += n
-            elif status == "REJECTED":
-                out["trading_orders_rejected"][(s, metrics.reason_label(reason, "unknown"), mode)] += n
-            elif status == "CANCELLED":
-                out["trading_orders_cancelled"][(s, metrics.reason_label(reason, "unknown"), mode)] += n
-            if status in WORKING_ORDER_STATUSES:
-                out["trading_orders_working"][(s, mode)] += n
-
-
 def _positions(out: Series) -> dict[str, float]:
 
     money = DecimalField(max_digits=20, decimal_places=4)
@@ -472,7 +250,7 @@ def _positions(out: Series) -> dict[str, float]:
     unrealized: dict[str, float] = defaultdict(float)
     for r in rows:
         key = (metrics.label(r["strategy_name"]), r["mode"])
-        value, cost = _f(r["value"]), _f(r["cost"])
+        value, cost = as_float(r["value"]), as_float(r["cost"])
         upnl = (cost - value) if r["side"] == "SHORT" else (value - cost)
         out["trading_positions_open"][key] += float(r["n"])
         out["trading_positions_open_quantity"][key] += float(r["qty"] or 0)
@@ -490,11 +268,11 @@ def _today(out: Series, session: date, unrealized: dict[str, float]) -> None:
         "mode", "net_pnl", "trades", "win_rate", "total_charges", "max_drawdown"
     )
     for mode, net, trades, win_rate, charges, drawdown in rows:
-        realized[mode] = _f(net)
+        realized[mode] = as_float(net)
         out["trading_daily_trades"][(mode,)] = float(trades)
-        out["trading_daily_win_rate_percent"][(mode,)] = _f(win_rate)
-        out["trading_daily_charges_rupees"][(mode,)] = _f(charges)
-        out["trading_daily_max_drawdown_rupees"][(mode,)] = _f(drawdown)
+        out["trading_daily_win_rate_percent"][(mode,)] = as_float(win_rate)
+        out["trading_daily_charges_rupees"][(mode,)] = as_float(charges)
+        out["trading_daily_max_drawdown_rupees"][(mode,)] = as_float(drawdown)
     # The trading modes always have a daily figure (0 before the first trade), so alerts and panels
     # see a number, not an absent series.
     for mode in sorted({"PAPER", settings.TRADING_MODE} | set(realized) | set(unrealized)):
@@ -509,7 +287,7 @@ def _today(out: Series, session: date, unrealized: dict[str, float]) -> None:
         .order_by()
     )
     for name, mode, net in rows:
-        out["trading_strategy_daily_pnl_rupees"][(metrics.label(name), mode)] += _f(net)
+        out["trading_strategy_daily_pnl_rupees"][(metrics.label(name), mode)] += as_float(net)
     start = _ist_midnight(session).astimezone(UTC)
     rows = (
         Signal.objects.filter(bar_time__gte=start, bar_time__lt=start + timedelta(days=1))
@@ -527,7 +305,7 @@ def _strategies(out: Series) -> list[str]:
     for name, on, capital in StrategyConfig.objects.values_list("name", "enabled", "capital_allocation"):
         s = (metrics.label(name),)
         out["trading_strategy_enabled"][s] = 1.0 if on else 0.0
-        out["trading_strategy_capital_allocation_rupees"][s] = _f(capital)
+        out["trading_strategy_capital_allocation_rupees"][s] = as_float(capital)
         if on:
             enabled.append(s[0])
     out["trading_strategies_enabled"][()] = float(len(enabled))
@@ -544,14 +322,14 @@ def _strategies(out: Series) -> list[str]:
     )
     for name, mode, win_rate, pf, expectancy, drawdown, best, worst, hold in rows:
         key = (metrics.label(name), mode)
-        out["trading_strategy_win_rate_percent"][key] = _f(win_rate)
+        out["trading_strategy_win_rate_percent"][key] = as_float(win_rate)
         if pf is not None:
-            out["trading_strategy_profit_factor_ratio"][key] = _f(pf)
-        out["trading_strategy_expectancy_rupees"][key] = _f(expectancy)
-        out["trading_strategy_max_drawdown_rupees"][key] = _f(drawdown)
-        out["trading_strategy_best_trade_rupees"][key] = _f(best)
-        out["trading_strategy_worst_trade_rupees"][key] = _f(worst)
-        out["trading_strategy_avg_hold_seconds"][key] = _f(hold) * 60.0
+            out["trading_strategy_profit_factor_ratio"][key] = as_float(pf)
+        out["trading_strategy_expectancy_rupees"][key] = as_float(expectancy)
+        out["trading_strategy_max_drawdown_rupees"][key] = as_float(drawdown)
+        out["trading_strategy_best_trade_rupees"][key] = as_float(best)
+        out["trading_strategy_worst_trade_rupees"][key] = as_float(worst)
+        out["trading_strategy_avg_hold_seconds"][key] = as_float(hold) * 60.0
     return enabled
 
 
