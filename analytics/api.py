@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics import selectors, stats, trade_stats
-from analytics.report import ALL_MODES, capital_for, report_filters
+from analytics.report_filters import ALL_MODES, capital_for, report_filters
 from journal.api import TRADE_FILTERS
 from journal.filters import TradeFilterSet, refuse_empty_choices
 from trading import access

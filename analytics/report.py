@@ -15,7 +15,6 @@ modes") or ``mode=ALL`` mixes every mode.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,20 +23,17 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute, TruncDate
-from django.http import QueryDict
 from django.utils import timezone
 
-from analytics import buckets, research, stats, trade_stats
-from analytics.returns import TradeColumns, daily_net, daily_net_from_trades
-from journal.filters import TRADE_FILTER_NAMES, TradeFilterSet, filter_trades
-from journal.selectors import daily_net_rows
+from analytics import buckets, heatmap, research, stats, trade_stats
+from analytics.report_filters import ReportFilters, capital_for
+from analytics.returns import TradeColumns, daily_net_from_trades
+from journal.filters import TradeFilterSet
 from trading import formats
 from trading.core import attribution
 from trading.core.calendar import IST
 
-ALL_MODES = "ALL"
 SCATTER_MAX_POINTS = 2000  # the most recent trades on the MAE/MFE chart
-SPARKLINE_DAYS = 60
 # The report's Monte Carlo (trade order shuffled, seed MONTE_CARLO_SEED): MONTE_CARLO_RUNS paths, fewer
 # (not under MONTE_CARLO_MIN_RUNS) when paths x trades would pass MONTE_CARLO_CELLS - the page's time.
 MONTE_CARLO_RUNS = 1000
@@ -75,75 +71,6 @@ _ATTRIBUTION_COLUMNS = (
 def _now() -> datetime:
     """When a report is made (IST): its "generated" line and the tearsheet's file name."""
     return timezone.localtime()
-
-
-def capital_for(mode: str) -> float:
-    """Starting capital (rupees) of the equity and the returns: ``TRADING_CAPITAL``."""
-    return float(settings.TRADING_CAPITAL)
-
-
-# --- Filters ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ReportFilters:
-    """The bound TradeFilterSet of a report and its mode (``PAPER``... or ``ALL``)."""
-
-    filterset: TradeFilterSet
-    mode: str
-    params: QueryDict
-
-    def is_valid(self) -> bool:
-        return self.filterset.is_valid()
-
-    @property
-    def errors(self) -> dict:
-        return self.filterset.errors
-
-    def labels(self) -> list[tuple[str, str]]:
-        """The active filters as (label, value) for people; the mode first."""
-        out = [("Mode", "All modes" if self.mode == ALL_MODES else self.mode)]
-        data = getattr(self.filterset.form, "cleaned_data", {}) or {}
-        for name, flt in self.filterset.filters.items():
-            value = data.get(name)
-            if name == "mode" or value in (None, "", [], ()):
-                continue
-            out.append((str(flt.label or name), str(value)))
-        return out
-
-    def query(self) -> str:
-        """The filters as a query string (for the tearsheet link and the journal link)."""
-        params = QueryDict(mutable=True)
-        for name in TRADE_FILTER_NAMES:
-            for value in self.params.getlist(name):
-                params.appendlist(name, value)
-        if "mode" not in params:
-            params["mode"] = self.mode
-        if params.get("mode") == ALL_MODES:
-            params["mode"] = ""
-        return params.urlencode()
-
-
-def report_filters(query: Mapping[str, Any] | QueryDict) -> ReportFilters:
-    """The report's filters from a request's query (or a dict of parameters): the journal's
-    TradeFilterSet with the report's mode rule (module docstring). The caller checks ``is_valid()``."""
-    if isinstance(query, QueryDict):
-        params = query.copy()
-    else:
-        params = QueryDict(mutable=True)
-        for key, value in query.items():
-            if value is not None:
-                params[key] = str(value)
-    raw_mode = params.get("mode")
-    if raw_mode is None and not params.get("backtest_run"):
-        mode = str(settings.TRADING_MODE).upper()
-        params["mode"] = mode
-    elif raw_mode is None or raw_mode.strip().upper() in ("", ALL_MODES):
-        mode = ALL_MODES
-        params["mode"] = ""
-    else:
-        mode = raw_mode.strip().upper()
-    return ReportFilters(filterset=filter_trades(params), mode=mode, params=params)
 
 
 # --- The report ----------------------------------------------------------------------------------------
@@ -260,12 +187,6 @@ def _subset(cols: TradeColumns, idx: np.ndarray) -> TradeColumns:
     )
 
 
-def _css(value) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)) or value == 0:
-        return ""
-    return "win" if value > 0 else "loss"
-
-
 def _figures(s: dict[str, Any]) -> tuple[list[Figure], list[tuple[str, list[Figure]]]]:
     """The key-figure strip and the full table of figures, formatted."""
     inr, pct, frac, ratio = formats.inr, formats.percent, formats.fraction_percent, formats.ratio
@@ -275,7 +196,13 @@ def _figures(s: dict[str, Any]) -> tuple[list[Figure], list[tuple[str, list[Figu
 
     exp_r = s["expectancy_r"]
     key = [
-        fig("net_pnl", "Net P&L", formats.inr(s["net_pnl"], plus=True), _css(s["net_pnl"]), "after charges"),
+        fig(
+            "net_pnl",
+            "Net P&L",
+            formats.inr(s["net_pnl"], plus=True),
+            formats.pnl_class(s["net_pnl"]),
+            "after charges",
+        ),
         fig("trades", "Trades", formats.grouped(s["trades"], 0)),
         fig("win_rate", "Win rate", pct(s["win_rate"]), hint="net > 0"),
         fig("profit_factor", "Profit factor", ratio(s["profit_factor"]), hint="wins / |losses|"),
@@ -283,7 +210,7 @@ def _figures(s: dict[str, Any]) -> tuple[list[Figure], list[tuple[str, list[Figu
             "expectancy",
             "Expectancy",
             inr(s["expectancy"]),
-            _css(s["expectancy"]),
+            formats.pnl_class(s["expectancy"]),
             "per trade",
             f"{ratio(exp_r)}R per trade" if exp_r is not None else "per trade",
         ),
@@ -303,8 +230,8 @@ def _figures(s: dict[str, Any]) -> tuple[list[Figure], list[tuple[str, list[Figu
         (
             "P&L",
             [
-                fig("net_pnl", "Net P&L", inr(s["net_pnl"]), _css(s["net_pnl"])),
-                fig("gross_pnl", "Gross P&L", inr(s["gross_pnl"]), _css(s["gross_pnl"])),
+                fig("net_pnl", "Net P&L", inr(s["net_pnl"]), formats.pnl_class(s["net_pnl"])),
+                fig("gross_pnl", "Gross P&L", inr(s["gross_pnl"]), formats.pnl_class(s["gross_pnl"])),
                 fig("charges", "Charges", inr(s["charges"])),
                 fig("charges_pct_of_gross", "Charges % of gross", pct(s["charges_pct_of_gross"])),
                 fig("capital", "Starting capital", inr(s["capital"], 0)),
@@ -320,15 +247,25 @@ def _figures(s: dict[str, Any]) -> tuple[list[Figure], list[tuple[str, list[Figu
                     f"{formats.grouped(s['trades'], 0)} ({s['wins']} won, {s['losses']} lost)",
                 ),
                 fig("win_rate", "Win rate", pct(s["win_rate"])),
-                fig("average_win", "Average win", inr(s["average_win"]), _css(s["average_win"])),
-                fig("average_loss", "Average loss", inr(s["average_loss"]), _css(s["average_loss"])),
+                fig("average_win", "Average win", inr(s["average_win"]), formats.pnl_class(s["average_win"])),
+                fig(
+                    "average_loss",
+                    "Average loss",
+                    inr(s["average_loss"]),
+                    formats.pnl_class(s["average_loss"]),
+                ),
                 fig("payoff_ratio", "Payoff ratio", ratio(s["payoff_ratio"])),
                 fig("profit_factor", "Profit factor", ratio(s["profit_factor"])),
-                fig("expectancy", "Expectancy", inr(s["expectancy"]), _css(s["expectancy"])),
+                fig("expectancy", "Expectancy", inr(s["expectancy"]), formats.pnl_class(s["expectancy"])),
                 fig("expectancy_r", "Expectancy (R)", ratio(exp_r) + ("R" if exp_r is not None else "")),
                 fig("sqn", "SQN", ratio(s["sqn"])),
-                fig("largest_win", "Largest win", inr(s["largest_win"]), _css(s["largest_win"])),
-                fig("largest_loss", "Largest loss", inr(s["largest_loss"]), _css(s["largest_loss"])),
+                fig("largest_win", "Largest win", inr(s["largest_win"]), formats.pnl_class(s["largest_win"])),
+                fig(
+                    "largest_loss",
+                    "Largest loss",
+                    inr(s["largest_loss"]),
+                    formats.pnl_class(s["largest_loss"]),
+                ),
                 fig(
                     "streaks",
                     "Longest streaks",
@@ -349,15 +286,20 @@ def _figures(s: dict[str, Any]) -> tuple[list[Figure], list[tuple[str, list[Figu
                 fig("max_drawdown_ratio", "Max drawdown %", frac(s["max_drawdown_ratio"])),
                 fig("longest_drawdown", "Longest drawdown", f"{days} trading day{'s' if days != 1 else ''}"),
                 fig("recovery_factor", "Recovery factor", ratio(s["recovery_factor"])),
-                fig("best_day_net", "Best day", inr(s["best_day_net"]), _css(s["best_day_net"])),
-                fig("worst_day_net", "Worst day", inr(s["worst_day_net"]), _css(s["worst_day_net"])),
+                fig("best_day_net", "Best day", inr(s["best_day_net"]), formats.pnl_class(s["best_day_net"])),
+                fig(
+                    "worst_day_net",
+                    "Worst day",
+                    inr(s["worst_day_net"]),
+                    formats.pnl_class(s["worst_day_net"]),
+                ),
                 fig("days", "Trading days", formats.grouped(s["days"], 0)),
             ],
         ),
         (
             "Returns (daily, on the capital)",
             [
-                fig("cagr", "CAGR", frac(s["cagr"]), _css(s["cagr"])),
+                fig("cagr", "CAGR", frac(s["cagr"]), formats.pnl_class(s["cagr"])),
                 fig("annual_volatility", "Annual volatility", frac(s["annual_volatility"])),
                 fig("sharpe", "Sharpe", ratio(s["sharpe"])),
                 fig("sortino", "Sortino", ratio(s["sortino"])),
@@ -373,51 +315,13 @@ def _figures(s: dict[str, Any]) -> tuple[list[Figure], list[tuple[str, list[Figu
         (
             "Excursions",
             [
-                fig("average_mae", "Average MAE", inr(s["average_mae"]), _css(s["average_mae"])),
-                fig("average_mfe", "Average MFE", inr(s["average_mfe"]), _css(s["average_mfe"])),
+                fig("average_mae", "Average MAE", inr(s["average_mae"]), formats.pnl_class(s["average_mae"])),
+                fig("average_mfe", "Average MFE", inr(s["average_mfe"]), formats.pnl_class(s["average_mfe"])),
                 fig("exit_efficiency", "Exit efficiency", frac(s["exit_efficiency"], 0)),
             ],
         ),
     ]
     return key, groups
-
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def _monthly(daily: pd.Series, returns: pd.Series) -> dict[str, Any]:
-    """The heat map: a row per year, a cell per month (return % and net), the year's compounded return."""
-    rets = stats.monthly_returns(returns) if len(returns) else {}
-    nets = stats.monthly_net(daily) if len(daily) else {}
-    years = stats.yearly_returns(returns) if len(returns) else {}
-    biggest = max((abs(v) for v in rets.values() if v is not None), default=0.0)
-    rows = []
-    for year in sorted({int(k[:4]) for k in nets}):
-        cells = []
-        for m in range(1, 13):
-            key = f"{year:04d}-{m:02d}"
-            r = rets.get(key)
-            if key not in nets:
-                cells.append(
-                    {"key": key, "month": _MONTHS[m - 1], "text": "", "net": "", "css": "none", "alpha": 0}
-                )
-                continue
-            alpha = 0.15 + 0.85 * abs(r) / biggest if r is not None and biggest else 0.15
-            cells.append(
-                {
-                    "key": key,
-                    "month": _MONTHS[m - 1],
-                    "text": formats.fraction_percent(r),
-                    "net": formats.inr(nets[key], 0),
-                    "css": _css(r) or "flat",
-                    "alpha": f"{alpha:.2f}",
-                }
-            )
-        total = years.get(year)
-        rows.append(
-            {"year": year, "cells": cells, "total": formats.fraction_percent(total), "css": _css(total)}
-        )
-    return {"months": _MONTHS, "rows": rows}
 
 
 def _group_row(label: str, cols: TradeColumns) -> dict[str, Any]:
@@ -429,7 +333,7 @@ def _group_row(label: str, cols: TradeColumns) -> dict[str, Any]:
         "win_rate": formats.percent(trade_stats.win_rate(cols.net)),
         "net_value": net,
         "net": formats.inr(net),
-        "css": _css(net),
+        "css": formats.pnl_class(net),
         "expectancy": formats.inr(trade_stats.expectancy(cols.net)),
         "profit_factor": formats.ratio(trade_stats.profit_factor(cols.net)),
         "average_r": formats.ratio(trade_stats.expectancy_r(cols.r_multiple)),
@@ -573,10 +477,10 @@ def _strategies(data: _Trades, capital: float) -> list[dict[str, Any]]:
                 "cells": [
                     (formats.grouped(s["trades"], 0), ""),
                     (formats.percent(s["win_rate"]), ""),
-                    (formats.inr(s["net_pnl"]), _css(s["net_pnl"])),
+                    (formats.inr(s["net_pnl"]), formats.pnl_class(s["net_pnl"])),
                     (formats.ratio(s["profit_factor"]), ""),
-                    (formats.inr(s["expectancy"]), _css(s["expectancy"])),
-                    (formats.ratio(s["expectancy_r"]), _css(s["expectancy_r"])),
+                    (formats.inr(s["expectancy"]), formats.pnl_class(s["expectancy"])),
+                    (formats.ratio(s["expectancy_r"]), formats.pnl_class(s["expectancy_r"])),
                     (formats.inr(s["max_drawdown"]), "loss" if s["max_drawdown"] else ""),
                     (formats.ratio(s["sharpe"]), ""),
                 ],
@@ -613,7 +517,9 @@ def _attribution(data: _Trades) -> dict[str, Any]:
                 "attributed": agg["attributed"],
                 "gross": formats.inr(agg["gross_attributed"]),
                 "parts": {c: _json(agg[c]) for c in attribution.COMPONENTS},
-                "texts": [(c, formats.inr(agg[c]), _css(agg[c])) for c in attribution.COMPONENTS],
+                "texts": [
+                    (c, formats.inr(agg[c]), formats.pnl_class(agg[c])) for c in attribution.COMPONENTS
+                ],
             }
         )
     return {
@@ -684,7 +590,7 @@ def build_report(filters: ReportFilters, *, capital: float | None = None, rf: fl
         summary=summary,
         key_figures=key_figures,
         figure_groups=groups,
-        monthly=_monthly(daily, returns),
+        monthly=heatmap.monthly_heatmap(daily, returns),
         breakdowns=_breakdowns(data, filters.filterset),
         strategies=_strategies(data, capital),
         attribution=attr,
@@ -710,23 +616,3 @@ def monte_carlo_section(net: np.ndarray, capital: float) -> dict[str, Any] | Non
         net, method="shuffle", runs=runs, seed=MONTE_CARLO_SEED, capital=capital, floor=floor
     )
     return {"result": result, "chart": research.band_polylines(result), "floor": floor}
-
-
-# --- The home page's sparkline ----------------------------------------------------------------------------
-
-
-def equity_sparkline(*, mode: str, days: int = SPARKLINE_DAYS) -> dict[str, Any]:
-    """The equity (capital + cumulative net P&L, rupees) at the close of the last ``days`` trading days
-    of ``mode``, from the per-day performance rows: ``{"dates", "equity", "capital", "last"}``."""
-    capital = capital_for(mode)
-    rows = daily_net_rows(mode=mode)
-    if not rows:
-        return {"dates": [], "equity": [], "capital": capital, "last": capital}
-    equity = stats.equity_curve(daily_net(rows, end=max(timezone.localdate(), rows[-1][0])), capital)
-    tail = equity.iloc[-days:]
-    return {
-        "dates": [d.strftime("%Y-%m-%d") for d in tail.index],
-        "equity": [_json(v) for v in tail],
-        "capital": capital,
-        "last": float(tail.iloc[-1]),
-    }

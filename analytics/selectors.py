@@ -1,6 +1,6 @@
 """Reads of the analytics API: the journal's filtered trades reduced in the database.
 
-Everything takes a *valid* ``TradeFilterSet`` (``analytics.report.report_filters`` applies the
+Everything takes a *valid* ``TradeFilterSet`` (``analytics.report_filters.report_filters`` applies the
 analytics' mode rule; the caller answers 400 otherwise) and returns plain values. Nothing loads the
 trades into Python: totals and sums are one aggregate query, the daily series a ``GROUP BY trade_date``
 (the per-day performance rows when only the dates and the mode filter), streaks a window query, and

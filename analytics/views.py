@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from analytics import tearsheet
-from analytics.report import build_report, report_filters
+from analytics.report import build_report
+from analytics.report_filters import report_filters
 from journal.forms import filter_bar
 from trading import access
 

@@ -238,10 +238,8 @@ def _display(trade: Trade, name: str) -> str:
 
 
 def _css(name: str, value) -> str:
-    if (
-        name in ("gross_pnl", "net_pnl", "pnl_percentage", "r_multiple") or name in _ATTRIBUTION
-    ) and value is not None:
-        return "win" if value > 0 else "loss" if value < 0 else ""
+    if name in ("gross_pnl", "net_pnl", "pnl_percentage", "r_multiple") or name in _ATTRIBUTION:
+        return formats.pnl_class(value)
     return ""
 
 

@@ -77,6 +77,12 @@ def inr(value: Number | None, places: int = 2, *, plus: bool = False) -> str:
     return f"{'+' if plus and not zero else ''}{RUPEE}{text}"
 
 
+def pnl_class(value: Number | None) -> str:
+    """``win`` above zero, ``loss`` below, ``""`` at zero, missing or not finite: the colour of a P&L."""
+    d = to_decimal(value)
+    return "" if d is None or d == 0 else ("win" if d > 0 else "loss")
+
+
 def iv_percent(fraction: Number | None, places: int = IV_PLACES) -> str:
     """Implied volatility stored as a fraction, shown in percent: ``0.131223`` -> ``13.1%``."""
     d = to_decimal(fraction)

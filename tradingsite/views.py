@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 
-from analytics.report import equity_sparkline
+from analytics.sparkline import equity_sparkline
 from journal.selectors import period_nets, recent_trades
 from trading import access
 from trading.execution.overview import desk_overview

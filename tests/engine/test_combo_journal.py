@@ -109,7 +109,8 @@ def test_a_combo_and_its_legs_in_the_journal(paper_desk, day, straddle_strategy)
     assert client.get("/api/combos/?status=nope").status_code == 400
     assert client.get(f"/api/trades/{leg.trade_id}/").json()["combo_id"] == combo.combo_id
     # Analytics by combo and by leg.
-    from analytics.report import build_report, report_filters
+    from analytics.report import build_report
+    from analytics.report_filters import report_filters
 
     tables = {b["name"]: b["rows"] for b in build_report(report_filters({"mode": "PAPER"})).breakdowns}
     [row] = tables["combo"]

@@ -20,7 +20,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from analytics import report as report_module
-from analytics.report import build_report, report_filters
+from analytics.report import build_report
+from analytics.report_filters import report_filters
 from analytics.tearsheet import render_tearsheet
 from journal.models import Trade
 from journal.services import record_trade

@@ -9,7 +9,8 @@ import pytest
 
 from analytics import report as report_module
 from analytics import research
-from analytics.report import MONTE_CARLO_SEED, build_report, report_filters
+from analytics.report import MONTE_CARLO_SEED, build_report
+from analytics.report_filters import report_filters
 from analytics.tearsheet import render_tearsheet
 from journal.models import Trade
 from journal.services import record_trade

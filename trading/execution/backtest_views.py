@@ -18,7 +18,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics.report import build_report, report_filters
+from analytics.report import build_report
+from analytics.report_filters import report_filters
 from journal.models import Trade
 from trading import access
 from trading.choices import DataSource

@@ -63,8 +63,7 @@ def minutes(value) -> str:
 @register.filter
 def pnl_class(value) -> str:
     """``win`` above zero, ``loss`` below, ``""`` at zero or missing: the colour of a P&L."""
-    d = formats.to_decimal(value)
-    return "" if d is None or d == 0 else ("win" if d > 0 else "loss")
+    return formats.pnl_class(value)
 
 
 @register.filter

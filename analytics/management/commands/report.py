@@ -12,7 +12,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analytics import tearsheet
-from analytics.report import build_report, report_filters
+from analytics.report import build_report
+from analytics.report_filters import report_filters
 from journal.filters import TRADE_FILTER_NAMES, TradeFilterSet
 
 
