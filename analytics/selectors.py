@@ -36,9 +36,10 @@ from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMi
 
 from analytics import buckets, trade_stats
 from analytics.returns import daily_net
+from journal import selectors as journal_selectors
 from journal.accumulator import join_runs
 from journal.filters import TradeFilterSet
-from journal.models import DailyPerformance, StrategyPerformance
+from journal.models import StrategyPerformance
 from journal.selectors import STRATEGY_COUNTABLE
 from trading.choices import ExitType, Side
 from trading.core import attribution
@@ -116,15 +117,7 @@ def trade_sums(filterset: TradeFilterSet) -> trade_stats.TradeSums:
 
 def _day_rows(filterset: TradeFilterSet) -> QuerySet:
     """The per-day performance rows (with trades) of a daily-countable filter: its dates and mode."""
-    data = filterset.form.cleaned_data
-    rows = DailyPerformance.objects.filter(trades__gt=0)
-    if data.get("date_from"):
-        rows = rows.filter(date__gte=data["date_from"])
-    if data.get("date_to"):
-        rows = rows.filter(date__lte=data["date_to"])
-    if data.get("mode"):
-        rows = rows.filter(mode=data["mode"])
-    return rows
+    return journal_selectors.daily_rows(filterset).filter(trades__gt=0)
 
 
 def _performance_rows(filterset: TradeFilterSet) -> tuple[QuerySet | None, bool]:

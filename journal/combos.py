@@ -48,7 +48,7 @@ COMBO_FIELDS = (
     "backtest_run_id",
 )
 # What the engine reports of the money: the journal sums its trades instead.
-_ENGINE_TOTALS = ("gross_pnl", "total_charges", "net_pnl")
+COMBO_TOTALS = ("gross_pnl", "total_charges", "net_pnl")
 
 
 def combo_record(*, now: datetime, **facts) -> Combo:
@@ -58,7 +58,7 @@ def combo_record(*, now: datetime, **facts) -> Combo:
     Unknown fields, a status or exit type outside their choices, or an exit before the entry raise
     ``ValidationError`` naming the field. The money totals are the legs' (``combo_refresh_totals``).
     """
-    for name in _ENGINE_TOTALS:
+    for name in COMBO_TOTALS:
         facts.pop(name, None)
     unknown = sorted(set(facts) - set(COMBO_FIELDS))
     if unknown:

@@ -410,15 +410,7 @@ def import_combo_facts(legs: list[dict]) -> dict:
         "exit_reason": "Imported from a Zerodha Console tradebook: legs opened together",
         "legs": [
             {
-                "leg": i + 1,
-                "instrument": leg.instrument,
-                "side": leg.side,
-                "strike": leg.strike,
-                "expiry": leg.expiry.isoformat(),
-                "lots": leg.lots,
-                "lot_size": leg.lot_size,
-                "premium": leg.premium,
-                "iv": None,
+                **leg.facts(i + 1, iv=None),  # a tradebook has no IV
                 "trade_id": tid,
             }
             for i, (leg, tid) in enumerate(zip(priced, ids))

@@ -59,7 +59,8 @@ def trade_queryset(filterset: TradeFilterSet | None) -> QuerySet:
     return qs.order_by(*HISTORY_ORDER)
 
 
-def _daily_rows(filterset: TradeFilterSet | None) -> QuerySet:
+def daily_rows(filterset: TradeFilterSet | None) -> QuerySet:
+    """The per-day performance rows of a filter's dates and mode (every row without a filter)."""
     data = filterset.form.cleaned_data if filterset is not None else {}
     rows = DailyPerformance.objects.all()
     if data.get("date_from"):
@@ -84,7 +85,7 @@ def _strategy_rows(filterset: TradeFilterSet) -> QuerySet | None:
 def _performance_rows(filterset: TradeFilterSet | None) -> QuerySet | None:
     """Performance rows whose sums are the filtered set's counts and totals, or None."""
     if filterset is None or filterset.is_daily_countable:
-        return _daily_rows(filterset)
+        return daily_rows(filterset)
     return _strategy_rows(filterset)
 
 
@@ -162,7 +163,7 @@ def trade_history_page(
             return [], total
         return list(qs[offset : offset + page_size]), total
 
-    rows = _daily_rows(filterset)
+    rows = daily_rows(filterset)
     if offset == 0:
         total = rows.aggregate(n=Sum("trades"))["n"] or 0
         return (list(qs[:page_size]) if total else []), total

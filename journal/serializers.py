@@ -25,6 +25,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from journal import spreadsheet
+from journal.combos import COMBO_FIELDS, COMBO_TOTALS
 from journal.derive import derive_trade
 from journal.models import Combo, Trade
 
@@ -309,30 +310,8 @@ class ComboSerializer(serializers.ModelSerializer):
     class Meta:
         model = Combo
         fields = (
-            "combo_id",
-            "strategy_name",
-            "symbol",
-            "template",
-            "product",
-            "direction",
-            "entry_mode",
-            "data_source",
-            "status",
-            "entry_time",
-            "exit_time",
-            "exit_type",
-            "exit_reason",
-            "policy_note",
-            "gross_pnl",
-            "total_charges",
-            "net_pnl",
-            "payoff_known",
-            "max_profit",
-            "max_loss",
-            "breakevens",
-            "margin",
-            "margin_is_estimate",
-            "legs",
+            *(name for name in COMBO_FIELDS if name not in ("engine", "backtest_run_id")),
+            *COMBO_TOTALS,
             "trades",
         )
         read_only_fields = fields

@@ -347,15 +347,7 @@ def combo_facts(combo: OpenCombo, *, mode: str, data_source: str) -> dict:
         "margin_is_estimate": combo.margin_is_estimate,
         "legs": [
             {
-                "leg": i + 1,
-                "instrument": leg.instrument,
-                "side": leg.side,
-                "strike": leg.strike,
-                "expiry": leg.expiry.isoformat(),
-                "lots": leg.lots,
-                "lot_size": leg.lot_size,
-                "premium": leg.premium,
-                "iv": leg.iv,
+                **leg.facts(i + 1, iv=leg.iv),
                 "status": combo.leg_status.get(i, ""),
                 "reentries": combo.reentries.get(i, 0),
             }

@@ -233,6 +233,20 @@ def fills_of(answer: BrokerOrder) -> list[Fill]:
     return [(int(quantity), Decimal(str(price)), time) for quantity, price, time in fills]
 
 
+def contract_fields(request: OrderRequest, fills: list[Fill]) -> dict:
+    """What an ``OpenPosition`` takes from its entry order: the contract and the time of its last fill."""
+    return {
+        "index": request.index,
+        "tradingsymbol": request.tradingsymbol,
+        "exchange": request.exchange,
+        "option_type": request.option_type,
+        "strike": float(request.strike),
+        "expiry": request.expiry,
+        "lot_size": int(request.lot_size),
+        "entry_time": max(time for _, _, time in fills),
+    }
+
+
 def fills_or_average(answer: BrokerOrder, record: OrderRecord, at: datetime) -> list[Fill]:
     """The fills of an answer; when the broker gave only a filled quantity and an average price, one
     fill at that price (at the fill time, else ``at``)."""

@@ -437,6 +437,20 @@ class PricedLeg:
     def is_option(self) -> bool:
         return self.instrument != FUT
 
+    def facts(self, number: int, *, iv: float | None) -> dict:
+        """The leg as a combo's journal stores it (``number`` from 1; ``iv`` the one to record)."""
+        return {
+            "leg": number,
+            "instrument": self.instrument,
+            "side": self.side,
+            "strike": self.strike,
+            "expiry": self.expiry.isoformat(),
+            "lots": self.lots,
+            "lot_size": self.lot_size,
+            "premium": self.premium,
+            "iv": iv,
+        }
+
 
 def priced_leg(
     index: str,
