@@ -194,6 +194,23 @@ def _header(text: str) -> list[str]:
     return [h.strip().lower() for h in first]
 
 
+def _data_rows(reader: csv.DictReader, result: ParseResult, header: list[str]):
+    """(line number, row) of each non-blank data row; a row with more fields than the header is an
+    error of ``result`` and skipped. Counts the rows in ``result.rows``."""
+    start = 2
+    for row in reader:
+        line = start
+        start = reader.line_num + 1
+        if not any((v or "").strip() for k, v in row.items() if k is not None):
+            continue
+        result.rows += 1
+        if None in row:
+            fields = len(header) + len(row[None])
+            result.errors.append(RowError(line, f"{fields} fields, the header has {len(header)}"))
+            continue
+        yield line, row
+
+
 def detect_kind(text: str) -> str:
     """``zerodha`` or ``journal`` from the header line; ImportFileError for anything else."""
     header = set(_header(text))
@@ -444,18 +461,7 @@ def parse_zerodha_tradebook(text: str) -> ParseResult:
     fills: list[Fill] = []
     seen: dict[str, int] = {}
     futures = 0
-    start = 2
-    for row in reader:
-        line = start
-        start = reader.line_num + 1
-        if not any((v or "").strip() for k, v in row.items() if k is not None):
-            continue
-        result.rows += 1
-        if None in row:
-            result.errors.append(
-                RowError(line, f"{len(header) + len(row[None])} fields, the header has {len(header)}")
-            )
-            continue
+    for line, row in _data_rows(reader, result, header):
         try:
             fill = _zerodha_fill(row, line)
         except ValueError as exc:
@@ -540,16 +546,7 @@ def parse_journal_csv(text: str, *, raw_fields: tuple[str, ...] = ()) -> ParseRe
         result.errors.append(RowError(1, "missing column(s): entry_time, exit_time, entry_price, ..."))
         return result
     seen: dict[str, int] = {}
-    start = 2
-    for row in reader:
-        line = start
-        start = reader.line_num + 1
-        if not any((v or "").strip() for k, v in row.items() if k is not None):
-            continue
-        result.rows += 1
-        if None in row:
-            result.errors.append(RowError(line, f"more fields than the header's {len(header)}"))
-            continue
+    for line, row in _data_rows(reader, result, header):
         raw: dict = {}
         try:
             for name in wanted:
