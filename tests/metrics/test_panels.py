@@ -457,6 +457,9 @@ def test_every_panel_shows_the_truth(stack, record_property):
     run_session(app, SESSION, range(355, 376))  # the close: square-off
     watcher.stopped.set()
     assert stack.wait_for(market_session, lambda v: v == 0) == 0  # its last bar closed at 15:30
+    # The breaker's and the kill switch's e-mails go out from the worker's notifier, in its own time.
+    sent = 'sum(trading_notifications_total{channel="email", outcome="sent"})'
+    assert stack.wait_for(sent, lambda v: v >= 1, timeout=60), stack.logs()
     time.sleep(2 * SCRAPE)  # a scrape and a rule evaluation after it
 
     # Every panel: no errors, data, and each waiting one moved.

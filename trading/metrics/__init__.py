@@ -343,6 +343,9 @@ def websocket_event_lag(seconds: float) -> None:
     definitions.WEBSOCKET_EVENT_LAG.observe(max(float(seconds), 0.0))
 
 
+NOTIFICATION_OUTCOMES = ("sent", "failed", "rate_limited", "retried")
+
+
 @_safe
 def notification(channel: str, outcome: str) -> None:
     """Count one notification attempt's outcome (sent, failed, rate_limited, retried) on a channel."""
@@ -377,9 +380,13 @@ def preset(
     modes: Iterable[str] = (),
     order_types: Iterable[str] = (),
     errors: Iterable[tuple[str, str]] = (),
+    notification_channels: Iterable[str] = (),
 ) -> None:
     """Create the known label sets of the event counters and histograms at 0 when a process starts:
     a series that first appears already at 1 hides that event from ``increase()``/``rate()``."""
+    for channel in notification_channels:
+        for outcome in NOTIFICATION_OUTCOMES:
+            definitions.NOTIFICATIONS.labels(reason_label(channel, "other"), outcome)
     names = [label(s) for s in strategies]
     modes = [label(m).upper() for m in modes]
     for mode in modes:

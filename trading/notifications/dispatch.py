@@ -146,6 +146,8 @@ class Notifier:
         self.index = (index or settings.TRADING_INDEX).upper()
         self._spool_since: float | None = None
         self._spool_alerted = False
+        # Each channel's outcomes exist at 0 before its first message (rate() then sees that one).
+        metrics.preset(notification_channels=[channel.transport.name for channel in self.channels])
 
     # --- sending ---
     def deliver(self, channel: Channel, message: Message, *, deadline: float) -> bool:
