@@ -46,7 +46,7 @@ RATES = (1, 2, 5, 10, 25, 50, 100, 150, 200, 300, 400, 600)
 
 def _django(db_url: str):
     os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("SECRET_KEY", "bench-only-secret")
+    os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 48)  # long enough for DEBUG off
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
     import django
 
@@ -114,7 +114,7 @@ def start_server(db_url: str, port: int, workers: int) -> subprocess.Popen:
     env = dict(
         os.environ,
         DATABASE_URL=db_url,
-        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-secret"),
+        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-" + "k" * 48),
         DEBUG="0",
         LOG_LEVEL="WARNING",
         ALLOWED_HOSTS="127.0.0.1,localhost",

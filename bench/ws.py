@@ -84,7 +84,7 @@ class Stack:
             VAR_DIR=str(tmp / "var"),
             TRADE_SPOOL_PATH=str(tmp / "spool.jsonl"),
             PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"),
-            SECRET_KEY="bench-ws-" + os.urandom(8).hex(),
+            SECRET_KEY="bench-ws-" + os.urandom(32).hex(),  # long enough for DEBUG off
             DEBUG="0",
             ALLOWED_HOSTS="127.0.0.1,localhost",
             TELEGRAM_BOT_TOKEN="",
@@ -101,12 +101,11 @@ class Stack:
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True)
 
     def prepare(self) -> tuple[str, str]:
-        """Migrate; a staff user with an API token and a session; returns (token, session cookie)."""
+        """Migrate; a viewer with an API token and a session; returns (token, session cookie)."""
         self.manage("migrate", "-v0")
         import django
 
         django.setup()
-        from django.contrib.auth import get_user_model
         from django.test import Client
         from rest_framework.authtoken.models import Token
 
@@ -114,7 +113,9 @@ class Stack:
             import redis
 
             redis.Redis.from_url(self.env["REDIS_URL"]).delete("desk:relay:leader", "desk:relay:position")
-        user = get_user_model().objects.create_user("bench", password="pw", is_staff=True)
+        from trading import access
+
+        user = access.desk_user_save(username="bench", role=access.VIEWER, password="pw").user
         token = Token.objects.create(user=user).key
         client = Client()
         client.login(username="bench", password="pw")
