@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -181,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     if "desk_ci" in args.db:
         raise SystemExit("refusing to benchmark the CI database")
 
-    # A key strong enough for DEBUG off (bench/api.py's default is too short for the settings' check).
-    os.environ.setdefault("SECRET_KEY", "bench-analytics-only-" + "k" * 48)
+    # The environment's key, or this run's own (strong enough for DEBUG off); bench.api reads the same.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     t0 = time.perf_counter()
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     token, count = journal_bench.prepare(args.db, args.trades)

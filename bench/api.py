@@ -24,6 +24,7 @@ import asyncio
 import csv
 import http.client
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -44,9 +45,13 @@ RATES = (1, 2, 5, 10, 25, 50, 100, 150, 200, 300, 400, 600)
 # --- Set-up ------------------------------------------------------------------------------------------
 
 
+# The environment's key, or one made for this run (long enough for DEBUG off); never a fixed one.
+BENCH_SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50)
+
+
 def _django(db_url: str):
     os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + "k" * 48)  # long enough for DEBUG off
+    os.environ.setdefault("SECRET_KEY", BENCH_SECRET_KEY)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
     import django
 
@@ -114,7 +119,7 @@ def start_server(db_url: str, port: int, workers: int) -> subprocess.Popen:
     env = dict(
         os.environ,
         DATABASE_URL=db_url,
-        SECRET_KEY=os.environ.get("SECRET_KEY", "bench-only-" + "k" * 48),
+        SECRET_KEY=os.environ.get("SECRET_KEY", BENCH_SECRET_KEY),
         DEBUG="0",
         LOG_LEVEL="WARNING",
         ALLOWED_HOSTS="127.0.0.1,localhost",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,7 +37,7 @@ PG_PORT = int(os.environ.get("FAULTS_PG_PORT", str(18500 + _CI_OFFSET)))
 REDIS_PORT = int(os.environ.get("FAULTS_REDIS_PORT", str(18501 + _CI_OFFSET)))
 WEB_PORT = int(os.environ.get("FAULTS_WEB_PORT", str(18510 + _CI_OFFSET)))
 TEMPLATE = "desk_faults_template"
-SECRET = "fault-suite-" + "0123456789abcdef" * 4  # strong enough for DEBUG off
+SECRET = secrets.token_urlsafe(50)  # this run's own key, strong enough for DEBUG off
 
 
 def _in_ci() -> bool:
