@@ -18,7 +18,6 @@ import functools
 import itertools
 import threading
 from collections.abc import Callable
-from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -113,10 +112,10 @@ class PaperBroker(Broker):
                     updated_at=at,
                 )
                 self._store(request, order, at)
-                return deepcopy(order)
+                return order.copy()
             children = request.split()
             if len(children) == 1:
-                return deepcopy(self._place_one(request, market, at))
+                return self._place_one(request, market, at).copy()
             self._parents[request.client_order_id] = (request, [child.client_order_id for child in children])
             for child in children:
                 self._place_one(child, market, at)
@@ -139,7 +138,7 @@ class PaperBroker(Broker):
                 return self._parent(client_order_id)
             if client_order_id not in self._book:
                 raise OrderNotFound(client_order_id)
-            return deepcopy(self._cancel_one(client_order_id))
+            return self._cancel_one(client_order_id).copy()
 
     def find_by_tag(self, tag: str) -> BrokerOrder | None:
         """Paper orders are keyed by their tag: the same as ``order_status``."""
@@ -217,7 +216,7 @@ class PaperBroker(Broker):
                         continue
                     self._fill(entry.order, decision)
                 self._notify(entry)
-                changed.append(deepcopy(entry.order))
+                changed.append(entry.order.copy())
             parents = {
                 parent_id
                 for parent_id, (_, child_ids) in self._parents.items()
@@ -233,7 +232,7 @@ class PaperBroker(Broker):
         child to its split parent."""
         with self._lock:
             at = order.updated_at or request.created_at or datetime.now(UTC)
-            self._book[request.client_order_id] = _Entry(request, deepcopy(order), at)
+            self._book[request.client_order_id] = _Entry(request, order.copy(), at)
             if parent_client_order_id:
                 parent = self._parents.setdefault(parent_client_order_id, (request, []))
                 if request.client_order_id not in parent[1]:
@@ -257,11 +256,11 @@ class PaperBroker(Broker):
         if client_order_id in self._parents:
             return self._parent(client_order_id)
         entry = self._book.get(client_order_id)
-        return deepcopy(entry.order) if entry else None
+        return entry.order.copy() if entry else None
 
     def _parent(self, client_order_id: str) -> BrokerOrder:
         _, child_ids = self._parents[client_order_id]
-        children = [deepcopy(self._book[child_id].order) for child_id in child_ids if child_id in self._book]
+        children = [self._book[child_id].order.copy() for child_id in child_ids if child_id in self._book]
         return BrokerOrder.parent_of(client_order_id, children)
 
     def _store(self, request: OrderRequest, order: BrokerOrder, at: datetime) -> _Entry:
@@ -272,7 +271,7 @@ class PaperBroker(Broker):
 
     def _notify(self, entry: _Entry) -> None:
         if self.on_update is not None:
-            self.on_update(entry.request, deepcopy(entry.order))
+            self.on_update(entry.request, entry.order.copy())
 
     def _place_one(self, request: OrderRequest, market: MarketBar | None, at: datetime) -> BrokerOrder:
         quote = fills.quote_from_bar(market, request.expiry, request.strike, request.option_type)

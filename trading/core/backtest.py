@@ -28,7 +28,6 @@ from trading.core import engine, risk
 from trading.core.bars import DayBars
 from trading.core.features import COLUMNS, FeatureStream
 from trading.core.live import closing_spot
-from trading.core.market_context import mark_price
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
 from trading.core.state import EngineConfig, EngineState, OpenCombo, OpenPosition, SignalInput, StrategySlot
@@ -137,16 +136,17 @@ def _index_ns(frame: pd.DataFrame) -> np.ndarray:
 
 class FeatureRow(Mapping):
     """Row ``i`` of a session's feature columns (``COLUMNS`` and ``time``), as ``feature_frame``'s
-    records give it: built only when the engine reads it (a signal, an entry, a close)."""
+    records give it: built only when the engine reads it (a signal, an entry, a close), each value
+    as ``ndarray.tolist`` gives it (``item()``: Python floats, ints, bools, dates)."""
 
     __slots__ = ("_values", "_i", "_time", "_row")
 
-    def __init__(self, values: Mapping[str, list], i: int, time: datetime) -> None:
+    def __init__(self, values: Mapping[str, np.ndarray], i: int, time: datetime) -> None:
         self._values, self._i, self._time, self._row = values, i, time, None
 
     def _built(self) -> dict:
         if self._row is None:
-            self._row = {name: self._values[name][self._i] for name in COLUMNS}
+            self._row = {name: _python(self._values[name][self._i]) for name in COLUMNS}
             self._row["time"] = self._time
         return self._row
 
@@ -164,6 +164,11 @@ class FeatureRow(Mapping):
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._built().get(key, default)
+
+
+def _python(value: Any) -> Any:
+    """A numpy scalar as the Python value ``tolist`` would give; anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class SessionSignals:
@@ -258,7 +263,13 @@ def _position_marks(day: DayBars, position: OpenPosition, lo: int, hi: int) -> n
 
 
 def hold_quietly(
-    day: DayBars, start: int, stop: int, state: EngineState, config: EngineConfig, times_ns: np.ndarray
+    day: DayBars,
+    start: int,
+    stop: int,
+    state: EngineState,
+    config: EngineConfig,
+    times_ns: np.ndarray,
+    marks: dict[str, np.ndarray] | None = None,
 ) -> int:
     """Bars ``start..`` of ``day`` while positions are held and nothing else happens: the first bar
     (< ``stop``, the next signal) on which a cycle might do something is returned, and the bars
@@ -270,7 +281,9 @@ def hold_quietly(
     the stop, the target or the highest trailing stop it could have. On the bars skipped, ``_mark``'s
     effects are applied in one step: the last mark, the high and low water, and the trailing stop of
     the new high water (the trail only ratchets up with the high water, so that is where the bar-by-
-    bar updates end). Only a few marks go through ``mark_price`` itself: the extremes and the last.
+    bar updates end). Only the extremes and the last mark are rounded to the tick (``_mark_stretch``).
+    ``marks`` (position id -> its float marks over the whole session) keeps them between the calls of
+    one session: a position's marks are worked out once per session, then sliced.
     """
     if start >= stop:
         return start
@@ -280,14 +293,18 @@ def hold_quietly(
     second_of_day = (ist % _DAY_NS) // _NS
     square_off = cfg.square_off_at.hour * 3600 + cfg.square_off_at.minute * 60 + cfg.square_off_at.second
     busy = second_of_day >= square_off
-    marks = {}
+    stretch = {}
     for position in state.positions.values():
         busy |= at >= _ns(market_calendar.session_close(position.expiry))
         busy |= (ist // _DAY_NS) > ((_ns(position.entry_time) + _IST_NS) // _DAY_NS)
         if cfg.max_hold_minutes:
             busy |= at - _ns(position.entry_time) >= cfg.max_hold_minutes * _MINUTE_NS
-        v = _position_marks(day, position, start, stop)
-        marks[position.position_id] = v
+        whole = marks.get(position.position_id) if marks is not None else None
+        if whole is None:
+            whole = _position_marks(day, position, 0, len(day))
+            if marks is not None:
+                marks[position.position_id] = whole
+        v = stretch[position.position_id] = whole[start:stop]
         with np.errstate(invalid="ignore"):
             near = v <= float(position.stop) + _TICK + _EPS if position.stop is not None else v < -1
             if position.target is not None:
@@ -307,39 +324,23 @@ def hold_quietly(
     if end == start:
         return start
     for position in state.positions.values():
-        _mark_stretch(day, position, start, end, marks[position.position_id][: end - start])
+        _mark_stretch(position, stretch[position.position_id][: end - start])
     state.last_bar_time = day.bar_time(end - 1)
     return end
 
 
-def _exact_mark(day: DayBars, position: OpenPosition, i: int) -> Decimal | None:
-    """``mark_price`` of the position's quote on bar ``i`` - the quote read by index from the arrays,
-    the same floats ``OptionChain.quote`` gives (no ``MarketBar`` is built)."""
-    try:
-        e = day.expiries.index(position.expiry)
-    except ValueError:
-        return None
-    slots = np.flatnonzero(day.strikes[i, e] == position.strike)
-    if slots.size == 0:
-        return None
-    s = int(slots[0])
-    side = "call" if position.option_type in ("CE", "CALL") else "put"
-    quote = {name: float(getattr(day, f"{side}_{name}")[i, e, s]) for name in ("ltp", "bid", "ask")}
-    return mark_price(quote)
+def _mark_stretch(position: OpenPosition, v: np.ndarray) -> None:
+    """``exits._mark`` of every bar of a quiet stretch at once (see ``hold_quietly``).
 
-
-def _mark_stretch(day: DayBars, position: OpenPosition, start: int, end: int, v: np.ndarray) -> None:
-    """``exits._mark`` of every bar ``start..end-1`` at once (see ``hold_quietly``)."""
+    ``v`` holds the floats ``mark_price`` rounds (the LTP, else the bid/ask mid, computed as it does),
+    and its rounding to the tick is monotonic, so the highest mark is the tick of the highest float,
+    the lowest the tick of the lowest, and only those and the last go through ``risk.to_tick``.
+    """
     known = np.flatnonzero(~np.isnan(v))
     if known.size == 0:
         return
-    top, bottom = np.nanmax(v), np.nanmin(v)
-    scale = max(1.0, abs(top), abs(bottom)) * 1e-9
-    # Floats order the marks but for rounding: the tick of each near-extreme bar is taken exactly.
-    highs = [_exact_mark(day, position, start + int(j)) for j in np.flatnonzero(v >= top - scale)]
-    lows = [_exact_mark(day, position, start + int(j)) for j in np.flatnonzero(v <= bottom + scale)]
-    last = _exact_mark(day, position, start + int(known[-1]))
-    high, low = max(h for h in highs if h is not None), min(lo for lo in lows if lo is not None)
+    high, low = risk.to_tick(float(np.nanmax(v))), risk.to_tick(float(np.nanmin(v)))
+    last = risk.to_tick(float(v[known[-1]]))
     position.last_price = last
     position.high_water = high if position.high_water is None else max(position.high_water, high)
     position.low_water = low if position.low_water is None else min(position.low_water, low)
@@ -436,8 +437,9 @@ def _trade_session(
     """The engine over one session's bars with something to do (see ``run_backtest``); returns the
     realised P&L so far."""
     signal_rows = sorted(by_row)
-    values = {name: cols[name].tolist() for name in COLUMNS}
+    values = {name: cols[name] for name in COLUMNS}
     times_ns = cols["_ns"]
+    marks: dict[str, np.ndarray] = {}  # hold_quietly's marks of the session's positions
     n = len(day)
     result.bars += n
     k = 0
@@ -482,7 +484,7 @@ def _trade_session(
             while k < len(signal_rows) and signal_rows[k] < i:
                 k += 1
             nxt = signal_rows[k] if k < len(signal_rows) else n
-            i = hold_quietly(day, i, nxt, state, config, times_ns)
+            i = hold_quietly(day, i, nxt, state, config, times_ns, marks)
     return realised
 
 

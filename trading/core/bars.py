@@ -60,18 +60,27 @@ class OptionChain:
     put_oi: np.ndarray
     put_volume: np.ndarray
     put_iv: np.ndarray
+    _quotes: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def quote(self, strike: float, option_type: str) -> dict[str, float] | None:
-        """Return ltp/bid/ask/oi/volume/iv of one contract (``option_type`` CE or PE), None if absent."""
-        idx = np.nonzero(self.strikes == strike)[0]
-        if idx.size == 0:
-            return None
-        i = int(idx[0])
+        """Return ltp/bid/ask/oi/volume/iv of one contract (``option_type`` CE or PE), None if absent.
+
+        A bar's chain is read several times per contract in a cycle (the plan, the fill, the context):
+        each contract's quote is read from the arrays once per chain, and a copy handed out."""
         side = "call" if option_type in ("CE", "CALL") else "put"
-        return {
-            name: float(getattr(self, f"{side}_{name}")[i])
-            for name in ("ltp", "bid", "ask", "oi", "volume", "iv")
-        }
+        key = (strike, side)
+        if key not in self._quotes:
+            idx = np.nonzero(self.strikes == strike)[0]
+            self._quotes[key] = (
+                None
+                if idx.size == 0
+                else {
+                    name: float(getattr(self, f"{side}_{name}")[int(idx[0])])
+                    for name in ("ltp", "bid", "ask", "oi", "volume", "iv")
+                }
+            )
+        found = self._quotes[key]
+        return None if found is None else dict(found)
 
 
 @dataclass

@@ -51,7 +51,6 @@ from trading.core.order_flow import (
 )
 from trading.core.order_types import BrokerOrder, OrderRequest
 from trading.core.results import OrderRecord, SignalOutcome
-from trading.core.serialize import json_safe
 from trading.core.state import (
     COMBO_CLOSING,
     COMBO_ENTERING,
@@ -456,7 +455,7 @@ def open_leg(
         signal_reason=signal.reason if signal else "",
         entry_context={
             **context,
-            "features": json_safe(cycle.row),
+            "features": cycle.features(),
             "lots": quantity // int(request.lot_size),
             "combo_id": combo.combo_id,
             "leg": i + 1,

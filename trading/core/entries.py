@@ -26,7 +26,6 @@ from trading.core.order_flow import (
 )
 from trading.core.order_types import BrokerOrder, OrderRequest
 from trading.core.results import OrderRecord, SignalOutcome
-from trading.core.serialize import json_safe
 from trading.core.state import EngineConfig, OpenPosition, SignalInput
 
 
@@ -54,7 +53,7 @@ def run_entries(cycle: Cycle) -> None:
         if signal.direction not in ("CALL", "PUT"):
             continue
         if features is None:
-            features = json_safe(cycle.row)
+            features = cycle.features()
         outcome = SignalOutcome(signal=signal, bar_time=cycle.bar.time, accepted=False, features=features)
         cycle.result.signals.append(outcome)
         if _already_executed(cycle, signal, outcome):
@@ -73,16 +72,20 @@ def run_entries(cycle: Cycle) -> None:
 def _already_executed(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome) -> bool:
     """True when this very signal already has its order (the cycle is being run again after a
     crash): it stays accepted and nothing is sent twice."""
-    combo_id = combo_entries.combo_id_for(cycle.config, signal.strategy, cycle.bar.time, signal.direction)
-    if combo_id in cycle.state.combos:
-        outcome.accepted = True
-        outcome.client_order_id = combo_entries.leg_order_id(combo_id, 0)
-        return True
-    client_order_id = entry_order_id_for(cycle, signal)
-    existing = cycle.state.positions.get(
+    state = cycle.state
+    if state.combos:
+        combo_id = combo_entries.combo_id_for(cycle.config, signal.strategy, cycle.bar.time, signal.direction)
+        if combo_id in state.combos:
+            outcome.accepted = True
+            outcome.client_order_id = combo_entries.leg_order_id(combo_id, 0)
+            return True
+    existing = state.positions.get(
         position_id_for(cycle.config, signal.strategy, cycle.bar.time, signal.direction)
     )
-    if client_order_id in cycle.state.pending or (
+    if not state.pending and existing is None:
+        return False  # nothing it could have placed (its order id, a hash, need not be worked out)
+    client_order_id = entry_order_id_for(cycle, signal)
+    if client_order_id in state.pending or (
         existing is not None and existing.entry_order_id == client_order_id
     ):
         outcome.accepted, outcome.client_order_id = True, client_order_id
@@ -273,7 +276,7 @@ def open_from_fill(
         signal_reason=signal.reason if signal else "",
         entry_context={
             **context,
-            "features": json_safe(cycle.row),
+            "features": cycle.features(),
             "trail_fraction": levels.trail_fraction,
             "trail_activation": str(levels.trail_activation),
             "lots": quantity // int(request.lot_size),

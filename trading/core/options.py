@@ -191,6 +191,12 @@ def greeks(vol: Any, spot: Any, strike: Any, t: Any, r: Any, is_call: Any, q: An
     per calendar day (-dV/dt / 365: what a day passing does to the price), rho per 1% of rate
     (dV/dr / 100). All NaN where ``vol`` or ``t`` is not positive or an input is invalid.
     """
+    if USE_NUMBA and _HAVE_NUMBA and _plain_scalars(vol, spot, strike, t, r, q, is_call):
+        # One option (the engine's fills): the same kernel on one element, without the broadcasting.
+        packed = np.array([vol, spot, strike, t, r, q, 1.0 if is_call else -1.0], dtype=np.float64)
+        out = np.empty((5, 1))
+        _greeks_kernel_numba(*(packed[i : i + 1] for i in range(7)), out)
+        return {name: float(out[i, 0]) for i, name in enumerate(("delta", "gamma", "vega", "theta", "rho"))}
     arrays, shape, scalar = _prepare((vol, spot, strike, t, r, q), is_call)
     size = math.prod(shape)
     if USE_NUMBA and _HAVE_NUMBA:
@@ -201,6 +207,12 @@ def greeks(vol: Any, spot: Any, strike: Any, t: Any, r: Any, is_call: Any, q: An
     return {
         name: _out(out[i], shape, scalar) for i, name in enumerate(("delta", "gamma", "vega", "theta", "rho"))
     }
+
+
+def _plain_scalars(*values: Any) -> bool:
+    """True when every value is a Python float or int and the last (``is_call``) a bool."""
+    *numbers, is_call = values
+    return type(is_call) is bool and all(type(v) is float or type(v) is int for v in numbers)
 
 
 def _ncdf(z: float) -> float:

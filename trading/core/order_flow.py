@@ -17,6 +17,7 @@ from trading.core.bars import MarketBar
 from trading.core.market_context import decimal_or_none
 from trading.core.order_types import BrokerOrder, NotWrittenAhead, OrderRequest
 from trading.core.results import CycleResult, OrderRecord, Transition
+from trading.core.serialize import json_safe
 from trading.core.state import EngineConfig, EngineState, PendingOrder, SignalInput, StrategySlot
 
 BAR = timedelta(minutes=1)
@@ -78,6 +79,14 @@ class Cycle:
     force_exit: str = ""
     signals: list[SignalInput] = field(default_factory=list)
     settlement: SettlementLookup | None = None
+    _features: dict | None = field(default=None, init=False, repr=False)
+
+    def features(self) -> dict:
+        """The bar's feature row as JSON (``serialize.json_safe``), worked out once per cycle: every
+        signal of the bar and every position it opens carries a copy."""
+        if self._features is None:
+            self._features = json_safe(self.row)
+        return dict(self._features)
 
     def note(self, text: str) -> None:
         """Keep a remark for the caller's log (a broker error, an order that went nowhere)."""

@@ -109,12 +109,9 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, 
 
 
 def _b32(data: bytes, length: int) -> str:
-    n = int.from_bytes(data, "big")
-    out = []
-    for _ in range(length):
-        n, r = divmod(n, 32)
-        out.append(_ALPHABET[r])
-    return "".join(out)
+    """The ``length`` lowest base32 digits of ``data`` read as a big-endian number, lowest first."""
+    n = int.from_bytes(data[-((5 * length + 7) // 8) :], "big")  # only the low 5 x length bits count
+    return "".join(_ALPHABET[(n >> (5 * k)) & 31] for k in range(length))
 
 
 def _part(value: object) -> str:

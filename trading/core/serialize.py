@@ -22,6 +22,11 @@ __all__ = ["json_safe", "json_value"]
 def json_value(value: Any) -> Any:
     """One value as JSON: numpy scalars as Python ones, NaN/inf/NaT as None, dates and times as ISO
     strings, ``None``/bool/int/str/finite floats as they are, anything else (a ``Decimal``) as text."""
+    kind = type(value)
+    if kind is float:  # the common case first (a feature row's values): the same answer, sooner
+        return value if math.isfinite(value) else None
+    if value is None or kind is int or kind is str or kind is bool:
+        return value
     if isinstance(value, np.datetime64):
         value = value.astype("datetime64[us]").item()  # a datetime (None for NaT), not nanoseconds
     elif isinstance(value, np.generic):
