@@ -223,3 +223,30 @@ def test_progress_is_read_off_the_calendar_at_each_cycles_bar():
     tracker.beat()
     run.refresh_from_db()
     assert run.bars_done == run.bars_total and run.heartbeat_at is not None
+
+
+def _broker_calls() -> float:
+    """Every observation of the desk's broker latency histogram (all brokers and endpoints)."""
+    from trading.metrics import definitions
+
+    return sum(
+        s.value
+        for metric in definitions.BROKER_LATENCY.collect()
+        for s in metric.samples
+        if s.name.endswith("_count")
+    )
+
+
+def test_a_backtests_orders_are_not_counted_as_the_desks_broker_calls():
+    """A backtest places its orders on a paper broker that is not observed: the broker panels
+    (trading_broker_api_*) show the desk's calls only; the desk's own paper broker is still timed."""
+    from trading.execution.live import backtest_broker, paper_broker
+
+    before = _broker_calls()
+    run = _run()
+    assert run.trade_count > 0, "the run must place orders for this test to mean anything"
+    assert _broker_calls() == before
+    assert backtest_broker().observed is False
+    desk = paper_broker()
+    desk.order_status("nothing")
+    assert _broker_calls() == before + 1

@@ -42,10 +42,13 @@ class _Entry:
 
 def _timed(method: Callable) -> Callable:
     """Time a call of the broker contract like the live broker's (``trading_broker_api_*``, broker
-    ``paper``): the desk's panels of broker latency and errors read the same for both."""
+    ``paper``): the desk's panels of broker latency and errors read the same for both. A broker with
+    ``observed`` False (a backtest's: its orders are not the desk's broker calls) is not timed."""
 
     @functools.wraps(method)
     def timed(self, *args, **kwargs):
+        if not self.observed:
+            return method(self, *args, **kwargs)
         with metrics.timed_broker_call(method.__name__, "paper"):
             return method(self, *args, **kwargs)
 
@@ -62,6 +65,7 @@ class PaperBroker(Broker):
 
     name = "paper"
     simulated = True
+    observed = True  # its calls count in trading_broker_api_* (False for a backtest's broker)
 
     def __init__(
         self,

@@ -134,23 +134,46 @@ def _index_ns(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray([pd.Timestamp(t).value for t in idx], dtype=np.int64)
 
 
+class SessionColumns:
+    """A session's feature columns (``COLUMNS``) for ``FeatureRow``: the rows of the bars with a
+    signal (whose whole row is read: the features stored with the signal) taken out as Python values
+    in one ``tolist`` per column; any other row's value converted when it is read."""
+
+    def __init__(self, cols: Mapping[str, np.ndarray], signal_rows: list[int]) -> None:
+        self.cols = {name: cols[name] for name in COLUMNS}
+        self.picked = {name: col[signal_rows].tolist() for name, col in self.cols.items()}
+        self.at = {row: j for j, row in enumerate(signal_rows)}
+
+    def value(self, name: str, i: int) -> Any:
+        j = self.at.get(i)
+        return self.picked[name][j] if j is not None else _python(self.cols[name][i])
+
+    def row(self, i: int) -> dict:
+        j = self.at.get(i)
+        if j is not None:
+            return {name: column[j] for name, column in self.picked.items()}
+        return {name: _python(column[i]) for name, column in self.cols.items()}
+
+
 class FeatureRow(Mapping):
     """Row ``i`` of a session's feature columns (``COLUMNS`` and ``time``), as ``feature_frame``'s
-    records give it: built only when the engine reads it (a signal, an entry, a close), each value
-    as ``ndarray.tolist`` gives it (``item()``: Python floats, ints, bools, dates)."""
+    records give it, each value as ``ndarray.tolist`` gives it (Python floats, ints, bools, dates):
+    built only when the engine reads it whole (a signal, an entry), one value when it reads one."""
 
-    __slots__ = ("_values", "_i", "_time", "_row")
+    __slots__ = ("_columns", "_i", "_time", "_row")
 
-    def __init__(self, values: Mapping[str, np.ndarray], i: int, time: datetime) -> None:
-        self._values, self._i, self._time, self._row = values, i, time, None
+    def __init__(self, columns: SessionColumns, i: int, time: datetime) -> None:
+        self._columns, self._i, self._time, self._row = columns, i, time, None
 
     def _built(self) -> dict:
         if self._row is None:
-            self._row = {name: _python(self._values[name][self._i]) for name in COLUMNS}
+            self._row = self._columns.row(self._i)
             self._row["time"] = self._time
         return self._row
 
     def __getitem__(self, key: str) -> Any:
+        if self._row is None and key in self._columns.cols:
+            return self._columns.value(key, self._i)
         return self._built()[key]
 
     def __iter__(self):
@@ -163,6 +186,8 @@ class FeatureRow(Mapping):
         return self._built().items()
 
     def get(self, key: str, default: Any = None) -> Any:
+        if self._row is None and key in self._columns.cols:
+            return self._columns.value(key, self._i)
         return self._built().get(key, default)
 
 
@@ -288,17 +313,24 @@ def hold_quietly(
     if start >= stop:
         return start
     cfg = config.risk
-    at = times_ns[start:stop] + _MINUTE_NS  # each cycle's clock: the bar's end
-    ist = at + _IST_NS
-    second_of_day = (ist % _DAY_NS) // _NS
+    # The clock's reasons are thresholds on the cycle's time (the bar's end), which only grows: the
+    # square-off of the session's IST day, each position's expiry close, the end of its day of entry
+    # and its holding limit. The earliest of them ends the stretch at the latest.
+    at_first = int(times_ns[start]) + _MINUTE_NS
     square_off = cfg.square_off_at.hour * 3600 + cfg.square_off_at.minute * 60 + cfg.square_off_at.second
-    busy = second_of_day >= square_off
+    limit = (at_first + _IST_NS) // _DAY_NS * _DAY_NS - _IST_NS + square_off * _NS
+    for position in state.positions.values():
+        entered = _ns(position.entry_time)
+        limit = min(limit, _ns(market_calendar.session_close(position.expiry)))
+        limit = min(limit, ((entered + _IST_NS) // _DAY_NS + 1) * _DAY_NS - _IST_NS)
+        if cfg.max_hold_minutes:
+            limit = min(limit, entered + cfg.max_hold_minutes * _MINUTE_NS)
+    stop = start + int(np.searchsorted(times_ns[start:stop] + _MINUTE_NS, limit, side="left"))
+    if stop == start:
+        return start
+    busy = np.zeros(stop - start, dtype=bool)
     stretch = {}
     for position in state.positions.values():
-        busy |= at >= _ns(market_calendar.session_close(position.expiry))
-        busy |= (ist // _DAY_NS) > ((_ns(position.entry_time) + _IST_NS) // _DAY_NS)
-        if cfg.max_hold_minutes:
-            busy |= at - _ns(position.entry_time) >= cfg.max_hold_minutes * _MINUTE_NS
         whole = marks.get(position.position_id) if marks is not None else None
         if whole is None:
             whole = _position_marks(day, position, 0, len(day))
@@ -437,7 +469,7 @@ def _trade_session(
     """The engine over one session's bars with something to do (see ``run_backtest``); returns the
     realised P&L so far."""
     signal_rows = sorted(by_row)
-    values = {name: cols[name] for name in COLUMNS}
+    columns = SessionColumns(cols, signal_rows)
     times_ns = cols["_ns"]
     marks: dict[str, np.ndarray] = {}  # hold_quietly's marks of the session's positions
     n = len(day)
@@ -452,7 +484,7 @@ def _trade_session(
                 break
             i = signal_rows[k]  # the next bar with something to do
         bar = day.bar(i)
-        row = FeatureRow(values, i, bar.time)
+        row = FeatureRow(columns, i, bar.time)
         cycle = engine.run_cycle(
             at=bar.time + BAR,
             bar=bar,

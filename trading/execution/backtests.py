@@ -49,7 +49,7 @@ from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.core.strategies.base import ParamError, validate_params
 from trading.execution.config import engine_config, feed_config, risk_config, strategy_slots
-from trading.execution.live import paper_broker
+from trading.execution.live import backtest_broker
 from trading.execution.models import BacktestRun, RunStatus
 from trading.marketdata.store.eod import iv_history as store_iv_history
 from trading.marketdata.store_feed import EodOnlySession, StoreFeed
@@ -412,7 +412,7 @@ def backtest_run_execute(
         result = run_backtest(
             market.days,
             strategies=slots,
-            broker=paper_broker(),  # PAPER_* fill model, as the desk
+            broker=backtest_broker(),  # PAPER_* fill model, as the desk
             config=config,
             params=run.parameters.get("strategies", {}),
             iv_history=market.iv_history,

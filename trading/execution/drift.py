@@ -6,7 +6,7 @@ the market-data store (``StoreFeed``: what the desk's recorder wrote), warmed on
 before it as the live desk warms its features, and traded through ``core.backtest.run_backtest`` with
 the configuration in force at that session's open: the strategies' ``StrategyConfig`` rows with every
 audited change made after the open undone (``configuration_at``), the paper fill model of the desk
-(``live.paper_broker``) and the risk rules of the settings (not versioned: today's). Nothing is stored.
+(``live.backtest_broker``) and the risk rules of the settings (not versioned: today's). Nothing is stored.
 
 A session the desk traded on the simulated market (every trade's data source SIM) and the store does
 not hold is regenerated from the simulator the paper loop ran (``TradingState.feed_seed`` and
@@ -35,7 +35,7 @@ from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.core.strategies.base import ParamError
 from trading.execution.config import engine_config, risk_config, setting
-from trading.execution.live import paper_broker
+from trading.execution.live import backtest_broker
 from trading.execution.models import Order, TradingState
 from trading.marketdata.base import NoData
 from trading.marketdata.store.eod import iv_history
@@ -214,7 +214,7 @@ def _backtest_day(
     result = run_backtest(
         [day],
         strategies=slots,
-        broker=paper_broker(),
+        broker=backtest_broker(),
         config=config,
         params=params,
         iv_history=iv,

@@ -134,6 +134,14 @@ def live_broker(index: str, **collaborators: Any) -> Broker:
     return build_broker(config.broker_name(LIVE), config, access_token=kite_access_token, **collaborators)
 
 
+def backtest_broker() -> Broker:
+    """The paper broker of a backtest (``paper_broker``), its calls not observed in the desk's broker
+    metrics (``trading_broker_api_*``): a backtest's simulated orders are not calls to a broker."""
+    broker = paper_broker()
+    broker.observed = False
+    return broker
+
+
 def paper_broker(**collaborators: Any) -> Broker:
     """The paper broker on the configured fill model (``PAPER_*``): the broker of every mode but
     LIVE. Raises ``LiveTradingRefused`` when ``TRADING_BROKERS`` maps ``paper`` to a broker that is

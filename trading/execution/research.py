@@ -32,7 +32,7 @@ from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.core.strategies.base import ParamError, validate_params
 from trading.execution.config import engine_config, risk_config, setting, strategy_slots
-from trading.execution.live import paper_broker
+from trading.execution.live import backtest_broker
 from trading.execution.models import BacktestRun
 from trading.marketdata.store.eod import iv_history as eod_iv_history
 from trading.marketdata.store.store import MarketDataStore
@@ -216,7 +216,7 @@ def walk_forward_study(
         result = run_backtest(
             days,
             strategies={strategy: slot},
-            broker=paper_broker(),
+            broker=backtest_broker(),
             config=engine_config(index, mode="BACKTEST", data_source=data_source, position_prefix="WF-"),
             params={strategy: {**stored, **candidate}},
             iv_history=iv,

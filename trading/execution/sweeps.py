@@ -46,7 +46,7 @@ from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.execution import backtests
 from trading.execution.config import engine_config
-from trading.execution.live import paper_broker
+from trading.execution.live import backtest_broker
 from trading.execution.models import (
     BacktestRun,
     RunStatus,
@@ -186,7 +186,7 @@ def combination_figures(market: backtests.MarketHistory, job: CombinationJob) ->
     result = run_backtest(
         market.days,
         strategies={job.strategy: job.slot},
-        broker=paper_broker(),
+        broker=backtest_broker(),
         config=job.config,
         params={job.strategy: job.params},
         iv_history=market.iv_history,
