@@ -14,6 +14,7 @@ warms its feature builder on the session before the first traded one, and so doe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -294,7 +295,7 @@ def hold_quietly(
     state: EngineState,
     config: EngineConfig,
     times_ns: np.ndarray,
-    marks: dict[str, np.ndarray] | None = None,
+    marks: dict[str, tuple[int, np.ndarray]] | None = None,
 ) -> int:
     """Bars ``start..`` of ``day`` while positions are held and nothing else happens: the first bar
     (< ``stop``, the next signal) on which a cycle might do something is returned, and the bars
@@ -307,8 +308,8 @@ def hold_quietly(
     effects are applied in one step: the last mark, the high and low water, and the trailing stop of
     the new high water (the trail only ratchets up with the high water, so that is where the bar-by-
     bar updates end). Only the extremes and the last mark are rounded to the tick (``_mark_stretch``).
-    ``marks`` (position id -> its float marks over the whole session) keeps them between the calls of
-    one session: a position's marks are worked out once per session, then sliced.
+    ``marks`` (position id -> the first bar and its float marks from there to the session's end) keeps
+    them between the calls of one session: a position's marks are worked out once, then sliced.
     """
     if start >= stop:
         return start
@@ -331,17 +332,19 @@ def hold_quietly(
     busy = np.zeros(stop - start, dtype=bool)
     stretch = {}
     for position in state.positions.values():
-        whole = marks.get(position.position_id) if marks is not None else None
-        if whole is None:
-            whole = _position_marks(day, position, 0, len(day))
+        first, rest = marks.get(position.position_id, (0, None)) if marks is not None else (0, None)
+        if rest is None:
+            first, rest = start, _position_marks(day, position, start, len(day))
             if marks is not None:
-                marks[position.position_id] = whole
-        v = stretch[position.position_id] = whole[start:stop]
+                marks[position.position_id] = (first, rest)
+        v = stretch[position.position_id] = rest[start - first : stop - first]
         with np.errstate(invalid="ignore"):
             near = v <= float(position.stop) + _TICK + _EPS if position.stop is not None else v < -1
             if position.target is not None:
                 near |= v >= float(position.target) - _TICK - _EPS
-            high = np.fmax.accumulate(np.where(np.isnan(v), -np.inf, v)) + _TICK
+            # The highest mark so far (NaN before the first known one, where v is NaN too: no bar
+            # there is near anything).
+            high = np.fmax.accumulate(v) + _TICK
             if position.high_water is not None:
                 high = np.maximum(high, float(position.high_water))
             trail_cap = high * (1 - position.trail_fraction)
@@ -357,7 +360,7 @@ def hold_quietly(
         return start
     for position in state.positions.values():
         _mark_stretch(position, stretch[position.position_id][: end - start])
-    state.last_bar_time = day.bar_time(end - 1)
+    state.last_bar_time = datetime.fromtimestamp(int(times_ns[end - 1]) / 1e9, tz=UTC)  # day.bar_time
     return end
 
 
@@ -368,11 +371,12 @@ def _mark_stretch(position: OpenPosition, v: np.ndarray) -> None:
     and its rounding to the tick is monotonic, so the highest mark is the tick of the highest float,
     the lowest the tick of the lowest, and only those and the last go through ``risk.to_tick``.
     """
-    known = np.flatnonzero(~np.isnan(v))
-    if known.size == 0:
+    top = float(np.fmax.reduce(v))  # fmax/fmin skip NaN: NaN only when every mark is unknown
+    if math.isnan(top):
         return
-    high, low = risk.to_tick(float(np.nanmax(v))), risk.to_tick(float(np.nanmin(v)))
-    last = risk.to_tick(float(v[known[-1]]))
+    unknown = np.isnan(v)
+    high, low = risk.to_tick(top), risk.to_tick(float(np.fmin.reduce(v)))
+    last = risk.to_tick(float(v[v.shape[0] - 1 - int(np.argmin(unknown[::-1]))]))
     position.last_price = last
     position.high_water = high if position.high_water is None else max(position.high_water, high)
     position.low_water = low if position.low_water is None else min(position.low_water, low)
@@ -471,7 +475,7 @@ def _trade_session(
     signal_rows = sorted(by_row)
     columns = SessionColumns(cols, signal_rows)
     times_ns = cols["_ns"]
-    marks: dict[str, np.ndarray] = {}  # hold_quietly's marks of the session's positions
+    marks: dict[str, tuple[int, np.ndarray]] = {}  # hold_quietly's marks of the session's positions
     n = len(day)
     result.bars += n
     k = 0
