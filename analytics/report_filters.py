@@ -17,8 +17,9 @@ ALL_MODES = "ALL"
 
 
 def capital_for(mode: str) -> float:
-    """Starting capital (rupees) of the equity and the returns: ``TRADING_CAPITAL``."""
-    return float(settings.TRADING_CAPITAL)
+    """Starting capital (rupees) of the equity and the returns of ``mode`` (``PAPER``... or ``ALL``):
+    its ``ANALYTICS_CAPITAL`` entry, else ``TRADING_CAPITAL``."""
+    return float(settings.ANALYTICS_CAPITAL.get(str(mode).upper(), settings.TRADING_CAPITAL))
 
 
 @dataclass

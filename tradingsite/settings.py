@@ -6,6 +6,7 @@ in-process, no Redis, PAPER trading. ``DATABASE_URL`` and ``REDIS_URL`` switch t
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import sys
@@ -320,6 +321,30 @@ JOURNAL_COMBO_WINDOW_SECONDS = envint("JOURNAL_COMBO_WINDOW_SECONDS", 60)
 ANALYTICS_RISK_FREE_RATE = envfloat("ANALYTICS_RISK_FREE_RATE", 0.0)
 ANALYTICS_VIX_BOUNDS = tuple(float(x) for x in envlist("ANALYTICS_VIX_BOUNDS"))
 ANALYTICS_PCR_BOUNDS = tuple(float(x) for x in envlist("ANALYTICS_PCR_BOUNDS"))
+
+
+def _capital_by_mode(items: list[str]) -> dict[str, float]:
+    """``["PAPER=500000", "LIVE=200000"]`` -> {mode: rupees}; a bad item stops the start, named."""
+    out: dict[str, float] = {}
+    for item in items:
+        mode, _, amount = item.partition("=")
+        mode = mode.strip().upper()
+        try:
+            rupees = float(amount)
+        except ValueError:
+            rupees = math.nan
+        if mode not in ("PAPER", "LIVE", "BACKTEST", "ALL") or not (math.isfinite(rupees) and rupees > 0):
+            raise ImproperlyConfigured(
+                f"ANALYTICS_CAPITAL item {item!r}: expected MODE=rupees with MODE one of PAPER, LIVE, "
+                "BACKTEST, ALL and a positive amount"
+            )
+        out[mode] = rupees
+    return out
+
+
+# The starting capital of analytics' equity and returns per mode, "PAPER=500000,LIVE=200000"; a mode
+# not named (and mode=ALL unless "ALL=" is given) starts from TRADING_CAPITAL.
+ANALYTICS_CAPITAL = _capital_by_mode(envlist("ANALYTICS_CAPITAL"))
 
 # Risk and execution (trading.core.risk.RiskConfig, trading.core.orders.ContractRule); times in IST.
 RISK_PER_TRADE = envfloat("RISK_PER_TRADE", 0.01)  # fraction of TRADING_CAPITAL at risk per trade
