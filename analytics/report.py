@@ -40,7 +40,6 @@ MONTE_CARLO_RUNS = 1000
 MONTE_CARLO_MIN_RUNS = 100
 MONTE_CARLO_CELLS = 2_000_000
 MONTE_CARLO_SEED = 0
-MINUTES_PER_DAY = 24 * 60
 
 # Per trade, in exit order: what the figures read (``TradeColumns``) and what the groups need.
 _COLUMNS = (
@@ -54,18 +53,8 @@ _COLUMNS = (
     "mfe",
     "strategy_name",
 )
-_ATTRIBUTION_COLUMNS = (
-    "side",
-    "quantity",
-    "spot_price_entry",
-    "spot_price_exit",
-    "iv_entry",
-    "iv_exit",
-    "delta_entry",
-    "gamma_entry",
-    "theta_entry",
-    "vega_entry",
-)
+# The Greeks attribution stored on each trade by record_trade (trading.core.attribution), read as it is.
+_ATTRIBUTION_COLUMNS = tuple(f"{c}_pnl" for c in attribution.COMPONENTS)
 
 
 def _now() -> datetime:
@@ -155,22 +144,8 @@ def _load(filterset: TradeFilterSet) -> _Trades:
         mae=_floats(main[6]),
         mfe=_floats(main[7]),
     )
-    a = dict(zip(_ATTRIBUTION_COLUMNS, extra, strict=True))
-    days = cols.hold_minutes / MINUTES_PER_DAY  # calendar days held: the theta clock (exit - entry)
-    parts = attribution.attribute_many(
-        gross_pnl=cols.gross,
-        sign=np.array([attribution.side_sign(s) for s in a["side"]], dtype=float),
-        quantity=_floats(a["quantity"]),
-        spot_entry=_floats(a["spot_price_entry"]),
-        spot_exit=_floats(a["spot_price_exit"]),
-        iv_entry=_floats(a["iv_entry"]),
-        iv_exit=_floats(a["iv_exit"]),
-        delta=_floats(a["delta_entry"]),
-        gamma=_floats(a["gamma_entry"]),
-        theta=_floats(a["theta_entry"]),
-        vega=_floats(a["vega_entry"]),
-        days=days,
-    )
+    parts = {"gross": cols.gross}
+    parts.update({c: _floats(v) for c, v in zip(attribution.COMPONENTS, extra, strict=True)})
     return _Trades(cols=cols, strategy=list(main[8]), attribution=parts)
 
 

@@ -144,8 +144,11 @@ def test_attribution_of_a_hand_worked_trade():
     # by hand: 1,352.00 + 36.92 - 20.31 + 752.72 = 2,121.33 of the 2,047.50 gross; residual -73.83
     assert expected["residual"] == pytest.approx(-73.83, abs=0.01)
     (row,) = rep.attribution["rows"]
+    # The report reads the attribution stored on the trade (rupees to the paisa): each part within half
+    # a paisa of the hand-worked value, and the five add up to the gross.
     for part, value in expected.items():
-        assert row["parts"][part] == pytest.approx(value, abs=1e-4), part
+        assert row["parts"][part] == pytest.approx(value, abs=0.005), part
+    assert sum(row["parts"].values()) == pytest.approx(float(trade.gross_pnl), abs=1e-6)
 
 
 def test_filters_are_the_journals_with_one_mode(settings):  # noqa: F811 - pytest's settings fixture
