@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +68,8 @@ BACKTEST_SOURCES = (DataSource.SIM, DataSource.STORE)
 DATA_SOURCES = {"sim": DataSource.SIM, "store": DataSource.STORE}
 # Sessions a stored backtest keeps decoded at once: the features and the loop read one at a time.
 _STORE_CACHE = 2
+# Stored sessions read ahead of the loop by a thread (``read_ahead_of``).
+_READ_AHEAD = 2
 
 
 # --- The market -------------------------------------------------------------------------------------------
@@ -115,9 +119,15 @@ class MarketStream:
     _digest: Any = None
 
     @classmethod
-    def of(cls, days: Iterable[DayBars], iv_history: Any, gaps: list[str]) -> MarketStream:
+    def of(
+        cls, days: Iterable[DayBars], iv_history: Any, gaps: list[str], *, read_ahead: int = 0
+    ) -> MarketStream:
+        """``read_ahead`` > 0: a thread reads (and hashes) up to that many sessions ahead of the
+        loop (``read_ahead``)."""
         stream = cls(days=iter(()), iv_history=iv_history, gaps=gaps, _digest=hashlib.sha256())
         stream.days = stream._hashed(days)
+        if read_ahead > 0:
+            stream.days = read_ahead_of(stream.days, read_ahead)
         return stream
 
     def _hashed(self, days: Iterable[DayBars]) -> Iterator[DayBars]:
@@ -129,6 +139,50 @@ class MarketStream:
         digest = self._digest.copy()
         _digest_iv(digest, self.iv_history)
         return digest.hexdigest()
+
+
+def read_ahead_of(items: Iterator[Any], ahead: int = 1) -> Iterator[Any]:
+    """``items`` as they come, produced by a thread up to ``ahead`` items in advance: a stored
+    session is read from Parquet, decoded and hashed (pyarrow, numpy and hashlib let go of the GIL)
+    while the loop trades the one before. The items and their order are those of ``items``; an
+    exception in the thread is raised here, at its place; closing this generator (the loop ended
+    or failed) stops the thread at its next item. The thread holds at most ``ahead`` + 1 items."""
+    done = object()
+    slots: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            slots.put((done, exc))
+
+    worker = threading.Thread(target=produce, name="backtest-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = slots.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue, then let it end
+            try:
+                slots.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 def _with_gaps(days: Iterable[DayBars], gaps: list[str]) -> Iterator[DayBars]:
@@ -160,7 +214,8 @@ def market_stream(*, data_source: str, index: str, seed: int, start: date, end: 
     if data_source == DataSource.STORE:
         feed = _store_feed(index, start, end)
         days = _with_gaps(feed.days(start, end), gaps)
-        return MarketStream.of(days, store_iv_history(feed.store, index, start), gaps)
+        iv_history = store_iv_history(feed.store, index, start)
+        return MarketStream.of(days, iv_history, gaps, read_ahead=_READ_AHEAD)
     raise ValidationError({"data_source": f"{data_source} is not a source backtests can read"})
 
 

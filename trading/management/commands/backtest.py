@@ -62,7 +62,14 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         # A one-shot process: its kernel calls are small, and numba's import and cached code (~0.8 s,
         # 110-160 MB) would cost more than it saves - the same numbers either way (core.jit).
+        preferred = jit.python_preferred()
         jit.prefer_python()
+        try:
+            self._handle(opts)
+        finally:
+            jit.prefer_python(preferred)  # as it was (tests call the command in their process)
+
+    def _handle(self, opts) -> None:
         if opts["bars"]:
             return self._research(opts)
         if opts["start"] is None:
