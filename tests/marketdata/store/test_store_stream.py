@@ -111,15 +111,19 @@ def test_the_sessions_held_at_once_do_not_grow_with_the_sessions_run(stored) -> 
     slots, _ = strategy_slots("NIFTY")
     config = engine_config("NIFTY", mode="BACKTEST", data_source="STORE")
 
+    def days_alive() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, DayBars))
+
     def most_alive(n: int) -> int:
+        before = days_alive()  # other tests' days (cached fixtures) are not this run's
         stream = market_stream(
             data_source="STORE", index="NIFTY", seed=0, start=sessions[0], end=sessions[n - 1]
         )
         alive = []
 
         def count(session, bars) -> None:
-            gc.collect()
-            alive.append(sum(1 for o in gc.get_objects() if isinstance(o, DayBars)))
+            alive.append(days_alive() - before)
 
         run_backtest(
             stream.days,
