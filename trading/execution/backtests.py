@@ -464,6 +464,7 @@ def backtest_run_execute(
         config = engine_config(
             run.index, mode="BACKTEST", data_source=run.data_source, position_prefix=f"BT{run.pk}-"
         )
+        closed_trades: list[dict] = []  # each closed trade's journal facts only (not its position)
         result = run_backtest(
             market.days,
             strategies=slots,
@@ -474,6 +475,8 @@ def backtest_run_execute(
             on_cycle=tracker,
             on_session=on_session,
             keep_signals=False,
+            keep_trades=False,
+            on_closed=lambda closed: closed_trades.append(closed.trade),
         )
         tracker.beat()
         with transaction.atomic():
@@ -485,7 +488,7 @@ def backtest_run_execute(
             journal_services.record_trades(
                 now=clock_end,
                 origin=TradeOrigin.ENGINE,
-                trades=[closed.trade for closed in result.trades],
+                trades=_drained(closed_trades),  # each one let go once it is in the journal
                 backtest_run=run,
             )
             combo_refresh_totals(result.combos)
@@ -496,6 +499,13 @@ def backtest_run_execute(
         backtest_fail(run.pk, f"{type(exc).__name__}: {exc}")
         raise
     return run
+
+
+def _drained(items: list) -> Iterator:
+    """The items of ``items`` in order, each removed from the list as it is handed over."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def _store_result(run: BacktestRun, result: BacktestResult, gaps: Sequence[str] = ()) -> None:
