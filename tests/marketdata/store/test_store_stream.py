@@ -15,7 +15,7 @@ from trading.core import calendar as market_calendar
 from trading.core.backtest import run_backtest
 from trading.core.bars import DayBars
 from trading.core.simulator import MarketSimulator
-from trading.execution import backtests
+from trading.execution import backtest_market
 from trading.execution.backtests import MarketHistory, market_stream, read_ahead_of
 from trading.execution.config import engine_config, strategy_slots
 from trading.marketdata.store.minute import day_frames
@@ -138,4 +138,4 @@ def test_the_sessions_held_at_once_do_not_grow_with_the_sessions_run(stored) -> 
 
     short, long = most_alive(3), most_alive(12)
     # at most a batch of the loop (5 sessions), the read-ahead and the one the thread is reading: not 12
-    assert short <= 3 and long <= 5 + backtests._READ_AHEAD + 1 < 12
+    assert short <= 3 and long <= 5 + backtest_market._READ_AHEAD + 1 < 12
