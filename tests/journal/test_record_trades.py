@@ -122,3 +122,26 @@ def test_a_second_run_over_the_same_days_rebuilds_the_rows_of_both(backtest_trad
     performance.rebuild_all()
     assert _tables() == written
     assert len(written[0]) == len(backtest_trades[::2]) + len(second) + 1
+
+
+def test_not_keeping_the_trades_stores_the_same_and_hooks_see_each_once(
+    backtest_trades, monkeypatch, django_capture_on_commit_callbacks
+):
+    """keep=False (a backtest's journal): the same tables, nothing returned, and the hooks see every
+    stored trade once, in order, read back after the commit."""
+    from journal import services
+
+    seen: list[str] = []
+    monkeypatch.setattr(services, "_trade_hooks", [lambda trade, handed_at: seen.append(trade.trade_id)])
+    monkeypatch.setattr(TradeWriter, "BATCH", 3)  # several batches, read back in several chunks
+    now = market_calendar.session_close(END)
+    with django_capture_on_commit_callbacks(execute=True):
+        kept = record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades)
+    assert seen == [t.trade_id for t in kept]
+    tables = _tables()
+    _clear()
+    seen.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades, keep=False) == []
+    assert _tables() == tables
+    assert seen == [f["trade_id"] for f in backtest_trades]

@@ -318,7 +318,7 @@ def backtest_run_execute(
             params=run.parameters.get("strategies", {}),
             iv_history=market.iv_history,
             on_cycle=tracker,
-            on_session=_trimming(on_session),
+            on_session=on_session,
             keep_signals=False,
             keep_trades=False,
             on_closed=lambda closed: closed_trades.append(closed.trade),
@@ -335,6 +335,7 @@ def backtest_run_execute(
                 now=clock_end,
                 origin=TradeOrigin.ENGINE,
                 trades=_drained(closed_trades),  # each one let go once it is in the journal
+                keep=False,  # nor are the stored trades kept in memory
                 backtest_run=run,
             )
             combo_refresh_totals(result.combos)
@@ -345,17 +346,6 @@ def backtest_run_execute(
         backtest_fail(run.pk, f"{type(exc).__name__}: {exc}")
         raise
     return run
-
-
-def _trimming(on_session: Callable[[date, int], None] | None) -> Callable[[date, int], None]:
-    """``on_session`` after ``trim_heap`` (each session done)."""
-
-    def done(session: date, bars: int) -> None:
-        trim_heap()
-        if on_session is not None:
-            on_session(session, bars)
-
-    return done
 
 
 def _drained(items: list) -> Iterator:
