@@ -5,9 +5,11 @@ the caller's clock and derives the rest. ``journal.services`` writes what this r
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -467,23 +469,40 @@ def _check_storable(values: dict) -> None:
     """Every value fits its column (length, decimal digits, integer range), else a ValidationError
     naming each such field - never a database error later."""
     errors = FieldErrors()
+    limits = _storable_limits()
     for name, value in values.items():
         if value is None or isinstance(value, bool):
             continue
-        try:
-            field = Trade._meta.get_field(name)
-        except FieldDoesNotExist:
+        limit = limits.get(name)
+        if limit is None:
             continue
-        if isinstance(value, str) and field.max_length and len(value) > field.max_length:
-            errors.add(name, f"at most {field.max_length} characters")
-        if isinstance(field, models.DecimalField):
-            if abs(value) >= Decimal(10) ** (field.max_digits - field.decimal_places):
-                errors.add(name, f"out of range: {value}")
-        elif isinstance(field, models.IntegerField) and abs(value) > 2_147_483_647:
-            errors.add(name, f"out of range: {value}")
-        elif isinstance(field, models.FloatField) and abs(value) > 1e300:
+        max_length, kind, bound = limit
+        if isinstance(value, str) and max_length and len(value) > max_length:
+            errors.add(name, f"at most {max_length} characters")
+        if kind == "decimal":
+            out_of_range = abs(value) >= bound
+        else:
+            out_of_range = kind is not None and abs(value) > bound
+        if out_of_range:
             errors.add(name, f"out of range: {value}")
     errors.raise_any()
+
+
+@functools.cache
+def _storable_limits() -> dict[str, tuple[int | None, str | None, Any]]:
+    """Per Trade field: (max length, kind of number, bound) - ``_check_storable``'s table, built once.
+    A decimal is out of range at ``>= bound``, an integer or a float above ``bound``."""
+    out: dict[str, tuple[int | None, str | None, Any]] = {}
+    for field in Trade._meta.concrete_fields:
+        kind, bound = None, None
+        if isinstance(field, models.DecimalField):
+            kind, bound = "decimal", Decimal(10) ** (field.max_digits - field.decimal_places)
+        elif isinstance(field, models.IntegerField):
+            kind, bound = "integer", 2_147_483_647
+        elif isinstance(field, models.FloatField):
+            kind, bound = "float", 1e300
+        out[field.name] = out[field.attname] = (field.max_length, kind, bound)
+    return out
 
 
 def _instrument_alias(value) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+from django.db.models import Q
 from django.utils import timezone
 
 from journal.accumulator import Accumulator
@@ -118,7 +119,8 @@ def refresh_for_new_trade(trade: Trade) -> None:
 def refresh_keys(keys: Iterable[tuple[date, str, str]]) -> None:
     """Recompute the rows of each (day, mode, strategy) - after an edit, a delete or a bulk insert.
 
-    Each mode's trades of those days (and of those strategies) are read once, in exit-time order, and
+    Each mode's trades of those days or of those strategies are read once, in exit-time order, into
+    both tables' accumulators (a backtest's days and strategies select mostly the same trades), and
     the rows written in one upsert each; a key left with no trade loses its row.
     """
     days: dict[str, set[date]] = {}
@@ -127,9 +129,51 @@ def refresh_keys(keys: Iterable[tuple[date, str, str]]) -> None:
         days.setdefault(m, set()).add(d)
         strategies.setdefault(m, set()).add(s)
     for mode, dates in days.items():
-        _refresh_group(DailyPerformance, "date", "trade_date", mode, dates)
-    for mode, names in strategies.items():
-        _refresh_group(StrategyPerformance, "strategy_name", "strategy_name", mode, names)
+        names = strategies[mode]
+        if len(dates) + len(names) <= _ONE_READ:
+            by_day, by_name = _accumulate_both(mode, dates, names)
+            _write_group(DailyPerformance, "date", mode, dates, by_day)
+            _write_group(StrategyPerformance, "strategy_name", mode, names, by_name)
+        else:
+            _refresh_group(DailyPerformance, "date", "trade_date", mode, dates)
+            _refresh_group(StrategyPerformance, "strategy_name", "strategy_name", mode, names)
+
+
+# Keys read in one query (one parameter each); more go by chunks of 500, one table at a time.
+_ONE_READ = 900
+
+
+def _accumulate_both(mode: str, dates: set[date], names: set[str]) -> tuple[dict, dict]:
+    """One ``Accumulator`` per day in ``dates`` and per strategy in ``names`` from one read of the
+    mode's trades that fall in either (in exit-time order, as ``_accumulate_by``)."""
+    by_day: dict = {}
+    by_name: dict = {}
+    qs = Trade.objects.filter(
+        Q(trade_date__in=sorted(dates)) | Q(strategy_name__in=sorted(names)), entry_mode=mode
+    )
+    rows = qs.order_by("exit_time", "id").values_list("trade_date", "strategy_name", *_ROW)
+    for day, name, net, gross, charges, hold, exit_time, r, mae, mfe in rows.iterator(chunk_size=5000):
+        figures = {
+            "net_pnl": net,
+            "gross_pnl": gross,
+            "charges": charges,
+            "hold_minutes": hold,
+            "exit_time": exit_time,
+            "r_multiple": r,
+            "mae": mae,
+            "mfe": mfe,
+        }
+        if day in dates:
+            acc = by_day.get(day)
+            if acc is None:
+                acc = by_day[day] = Accumulator()
+            acc.add(**figures)
+        if name in names:
+            acc = by_name.get(name)
+            if acc is None:
+                acc = by_name[name] = Accumulator()
+            acc.add(**figures)
+    return by_day, by_name
 
 
 def _refresh_group(model, key: str, trade_key: str, mode: str, wanted: set) -> None:
@@ -139,6 +183,11 @@ def _refresh_group(model, key: str, trade_key: str, mode: str, wanted: set) -> N
         accs.update(
             _accumulate_by(Trade.objects.filter(entry_mode=mode, **{f"{trade_key}__in": chunk}), trade_key)
         )
+    _write_group(model, key, mode, wanted, accs)
+
+
+def _write_group(model, key: str, mode: str, wanted: set, accs: dict) -> None:
+    """Upsert the rows of ``accs`` ({key value: Accumulator}); delete those of ``wanted`` without one."""
     empty = [k for k in wanted if k not in accs]
     for chunk in _chunks(empty, 500):
         model.objects.filter(mode=mode, **{f"{key}__in": chunk}).delete()

@@ -75,11 +75,12 @@ def _checked(fields: dict, *, now: datetime, origin: str) -> dict:
 
 
 def record_trades(
-    *, now: datetime, origin: str = TradeOrigin.MANUAL, trades: Iterable[dict], **common
+    *, now: datetime, origin: str = TradeOrigin.MANUAL, trades: Iterable[dict], keep: bool = True, **common
 ) -> list[Trade]:
     """Validate, derive and store many closed trades at once: ``record_trade``'s bulk sibling.
-    Returns the trades it stored. ``trade_writer`` is the same, streamed (a backtest's journal)."""
-    with trade_writer(now=now, origin=origin, **common) as writer:
+    Returns the trades it stored (``keep=False``: none - see ``trade_writer``). ``trade_writer`` is
+    the same, streamed (a backtest's journal)."""
+    with trade_writer(now=now, origin=origin, keep=keep, **common) as writer:
         for fields in trades:
             writer.add(fields)
     return writer.created
@@ -90,9 +91,10 @@ class TradeWriter:
 
     BATCH = 500
 
-    def __init__(self, *, now: datetime, origin: str, common: dict) -> None:
-        self.now, self.origin, self.common = now, origin, common
+    def __init__(self, *, now: datetime, origin: str, common: dict, keep: bool = True) -> None:
+        self.now, self.origin, self.common, self.keep = now, origin, common, keep
         self.created: list[Trade] = []
+        self.stored_ids: list[str] = []  # keep=False: the ids of the trades stored, in order
         self._pending: list[dict] = []
         self._seen: set[str] = set()
         self._keys: set[tuple[date, str, str]] = set()
@@ -130,7 +132,18 @@ class TradeWriter:
         for trade in created:
             self._keys.add((trade.trade_date, trade.entry_mode, trade.strategy_name))
             _trade_event(trade)
-        self.created.extend(created)
+        if self.keep:
+            self.created.extend(created)
+        else:
+            self.stored_ids.extend(trade.trade_id for trade in created)
+
+    def stored(self) -> Iterable[Trade]:
+        """The trades stored, in order: those kept, or (``keep=False``) read back by id, 500 at a time."""
+        yield from self.created
+        for start in range(0, len(self.stored_ids), self.BATCH):
+            ids = self.stored_ids[start : start + self.BATCH]
+            by_id = {t.trade_id: t for t in Trade.objects.filter(trade_id__in=ids)}
+            yield from (by_id[i] for i in ids)
 
     def close(self) -> None:
         """The last queued trades, then one rebuild of the performance rows they touched."""
@@ -139,7 +152,7 @@ class TradeWriter:
 
 
 @contextmanager
-def trade_writer(*, now: datetime, origin: str = TradeOrigin.MANUAL, **common):
+def trade_writer(*, now: datetime, origin: str = TradeOrigin.MANUAL, keep: bool = True, **common):
     """A ``TradeWriter`` whose trades are stored in one transaction, with one performance rebuild.
 
     Each trade added is ``common`` updated with its dict (e.g. ``backtest_run=run`` in ``common``),
@@ -149,15 +162,19 @@ def trade_writer(*, now: datetime, origin: str = TradeOrigin.MANUAL, **common):
     nothing: a bad trade or any error in the block rolls the transaction back and stores none. A
     ``trade_id`` already stored (or added twice) is stored once, as ``record_trade`` does. No spool:
     a database error raises (a backtest is run again, not replayed). The ``on_trade_recorded`` hooks
-    run for each stored trade after the commit.
+    run for each stored trade after the commit. ``keep=False`` (a backtest's thousands of trades):
+    ``writer.created`` stays empty and memory flat - the hooks see each trade read back by its id
+    after the commit, 500 at a time.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("trade_writer needs the caller's clock as an aware datetime (now=...)")
-    writer = TradeWriter(now=now, origin=choice_of("origin", origin, TradeOrigin.choices), common=common)
+    writer = TradeWriter(
+        now=now, origin=choice_of("origin", origin, TradeOrigin.choices), common=common, keep=keep
+    )
     with transaction.atomic():
         yield writer
         writer.close()
-    for trade in writer.created:
+    for trade in writer.stored() if _trade_hooks else writer.created:
         trade.spooled = False
         _after_commit(trade, None)  # a bulk write is never the live engine's close
 

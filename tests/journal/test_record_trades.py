@@ -102,3 +102,46 @@ def test_each_trade_id_once() -> None:
     assert Trade.objects.count() == 2 and Trade.objects.get(trade_id="T-1").pk == first.pk
     perf = DailyPerformance.objects.get()
     assert perf.trades == 2
+
+
+@pytest.mark.parametrize("one_read", [True, False])
+def test_a_second_run_over_the_same_days_rebuilds_the_rows_of_both(backtest_trades, monkeypatch, one_read):
+    """A bulk write on top of other trades of the same days and strategies (a second backtest run):
+    the rows equal a rebuild from the whole journal - whether the days and strategies are read in
+    one query for both tables or table by table (many keys)."""
+    from journal import performance
+
+    if not one_read:
+        monkeypatch.setattr(performance, "_ONE_READ", 0)
+    now = market_calendar.session_close(END)
+    record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades[::2])
+    second = [{**f, "trade_id": f"{f['trade_id']}-2"} for f in backtest_trades[1::2]]
+    record_trade(now=NOW, **trade_fields(trade_id="MANUAL-1"))  # another mode's rows stay as they are
+    record_trades(now=now, origin=TradeOrigin.ENGINE, trades=second)
+    written = _tables()
+    performance.rebuild_all()
+    assert _tables() == written
+    assert len(written[0]) == len(backtest_trades[::2]) + len(second) + 1
+
+
+def test_not_keeping_the_trades_stores_the_same_and_hooks_see_each_once(
+    backtest_trades, monkeypatch, django_capture_on_commit_callbacks
+):
+    """keep=False (a backtest's journal): the same tables, nothing returned, and the hooks see every
+    stored trade once, in order, read back after the commit."""
+    from journal import services
+
+    seen: list[str] = []
+    monkeypatch.setattr(services, "_trade_hooks", [lambda trade, handed_at: seen.append(trade.trade_id)])
+    monkeypatch.setattr(TradeWriter, "BATCH", 3)  # several batches, read back in several chunks
+    now = market_calendar.session_close(END)
+    with django_capture_on_commit_callbacks(execute=True):
+        kept = record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades)
+    assert seen == [t.trade_id for t in kept]
+    tables = _tables()
+    _clear()
+    seen.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades, keep=False) == []
+    assert _tables() == tables
+    assert seen == [f["trade_id"] for f in backtest_trades]

@@ -41,8 +41,11 @@ near the money, the Mills-ratio asymptote of ``b`` far from it. Steps stay insid
 bisection fallback. NIFTY-like options take about two steps.
 
 The loops run in numba (``cache=True``: compiled once into ``__pycache__``, then loaded in about
-0.3 s) when numba imports, else in vectorised numpy (same algorithm, same results to ~1e-12, about
-twice as slow). They run on one thread and release the GIL: 10,000 options take ~3 ms for IV plus
+0.3 s, on the first call - ``core.jit``) when numba is installed; in a process that
+``jit.prefer_python()`` a Greeks call over fewer than ``jit.LARGE`` options runs the same kernel in
+Python (the same operations, the same numbers; the IV kernel, whose Python form would raise on a
+division numba's IEEE error model lets through, is always compiled); without numba, in vectorised
+numpy (same algorithm, same results to ~1e-12, about twice as slow). They run on one thread and release the GIL: 10,000 options take ~3 ms for IV plus
 Greeks, and a thread pool inside Celery's forked workers is not worth its risk at that size.
 """
 
@@ -55,13 +58,9 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr
 
-try:
-    import numba
+from trading.core import jit
 
-    _HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - the numpy path below is the fallback
-    numba = None
-    _HAVE_NUMBA = False
+_HAVE_NUMBA = jit.AVAILABLE
 
 __all__ = [
     "bs_price",
@@ -195,13 +194,15 @@ def greeks(vol: Any, spot: Any, strike: Any, t: Any, r: Any, is_call: Any, q: An
         # One option (the engine's fills): the same kernel on one element, without the broadcasting.
         packed = np.array([vol, spot, strike, t, r, q, 1.0 if is_call else -1.0], dtype=np.float64)
         out = np.empty((5, 1))
-        _greeks_kernel_numba(*(packed[i : i + 1] for i in range(7)), out)
+        kernel = _numba_kernels()[1] if jit.compiled(1) else _greeks_kernel
+        kernel(*(packed[i : i + 1] for i in range(7)), out)
         return {name: float(out[i, 0]) for i, name in enumerate(("delta", "gamma", "vega", "theta", "rho"))}
     arrays, shape, scalar = _prepare((vol, spot, strike, t, r, q), is_call)
     size = math.prod(shape)
     if USE_NUMBA and _HAVE_NUMBA:
         out = np.empty((5, size))
-        _greeks_kernel_numba(*_kernel_args(arrays, shape), out)
+        kernel = _numba_kernels()[1] if jit.compiled(size) else _greeks_kernel
+        kernel(*_kernel_args(arrays, shape), out)
     else:
         out = _greeks_numpy(*_flat(arrays, shape))
     return {
@@ -404,15 +405,25 @@ def _iv_kernel(price, spot, strike, t, r, q, theta, out, steps):  # type: ignore
         steps[i] = n_steps
 
 
-if _HAVE_NUMBA:
-    # error_model="numpy": IEEE division (inf/nan) instead of Python's ZeroDivisionError checks.
-    _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-    _ncdf = _jit(_ncdf)
-    _pick = _jit(_pick)
-    _s_guess = _jit(_s_guess)
-    _solve_s = _jit(_solve_s)
-    _iv_kernel_numba = _jit(_iv_kernel)
-    _greeks_kernel_numba = _jit(_greeks_kernel)
+_compiled_kernels: tuple | None = None
+
+
+def _numba_kernels() -> tuple:
+    """(IV kernel, Greeks kernel) compiled by numba, on the first call that runs compiled. The helpers
+    they call are rebound to their compiled versions first (numba resolves globals at compile time);
+    the Python kernels then call those, which gives the same numbers."""
+    global _compiled_kernels, _ncdf, _pick, _s_guess, _solve_s
+    if _compiled_kernels is None:
+        # error_model="numpy": IEEE division (inf/nan) instead of Python's ZeroDivisionError checks.
+        _ncdf = jit.njit(_ncdf, error_model="numpy")
+        _pick = jit.njit(_pick, error_model="numpy")
+        _s_guess = jit.njit(_s_guess, error_model="numpy")
+        _solve_s = jit.njit(_solve_s, error_model="numpy")
+        _compiled_kernels = (
+            jit.njit(_iv_kernel, error_model="numpy"),
+            jit.njit(_greeks_kernel, error_model="numpy"),
+        )
+    return _compiled_kernels
 
 
 def _s_guess_numpy(beta, x, ex, s_c, b_c, log_beta):  # type: ignore[no-untyped-def]
@@ -507,7 +518,7 @@ def _implied_vol_and_steps(price, spot, strike, t, r, q, is_call):  # type: igno
     if USE_NUMBA and _HAVE_NUMBA:
         vols = np.empty(size)
         steps = np.empty(size, dtype=np.int64)
-        _iv_kernel_numba(*_kernel_args(arrays, shape), vols, steps)
+        _numba_kernels()[0](*_kernel_args(arrays, shape), vols, steps)  # always compiled (see the doc)
     else:
         vols, steps = _iv_numpy(*_flat(arrays, shape))
     return _out(vols, shape, scalar), steps.reshape(shape)

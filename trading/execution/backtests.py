@@ -12,23 +12,20 @@ figures and its trades in the journal (entry mode BACKTEST, trade ids ``BT<run>-
 * ``backtest_execute``: both in one call (``manage.py backtest``, tests).
 
 The engine is ``trading.core.backtest.run_backtest``, called as is; the market of a run comes from
-``market_history`` (one place for the sources a backtest can read).
+``backtest_market`` (``market_stream``, ``market_history``: one place for the sources a backtest can read).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -42,17 +39,25 @@ from trading import access
 from trading.choices import DataSource
 from trading.core import calendar as market_calendar
 from trading.core.backtest import BacktestResult, run_backtest
-from trading.core.bars import DayBars
 from trading.core.combo_exits import combo_facts
-from trading.core.live import SimSource
 from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.core.strategies.base import ParamError, validate_params
-from trading.execution.config import engine_config, feed_config, risk_config, strategy_slots
+from trading.execution.backtest_market import (  # noqa: F401 - the market's names, re-exported
+    _READ_AHEAD,
+    _STORE_CACHE,
+    MarketHistory,
+    MarketStream,
+    _store_feed,
+    market_history,
+    market_stream,
+    read_ahead_of,
+    trim_heap,
+)
+from trading.execution.config import engine_config, risk_config, strategy_slots
 from trading.execution.live import backtest_broker
 from trading.execution.models import BacktestRun, RunStatus
-from trading.marketdata.store.eod import iv_history as store_iv_history
-from trading.marketdata.store_feed import EodOnlySession, StoreFeed
+from trading.marketdata.store_feed import EodOnlySession
 
 log = logging.getLogger(__name__)
 
@@ -64,111 +69,6 @@ MAX_SESSIONS = 260  # about a year of sessions in one run
 BACKTEST_SOURCES = (DataSource.SIM, DataSource.STORE)
 # ``manage.py backtest --data``: the command's names of the sources.
 DATA_SOURCES = {"sim": DataSource.SIM, "store": DataSource.STORE}
-# Sessions a stored backtest keeps decoded at once: the features and the loop read one at a time.
-_STORE_CACHE = 2
-
-
-# --- The market -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class MarketHistory:
-    """The sessions a backtest trades and the daily history its IV figures warm up on."""
-
-    days: list[DayBars]
-    iv_history: Any
-
-    @property
-    def bars(self) -> int:
-        return sum(len(day) for day in self.days)
-
-    def version(self) -> str:
-        """SHA-256 (hex) of every array and date of the history: the same market, the same version."""
-        digest = hashlib.sha256()
-        for day in self.days:
-            _digest_day(digest, day)
-        _digest_iv(digest, self.iv_history)
-        return digest.hexdigest()
-
-
-def _digest_day(digest: Any, day: DayBars) -> None:
-    digest.update(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
-    for value in vars(day).values():
-        if isinstance(value, np.ndarray):
-            digest.update(np.ascontiguousarray(value).tobytes())
-
-
-def _digest_iv(digest: Any, iv_history: Any) -> None:
-    if isinstance(iv_history, pd.DataFrame):
-        digest.update(pd.util.hash_pandas_object(iv_history, index=True).to_numpy().tobytes())
-
-
-@dataclass
-class MarketStream:
-    """The sessions of a backtest as they are read, one at a time (flat memory over a year), hashed
-    on the way: ``version()`` is ``MarketHistory.version()`` of the same market once they are read.
-    ``gaps`` names each stored session with minutes missing (traded on what is there)."""
-
-    days: Iterator[DayBars]
-    iv_history: Any
-    gaps: list[str]
-    _digest: Any = None
-
-    @classmethod
-    def of(cls, days: Iterable[DayBars], iv_history: Any, gaps: list[str]) -> MarketStream:
-        stream = cls(days=iter(()), iv_history=iv_history, gaps=gaps, _digest=hashlib.sha256())
-        stream.days = stream._hashed(days)
-        return stream
-
-    def _hashed(self, days: Iterable[DayBars]) -> Iterator[DayBars]:
-        for day in days:
-            _digest_day(self._digest, day)
-            yield day
-
-    def version(self) -> str:
-        digest = self._digest.copy()
-        _digest_iv(digest, self.iv_history)
-        return digest.hexdigest()
-
-
-def _with_gaps(days: Iterable[DayBars], gaps: list[str]) -> Iterator[DayBars]:
-    """``days`` as they come, noting each session's missing minutes (traded on what is there)."""
-    for day in days:
-        span = market_calendar.session_close(day.session) - market_calendar.session_open(day.session)
-        expected = int(span.total_seconds() // 60)
-        if len(day) < expected:
-            gaps.append(f"{day.session}: {expected - len(day)} of {expected} minutes missing")
-        yield day
-
-
-def _store_feed(index: str, start: date, end: date) -> StoreFeed:
-    """The store's sessions of ``index``; a session with only end-of-day data refuses the run by name."""
-    feed = StoreFeed(feed_config().store_dir, index, cache=_STORE_CACHE)
-    eod_only = feed.eod_only_sessions(start, end)
-    if eod_only:
-        raise EodOnlySession(index, eod_only)
-    return feed
-
-
-def market_stream(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketStream:
-    """The sessions ``start``..``end`` of ``index`` from ``data_source``, read as the backtest goes
-    (``SIM``: the simulated market of ``seed``; ``STORE``: the market-data store)."""
-    gaps: list[str] = []
-    if data_source == DataSource.SIM:
-        source = SimSource(index=index, seed=seed, start=start)
-        return MarketStream.of(source.sim.days(start, end), source.iv_history(), gaps)
-    if data_source == DataSource.STORE:
-        feed = _store_feed(index, start, end)
-        days = _with_gaps(feed.days(start, end), gaps)
-        return MarketStream.of(days, store_iv_history(feed.store, index, start), gaps)
-    raise ValidationError({"data_source": f"{data_source} is not a source backtests can read"})
-
-
-def market_history(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketHistory:
-    """The sessions ``start``..``end`` of ``index`` from ``data_source``, all in memory (a sweep
-    shares one market among its combinations)."""
-    stream = market_stream(data_source=data_source, index=index, seed=seed, start=start, end=end)
-    return MarketHistory(days=list(stream.days), iv_history=stream.iv_history)
 
 
 # --- The request ------------------------------------------------------------------------------------------
@@ -409,6 +309,7 @@ def backtest_run_execute(
         config = engine_config(
             run.index, mode="BACKTEST", data_source=run.data_source, position_prefix=f"BT{run.pk}-"
         )
+        closed_trades: list[dict] = []  # each closed trade's journal facts only (not its position)
         result = run_backtest(
             market.days,
             strategies=slots,
@@ -419,8 +320,11 @@ def backtest_run_execute(
             on_cycle=tracker,
             on_session=on_session,
             keep_signals=False,
+            keep_trades=False,
+            on_closed=lambda closed: closed_trades.append(closed.trade),
         )
         tracker.beat()
+        trim_heap()
         with transaction.atomic():
             # The backtest's clock ends with the close of its last session.
             clock_end = market_calendar.session_close(run.end)
@@ -430,7 +334,8 @@ def backtest_run_execute(
             journal_services.record_trades(
                 now=clock_end,
                 origin=TradeOrigin.ENGINE,
-                trades=[closed.trade for closed in result.trades],
+                trades=_drained(closed_trades),  # each one let go once it is in the journal
+                keep=False,  # nor are the stored trades kept in memory
                 backtest_run=run,
             )
             combo_refresh_totals(result.combos)
@@ -441,6 +346,13 @@ def backtest_run_execute(
         backtest_fail(run.pk, f"{type(exc).__name__}: {exc}")
         raise
     return run
+
+
+def _drained(items: list) -> Iterator:
+    """The items of ``items`` in order, each removed from the list as it is handed over."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def _store_result(run: BacktestRun, result: BacktestResult, gaps: Sequence[str] = ()) -> None:

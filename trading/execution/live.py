@@ -36,7 +36,6 @@ from trading.execution.config import (
 )
 from trading.execution.controls import locked_state
 from trading.execution.events import emit_mode
-from trading.execution.kite_session import kite_access_token
 from trading.execution.models import TradingState
 
 log = logging.getLogger(__name__)
@@ -130,6 +129,9 @@ def live_broker(index: str, **collaborators: Any) -> Broker:
     checked first (``live_problems``), then ``TRADING_BROKER`` (default kite) is built with today's
     access token. Raises ``LiveTradingRefused`` listing every unmet condition."""
     ensure_live_allowed(index)
+    # kiteconnect pulls in twisted and OpenSSL (about 0.5 s): imported only when a live broker is built.
+    from trading.execution.kite_session import kite_access_token  # noqa: PLC0415
+
     config = broker_config()
     return build_broker(config.broker_name(LIVE), config, access_token=kite_access_token, **collaborators)
 

@@ -50,7 +50,6 @@ from datetime import date, datetime
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import brentq, minimize_scalar
 from scipy.special import ndtr
 
 from trading.core import calendar as market_calendar
@@ -59,6 +58,14 @@ from trading.core.combos.model import CE, FUT, PE, PricedLeg
 from trading.core.options import black76_price, greeks, year_fraction
 
 Legs = Sequence[PricedLeg]
+
+
+def _optimize():  # noqa: ANN202
+    """``scipy.optimize``, imported on first use: about 27 MB and 0.6 s of start-up that a process which
+    never searches a combination's extremes or breakevens (a backtest, a worker) does not pay."""
+    from scipy import optimize  # noqa: PLC0415
+
+    return optimize
 
 
 def evaluation_expiry(legs: Legs) -> date:
@@ -244,7 +251,7 @@ def _extremes(combo: _Combo) -> Extremes:
             # Far from the strikes the curve is flat to rounding and shows many spurious extremes:
             # only the few highest can hold the global one.
             for i in inner[np.argsort(-v[inner], kind="stable")][:_REFINED_EXTREMES]:
-                res = minimize_scalar(
+                res = _optimize().minimize_scalar(
                     lambda x, s=sign: -s * combo.pnl1(x),
                     bounds=(grid[i - 1], grid[i + 1]),
                     method="bounded",
@@ -287,7 +294,7 @@ def _smooth_breakevens(combo: _Combo) -> list[float]:
     values = combo.pnl(grid)
     roots = [float(x) for x, v in zip(grid, values) if abs(v) <= tol]
     for i in np.flatnonzero(values[:-1] * values[1:] < 0):
-        roots.append(float(brentq(combo.pnl1, grid[i], grid[i + 1], xtol=1e-9, rtol=1e-14)))
+        roots.append(float(_optimize().brentq(combo.pnl1, grid[i], grid[i + 1], xtol=1e-9, rtol=1e-14)))
     slope_inf, _ = combo.asymptote()
     x, v = float(grid[-1]), float(values[-1])
     if abs(v) > tol and v * slope_inf < 0:  # heading for zero beyond the grid: one more root
@@ -295,7 +302,7 @@ def _smooth_breakevens(combo: _Combo) -> list[float]:
         for _ in range(60):
             hi *= 2.0
             if combo.pnl1(hi) * v < 0:
-                roots.append(float(brentq(combo.pnl1, x, hi, xtol=1e-9, rtol=1e-14)))
+                roots.append(float(_optimize().brentq(combo.pnl1, x, hi, xtol=1e-9, rtol=1e-14)))
                 break
     return sorted(set(roots))
 

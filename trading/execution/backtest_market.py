@@ -1,0 +1,204 @@
+"""The market of a backtest run: the sessions it trades, read as the run goes (``market_stream``:
+flat memory, hashed on the way for the run's data version; stored sessions read ahead by a thread)
+or all in memory (``market_history``: a sweep shares one market among its combinations). Split out
+of ``backtests`` (which re-exports these names)."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.core.exceptions import ValidationError
+
+from trading.choices import DataSource
+from trading.core import calendar as market_calendar
+from trading.core.bars import DayBars
+from trading.core.live import SimSource
+from trading.execution.config import feed_config
+from trading.marketdata.store.eod import iv_history as store_iv_history
+from trading.marketdata.store_feed import EodOnlySession, StoreFeed
+
+# Sessions a stored backtest keeps decoded at once: the features and the loop read one at a time.
+_STORE_CACHE = 2
+# Stored sessions read ahead of the loop by a thread (``read_ahead_of``).
+_READ_AHEAD = 2
+
+
+# --- The market -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MarketHistory:
+    """The sessions a backtest trades and the daily history its IV figures warm up on."""
+
+    days: list[DayBars]
+    iv_history: Any
+
+    @property
+    def bars(self) -> int:
+        return sum(len(day) for day in self.days)
+
+    def version(self) -> str:
+        """SHA-256 (hex) of every array and date of the history: the same market, the same version."""
+        digest = hashlib.sha256()
+        for day in self.days:
+            _digest_day(digest, day)
+        _digest_iv(digest, self.iv_history)
+        return digest.hexdigest()
+
+
+def _digest_day(digest: Any, day: DayBars) -> None:
+    digest.update(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
+    for value in vars(day).values():
+        if isinstance(value, np.ndarray):
+            digest.update(np.ascontiguousarray(value).tobytes())
+
+
+def _digest_iv(digest: Any, iv_history: Any) -> None:
+    if isinstance(iv_history, pd.DataFrame):
+        digest.update(pd.util.hash_pandas_object(iv_history, index=True).to_numpy().tobytes())
+
+
+@dataclass
+class MarketStream:
+    """The sessions of a backtest as they are read, one at a time (flat memory over a year), hashed
+    on the way: ``version()`` is ``MarketHistory.version()`` of the same market once they are read.
+    ``gaps`` names each stored session with minutes missing (traded on what is there)."""
+
+    days: Iterator[DayBars]
+    iv_history: Any
+    gaps: list[str]
+    _digest: Any = None
+
+    @classmethod
+    def of(
+        cls, days: Iterable[DayBars], iv_history: Any, gaps: list[str], *, read_ahead: int = 0
+    ) -> MarketStream:
+        """``read_ahead`` > 0: a thread reads (and hashes) up to that many sessions ahead of the
+        loop (``read_ahead``)."""
+        stream = cls(days=iter(()), iv_history=iv_history, gaps=gaps, _digest=hashlib.sha256())
+        stream.days = stream._hashed(days)
+        if read_ahead > 0:
+            stream.days = read_ahead_of(stream.days, read_ahead)
+        return stream
+
+    def _hashed(self, days: Iterable[DayBars]) -> Iterator[DayBars]:
+        for day in days:
+            _digest_day(self._digest, day)
+            yield day
+
+    def version(self) -> str:
+        digest = self._digest.copy()
+        _digest_iv(digest, self.iv_history)
+        return digest.hexdigest()
+
+
+def read_ahead_of(items: Iterator[Any], ahead: int = 1) -> Iterator[Any]:
+    """``items`` as they come, produced by a thread up to ``ahead`` items in advance: a stored
+    session is read from Parquet, decoded and hashed (pyarrow, numpy and hashlib let go of the GIL)
+    while the loop trades the one before. The items and their order are those of ``items``; an
+    exception in the thread is raised here, at its place; closing this generator (the loop ended
+    or failed) stops the thread at its next item. The thread holds at most ``ahead`` + 1 items."""
+    done = object()
+    slots: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        slots.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            slots.put((done, exc))
+
+    worker = threading.Thread(target=produce, name="backtest-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = slots.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue, then let it end
+            try:
+                slots.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+
+
+def _with_gaps(days: Iterable[DayBars], gaps: list[str]) -> Iterator[DayBars]:
+    """``days`` as they come, noting each session's missing minutes (traded on what is there)."""
+    for day in days:
+        span = market_calendar.session_close(day.session) - market_calendar.session_open(day.session)
+        expected = int(span.total_seconds() // 60)
+        if len(day) < expected:
+            gaps.append(f"{day.session}: {expected - len(day)} of {expected} minutes missing")
+        yield day
+
+
+def _store_feed(index: str, start: date, end: date) -> StoreFeed:
+    """The store's sessions of ``index``; a session with only end-of-day data refuses the run by name."""
+    feed = StoreFeed(feed_config().store_dir, index, cache=_STORE_CACHE)
+    eod_only = feed.eod_only_sessions(start, end)
+    if eod_only:
+        raise EodOnlySession(index, eod_only)
+    return feed
+
+
+def market_stream(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketStream:
+    """The sessions ``start``..``end`` of ``index`` from ``data_source``, read as the backtest goes
+    (``SIM``: the simulated market of ``seed``; ``STORE``: the market-data store)."""
+    gaps: list[str] = []
+    if data_source == DataSource.SIM:
+        source = SimSource(index=index, seed=seed, start=start)
+        return MarketStream.of(source.sim.days(start, end), source.iv_history(), gaps)
+    if data_source == DataSource.STORE:
+        feed = _store_feed(index, start, end)
+        days = _with_gaps(feed.days(start, end), gaps)
+        iv_history = store_iv_history(feed.store, index, start)
+        return MarketStream.of(days, iv_history, gaps, read_ahead=_READ_AHEAD)
+    raise ValidationError({"data_source": f"{data_source} is not a source backtests can read"})
+
+
+def market_history(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketHistory:
+    """The sessions ``start``..``end`` of ``index`` from ``data_source``, all in memory (a sweep
+    shares one market among its combinations)."""
+    stream = market_stream(data_source=data_source, index=index, seed=seed, start=start, end=end)
+    return MarketHistory(days=list(stream.days), iv_history=stream.iv_history)
+
+
+def trim_heap() -> None:
+    """Give the free pages of the C heap back to the system (glibc's ``malloc_trim``; elsewhere
+    nothing): once, between the run and its journal writes, which then start from less. (After every
+    session it cost 1-2 s of system time over a year for no steady gain in the peak.)"""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _load_malloc_trim() -> Callable | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):  # not glibc (macOS, musl)
+        return None
+
+
+_malloc_trim = _load_malloc_trim()
