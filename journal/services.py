@@ -14,7 +14,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from journal import performance, spool
+from journal import cells, performance, spool
 from journal.derive import EDITABLE, RAW_FIELDS, derive_trade
 from journal.fields import choice_of, message_dict
 from journal.models import Combo, Trade, TradeAudit, TradeOrigin
@@ -37,7 +37,8 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
     engine's may not take the id of one of the engine's positions (``reserve_trade_ids``).
 
     A second call with the same ``trade_id`` returns the stored trade and changes nothing. The day's
-    DailyPerformance and the strategy's StrategyPerformance refresh in the same transaction. If the
+    DailyPerformance, the strategy's StrategyPerformance and the breakdown cells (``journal.cells``)
+    refresh in the same transaction. If the
     database is unreachable the trade is spooled durably (fsynced) and an unsaved Trade with
     ``spooled = True`` is returned; ``drain_spool`` writes it later. Bad input raises
     ``ValidationError`` naming every bad field and writes nothing.
@@ -127,6 +128,7 @@ class TradeWriter:
             )
         )
         created = Trade.objects.bulk_create([Trade(**v) for v in values if v["trade_id"] not in stored])
+        cells.add_trades([trade.pk for trade in created])  # one statement per batch (ids: RETURNING)
         for trade in created:
             self._keys.add((trade.trade_date, trade.entry_mode, trade.strategy_name))
             _trade_event(trade)
@@ -209,6 +211,7 @@ def _write_trade(values: dict, handed_at: float | None = None) -> Trade:
                 _combo_stub(values)
             trade = Trade.objects.create(**values)
             performance.refresh_for_new_trade(trade)
+            cells.add_trades([trade.pk])
             _trade_event(trade)
     except IntegrityError:
         # A concurrent writer stored the same trade_id first: theirs is the trade.
@@ -377,7 +380,9 @@ def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -
             for name, old, new in changed
         ]
     )
-    performance.refresh_keys({old_keys, (trade.trade_date, trade.entry_mode, trade.strategy_name)})
+    keys = {old_keys, (trade.trade_date, trade.entry_mode, trade.strategy_name)}
+    performance.refresh_keys(keys)
+    cells.refresh_keys(keys)
     return trade
 
 
@@ -396,3 +401,4 @@ def trade_delete(*, trade: Trade, user=None, source: str = "api") -> None:
     )
     trade.delete()
     performance.refresh_keys(keys)
+    cells.refresh_keys(keys)
