@@ -25,11 +25,13 @@ cells are rebuilt.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from journal.breakdowns import (
@@ -58,78 +60,103 @@ _VALUE_COLUMNS = ("net_pnl", "r_multiple", "gross_pnl", *ATTRIBUTION_PARTS)
 
 def configured() -> dict[str, Breakdown]:
     """The breakdowns the cells hold, with the configured bounds."""
-    return breakdowns(configured_dimensions())
+    return _plan(connection.vendor, _bounds()).breakdowns
 
 
-def _trades_subquery(trades) -> tuple[str, tuple]:
-    """SQL and params of ``trades`` (a Trade queryset) as the subquery ``t``: the key columns, the
-    values summed, and every column and IST annotation any breakdown reads."""
-    bys = configured().values()
+def _bounds() -> tuple:
+    return (tuple(settings.ANALYTICS_VIX_BOUNDS), tuple(settings.ANALYTICS_PCR_BOUNDS))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the writers need under one vendor and one set of bounds, built once per process."""
+
+    breakdowns: dict[str, Breakdown]
+    specs: dict[str, str]
+    trades_sql: str  # every trade as the subquery ``a`` (its id, keys, values, IST annotations)
+    trades_params: tuple
+    insert: str  # ``... {where} ...``: the groups of the trades ``where`` selects, into the cells
+    add: str  # the same, added to the cells already there
+    stale: str  # the UPDATE that marks the specs that differ from ``specs``
+    stale_params: tuple
+
+
+@functools.lru_cache(maxsize=8)
+def _plan(vendor: str, bounds: tuple) -> _Plan:
+    bys = breakdowns(configured_dimensions())
     annotations: dict = {}
-    for by in bys:
+    for by in bys.values():
         if by.annotations:
             annotations.update(by.annotations())
-    fields = dict.fromkeys([*_KEY_COLUMNS, *_VALUE_COLUMNS, *(f for by in bys for f in by.fields)])
-    qs = trades.order_by()
-    if annotations:
-        qs = qs.annotate(**annotations)
-    sql, params = qs.values(*fields, *annotations).query.sql_with_params()
-    return sql, tuple(params)
+    fields = dict.fromkeys(
+        ["id", *_KEY_COLUMNS, *_VALUE_COLUMNS, *(f for by in bys.values() for f in by.fields)]
+    )
+    qs = Trade.objects.order_by().annotate(**annotations)
+    trades_sql, trades_params = qs.values(*fields, *annotations).query.sql_with_params()
 
-
-def _insert_sql(inner: str, *, add: bool) -> str:
-    """One statement: every breakdown's groups of the trades ``inner`` per (mode, day, strategy), into
-    the cells; ``add``: added to the cells already there (new trades), else inserted (none there)."""
-    vendor = connection.vendor
     sums = ", ".join(f"COALESCE({sql}, 0)" for _, sql in SUMS)
-    branches = []
-    for by in configured().values():
-        join = by.join(vendor) if by.join else ""
-        branches.append(
-            f"SELECT '{by.name}' AS dimension, t.entry_mode, t.trade_date, t.strategy_name, "
-            f"{by.key_sql(vendor)} AS k, {sums} FROM t {join} GROUP BY 2, 3, 4, 5"
-        )
+    # One pass for the breakdowns of one row per trade: each trade crossed with their names, the key by
+    # name; one more per breakdown with a join (tags: a row per tag).
+    plain = [by for by in bys.values() if not by.join]
+    names = " UNION ALL ".join(f"SELECT '{by.name}' AS dimension" for by in plain)
+    key = " ".join(f"WHEN '{by.name}' THEN {by.key_sql(vendor)}" for by in plain)
+    branches = [
+        f"SELECT d.dimension, t.entry_mode, t.trade_date, t.strategy_name, CASE d.dimension {key} END AS k, "
+        f"{sums} FROM t CROSS JOIN ({names}) AS d GROUP BY 1, 2, 3, 4, 5"
+    ]
+    for by in bys.values():
+        if by.join:
+            branches.append(
+                f"SELECT '{by.name}', t.entry_mode, t.trade_date, t.strategy_name, {by.key_sql(vendor)}, "
+                f"{sums} FROM t {by.join(vendor)} GROUP BY 2, 3, 4, 5"
+            )
     columns = ", ".join((*_UNIQUE, *SUM_COLUMNS))
-    sql = f"WITH t AS ({inner}) INSERT INTO {TABLE} ({columns}) SELECT * FROM ({' UNION ALL '.join(branches)}) AS c"
-    if add:
-        updates = ", ".join(f"{c} = {TABLE}.{c} + excluded.{c}" for c in SUM_COLUMNS)
-        sql += f" WHERE 1 = 1 ON CONFLICT ({', '.join(_UNIQUE)}) DO UPDATE SET {updates}"
-    return sql
-
-
-def _mark_stale() -> None:
-    """Mark stale every recorded spec that differs from this process's (its cells would mix two
-    bucketings after this write): one UPDATE that changes nothing while the bounds agree."""
-    specs = {name: by.spec() for name, by in configured().items()}
+    insert = (
+        f"WITH t AS (SELECT * FROM ({trades_sql}) AS a WHERE {{where}}) "
+        f"INSERT INTO {TABLE} ({columns}) SELECT * FROM ({' UNION ALL '.join(branches)}) AS c"
+    )
+    updates = ", ".join(f"{c} = {TABLE}.{c} + excluded.{c}" for c in SUM_COLUMNS)
+    add = f"{insert} WHERE 1 = 1 ON CONFLICT ({', '.join(_UNIQUE)}) DO UPDATE SET {updates}"
+    specs = {name: by.spec() for name, by in bys.items()}
     whens = " ".join("WHEN %s THEN %s" for _ in specs)
-    params = [x for item in specs.items() for x in item]
+    stale = (
+        f"UPDATE {SPEC_TABLE} SET spec = %s WHERE spec <> %s AND spec <> CASE dimension {whens} ELSE spec END"
+    )
+    stale_params = (STALE, STALE, *(x for item in specs.items() for x in item))
+    return _Plan(bys, specs, trades_sql, tuple(trades_params), insert, add, stale, stale_params)
+
+
+def _write(where: str, params: Sequence, *, add: bool) -> None:
+    """Every breakdown's groups of the trades ``where`` selects (SQL over the subquery ``a``), per
+    (mode, day, strategy), into the cells (``add``: added to those there), after marking stale the
+    specs this process's bounds differ from: two statements."""
+    plan = _plan(connection.vendor, _bounds())
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {SPEC_TABLE} SET spec = %s WHERE spec <> %s AND spec <> CASE dimension {whens} "
-            "ELSE spec END",
-            [STALE, STALE, *params],
-        )
+        # The specs that differ from this process's are marked stale (its cells would mix two
+        # bucketings after this write): an UPDATE that changes nothing while the bounds agree.
+        cursor.execute(plan.stale, plan.stale_params)
+        sql = (plan.add if add else plan.insert).replace("{where}", where)
+        cursor.execute(sql, (*plan.trades_params, *params))
 
 
 def add_trades(ids: Sequence[int]) -> None:
     """Add the new trades ``ids`` to their cells (one statement), in the caller's transaction."""
-    if not ids:
-        return
-    _mark_stale()
-    inner, params = _trades_subquery(Trade.objects.filter(pk__in=list(ids)))
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(inner, add=True), params)
+    ids = [int(i) for i in ids]
+    if ids:
+        _write(f"a.id IN ({', '.join(['%s'] * len(ids))})", ids, add=True)
 
 
-def _keys_q(keys: Iterable[tuple[date, str, str]], day: str, mode: str, strategy: str) -> Q:
-    """The rows of the (day, mode, strategy) ``keys``: one condition per (mode, strategy), its days."""
+def _keys_where(keys: set[tuple[date, str, str]], day: str, mode: str, strategy: str) -> tuple[str, list]:
+    """SQL and params of the rows of the (day, mode, strategy) ``keys``: one condition per (mode,
+    strategy) and its days."""
     days: dict[tuple[str, str], set[date]] = {}
     for d, m, s in keys:
         days.setdefault((m, s), set()).add(d)
-    q = Q(pk__in=[])
-    for (m, s), ds in days.items():
-        q |= Q(**{mode: m, strategy: s, f"{day}__in": sorted(ds)})
-    return q
+    conditions, params = [], []
+    for (m, s), ds in sorted(days.items()):
+        conditions.append(f"({mode} = %s AND {strategy} = %s AND {day} IN ({', '.join(['%s'] * len(ds))}))")
+        params += [m, s, *sorted(ds)]
+    return " OR ".join(conditions), params
 
 
 def refresh_keys(keys: Iterable[tuple[date, str, str]]) -> None:
@@ -138,12 +165,11 @@ def refresh_keys(keys: Iterable[tuple[date, str, str]]) -> None:
     keys = set(keys)
     if not keys:
         return
-    _mark_stale()
-    BreakdownCell.objects.filter(_keys_q(keys, "date", "mode", "strategy_name")).delete()
-    trades = Trade.objects.filter(_keys_q(keys, "trade_date", "entry_mode", "strategy_name"))
-    inner, params = _trades_subquery(trades)
+    where, params = _keys_where(keys, "date", "mode", "strategy_name")
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(inner, add=False), params)
+        cursor.execute(f"DELETE FROM {TABLE} WHERE {where}", params)
+    where, params = _keys_where(keys, "a.trade_date", "a.entry_mode", "a.strategy_name")
+    _write(where, params, add=False)
 
 
 @transaction.atomic
@@ -156,8 +182,7 @@ def rebuild() -> None:
             cursor.execute(f"TRUNCATE {TABLE}")
         else:
             cursor.execute(f"DELETE FROM {TABLE}")
-        inner, params = _trades_subquery(Trade.objects.all())
-        cursor.execute(_insert_sql(inner, add=False), params)
+    _write("1 = 1", (), add=False)
     mark_built()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
