@@ -287,12 +287,12 @@ def _grouped_live(
 def from_cells(filterset: TradeFilterSet, by: Breakdown) -> bool:
     """True when the breakdown cells (``journal.cells``) hold exactly the groups of ``by`` over the
     filtered trades: only mode, dates and strategy filter (``CELL_FILTERS``), the cells are enabled
-    (``ANALYTICS_BREAKDOWN_CELLS``) and were built with the configured bounds (``cells.usable``)."""
+    (``ANALYTICS_BREAKDOWN_CELLS``) and were built with ``by``'s buckets (``cells.usable``)."""
     return (
         settings.ANALYTICS_BREAKDOWN_CELLS
         and filterset.active_filters <= CELL_FILTERS
         and filterset.qs.db == "default"
-        and cells.usable(by.name)
+        and cells.usable(by)
     )
 
 

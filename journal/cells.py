@@ -12,13 +12,15 @@ Kept exact in the transaction of every trade write (``journal.services``):
 * ``rebuild`` (``manage.py rebuild_breakdown_cells``, ``performance.rebuild_all``, a bulk load): all of
   them, from all the trades.
 
-Each statement groups the trades once per breakdown (``UNION ALL`` of one ``GROUP BY`` per breakdown
-over the same subquery ``t``), with the key SQL of ``journal.breakdowns`` - the same SQL the live
-``GROUP BY`` of ``analytics.selectors`` uses, so the two cannot disagree on a bucket.
+Each statement groups the trades (the subquery ``t``) once for every breakdown of one row per trade
+(the trades crossed with the breakdowns' names, the key SQL chosen by name) and once more per breakdown
+with a join (tags), with the key SQL of ``journal.breakdowns`` - the same SQL the live ``GROUP BY`` of
+``analytics.selectors`` uses, so the two cannot disagree on a bucket. The statements are built once per
+process (per vendor and bounds, ``_plan``).
 
 The bucket bounds are configurable (``ANALYTICS_VIX_BOUNDS``, ``ANALYTICS_PCR_BOUNDS``): each breakdown's
 spec (``Breakdown.spec``, its buckets) is recorded in ``BreakdownCellSpec`` by ``rebuild``. ``usable``
-is true only while the recorded spec equals the configured one; a writer whose spec differs marks the
+is true only while the recorded spec equals the breakdown's (the API's: the configured bounds); a writer whose spec differs marks the
 recorded one stale (its cells now mix two bucketings), so the readers group the trades live until the
 cells are rebuilt.
 """
@@ -199,12 +201,10 @@ def mark_built() -> None:
     )
 
 
-def usable(name: str) -> bool:
-    """True when the cells of breakdown ``name`` hold every trade under the configured bounds."""
-    by = configured().get(name)
-    if by is None:
-        return False
-    return BreakdownCellSpec.objects.filter(dimension=name, spec=by.spec()).exists()
+def usable(by: Breakdown) -> bool:
+    """True when the cells of the breakdown ``by`` hold every trade under its buckets (the spec
+    recorded for its cells is ``by``'s: built with them, and no writer under other bounds since)."""
+    return BreakdownCellSpec.objects.filter(dimension=by.name, spec=by.spec()).exists()
 
 
 def is_current() -> bool:
