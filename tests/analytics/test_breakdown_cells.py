@@ -7,12 +7,14 @@ Runs on SQLite and on PostgreSQL (DATABASE_URL), like the rest of tests/analytic
 
 from __future__ import annotations
 
+import io
 import math
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -259,7 +261,7 @@ def test_a_changed_bound_falls_back_to_the_live_group_by_until_a_rebuild(trades,
     assert not selectors.from_cells(_filterset({}), default)
     assert _vix_rows(api) == naive(12, 20)  # live, and right
     assert selectors.from_cells(_filterset({}), selectors.breakdowns()["pcr"])  # the others still hold
-    cells.rebuild()
+    call_command("rebuild_breakdown_cells", stdout=io.StringIO())
     assert selectors.from_cells(_filterset({}), default)
     assert _vix_rows(api) == naive(12, 20)
     _assert_cells_equal_naive("rebuilt after the bounds changed back")
