@@ -2,10 +2,11 @@
 mode, day (IST date of the exit), strategy and group, so that a breakdown under the filters mode, dates
 and strategy sums a few thousand cells instead of grouping a million trades.
 
-Kept exact in the transaction of every trade write (``journal.services``):
+Kept exact in the transaction of every trade write (``journal.services``), after the performance rows
+(so every writer locks a day's performance row before its cells: no deadlock between two writers):
 
 * a new trade (``record_trade``) and a batch of new trades (``record_trades``/``trade_writer``, each
-  batch of 500): ``add_trades`` - their own groups, added to the cells by one upsert
+  batch of 500, at the end): ``add_trades`` - their own groups, added to the cells by one upsert
   (``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE SET trades = trades + excluded.trades``);
 * an edit or a delete: ``refresh_keys`` - the cells of the (day, mode, strategy) keys it touched are
   deleted and recomputed from those keys' trades by one ``INSERT ... SELECT ... GROUP BY``;

@@ -128,16 +128,20 @@ class TradeWriter:
             )
         )
         created = Trade.objects.bulk_create([Trade(**v) for v in values if v["trade_id"] not in stored])
-        cells.add_trades([trade.pk for trade in created])  # one statement per batch (ids: RETURNING)
         for trade in created:
             self._keys.add((trade.trade_date, trade.entry_mode, trade.strategy_name))
             _trade_event(trade)
         self.created.extend(created)
 
     def close(self) -> None:
-        """The last queued trades, then one rebuild of the performance rows they touched."""
+        """The last queued trades, then one rebuild of the performance rows they touched, then their
+        breakdown cells (one statement per batch). The cells come last, as in ``record_trade``: every
+        writer locks the performance rows of a day before its cells, so two writers cannot deadlock."""
         self.flush()
         performance.refresh_keys(self._keys)
+        ids = [trade.pk for trade in self.created]  # bulk_create's RETURNING
+        for start in range(0, len(ids), self.BATCH):
+            cells.add_trades(ids[start : start + self.BATCH])
 
 
 @contextmanager
