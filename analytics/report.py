@@ -4,7 +4,7 @@ One generator: ``build_report(filters)`` takes the journal's filters (``TradeFil
 so a backtest run's report is ``backtest_run=<id>``) and returns a ``Report`` that the page renders
 (``analytics/page.html``) and the tearsheet writes as one self-contained file
 (``analytics.tearsheet``; ``manage.py report --out FILE.html``). The figures are the pure functions of
-``analytics.stats``, ``analytics.returns``, ``trading.core.attribution`` and ``analytics.buckets``
+``analytics.stats``, ``analytics.returns``, ``trading.core.attribution`` and ``journal.buckets``
 (docs/analytics.md); this module only reads the journal and arranges their results.
 
 Modes: a report is of one mode. Without ``mode`` it is the configured ``TRADING_MODE`` (the journal's
@@ -25,9 +25,10 @@ from django.conf import settings
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute, TruncDate
 from django.utils import timezone
 
-from analytics import buckets, heatmap, research, stats, trade_stats
+from analytics import heatmap, research, stats, trade_stats
 from analytics.report_filters import ReportFilters, capital_for
 from analytics.returns import TradeColumns, daily_net_from_trades
+from journal import buckets
 from journal.filters import TradeFilterSet
 from trading import formats
 from trading.core import attribution
@@ -342,7 +343,7 @@ def _month_labels(months: np.ndarray) -> np.ndarray:
 
 def _breakdowns(data: _Trades, filterset: TradeFilterSet) -> list[dict[str, Any]]:
     """Breakdown tables by strategy, option type, exit type, entry time, weekday, days to expiry, VIX
-    regime and month (the buckets of ``analytics.buckets``); with multi-leg trades among them also by
+    regime and month (the buckets of ``journal.buckets``); with multi-leg trades among them also by
     combo template and by kind of leg (sold or bought CE or PE). The entry's IST minute, weekday and date
     come from the database (no date-times to parse)."""
     if not len(data.cols):

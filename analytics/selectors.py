@@ -4,13 +4,13 @@ Everything takes a *valid* ``TradeFilterSet`` (``analytics.report_filters.report
 analytics' mode rule; the caller answers 400 otherwise) and returns plain values. Nothing loads the
 trades into Python: totals and sums are one aggregate query, the daily series a ``GROUP BY trade_date``
 (the per-day performance rows when only the dates and the mode filter), streaks a window query, and
-each breakdown one ``GROUP BY`` over the bucket rule of ``analytics.buckets`` written as SQL
-(``Dimension.sql_case``). The figures from those sums are ``analytics.trade_stats.trade_figures``.
+each breakdown a sum over the pre-aggregated breakdown cells (``journal.cells``) when only the mode,
+dates and strategy filter, else one ``GROUP BY`` over the bucket rule of ``journal.buckets`` written as
+SQL (``journal.breakdowns``). The figures from those sums are ``analytics.trade_stats.trade_figures``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -32,18 +32,17 @@ from django.db.models import (
     Sum,
     When,
 )
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute, TruncDate
 
-from analytics import buckets, trade_stats
+from analytics import trade_stats
 from analytics.returns import daily_net
+from journal import breakdowns as journal_breakdowns
+from journal import buckets, cells
 from journal import selectors as journal_selectors
 from journal.accumulator import join_runs
 from journal.filters import TradeFilterSet
 from journal.models import StrategyPerformance
 from journal.selectors import STRATEGY_COUNTABLE
-from trading.choices import ExitType, Side
 from trading.core import attribution
-from trading.core.calendar import IST
 
 # --- Totals and the daily series --------------------------------------------------------------------------
 
@@ -243,144 +242,16 @@ def daily_series(rows: DailyRows) -> pd.Series:
 # --- Breakdowns ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Breakdown:
-    """A breakdown: what it groups by, and how the database computes each trade's group."""
-
-    name: str
-    label: str
-    fields: tuple[str, ...]  # the trade's columns the value reads (the subquery's columns)
-    annotations: Callable[[], dict] | None  # ORM expressions of the subquery (IST times), by name
-    value: Callable[[str], str]  # SQL of the group key over the subquery ``t`` (vendor -> SQL)
-    dimension: buckets.Dimension | None = None  # bucketed: the key is the bucket rule's
-    join: Callable[[str], str] | None = None  # a join that makes one row per value (tags)
-    labels: Callable[[str], str] | None = None  # label of a key (categorical)
+# The breakdowns' definitions are the journal's (its cells group the same SQL); the API reads them here.
+Breakdown = journal_breakdowns.Breakdown
+breakdowns = journal_breakdowns.breakdowns
+configured_dimensions = journal_breakdowns.configured_dimensions
+BREAKDOWN_NAMES = journal_breakdowns.BREAKDOWN_NAMES
+CELL_FILTERS = frozenset({"mode", "date_from", "date_to", "strategy"})
 
 
-def _days_to_expiry(vendor: str) -> str:
-    if vendor == "postgresql":
-        return "(t.expiry_date - t.entry_day)"
-    return "CAST(julianday(t.expiry_date) - julianday(t.entry_day) AS INTEGER)"
-
-
-def _iv_percentile(vendor: str) -> str:
-    if vendor == "postgresql":
-        return (
-            "CASE WHEN jsonb_typeof(t.entry_features -> 'iv_percentile') = 'number' "
-            "THEN (t.entry_features ->> 'iv_percentile')::float8 END"
-        )
-    return (
-        "CASE WHEN json_type(t.entry_features, '$.iv_percentile') IN ('integer', 'real') "
-        "THEN json_extract(t.entry_features, '$.iv_percentile') END"
-    )
-
-
-def _tag_join(vendor: str) -> str:
-    # One row per tag (tags are stored ",a,b,"); a trade without tags keeps one row with no tag.
-    if vendor == "postgresql":
-        return "LEFT JOIN LATERAL unnest(string_to_array(btrim(t.tags, ','), ',')) AS tg(tag) ON TRUE"
-    quoted = "replace(replace(trim(t.tags, ','), '\\', '\\\\'), '\"', '\\\"')"
-    return f"""JOIN json_each('["' || replace({quoted}, ',', '","') || '"]') AS tg"""
-
-
-def _tag_value(vendor: str) -> str:
-    return (
-        "COALESCE(NULLIF(tg.tag, ''), 'na')"
-        if vendor == "postgresql"
-        else "COALESCE(NULLIF(tg.value, ''), 'na')"
-    )
-
-
-def _month(vendor: str) -> str:
-    return "to_char(t.trade_date, 'YYYY-MM')" if vendor == "postgresql" else "substr(t.trade_date, 1, 7)"
-
-
-def _column(name: str) -> Callable[[str], str]:
-    return lambda vendor: f"t.{name}"
-
-
-def _entry_ist() -> dict:
-    return {
-        "entry_minute": ExtractHour("entry_time", tzinfo=IST) * 60 + ExtractMinute("entry_time", tzinfo=IST),
-        "entry_weekday": ExtractIsoWeekDay("entry_time", tzinfo=IST) - 1,
-        "entry_day": TruncDate("entry_time", tzinfo=IST),
-    }
-
-
-def _choice_label(choices) -> Callable[[str], str]:
-    names = dict(choices)
-    return lambda key: str(names.get(key, key))
-
-
-def configured_dimensions() -> dict[str, buckets.Dimension]:
-    """The bucketed breakdowns with the configured bounds (``ANALYTICS_VIX_BOUNDS``,
-    ``ANALYTICS_PCR_BOUNDS``; the defaults of ``analytics.buckets``)."""
-    return buckets.dimensions(
-        vix_bounds=tuple(settings.ANALYTICS_VIX_BOUNDS) or buckets.DEFAULT_VIX_BOUNDS,
-        pcr_bounds=tuple(settings.ANALYTICS_PCR_BOUNDS) or buckets.DEFAULT_PCR_BOUNDS,
-    )
-
-
-def breakdowns(dims: dict[str, buckets.Dimension] | None = None) -> dict[str, Breakdown]:
-    """Every breakdown of the API by name (``by=``), the bucketed ones on ``dims`` (configured bounds)."""
-    d = dims or buckets.dimensions()
-    mp = "CASE WHEN t.spot_price_entry > 0 AND t.max_pain_entry IS NOT NULL THEN (t.spot_price_entry - t.max_pain_entry) * 100.0 / t.spot_price_entry END"
-
-    def bucketed(name: str, fields: tuple[str, ...], value: Callable[[str], str], ann=None) -> Breakdown:
-        dim = d[name]
-        return Breakdown(name, dim.label, fields, ann, value, dimension=dim)
-
-    items = [
-        Breakdown("strategy", "Strategy", ("strategy_name",), None, _column("strategy_name")),
-        Breakdown(
-            "instrument_type",
-            "Option type",
-            ("instrument_type",),
-            None,
-            lambda v: (
-                "CASE t.instrument_type WHEN 'CALL' THEN 'CE' WHEN 'PUT' THEN 'PE' ELSE t.instrument_type END"
-            ),
-        ),
-        Breakdown("side", "Side", ("side",), None, _column("side"), labels=_choice_label(Side.choices)),
-        Breakdown(
-            "exit_type",
-            "Exit type",
-            ("exit_type",),
-            None,
-            _column("exit_type"),
-            labels=_choice_label(ExitType.choices),
-        ),
-        bucketed("entry_time", (), _column("entry_minute"), _entry_ist),
-        bucketed("weekday", (), _column("entry_weekday"), _entry_ist),
-        bucketed("days_to_expiry", ("expiry_date",), _days_to_expiry, _entry_ist),
-        bucketed(
-            "expiry_day",
-            ("expiry_date",),
-            lambda v: f"CASE WHEN {_days_to_expiry(v)} = 0 THEN 1 ELSE 0 END",
-            _entry_ist,
-        ),
-        bucketed("vix_regime", ("vix_entry",), _column("vix_entry")),
-        bucketed("pcr", ("pcr_entry",), _column("pcr_entry")),
-        bucketed("iv_percentile", ("entry_features",), _iv_percentile),
-        bucketed("max_pain_distance", ("spot_price_entry", "max_pain_entry"), lambda v: mp),
-        Breakdown("tag", "Tag", ("tags",), None, _tag_value, join=_tag_join),
-        Breakdown("month", "Month", ("trade_date",), None, _month, labels=buckets.month_label),
-    ]
-    return {b.name: b for b in items}
-
-
-BREAKDOWN_NAMES: tuple[str, ...] = tuple(breakdowns())
-
-_SUMS = """
-    COUNT(*),
-    SUM(CASE WHEN t.net_pnl > 0 THEN 1 ELSE 0 END),
-    SUM(CASE WHEN t.net_pnl < 0 THEN 1 ELSE 0 END),
-    SUM(t.net_pnl),
-    SUM(CASE WHEN t.net_pnl > 0 THEN t.net_pnl ELSE 0 END),
-    SUM(CASE WHEN t.net_pnl < 0 THEN t.net_pnl ELSE 0 END),
-    COUNT(t.r_multiple),
-    SUM(t.r_multiple)
-"""
+def _sums_sql(sums: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(sql for _, sql in sums)
 
 
 @dataclass(frozen=True)
@@ -392,35 +263,66 @@ class GroupRow:
     figures: dict
 
 
-def _grouped(filterset: TradeFilterSet, by: Breakdown, columns: tuple[str, ...], sums: str) -> list[tuple]:
-    """``(key, label, *sums)`` per group of ``by``: one GROUP BY in the database over the filtered
-    trades' ``columns`` (the subquery ``t``)."""
+def _grouped_live(
+    filterset: TradeFilterSet, by: Breakdown, columns: tuple[str, ...], sums: str
+) -> list[tuple]:
+    """``(key, *sums)`` per group of ``by``: one GROUP BY in the database over the filtered trades'
+    ``columns`` (the subquery ``t``)."""
     qs = filterset.qs
     annotations = by.annotations() if by.annotations else {}
     if annotations:
         qs = qs.annotate(**annotations)
     inner, params, alias = _inner(qs, *columns, *by.fields, *annotations)
     vendor = connections[alias].vendor
-    value = by.value(vendor)
-    key = by.dimension.sql_case(value) if by.dimension else value
     join = by.join(vendor) if by.join else ""
     # PostgreSQL would inline the subquery and work out its IST minute (a time-zone conversion) once per
     # bucket the CASE tries; OFFSET 0 keeps it a subquery, computed once per trade.
     fence = " OFFSET 0" if vendor == "postgresql" and annotations else ""
-    sql = f"SELECT {key} AS k, {sums} FROM ({inner}{fence}) AS t {join} GROUP BY 1"
+    sql = f"SELECT {by.key_sql(vendor)} AS k, {sums} FROM ({inner}{fence}) AS t {join} GROUP BY 1"
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
-        fetched = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def from_cells(filterset: TradeFilterSet, by: Breakdown) -> bool:
+    """True when the breakdown cells (``journal.cells``) hold exactly the groups of ``by`` over the
+    filtered trades: only mode, dates and strategy filter (``CELL_FILTERS``), the cells are enabled
+    (``ANALYTICS_BREAKDOWN_CELLS``) and were built with ``by``'s buckets (``cells.usable``)."""
+    return (
+        settings.ANALYTICS_BREAKDOWN_CELLS
+        and filterset.active_filters <= CELL_FILTERS
+        and filterset.qs.db == "default"
+        and cells.usable(by)
+    )
+
+
+def _grouped(
+    filterset: TradeFilterSet,
+    by: Breakdown,
+    columns: tuple[str, ...],
+    sums: tuple[tuple[str, str], ...],
+    source: str = "auto",
+) -> list[tuple]:
+    """``(key, label, *sums)`` per group of ``by`` over the filtered trades: from the cells when they
+    hold them (``from_cells``; ``source`` "cells" or "live" forces one), else one GROUP BY over the
+    trades."""
+    use_cells = source == "cells" or (source == "auto" and from_cells(filterset, by))
+    if use_cells:
+        data = filterset.form.cleaned_data
+        fetched = cells.groups(
+            by.name,
+            [name for name, _ in sums],
+            mode=data.get("mode") or None,
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            strategy=data.get("strategy") or None,
+        )
+    else:
+        fetched = _grouped_live(filterset, by, columns, _sums_sql(sums))
     out = []
     for k, *values in fetched:
-        key_text = "na" if k is None else str(k)
-        if by.dimension:
-            label = by.dimension.label_of(key_text)
-        elif by.labels and key_text != "na":
-            label = by.labels(key_text)
-        else:
-            label = buckets.MISSING.label if key_text == "na" else key_text
-        out.append((key_text, label, *values))
+        key_text = buckets.MISSING.key if k is None else str(k)
+        out.append((key_text, by.label_of(key_text), *values))
     return out
 
 
@@ -435,58 +337,15 @@ def _ordered(rows: list[GroupRow], by: Breakdown, value: str) -> list[GroupRow]:
     return sorted(rows, key=lambda r: (r.key == "na", -(r.figures[value] or 0.0), r.key))
 
 
-def _rows_breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow] | None:
-    """The breakdown from the performance rows when they hold it exactly: by strategy under a mode and/or
-    a strategy (``StrategyPerformance``), by month under dates and a mode (``DailyPerformance``); else None."""
-    active = filterset.active_filters
-    data = filterset.form.cleaned_data
-    if by.name == "strategy" and active <= STRATEGY_COUNTABLE:
-        rows = StrategyPerformance.objects.filter(trades__gt=0)
-        if data.get("strategy"):
-            rows = rows.filter(strategy_name=data["strategy"])
-        if data.get("mode"):
-            rows = rows.filter(mode=data["mode"])
-        keyed = [(r.strategy_name, r) for r in rows]
-    elif by.name == "month" and filterset.is_daily_countable:
-        keyed = [(f"{r.date:%Y-%m}", r) for r in _day_rows(filterset)]
-    else:
-        return None
-    if any(r.first_sign is None for _, r in keyed):
-        return None
-    groups: dict[str, list] = {}
-    for key, row in keyed:
-        groups.setdefault(key, []).append(row)
-    out = []
-    for key, rows in groups.items():
-
-        def total(name: str, rows=rows):
-            return sum((getattr(r, name) for r in rows), Decimal(0))
-
-        sums = trade_stats.TradeSums(
-            trades=sum(r.trades for r in rows),
-            wins=sum(r.wins for r in rows),
-            losses=sum(r.losses for r in rows),
-            net=total("net_pnl"),
-            sum_wins=total("sum_wins"),
-            sum_losses=total("sum_losses"),
-            r_count=sum(r.r_count for r in rows),
-            r_sum=total("r_sum"),
-        )
-        label = by.labels(key) if by.labels else key
-        out.append(GroupRow(key, label, trade_stats.trade_figures(sums)))
-    return _ordered(out, by, "net_pnl")
-
-
-def breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
+def breakdown(filterset: TradeFilterSet, by: Breakdown, source: str = "auto") -> list[GroupRow]:
     """The breakdown ``by`` of the filtered trades: trade figures per group (``trade_stats.trade_figures``),
-    from the performance rows when they hold it (``_rows_breakdown``), else one GROUP BY."""
-    from_rows = _rows_breakdown(filterset, by)
-    if from_rows is not None:
-        return from_rows
+    from the breakdown cells when they hold it (``from_cells``), else one GROUP BY over the trades."""
     rows = []
     for key, label, n, wins, losses, net, sum_wins, sum_losses, r_count, r_sum in _grouped(
-        filterset, by, ("net_pnl", "r_multiple"), _SUMS
+        filterset, by, ("net_pnl", "r_multiple"), journal_breakdowns.TRADE_SUMS, source
     ):
+        if not n:
+            continue
         sums = trade_stats.TradeSums(
             trades=int(n),
             wins=int(wins or 0),
@@ -501,26 +360,20 @@ def breakdown(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
     return _ordered(rows, by, "net_pnl")
 
 
-ATTRIBUTION_COLUMNS = tuple(f"{c}_pnl" for c in attribution.COMPONENTS)
-_ATTRIBUTION_SUMS = ", ".join(
-    [
-        "COUNT(*)",
-        "COUNT(t.delta_pnl)",
-        "SUM(t.gross_pnl)",
-        "SUM(CASE WHEN t.delta_pnl IS NOT NULL THEN t.gross_pnl ELSE 0 END)",
-        *(f"SUM(t.{c})" for c in ATTRIBUTION_COLUMNS),
-    ]
-)
+ATTRIBUTION_COLUMNS = journal_breakdowns.ATTRIBUTION_PARTS
 
 
-def attribution_groups(filterset: TradeFilterSet, by: Breakdown) -> list[GroupRow]:
+def attribution_groups(filterset: TradeFilterSet, by: Breakdown, source: str = "auto") -> list[GroupRow]:
     """The stored Greeks attribution of the filtered trades summed per group of ``by``: ``trades``,
     ``attributed`` (trades with the snapshots), ``gross_pnl`` (all), ``gross_attributed`` and the five
-    parts (rupees, over the attributed trades: they add up to ``gross_attributed``)."""
+    parts (rupees, over the attributed trades: they add up to ``gross_attributed``). From the cells when
+    they hold them, as ``breakdown``."""
     rows = []
     for key, label, n, attributed, gross, gross_attributed, *parts in _grouped(
-        filterset, by, ("gross_pnl", *ATTRIBUTION_COLUMNS), _ATTRIBUTION_SUMS
+        filterset, by, ("gross_pnl", *ATTRIBUTION_COLUMNS), journal_breakdowns.ATTRIBUTION_SUMS, source
     ):
+        if not n:
+            continue
         figures = {
             "trades": int(n),
             "attributed": int(attributed or 0),

@@ -4,7 +4,8 @@ on the same trades in the same run.
 Run: ``.venv/bin/python bench/analytics.py [--trades 1000000] [--seconds 60] [--db postgres://...]``
 
 1. The database as ``bench/api.py`` prepares it (migrate; ``load_fake_trades`` by COPY, then the
-   performance tables, unless it already holds ``--trades``; a viewer's token).
+   performance tables and the breakdown cells, unless it already holds ``--trades``; the cells rebuilt
+   when they are not current; a viewer's token).
 2. gunicorn (2 sync workers) on loopback, port ``--port`` (default 18610).
 3. Every endpoint under four filters - ``mode=PAPER`` alone, plus one month, plus one strategy, each
    loaded open loop at ``--rate`` (5 req/s) for ``--seconds`` (60): requests leave on a schedule
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with connection.cursor() as cursor:  # what autovacuum does to a loaded table: visibility, statistics
         cursor.execute("VACUUM ANALYZE journal_trade")
+        cursor.execute("VACUUM ANALYZE journal_breakdowncell")
     from django.conf import settings
 
     filters = _filters()

@@ -86,6 +86,11 @@ def prepare(db_url: str, trades: int) -> tuple[str, int]:
         print(f"loading {trades:,} trades (table had {have:,}) ...", flush=True)
         _truncate()
         call_command("load_fake_trades", count=trades, per_day=1000)
+    from journal import cells
+
+    if not cells.is_current():  # a database loaded before the cells existed, or under other bounds
+        print("rebuilding the breakdown cells ...", flush=True)
+        call_command("rebuild_breakdown_cells")
     token = access.desk_user_save(username="bench", role=access.VIEWER, token=True).token
     return token, Trade.objects.count()
 
@@ -96,7 +101,7 @@ def _truncate() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE journal_trade, journal_tradeaudit, analytics_dailyperformance, "
-            "analytics_strategyperformance"
+            "analytics_strategyperformance, journal_breakdowncell"
         )
 
 

@@ -375,3 +375,72 @@ class StrategyPerformance(PerformanceFields):
 
     def __str__(self) -> str:
         return f"{self.strategy_name} {self.mode}: {self.net_pnl}"
+
+
+# --- Breakdown cells: the breakdowns pre-aggregated per mode, day (IST date of exit), strategy and group.
+# Derived from the trades only, kept in the trade writers' transactions (``journal.cells``).
+
+
+def _cell_sum(places: int = 2, digits: int = 18):
+    return models.DecimalField(max_digits=digits, decimal_places=places, default=0)
+
+
+class BreakdownCell(models.Model):
+    """The sums of the trades of one (mode, day, strategy) that fall in one group of one breakdown
+    (``dimension``: a name of ``journal.breakdowns.breakdowns()``; ``key``: the group's key there).
+
+    Trade figures: trades, wins (net > 0), losses (net < 0), net, sum of wins, sum of losses (<= 0),
+    R-multiples counted and summed. Greeks attribution: trades with one (``attributed``), gross of all,
+    gross of the attributed ones and the five parts (rupees). A trade with several tags is in one cell
+    of ``tag`` per tag, as in the live GROUP BY.
+    """
+
+    dimension = models.CharField(max_length=24)
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+    date = models.DateField()
+    strategy_name = models.CharField(max_length=64)
+    key = models.CharField(max_length=500)
+    trades = models.PositiveIntegerField(default=0)
+    wins = models.PositiveIntegerField(default=0)
+    losses = models.PositiveIntegerField(default=0)
+    net_pnl = _cell_sum()
+    sum_wins = _cell_sum()
+    sum_losses = _cell_sum()
+    r_count = models.PositiveIntegerField(default=0)
+    r_sum = _cell_sum(4, 24)
+    attributed = models.PositiveIntegerField(default=0)
+    gross_pnl = _cell_sum()
+    gross_attributed = _cell_sum()
+    delta_pnl = _cell_sum()
+    gamma_pnl = _cell_sum()
+    theta_pnl = _cell_sum()
+    vega_pnl = _cell_sum()
+    residual_pnl = _cell_sum()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dimension", "mode", "date", "strategy_name", "key"], name="breakdown_cell_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["dimension", "mode", "strategy_name", "date"], name="breakdown_cell_strategy"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}={self.key} {self.mode} {self.date} {self.strategy_name}: {self.trades}"
+
+
+class BreakdownCellSpec(models.Model):
+    """What the cells of one breakdown were built with (``Breakdown.spec``: its bucket bounds): the
+    readers use the cells only while it equals the configured one; a writer under other bounds marks
+    it stale (``journal.cells``), until ``manage.py rebuild_breakdown_cells``."""
+
+    dimension = models.CharField(max_length=24, primary_key=True)
+    spec = models.TextField()
+    built_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.dimension}: {self.spec}"

@@ -12,6 +12,7 @@ from datetime import date
 from django.db.models import Q
 from django.utils import timezone
 
+from journal import cells
 from journal.accumulator import Accumulator
 from journal.models import DailyPerformance, StrategyPerformance, Trade
 
@@ -207,7 +208,8 @@ def _chunks(items: list, size: int):
 
 
 def rebuild_all() -> None:
-    """Recompute every performance row from the journal (after a bulk load or an import)."""
+    """Recompute every performance row and breakdown cell from the journal (after a bulk load or an
+    import)."""
     DailyPerformance.objects.all().delete()
     StrategyPerformance.objects.all().delete()
     # order_by() drops the model's default ordering, which would make every row "distinct".
@@ -215,3 +217,4 @@ def rebuild_all() -> None:
         refresh_daily(d, m)
     for s, m in Trade.objects.order_by().values_list("strategy_name", "entry_mode").distinct():
         refresh_strategy(s, m)
+    cells.rebuild()

@@ -14,7 +14,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from journal import performance, spool
+from journal import cells, performance, spool
 from journal.derive import EDITABLE, RAW_FIELDS, derive_trade
 from journal.fields import choice_of, message_dict
 from journal.models import Combo, Trade, TradeAudit, TradeOrigin
@@ -37,7 +37,8 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
     engine's may not take the id of one of the engine's positions (``reserve_trade_ids``).
 
     A second call with the same ``trade_id`` returns the stored trade and changes nothing. The day's
-    DailyPerformance and the strategy's StrategyPerformance refresh in the same transaction. If the
+    DailyPerformance, the strategy's StrategyPerformance and the breakdown cells (``journal.cells``)
+    refresh in the same transaction. If the
     database is unreachable the trade is spooled durably (fsynced) and an unsaved Trade with
     ``spooled = True`` is returned; ``drain_spool`` writes it later. Bad input raises
     ``ValidationError`` naming every bad field and writes nothing.
@@ -146,9 +147,14 @@ class TradeWriter:
             yield from (by_id[i] for i in ids)
 
     def close(self) -> None:
-        """The last queued trades, then one rebuild of the performance rows they touched."""
+        """The last queued trades, then one rebuild of the performance rows they touched, then their
+        breakdown cells (one statement per batch). The cells come last, as in ``record_trade``: every
+        writer locks the performance rows of a day before its cells, so two writers cannot deadlock."""
         self.flush()
         performance.refresh_keys(self._keys)
+        ids = [trade.pk for trade in self.created]  # bulk_create's RETURNING
+        for start in range(0, len(ids), self.BATCH):
+            cells.add_trades(ids[start : start + self.BATCH])
 
 
 @contextmanager
@@ -226,6 +232,7 @@ def _write_trade(values: dict, handed_at: float | None = None) -> Trade:
                 _combo_stub(values)
             trade = Trade.objects.create(**values)
             performance.refresh_for_new_trade(trade)
+            cells.add_trades([trade.pk])
             _trade_event(trade)
     except IntegrityError:
         # A concurrent writer stored the same trade_id first: theirs is the trade.
@@ -394,7 +401,9 @@ def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -
             for name, old, new in changed
         ]
     )
-    performance.refresh_keys({old_keys, (trade.trade_date, trade.entry_mode, trade.strategy_name)})
+    keys = {old_keys, (trade.trade_date, trade.entry_mode, trade.strategy_name)}
+    performance.refresh_keys(keys)
+    cells.refresh_keys(keys)
     return trade
 
 
@@ -413,3 +422,4 @@ def trade_delete(*, trade: Trade, user=None, source: str = "api") -> None:
     )
     trade.delete()
     performance.refresh_keys(keys)
+    cells.refresh_keys(keys)

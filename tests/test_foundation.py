@@ -19,7 +19,7 @@ def _core_modules() -> list[str]:
         "journal.accumulator",
         "analytics.stats",
         "analytics.returns",
-        "analytics.buckets",
+        "journal.buckets",
         "analytics.research",
         "analytics.drift",
     ]

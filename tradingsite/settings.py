@@ -316,11 +316,13 @@ TRADE_SPOOL_PATH = Path(envstr("TRADE_SPOOL_PATH", str(VAR_DIR / "trade_spool.js
 JOURNAL_COMBO_WINDOW_SECONDS = envint("JOURNAL_COMBO_WINDOW_SECONDS", 60)
 
 # Analytics (docs/analytics.md): the yearly risk-free rate of Sharpe and Sortino (a fraction), and the
-# bounds of the VIX-regime and PCR breakdowns as "low,high" (unset: analytics.buckets' defaults, the
-# strategies' vix_low/vix_high and DOMAIN.md's "0.7-1.3 normal" PCR reading).
+# bounds of the VIX-regime and PCR breakdowns as "low,high" (unset: journal.buckets' defaults, the
+# strategies' vix_low/vix_high and DOMAIN.md's "0.7-1.3 normal" PCR reading). Breakdowns read the
+# pre-aggregated cells (journal.cells) when they can; ANALYTICS_BREAKDOWN_CELLS=0 always groups the trades.
 ANALYTICS_RISK_FREE_RATE = envfloat("ANALYTICS_RISK_FREE_RATE", 0.0)
 ANALYTICS_VIX_BOUNDS = tuple(float(x) for x in envlist("ANALYTICS_VIX_BOUNDS"))
 ANALYTICS_PCR_BOUNDS = tuple(float(x) for x in envlist("ANALYTICS_PCR_BOUNDS"))
+ANALYTICS_BREAKDOWN_CELLS = envbool("ANALYTICS_BREAKDOWN_CELLS", True)
 
 
 def _capital_by_mode(items: list[str]) -> dict[str, float]:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from analytics import buckets as B
+from journal import buckets as B
 from trading.core.calendar import IST
 
 

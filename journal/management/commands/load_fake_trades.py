@@ -162,12 +162,13 @@ def load_fake_trades(count: int, *, start: date, per_day: int, seed: int = 0, re
 
 
 def rebuild_performance() -> None:
-    """Recompute every DailyPerformance and StrategyPerformance row from the journal.
+    """Recompute every DailyPerformance and StrategyPerformance row and the breakdown cells from the journal.
 
     Like ``analytics.services.rebuild_all``, but each key once: ``values_list(...).distinct()`` on
     Trade keeps the model's ordering columns in the SELECT DISTINCT, which makes one "distinct" key
     per trade (a million refreshes) unless the ordering is cleared.
     """
+    from journal import cells
     from journal.models import DailyPerformance, StrategyPerformance
     from journal.performance import refresh_daily, refresh_strategy
 
@@ -177,6 +178,7 @@ def rebuild_performance() -> None:
         refresh_daily(day, mode)
     for name, mode in Trade.objects.order_by().values_list("strategy_name", "entry_mode").distinct():
         refresh_strategy(name, mode)
+    cells.rebuild()
 
 
 class Command(BaseCommand):
