@@ -94,13 +94,6 @@ def trades():
     return _trades()
 
 
-@pytest.fixture
-def api():
-    client = APIClient()
-    client.force_authenticate(user_with_role("viewer", "analyst"))
-    return client
-
-
 def _get(api, path: str, **params):
     response = api.get(f"/api/analytics/{path}", params)
     assert response.status_code == 200, response.content[:400]

@@ -16,7 +16,6 @@ from decimal import Decimal as D
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from analytics import selectors
 from analytics.report_filters import report_filters
@@ -24,7 +23,7 @@ from journal import cells
 from journal.models import BreakdownCell, BreakdownCellSpec, Trade
 from journal.services import record_trade, record_trades, trade_delete, trade_update
 from tests.analytics.test_api import NAIVE_KEYS, _band, _get, _trades
-from tests.helpers import NOW, trade_fields, user_with_role
+from tests.helpers import NOW, trade_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -32,13 +31,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def trades():
     return _trades()
-
-
-@pytest.fixture
-def api():
-    client = APIClient()
-    client.force_authenticate(user_with_role("viewer", "analyst"))
-    return client
 
 
 def _same(a, b, why) -> None:

@@ -7,19 +7,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from tests.analytics.test_api import _get, _naive_days, _paper, _trades
-from tests.helpers import user_with_role
 from tradingsite.settings import _capital_by_mode
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api():
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.force_authenticate(user_with_role("viewer", "analyst"))
-    return client
 
 
 def test_each_mode_starts_from_its_own_capital(api, settings):
