@@ -8,6 +8,12 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
+# Under ASGI each request's sync view may run on another thread with its own connection: a persistent
+# connection (CONN_MAX_AGE > 0) is not handed to the next request but left open until it ages out, so
+# under load a web process can hold ~100 of them and PostgreSQL refuses everyone else ("too many
+# clients already", seen in CI). Django's advice: no persistent connections under ASGI. An explicit
+# DB_CONN_MAX_AGE still wins.
+os.environ.setdefault("DB_CONN_MAX_AGE", "0")
 django_application = get_asgi_application()  # sets Django up before the consumers are imported
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
