@@ -4,6 +4,7 @@ named, save, start a backtest, and the page at 390 px. Screenshots go under /tmp
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import date, datetime, time
 
 import pytest
@@ -17,7 +18,7 @@ from trading.strategies.models import StrategyConfig
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "builder-pw-1"
+PASSWORD = secrets.token_urlsafe(16)  # a fresh test password each run
 
 
 def _curve(page) -> list[float]:

@@ -4,6 +4,7 @@ Chart.js, switch the expiry. A screenshot goes under /tmp, not into the repo."""
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import date, datetime, time
 
 import pytest
@@ -15,7 +16,7 @@ from trading.marketdata.simulated import SimulatedFeed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "chain-pw-1"
+PASSWORD = secrets.token_urlsafe(16)  # a fresh test password each run
 
 
 def test_chain_page_draws_the_oi_chart(page, screenshot_dir) -> None:

@@ -3,6 +3,7 @@ a leg's page shows the combo, its legs and the payoff chart drawn from the vendo
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal as D
 
 import pytest
@@ -14,7 +15,7 @@ from tests.helpers import NOW, ist, trade_fields, user_with_role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "combo-pw-1"
+PASSWORD = secrets.token_urlsafe(16)  # a fresh test password each run
 COMBO = "P-NIFTY-20260505-0930-PCRStrategy-C-C"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import secrets
 from datetime import date, timedelta
 from decimal import Decimal as D
 
@@ -22,7 +23,7 @@ from trading.core import calendar as market_calendar
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "evening-pw-1"
+PASSWORD = secrets.token_urlsafe(16)  # a fresh test password each run
 
 
 @pytest.fixture(autouse=True)
