@@ -59,7 +59,9 @@ def _digest_day(digest: Any, day: DayBars) -> None:
     digest.update(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
     for value in vars(day).values():
         if isinstance(value, np.ndarray):
-            digest.update(np.ascontiguousarray(value).tobytes())
+            # The array's bytes in C order, read where they are (no copy: the hash runs without the
+            # GIL while the loop trades); a datetime array exports no buffer, its bytes as uint8 do.
+            digest.update(np.ascontiguousarray(value).reshape(-1).view(np.uint8))
 
 
 def _digest_iv(digest: Any, iv_history: Any) -> None:

@@ -141,3 +141,21 @@ def test_a_store_that_cannot_take_the_file_is_read_as_before(stored, monkeypatch
     assert_same_day(day, _parquet(store, sessions[0]))
     assert not decoded.path(store.root, "NIFTY", sessions[0]).exists()
     assert not list(decoded.path(store.root, "NIFTY", sessions[0]).parent.glob("*.tmp"))
+
+
+def test_the_data_version_hashes_each_arrays_bytes_in_c_order(stored) -> None:
+    """The run's data version reads the arrays' bytes where they are (memory-mapped ones included, a
+    strided one in C order): the same digest as hashing a copy of each array's C-order bytes."""
+    store, _, sessions = stored
+
+    def reference(day) -> str:
+        digest = hashlib.sha256(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
+        for value in vars(day).values():
+            if isinstance(value, np.ndarray):
+                digest.update(value.tobytes(order="C"))
+        return digest.hexdigest()
+
+    strided = _parquet(store, sessions[1])
+    strided.close = strided.close[::-1]
+    for day in (_parquet(store, sessions[0]), StoreFeed(store, "NIFTY", cache=0).day(sessions[0]), strided):
+        assert _digest(day) == reference(day)
