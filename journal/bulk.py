@@ -6,10 +6,10 @@ the field's own conversion for the database (``pre_save``, then ``get_db_prep_sa
 ``executemany`` of a one-row INSERT, and sets each instance's primary key. What it leaves out is the
 query compiler's work per value (placeholders, expressions, batches of 999 parameters on SQLite),
 about two thirds of a backtest's insert time. A value whose conversion is the identity - a ``str``
-into a ``CharField``, an ``int`` into an ``IntegerField``, a finite ``Decimal`` into a
+into a ``CharField``, a ``float`` into a ``FloatField``, a finite ``Decimal`` into a
 ``DecimalField``, None into any of them, ... (``_IDENTITY``: the exact classes, whose conversions
 return such a value unchanged on every backend) - is passed as it is; every other value (dates,
-times, JSON, foreign keys, subclasses, other types) goes through the field. A test holds the
+times, JSON, integers, foreign keys, subclasses, other types) goes through the field. A test holds the
 parameters equal to the fields' own conversions for every field.
 """
 
@@ -26,12 +26,7 @@ from django.db import connection, models
 _IDENTITY: dict[type, type] = {
     models.CharField: str,
     models.TextField: str,
-    models.IntegerField: int,
-    models.SmallIntegerField: int,
-    models.BigIntegerField: int,
-    models.PositiveIntegerField: int,
-    models.PositiveSmallIntegerField: int,
-    models.PositiveBigIntegerField: int,
+    # (not the integer fields: on PostgreSQL their conversion types the value, Int4(75))
     models.FloatField: float,
     models.BooleanField: bool,
     models.DecimalField: Decimal,
