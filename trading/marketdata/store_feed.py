@@ -49,10 +49,11 @@ if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
 
 def _decoder() -> str | None:
     """The fingerprint of the code that turns partitions into a session (this module's decoding and
-    building, the store's schema): a decoded session made by other code is stale. None (no decoded
+    building, the store's schema, the decoded files' format): a decoded session made by other code is
+    stale. None (no decoded
     sessions) when the sources cannot be read (a deployment without them)."""
     try:
-        return decoded.decoder_fingerprint(__file__, schema.__file__)
+        return decoded.decoder_fingerprint(__file__, schema.__file__, decoded.__file__)
     except OSError:
         return None
 

@@ -14,7 +14,7 @@ import pytest
 from tests.marketdata.store.test_store_feed import assert_same_day
 from trading.core import calendar as market_calendar
 from trading.core.simulator import MarketSimulator
-from trading.execution.backtest_market import _digest_day
+from trading.execution.backtest_market import _byte_runs, _digest_day
 from trading.marketdata import store_feed
 from trading.marketdata.store import decoded
 from trading.marketdata.store.minute import day_frames
@@ -157,5 +157,10 @@ def test_the_data_version_hashes_each_arrays_bytes_in_c_order(stored) -> None:
 
     strided = _parquet(store, sessions[1])
     strided.close = strided.close[::-1]
-    for day in (_parquet(store, sessions[0]), StoreFeed(store, "NIFTY", cache=0).day(sessions[0]), strided):
+    StoreFeed(store, "NIFTY", cache=0).day(sessions[0])  # decoded from Parquet, its file written
+    mapped = StoreFeed(store, "NIFTY", cache=0).day(sessions[0])  # ... and memory-mapped
+    for day in (_parquet(store, sessions[0]), mapped, strided):
         assert _digest(day) == reference(day)
+    # A decoded session's arrays lie back to back in its file: hashed in one piece.
+    arrays = [v for v in vars(mapped).values() if isinstance(v, np.ndarray)]
+    assert len(list(_byte_runs(arrays))) == 1

@@ -44,8 +44,8 @@ __all__ = ["DIR", "SourceKey", "decoder_fingerprint", "load", "path", "save", "s
 log = logging.getLogger(__name__)
 
 DIR = ".decoded"
-_MAGIC = b"DAYBARS1"
-_ALIGN = 64
+_MAGIC = b"DAYBARS2"
+_ALIGN = 64  # the payload's start in the file
 _PREFIX = struct.Struct("<8sI")  # magic, header length
 # The array fields of DayBars, in their order (the data version hashes them in this order too).
 _ARRAYS = tuple(f.name for f in fields(DayBars) if f.name not in ("index", "session", "expiries"))
@@ -90,12 +90,25 @@ def _raw(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1).view(np.uint8)
 
 
+def _pieces(header: dict, arrays: list[np.ndarray]) -> list:
+    """The payload: each array's bytes at its offset, zeros between (none for arrays of 8-byte items:
+    they lie back to back, and the data version hashes them in one call)."""
+    pieces, at = [], 0
+    for (_, _, _, offset), a in zip(header["arrays"], arrays, strict=True):
+        if offset > at:
+            pieces.append(bytes(offset - at))
+        pieces.append(_raw(a))
+        at = offset + a.nbytes
+    return pieces
+
+
 def _header(day: DayBars, sources: SourceKey, decoder: str) -> tuple[dict, list[np.ndarray]]:
     arrays = [np.ascontiguousarray(getattr(day, name)) for name in _ARRAYS]
     layout, offset = [], 0
     for name, a in zip(_ARRAYS, arrays, strict=True):
+        offset = -(-offset // a.itemsize) * a.itemsize  # each array at a multiple of its item size
         layout.append([name, a.dtype.str, list(a.shape), offset])
-        offset = _aligned(offset + a.nbytes)
+        offset += a.nbytes
     header = {
         "decoder": decoder,
         "sources": [list(s) if s is not None else None for s in sources],
@@ -114,10 +127,10 @@ def save(root: Path, day: DayBars, sources: SourceKey, decoder: str) -> None:
     wrong). Best effort: an error (a read-only store, a full disk) is logged and the file left out."""
     target = path(root, day.index, day.session)
     header, arrays = _header(day, sources, decoder)
+    pieces = _pieces(header, arrays)
     crc = 0
-    for a in arrays:
-        # the padding after each array is zeros: in the CRC as in the file
-        crc = zlib.crc32(bytes(_aligned(a.nbytes) - a.nbytes), zlib.crc32(_raw(a), crc))
+    for piece in pieces:
+        crc = zlib.crc32(piece, crc)
     header["crc32"] = crc
     text = json.dumps(header, separators=(",", ":")).encode()
     start = _aligned(_PREFIX.size + len(text))
@@ -126,9 +139,8 @@ def save(root: Path, day: DayBars, sources: SourceKey, decoder: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         with temp.open("wb") as fh:
             fh.write(_PREFIX.pack(_MAGIC, len(text)) + text + bytes(start - _PREFIX.size - len(text)))
-            for a in arrays:
-                fh.write(_raw(a))
-                fh.write(bytes(_aligned(a.nbytes) - a.nbytes))
+            for piece in pieces:
+                fh.write(piece)
         os.replace(temp, target)
     except OSError as exc:
         temp.unlink(missing_ok=True)
