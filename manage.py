@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Django's command-line utility for the options desk."""
 
+import gc
 import os
 import sys
 
@@ -12,6 +13,9 @@ def main() -> None:
 
     try:
         execute_from_command_line(sys.argv)
+        # The process ends here and its objects with it: spare them a last garbage collection over
+        # all of them at exit (after a backtest, about 0.2 s of CPU for nothing).
+        gc.freeze()
     except ImproperlyConfigured as exc:
         # A configuration refusal (no SECRET_KEY with DEBUG off, a bad TRADING_MODE...) is an answer,
         # not a crash: say it in one line.

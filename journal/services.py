@@ -14,7 +14,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from journal import cells, performance, spool
+from journal import bulk, cells, performance, spool
 from journal.derive import EDITABLE, RAW_FIELDS, derive_trade
 from journal.fields import choice_of, message_dict
 from journal.models import Combo, Trade, TradeAudit, TradeOrigin
@@ -99,6 +99,7 @@ class TradeWriter:
         self._pending: list[dict] = []
         self._seen: set[str] = set()
         self._keys: set[tuple[date, str, str]] = set()
+        self._ids: list[int] = []  # the primary keys of the trades stored (their breakdown cells)
         self._position = 0
 
     def add(self, fields: dict) -> None:
@@ -120,7 +121,8 @@ class TradeWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Insert the queued trades whose id is not stored yet."""
+        """Insert the queued trades whose id is not stored yet (``journal.bulk``: one INSERT
+        executed for every row, each value converted by its field as ``bulk_create`` would)."""
         values, self._pending = self._pending, []
         if not values:
             return
@@ -129,9 +131,11 @@ class TradeWriter:
                 "trade_id", flat=True
             )
         )
-        created = Trade.objects.bulk_create([Trade(**v) for v in values if v["trade_id"] not in stored])
+        created = [Trade(**v) for v in values if v["trade_id"] not in stored]
+        bulk.insert(Trade, created, key="trade_id")
         for trade in created:
             self._keys.add((trade.trade_date, trade.entry_mode, trade.strategy_name))
+            self._ids.append(trade.pk)
             _trade_event(trade)
         if self.keep:
             self.created.extend(created)
@@ -152,9 +156,8 @@ class TradeWriter:
         writer locks the performance rows of a day before its cells, so two writers cannot deadlock."""
         self.flush()
         performance.refresh_keys(self._keys)
-        ids = [trade.pk for trade in self.created]  # bulk_create's RETURNING
-        for start in range(0, len(ids), self.BATCH):
-            cells.add_trades(ids[start : start + self.BATCH])
+        for start in range(0, len(self._ids), self.BATCH):
+            cells.add_trades(self._ids[start : start + self.BATCH])
 
 
 @contextmanager

@@ -7,23 +7,19 @@ offsets of 16 hours or more; Python's JSON parser recurses once per nesting leve
   (``trade_id_problem``): an id is a path segment of the API and a cell of the exports;
 * labels (tags, strategy names): no control, format (bidi overrides, zero-width) or separator
   characters; free text (notes, reasons): no NUL and no bidi controls (``text_problem``);
-* JSON bodies: at most ``MAX_JSON_DEPTH`` levels deep and no NUL in any string (``JSONParser``).
+* JSON bodies: at most ``MAX_JSON_DEPTH`` levels deep and no NUL in any string (``json_problem``;
+  the API's parser, ``tradingsite.parsers.JSONParser``, applies it to every body).
 
-A leaf: imports Django and DRF, nothing of the project.
+A leaf: imports nothing of the project (nor DRF: a process that serves no API - a backtest,
+the trading loop - does not load it for these rules).
 """
 
 from __future__ import annotations
 
-import codecs
-import json
 import re
 import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
-
-from django.conf import settings
-from rest_framework import parsers
-from rest_framework.exceptions import ParseError, ValidationError
 
 MAX_UTC_OFFSET = timedelta(hours=16)  # PostgreSQL's timestamptz refuses 16:00 and more
 MAX_JSON_DEPTH = 32
@@ -66,6 +62,8 @@ def text_problem(text: str, *, label: bool) -> str | None:
     """Why ``text`` is refused (None when it is fine). ``label``: a one-line name (a tag, a strategy)
     - no control, format or line-separator character at all; otherwise free text - tabs and line
     breaks are fine, NUL, other controls and bidi controls are not."""
+    if text.isascii() and text.isprintable():
+        return None  # U+0020..U+007E only: letters, digits, punctuation, symbols and the space
     for char in text:
         if char in BIDI_CONTROLS:
             return f"contains {_describe(char)} (it reorders the text shown)"
@@ -78,6 +76,9 @@ def text_problem(text: str, *, label: bool) -> str | None:
 
 
 # --- JSON bodies ------------------------------------------------------------------------------------
+
+
+_WALKED = (dict, list, str)
 
 
 def json_problem(data: Any) -> tuple[str, str] | None:
@@ -93,35 +94,12 @@ def json_problem(data: Any) -> tuple[str, str] | None:
                 name = key if depth == 1 and isinstance(key, str) and "\x00" not in key else field
                 if "\x00" in key:
                     return field, "a key contains a NUL character"
-                stack.append((item, depth + 1, name))
+                if isinstance(item, _WALKED):  # a number, a boolean or null cannot be refused
+                    stack.append((item, depth + 1, name))
         elif isinstance(value, list):
             if depth > MAX_JSON_DEPTH:
                 return field, f"nested more than {MAX_JSON_DEPTH} levels deep"
-            stack.extend((item, depth + 1, field) for item in value)
+            stack.extend((item, depth + 1, field) for item in value if isinstance(item, _WALKED))
         elif isinstance(value, str) and "\x00" in value:
             return field, "contains a NUL character"
     return None
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, with a 400 (not a 500) for JSON nested too deep for Python's parser, and
-    for JSON that the rules above refuse."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
-        try:
-            text = codecs.getreader(encoding)(stream).read()
-            data = json.loads(text, parse_constant=_refuse_constant)
-        except RecursionError:
-            raise ParseError(f"JSON parse error - nested more than {MAX_JSON_DEPTH} levels deep") from None
-        except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
-        problem = json_problem(data)
-        if problem is not None:
-            raise ValidationError({problem[0]: [problem[1]]})
-        return data
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")

@@ -268,7 +268,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["trading.access.RolePermission"],
     # JSON nested too deep, or with NUL characters, is a 400 (trading/inputs.py).
     "DEFAULT_PARSER_CLASSES": [
-        "trading.inputs.JSONParser",
+        "tradingsite.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

@@ -206,3 +206,32 @@ def test_every_operation_documents_400_401_403_404(api):
     for path, method, spec in operations:
         for code in ("400", "401", "403", "404"):
             assert "application/json" in spec["responses"][code]["content"], (path, method, code)
+
+
+@pytest.mark.parametrize("label", [True, False])
+def test_text_checks_of_every_ascii_character_and_json_walks_agree_with_the_rules(label):
+    """The checks' shortcuts (printable ASCII passes at once; numbers in JSON are not walked) refuse
+    exactly what the rules refuse, character by character, against a reference written here."""
+    import unicodedata
+
+    from trading import inputs
+
+    def reference(text: str) -> bool:  # True: refused
+        for char in text:
+            category = unicodedata.category(char)
+            if char in inputs.BIDI_CONTROLS:
+                return True
+            if label and category in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}:
+                return True
+            if not label and category == "Cc" and char not in "\t\n\r":
+                return True
+        return False
+
+    for code in [*range(128), 0x85, 0xA0, 0x200E, 0x202E, 0x2028, 0xE000]:
+        text = f"ok {chr(code)} fine"
+        assert (inputs.text_problem(text, label=label) is not None) == reference(text), hex(code)
+    assert inputs.json_problem({"a": 1.5, "b": [1, 2, {"c": "x\x00"}], "d": None}) == (
+        "b",
+        "contains a NUL character",
+    )
+    assert inputs.json_problem({"a": [0.1] * 50, "b": {"c": True}}) is None

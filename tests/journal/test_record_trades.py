@@ -1,5 +1,5 @@
-"""record_trades, the bulk sibling of record_trade: the same journal and performance tables as
-trade-by-trade recording, the same checks (all or nothing), each trade_id once."""
+"""record_trades, the bulk sibling of record_trade: the same journal and performance tables and
+breakdown cells as trade-by-trade recording, the same checks (all or nothing), each trade_id once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.forms.models import model_to_dict
 
-from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeOrigin
+from journal.models import BreakdownCell, DailyPerformance, StrategyPerformance, Trade, TradeOrigin
 from journal.services import TradeWriter, record_trade, record_trades
 from tests.helpers import NOW, trade_fields
 from trading.brokers.paper import PaperBroker
@@ -38,7 +38,7 @@ def backtest_trades() -> list[dict]:
     return [closed.trade for closed in result.trades]
 
 
-def _tables() -> tuple[list, list, list]:
+def _tables() -> tuple[list, list, list, list]:
     def rows(qs, skip):
         return [
             {k: v for k, v in model_to_dict(obj).items() if k not in skip}
@@ -49,10 +49,15 @@ def _tables() -> tuple[list, list, list]:
         rows(Trade.objects.all(), {"id", "tags"}),
         rows(DailyPerformance.objects.all(), {"id", "updated_at"}),
         rows(StrategyPerformance.objects.all(), {"id", "updated_at"}),
+        sorted(
+            rows(BreakdownCell.objects.all(), {"id"}),
+            key=lambda c: (c["dimension"], c["mode"], c["date"], c["strategy_name"], c["key"]),
+        ),
     )
 
 
 def _clear() -> None:
+    BreakdownCell.objects.all().delete()
     Trade.objects.all().delete()
     DailyPerformance.objects.all().delete()
     StrategyPerformance.objects.all().delete()
@@ -145,3 +150,55 @@ def test_not_keeping_the_trades_stores_the_same_and_hooks_see_each_once(
         assert record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades, keep=False) == []
     assert _tables() == tables
     assert seen == [f["trade_id"] for f in backtest_trades]
+
+
+def test_the_bulk_insert_converts_every_value_as_its_field_does(backtest_trades, monkeypatch) -> None:
+    """``journal.bulk`` passes a value as it is only where the field's own conversion would return it
+    unchanged: its parameters equal ``get_db_prep_save(pre_save(...))`` of every field, for every
+    trade of a backtest and a manual one (naive-free datetimes, dates, JSON, Decimals, None, keys)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from journal import bulk
+    from journal.services import _checked
+
+    monkeypatch.setattr(timezone, "now", lambda: NOW)  # the auto_now stamps, the same in both
+    now = market_calendar.session_close(END)
+    _, fields, _ = bulk._plan(Trade, connection.vendor)
+    values = [_checked(dict(f), now=now, origin=TradeOrigin.ENGINE) for f in backtest_trades]
+    values.append(_checked(trade_fields(), now=NOW, origin=TradeOrigin.MANUAL))
+    passed_as_is = 0
+    for v in values:
+        obj = Trade(**v)
+        got = bulk.params_of(obj, fields)
+        want = tuple(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+        assert [repr(x) for x in got] == [repr(x) for x in want]  # the same type and text
+        passed_as_is += sum(x is getattr(obj, f.attname) for x, f in zip(got, fields, strict=True))
+    assert passed_as_is > len(values) * len(fields) // 2  # the point: most values need no conversion
+
+
+def test_the_migration_marks_the_cells_stale_when_backtests_were_journaled(backtest_trades, capsys) -> None:
+    """Before issue 18's fix a backtest's trades never reached the cells: a journal holding BACKTEST
+    trades gets its cells marked stale (the breakdowns group live until a rebuild); others keep theirs."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    from journal import cells
+
+    migration = importlib.import_module("journal.migrations.0009_backtest_cells_stale")
+    editor = SimpleNamespace(connection=connection)
+    cells.mark_built()
+    record_trade(now=NOW, **trade_fields())  # a PAPER trade only
+    migration.mark_cells_stale_when_backtests_were_journaled(apps, editor)
+    assert cells.is_current()
+    record_trades(
+        now=market_calendar.session_close(END), origin=TradeOrigin.ENGINE, trades=backtest_trades[:3]
+    )
+    migration.mark_cells_stale_when_backtests_were_journaled(apps, editor)
+    assert not any(cells.usable(by) for by in cells.configured().values())
+    assert "rebuild_breakdown_cells" in capsys.readouterr().out
+    cells.rebuild()
+    assert cells.is_current()

@@ -28,8 +28,10 @@ from trading.marketdata.store_feed import EodOnlySession, StoreFeed
 
 # Sessions a stored backtest keeps decoded at once: the features and the loop read one at a time.
 _STORE_CACHE = 2
-# Stored sessions read ahead of the loop by a thread (``read_ahead_of``).
-_READ_AHEAD = 2
+# Stored sessions read ahead of the loop by a thread (``read_ahead_of``): a batch of the loop
+# (``run_backtest``'s ``session_batch``, 5), which it takes at once - with fewer, the loop waited
+# at each batch for the thread to read the rest.
+_READ_AHEAD = 5
 
 
 # --- The market -------------------------------------------------------------------------------------------
@@ -57,9 +59,61 @@ class MarketHistory:
 
 def _digest_day(digest: Any, day: DayBars) -> None:
     digest.update(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
-    for value in vars(day).values():
-        if isinstance(value, np.ndarray):
-            digest.update(np.ascontiguousarray(value).tobytes())
+    for chunk in _byte_runs([value for value in vars(day).values() if isinstance(value, np.ndarray)]):
+        digest.update(chunk)
+
+
+def _byte_runs(arrays: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """The arrays' bytes in C order, one after another, read where they are (no copy: the hash runs
+    without the GIL while the loop trades) and in as few pieces as they allow: arrays lying back to
+    back in one buffer (a decoded session's, memory-mapped: ``store.decoded``) are one piece - one
+    release of the GIL instead of twenty, each of which the read-ahead thread waits to take back."""
+    run: list[np.ndarray] = []
+    for a in arrays:
+        if a.nbytes == 0:
+            continue  # no bytes to hash
+        if not a.flags.c_contiguous:
+            yield from _joined(run)
+            run = []
+            yield np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+            continue
+        if run and (_buffer_of(run[-1]) is not _buffer_of(a) or _end(run[-1]) != a.ctypes.data):
+            yield from _joined(run)
+            run = []
+        run.append(a)
+    yield from _joined(run)
+
+
+def _buffer_of(a: np.ndarray) -> Any:
+    """The object whose memory ``a`` views (a memory map, bytes; the array itself if it owns it)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    base = a.base if a.base is not None else a
+    return base.obj if isinstance(base, memoryview) else base
+
+
+def _end(a: np.ndarray) -> int:
+    return a.ctypes.data + a.nbytes
+
+
+def _joined(run: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """One uint8 view over a run of back-to-back arrays of one buffer (each array's own bytes if the
+    buffer cannot be viewed whole)."""
+    if not run:
+        return
+    first = run[0]
+    buffer = _buffer_of(first)
+    if len(run) > 1 and not isinstance(buffer, np.ndarray):
+        try:
+            whole = np.frombuffer(buffer, dtype=np.uint8)
+        except (TypeError, ValueError):
+            whole = None
+        if whole is not None:
+            start = first.ctypes.data - whole.ctypes.data
+            yield whole[start : start + _end(run[-1]) - first.ctypes.data]
+            return
+    for a in run:  # a datetime array exports no buffer; its bytes as uint8 do
+        yield a.reshape(-1).view(np.uint8)
 
 
 def _digest_iv(digest: Any, iv_history: Any) -> None:

@@ -31,6 +31,7 @@ from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar
 from trading.marketdata.base import Feed, FeedError, NoData, last_completed, trim_chain
 from trading.marketdata.config import FeedConfig
 from trading.marketdata.replay import QUOTE_COLUMNS
+from trading.marketdata.store import decoded, schema
 from trading.marketdata.store.schema import VIX_INDEX, kind
 from trading.marketdata.store.store import MarketDataStore
 from trading.marketdata.store.verify import SessionGaps, minute_gaps
@@ -44,6 +45,20 @@ _EPOCH = date(1970, 1, 1)
 # large blocks when the arrays are dropped. ARROW_DEFAULT_MEMORY_POOL, when set, is left to decide.
 if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
     pa.set_memory_pool(pa.system_memory_pool())
+
+
+def _decoder() -> str | None:
+    """The fingerprint of the code that turns partitions into a session (this module's decoding and
+    building, the store's schema, the decoded files' format): a decoded session made by other code is
+    stale. None (no decoded
+    sessions) when the sources cannot be read (a deployment without them)."""
+    try:
+        return decoded.decoder_fingerprint(__file__, schema.__file__, decoded.__file__)
+    except OSError:
+        return None
+
+
+_DECODER = _decoder()
 
 
 class EodOnlySession(FeedError):
@@ -222,7 +237,9 @@ class StoreFeed(Feed):
     ``sessions`` are the sessions with minute data. ``days``/``bars``/``snapshot`` raise
     ``EodOnlySession`` when the range asked for covers a session with only end-of-day data;
     ``gaps(start, end)`` reports what is missing in the minute sessions served. Sessions are read
-    lazily and the last ``cache`` of them kept in memory.
+    lazily and the last ``cache`` of them kept in memory; a session decoded once is kept on disk
+    beside the store and memory-mapped the next time (``store.decoded``; ``decoded=False``: always
+    decoded from Parquet, nothing written).
     """
 
     source = "STORE"
@@ -232,11 +249,19 @@ class StoreFeed(Feed):
         """The store at ``config.store_dir`` (``MARKETDATA_DIR``) for ``config.index``."""
         return cls(config.store_dir, config.index)
 
-    def __init__(self, root: str | Path | MarketDataStore, index: str = "NIFTY", *, cache: int = 8) -> None:
+    def __init__(
+        self,
+        root: str | Path | MarketDataStore,
+        index: str = "NIFTY",
+        *,
+        cache: int = 8,
+        decoded: bool = True,
+    ) -> None:
         self.store = root if isinstance(root, MarketDataStore) else MarketDataStore(root)
         self.index = index.upper()
         self._cache: OrderedDict[date, DayBars] = OrderedDict()
         self._cache_size = cache
+        self._decoder = _DECODER if decoded else None
 
     @property
     def sessions(self) -> list[date]:
@@ -257,17 +282,40 @@ class StoreFeed(Feed):
         if session in self._cache:
             self._cache.move_to_end(session)
             return self._cache[session]
-        spot = _partition_arrays(self.store, "spot_minute", self.index, session)
-        if spot is None or not spot["time"].size:
-            self._refuse_eod_only(session, session)
-            raise NoData(f"the store has no {self.index} minute bars for {session}")
-        chain = _partition_arrays(self.store, "chain_minute", self.index, session)
-        vix = _partition_arrays(self.store, "vix_minute", VIX_INDEX, session)
-        day = build_day_arrays(self.index, session, spot, chain, vix)
+        day = self._decoded(session) if self._decoder else None
+        if day is None:
+            # The partitions' identity before they are read: one replaced meanwhile leaves the
+            # decoded file stale, never wrong.
+            sources = self._sources(session) if self._decoder else ()
+            spot = _partition_arrays(self.store, "spot_minute", self.index, session)
+            if spot is None or not spot["time"].size:
+                self._refuse_eod_only(session, session)
+                raise NoData(f"the store has no {self.index} minute bars for {session}")
+            chain = _partition_arrays(self.store, "chain_minute", self.index, session)
+            vix = _partition_arrays(self.store, "vix_minute", VIX_INDEX, session)
+            day = build_day_arrays(self.index, session, spot, chain, vix)
+            if self._decoder:
+                decoded.save(self.store.root, day, sources, self._decoder)
         self._cache[session] = day
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return day
+
+    def _sources(self, session: date) -> decoded.SourceKey:
+        return decoded.source_key(
+            {
+                "spot_minute": self.store.path("spot_minute", self.index, session),
+                "chain_minute": self.store.path("chain_minute", self.index, session),
+                "vix_minute": self.store.path("vix_minute", VIX_INDEX, session),
+            }
+        )
+
+    def _decoded(self, session: date) -> DayBars | None:
+        """The session from its decoded file, when that was made from the partitions as they are."""
+        sources = self._sources(session)
+        if sources[0] is None:  # no spot partition: nothing to serve (``day`` says why)
+            return None
+        return decoded.load(self.store.root, self.index, session, sources, self._decoder)
 
     def days(self, start: date, end: date) -> Iterator[DayBars]:
         self._refuse_eod_only(start, end)
