@@ -15,6 +15,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
 
 from analytics import selectors
@@ -174,6 +175,17 @@ def test_cells_equal_a_naive_grouping_after_every_kind_of_write(trades):
     cells.rebuild()
     assert _stored_cells() == before  # the rebuild finds what the writes kept
     _assert_cells_equal_naive("rebuild")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_trade_at_a_time_stays_exact_on_a_new_connection_and_after_many_writes():
+    """``record_trade``'s cells statement is prepared once per connection on PostgreSQL: a new
+    connection prepares it again, and writes past PostgreSQL's first five (its generic plan) stay exact."""
+    for i, fields in enumerate(_more_fields(16, "ONE")):
+        if i == 8:
+            connection.close()  # the next write is on a new connection
+        record_trade(now=NOW, **fields)
+    _assert_cells_equal_naive("one by one, over two connections")
 
 
 FILTERS = (
