@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -315,3 +317,43 @@ def test_uvicorn_serves_static_files_without_the_warning(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert SYNC_ITERATOR_WARNING not in log.read_text()
+
+
+def test_a_terminated_desk_stops_its_web_server_and_trader(tmp_path):
+    """``make run``'s process (``rundesk``) killed with SIGTERM takes its web server and its trader with
+    it (they used to be left running, the web server holding the port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(VAR_DIR=str(tmp_path), DEBUG="1", DESK_ADMIN_PASSWORD="t-" + secrets.token_urlsafe(12))
+    desk = subprocess.Popen(
+        [sys.executable, "manage.py", "rundesk", "--port", str(port)], cwd=root, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert desk.poll() is None and time.monotonic() < deadline, "the desk did not come up"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        children = subprocess.run(
+            ["pgrep", "-P", str(desk.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 2  # the web server and the trader
+        desk.send_signal(signal.SIGTERM)
+        assert desk.wait(timeout=30) == 0
+        for pid in children:
+            deadline = time.monotonic() + 15
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not Path(f"/proc/{pid}").exists(), f"child {pid} still runs"
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0  # nobody listens on the port any more
+    finally:
+        if desk.poll() is None:
+            desk.kill()

@@ -38,6 +38,10 @@ def ensure_staff_user(stdout) -> None:
         stdout.write(f"Created staff user '{username}' with the password from DESK_ADMIN_PASSWORD.")
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Migrate, ensure a staff user, start the web server and the paper-trading loop."
 
@@ -49,6 +53,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", default=os.environ.get("TRADER_SEED", "7"))
 
     def handle(self, *args, **opts):
+        # A SIGTERM (kill, a service manager, a CI step's trap) stops the desk as Ctrl-C does: the
+        # web server and the trader are stopped with it, never left running on the port.
+        signal.signal(signal.SIGTERM, _stop)
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write(self.style.SUCCESS("Database ready: " + str(settings.DATABASES["default"]["NAME"])))
         ensure_staff_user(self.stdout)
