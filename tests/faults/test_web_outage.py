@@ -22,7 +22,7 @@ from tests.test_access import PUBLIC, ROUTES
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 BASE = f"http://127.0.0.1:{WEB_PORT}"
-PASSWORD = "outage-" + secrets.token_urlsafe(16)  # a fresh one each run
+PASSWORD = secrets.token_urlsafe(16)  # a fresh test password each run
 # The stored objects ``tests/test_access`` names in its routes (the database is down: any id will do).
 ARGS = {"pk": 1, "trade_id": "T-1", "run": 1, "sweep": 1, "combo_id": "C-1"}
 

@@ -327,7 +327,7 @@ def test_a_terminated_desk_stops_its_web_server_and_trader(tmp_path):
         port = sock.getsockname()[1]
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(VAR_DIR=str(tmp_path), DEBUG="1", DESK_ADMIN_PASSWORD="t-" + secrets.token_urlsafe(12))
+    env.update(VAR_DIR=str(tmp_path), DEBUG="1", DESK_ADMIN_PASSWORD=secrets.token_urlsafe(16))
     desk = subprocess.Popen(
         [sys.executable, "manage.py", "rundesk", "--port", str(port)], cwd=root, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
