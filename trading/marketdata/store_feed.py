@@ -282,11 +282,11 @@ class StoreFeed(Feed):
         if session in self._cache:
             self._cache.move_to_end(session)
             return self._cache[session]
-        day = self._decoded(session) if self._decoder else None
+        # The partitions' identity before they are read: one replaced meanwhile leaves the decoded
+        # file stale, never wrong.
+        sources = self._sources(session) if self._decoder else ()
+        day = self._decoded(session, sources) if self._decoder else None
         if day is None:
-            # The partitions' identity before they are read: one replaced meanwhile leaves the
-            # decoded file stale, never wrong.
-            sources = self._sources(session) if self._decoder else ()
             spot = _partition_arrays(self.store, "spot_minute", self.index, session)
             if spot is None or not spot["time"].size:
                 self._refuse_eod_only(session, session)
@@ -310,9 +310,9 @@ class StoreFeed(Feed):
             }
         )
 
-    def _decoded(self, session: date) -> DayBars | None:
-        """The session from its decoded file, when that was made from the partitions as they are."""
-        sources = self._sources(session)
+    def _decoded(self, session: date, sources: decoded.SourceKey) -> DayBars | None:
+        """The session from its decoded file, when that was made from the partitions as they are
+        (``sources``, read just before)."""
         if sources[0] is None:  # no spot partition: nothing to serve (``day`` says why)
             return None
         return decoded.load(self.store.root, self.index, session, sources, self._decoder)
