@@ -143,11 +143,14 @@ class TradeWriter:
             self.stored_ids.extend(trade.trade_id for trade in created)
 
     def stored(self) -> Iterable[Trade]:
-        """The trades stored, in order: those kept, or (``keep=False``) read back by id, 500 at a time."""
+        """The trades stored, in order: those kept, or (``keep=False``) read back by id, 500 at a time
+        - only the fields the hooks read, when each says which (``on_trade_recorded(reads=...)``)."""
         yield from self.created
+        reads = _hooks_read()
         for start in range(0, len(self.stored_ids), self.BATCH):
             ids = self.stored_ids[start : start + self.BATCH]
-            by_id = {t.trade_id: t for t in Trade.objects.filter(trade_id__in=ids)}
+            rows = Trade.objects.filter(trade_id__in=ids)
+            by_id = {t.trade_id: t for t in (rows.only("trade_id", *reads) if reads is not None else rows)}
             yield from (by_id[i] for i in ids)
 
     def close(self) -> None:
@@ -308,13 +311,28 @@ def _after_commit(trade: Trade, handed_at: float | None) -> None:
 
 
 _trade_hooks: list = []
+_hook_reads: dict = {}  # hook -> the Trade fields it reads (absent: all of them)
 
 
-def on_trade_recorded(hook) -> None:
+def on_trade_recorded(hook, *, reads: Iterable[str] | None = None) -> None:
     """Register ``hook(trade, handed_at)`` to run after each newly committed trade; ``handed_at`` is
     the wall-clock Unix time the engine closed it (also for a trade replayed from the spool), None
-    for a trade that is not the engine's."""
+    for a trade that is not the engine's. ``reads``: the Trade fields the hook reads - a backtest's
+    thousands of trades are then read back with those only (any other field a hook touches is still
+    there, loaded on access, one query each)."""
+    if reads is not None:
+        _hook_reads[hook] = frozenset(reads)
     _trade_hooks.append(hook)
+
+
+def _hooks_read() -> frozenset | None:
+    """The fields the registered hooks read, or None when one of them did not say."""
+    fields: frozenset = frozenset()
+    for hook in _trade_hooks:
+        if hook not in _hook_reads:
+            return None
+        fields |= _hook_reads[hook]
+    return fields
 
 
 def _replay_spooled_trade(payload: dict) -> None:

@@ -18,7 +18,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from trading.core import options, orders, risk
+from trading.core import jit, options, orders, risk
 from trading.core.bars import OptionChain
 from trading.core.order_types import BrokerOrder
 from trading.core.serialize import json_value
@@ -70,6 +70,31 @@ def test_one_option_greeks_equal_the_array_path_and_the_formulas(is_call):
         for name, value in by_hand.items():
             assert one[name] == pytest.approx(value, rel=1e-9, abs=1e-12)
     assert math.isnan(options.greeks(0.0, 24000.0, 24000.0, 0.01, 0.07, is_call)["delta"])
+
+
+@pytest.mark.parametrize("is_call", [True, False])
+def test_one_option_greeks_in_python_equal_the_compiled_kernel_bit_for_bit(is_call, monkeypatch):
+    """A one-shot command (``jit.prefer_python()``) prices one option's Greeks on plain floats; a worker
+    runs the compiled kernel: the same numbers, including the edges (an invalid input, a vol * sqrt(t)
+    that underflows to 0 - numpy's IEEE division there, not Python's ZeroDivisionError)."""
+    cases = [
+        (0.14, 24000.0, 24100.0, 3 / 365, 0.065),
+        (0.3, 22000, 21500, 0.05, 0.07),
+        (0.2, 24000.0, 24000.0, 0.0, 0.07),
+        (1e-200, 24000.0, 24000.0, 1e-300, 0.07),
+        (0.2, 24000.0, math.inf, 0.1, 0.07),
+        (0.2, 24000.0, 24000.0, 0.1, math.nan),
+    ]
+    names = ("delta", "gamma", "vega", "theta", "rho")
+    for vol, spot, strike, t, r in cases:
+        monkeypatch.setattr(jit, "_prefer_python", False)
+        compiled = options.greeks(vol, spot, strike, t, r, is_call)
+        monkeypatch.setattr(jit, "_prefer_python", True)
+        python = options.greeks(vol, spot, strike, t, r, is_call)
+        for name in names:
+            assert isinstance(python[name], float)
+            same = python[name] == compiled[name] or (math.isnan(python[name]) and math.isnan(compiled[name]))
+            assert same, (vol, spot, strike, t, r, name, python[name], compiled[name])
 
 
 def test_a_broker_order_copy_is_a_deep_copy():

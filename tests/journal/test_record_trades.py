@@ -152,6 +152,49 @@ def test_not_keeping_the_trades_stores_the_same_and_hooks_see_each_once(
     assert seen == [f["trade_id"] for f in backtest_trades]
 
 
+def test_hooks_that_say_what_they_read_get_those_fields_and_any_other_on_access(
+    backtest_trades, monkeypatch, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    """keep=False reads the trades back with only the fields the hooks declare: the metrics hook reads
+    nothing else (no query per trade), and a field a hook did not declare still reads right."""
+    from journal import services
+    from trading import metrics
+
+    observed, late = [], []
+
+    def reads_declared(trade, handed_at):
+        with django_assert_num_queries(0):
+            metrics.trade_recorded(trade, handed_at)  # its declared fields: no query
+            observed.append((trade.trade_id, trade.strategy_name, trade.net_pnl))
+
+    def reads_more(trade, handed_at):
+        late.append((trade.trade_id, trade.symbol))  # not declared: loaded on access
+
+    monkeypatch.setattr(services, "_trade_hooks", [reads_declared])
+    monkeypatch.setattr(services, "_hook_reads", {reads_declared: frozenset(metrics.TRADE_RECORDED_READS)})
+    now = market_calendar.session_close(END)
+    with django_capture_on_commit_callbacks(execute=True):
+        record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades[:5], keep=False)
+    stored = {t.trade_id: t for t in Trade.objects.filter(trade_id__in=[o[0] for o in observed])}
+    assert observed == [
+        (i, stored[i].strategy_name, stored[i].net_pnl) for i in (f["trade_id"] for f in backtest_trades[:5])
+    ]
+
+    Trade.objects.all().delete()
+    monkeypatch.setattr(services, "_trade_hooks", [reads_declared, reads_more])  # one did not say: all fields
+    assert services._hooks_read() is None
+    monkeypatch.setattr(
+        services,
+        "_hook_reads",
+        {reads_declared: frozenset(metrics.TRADE_RECORDED_READS), reads_more: frozenset()},  # says: nothing
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades[:3], keep=False)
+    assert late == [
+        (f["trade_id"], Trade.objects.get(trade_id=f["trade_id"]).symbol) for f in backtest_trades[:3]
+    ]
+
+
 def test_the_bulk_insert_converts_every_value_as_its_field_does(backtest_trades, monkeypatch) -> None:
     """``journal.bulk`` passes a value as it is only where the field's own conversion would return it
     unchanged: its parameters equal ``get_db_prep_save(pre_save(...))`` of every field, for every

@@ -56,7 +56,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtr
 
 from trading.core import jit
 
@@ -143,6 +142,15 @@ def _out(value: np.ndarray, shape: tuple[int, ...], scalar: bool) -> Any:
 # --- prices ------------------------------------------------------------------------------------------
 
 
+def ndtr(x: Any) -> Any:
+    """The standard normal CDF (``scipy.special.ndtr``), scipy imported on the first call: about
+    0.15 s of start-up that a process pricing no array of options (``manage.py backtest`` over stored
+    quotes, whose one-option Greeks are plain floats) does not pay."""
+    from scipy.special import ndtr as scipy_ndtr  # noqa: PLC0415 - see the docstring
+
+    return scipy_ndtr(x)
+
+
 def _price(vol: Any, spot: Any, strike: Any, t: Any, r: Any, q: Any, is_call: Any) -> Any:
     (vol, spot, strike, t, r, q, theta), shape, scalar = _prepare((vol, spot, strike, t, r, q), is_call)
     with np.errstate(all="ignore"):
@@ -191,11 +199,27 @@ def greeks(vol: Any, spot: Any, strike: Any, t: Any, r: Any, is_call: Any, q: An
     (dV/dr / 100). All NaN where ``vol`` or ``t`` is not positive or an input is invalid.
     """
     if USE_NUMBA and _HAVE_NUMBA and _plain_scalars(vol, spot, strike, t, r, q, is_call):
-        # One option (the engine's fills): the same kernel on one element, without the broadcasting.
-        packed = np.array([vol, spot, strike, t, r, q, 1.0 if is_call else -1.0], dtype=np.float64)
+        # One option (the engine's fills): the kernel's body on plain floats where the kernel would
+        # run in Python (no arrays of one element), else the compiled kernel on one element.
+        packed = [
+            float(vol),
+            float(spot),
+            float(strike),
+            float(t),
+            float(r),
+            float(q),
+            1.0 if is_call else -1.0,
+        ]
+        if not jit.compiled(1):
+            try:
+                return dict(
+                    zip(("delta", "gamma", "vega", "theta", "rho"), _greeks_one(*packed), strict=True)
+                )
+            except ZeroDivisionError:
+                pass  # a vol * sqrt(t) that underflows to 0: numpy's IEEE division below, as the kernel's
         out = np.empty((5, 1))
         kernel = _numba_kernels()[1] if jit.compiled(1) else _greeks_kernel
-        kernel(*(packed[i : i + 1] for i in range(7)), out)
+        kernel(*(np.array([x]) for x in packed), out)
         return {name: float(out[i, 0]) for i, name in enumerate(("delta", "gamma", "vega", "theta", "rho"))}
     arrays, shape, scalar = _prepare((vol, spot, strike, t, r, q), is_call)
     size = math.prod(shape)
@@ -224,36 +248,44 @@ def _pick(a: np.ndarray, i: int) -> float:
     return a[i] if a.shape[0] > 1 else a[0]
 
 
+def _greeks_one(sig, sp, k, tt, rr, qq, th):  # type: ignore[no-untyped-def]
+    """(delta, gamma, vega, theta, rho) of one option, NaNs for an invalid input: the Greeks kernel's
+    body, called by it (compiled with it) and by ``greeks`` for one option of plain floats."""
+    if not (sig > 0.0 and sp > 0.0 and k > 0.0 and tt > 0.0):
+        return math.nan, math.nan, math.nan, math.nan, math.nan
+    if not (sig < math.inf and sp < math.inf and k < math.inf and tt < math.inf):
+        return math.nan, math.nan, math.nan, math.nan, math.nan
+    if not (math.isfinite(rr) and math.isfinite(qq)):
+        return math.nan, math.nan, math.nan, math.nan, math.nan
+    sqrt_t = math.sqrt(tt)
+    s = sig * sqrt_t
+    d1 = (math.log(sp / k) + (rr - qq) * tt) / s + 0.5 * s
+    d2 = d1 - s
+    div = math.exp(-qq * tt)
+    disc = math.exp(-rr * tt)
+    nd1 = _ncdf(th * d1)
+    nd2 = _ncdf(th * d2)
+    spot_pdf = sp * div * _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
+    return (
+        th * div * nd1,
+        spot_pdf / (sp * sp * s),
+        spot_pdf * sqrt_t / 100.0,
+        (-spot_pdf * sig / (2.0 * sqrt_t) + th * (qq * sp * div * nd1 - rr * k * disc * nd2)) / 365.0,
+        th * k * tt * disc * nd2 / 100.0,
+    )
+
+
 def _greeks_kernel(vol, spot, strike, t, r, q, theta, out):  # type: ignore[no-untyped-def]
     """Fill ``out[0..4, i]`` with delta, gamma, vega, theta, rho; inputs are 1-D of length n or 1."""
     for i in range(out.shape[1]):
         sig, sp, k, tt = _pick(vol, i), _pick(spot, i), _pick(strike, i), _pick(t, i)
         rr, qq, th = _pick(r, i), _pick(q, i), _pick(theta, i)
-        if not (sig > 0.0 and sp > 0.0 and k > 0.0 and tt > 0.0):
-            out[:, i] = math.nan
-            continue
-        if not (sig < math.inf and sp < math.inf and k < math.inf and tt < math.inf):
-            out[:, i] = math.nan
-            continue
-        if not (math.isfinite(rr) and math.isfinite(qq)):
-            out[:, i] = math.nan
-            continue
-        sqrt_t = math.sqrt(tt)
-        s = sig * sqrt_t
-        d1 = (math.log(sp / k) + (rr - qq) * tt) / s + 0.5 * s
-        d2 = d1 - s
-        div = math.exp(-qq * tt)
-        disc = math.exp(-rr * tt)
-        nd1 = _ncdf(th * d1)
-        nd2 = _ncdf(th * d2)
-        spot_pdf = sp * div * _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1)
-        out[0, i] = th * div * nd1
-        out[1, i] = spot_pdf / (sp * sp * s)
-        out[2, i] = spot_pdf * sqrt_t / 100.0
-        out[3, i] = (
-            -spot_pdf * sig / (2.0 * sqrt_t) + th * (qq * sp * div * nd1 - rr * k * disc * nd2)
-        ) / 365.0
-        out[4, i] = th * k * tt * disc * nd2 / 100.0
+        delta, gamma, vega, theta_day, rho = _greeks_one(sig, sp, k, tt, rr, qq, th)
+        out[0, i] = delta
+        out[1, i] = gamma
+        out[2, i] = vega
+        out[3, i] = theta_day
+        out[4, i] = rho
 
 
 def _greeks_numpy(vol, spot, strike, t, r, q, theta):  # type: ignore[no-untyped-def]
@@ -412,11 +444,12 @@ def _numba_kernels() -> tuple:
     """(IV kernel, Greeks kernel) compiled by numba, on the first call that runs compiled. The helpers
     they call are rebound to their compiled versions first (numba resolves globals at compile time);
     the Python kernels then call those, which gives the same numbers."""
-    global _compiled_kernels, _ncdf, _pick, _s_guess, _solve_s
+    global _compiled_kernels, _ncdf, _pick, _greeks_one, _s_guess, _solve_s
     if _compiled_kernels is None:
         # error_model="numpy": IEEE division (inf/nan) instead of Python's ZeroDivisionError checks.
         _ncdf = jit.njit(_ncdf, error_model="numpy")
         _pick = jit.njit(_pick, error_model="numpy")
+        _greeks_one = jit.njit(_greeks_one, error_model="numpy")
         _s_guess = jit.njit(_s_guess, error_model="numpy")
         _solve_s = jit.njit(_solve_s, error_model="numpy")
         _compiled_kernels = (

@@ -352,6 +352,9 @@ def notification(channel: str, outcome: str) -> None:
     definitions.NOTIFICATIONS.labels(reason_label(channel, "other"), reason_label(outcome, "other")).inc()
 
 
+TRADE_RECORDED_READS = ("entry_mode", "strategy_name", "net_pnl")  # the fields trade_recorded reads
+
+
 @_safe
 def trade_recorded(trade: Any, closed_wall_time: float | None = None) -> None:
     """Observe a trade the journal just committed (hook of ``journal.services``): its net P&L, and

@@ -36,7 +36,7 @@ def install() -> None:
         return
     _installed = True
     multiprocess.install_exit_hook()
-    journal_services.on_trade_recorded(metrics.trade_recorded)
+    journal_services.on_trade_recorded(metrics.trade_recorded, reads=metrics.TRADE_RECORDED_READS)
     celery_hooks.connect()
     metrics.preset(
         strategies=registry.names(),

@@ -50,12 +50,11 @@ from datetime import date, datetime
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr
 
 from trading.core import calendar as market_calendar
 from trading.core import contracts
 from trading.core.combos.model import CE, FUT, PE, PricedLeg
-from trading.core.options import black76_price, greeks, year_fraction
+from trading.core.options import black76_price, greeks, ndtr, year_fraction
 
 Legs = Sequence[PricedLeg]
 
