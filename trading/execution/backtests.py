@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -309,7 +311,11 @@ def backtest_run_execute(
         config = engine_config(
             run.index, mode="BACKTEST", data_source=run.data_source, position_prefix=f"BT{run.pk}-"
         )
-        closed_trades: list[dict] = []  # each closed trade's journal facts only (not its position)
+        # Each closed trade's journal facts, set aside on disk until the run is done (memory stays flat
+        # however long the run: ~13 kB a trade as objects); journaled after the run, so that the
+        # database is not held in a write transaction for the whole run (SQLite: every other writer
+        # would wait).
+        closed_trades = _Spill()
         result = run_backtest(
             market.days,
             strategies=slots,
@@ -321,7 +327,7 @@ def backtest_run_execute(
             on_session=on_session,
             keep_signals=False,
             keep_trades=False,
-            on_closed=lambda closed: closed_trades.append(closed.trade),
+            on_closed=lambda closed: closed_trades.add(closed.trade),
         )
         tracker.beat()
         trim_heap()
@@ -334,7 +340,7 @@ def backtest_run_execute(
             journal_services.record_trades(
                 now=clock_end,
                 origin=TradeOrigin.ENGINE,
-                trades=_drained(closed_trades),  # each one let go once it is in the journal
+                trades=closed_trades.drain(),  # read back one by one
                 keep=False,  # nor are the stored trades kept in memory
                 backtest_run=run,
             )
@@ -348,11 +354,26 @@ def backtest_run_execute(
     return run
 
 
-def _drained(items: list) -> Iterator:
-    """The items of ``items`` in order, each removed from the list as it is handed over."""
-    items.reverse()
-    while items:
-        yield items.pop()
+class _Spill:
+    """Objects set aside in an anonymous temporary file (pickled; gone when closed or when the process
+    dies), read back in order once by ``drain``. It holds only what this process wrote."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile(prefix="backtest-trades-")
+        self.count = 0
+
+    def add(self, item: Any) -> None:
+        pickle.dump(item, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count += 1
+
+    def drain(self) -> Iterator:
+        """The items in the order added, then the file closed."""
+        try:
+            self._file.seek(0)
+            for _ in range(self.count):
+                yield pickle.load(self._file)
+        finally:
+            self._file.close()
 
 
 def _store_result(run: BacktestRun, result: BacktestResult, gaps: Sequence[str] = ()) -> None:
