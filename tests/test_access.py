@@ -392,3 +392,44 @@ def test_a_missing_role_group_is_made_again_with_its_permissions():
         Group.objects.get(name=TRADER).permissions.count()
         == Group.objects.get(name=VIEWER).permissions.count() + 4  # notes, trades, imports, backtests
     )
+
+
+# --- the permissions' query ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_users_permissions_are_read_in_one_query_own_and_groups(django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from trading import access
+
+    user = user_with_role(VIEWER, "one-query")
+    user.user_permissions.add(Permission.objects.get(codename="control_desk"))
+    fresh = get_user_model().objects.get(pk=user.pk)
+    with django_assert_num_queries(1):
+        assert fresh.has_perm(access.VIEW_JOURNAL)  # the group's
+        assert fresh.has_perm(access.CONTROL_DESK)  # the user's own
+        assert not fresh.has_perm(access.RECORD_TRADE)  # a trader's
+    assert fresh.get_all_permissions() == set(access.role_permissions(VIEWER)) | {access.CONTROL_DESK}
+    # As Django's ModelBackend: a superuser holds every permission, an inactive user none.
+    boss = get_user_model().objects.create_superuser("boss", password="pw-12345")
+    assert boss.get_all_permissions() >= {access.RECORD_TRADE, access.DELETE_TRADE, "auth.add_user"}
+    fresh.is_active = False
+    fresh.save()
+    assert get_user_model().objects.get(pk=user.pk).get_all_permissions() == set()
+
+
+@pytest.mark.django_db
+def test_a_role_change_counts_from_the_next_request(stored):
+    from trading import access
+
+    viewer = user_with_role(VIEWER, "promoted")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=viewer).key}")
+    assert client.post("/api/trades/", TRADE_BODY, format="json").status_code == 403
+    access.desk_user_save(username="promoted", role=TRADER)
+    assert client.post("/api/trades/", TRADE_BODY, format="json").status_code == 201
+    access.desk_user_save(username="promoted", role=VIEWER)
+    assert client.post("/api/trades/", {**TRADE_BODY, "trade_id": "NEW-2"}, format="json").status_code == 403
+    assert client.get("/api/trades/").status_code == 200

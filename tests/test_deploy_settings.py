@@ -119,23 +119,27 @@ def test_the_asgi_server_keeps_no_persistent_database_connections(tmp_path, expl
     """Under ASGI a persistent connection is not reused by the next request but left open until it
     ages out; under load a web process then exhausts PostgreSQL's clients (CI saw "too many clients
     already"). The ASGI entry point turns persistence off unless DB_CONN_MAX_AGE says otherwise; the
-    WSGI one (gunicorn, manage.py) keeps its 60 s."""
+    WSGI one (gunicorn, manage.py) keeps its 60 s. Without persistence the ASGI server keeps the
+    connections of finished requests for the next ones instead (tradingsite/postgresql/base.py)."""
     keep = ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(VAR_DIR=str(tmp_path), DEBUG="1", DATABASE_URL="postgres://nobody@127.0.0.1:1/none")
     if explicit is not None:
         env["DB_CONN_MAX_AGE"] = explicit
     code = (
-        "import {m}; from django.conf import settings; print(settings.DATABASES['default']['CONN_MAX_AGE'])"
+        "import {m}; from django.conf import settings; db = settings.DATABASES['default'];"
+        " print(db['CONN_MAX_AGE'], db['ENGINE'])"
     )
 
-    def age(module: str) -> int:
+    def age(module: str) -> tuple[int, str]:
         run = subprocess.run(
             [sys.executable, "-c", code.format(m=module)], cwd=ROOT, env=env, capture_output=True, text=True,
             timeout=120,
         )  # fmt: skip
         assert run.returncode == 0, run.stderr[-2000:]
-        return int(run.stdout.strip().splitlines()[-1])
+        seconds, engine = run.stdout.strip().splitlines()[-1].split()
+        return int(seconds), engine
 
-    assert age("tradingsite.asgi") == (int(explicit) if explicit else 0)
-    assert age("tradingsite.wsgi") == (int(explicit) if explicit else 60)
+    plain = "django_prometheus.db.backends.postgresql"
+    assert age("tradingsite.asgi") == ((int(explicit), plain) if explicit else (0, "tradingsite.postgresql"))
+    assert age("tradingsite.wsgi") == (int(explicit) if explicit else 60, plain)

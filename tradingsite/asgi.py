@@ -14,6 +14,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingsite.settings")
 # clients already", seen in CI). Django's advice: no persistent connections under ASGI. An explicit
 # DB_CONN_MAX_AGE still wins.
 os.environ.setdefault("DB_CONN_MAX_AGE", "0")
+# Instead a finished request's connection is handed to the next request (a new connection per request
+# was its largest cost): a few per process, never waited for (tradingsite/postgresql/base.py).
+os.environ.setdefault("DB_KEEP_IDLE", "4")
 django_application = get_asgi_application()  # sets Django up before the consumers are imported
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

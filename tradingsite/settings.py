@@ -176,12 +176,18 @@ TEMPLATES = [
 
 # --- Database ------------------------------------------------------------------------------------
 DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'desk.sqlite3'}")
+# Under ASGI (no persistent connections) up to this many idle connections per process are kept and
+# handed to the next requests (tradingsite/postgresql/base.py); 0: each request's is closed.
+DB_KEEP_IDLE = envint("DB_KEEP_IDLE", 0)
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))
 if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["ENGINE"] = "django_prometheus.db.backends.postgresql"
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"].setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 3))
     _db["CONN_HEALTH_CHECKS"] = True
+    if DB_KEEP_IDLE > 0 and _db["CONN_MAX_AGE"] == 0:
+        # Connections of finished requests kept for the next ones (the ASGI server turns it on).
+        _db["ENGINE"] = "tradingsite.postgresql"
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["ENGINE"] = "django_prometheus.db.backends.sqlite3"
     # WAL + immediate transactions: the web server and the trading loop never meet "database is
@@ -256,6 +262,9 @@ WHITENOISE_USE_FINDERS = True
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Django's ModelBackend reading a user's permissions in one query rather than two (trading/access.py).
+AUTHENTICATION_BACKENDS = ["trading.access.RoleBackend"]
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
