@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal as D
@@ -413,7 +414,7 @@ def test_a_users_permissions_are_read_in_one_query_own_and_groups(django_assert_
         assert not fresh.has_perm(access.RECORD_TRADE)  # a trader's
     assert fresh.get_all_permissions() == set(access.role_permissions(VIEWER)) | {access.CONTROL_DESK}
     # As Django's ModelBackend: a superuser holds every permission, an inactive user none.
-    boss = get_user_model().objects.create_superuser("boss", password="pw-12345")
+    boss = get_user_model().objects.create_superuser("boss", password=secrets.token_urlsafe(16))
     assert boss.get_all_permissions() >= {access.RECORD_TRADE, access.DELETE_TRADE, "auth.add_user"}
     fresh.is_active = False
     fresh.save()
