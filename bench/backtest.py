@@ -17,10 +17,12 @@ Prints, in one run (median of 3 each):
    the whole including the simulation.
 3. **``manage.py backtest --data store`` over a year** of store data (the simulated year written
    into a store once, in ``--work``, not counted): wall clock of the child process, Django start-up
-   and journaling included (goal < 4 s), and its peak RSS - three warm runs, after a cold first run
-   timed apart (it decodes the Parquet files and writes the decoded sessions beside the store); each run's figures are printed too (the
+   and journaling included (goal < 4 s), and its peak RSS (the command's and its features process's
+   peaks added) - three warm runs, after a cold first run timed apart (it decodes the Parquet files
+   and writes the decoded sessions beside the store); each run's figures are printed too (the
    first read of a session writes its decoded file beside the store, ``store/decoded.py``, which
-   later runs memory-map); then a 1-month run for the memory comparison (goal: < 400 MB, 12 months
+   later runs memory-map); alternating with each, the same run with ``--features-inline`` (features
+   and signals in the one process) for the ratio; then a 1-month run for the memory comparison (goal: < 400 MB, 12 months
    within 10% of 1 month). The database is ``DATABASE_URL``'s (migrated first; used as it is), by
    default a SQLite file in ``--work`` copied from a freshly migrated one before each timed run (a
    journal holding no other backtest), then the year twice more into the journal the last run left
@@ -240,12 +242,14 @@ def _build_store(root: Path, sessions: list[date], start: date) -> None:
 # Runs manage.py in the child and reports the child's own peak RSS (VmHWM starts afresh at exec; the
 # ru_maxrss of wait4 would count the parent's memory, which a vfork-ed child shares until its exec).
 _WRAPPER = """
-import atexit, runpy, sys
+import atexit, resource, runpy, sys
 def _peak():
     with open('/proc/self/status') as f:
         for line in f:
             if line.startswith('VmHWM:'):
                 print('PEAK_RSS_KB', line.split()[1], flush=True)
+    # the features process (forked, reaped before this runs): its own peak
+    print('CHILD_PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True)
 atexit.register(_peak)
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name='__main__')
@@ -253,7 +257,9 @@ runpy.run_path(sys.argv[0], run_name='__main__')
 
 
 def _child(args: list[str], env: dict) -> tuple[float, float, int, str]:
-    """Wall and CPU seconds, peak RSS (bytes) and output of ``manage.py ARGS`` in a child process."""
+    """Wall and CPU seconds (its own and its children's: the features process), peak RSS (bytes: the
+    process's own plus its features process's, an upper bound - they share their pages from before
+    the fork) and output of ``manage.py ARGS`` in a child process."""
     w = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", _WRAPPER, str(ROOT / "manage.py"), *args],
@@ -268,9 +274,9 @@ def _child(args: list[str], env: dict) -> tuple[float, float, int, str]:
     wall = time.perf_counter() - w
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{out}")
-    peak = re.search(r"PEAK_RSS_KB (\d+)", out)
-    lines = [line for line in out.splitlines() if not line.startswith("PEAK_RSS_KB")]
-    return wall, usage.ru_utime + usage.ru_stime, int(peak.group(1)) * 1024 if peak else 0, "\n".join(lines)
+    peak = sum(int(kb) * 1024 for kb in re.findall(r"^(?:CHILD_)?PEAK_RSS_KB (\d+)$", out, re.M))
+    lines = [line for line in out.splitlines() if "PEAK_RSS_KB" not in line]
+    return wall, usage.ru_utime + usage.ru_stime, peak, "\n".join(lines)
 
 
 def store_year(work: Path, days: int, months: int, start: date) -> None:
@@ -308,9 +314,14 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
     # decoded files removed first, so it is cold every time), then three warm runs.
     shutil.rmtree(root / ".decoded", ignore_errors=True)
     cold = run(year)
-    runs = [run(year) for _ in range(3)]
+    # Alternating with --features-inline (the features in the same process, as before), in the same
+    # minutes: the figure of the forked features process against the one-process run.
+    runs, inline = [], []
+    for _ in range(3):
+        runs.append(run(year))
+        inline.append(run([*year, "--features-inline"]))
     walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
-    rss_year = max(r[2] for r in runs)
+    rss_year = max(r[2] for r in runs)  # both processes' peaks added
     summary = runs[-1][3].strip().splitlines()[-1]
     # The same year again into the journal the last run left: each run finds one more year of BACKTEST
     # trades on its days and strategies (what a trader re-running a year sees).
@@ -329,6 +340,13 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
     print(
         "   the three warm runs: "
         + ", ".join(f"{w:.2f} s wall / {c:.2f} s CPU" for w, c in zip(walls, cpus, strict=True))
+        + " (features and signals in a forked process)"
+    )
+    inline_wall = _median([r[0] for r in inline])
+    print(
+        f"   --features-inline (one process), alternating with those: {inline_wall:.2f} s wall (median), "
+        + ", ".join(f"{w:.2f} s wall / {c:.2f} s CPU" for w, c, *_ in inline)
+        + f"; forked features {inline_wall / _median(walls):.2f}x faster"
     )
     if again:
         print(
@@ -343,7 +361,9 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
     ratio = rss_year / rss_month
     print(
         f"   peak RSS: {rss_month / 2**20:.0f} MB for 1 month ({sessions[0]}..{month_end}), "
-        f"{rss_year / 2**20:.0f} MB for {months} months, warm runs: {ratio:.2f}x (goal < 400 MB, within 1.10x)"
+        f"{rss_year / 2**20:.0f} MB for {months} months, warm runs: {ratio:.2f}x (goal < 400 MB, within 1.10x; "
+        f"the run's and its features process's peaks added); with --features-inline "
+        f"{max(r[2] for r in inline) / 2**20:.0f} MB for the year"
     )
 
 

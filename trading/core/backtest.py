@@ -27,13 +27,13 @@ import pandas as pd
 from trading.core import calendar as market_calendar
 from trading.core import engine, risk
 from trading.core.bars import DayBars
-from trading.core.features import COLUMNS, FeatureStream
+from trading.core.features import COLUMNS
 from trading.core.live import closing_spot
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
+from trading.core.session_prep import Prepared, PrepDied, SessionPrep, batches, identity, prepared_apart
 from trading.core.state import EngineConfig, EngineState, OpenCombo, OpenPosition, SignalInput, StrategySlot
-from trading.core.strategies.evaluate import signal_frame_all, strategy_pairs
-from trading.core.strategies.guard import compute_guarded
+from trading.core.strategies.evaluate import signal_frame_all
 
 BAR = timedelta(minutes=1)
 
@@ -56,6 +56,7 @@ class BacktestResult:
     accepted_count: int = 0
     keep_signals: bool = True
     keep_trades: bool = True
+    handed_back: Any = None  # what the second reading of the market handed back (``days_again``)
     trade_count: int = 0
     win_count: int = 0
     gross_total: Decimal = Decimal(0)
@@ -195,61 +196,6 @@ class FeatureRow(Mapping):
 def _python(value: Any) -> Any:
     """A numpy scalar as the Python value ``tolist`` would give; anything else as it is."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-class SessionSignals:
-    """The strategies' signals one session at a time, equal to ``signals_by_bar`` over the whole
-    history: each session's rows are evaluated after the last ``lookback - 1`` rows before them (the
-    strategies' contract: a signal depends on at most ``lookback`` rows), so only that tail is kept."""
-
-    def __init__(self, names: Iterable[str], params: Mapping[str, Any] | None = None) -> None:
-        self.pairs = strategy_pairs([(n, (params or {}).get(n)) for n in names])
-        self.columns = tuple(dict.fromkeys(c for s, _ in self.pairs for c in s.columns))
-        self.keep = max((s.lookback for s, _ in self.pairs), default=1) - 1
-        self._tail: dict[str, np.ndarray] = {c: np.empty(0) for c in self.columns}
-
-    def session(self, cols: Mapping[str, np.ndarray]) -> dict[int, list[SignalInput]]:
-        """Row of the session (0-based) -> its signals, in the order of the strategies."""
-        rows = len(cols["_ns"])
-        if not self.pairs or rows == 0:
-            return {}
-        first = len(next(iter(self._tail.values()))) if self._tail else 0
-        window = {c: np.concatenate((self._tail[c], np.asarray(cols[c], dtype=float))) for c in self.columns}
-        out: dict[int, list[SignalInput]] = {}
-        for strategy, params in self.pairs:
-            start = max(0, first - (strategy.lookback - 1))  # each strategy reads its own lookback
-            arrays = compute_guarded(strategy, {c: window[c][start:] for c in strategy.columns}, params)
-            if arrays is None:
-                continue
-            fired = np.flatnonzero(arrays.direction[first - start :])
-            for row in fired.tolist():
-                at = first - start + row
-                out.setdefault(row, []).append(
-                    SignalInput(
-                        strategy=strategy.name,
-                        direction="CALL" if arrays.direction[at] > 0 else "PUT",
-                        strength=float(arrays.strength[at]),
-                        reason=str(arrays.reasons.get(at, "")),
-                    )
-                )
-        self._tail = {c: w[max(0, len(w) - self.keep) :] for c, w in window.items()}
-        return out
-
-    def sessions(self, parts: list[Mapping[str, np.ndarray]]) -> list[dict[int, list[SignalInput]]]:
-        """``session`` of several sessions in one pass (fewer calls per strategy): their rows
-        evaluated together, the signals handed back per session (rows 0-based in each)."""
-        sizes = [len(p["_ns"]) for p in parts]
-        if not parts:
-            return []
-        joined = {c: np.concatenate([np.asarray(p[c], dtype=float) for p in parts]) for c in self.columns}
-        joined["_ns"] = np.concatenate([p["_ns"] for p in parts])
-        everything = self.session(joined)
-        bounds = np.cumsum([0, *sizes])
-        out: list[dict[int, list[SignalInput]]] = [{} for _ in parts]
-        for row, found in everything.items():
-            j = int(np.searchsorted(bounds, row, side="right")) - 1
-            out[j][row - int(bounds[j])] = found
-        return out
 
 
 _NS = 1_000_000_000
@@ -401,6 +347,7 @@ def run_backtest(
     keep_trades: bool = True,
     on_closed: Callable[[ClosedTrade], None] | None = None,
     session_batch: int = 5,
+    days_again: Callable[[], Iterable[DayBars]] | None = None,
 ) -> BacktestResult:
     """Trade ``days`` (sessions in time order) through ``engine.run_cycle``, bar by bar.
 
@@ -416,17 +363,29 @@ def run_backtest(
     computed when it comes, equal to the whole-history frame's. A bar with nothing to do - no
     signal, no open position, no order in flight - skips the cycle, which would change nothing on it
     (the risk figures roll to a new session at the next cycle, which reads only the session's date).
+
+    ``days_again``: a second reading of ``days`` (the same sessions in the same order, e.g. the
+    store read again; ``session_prep.can_fork()`` must hold). Given, the feature rows and signals
+    are computed from it in a forked process while this one trades (``session_prep.prepared_apart``:
+    two cores, the same numbers); each session must have been read from the same data in both
+    (``DayBars.read_from``), else ``PrepDied``. What the second reading's ``finish()`` returns is
+    ``result.handed_back``. Call it while this process runs no other thread.
     """
-    stream = FeatureStream(iv_history, index=config.index)
     names = [n for n, slot in strategies.items() if slot.enabled]
-    signals = SessionSignals(names, params)
+    warmup = list(warmup)
+    apart = None
+    if days_again is not None:
+        apart = prepared_apart(
+            days_again, names=names, params=params, iv_history=iv_history, index=config.index,
+            warmup=warmup, batch=session_batch,
+        )  # fmt: skip
+    prep = SessionPrep(names, params, iv_history, config.index) if apart is None else None
     slots = dict(strategies)
     closes: dict[date, float | None] = {}  # one float per session: the settlement lookup's memory
     for day in warmup:
         closes[day.session] = closing_spot(day)
-        cols = stream.day(day)
-        if cols is not None:
-            signals.session(cols)
+        if prep is not None:
+            prep.warm(day)
 
     state = state or EngineState(index=config.index)
     result = BacktestResult()
@@ -437,33 +396,29 @@ def run_backtest(
         return closes.get(expiry) if index.upper() == config.index.upper() else None
 
     realised = Decimal(0)
-    for batch in _batches(days, session_batch):
-        batch_cols = [stream.day(day) for day in batch]
-        batch_signals = iter(signals.sessions([c for c in batch_cols if c is not None]))
-        for day, cols in zip(batch, batch_cols, strict=True):
-            result.sessions += 1
-            closes[day.session] = closing_spot(day)
-            if cols is None:
-                continue
-            realised = _trade_session(
-                day, cols, next(batch_signals), state, broker, slots, config, settlement, result, on_cycle,
-                on_closed, keep_signals, realised,
-            )  # fmt: skip
-            if on_session is not None:
-                on_session(day.session, len(day))
+    try:
+        for batch in batches(days, session_batch):
+            ready = prep.batch(batch) if prep is not None else [_apart_next(apart, day) for day in batch]
+            for day, prepared in zip(batch, ready, strict=True):
+                result.sessions += 1
+                closes[day.session] = closing_spot(day)
+                _, cols, by_row = prepared
+                if cols is None:
+                    continue
+                realised = _trade_session(
+                    day, cols, by_row, state, broker, slots, config, settlement, result, on_cycle,
+                    on_closed, keep_signals, realised,
+                )  # fmt: skip
+                if on_session is not None:
+                    on_session(day.session, len(day))
+        if apart is not None:
+            seen, result.handed_back = next(apart, (None, None))
+            if seen is not None:
+                raise PrepDied(f"the sessions prepared apart go on after the last one traded ({seen[0]})")
+    finally:
+        if apart is not None:
+            apart.close()  # the child stopped and reaped, however the loop ended
     return result
-
-
-def _batches(days: Iterable[DayBars], size: int) -> Iterator[list[DayBars]]:
-    """``days`` in lists of ``size`` sessions (the last one shorter), taken lazily."""
-    batch: list[DayBars] = []
-    for day in days:
-        batch.append(day)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _trade_session(
@@ -522,6 +477,18 @@ def _trade_session(
             nxt = signal_rows[k] if k < len(signal_rows) else n
             i = hold_quietly(day, i, nxt, state, config, times_ns, marks)
     return realised
+
+
+def _apart_next(apart: Iterator, day: DayBars) -> Prepared:
+    """The next session prepared apart: ``day``'s, read from what ``day`` was read from."""
+    seen, prepared = next(apart, (None, None))
+    if seen != identity(day):
+        found = "none" if seen is None else f"{seen[0]} ({seen[1]})"
+        raise PrepDied(
+            f"the session prepared apart is not the one traded: {found} for {day.session} "
+            f"({identity(day)[1]}) - was the store written during the run? Run it again."
+        )
+    return prepared
 
 
 def _quiet(state: EngineState) -> bool:

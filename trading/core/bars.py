@@ -112,6 +112,10 @@ class DayBars:
     ``times`` and the spot/VIX arrays have shape (T,); chain arrays have shape (T, E, S) for the
     ``expiries`` (E of them, nearest first) and S strikes per expiry and bar (``strikes`` may move from
     bar to bar as the window re-centres on spot).
+
+    A source may note what the session was read from as ``read_from`` (an attribute, not a field:
+    the store's partitions by inode, size and modification time; ``session_prep`` compares two
+    readings by it).
     """
 
     index: str

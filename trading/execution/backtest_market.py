@@ -22,6 +22,7 @@ from trading.choices import DataSource
 from trading.core import calendar as market_calendar
 from trading.core.bars import DayBars
 from trading.core.live import SimSource
+from trading.core.session_prep import can_fork
 from trading.execution.config import feed_config
 from trading.marketdata.store.eod import iv_history as store_iv_history
 from trading.marketdata.store_feed import EodOnlySession, StoreFeed
@@ -134,12 +135,21 @@ class MarketStream:
 
     @classmethod
     def of(
-        cls, days: Iterable[DayBars], iv_history: Any, gaps: list[str], *, read_ahead: int = 0
+        cls,
+        days: Iterable[DayBars],
+        iv_history: Any,
+        gaps: list[str],
+        *,
+        read_ahead: int = 0,
+        hashed: bool = True,
     ) -> MarketStream:
         """``read_ahead`` > 0: a thread reads (and hashes) up to that many sessions ahead of the
-        loop (``read_ahead``)."""
-        stream = cls(days=iter(()), iv_history=iv_history, gaps=gaps, _digest=hashlib.sha256())
-        stream.days = stream._hashed(days)
+        loop (``read_ahead``; it starts with the first session asked for). ``hashed=False``: no
+        ``version()`` (another reading hashes the sessions: ``market_days_again``)."""
+        stream = cls(
+            days=iter(()), iv_history=iv_history, gaps=gaps, _digest=hashlib.sha256() if hashed else None
+        )
+        stream.days = stream._hashed(days) if hashed else iter(days)
         if read_ahead > 0:
             stream.days = read_ahead_of(stream.days, read_ahead)
         return stream
@@ -150,9 +160,18 @@ class MarketStream:
             yield day
 
     def version(self) -> str:
+        if self._digest is None:
+            raise RuntimeError("this reading of the market is not hashed (market_stream(apart=True))")
         digest = self._digest.copy()
         _digest_iv(digest, self.iv_history)
         return digest.hexdigest()
+
+    def __iter__(self) -> Iterator[DayBars]:
+        return self.days
+
+    def finish(self) -> str:
+        """What a second reading hands back once read (``session_prep.prepared_apart``): its version."""
+        return self.version()
 
 
 def read_ahead_of(items: Iterator[Any], ahead: int = 1) -> Iterator[Any]:
@@ -218,9 +237,13 @@ def _store_feed(index: str, start: date, end: date) -> StoreFeed:
     return feed
 
 
-def market_stream(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketStream:
+def market_stream(
+    *, data_source: str, index: str, seed: int, start: date, end: date, apart: bool = False
+) -> MarketStream:
     """The sessions ``start``..``end`` of ``index`` from ``data_source``, read as the backtest goes
-    (``SIM``: the simulated market of ``seed``; ``STORE``: the market-data store)."""
+    (``SIM``: the simulated market of ``seed``; ``STORE``: the market-data store). ``apart``: the
+    features are computed apart from a second reading (``market_days_again``), which also hashes
+    the sessions; this one is not hashed (``version()`` is then the other reading's)."""
     gaps: list[str] = []
     if data_source == DataSource.SIM:
         source = SimSource(index=index, seed=seed, start=start)
@@ -229,8 +252,27 @@ def market_stream(*, data_source: str, index: str, seed: int, start: date, end: 
         feed = _store_feed(index, start, end)
         days = _with_gaps(feed.days(start, end), gaps)
         iv_history = store_iv_history(feed.store, index, start)
-        return MarketStream.of(days, iv_history, gaps, read_ahead=_READ_AHEAD)
+        return MarketStream.of(days, iv_history, gaps, read_ahead=_READ_AHEAD, hashed=not apart)
     raise ValidationError({"data_source": f"{data_source} is not a source backtests can read"})
+
+
+def market_days_again(
+    *, data_source: str, index: str, start: date, end: date
+) -> Callable[[], MarketStream] | None:
+    """A second reading of ``market_stream``'s sessions, for a process that computes their features
+    while the run trades (``run_backtest(days_again=...)``): the stored sessions read again
+    (memory-mapped once decoded) and hashed there - ``MarketStream.finish`` hands the data version
+    back, so the run's own reading is not hashed (``market_stream(apart=True)``).
+    None for a simulated market (simulating it twice would cost more than the features it spares)
+    and where the system cannot fork."""
+    if data_source != DataSource.STORE or not can_fork():
+        return None
+
+    def again() -> MarketStream:
+        feed = _store_feed(index, start, end)
+        return MarketStream.of(feed.days(start, end), store_iv_history(feed.store, index, start), [])
+
+    return again
 
 
 def market_history(*, data_source: str, index: str, seed: int, start: date, end: date) -> MarketHistory:

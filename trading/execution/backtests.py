@@ -51,6 +51,7 @@ from trading.execution.backtest_market import (  # noqa: F401 - the market's nam
     MarketHistory,
     MarketStream,
     _store_feed,
+    market_days_again,
     market_history,
     market_stream,
     read_ahead_of,
@@ -285,13 +286,20 @@ class _Progress:
 
 
 def backtest_run_execute(
-    run_id: int, *, progress: Callable | None = None, on_session: Callable[[date, int], None] | None = None
+    run_id: int,
+    *,
+    progress: Callable | None = None,
+    on_session: Callable[[date, int], None] | None = None,
+    features_apart: bool = False,
 ) -> BacktestRun:
     """Run the stored run ``run_id``: the engine over its market (read session by session), its
     trades into the journal in bulk (``record_trades``: one transaction, one performance rebuild), its
     figures onto the row. A stored session with minutes missing is traded on what is there and named
     in the run's ``summary["gaps"]``. ``progress`` sees each cycle, ``on_session(session, bars)`` each
-    session done. An exception marks the run FAILED (with the error) and is raised again."""
+    session done. An exception marks the run FAILED (with the error) and is raised again.
+    ``features_apart``: a stored market's feature rows and signals are computed in a forked process
+    while this one trades (``market_days_again``; a process with no other thread running, such as
+    ``manage.py backtest``)."""
     claimed = BacktestRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
         status=RunStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
     )
@@ -301,8 +309,18 @@ def backtest_run_execute(
         return run
     tracker = _Progress(run.pk, session_bars(run.start, run.end), also=progress)
     try:
+        again = (
+            market_days_again(data_source=run.data_source, index=run.index, start=run.start, end=run.end)
+            if features_apart
+            else None
+        )
         market = market_stream(
-            data_source=run.data_source, index=run.index, seed=run.seed or 0, start=run.start, end=run.end
+            data_source=run.data_source,
+            index=run.index,
+            seed=run.seed or 0,
+            start=run.start,
+            end=run.end,
+            apart=again is not None,
         )
         BacktestRun.objects.filter(pk=run.pk).update(
             bars_total=sum(bars for _, _, bars in tracker.sessions.values()), heartbeat_at=timezone.now()
@@ -328,6 +346,7 @@ def backtest_run_execute(
             keep_signals=False,
             keep_trades=False,
             on_closed=lambda closed: closed_trades.add(closed.trade),
+            days_again=again,
         )
         tracker.beat()
         trim_heap()
@@ -346,7 +365,7 @@ def backtest_run_execute(
             )
             combo_refresh_totals(result.combos)
             run.refresh_from_db()
-            run.data_version = market.version()
+            run.data_version = result.handed_back if again is not None else market.version()
             _store_result(run, result, gaps=market.gaps)
     except Exception as exc:
         backtest_fail(run.pk, f"{type(exc).__name__}: {exc}")
@@ -426,9 +445,11 @@ def backtest_execute(
     data_source: str = DataSource.SIM,
     progress: Callable | None = None,
     on_session: Callable[[date, int], None] | None = None,
+    features_apart: bool = False,
 ) -> BacktestRun:
     """Backtest the strategies over the sessions ``start``..``end`` here and now, and store the run
-    and its trades (``manage.py backtest``). Raises ``ValidationError`` for bad settings."""
+    and its trades (``manage.py backtest``). Raises ``ValidationError`` for bad settings.
+    ``features_apart``: see ``backtest_run_execute``."""
     request = backtest_request(
         start=start,
         end=end,
@@ -440,4 +461,6 @@ def backtest_execute(
         name=name,
     )
     run = backtest_create(request)
-    return backtest_run_execute(run.pk, progress=progress, on_session=on_session)
+    return backtest_run_execute(
+        run.pk, progress=progress, on_session=on_session, features_apart=features_apart
+    )

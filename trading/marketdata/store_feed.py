@@ -296,6 +296,7 @@ class StoreFeed(Feed):
             day = build_day_arrays(self.index, session, spot, chain, vix)
             if self._decoder:
                 decoded.save(self.store.root, day, sources, self._decoder)
+        day.read_from = sources  # which partitions, as they were (two readings compare it)
         self._cache[session] = day
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

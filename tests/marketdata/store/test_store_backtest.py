@@ -4,6 +4,8 @@ refuses an end-of-day-only session by name before storing anything, and reports 
 
 from __future__ import annotations
 
+import os
+import signal
 from datetime import date
 from io import StringIO
 
@@ -11,11 +13,14 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from journal.models import Trade
+from tests.helpers import child_processes
 from tests.marketdata.store.conftest import OLD_FILE
 from trading.brokers.paper import PaperBroker
+from trading.core import session_prep
 from trading.core.backtest import run_backtest
 from trading.core.live import FeedSource
 from trading.core.simulator import MarketSimulator
+from trading.execution.backtest_market import market_history
 from trading.execution.config import engine_config, strategy_slots
 from trading.execution.desk import Desk, reset_desks, set_desk
 from trading.execution.models import BacktestRun
@@ -87,6 +92,36 @@ def test_the_command_stores_a_store_run_with_the_engines_trades(stored, settings
         tuple(c.trade[k] for k in KEYS) for c in result.trades
     )
     assert f"BacktestRun {run.pk}" in out.getvalue()
+    # The features were computed in a process of their own, from a second reading of the store that
+    # also hashed it: the data version is the one the whole market in memory gives.
+    market = market_history(data_source="STORE", index="NIFTY", seed=0, start=SESSION, end=SESSION)
+    assert run.data_version == market.version() != ""
+
+
+@pytest.mark.django_db
+def test_the_features_process_killed_fails_the_run_and_journals_nothing(
+    stored, settings, monkeypatch
+) -> None:
+    """The process computing the features dies (the OOM killer, a kill -9) in the middle of a
+    ``manage.py backtest``: the run is FAILED with the reason, no trade of it is in the journal, and
+    the process is not left behind."""
+    settings.MARKETDATA_DIR = stored.root
+    parent = os.getpid()
+    batch = session_prep.SessionPrep.batch
+
+    def dying(self, days):
+        if os.getpid() != parent:  # in the forked child only
+            os.kill(os.getpid(), signal.SIGKILL)
+        return batch(self, days)
+
+    monkeypatch.setattr(session_prep.SessionPrep, "batch", dying)
+    before = child_processes()
+    with pytest.raises(session_prep.PrepDied):
+        call_command("backtest", "--data", "store", "--start", str(SESSION), stdout=StringIO())
+    run = BacktestRun.objects.get()
+    assert run.status == "FAILED" and "PrepDied" in run.error and "ended" in run.error
+    assert not Trade.objects.exists()
+    assert child_processes() == before  # reaped: no child of this process is left behind
 
 
 @pytest.mark.django_db

@@ -49,6 +49,12 @@ class Command(BaseCommand):
             help="repeat; a parameter on top of the strategy's configuration",
         )
         parser.add_argument(
+            "--features-inline",
+            action="store_true",
+            help="--data store: compute the features and signals in this process (default: in a forked "
+            "process of their own while this one trades, on a second core)",
+        )
+        parser.add_argument(
             "--report",
             default=None,
             metavar="FILE.html",
@@ -107,6 +113,7 @@ class Command(BaseCommand):
                 overrides=parse_overrides(opts["param"]),
                 data_source=DATA_SOURCES[opts["data"]],
                 on_session=progress,
+                features_apart=not opts["features_inline"],  # this process runs no other thread
             )
         except ValidationError as exc:
             raise CommandError(

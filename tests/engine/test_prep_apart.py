@@ -1,0 +1,149 @@
+"""Features and signals computed in a forked process (``run_backtest(days_again=...)``): the same
+trades, signals and orders as computed inline; every way the two readings can part - the child
+raising, killed, reading other sessions or other data, the loop stopping first - ends in an error in
+the loop and no process left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from tests.helpers import child_processes
+from trading.brokers.paper import PaperBroker
+from trading.core.backtest import run_backtest
+from trading.core.live import SimSource
+from trading.core.session_prep import PrepDied, can_fork
+from trading.core.state import EngineConfig, StrategySlot
+from trading.core.strategies import registry
+
+pytestmark = pytest.mark.skipif(not can_fork(), reason="needs os.fork")
+
+START, END = date(2025, 2, 3), date(2025, 2, 14)  # two simulated weeks, a weekly expiry in each
+
+
+@pytest.fixture(scope="module")
+def market():
+    source = SimSource(index="NIFTY", seed=7, start=START)
+    return list(source.sim.days(START, END)), source.iv_history()
+
+
+def _run(days, iv_history, **kw):
+    return run_backtest(
+        iter(days),
+        strategies={name: StrategySlot(name=name) for name in registry.names()},
+        broker=PaperBroker(),
+        config=EngineConfig(index="NIFTY", mode="BACKTEST"),
+        iv_history=iv_history,
+        session_batch=3,
+        **kw,
+    )
+
+
+@pytest.fixture
+def no_child_left():
+    before = child_processes()
+    yield
+    assert child_processes() - before == set()  # the child was reaped, whatever happened
+
+
+class _Reading:
+    """A second reading of ``days`` that hands back how many sessions it read."""
+
+    def __init__(self, days) -> None:
+        self.days, self.read = days, 0
+
+    def __iter__(self):
+        for day in self.days:
+            self.read += 1
+            yield day
+
+    def finish(self) -> dict:
+        return {"read": self.read}
+
+
+def test_features_apart_trade_as_inline(market, no_child_left) -> None:
+    days, iv = market
+    inline = _run(days, iv)
+    apart = _run(days, iv, days_again=lambda: _Reading(days))
+    assert len(inline.trades) > 5
+    assert [c.trade for c in apart.trades] == [c.trade for c in inline.trades]
+    assert [(s.signal, s.bar_time, s.accepted, s.reject_reason) for s in apart.signals] == [
+        (s.signal, s.bar_time, s.accepted, s.reject_reason) for s in inline.signals
+    ]
+    assert [(o.request.client_order_id, o.status) for o in apart.orders] == [
+        (o.request.client_order_id, o.status) for o in inline.orders
+    ]
+    assert apart.summary() == inline.summary()
+    assert apart.handed_back == {"read": len(days)}  # what the other reading's finish() returned
+
+
+def test_warmup_sessions_reach_the_child(market, no_child_left) -> None:
+    days, iv = market
+    inline = _run(days[2:], iv, warmup=days[:2])
+    apart = _run(days[2:], iv, warmup=days[:2], days_again=lambda: iter(days[2:]))
+    assert [c.trade for c in apart.trades] == [c.trade for c in inline.trades]
+    assert apart.handed_back is None  # a plain iterable hands nothing back
+
+
+def _raising(days, at: int):
+    for i, day in enumerate(days):
+        if i == at:
+            raise ValueError(f"partition of {day.session} unreadable")
+        yield day
+
+
+def test_an_error_in_the_child_is_raised_in_the_loop(market, no_child_left) -> None:
+    days, iv = market
+    seen: list[date] = []
+    with pytest.raises(ValueError, match=f"partition of {days[4].session} unreadable"):
+        _run(days, iv, days_again=lambda: _raising(days, 4), on_session=lambda d, n: seen.append(d))
+    assert seen == [d.session for d in days[:3]]  # the batch before it was traded, not the one with it
+
+
+def _killed_at(days, at: int):
+    for i, day in enumerate(days):
+        if i == at:
+            os.kill(os.getpid(), signal.SIGKILL)  # in the child: as the OOM killer would
+        yield day
+
+
+def test_a_child_killed_mid_run_is_an_error_not_a_short_run(market, no_child_left) -> None:
+    days, iv = market
+    with pytest.raises(PrepDied, match="ended"):
+        _run(days, iv, days_again=lambda: _killed_at(days, 5))
+
+
+def test_other_sessions_in_the_second_reading_are_refused(market, no_child_left) -> None:
+    days, iv = market
+    with pytest.raises(PrepDied, match=f"not the one traded: {days[1].session}"):
+        _run(days, iv, days_again=lambda: iter(days[1:]))
+    with pytest.raises(PrepDied, match="none for"):
+        _run(days, iv, days_again=lambda: iter(days[:-1]))  # ends early
+    with pytest.raises(PrepDied, match="go on after the last one traded"):
+        _run(days[:-1], iv, days_again=lambda: iter(days))
+
+
+def test_the_same_session_read_from_other_data_is_refused(market, no_child_left) -> None:
+    days, iv = market
+    ours = [replace(d) for d in days]
+    theirs = [replace(d) for d in days]
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        a.read_from = b.read_from = (("spot_minute", 1000 + i, 10, 1),)
+    theirs[6].read_from = (("spot_minute", 9999, 10, 2),)  # re-imported between the two readings
+    with pytest.raises(PrepDied, match=f"for {days[6].session}.*written during the run"):
+        _run(ours, iv, days_again=lambda: iter(theirs))
+
+
+def test_the_loop_stopping_first_stops_the_child(market, no_child_left) -> None:
+    days, iv = market
+
+    def stop(session: date, bars: int) -> None:
+        if session == days[1].session:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(days, iv, days_again=lambda: iter(days), on_session=stop)

@@ -1,0 +1,277 @@
+"""A backtest's sessions prepared for the loop: each one's feature rows (``FeatureStream``) and every
+strategy's signals (``SessionSignals``) - here, or in a forked process while this one trades. Pure.
+
+``SessionPrep`` is what ``run_backtest`` did inline: the sessions in batches, the features of each,
+the signals of the batch in one pass. ``prepared_apart`` runs the same ``SessionPrep`` in a child
+process (``os.fork``) over a second reading of the same sessions and hands each session's rows and
+signals back through a pipe, a batch ahead of the loop: on two cores the feature and signal passes
+(about a fifth of a stored year's run) leave the trading thread. The numbers are the same - the same
+code over the same bars, in the same order (``tests/engine/test_backtest_stream.py``).
+
+The child holds one batch at a time and blocks on the pipe while the loop has not taken the batch
+before; it ends when its sessions are done, when the loop closes the generator (it is killed), or
+when the parent dies (its next write fails). An exception in the child is raised in the loop, at
+the session where it happened; a child that dies without one is an error too (``PrepDied``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from trading.core.bars import DayBars
+from trading.core.features import FeatureStream
+from trading.core.results import SignalInput
+from trading.core.strategies.evaluate import strategy_pairs
+from trading.core.strategies.guard import compute_guarded
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: the pipe keeps its size
+    fcntl = None
+
+Cols = dict[str, np.ndarray]
+Prepared = tuple[date, Cols | None, dict[int, list[SignalInput]]]  # session, rows, signals by row
+# What a session was read from, where its source says (``DayBars.read_from``: a stored session's
+# partitions by inode, size and modification time): two readings of one session agree on it.
+Identity = tuple[date, Any]
+
+
+def identity(day: DayBars) -> Identity:
+    return day.session, getattr(day, "read_from", None)
+
+
+class PrepDied(RuntimeError):
+    """The process preparing the sessions ended without handing them all over."""
+
+
+class SessionPrep:
+    """Feature rows and signals of sessions given in time order (the state between them kept)."""
+
+    def __init__(
+        self, names: Iterable[str], params: Mapping[str, Any] | None, iv_history: Any, index: str
+    ) -> None:
+        self.stream = FeatureStream(iv_history, index=index)
+        self.signals = SessionSignals(names, params)
+
+    def warm(self, day: DayBars) -> None:
+        """A warm-up session: through the features and strategies (their state), not traded."""
+        cols = self.stream.day(day)
+        if cols is not None:
+            self.signals.session(cols)
+
+    def batch(self, days: list[DayBars]) -> list[Prepared]:
+        """Each session's rows (None without a bar) and signals, the signals in one pass per strategy."""
+        cols = [self.stream.day(day) for day in days]
+        found = iter(self.signals.sessions([c for c in cols if c is not None]))
+        return [
+            (day.session, c, next(found) if c is not None else {}) for day, c in zip(days, cols, strict=True)
+        ]
+
+
+class SessionSignals:
+    """The strategies' signals one session at a time, equal to ``signals_by_bar`` over the whole
+    history: each session's rows are evaluated after the last ``lookback - 1`` rows before them (the
+    strategies' contract: a signal depends on at most ``lookback`` rows), so only that tail is kept."""
+
+    def __init__(self, names: Iterable[str], params: Mapping[str, Any] | None = None) -> None:
+        self.pairs = strategy_pairs([(n, (params or {}).get(n)) for n in names])
+        self.columns = tuple(dict.fromkeys(c for s, _ in self.pairs for c in s.columns))
+        self.keep = max((s.lookback for s, _ in self.pairs), default=1) - 1
+        self._tail: dict[str, np.ndarray] = {c: np.empty(0) for c in self.columns}
+
+    def session(self, cols: Mapping[str, np.ndarray]) -> dict[int, list[SignalInput]]:
+        """Row of the session (0-based) -> its signals, in the order of the strategies."""
+        rows = len(cols["_ns"])
+        if not self.pairs or rows == 0:
+            return {}
+        first = len(next(iter(self._tail.values()))) if self._tail else 0
+        window = {c: np.concatenate((self._tail[c], np.asarray(cols[c], dtype=float))) for c in self.columns}
+        out: dict[int, list[SignalInput]] = {}
+        for strategy, params in self.pairs:
+            start = max(0, first - (strategy.lookback - 1))  # each strategy reads its own lookback
+            arrays = compute_guarded(strategy, {c: window[c][start:] for c in strategy.columns}, params)
+            if arrays is None:
+                continue
+            fired = np.flatnonzero(arrays.direction[first - start :])
+            for row in fired.tolist():
+                at = first - start + row
+                out.setdefault(row, []).append(
+                    SignalInput(
+                        strategy=strategy.name,
+                        direction="CALL" if arrays.direction[at] > 0 else "PUT",
+                        strength=float(arrays.strength[at]),
+                        reason=str(arrays.reasons.get(at, "")),
+                    )
+                )
+        self._tail = {c: w[max(0, len(w) - self.keep) :] for c, w in window.items()}
+        return out
+
+    def sessions(self, parts: list[Mapping[str, np.ndarray]]) -> list[dict[int, list[SignalInput]]]:
+        """``session`` of several sessions in one pass (fewer calls per strategy): their rows
+        evaluated together, the signals handed back per session (rows 0-based in each)."""
+        sizes = [len(p["_ns"]) for p in parts]
+        if not parts:
+            return []
+        joined = {c: np.concatenate([np.asarray(p[c], dtype=float) for p in parts]) for c in self.columns}
+        joined["_ns"] = np.concatenate([p["_ns"] for p in parts])
+        everything = self.session(joined)
+        bounds = np.cumsum([0, *sizes])
+        out: list[dict[int, list[SignalInput]]] = [{} for _ in parts]
+        for row, found in everything.items():
+            j = int(np.searchsorted(bounds, row, side="right")) - 1
+            out[j][row - int(bounds[j])] = found
+        return out
+
+
+def batches(days: Iterable[DayBars], size: int) -> Iterator[list[DayBars]]:
+    """``days`` in lists of ``size`` sessions (the last one shorter), taken lazily."""
+    batch: list[DayBars] = []
+    for day in days:
+        batch.append(day)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork")
+
+
+_HEADER = struct.Struct("<Q")
+
+
+def prepared_apart(
+    days: Callable[[], Iterable[DayBars]],
+    *,
+    names: Iterable[str],
+    params: Mapping[str, Any] | None,
+    iv_history: Any,
+    index: str,
+    warmup: Iterable[DayBars] = (),
+    batch: int = 5,
+) -> Iterator[tuple[Identity | None, Any]]:
+    """``SessionPrep``'s sessions computed in a forked process over ``days()`` (a second reading of
+    the sessions the loop trades) after ``warmup``; yielded one session at a time, in order, each as
+    ``(identity, prepared)`` (``identity``: which reading of the session it was computed from), then
+    ``(None, handed_back)``: what ``days()``'s ``finish()`` returned, if it has one (e.g. the data
+    version of what it read), else None.
+
+    Fork before any thread of this process starts (the child runs only this function's code: no
+    lock another thread held is needed there). The child never touches what the parent holds open
+    (database connections, files) and leaves with ``os._exit``: no exit handler of the parent runs
+    twice."""
+    names = list(names)
+    read, write = os.pipe()
+    _widen(write)
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read)
+        code = 0
+        try:
+            _produce(write, days, names, params, iv_history, index, warmup, batch)
+        except BrokenPipeError:
+            code = 0  # the loop is gone: nothing to hand over
+        except BaseException:  # noqa: BLE001 - any failure ends the child with a code
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    return _consume(pid, read)
+
+
+def _widen(fd: int) -> None:
+    """The pipe's buffer as large as the system lets it be (Linux: 1 MiB by default, ~2 batches):
+    the child runs that far ahead of the loop instead of one write's worth."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setsize is None:
+        return
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            size = int(f.read())
+    except (OSError, ValueError):
+        size = 1 << 20
+    try:
+        fcntl.fcntl(fd, setsize, size)
+    except OSError:
+        pass  # the default buffer: the child stays closer to the loop
+
+
+def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
+    with os.fdopen(fd, "wb", buffering=1 << 20) as out:
+
+        def send(kind: str, payload: Any) -> None:
+            blob = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+            out.write(_HEADER.pack(len(blob)))
+            out.write(blob)
+            out.flush()
+
+        try:
+            prep = SessionPrep(names, params, iv_history, index)
+            for day in warmup:
+                prep.warm(day)
+            source = days()
+            for group in batches(source, size):
+                send("batch", list(zip(map(identity, group), prep.batch(group), strict=True)))
+            finish = getattr(source, "finish", None)
+            send("done", finish() if finish is not None else None)
+        except BrokenPipeError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the loop, raised there
+            send("error", _portable(exc))
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling, else a RuntimeError naming it (its traceback in the text)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return RuntimeError("".join(traceback.format_exception(exc)).strip())
+
+
+def _consume(pid: int, fd: int) -> Iterator[tuple[Identity | None, Any]]:
+    finished = False
+    try:
+        with os.fdopen(fd, "rb", buffering=1 << 20) as src:
+            while True:
+                head = src.read(_HEADER.size)
+                if len(head) < _HEADER.size:
+                    raise PrepDied(f"the process preparing the sessions (pid {pid}) ended early")
+                (length,) = _HEADER.unpack(head)
+                blob = src.read(length)
+                if len(blob) < length:
+                    raise PrepDied(f"the process preparing the sessions (pid {pid}) ended mid-batch")
+                kind, payload = pickle.loads(blob)
+                if kind == "done":
+                    finished = True
+                    yield None, payload
+                    return
+                if kind == "error":
+                    finished = True
+                    raise payload
+                yield from payload
+    finally:
+        if not finished:
+            try:
+                os.kill(pid, signal.SIGKILL)  # the loop stopped first: the child's work is not needed
+            except ProcessLookupError:
+                pass
+        _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
