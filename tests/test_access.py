@@ -413,6 +413,14 @@ def test_a_users_permissions_are_read_in_one_query_own_and_groups(django_assert_
         assert fresh.has_perm(access.CONTROL_DESK)  # the user's own
         assert not fresh.has_perm(access.RECORD_TRADE)  # a trader's
     assert fresh.get_all_permissions() == set(access.role_permissions(VIEWER)) | {access.CONTROL_DESK}
+    # The same set as Django's own ModelBackend (two ORM queries), also for a user in two groups.
+    from django.contrib.auth.backends import ModelBackend
+    from django.contrib.auth.models import Group
+
+    fresh.groups.add(Group.objects.get(name=TRADER))
+    reference = ModelBackend().get_all_permissions(get_user_model().objects.get(pk=user.pk))
+    ours = get_user_model().objects.get(pk=user.pk).get_all_permissions()
+    assert ours == reference > set(access.role_permissions(VIEWER)) | {access.CONTROL_DESK}
     # As Django's ModelBackend: a superuser holds every permission, an inactive user none.
     boss = get_user_model().objects.create_superuser("boss", password=secrets.token_urlsafe(16))
     assert boss.get_all_permissions() >= {access.RECORD_TRADE, access.DELETE_TRADE, "auth.add_user"}
@@ -434,3 +442,39 @@ def test_a_role_change_counts_from_the_next_request(stored):
     access.desk_user_save(username="promoted", role=VIEWER)
     assert client.post("/api/trades/", {**TRADE_BODY, "trade_id": "NEW-2"}, format="json").status_code == 403
     assert client.get("/api/trades/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_token_authentication_answers_as_drfs_in_one_query(stored, django_assert_num_queries):
+    """``access.TokenAuthentication`` reads the token and its user in one statement and answers as
+    DRF's own (the reference, run beside it): the same user and token, field by field, and the same
+    refusals over the API for an unknown key and an inactive user."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authentication import TokenAuthentication as DRFTokenAuthentication
+
+    from trading import access
+
+    user = user_with_role(VIEWER, "token-reader")
+    key = Token.objects.create(user=user).key
+    with django_assert_num_queries(1):
+        ours_user, ours_token = access.TokenAuthentication().authenticate_credentials(key)
+        assert ours_token.user is ours_user  # no second query for the user
+    drf_user, drf_token = DRFTokenAuthentication().authenticate_credentials(key)
+    fields = [f.attname for f in get_user_model()._meta.concrete_fields]
+    assert [getattr(ours_user, f) for f in fields] == [getattr(drf_user, f) for f in fields]
+    assert (ours_token.key, ours_token.user_id, ours_token.created) == (
+        drf_token.key,
+        drf_token.user_id,
+        drf_token.created,
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/trades/").status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key[:-1]}x'OR'1'='1")
+    answer = client.get("/api/trades/")
+    assert answer.status_code == 401 and answer.json()["detail"] == "Invalid token."
+    user.is_active = False
+    user.save()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    answer = client.get("/api/trades/")
+    assert answer.status_code == 401 and answer.json()["detail"] == "User inactive or deleted."

@@ -270,7 +270,7 @@ AUTHENTICATION_BACKENDS = ["trading.access.RoleBackend"]
 REST_FRAMEWORK = {
     # Token first: an anonymous request gets 401 with WWW-Authenticate, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "trading.access.TokenAuthentication",  # DRF's, in one SQL statement
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Every endpoint names the permission it needs (trading/access.py); one that names none refuses.
