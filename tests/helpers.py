@@ -89,9 +89,9 @@ def database_unreachable():
         connection.settings_dict.update(saved)
 
 
-def child_processes() -> set[int]:
-    """This process's child processes (zombies included), from /proc (Linux)."""
-    me, found = os.getpid(), set()
+def child_processes(parent: int | None = None) -> set[int]:
+    """The child processes (zombies included) of ``parent`` (default: this process), from /proc (Linux)."""
+    me, found = parent or os.getpid(), set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:

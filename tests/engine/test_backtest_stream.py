@@ -56,6 +56,17 @@ def _reference(days, warm, *, slots, config, iv_history) -> BacktestResult:
     return out
 
 
+def assert_same_run(got: BacktestResult, want: BacktestResult) -> None:
+    """The same trades (their journal facts), signals (with their outcomes) and orders, in order."""
+    assert [c.trade for c in got.trades] == [c.trade for c in want.trades]
+    assert [(s.signal, s.bar_time, s.accepted, s.reject_reason) for s in got.signals] == [
+        (s.signal, s.bar_time, s.accepted, s.reject_reason) for s in want.signals
+    ]
+    assert [(o.request.client_order_id, o.status) for o in got.orders] == [
+        (o.request.client_order_id, o.status) for o in want.orders
+    ]
+
+
 def test_streaming_loop_trades_as_the_whole_history_loop() -> None:
     source = SimSource(index="NIFTY", seed=7, start=START)
     days = list(source.sim.days(START, END))
@@ -71,12 +82,6 @@ def test_streaming_loop_trades_as_the_whole_history_loop() -> None:
         iv_history=source.iv_history(),
     )
     assert len(want.trades) > 20
-    assert [c.trade for c in got.trades] == [c.trade for c in want.trades]
-    assert [(s.signal, s.bar_time, s.accepted, s.reject_reason) for s in got.signals] == [
-        (s.signal, s.bar_time, s.accepted, s.reject_reason) for s in want.signals
-    ]
-    assert [(o.request.client_order_id, o.status) for o in got.orders] == [
-        (o.request.client_order_id, o.status) for o in want.orders
-    ]
+    assert_same_run(got, want)
     assert got.cycles < got.bars == sum(len(d) for d in days)  # bars with nothing to do were skipped
     assert got.summary()["signals"] == len(want.signals)

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from tests.engine.test_backtest_stream import assert_same_run
 from tests.helpers import child_processes
 from trading.brokers.paper import PaperBroker
 from trading.core.backtest import run_backtest
@@ -70,13 +75,7 @@ def test_features_apart_trade_as_inline(market, no_child_left) -> None:
     inline = _run(days, iv)
     apart = _run(days, iv, days_again=lambda: _Reading(days))
     assert len(inline.trades) > 5
-    assert [c.trade for c in apart.trades] == [c.trade for c in inline.trades]
-    assert [(s.signal, s.bar_time, s.accepted, s.reject_reason) for s in apart.signals] == [
-        (s.signal, s.bar_time, s.accepted, s.reject_reason) for s in inline.signals
-    ]
-    assert [(o.request.client_order_id, o.status) for o in apart.orders] == [
-        (o.request.client_order_id, o.status) for o in inline.orders
-    ]
+    assert_same_run(apart, inline)
     assert apart.summary() == inline.summary()
     assert apart.handed_back == {"read": len(days)}  # what the other reading's finish() returned
 
@@ -147,3 +146,66 @@ def test_the_loop_stopping_first_stops_the_child(market, no_child_left) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         _run(days, iv, days_again=lambda: iter(days), on_session=stop)
+
+
+_LOOP = """
+import sys, time
+from datetime import date
+from trading.brokers.paper import PaperBroker
+from trading.core.backtest import run_backtest
+from trading.core.live import SimSource
+from trading.core.state import EngineConfig, StrategySlot
+from trading.core.strategies import registry
+
+source = SimSource(index="NIFTY", seed=7, start=date(2025, 2, 3))
+days = list(source.sim.days(date(2025, 2, 3), date(2025, 2, 14)))
+
+def slow():
+    for day in days:
+        time.sleep(0.3)
+        yield day
+
+def tell(session, bars):
+    print("traded", session, flush=True)
+    time.sleep(30)  # the loop holds here until it is killed
+
+run_backtest(iter(days), strategies={n: StrategySlot(name=n) for n in registry.names()}, broker=PaperBroker(),
+             config=EngineConfig(index="NIFTY", mode="BACKTEST"), iv_history=source.iv_history(),
+             days_again=slow, on_session=tell, session_batch=1)
+"""
+
+
+def test_the_child_ends_when_the_loop_process_is_killed(tmp_path) -> None:
+    """kill -9 of the process that trades: its features process notices at its next write (a broken
+    pipe) and ends - nothing is left running."""
+    script = tmp_path / "loop.py"
+    script.write_text(_LOOP)
+    root = Path(__file__).resolve().parents[2]
+    loop = subprocess.Popen(
+        [sys.executable, str(script)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert loop.stdout.readline().startswith("traded")  # the child is running, the loop waits
+        children = child_processes(loop.pid)
+        assert len(children) == 1
+        (child,) = children
+        os.kill(loop.pid, signal.SIGKILL)
+        loop.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child)
+    finally:
+        if loop.poll() is None:
+            loop.kill()
+            loop.wait()
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for init to reap it)."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
