@@ -148,6 +148,12 @@ def test_the_loop_stopping_first_stops_the_child(market, no_child_left) -> None:
         _run(days, iv, days_again=lambda: iter(days), on_session=stop)
 
 
+def test_a_loop_failing_before_it_reads_the_child_still_reaps_it(market, no_child_left) -> None:
+    days, iv = market
+    with pytest.raises(TypeError):
+        _run(days, iv, warmup=[None], days_again=lambda: iter(days))  # a warm-up "session" with no bars
+
+
 _LOOP = """
 import sys, time
 from datetime import date

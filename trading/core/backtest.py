@@ -379,24 +379,24 @@ def run_backtest(
             days_again, names=names, params=params, iv_history=iv_history, index=config.index,
             warmup=warmup, batch=session_batch,
         )  # fmt: skip
-    prep = SessionPrep(names, params, iv_history, config.index) if apart is None else None
-    slots = dict(strategies)
-    closes: dict[date, float | None] = {}  # one float per session: the settlement lookup's memory
-    for day in warmup:
-        closes[day.session] = closing_spot(day)
-        if prep is not None:
-            prep.warm(day)
-
-    state = state or EngineState(index=config.index)
-    result = BacktestResult()
-    result.keep_signals, result.keep_trades = keep_signals, keep_trades
-
-    def settlement(index: str, expiry: date) -> float | None:
-        """The close of the expiry session's last minute among the sessions backtested so far."""
-        return closes.get(expiry) if index.upper() == config.index.upper() else None
-
-    realised = Decimal(0)
     try:
+        prep = SessionPrep(names, params, iv_history, config.index) if apart is None else None
+        slots = dict(strategies)
+        closes: dict[date, float | None] = {}  # one float per session: the settlement lookup's memory
+        for day in warmup:
+            closes[day.session] = closing_spot(day)
+            if prep is not None:
+                prep.warm(day)
+
+        state = state or EngineState(index=config.index)
+        result = BacktestResult()
+        result.keep_signals, result.keep_trades = keep_signals, keep_trades
+
+        def settlement(index: str, expiry: date) -> float | None:
+            """The close of the expiry session's last minute among the sessions backtested so far."""
+            return closes.get(expiry) if index.upper() == config.index.upper() else None
+
+        realised = Decimal(0)
         for batch in batches(days, session_batch):
             ready = prep.batch(batch) if prep is not None else [_apart_next(apart, day) for day in batch]
             for day, prepared in zip(batch, ready, strict=True):

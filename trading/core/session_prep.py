@@ -21,6 +21,7 @@ import pickle
 import signal
 import struct
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any
@@ -160,7 +161,7 @@ def prepared_apart(
     index: str,
     warmup: Iterable[DayBars] = (),
     batch: int = 5,
-) -> Iterator[tuple[Identity | None, Any]]:
+) -> ApartSessions:
     """``SessionPrep``'s sessions computed in a forked process over ``days()`` (a second reading of
     the sessions the loop trades) after ``warmup``; yielded one session at a time, in order, each as
     ``(identity, prepared)`` (``identity``: which reading of the session it was computed from), then
@@ -187,7 +188,7 @@ def prepared_apart(
         finally:
             os._exit(code)
     os.close(write)
-    return _consume(pid, read)
+    return ApartSessions(pid, read)
 
 
 def _widen(fd: int) -> None:
@@ -240,34 +241,49 @@ def _portable(exc: BaseException) -> BaseException:
         return RuntimeError("".join(traceback.format_exception(exc)).strip())
 
 
-def _consume(pid: int, fd: int) -> Iterator[tuple[Identity | None, Any]]:
-    finished = False
-    try:
-        with os.fdopen(fd, "rb", buffering=1 << 20) as src:
-            while True:
-                head = src.read(_HEADER.size)
-                if len(head) < _HEADER.size:
-                    raise PrepDied(f"the process preparing the sessions (pid {pid}) ended early")
-                (length,) = _HEADER.unpack(head)
-                blob = src.read(length)
-                if len(blob) < length:
-                    raise PrepDied(f"the process preparing the sessions (pid {pid}) ended mid-batch")
-                kind, payload = pickle.loads(blob)
-                if kind == "done":
-                    finished = True
-                    yield None, payload
-                    return
-                if kind == "error":
-                    finished = True
-                    raise payload
-                yield from payload
-    finally:
-        if not finished:
+class ApartSessions(Iterator):
+    """The sessions prepared in the child (``prepared_apart``), in order, as they arrive; ``close()``
+    stops the child (killed unless it finished) and reaps it, whether or not any was read."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid = pid
+        self._src = os.fdopen(fd, "rb", buffering=1 << 20)
+        self._ready: deque = deque()
+        self._finished = False
+
+    def __next__(self) -> tuple[Identity | None, Any]:
+        while not self._ready:
+            if self._finished:
+                raise StopIteration
+            self._ready.extend(self._receive())
+        return self._ready.popleft()
+
+    def _receive(self) -> list:
+        head = self._src.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            raise PrepDied(f"the process preparing the sessions (pid {self.pid}) ended early")
+        (length,) = _HEADER.unpack(head)
+        blob = self._src.read(length)
+        if len(blob) < length:
+            raise PrepDied(f"the process preparing the sessions (pid {self.pid}) ended mid-batch")
+        kind, payload = pickle.loads(blob)
+        if kind == "batch":
+            return payload
+        self._finished = True
+        if kind == "error":
+            raise payload
+        return [(None, payload)]  # done: what the second reading handed back
+
+    def close(self) -> None:
+        if self._src.closed:
+            return
+        self._src.close()
+        if not self._finished:
             try:
-                os.kill(pid, signal.SIGKILL)  # the loop stopped first: the child's work is not needed
+                os.kill(self.pid, signal.SIGKILL)  # the loop stopped first: the child's work is not needed
             except ProcessLookupError:
                 pass
-        _reap(pid)
+        _reap(self.pid)
 
 
 def _reap(pid: int) -> None:
