@@ -18,6 +18,10 @@ handler404 = "tradingsite.views.not_found"
 # A database outage met outside a view (middleware) answers 503 like one met inside it.
 handler500 = "tradingsite.views.server_error"
 
+# The admin's modules are imported here, with the URLs (settings: SimpleAdminConfig), not at every
+# start-up: a management command that serves no page (a backtest, say) does not pay for them.
+admin.autodiscover()
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
