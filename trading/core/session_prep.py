@@ -4,14 +4,15 @@ strategy's signals (``SessionSignals``) - here, or in a forked process while thi
 ``SessionPrep`` is what ``run_backtest`` did inline: the sessions in batches, the features of each,
 the signals of the batch in one pass. ``prepared_apart`` runs the same ``SessionPrep`` in a child
 process (``os.fork``) over a second reading of the same sessions and hands each session's rows and
-signals back through a pipe, a batch ahead of the loop: on two cores the feature and signal passes
-(about a fifth of a stored year's run) leave the trading thread. The numbers are the same - the same
-code over the same bars, in the same order (``tests/engine/test_backtest_stream.py``).
+signals back through a pipe, ahead of the loop: on two cores the feature and signal passes (about a
+fifth of a stored year's run) leave the trading thread. The numbers are the same - the same code over
+the same bars, in the same order (``tests/engine/test_prep_apart.py``).
 
-The child holds one batch at a time and blocks on the pipe while the loop has not taken the batch
-before; it ends when its sessions are done, when the loop closes the generator (it is killed), or
-when the parent dies (its next write fails). An exception in the child is raised in the loop, at
-the session where it happened; a child that dies without one is an error too (``PrepDied``).
+The child runs as far ahead as the pipe holds (widened to the system's maximum, ~2 batches on Linux)
+and then blocks on it; it ends when its sessions are done, when the loop calls
+``ApartSessions.close`` (it is killed unless done, and reaped), or when the parent dies (its next
+write fails). An exception in the child is raised in the loop, at the session where it happened; a
+child that dies without one is an error too (``PrepDied``).
 """
 
 from __future__ import annotations
