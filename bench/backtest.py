@@ -17,13 +17,15 @@ Prints, in one run (median of 3 each):
    the whole including the simulation.
 3. **``manage.py backtest --data store`` over a year** of store data (the simulated year written
    into a store once, in ``--work``, not counted): wall clock of the child process, Django start-up
-   and journaling included (goal < 4 s), and its peak RSS (the command's and its features process's
-   peaks added) - three warm runs, after a cold first run timed apart (it decodes the Parquet files
-   and writes the decoded sessions beside the store); each run's figures are printed too (the
-   first read of a session writes its decoded file beside the store, ``store/decoded.py``, which
-   later runs memory-map); alternating with each, the same run with ``--features-inline`` (features
-   and signals in the one process) for the ratio; then a 1-month run for the memory comparison (goal: < 400 MB, 12 months
-   within 10% of 1 month). The database is ``DATABASE_URL``'s (migrated first; used as it is), by
+   and journaling included (goal < 4 s) - three warm runs, after a cold first run timed apart (it
+   decodes the Parquet files and writes the decoded sessions beside the store, ``store/decoded.py``,
+   which later runs memory-map); each run's figures are printed too. Alternating with each, the
+   same run with ``--features-inline --checks-inline`` (everything in the one process) for the
+   ratio. Then the memory runs, 1 month and 12 (goal: < 400 MB, 12 months within 10% of 1 month):
+   the peak of the PSS of the command and its helper processes (the features and signals, the
+   journal's checks) summed, sampled every 25 ms - a page they share counts once; beside it the
+   processes' RSS peaks added, an upper bound (a forked helper's RSS counts every page it shares
+   with the command). The database is ``DATABASE_URL``'s (migrated first; used as it is), by
    default a SQLite file in ``--work`` copied from a freshly migrated one before each timed run (a
    journal holding no other backtest), then the year twice more into the journal the last run left
    (re-running a year: the performance rows are rebuilt from every BACKTEST trade of its days and
@@ -44,6 +46,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -242,24 +245,81 @@ def _build_store(root: Path, sessions: list[date], start: date) -> None:
 # Runs manage.py in the child and reports the child's own peak RSS (VmHWM starts afresh at exec; the
 # ru_maxrss of wait4 would count the parent's memory, which a vfork-ed child shares until its exec).
 _WRAPPER = """
-import atexit, resource, runpy, sys
+import atexit, runpy, sys
 def _peak():
     with open('/proc/self/status') as f:
         for line in f:
             if line.startswith('VmHWM:'):
                 print('PEAK_RSS_KB', line.split()[1], flush=True)
-    # the features process (forked, reaped before this runs): its own peak
-    print('CHILD_PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True)
+    # each helper process (forked, reaped before this runs: the features, the journal's checks): its
+    # own peak, as the project recorded it when it reaped it
+    from trading.core import apart
+    for kb in apart.reaped_peaks_kb:
+        print('CHILD_PEAK_RSS_KB', kb, flush=True)
 atexit.register(_peak)
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name='__main__')
 """
 
 
-def _child(args: list[str], env: dict) -> tuple[float, float, int, str]:
-    """Wall and CPU seconds (its own and its children's: the features process), peak RSS (bytes: the
-    process's own plus its features process's, an upper bound - they share their pages from before
-    the fork) and output of ``manage.py ARGS`` in a child process."""
+ONE_PROCESS = ("--features-inline", "--checks-inline")
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants, from /proc (Linux)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, ()))
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class _PssPeak:
+    """The highest sum of the PSS (proportional set size: a page shared by n processes counts 1/n in
+    each, so the sum counts it once) of a process and its descendants, sampled every ``every`` s by
+    a thread - in the memory runs only (the sampling takes CPU the timed runs would miss)."""
+
+    def __init__(self, pid: int, every: float = 0.025) -> None:
+        self.pid, self.every, self.peak_kb = pid, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every):
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(p) for p in _tree(self.pid)))
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb * 1024
+
+
+def _child(args: list[str], env: dict, *, pss: bool = False) -> tuple[float, float, int, str, int]:
+    """Wall and CPU seconds (its own and its children's: the helper processes), peak RSS (bytes: the
+    process's own plus each helper's, an upper bound - a forked helper's RSS counts every page it
+    shares with the process), output of ``manage.py ARGS`` in a child process, and (``pss``) the
+    peak of the processes' PSS summed (bytes; else 0)."""
     w = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", _WRAPPER, str(ROOT / "manage.py"), *args],
@@ -269,14 +329,16 @@ def _child(args: list[str], env: dict) -> tuple[float, float, int, str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    sampler = _PssPeak(proc.pid) if pss else None
     out = proc.stdout.read()
+    pss_peak = sampler.stop() if sampler is not None else 0
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - w
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{out}")
     peak = sum(int(kb) * 1024 for kb in re.findall(r"^(?:CHILD_)?PEAK_RSS_KB (\d+)$", out, re.M))
     lines = [line for line in out.splitlines() if "PEAK_RSS_KB" not in line]
-    return wall, usage.ru_utime + usage.ru_stime, peak, "\n".join(lines)
+    return wall, usage.ru_utime + usage.ru_stime, peak, "\n".join(lines), pss_peak
 
 
 def store_year(work: Path, days: int, months: int, start: date) -> None:
@@ -302,10 +364,10 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
     else:
         _child(["migrate", "--noinput", "-v", "0"], env)
 
-    def run(args: list[str], *, fresh: bool = True) -> tuple[float, float, int, str]:
+    def run(args: list[str], *, fresh: bool = True, pss: bool = False) -> tuple[float, float, int, str, int]:
         if sqlite and fresh:
             shutil.copyfile(template, db_file)
-        return _child(args, env)
+        return _child(args, env, pss=pss)
 
     names = [a for n in registry.names() for a in ("--strategy", n)]
     year = ["backtest", "--data", "store", "--start", str(sessions[0]), "--end", str(sessions[-1]), *names]
@@ -314,21 +376,25 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
     # decoded files removed first, so it is cold every time), then three warm runs.
     shutil.rmtree(root / ".decoded", ignore_errors=True)
     cold = run(year)
-    # Alternating with --features-inline (the features in the same process, as before), in the same
-    # minutes: the figure of the forked features process against the one-process run.
+    # Alternating with --features-inline --checks-inline (everything in the one process, as before),
+    # in the same minutes: the figure of the forked helpers against the one-process run.
     runs, inline = [], []
     for _ in range(3):
         runs.append(run(year))
-        inline.append(run([*year, "--features-inline"]))
+        inline.append(run([*year, *ONE_PROCESS]))
     walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
-    rss_year = max(r[2] for r in runs)  # both processes' peaks added
+    rss_year = max(r[2] for r in runs)  # the processes' RSS peaks added
     summary = runs[-1][3].strip().splitlines()[-1]
     # The same year again into the journal the last run left: each run finds one more year of BACKTEST
     # trades on its days and strategies (what a trader re-running a year sees).
     again = [run(year, fresh=False) for _ in range(2)] if sqlite else []
     month_end = sessions[min(len(sessions), max(1, round(len(sessions) / months))) - 1]
     month = ["backtest", "--data", "store", "--start", str(sessions[0]), "--end", str(month_end), *names]
-    rss_month = max(run(month)[2] for _ in range(3))  # warm, as the year's
+    # The memory runs (warm, as the year's), the PSS of the processes sampled: 1 month, then 12.
+    months_runs = [run(month, pss=True) for _ in range(2)]
+    years_runs = [run(year, pss=True) for _ in range(2)]
+    rss_month = max(r[2] for r in months_runs)
+    pss_month, pss_year = max(r[4] for r in months_runs), max(r[4] for r in years_runs)
     db = env["DATABASE_URL"].split(":", 1)[0]
     print(
         f"3. manage.py backtest --data store, {len(sessions)} sessions {sessions[0]}..{sessions[-1]} ({db}):"
@@ -340,13 +406,14 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
     print(
         "   the three warm runs: "
         + ", ".join(f"{w:.2f} s wall / {c:.2f} s CPU" for w, c in zip(walls, cpus, strict=True))
-        + " (features and signals in a forked process)"
+        + " (features and signals, and the journal's checks, each in a forked process)"
     )
     inline_wall = _median([r[0] for r in inline])
     print(
-        f"   --features-inline (one process), alternating with those: {inline_wall:.2f} s wall (median), "
+        f"   {' '.join(ONE_PROCESS)} (one process), alternating with those: {inline_wall:.2f} s wall "
+        "(median), "
         + ", ".join(f"{w:.2f} s wall / {c:.2f} s CPU" for w, c, *_ in inline)
-        + f"; forked features {inline_wall / _median(walls):.2f}x faster"
+        + f"; forked helpers {inline_wall / _median(walls):.2f}x faster"
     )
     if again:
         print(
@@ -358,11 +425,16 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
         f"{cold[1]:.2f} s CPU, peak RSS {cold[2] / 2**20:.0f} MB"
     )
     print(f"   {summary}")
-    ratio = rss_year / rss_month
     print(
-        f"   peak RSS: {rss_month / 2**20:.0f} MB for 1 month ({sessions[0]}..{month_end}), "
-        f"{rss_year / 2**20:.0f} MB for {months} months, warm runs: {ratio:.2f}x (goal < 400 MB, within 1.10x; "
-        f"the run's and its features process's peaks added); with --features-inline "
+        f"   peak memory (the PSS of the command and its helper processes summed, sampled every 25 ms: "
+        f"a page they share counts once): {pss_month / 2**20:.0f} MB for 1 month ({sessions[0]}.."
+        f"{month_end}), {pss_year / 2**20:.0f} MB for {months} months, warm runs: "
+        f"{pss_year / pss_month:.2f}x (goal < 400 MB, within 1.10x)"
+    )
+    print(
+        f"   peak RSS, each process's peak added (an upper bound: each forked helper's RSS counts the "
+        f"pages it shares with the command): {rss_month / 2**20:.0f} MB for 1 month, "
+        f"{rss_year / 2**20:.0f} MB for {months} months ({rss_year / rss_month:.2f}x); in one process "
         f"{max(r[2] for r in inline) / 2**20:.0f} MB for the year"
     )
 

@@ -102,16 +102,24 @@ class TradeWriter:
         self._ids: list[int] = []  # the primary keys of the trades stored (their breakdown cells)
         self._position = 0
 
-    def add(self, fields: dict) -> None:
-        """Check one trade (``record_trade``'s checks, ``_checked``) and queue it; a bad one raises
-        ``ValidationError`` naming its position among the trades added and its fields."""
+    def check(self, fields: dict) -> dict:
+        """``add``'s checks of one trade's ``fields`` (``record_trade``'s, ``_checked``): the values
+        to store. They read no database, so another process may run them and hand the values to
+        ``add(checked=...)`` (a backtest's trades are checked beside its run: ``trade_checks``)."""
+        return _checked({**self.common, **fields}, now=self.now, origin=self.origin)
+
+    def add(self, fields: dict | None = None, *, checked: dict | None = None) -> None:
+        """Check one trade (``check``) and queue it; a bad one raises ``ValidationError`` naming its
+        position among the trades added and its fields. ``checked``: what ``check`` returned for the
+        trade, elsewhere (not checked again)."""
         position, self._position = self._position, self._position + 1
-        try:
-            checked = _checked({**self.common, **fields}, now=self.now, origin=self.origin)
-        except ValidationError as exc:
-            raise ValidationError(
-                {f"trades[{position}].{name}": msgs for name, msgs in message_dict(exc).items()}
-            ) from exc
+        if checked is None:
+            try:
+                checked = self.check(fields or {})
+            except ValidationError as exc:
+                raise ValidationError(
+                    {f"trades[{position}].{name}": msgs for name, msgs in message_dict(exc).items()}
+                ) from exc
         _check_reserved(checked["trade_id"], checked["origin"])
         if checked["trade_id"] in self._seen:
             return
@@ -178,17 +186,28 @@ def trade_writer(*, now: datetime, origin: str = TradeOrigin.MANUAL, keep: bool 
     ``writer.created`` stays empty and memory flat - the hooks see each trade read back by its id
     after the commit, 500 at a time.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("trade_writer needs the caller's clock as an aware datetime (now=...)")
-    writer = TradeWriter(
-        now=now, origin=choice_of("origin", origin, TradeOrigin.choices), common=common, keep=keep
-    )
+    writer = _writer(now=now, origin=origin, common=common, keep=keep)
     with transaction.atomic():
         yield writer
         writer.close()
     for trade in writer.stored() if _trade_hooks else writer.created:
         trade.spooled = False
         _after_commit(trade, None)  # a bulk write is never the live engine's close
+
+
+def _writer(*, now: datetime, origin: str, common: dict, keep: bool = True) -> TradeWriter:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("trade_writer needs the caller's clock as an aware datetime (now=...)")
+    return TradeWriter(
+        now=now, origin=choice_of("origin", origin, TradeOrigin.choices), common=common, keep=keep
+    )
+
+
+def trade_checks(*, now: datetime, origin: str = TradeOrigin.MANUAL, **common) -> Callable[[dict], dict]:
+    """The checks ``trade_writer(now=..., origin=..., **common)`` runs on each trade added, as a
+    function of the trade's fields (``TradeWriter.check``, no database): run them anywhere - in a
+    process beside a backtest's run - and hand each result to the writer's ``add(checked=...)``."""
+    return _writer(now=now, origin=origin, common=common).check
 
 
 # Who wrote a spooled trade and the clock it was checked against (beside its raw facts).

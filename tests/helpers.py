@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -101,3 +105,41 @@ def child_processes(parent: int | None = None) -> set[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == me:  # the field after the state: ppid
                 found.add(int(entry.name))
     return found
+
+
+def process_alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for its parent or init to reap it), from /proc (Linux)."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def script_process(tmp_path: Path, source: str) -> subprocess.Popen:
+    """``source`` run as a Python script in a process of its own, from the checkout (stdout piped,
+    text)."""
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(
+        [sys.executable, str(script)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def assert_child_ends_with(parent: subprocess.Popen, child: int, timeout: float = 20) -> None:
+    """kill -9 of ``parent``: its ``child`` must end by itself within ``timeout`` s (nothing is left
+    running). ``parent`` is killed whatever happens."""
+    try:
+        assert child in child_processes(parent.pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + timeout
+        while process_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not process_alive(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from tests.engine.test_backtest_stream import assert_same_run
-from tests.helpers import child_processes
+from tests.helpers import assert_child_ends_with, child_processes, script_process
 from trading.brokers.paper import PaperBroker
+from trading.core.apart import can_fork
 from trading.core.backtest import run_backtest
 from trading.core.live import SimSource
-from trading.core.session_prep import PrepDied, can_fork
+from trading.core.session_prep import PrepDied
 from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry
 
@@ -184,34 +181,8 @@ run_backtest(iter(days), strategies={n: StrategySlot(name=n) for n in registry.n
 def test_the_child_ends_when_the_loop_process_is_killed(tmp_path) -> None:
     """kill -9 of the process that trades: its features process notices at its next write (a broken
     pipe) and ends - nothing is left running."""
-    script = tmp_path / "loop.py"
-    script.write_text(_LOOP)
-    root = Path(__file__).resolve().parents[2]
-    loop = subprocess.Popen(
-        [sys.executable, str(script)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert loop.stdout.readline().startswith("traded")  # the child is running, the loop waits
-        children = child_processes(loop.pid)
-        assert len(children) == 1
-        (child,) = children
-        os.kill(loop.pid, signal.SIGKILL)
-        loop.wait(timeout=10)
-        deadline = time.monotonic() + 20
-        while _alive(child) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not _alive(child)
-    finally:
-        if loop.poll() is None:
-            loop.kill()
-            loop.wait()
-
-
-def _alive(pid: int) -> bool:
-    """Running (not gone, not a zombie waiting for init to reap it)."""
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    loop = script_process(tmp_path, _LOOP)
+    assert loop.stdout.readline().startswith("traded")  # the child is running, the loop waits
+    children = child_processes(loop.pid)
+    assert len(children) == 1
+    assert_child_ends_with(loop, children.pop())

@@ -365,7 +365,7 @@ def run_backtest(
     (the risk figures roll to a new session at the next cycle, which reads only the session's date).
 
     ``days_again``: a second reading of ``days`` (the same sessions in the same order, e.g. the
-    store read again; ``session_prep.can_fork()`` must hold). Given, the feature rows and signals
+    store read again; ``apart.can_fork()`` must hold). Given, the feature rows and signals
     are computed from it in a forked process while this one trades (``session_prep.prepared_apart``:
     two cores, the same numbers); each session must have been read from the same data in both
     (``DayBars.read_from``), else ``PrepDied``. What the second reading's ``finish()`` returns is

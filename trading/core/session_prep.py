@@ -29,16 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from trading.core.apart import reap, widen
 from trading.core.bars import DayBars
 from trading.core.features import FeatureStream
 from trading.core.results import SignalInput
 from trading.core.strategies.evaluate import strategy_pairs
 from trading.core.strategies.guard import compute_guarded
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: the pipe keeps its size
-    fcntl = None
 
 Cols = dict[str, np.ndarray]
 Prepared = tuple[date, Cols | None, dict[int, list[SignalInput]]]  # session, rows, signals by row
@@ -146,10 +142,6 @@ def batches(days: Iterable[DayBars], size: int) -> Iterator[list[DayBars]]:
         yield batch
 
 
-def can_fork() -> bool:
-    return hasattr(os, "fork")
-
-
 _HEADER = struct.Struct("<Q")
 
 
@@ -175,7 +167,7 @@ def prepared_apart(
     twice."""
     names = list(names)
     read, write = os.pipe()
-    _widen(write)
+    widen(write)
     pid = os.fork()
     if pid == 0:  # the child
         os.close(read)
@@ -190,23 +182,6 @@ def prepared_apart(
             os._exit(code)
     os.close(write)
     return ApartSessions(pid, read)
-
-
-def _widen(fd: int) -> None:
-    """The pipe's buffer as large as the system lets it be (Linux: 1 MiB by default, ~2 batches):
-    the child runs that far ahead of the loop instead of one write's worth."""
-    setsize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
-    if setsize is None:
-        return
-    try:
-        with open("/proc/sys/fs/pipe-max-size") as f:
-            size = int(f.read())
-    except (OSError, ValueError):
-        size = 1 << 20
-    try:
-        fcntl.fcntl(fd, setsize, size)
-    except OSError:
-        pass  # the default buffer: the child stays closer to the loop
 
 
 def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
@@ -284,11 +259,4 @@ class ApartSessions(Iterator):
                 os.kill(self.pid, signal.SIGKILL)  # the loop stopped first: the child's work is not needed
             except ProcessLookupError:
                 pass
-        _reap(self.pid)
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+        reap(self.pid)

@@ -20,9 +20,9 @@ from django.core.exceptions import ValidationError
 
 from trading.choices import DataSource
 from trading.core import calendar as market_calendar
+from trading.core.apart import can_fork
 from trading.core.bars import DayBars
 from trading.core.live import SimSource
-from trading.core.session_prep import can_fork
 from trading.execution.config import feed_config
 from trading.marketdata.store.eod import iv_history as store_iv_history
 from trading.marketdata.store_feed import EodOnlySession, StoreFeed

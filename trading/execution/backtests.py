@@ -40,6 +40,7 @@ from journal.models import TradeOrigin
 from trading import access
 from trading.choices import DataSource
 from trading.core import calendar as market_calendar
+from trading.core.apart import MapApart, can_fork
 from trading.core.backtest import BacktestResult, run_backtest
 from trading.core.combo_exits import combo_facts
 from trading.core.state import StrategySlot
@@ -291,6 +292,7 @@ def backtest_run_execute(
     progress: Callable | None = None,
     on_session: Callable[[date, int], None] | None = None,
     features_apart: bool = False,
+    checks_apart: bool = False,
 ) -> BacktestRun:
     """Run the stored run ``run_id``: the engine over its market (read session by session), its
     trades into the journal in bulk (``record_trades``: one transaction, one performance rebuild), its
@@ -299,7 +301,9 @@ def backtest_run_execute(
     session done. An exception marks the run FAILED (with the error) and is raised again.
     ``features_apart``: a stored market's feature rows and signals are computed in a forked process
     while this one trades (``market_days_again``; a process with no other thread running, such as
-    ``manage.py backtest``)."""
+    ``manage.py backtest``). ``checks_apart`` (the same condition): the journal's checks of each
+    closed trade run in a forked process while this one trades (``ClosedTrades``); only the
+    database's part of journaling is left after the run."""
     claimed = BacktestRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
         status=RunStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
     )
@@ -308,6 +312,7 @@ def backtest_run_execute(
         log.warning("backtest run %s is %s, not PENDING: not run again", run_id, run.status)
         return run
     tracker = _Progress(run.pk, session_bars(run.start, run.end), also=progress)
+    closed_trades: ClosedTrades | None = None
     try:
         again = (
             market_days_again(data_source=run.data_source, index=run.index, start=run.start, end=run.end)
@@ -329,11 +334,13 @@ def backtest_run_execute(
         config = engine_config(
             run.index, mode="BACKTEST", data_source=run.data_source, position_prefix=f"BT{run.pk}-"
         )
-        # Each closed trade's journal facts, set aside on disk until the run is done (memory stays flat
-        # however long the run: ~13 kB a trade as objects); journaled after the run, so that the
-        # database is not held in a write transaction for the whole run (SQLite: every other writer
-        # would wait).
-        closed_trades = _Spill()
+        # The backtest's clock ends with the close of its last session.
+        clock_end = market_calendar.session_close(run.end)
+        closed_trades = ClosedTrades(
+            journal_services.trade_checks(now=clock_end, origin=TradeOrigin.ENGINE, backtest_run=run)
+            if checks_apart and can_fork()
+            else None
+        )
         result = run_backtest(
             market.days,
             strategies=slots,
@@ -351,18 +358,20 @@ def backtest_run_execute(
         tracker.beat()
         trim_heap()
         with transaction.atomic():
-            # The backtest's clock ends with the close of its last session.
-            clock_end = market_calendar.session_close(run.end)
             for combo in result.combos.values():
                 facts = combo_facts(combo, mode=config.mode, data_source=config.data_source)
                 combo_record(now=clock_end, backtest_run_id=run.pk, **facts)
-            journal_services.record_trades(
+            with journal_services.trade_writer(
                 now=clock_end,
                 origin=TradeOrigin.ENGINE,
-                trades=closed_trades.drain(),  # read back one by one
                 keep=False,  # nor are the stored trades kept in memory
                 backtest_run=run,
-            )
+            ) as writer:
+                for checked, value in closed_trades.drain():  # read back one by one
+                    if checked:
+                        writer.add(checked=value)
+                    else:
+                        writer.add(value)  # checked here (and a bad one raised here, at its place)
             combo_refresh_totals(result.combos)
             run.refresh_from_db()
             run.data_version = result.handed_back if again is not None else market.version()
@@ -370,7 +379,48 @@ def backtest_run_execute(
     except Exception as exc:
         backtest_fail(run.pk, f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        if closed_trades is not None:
+            closed_trades.close()
     return run
+
+
+class ClosedTrades:
+    """A run's closed trades (their journal facts), from the loop to the journal after the run.
+
+    Set aside on disk until the run is done (``_Spill``: memory stays flat however long the run,
+    ~13 kB a trade as objects) and journaled after it, so that the database is not held in a write
+    transaction for the whole run (SQLite: every other writer would wait). With ``checks``
+    (``journal.services.trade_checks``), each trade goes to a forked process as it closes
+    (``core.apart.MapApart``) and is checked there while the loop trades on: ``drain`` then gives
+    ``(True, values)`` to store as they are, or ``(False, facts)`` - a trade whose checks failed
+    there, checked again here (where a bad one raises) - and without, ``(False, facts)`` for every
+    trade. A process that died is ``ApartDied``: the run fails and no trade is stored."""
+
+    def __init__(self, checks: Callable[[dict], dict] | None = None) -> None:
+        # nice 10: the checks only have to be done by the end of the run; where the CPU is short,
+        # the loop (and its features process) go first.
+        self._apart = MapApart(checks, what="journal's checks", nice=10) if checks is not None else None
+        self._spill = _Spill() if self._apart is None else None
+
+    def add(self, facts: dict) -> None:
+        if self._apart is not None:
+            self._apart.send(facts)
+        else:
+            self._spill.add(facts)
+
+    def drain(self) -> Iterator[tuple[bool, Any]]:
+        if self._apart is not None:
+            yield from self._apart.results()
+        else:
+            yield from ((False, facts) for facts in self._spill.drain())
+
+    def close(self) -> None:
+        """The checking process stopped and reaped (if any), the spill closed."""
+        if self._apart is not None:
+            self._apart.close()
+        else:
+            self._spill.close()
 
 
 class _Spill:
@@ -393,6 +443,9 @@ class _Spill:
                 yield pickle.load(self._file)
         finally:
             self._file.close()
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _store_result(run: BacktestRun, result: BacktestResult, gaps: Sequence[str] = ()) -> None:
@@ -446,10 +499,11 @@ def backtest_execute(
     progress: Callable | None = None,
     on_session: Callable[[date, int], None] | None = None,
     features_apart: bool = False,
+    checks_apart: bool = False,
 ) -> BacktestRun:
     """Backtest the strategies over the sessions ``start``..``end`` here and now, and store the run
     and its trades (``manage.py backtest``). Raises ``ValidationError`` for bad settings.
-    ``features_apart``: see ``backtest_run_execute``."""
+    ``features_apart``, ``checks_apart``: see ``backtest_run_execute``."""
     request = backtest_request(
         start=start,
         end=end,
@@ -462,5 +516,9 @@ def backtest_execute(
     )
     run = backtest_create(request)
     return backtest_run_execute(
-        run.pk, progress=progress, on_session=on_session, features_apart=features_apart
+        run.pk,
+        progress=progress,
+        on_session=on_session,
+        features_apart=features_apart,
+        checks_apart=checks_apart,
     )

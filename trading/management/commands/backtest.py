@@ -55,6 +55,12 @@ class Command(BaseCommand):
             "process of their own while this one trades, on a second core)",
         )
         parser.add_argument(
+            "--checks-inline",
+            action="store_true",
+            help="check each closed trade for the journal in this process, after the run (default: in a "
+            "forked process of their own while this one trades)",
+        )
+        parser.add_argument(
             "--report",
             default=None,
             metavar="FILE.html",
@@ -113,7 +119,9 @@ class Command(BaseCommand):
                 overrides=parse_overrides(opts["param"]),
                 data_source=DATA_SOURCES[opts["data"]],
                 on_session=progress,
-                features_apart=not opts["features_inline"],  # this process runs no other thread
+                # this process runs no other thread: it may fork
+                features_apart=not opts["features_inline"],
+                checks_apart=not opts["checks_inline"],
             )
         except ValidationError as exc:
             raise CommandError(
