@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
@@ -75,12 +76,26 @@ def _checked(fields: dict, *, now: datetime, origin: str) -> dict:
     return values
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A trade's values to store, as ``TradeWriter.check`` returned them for the same writer's clock,
+    origin and common fields - elsewhere (``trade_checks``, in a process beside a backtest's run):
+    ``record_trades`` and ``TradeWriter.add`` store them without checking them again."""
+
+    values: dict
+
+
 def record_trades(
-    *, now: datetime, origin: str = TradeOrigin.MANUAL, trades: Iterable[dict], keep: bool = True, **common
+    *,
+    now: datetime,
+    origin: str = TradeOrigin.MANUAL,
+    trades: Iterable[dict | Checked],
+    keep: bool = True,
+    **common,
 ) -> list[Trade]:
     """Validate, derive and store many closed trades at once: ``record_trade``'s bulk sibling.
     Returns the trades it stored (``keep=False``: none - see ``trade_writer``). ``trade_writer`` is
-    the same, streamed (a backtest's journal)."""
+    the same, streamed. A trade may come ``Checked`` already (a backtest's journal)."""
     with trade_writer(now=now, origin=origin, keep=keep, **common) as writer:
         for fields in trades:
             writer.add(fields)
@@ -104,18 +119,19 @@ class TradeWriter:
 
     def check(self, fields: dict) -> dict:
         """``add``'s checks of one trade's ``fields`` (``record_trade``'s, ``_checked``): the values
-        to store. They read no database, so another process may run them and hand the values to
-        ``add(checked=...)`` (a backtest's trades are checked beside its run: ``trade_checks``)."""
+        to store. They read no database, so another process may run them and hand the values back
+        as ``Checked`` (a backtest's trades are checked beside its run: ``trade_checks``)."""
         return _checked({**self.common, **fields}, now=self.now, origin=self.origin)
 
-    def add(self, fields: dict | None = None, *, checked: dict | None = None) -> None:
+    def add(self, fields: dict | Checked) -> None:
         """Check one trade (``check``) and queue it; a bad one raises ``ValidationError`` naming its
-        position among the trades added and its fields. ``checked``: what ``check`` returned for the
-        trade, elsewhere (not checked again)."""
+        position among the trades added and its fields. A ``Checked`` trade is not checked again."""
         position, self._position = self._position, self._position + 1
-        if checked is None:
+        if isinstance(fields, Checked):
+            checked = fields.values
+        else:
             try:
-                checked = self.check(fields or {})
+                checked = self.check(fields)
             except ValidationError as exc:
                 raise ValidationError(
                     {f"trades[{position}].{name}": msgs for name, msgs in message_dict(exc).items()}
@@ -204,9 +220,9 @@ def _writer(*, now: datetime, origin: str, common: dict, keep: bool = True) -> T
 
 
 def trade_checks(*, now: datetime, origin: str = TradeOrigin.MANUAL, **common) -> Callable[[dict], dict]:
-    """The checks ``trade_writer(now=..., origin=..., **common)`` runs on each trade added, as a
-    function of the trade's fields (``TradeWriter.check``, no database): run them anywhere - in a
-    process beside a backtest's run - and hand each result to the writer's ``add(checked=...)``."""
+    """The checks ``trade_writer(now=..., origin=..., **common)`` (and ``record_trades``) run on each
+    trade added, as a function of the trade's fields (``TradeWriter.check``, no database): run them
+    anywhere - in a process beside a backtest's run - and hand each result back as ``Checked``."""
     return _writer(now=now, origin=origin, common=common).check
 
 

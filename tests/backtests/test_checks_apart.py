@@ -154,3 +154,19 @@ def test_the_checking_process_killed_fails_the_run_and_stores_nothing(monkeypatc
     run = BacktestRun.objects.get()
     assert run.status == RunStatus.FAILED and "ApartDied" in run.error
     assert not Trade.objects.exists()
+
+
+def test_where_no_process_can_be_forked_the_checks_stay_here(
+    checked_where, monkeypatch, no_child_left
+) -> None:
+    inline = _journal(_command("--checks-inline"))
+    _fresh()
+    checked_where()
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # EAGAIN: the process limit
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    run = _command()
+    assert run.status == RunStatus.DONE and _journal(run) == inline
+    assert checked_where() == {PARENT}

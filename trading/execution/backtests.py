@@ -361,17 +361,13 @@ def backtest_run_execute(
             for combo in result.combos.values():
                 facts = combo_facts(combo, mode=config.mode, data_source=config.data_source)
                 combo_record(now=clock_end, backtest_run_id=run.pk, **facts)
-            with journal_services.trade_writer(
+            journal_services.record_trades(
                 now=clock_end,
                 origin=TradeOrigin.ENGINE,
+                trades=closed_trades.drain(),  # read back one by one
                 keep=False,  # nor are the stored trades kept in memory
                 backtest_run=run,
-            ) as writer:
-                for checked, value in closed_trades.drain():  # read back one by one
-                    if checked:
-                        writer.add(checked=value)
-                    else:
-                        writer.add(value)  # checked here (and a bad one raised here, at its place)
+            )
             combo_refresh_totals(result.combos)
             run.refresh_from_db()
             run.data_version = result.handed_back if again is not None else market.version()
@@ -393,14 +389,20 @@ class ClosedTrades:
     transaction for the whole run (SQLite: every other writer would wait). With ``checks``
     (``journal.services.trade_checks``), each trade goes to a forked process as it closes
     (``core.apart.MapApart``) and is checked there while the loop trades on: ``drain`` then gives
-    ``(True, values)`` to store as they are, or ``(False, facts)`` - a trade whose checks failed
-    there, checked again here (where a bad one raises) - and without, ``(False, facts)`` for every
-    trade. A process that died is ``ApartDied``: the run fails and no trade is stored."""
+    its values, ``Checked`` (stored as they are), or its facts where the checks failed there (checked
+    again by the journal, where a bad one raises at its place). A process that died is
+    ``ApartDied``: the run fails and no trade is stored. Where the system cannot fork now, the
+    trades are spilled and checked after the run, as without ``checks``."""
 
     def __init__(self, checks: Callable[[dict], dict] | None = None) -> None:
-        # nice 10: the checks only have to be done by the end of the run; where the CPU is short,
-        # the loop (and its features process) go first.
-        self._apart = MapApart(checks, what="journal's checks", nice=10) if checks is not None else None
+        self._apart = None
+        if checks is not None:
+            try:
+                # nice 10: the checks only have to be done by the end of the run; where the CPU is
+                # short, the loop (and its features process) go first.
+                self._apart = MapApart(checks, what="journal's checks", nice=10)
+            except OSError as exc:  # no process to spare (EAGAIN, ENOMEM): the checks after the run
+                log.warning("the journal's checks stay in this process: cannot fork (%s)", exc)
         self._spill = _Spill() if self._apart is None else None
 
     def add(self, facts: dict) -> None:
@@ -409,11 +411,12 @@ class ClosedTrades:
         else:
             self._spill.add(facts)
 
-    def drain(self) -> Iterator[tuple[bool, Any]]:
-        if self._apart is not None:
-            yield from self._apart.results()
-        else:
-            yield from ((False, facts) for facts in self._spill.drain())
+    def drain(self) -> Iterator[dict | journal_services.Checked]:
+        if self._apart is None:
+            yield from self._spill.drain()
+            return
+        for done, value in self._apart.results():
+            yield journal_services.Checked(value) if done else value
 
     def close(self) -> None:
         """The checking process stopped and reaped (if any), the spill closed."""
