@@ -152,6 +152,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "tradingsite.middleware.sync_below",  # innermost: the whole chain above runs in one thread (ASGI)
 ]
 
 ROOT_URLCONF = "tradingsite.urls"
