@@ -5,8 +5,10 @@ the loop and no process left behind."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import weakref
 from dataclasses import replace
 from datetime import date
 
@@ -75,6 +77,43 @@ def test_features_apart_trade_as_inline(market, no_child_left) -> None:
     assert_same_run(apart, inline)
     assert apart.summary() == inline.summary()
     assert apart.handed_back == {"read": len(days)}  # what the other reading's finish() returned
+
+
+class _Held:
+    """Fresh copies of ``days``, one at a time, and how many of them are held at once - when each is
+    read (those still alive, and the new one) and when each is done (a session's memory goes with
+    its last reference)."""
+
+    def __init__(self, days) -> None:
+        self.days, self.refs, self.done_at, self.held = days, [], [], []
+
+    def _alive(self) -> int:
+        gc.collect()  # what is left is referenced, not garbage waiting for the collector
+        return sum(ref() is not None for ref in self.refs)
+
+    def __iter__(self):
+        for day in self.days:
+            self.held.append(self._alive() + 1)
+            copy = replace(day)
+            self.refs.append(weakref.ref(copy))
+            yield copy
+            del copy
+
+    def done(self, session, bars) -> None:
+        self.done_at.append(session)
+        self.held.append(self._alive())
+
+
+@pytest.mark.parametrize("apart", [False, True])
+def test_the_loop_holds_only_the_sessions_it_trades(market, no_child_left, apart) -> None:
+    days, iv = market
+    held = _Held(days)
+    extra = {"days_again": lambda: iter(days)} if apart else {}
+    _run(held, iv, on_session=held.done, **extra)
+    assert held.done_at == [day.session for day in days]
+    # Prepared apart the loop takes one session at a time; inline, a batch (3 here) - the one before
+    # let go before the next is read.
+    assert max(held.held) == (1 if apart else 3)
 
 
 def test_warmup_sessions_reach_the_child(market, no_child_left) -> None:

@@ -397,8 +397,10 @@ def run_backtest(
             return closes.get(expiry) if index.upper() == config.index.upper() else None
 
         realised = Decimal(0)
-        for batch in batches(days, session_batch):
-            ready = prep.batch(batch) if prep is not None else [_apart_next(apart, day) for day in batch]
+        # Inline, the sessions come in batches (the signals of a batch in one pass); prepared apart,
+        # one at a time, so that this process holds no session it is not trading.
+        for batch in batches(days, session_batch if prep is not None else 1):
+            ready = prep.batch(batch) if prep is not None else [_apart_next(apart, batch[0])]
             for day, prepared in zip(batch, ready, strict=True):
                 result.sessions += 1
                 closes[day.session] = closing_spot(day)
@@ -411,6 +413,9 @@ def run_backtest(
                 )  # fmt: skip
                 if on_session is not None:
                     on_session(day.session, len(day))
+            # Let go of the batch before the next is read: a session's memory goes with its last
+            # reference, and the sessions held at once are the peak (flat memory).
+            batch = ready = day = prepared = None
         if apart is not None:
             seen, result.handed_back = next(apart, (None, None))
             if seen is not None:

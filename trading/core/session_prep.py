@@ -131,10 +131,12 @@ class SessionSignals:
 
 
 def batches(days: Iterable[DayBars], size: int) -> Iterator[list[DayBars]]:
-    """``days`` in lists of ``size`` sessions (the last one shorter), taken lazily."""
+    """``days`` in lists of ``size`` sessions (the last one shorter), taken lazily; between two
+    lists it holds none of the sessions it handed out."""
     batch: list[DayBars] = []
     for day in days:
         batch.append(day)
+        day = None  # not held while the caller has the batch
         if len(batch) >= size:
             yield batch
             batch = []
@@ -200,6 +202,7 @@ def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
             source = days()
             for group in batches(source, size):
                 send("batch", list(zip(map(identity, group), prep.batch(group), strict=True)))
+                group = None  # let go of the batch before the next is read (flat memory)
             finish = getattr(source, "finish", None)
             send("done", finish() if finish is not None else None)
         except BrokenPipeError:
