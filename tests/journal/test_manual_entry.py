@@ -106,7 +106,7 @@ def test_the_caller_clock_decides_the_future_the_engines_may_run_ahead_of_the_wa
 
 def test_record_trade_needs_the_callers_clock():
     with pytest.raises(TypeError):
-        record_trade(**trade_fields())  # noqa: the missing keyword is the point
+        record_trade(**trade_fields())  # the missing keyword is the point
     with pytest.raises(ValueError, match="aware"):
         record_trade(now=datetime(2030, 1, 1), **trade_fields())
 
