@@ -4,6 +4,7 @@ a child that dies is an error, never a short list; no process is left behind, wh
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import time
@@ -12,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from tests.helpers import assert_child_ends_with, child_processes, process_alive, script_process
-from trading.core.apart import ApartDied, MapApart, can_fork
+from trading.core.apart import END, ApartDied, MapApart, Truncated, can_fork, read_item, write_item
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="needs os.fork")
 
@@ -26,6 +27,24 @@ def no_child_left():
 
 def _facts(n: int) -> dict:
     return {"n": n, "price": Decimal(n) / 7, "text": "x" * (n % 50)}
+
+
+def test_the_framing_tells_an_end_from_a_writer_that_died_mid_item() -> None:
+    buf = io.BytesIO()
+    for n in range(3):
+        write_item(buf, _facts(n))
+    whole = buf.getvalue()
+    src = io.BytesIO(whole + bytes(8))  # the end marker MapApart writes: a length of 0
+    assert [read_item(src) for _ in range(3)] == [_facts(n) for n in range(3)]
+    assert read_item(src) is END
+    with pytest.raises(EOFError) as ended:
+        read_item(io.BytesIO(b""))  # nothing at all: no more items, not a torn one
+    assert not isinstance(ended.value, Truncated)
+    for cut in (3, 8 + 5, len(whole) - 1):  # inside the first length, the first pickle, the last one
+        src = io.BytesIO(whole[:cut])
+        with pytest.raises(Truncated):
+            while True:
+                read_item(src)
 
 
 def _work(item: dict) -> dict:

@@ -31,17 +31,54 @@ import signal
 import struct
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 try:
     import fcntl
 except ImportError:  # not POSIX: the pipe keeps its size
     fcntl = None
 
-__all__ = ["ApartDied", "MapApart", "can_fork", "reap", "widen"]
+__all__ = [
+    "END",
+    "ApartDied",
+    "MapApart",
+    "Truncated",
+    "can_fork",
+    "read_item",
+    "reap",
+    "widen",
+    "write_item",
+]
 
 _HEADER = struct.Struct("<Q")  # the length of each pickled item on the pipe
 _END = _HEADER.pack(0)  # no item pickles to nothing: the end of the input
+END = object()  # what ``read_item`` gives for ``_END``
+
+
+class Truncated(EOFError):
+    """The stream ended inside an item: its writer died while writing it."""
+
+
+def write_item(out: BinaryIO, item: Any) -> None:
+    """``item`` onto a stream (a pipe): the length of its pickle (8 bytes), then the pickle."""
+    blob = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(_HEADER.pack(len(blob)))
+    out.write(blob)
+
+
+def read_item(src: BinaryIO) -> Any:
+    """The next item ``write_item`` wrote to ``src``; ``END`` where the writer ended its input.
+    ``EOFError`` when the stream ends before an item, ``Truncated`` when it ends inside one."""
+    head = src.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise Truncated("the stream ended inside an item's length") if head else EOFError("no more items")
+    (length,) = _HEADER.unpack(head)
+    if length == 0:
+        return END
+    blob = src.read(length)
+    if len(blob) < length:
+        raise Truncated(f"the stream ended {len(blob)} bytes into an item of {length}")
+    return pickle.loads(blob)
 
 
 def can_fork() -> bool:
@@ -115,10 +152,8 @@ class MapApart:
 
     def send(self, item: Any) -> None:
         """Hand ``item`` to the child (it is worked out while this process goes on)."""
-        blob = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self._pipe.write(_HEADER.pack(len(blob)))
-            self._pipe.write(blob)
+            write_item(self._pipe, item)
             self._pipe.flush()  # the child works on it now, not when a buffer fills
         except BrokenPipeError:
             self.close()
@@ -191,16 +226,12 @@ def _serve(fn: Callable[[Any], Any], fd: int, results_fd: int) -> int:
         os.fdopen(os.dup(results_fd), "wb", buffering=1 << 20) as out,
     ):
         while True:
-            head = src.read(_HEADER.size)
-            if len(head) < _HEADER.size:
+            try:
+                item = read_item(src)
+            except EOFError:
                 return 1  # the parent is gone: nobody will read the results
-            (length,) = _HEADER.unpack(head)
-            if length == 0:
-                break  # _END
-            blob = src.read(length)
-            if len(blob) < length:
-                return 1
-            item = pickle.loads(blob)
+            if item is END:
+                break
             try:
                 result = (True, fn(item))
             except Exception:  # noqa: BLE001 - the caller works this item out itself

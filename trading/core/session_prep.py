@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import pickle
 import signal
-import struct
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from trading.core.apart import reap, widen
+from trading.core.apart import Truncated, read_item, reap, widen, write_item
 from trading.core.bars import DayBars
 from trading.core.features import FeatureStream
 from trading.core.results import SignalInput
@@ -144,9 +143,6 @@ def batches(days: Iterable[DayBars], size: int) -> Iterator[list[DayBars]]:
         yield batch
 
 
-_HEADER = struct.Struct("<Q")
-
-
 def prepared_apart(
     days: Callable[[], Iterable[DayBars]],
     *,
@@ -190,9 +186,7 @@ def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
     with os.fdopen(fd, "wb", buffering=1 << 20) as out:
 
         def send(kind: str, payload: Any) -> None:
-            blob = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-            out.write(_HEADER.pack(len(blob)))
-            out.write(blob)
+            write_item(out, (kind, payload))
             out.flush()
 
         try:
@@ -238,14 +232,12 @@ class ApartSessions(Iterator):
         return self._ready.popleft()
 
     def _receive(self) -> list:
-        head = self._src.read(_HEADER.size)
-        if len(head) < _HEADER.size:
-            raise PrepDied(f"the process preparing the sessions (pid {self.pid}) ended early")
-        (length,) = _HEADER.unpack(head)
-        blob = self._src.read(length)
-        if len(blob) < length:
-            raise PrepDied(f"the process preparing the sessions (pid {self.pid}) ended mid-batch")
-        kind, payload = pickle.loads(blob)
+        try:
+            kind, payload = read_item(self._src)
+        except Truncated:
+            raise PrepDied(f"the process preparing the sessions (pid {self.pid}) ended mid-batch") from None
+        except EOFError:
+            raise PrepDied(f"the process preparing the sessions (pid {self.pid}) ended early") from None
         if kind == "batch":
             return payload
         self._finished = True
