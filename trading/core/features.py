@@ -45,9 +45,11 @@ Definitions (the choices the column list leaves open):
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -337,8 +339,11 @@ def _mid(bid: np.ndarray, ask: np.ndarray, ltp: np.ndarray) -> np.ndarray:
     return np.where(mid > 0.0, mid, np.nan)
 
 
-def _amounts(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """OI or volume with a missing value (NaN) or a padded strike counted as 0."""
+def _amounts(values: np.ndarray, valid: np.ndarray, all_valid: bool = False) -> np.ndarray:
+    """OI or volume with a missing value (NaN) or a padded strike counted as 0 (``values`` itself,
+    not a copy, when ``all_valid`` - every strike listed - and no value is missing)."""
+    if all_valid and not np.isnan(values).any():
+        return values
     return np.where(valid & ~np.isnan(values), values, 0.0)
 
 
@@ -357,15 +362,16 @@ def _chain_columns(
     if strikes.ndim != 2 or strikes.shape[1] == 0:
         return {name: np.full(T, np.nan) for name in _CHAIN_COLUMNS}
     valid = np.isfinite(strikes)
-    k = np.where(valid, strikes, 0.0)
-    c_oi = _amounts(chain["call_oi"], valid)
-    p_oi = _amounts(chain["put_oi"], valid)
+    every = bool(valid.all())
+    k = strikes if every else np.where(valid, strikes, 0.0)
+    c_oi = _amounts(chain["call_oi"], valid, every)
+    p_oi = _amounts(chain["put_oi"], valid, every)
     has_chain = valid.any(axis=1)
 
     call_oi = c_oi.sum(axis=1)
     put_oi = p_oi.sum(axis=1)
-    call_vol = _amounts(chain["call_volume"], valid).sum(axis=1)
-    put_vol = _amounts(chain["put_volume"], valid).sum(axis=1)
+    call_vol = _amounts(chain["call_volume"], valid, every).sum(axis=1)
+    put_vol = _amounts(chain["put_volume"], valid, every).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         pcr_oi = np.where(call_oi != 0.0, put_oi / call_oi, np.nan)
         pcr_volume = np.where(call_vol != 0.0, put_vol / call_vol, np.nan)
@@ -492,6 +498,9 @@ def _chain_row(close: float, years: float, rate: float, chain: OptionChain) -> d
     return out
 
 
+_item_date = itemgetter(0)  # an ``iv_items`` entry's date
+
+
 def _sorted_window(window: list[float]) -> np.ndarray:
     h = np.asarray(window, dtype=float)
     return np.sort(h[np.isfinite(h)])
@@ -569,12 +578,14 @@ class _State:
 
     def start_session(self, session: date) -> None:
         """Close the current session (its closing IV joins the history) and open ``session``."""
+        # ``iv_items`` is in date order (``_as_iv_items`` sorts it, and a session's IV is appended
+        # after the items before it): the cuts by date are bisections, not scans of the history.
         if self.session is not None and math.isfinite(self.session_iv):
-            self.iv_items = [item for item in self.iv_items if item[0] < self.session]
+            del self.iv_items[bisect_left(self.iv_items, self.session, key=_item_date) :]
             self.iv_items.append((self.session, self.session_iv))
         self.session = session
-        before = [value for d, value in self.iv_items if d < session]
-        self.iv_window = _sorted_window(before[-IV_WINDOW:])
+        end = bisect_left(self.iv_items, session, key=_item_date)
+        self.iv_window = _sorted_window([value for _, value in self.iv_items[max(end - IV_WINDOW, 0) : end]])
         self.session_iv = math.nan
         self.cum_pv = self.cum_v = self.cum_tp = 0.0
         self.count = 0
