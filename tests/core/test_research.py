@@ -187,6 +187,8 @@ def test_sma_seeded_ema_and_crossover_by_hand() -> None:
         (3, "2025-03-03 09:16:00,10,9,8,10,5\n", "low must be <= open, close <= high"),
         (3, "2025-03-03 09:16:00,10,11,9,-10,5\n", "finite and positive"),
         (3, "yesterday,10,11,9,10,5\n", "not a date and time"),
+        (3, "2025-03-03 09:16:00,10,11,9,nan,5\n", "close 'nan' is not a finite number"),
+        (3, "2025-03-03 09:16:00,10,11,9,,5\n", "close '' is not a number"),
     ],
 )
 def test_a_bad_row_is_refused_with_its_line(tmp_path, line, text, reason) -> None:
@@ -203,6 +205,63 @@ def test_a_wrong_header_is_refused(tmp_path) -> None:
     path.write_text("time,open,high,low,close,volume\n2025-03-03 09:15:00,10,11,9,10,5\n")
     with pytest.raises(PlainBarsError, match="line 1: header"):
         read_plain_bars(path)
+
+
+def test_a_byte_order_mark_and_crlf_lines_read_as_the_plain_file(tmp_path) -> None:
+    """A spreadsheet's "CSV UTF-8" starts with a byte-order mark, and Windows ends lines with CRLF."""
+    plain = _bars_csv(tmp_path / "bars.csv")
+    text = plain.read_text()
+    marked = tmp_path / "marked.csv"
+    marked.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    a, b = read_plain_bars(plain), read_plain_bars(marked)
+    assert a.times == b.times
+    for name in ("open", "high", "low", "close", "volume"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_the_trades_csv_appears_whole_or_not_at_all(tmp_path) -> None:
+    """A write that fails half-way (here the trips run out with an error) leaves the file that was
+    there as it was, and no temporary file beside it; a whole write replaces it."""
+    bars = read_plain_bars(_bars_csv(tmp_path / "bars.csv"))
+    trips = run_research(bars, example("ema_cross"), quantity=1).trips
+    assert trips
+    out = tmp_path / "trades.csv"
+    out.write_text("the earlier file\n")
+
+    def failing():
+        yield from trips
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        write_round_trips(out, failing())
+    assert out.read_text() == "the earlier file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.csv", "trades.csv"]
+    assert write_round_trips(out, trips) == len(trips)
+    with open(out) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["entry_time", "exit_time", "entry_price", "exit_price"]
+    assert len(rows) == len(trips) + 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.csv", "trades.csv"]
+
+
+def test_the_command_refuses_an_output_it_cannot_write_before_the_run(tmp_path) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    path = _bars_csv(tmp_path / "bars.csv")
+    for target, reason in [
+        (tmp_path / "missing" / "trades.csv", "does not exist"),
+        (tmp_path, "is a folder"),
+    ]:
+        with pytest.raises(CommandError, match=reason):
+            call_command("backtest", "--bars", str(path), "--strategy", "ema_cross", "--trades-csv", str(target),
+                         stdout=StringIO())  # fmt: skip
+    assert not (tmp_path / "missing").exists()
+    with pytest.raises(CommandError, match="nope.csv: no such file"):
+        call_command(
+            "backtest", "--bars", str(tmp_path / "nope.csv"), "--strategy", "ema_cross", stdout=StringIO()
+        )
 
 
 def test_the_command_writes_the_trades_csv(tmp_path) -> None:

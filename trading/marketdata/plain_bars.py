@@ -3,15 +3,20 @@
 Bars: a header ``datetime,open,high,low,close,volume`` and one row per bar, ``datetime`` as
 ``YYYY-MM-DD HH:MM:SS`` (kept as written: the trades name the same times), strictly increasing;
 prices positive and finite with ``low <= open, close <= high``; volume finite and >= 0. A bad row
-is an error naming its line (``PlainBarsError``): nothing is traded on a file with one.
+is an error naming its line (``PlainBarsError``): nothing is traded on a file with one. A UTF-8
+byte-order mark (a spreadsheet's "CSV UTF-8") is ignored.
 
 Round trips: ``entry_time,exit_time,entry_price,exit_price``, one row per round trip, prices with
-two decimals (what ``../shared/anchors/bt_backtrader.py`` writes, so the two compare row by row).
+two decimals (what ``../shared/anchors/bt_backtrader.py`` writes, so the two compare row by row),
+written whole or not at all: into a temporary file beside ``path``, renamed over it at the end.
 """
 
 from __future__ import annotations
 
 import csv
+import math
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,8 +25,16 @@ import pandas as pd
 
 from trading.core.research import PlainBars, RoundTrip
 
-__all__ = ["BAR_COLUMNS", "TRADE_COLUMNS", "PlainBarsError", "read_plain_bars", "write_round_trips"]
+__all__ = [
+    "BAR_COLUMNS",
+    "TRADE_COLUMNS",
+    "PlainBarsError",
+    "check_writable",
+    "read_plain_bars",
+    "write_round_trips",
+]
 
+_ENCODING = "utf-8-sig"  # UTF-8, a byte-order mark at the start skipped
 BAR_COLUMNS: tuple[str, ...] = ("datetime", "open", "high", "low", "close", "volume")
 TRADE_COLUMNS: tuple[str, ...] = ("entry_time", "exit_time", "entry_price", "exit_price")
 
@@ -37,7 +50,7 @@ class PlainBarsError(ValueError):
 def read_plain_bars(path: str | Path) -> PlainBars:
     """The bars of the CSV at ``path``; ``PlainBarsError`` at the first bad line."""
     name = str(path)
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding=_ENCODING, newline="") as f:
         header = f.readline().rstrip("\r\n").split(",")
     if tuple(h.strip() for h in header) != BAR_COLUMNS:
         raise PlainBarsError(name, 1, f"header must be {','.join(BAR_COLUMNS)}, not {','.join(header)}")
@@ -48,10 +61,11 @@ def read_plain_bars(path: str | Path) -> PlainBars:
             dtype={"datetime": str, **{c: np.float64 for c in BAR_COLUMNS[1:]}},
             na_filter=False,
             engine="c",
+            encoding=_ENCODING,
         )
     except (ValueError, pd.errors.ParserError) as exc:
         line, reason = _first_bad_line(path)
-        raise PlainBarsError(name, line, reason or str(exc)) from None
+        raise PlainBarsError(name, line, reason or f"cannot be read as numbers ({exc})") from None
     times = frame["datetime"].to_numpy(dtype=object)
     o, h, lo, c, v = (frame[col].to_numpy(dtype=float) for col in BAR_COLUMNS[1:])
     _check_rows(name, times, o, h, lo, c, v)
@@ -60,7 +74,7 @@ def read_plain_bars(path: str | Path) -> PlainBars:
 
 def _first_bad_line(path: str | Path) -> tuple[int, str]:
     """The first line a fast parse refused, and why (the slow path, only for a bad file)."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding=_ENCODING, newline="") as f:
         for number, row in enumerate(csv.reader(f), start=1):
             if number == 1:
                 continue
@@ -72,9 +86,11 @@ def _first_bad_line(path: str | Path) -> tuple[int, str]:
                 return number, f"datetime {row[0]!r} is not a date and time (YYYY-MM-DD HH:MM:SS)"
             for col, value in zip(BAR_COLUMNS[1:], row[1:], strict=True):
                 try:
-                    float(value)
+                    number_read = float(value)
                 except ValueError:
                     return number, f"{col} {value!r} is not a number"
+                if not math.isfinite(number_read):  # 'nan' (which the fast parse refuses), 'inf'
+                    return number, f"{col} {value!r} is not a finite number"
     return 1, ""
 
 
@@ -116,13 +132,44 @@ def _check_rows(name: str, times: np.ndarray, o, h, lo, c, v) -> None:
         raise PlainBarsError(name, row + 2, reason)
 
 
+def check_writable(path: str | Path) -> None:
+    """``OSError`` now, before a run, if ``write_round_trips`` could not write ``path``: its folder
+    missing or not writable, or ``path`` a folder."""
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a file")
+    folder = target.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path}: the folder {folder} is not writable")
+
+
 def write_round_trips(path: str | Path, trips: Iterable[RoundTrip]) -> int:
-    """Write the round trips (``TRADE_COLUMNS``, prices with two decimals); return how many."""
+    """Write the round trips (``TRADE_COLUMNS``, prices with two decimals); return how many. The
+    file appears whole or not at all: written beside ``path`` under a temporary name, then renamed
+    over it (a crash or a full disk leaves any earlier file as it was)."""
     count = 0
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(TRADE_COLUMNS)
-        for t in trips:
-            w.writerow([t.entry_time, t.exit_time, f"{t.entry_price:.2f}", f"{t.exit_price:.2f}"])
-            count += 1
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(TRADE_COLUMNS)
+            for t in trips:
+                w.writerow([t.entry_time, t.exit_time, f"{t.entry_price:.2f}", f"{t.exit_price:.2f}"])
+                count += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would have made it
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return count
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

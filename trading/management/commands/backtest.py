@@ -16,7 +16,7 @@ from trading.core.research import INSTRUMENTS, run_research
 from trading.core.strategies.examples import example, example_names
 from trading.execution.backtests import DATA_SOURCES, backtest_execute, parse_overrides
 from trading.marketdata.base import FeedError
-from trading.marketdata.plain_bars import PlainBarsError, read_plain_bars, write_round_trips
+from trading.marketdata.plain_bars import PlainBarsError, check_writable, read_plain_bars, write_round_trips
 
 
 class Command(BaseCommand):
@@ -157,12 +157,17 @@ class Command(BaseCommand):
         if opts["quantity"] < 1:
             raise CommandError("--quantity must be at least 1")
         try:
+            if opts["trades_csv"]:
+                check_writable(opts["trades_csv"])  # refused now, not after the run
             bars = read_plain_bars(opts["bars"])
         except (OSError, PlainBarsError) as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(_os_message(exc)) from None
         result = run_research(bars, strategy, quantity=opts["quantity"], instrument=opts["instrument"])
         if opts["trades_csv"]:
-            write_round_trips(opts["trades_csv"], result.trips)
+            try:
+                write_round_trips(opts["trades_csv"], result.trips)
+            except OSError as exc:
+                raise CommandError(f"--trades-csv: {_os_message(exc)} (nothing written)") from None
         points = sum(t.points for t in result.trips)
         self.stdout.write(
             self.style.SUCCESS(
@@ -171,3 +176,10 @@ class Command(BaseCommand):
                 + (f" -> {opts['trades_csv']}" if opts["trades_csv"] else "")
             )
         )
+
+
+def _os_message(exc: Exception) -> str:
+    """An ``OSError`` as "path: reason" (not "[Errno 2] ..."); anything else as its text."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror.lower()}"
+    return str(exc)
