@@ -104,6 +104,11 @@ def test_a_run_is_not_run_twice():
         ),
         ({"overrides": {"PCRStrategy": {"quiet_bars": 3}}}, "overrides", "not one of the run's strategies"),
         ({"data_source": "KITE"}, "data_source", "not a source backtests can read"),
+        ({"index": "BANKNIFTYX"}, "index", "unknown index 'BANKNIFTYX'"),
+        ({"seed": -1}, "seed", "a whole number from 0 to 2147483647"),
+        ({"seed": 2**31}, "seed", "a whole number from 0"),
+        ({"seed": 7.5}, "seed", "a whole number from 0"),
+        ({"seed": True}, "seed", "a whole number from 0"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_field(over, field, words):
@@ -112,6 +117,22 @@ def test_bad_settings_are_refused_naming_the_field(over, field, words):
     with pytest.raises(ValidationError) as caught:
         backtests.backtest_request(**args)
     assert words in " ".join(caught.value.message_dict[field])
+
+
+def test_the_command_refuses_bad_settings_before_any_run_is_stored(db):
+    """``manage.py backtest`` with a bad seed or index: a one-line error naming the option (it was a
+    traceback), and no run stored."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    for args, words in [
+        (["--seed", "-1"], "--seed: -1"),
+        (["--index", "BANKNIFTYX"], "--index: unknown index"),
+    ]:
+        with pytest.raises(CommandError, match=words):
+            call_command("backtest", "--start", START.isoformat(), *args, stdout=StringIO())
+    assert not BacktestRun.objects.exists()
 
 
 def test_overrides_parse_from_lines():

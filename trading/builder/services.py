@@ -251,7 +251,7 @@ def combo_backtest(*, user: Any, strategy: str, data: Any) -> BacktestRun:
         raise BuilderInputError("non_field_errors", "expected a JSON object")
     start = parse_date("start", data.get("start"))
     end = parse_date("end", data.get("end"))
-    seed = whole_field("seed", data.get("seed", 7), 0, 2**31 - 1)
+    seed = whole_field("seed", data.get("seed", 7), 0, backtests.SEED_MAX)
     config = _strategy_config(strategy)
     try:
         has_combo = bool(combo_specs(config.index, config.combo))

@@ -252,6 +252,10 @@ def market_stream(
         return MarketStream.of(source.sim.days(start, end), source.iv_history(), gaps)
     if data_source == DataSource.STORE:
         feed = _store_feed(index, start, end)
+        stored = set(feed.store.sessions("spot_minute", index, start, end))
+        gaps.extend(
+            f"{d}: not in the store" for d in market_calendar.trading_days(start, end) if d not in stored
+        )
         days = _with_gaps(feed.days(start, end), gaps)
         iv_history = store_iv_history(feed.store, index, start)
         ahead = _READ_AHEAD_APART if apart else _READ_AHEAD

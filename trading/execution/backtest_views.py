@@ -58,7 +58,7 @@ class BacktestForm(forms.Form):
     )
     data_source = forms.ChoiceField(choices=_source_choices, initial=DataSource.SIM)
     index = forms.ChoiceField(choices=[("NIFTY", "NIFTY"), ("BANKNIFTY", "BANKNIFTY")], initial="NIFTY")
-    seed = forms.IntegerField(initial=7, min_value=0, max_value=2**31 - 1)
+    seed = forms.IntegerField(initial=7, min_value=0, max_value=backtests.SEED_MAX)
     overrides = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "EMACrossoverStrategy.gap_em=0.05"}),
         required=False,
@@ -75,7 +75,7 @@ class SweepForm(forms.Form):
     end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), required=False)
     data_source = forms.ChoiceField(choices=_source_choices, initial=DataSource.SIM)
     index = forms.ChoiceField(choices=[("NIFTY", "NIFTY"), ("BANKNIFTY", "BANKNIFTY")], initial="NIFTY")
-    seed = forms.IntegerField(initial=7, min_value=0, max_value=2**31 - 1)
+    seed = forms.IntegerField(initial=7, min_value=0, max_value=backtests.SEED_MAX)
     sample = forms.ChoiceField(choices=SweepSample.choices, initial=SweepSample.GRID)
     space = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "gap_em=0.02:0.10:5\nmemory=30,60,90"}),

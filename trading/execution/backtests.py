@@ -40,6 +40,7 @@ from journal.models import TradeOrigin
 from trading import access
 from trading.choices import DataSource
 from trading.core import calendar as market_calendar
+from trading.core import contracts
 from trading.core.apart import MapApart, can_fork
 from trading.core.backtest import BacktestResult, run_backtest
 from trading.core.combo_exits import combo_facts
@@ -69,6 +70,7 @@ RESEARCH_QUEUE = "research"
 BACKTEST_TASK = "trading.tasks.backtest_run"
 PROGRESS_EVERY = 0.5  # seconds between two progress writes of a running backtest
 MAX_SESSIONS = 260  # about a year of sessions in one run
+SEED_MAX = 2**31 - 1  # a simulated market's seed: 0..SEED_MAX (the forms and the builder say the same)
 # The data sources a backtest can read: the simulated market, the market-data store (MARKETDATA_DIR).
 BACKTEST_SOURCES = (DataSource.SIM, DataSource.STORE)
 # ``manage.py backtest --data``: the command's names of the sources.
@@ -147,6 +149,10 @@ def backtest_request(
     end = end or start
     if end < start:
         raise ValidationError({"end": f"{end} is before the start {start}"})
+    if str(index).upper() not in contracts.INDICES:
+        raise ValidationError({"index": f"unknown index {index!r}: one of {', '.join(contracts.INDICES)}"})
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ValidationError({"seed": f"{seed!r}: a whole number from 0 to {SEED_MAX}"})
     sessions = market_calendar.trading_days(start, end)
     if not sessions:
         raise ValidationError({"start": f"no trading day between {start} and {end}"})
@@ -156,9 +162,17 @@ def backtest_request(
         raise ValidationError({"data_source": f"{data_source} is not a source backtests can read"})
     if data_source == DataSource.STORE:
         try:
-            _store_feed(index.upper(), start, end)
+            feed = _store_feed(index.upper(), start, end)
         except EodOnlySession as exc:
             raise ValidationError({"data_source": str(exc)}) from None
+        if not feed.store.sessions("spot_minute", index.upper(), start, end):
+            raise ValidationError(
+                {
+                    "data_source": f"the market-data store ({feed.store.root}) holds no {index.upper()} "
+                    f"minute bars between {start} and {end}: import them first "
+                    "(manage.py marketdata import minute; docs/marketdata-store.md)"
+                }
+            )
     known = strategy_registry.names()
     chosen = tuple(strategies or ())
     for strategy in chosen:

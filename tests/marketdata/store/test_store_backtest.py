@@ -146,3 +146,21 @@ def test_missing_minutes_are_traded_around_and_reported(store, tmp_path, setting
     run = BacktestRun.objects.get()
     assert run.summary["gaps"] == [f"{SESSION}: 10 of 375 minutes missing"]
     assert "gap: 2025-01-07: 10 of 375 minutes missing" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_range_the_store_does_not_hold_is_refused_and_a_missing_session_reported(stored, settings) -> None:
+    """Dates with no minute bars in the store at all: refused before anything is stored (it was an
+    empty DONE run). A range that holds some of its sessions: the others listed as gaps."""
+    settings.MARKETDATA_DIR = stored.root
+    with pytest.raises(CommandError, match="holds no NIFTY minute bars between 2025-01-08 and 2025-01-10"):
+        call_command(
+            "backtest", "--data", "store", "--start", "2025-01-08", "--end", "2025-01-10", stdout=StringIO()
+        )
+    assert not BacktestRun.objects.exists()
+    out = StringIO()
+    call_command("backtest", "--data", "store", "--start", "2025-01-06", "--end", "2025-01-08", stdout=out)
+    run = BacktestRun.objects.get()
+    assert run.status == "DONE" and run.trade_count > 0
+    assert run.summary["gaps"] == ["2025-01-06: not in the store", "2025-01-08: not in the store"]
+    assert "gap: 2025-01-06: not in the store" in out.getvalue()
