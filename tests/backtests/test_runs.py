@@ -56,6 +56,23 @@ def test_a_run_stores_the_engines_trades_and_typed_figures():
     assert run.parameters["strategies"][STRATEGY]["gap_em"] == 0.02 and run.overrides == {STRATEGY: OVERRIDE}
 
 
+def test_ctrl_c_mid_run_marks_it_failed_and_stores_none_of_its_trades():
+    """KeyboardInterrupt (Ctrl-C; the command raises SIGTERM as one) after a session has traded: the
+    run is FAILED "interrupted", not left RUNNING for the reaper, and the interrupt goes on up."""
+    seen = []
+
+    def on_session(session, bars):
+        seen.append(session)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(on_session=on_session)
+    run = BacktestRun.objects.get()
+    assert run.status == RunStatus.FAILED and run.error == "interrupted" and run.finished_at is not None
+    assert not Trade.objects.exists()
+
+
 def test_a_crash_marks_the_run_failed_with_its_error(monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("feature frame blew up")

@@ -143,7 +143,14 @@ def manage(env: dict, *args: str, log: Path | None = None) -> subprocess.Popen:
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # As from a terminal: Ctrl-C raises KeyboardInterrupt even where this suite was started in the
+        # background (a non-interactive shell ignores SIGINT there, and exec keeps it ignored).
+        preexec_fn=_sigint_default,
     )
+
+
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:

@@ -1,7 +1,9 @@
 """``manage.py backtest`` and the process that checks its trades beside the run (``core.apart``),
 killed outright on the suite's own PostgreSQL: the command killed mid-run leaves no process behind
 and no trade in the journal; the checking process killed mid-run (the OOM killer) fails the run by
-name with no trade stored, and the command ends with an error."""
+name with no trade stored, and the command ends with an error; Ctrl-C (SIGINT to the process group,
+as a terminal sends it) or SIGTERM to the command fails the run with no trade stored and no process
+left, the command ending with one line and 130 or 143."""
 
 from __future__ import annotations
 
@@ -68,3 +70,32 @@ def test_the_checking_process_killed_fails_the_run_by_name(cluster, database, tm
     assert run[1] == "FAILED" and "ApartDied" in run[3] and "journal's checks" in run[3]
     assert _trades(cluster, database) == 0
     assert "ApartDied" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("sig", "whole_group", "code", "reason", "said"),
+    [
+        (signal.SIGINT, True, 130, "interrupted", "CommandError: interrupted:"),
+        (signal.SIGTERM, False, 143, "interrupted (SIGTERM)", "CommandError: terminated (SIGTERM):"),
+    ],
+)
+def test_ctrl_c_or_sigterm_fails_the_run_and_stores_nothing(
+    cluster, database, tmp_path, sig, whole_group, code, reason, said
+) -> None:
+    log = tmp_path / "bt.log"
+    proc = manage(process_env(tmp_path, cluster.url(database)), "backtest", *SPAN, log=log)
+    try:
+        checker = _running_with_checker(proc, cluster, database)
+        if whole_group:
+            os.killpg(proc.pid, sig)  # the checking process gets it too, as from a terminal
+        else:
+            os.kill(proc.pid, sig)
+        assert proc.wait(timeout=60) == code, log.read_text()[-3000:]
+        wait_for(lambda: not process_alive(checker), 20, "the checking process to end")
+    finally:
+        kill_group(proc)
+    run = _run(cluster, database)
+    assert run[1] == "FAILED" and run[3] == reason
+    assert _trades(cluster, database) == 0
+    text = log.read_text()
+    assert said in text and "Traceback" not in text

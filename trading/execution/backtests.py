@@ -386,8 +386,14 @@ def backtest_run_execute(
             run.refresh_from_db()
             run.data_version = result.handed_back if again is not None else market.version()
             _store_result(run, result, gaps=market.gaps)
-    except Exception as exc:
-        backtest_fail(run.pk, f"{type(exc).__name__}: {exc}")
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:
+        # Ctrl-C (or a SIGTERM the command raises as one) fails the run as an error does; the
+        # transaction, if it had begun, is rolled back: none of the run's trades is stored.
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            reason = f"interrupted ({exc})" if str(exc) else "interrupted"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        backtest_fail(run.pk, reason)
         raise
     finally:
         if closed_trades is not None:

@@ -4,6 +4,9 @@ its trades; or, with ``--bars``, one strategy over a plain OHLCV CSV in the rese
 from __future__ import annotations
 
 import gc
+import signal
+import threading
+from contextlib import contextmanager
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -109,26 +112,34 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         try:
-            run = backtest_execute(
-                start=start,
-                end=end,
-                seed=opts["seed"],
-                index=opts["index"],
-                strategies=opts["strategy"] or None,
-                name=opts["name"],
-                overrides=parse_overrides(opts["param"]),
-                data_source=DATA_SOURCES[opts["data"]],
-                on_session=progress,
-                # this process runs no other thread: it may fork
-                features_apart=not opts["features_inline"],
-                checks_apart=not opts["checks_inline"],
-            )
+            with _terminate_as_interrupt():
+                run = backtest_execute(
+                    start=start,
+                    end=end,
+                    seed=opts["seed"],
+                    index=opts["index"],
+                    strategies=opts["strategy"] or None,
+                    name=opts["name"],
+                    overrides=parse_overrides(opts["param"]),
+                    data_source=DATA_SOURCES[opts["data"]],
+                    on_session=progress,
+                    # this process runs no other thread: it may fork
+                    features_apart=not opts["features_inline"],
+                    checks_apart=not opts["checks_inline"],
+                )
         except ValidationError as exc:
             raise CommandError(
                 "; ".join(f"--{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
             ) from None
         except FeedError as exc:
             raise CommandError(str(exc)) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (``_terminate_as_interrupt``)
+            self.stdout.write("")
+            how = "terminated (SIGTERM)" if str(exc) == "SIGTERM" else "interrupted"
+            raise CommandError(
+                f"{how}: the run is marked FAILED and none of its trades is in the journal",
+                returncode=143 if str(exc) == "SIGTERM" else 130,
+            ) from None
         self.stdout.write("")
         s = run.summary
         for line in s.get("gaps", [])[:20]:
@@ -183,3 +194,22 @@ def _os_message(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f"{exc.filename}: {exc.strerror.lower()}"
     return str(exc)
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (``kill``, a container stopping) raised as ``KeyboardInterrupt("SIGTERM")``, as Ctrl-C
+    is: the run is marked FAILED and its helper processes reaped, rather than the process ending
+    with the run left RUNNING for the reaper. Only in the main thread (where Python runs handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
