@@ -506,6 +506,9 @@ CELERY_TASK_ROUTES = {
 # --- Backtest runs and sweeps (docs/backtests.md) -------------------------------------------------
 BACKTEST_STALE_SECONDS = envint("BACKTEST_STALE_SECONDS", 300)  # RUNNING with no sign of life: FAILED
 BACKTEST_TIME_LIMIT = envint("BACKTEST_TIME_LIMIT", 3600)  # seconds a backtest task may run (hard)
+BACKTEST_DB_WAIT_SECONDS = envint(
+    "BACKTEST_DB_WAIT_SECONDS", 60
+)  # a run done: how long to wait for the database
 SWEEP_EMBEDDED_WORKERS = envint("SWEEP_EMBEDDED_WORKERS", 2)  # processes of the embedded sweep pool
 
 # --- Logging --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -99,3 +100,47 @@ def test_ctrl_c_or_sigterm_fails_the_run_and_stores_nothing(
     assert _trades(cluster, database) == 0
     text = log.read_text()
     assert said in text and "Traceback" not in text
+
+
+def test_a_database_restart_mid_run_is_ridden_out(cluster, database, tmp_path) -> None:
+    """PostgreSQL stopped while the run trades and started again 3 s later: the run goes on (its
+    progress waits), journals every trade once the database is back, and is DONE."""
+    log = tmp_path / "bt.log"
+    proc = manage(process_env(tmp_path, cluster.url(database)), "backtest", *SPAN, log=log)
+    try:
+        _running_with_checker(proc, cluster, database)
+        cluster.stop()
+        time.sleep(3)
+        cluster.start()
+        assert proc.wait(timeout=180) == 0, log.read_text()[-3000:]
+    finally:
+        kill_group(proc)
+    run = _run(cluster, database)
+    assert run[1] == "DONE" and run[3] == ""
+    count = cluster.query(database, "SELECT trade_count FROM trading_backtestrun")[0][0]
+    assert count > 0 and _trades(cluster, database) == count
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_database_down_past_the_wait_ends_the_command_with_one_line(cluster, database, tmp_path) -> None:
+    """PostgreSQL stopped mid-run and still down when the run is done (the wait cut to 2 s): the
+    command ends non-zero with one line naming the database (no traceback), and once the database is
+    back no trade of the run is in the journal."""
+    log = tmp_path / "bt.log"
+    env = {**process_env(tmp_path, cluster.url(database)), "BACKTEST_DB_WAIT_SECONDS": "2"}
+    proc = manage(env, "backtest", *SPAN, log=log)
+    try:
+        checker = _running_with_checker(proc, cluster, database)
+        cluster.stop()
+        try:
+            code = proc.wait(timeout=180)
+        finally:
+            cluster.start()
+        wait_for(lambda: not process_alive(checker), 20, "the checking process to end")
+    finally:
+        kill_group(proc)
+    text = log.read_text()
+    assert code == 1, text[-3000:]
+    assert "CommandError: the database is unreachable" in text and "Traceback" not in text
+    assert _trades(cluster, database) == 0
+    assert _run(cluster, database)[1] == "RUNNING"  # it could not say otherwise: the reaper will

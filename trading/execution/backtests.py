@@ -31,7 +31,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from journal import services as journal_services
@@ -62,6 +62,7 @@ from trading.execution.backtest_market import (  # noqa: F401 - the market's nam
 from trading.execution.config import engine_config, risk_config, strategy_slots
 from trading.execution.live import backtest_broker
 from trading.execution.models import BacktestRun, RunStatus
+from trading.execution.persistence import DB_ERRORS
 from trading.marketdata.store_feed import EodOnlySession
 
 log = logging.getLogger(__name__)
@@ -283,9 +284,31 @@ class _Progress:
         self.done = 0
         self.also = also
         self.last = 0.0
+        self.outage = False
 
     def beat(self) -> None:
-        BacktestRun.objects.filter(pk=self.run_id).update(bars_done=self.done, heartbeat_at=timezone.now())
+        """The bars done and the heartbeat onto the row. A database away (a restart, a network blip)
+        does not stop the run: it trades on, and the next beat tries again on a new connection (the
+        journal at the end waits for it, ``_wait_for_database``)."""
+        try:
+            BacktestRun.objects.filter(pk=self.run_id).update(
+                bars_done=self.done, heartbeat_at=timezone.now()
+            )
+        except DB_ERRORS as exc:
+            if connection.in_atomic_block:
+                raise  # not ours to drop: the caller's transaction is broken
+            _drop_connection()
+            if not self.outage:
+                log.warning(
+                    "backtest run %s: progress not written, the database is unreachable (%s)",
+                    self.run_id,
+                    exc,
+                )
+            self.outage = True
+        else:
+            if self.outage:
+                log.warning("backtest run %s: the database is back", self.run_id)
+            self.outage = False
         self.last = time.monotonic()
 
     def __call__(self, cycle: Any) -> None:
@@ -298,6 +321,40 @@ class _Progress:
             self.also(cycle)
         if time.monotonic() - self.last >= PROGRESS_EVERY:
             self.beat()
+
+
+def _drop_connection() -> None:
+    """Close this thread's broken connection: the next query opens a new one."""
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - it is already gone
+        pass
+
+
+def _wait_for_database(run_id: int, seconds: float) -> None:
+    """Return once the database answers; its last error after ``seconds`` of trying (every 0.5 s).
+    A run's trades are journaled after the run, all at once: a database restarting at that moment
+    is waited for rather than losing the run."""
+    deadline = time.monotonic() + seconds
+    waited = False
+    while True:
+        try:
+            connection.ensure_connection()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            if waited:
+                log.warning("backtest run %s: the database is back, journaling", run_id)
+            return
+        except DB_ERRORS as exc:
+            _drop_connection()
+            if time.monotonic() >= deadline:
+                raise
+            if not waited:
+                log.warning(
+                    "backtest run %s: waiting up to %.0f s for the database (%s)", run_id, seconds, exc
+                )
+            waited = True
+            time.sleep(0.5)
 
 
 def backtest_run_execute(
@@ -369,8 +426,9 @@ def backtest_run_execute(
             on_closed=lambda closed: closed_trades.add(closed.trade),
             days_again=again,
         )
-        tracker.beat()
         trim_heap()
+        _wait_for_database(run.pk, settings.BACKTEST_DB_WAIT_SECONDS)
+        tracker.beat()
         with transaction.atomic():
             for combo in result.combos.values():
                 facts = combo_facts(combo, mode=config.mode, data_source=config.data_source)
@@ -393,7 +451,10 @@ def backtest_run_execute(
             reason = f"interrupted ({exc})" if str(exc) else "interrupted"
         else:
             reason = f"{type(exc).__name__}: {exc}"
-        backtest_fail(run.pk, reason)
+        try:
+            backtest_fail(run.pk, reason)
+        except DB_ERRORS as db_exc:  # the database is the trouble: the reaper marks it when it is back
+            log.error("backtest run %s not marked FAILED (%s): %s", run.pk, db_exc, reason)
         raise
     finally:
         if closed_trades is not None:

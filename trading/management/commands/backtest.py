@@ -18,6 +18,7 @@ from trading.core import jit
 from trading.core.research import INSTRUMENTS, run_research
 from trading.core.strategies.examples import example, example_names
 from trading.execution.backtests import DATA_SOURCES, backtest_execute, parse_overrides
+from trading.execution.persistence import DB_ERRORS
 from trading.marketdata.base import FeedError
 from trading.marketdata.plain_bars import PlainBarsError, check_writable, read_plain_bars, write_round_trips
 
@@ -133,6 +134,12 @@ class Command(BaseCommand):
             ) from None
         except FeedError as exc:
             raise CommandError(str(exc)) from None
+        except DB_ERRORS as exc:
+            self.stdout.write("")
+            raise CommandError(
+                f"the database is unreachable ({str(exc).strip()}): none of the run's trades is stored; "
+                "a run it could not mark FAILED is marked by the reaper once the database is back"
+            ) from None
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (``_terminate_as_interrupt``)
             self.stdout.write("")
             how = "terminated (SIGTERM)" if str(exc) == "SIGTERM" else "interrupted"
