@@ -44,6 +44,7 @@ __all__ = [
     "MapApart",
     "Truncated",
     "can_fork",
+    "die_with_parent",
     "read_item",
     "reap",
     "widen",
@@ -83,6 +84,25 @@ def read_item(src: BinaryIO) -> Any:
 
 def can_fork() -> bool:
     return hasattr(os, "fork")
+
+
+def die_with_parent(parent: int) -> None:
+    """In a forked worker: end it when ``parent`` (the process that forked it) dies, however it dies
+    (SIGKILL included), and leave Ctrl-C to the parent, which stops its workers itself. Linux asks
+    the kernel (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); a parent already gone ends the worker now.
+    Elsewhere only the Ctrl-C part holds."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes  # noqa: PLC0415 - Linux only, in the worker only
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: not Linux
+        return
+    if os.getppid() != parent:  # died between the fork and the prctl
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def widen(fd: int) -> None:

@@ -447,10 +447,7 @@ def backtest_run_execute(
     except (Exception, KeyboardInterrupt, SystemExit) as exc:
         # Ctrl-C (or a SIGTERM the command raises as one) fails the run as an error does; the
         # transaction, if it had begun, is rolled back: none of the run's trades is stored.
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            reason = f"interrupted ({exc})" if str(exc) else "interrupted"
-        else:
-            reason = f"{type(exc).__name__}: {exc}"
+        reason = failure_reason(exc)
         try:
             backtest_fail(run.pk, reason)
         except DB_ERRORS as db_exc:  # the database is the trouble: the reaper marks it when it is back
@@ -547,6 +544,15 @@ def _store_result(run: BacktestRun, result: BacktestResult, gaps: Sequence[str] 
     run.status = RunStatus.DONE
     run.finished_at = timezone.now()
     run.save()
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a run or a sweep that ``exc`` ended stores as its error: ``interrupted`` for Ctrl-C (or
+    a SIGTERM the command raises as one, ``interrupted (SIGTERM)``), else the exception's type and
+    text."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        return f"interrupted ({exc})" if str(exc) else "interrupted"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def backtest_fail(run_id: int, error: str) -> None:

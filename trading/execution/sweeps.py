@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
+import os
 import pickle
 import zlib
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,7 @@ from analytics.returns import daily_net, daily_returns
 from trading import access
 from trading.choices import DataSource
 from trading.core import calendar as market_calendar
+from trading.core.apart import die_with_parent
 from trading.core.backtest import run_backtest
 from trading.core.calendar import IST
 from trading.core.state import EngineConfig, StrategySlot
@@ -308,17 +310,36 @@ def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
                 _store(combination.pk, sweep.pk, figures, error)
         else:
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+            )
+            try:
                 outcomes = pool.map(_pool_figures, jobs)
                 for combination, (figures, error) in zip(pending, outcomes, strict=True):
                     _store(combination.pk, sweep.pk, figures, error)
-    except Exception as exc:
-        sweep_fail(sweep.pk, f"{type(exc).__name__}: {exc}")
+            except BaseException:
+                _stop_pool(pool)
+                raise
+            pool.shutdown()
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C too: FAILED, not left RUNNING
+        sweep_fail(sweep.pk, backtests.failure_reason(exc))
         raise
     finally:
         _POOL_MARKET = None
     sweep.refresh_from_db()
     return sweep
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """The pool's queued combinations dropped and its workers killed now (a combination half done is
+    not needed): ``shutdown`` alone would wait for every job sent. (The workers are the executor's
+    ``_processes``; each also dies with this process, ``apart.die_with_parent``.)"""
+    pool.shutdown(wait=False, cancel_futures=True)
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    for worker in workers:
+        worker.kill()
+    for worker in workers:
+        worker.join(timeout=10)
 
 
 # --- Services ---------------------------------------------------------------------------------------------

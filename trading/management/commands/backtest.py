@@ -4,9 +4,6 @@ its trades; or, with ``--bars``, one strategy over a plain OHLCV CSV in the rese
 from __future__ import annotations
 
 import gc
-import signal
-import threading
-from contextlib import contextmanager
 from datetime import date
 
 from django.core.exceptions import ValidationError
@@ -19,6 +16,7 @@ from trading.core.research import INSTRUMENTS, run_research
 from trading.core.strategies.examples import example, example_names
 from trading.execution.backtests import DATA_SOURCES, backtest_execute, parse_overrides
 from trading.execution.persistence import DB_ERRORS
+from trading.management.interrupts import exit_code, terminate_as_interrupt
 from trading.marketdata.base import FeedError
 from trading.marketdata.plain_bars import PlainBarsError, check_writable, read_plain_bars, write_round_trips
 
@@ -113,7 +111,7 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         try:
-            with _terminate_as_interrupt():
+            with terminate_as_interrupt():
                 run = backtest_execute(
                     start=start,
                     end=end,
@@ -140,12 +138,11 @@ class Command(BaseCommand):
                 f"the database is unreachable ({str(exc).strip()}): none of the run's trades is stored; "
                 "a run it could not mark FAILED is marked by the reaper once the database is back"
             ) from None
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (``_terminate_as_interrupt``)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (``terminate_as_interrupt``)
             self.stdout.write("")
-            how = "terminated (SIGTERM)" if str(exc) == "SIGTERM" else "interrupted"
+            how, code = exit_code(exc)
             raise CommandError(
-                f"{how}: the run is marked FAILED and none of its trades is in the journal",
-                returncode=143 if str(exc) == "SIGTERM" else 130,
+                f"{how}: the run is marked FAILED and none of its trades is in the journal", returncode=code
             ) from None
         self.stdout.write("")
         s = run.summary
@@ -201,22 +198,3 @@ def _os_message(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
         return f"{exc.filename}: {exc.strerror.lower()}"
     return str(exc)
-
-
-@contextmanager
-def _terminate_as_interrupt():
-    """SIGTERM (``kill``, a container stopping) raised as ``KeyboardInterrupt("SIGTERM")``, as Ctrl-C
-    is: the run is marked FAILED and its helper processes reaped, rather than the process ending
-    with the run left RUNNING for the reaper. Only in the main thread (where Python runs handlers)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminated(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from trading.execution import sweeps
 from trading.execution.models import RunStatus, Sweep, SweepObjective, SweepSample
+from trading.management.interrupts import exit_code, terminate_as_interrupt
 
 
 class Command(BaseCommand):
@@ -46,6 +47,29 @@ class Command(BaseCommand):
         parser.add_argument("--top", type=int, default=10, help="rows of the table printed")
 
     def handle(self, *args, **opts):
+        with terminate_as_interrupt():
+            try:
+                sweep, started = self._run(opts)
+            except KeyboardInterrupt as exc:  # Ctrl-C while the sweep ran here (embedded)
+                self.stdout.write("")
+                how, code = exit_code(exc)
+                raise CommandError(
+                    f"{how}: no worker of the sweep is left, and the sweep, if it was stored, is marked FAILED",
+                    returncode=code,
+                ) from None
+            try:
+                sweep = self._follow(sweep)
+            except KeyboardInterrupt as exc:  # Ctrl-C while following it on the research workers
+                self.stdout.write("")
+                how, code = exit_code(exc)
+                raise CommandError(
+                    f"{how}: stopped following sweep {sweep.pk}, which goes on in the research workers "
+                    f"(/sweeps/{sweep.pk}/)",
+                    returncode=code,
+                ) from None
+        self._report(sweep, started, opts)
+
+    def _run(self, opts) -> tuple[Sweep, float]:
         try:
             request = sweeps.sweep_request(
                 strategy=opts["strategy"],
@@ -69,6 +93,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"sweep {sweep.pk}: {sweep.total} combinations, data version {sweep.data_version[:12]}"
         )
+        return sweep, started
+
+    def _follow(self, sweep: Sweep) -> Sweep:
         while sweep.status in (RunStatus.PENDING, RunStatus.RUNNING):
             time.sleep(1.0)
             sweep = Sweep.objects.defer("market_data").get(pk=sweep.pk)
@@ -76,6 +103,9 @@ class Command(BaseCommand):
                 f"\r{sweep.progress:6.1%}  {sweep.done + sweep.failed}/{sweep.total}", ending=""
             )
             self.stdout.flush()
+        return sweep
+
+    def _report(self, sweep: Sweep, started: float, opts) -> None:
         took = time.perf_counter() - started
         self.stdout.write("")
         self.stdout.write(
