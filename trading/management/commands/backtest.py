@@ -21,6 +21,10 @@ from trading.marketdata.base import FeedError
 from trading.marketdata.plain_bars import PlainBarsError, check_writable, read_plain_bars, write_round_trips
 
 
+# The backtest service's field -> this command's option, where the two differ (errors name the option).
+_OPTIONS = {"overrides": "param", "strategies": "strategy", "data_source": "data"}
+
+
 class Command(BaseCommand):
     help = (
         "Backtest the strategies on the simulated market (--data sim) or the market-data store "
@@ -126,9 +130,9 @@ class Command(BaseCommand):
                     features_apart=not opts["features_inline"],
                     checks_apart=not opts["checks_inline"],
                 )
-        except ValidationError as exc:
+        except ValidationError as exc:  # the service names its fields; the user typed options
             raise CommandError(
-                "; ".join(f"--{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                "; ".join(f"--{_OPTIONS.get(k, k)}: {' '.join(v)}" for k, v in exc.message_dict.items())
             ) from None
         except FeedError as exc:
             raise CommandError(str(exc)) from None
