@@ -146,6 +146,8 @@ def test_the_command_refuses_bad_settings_before_any_run_is_stored(db):
     for args, words in [
         (["--seed", "-1"], "--seed: -1"),
         (["--index", "BANKNIFTYX"], "--index: unknown index"),
+        (["--strategy", "Nope"], "--strategy: unknown strategy 'Nope'"),  # the option, not the field
+        (["--param", "X.y=1"], "--param: X: not one of the run's strategies"),
     ]:
         with pytest.raises(CommandError, match=words):
             call_command("backtest", "--start", START.isoformat(), *args, stdout=StringIO())
