@@ -95,7 +95,7 @@ def die_with_parent(parent: int) -> None:
     try:
         import ctypes  # noqa: PLC0415 - Linux only, in the worker only
 
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     except (OSError, AttributeError):  # no prctl: not Linux
         return
     if os.getppid() != parent:  # died between the fork and the prctl
