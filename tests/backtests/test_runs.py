@@ -102,6 +102,33 @@ def test_a_run_whose_worker_went_silent_is_reaped_and_a_live_one_is_not():
     assert alive.status == RunStatus.RUNNING
 
 
+def test_make_run_reaps_a_run_whose_web_process_died(settings):
+    """``make run`` has no Celery beat: rundesk reaps while it waits for the web server - at once,
+    then every minute. A run the web process left RUNNING (stopped mid-run) is FAILED; a live one is
+    not. (Before, nothing reaped in ``make run``: the run showed RUNNING for ever.)"""
+    import subprocess
+    import sys
+
+    from trading.management.commands import rundesk
+
+    settings.BACKTEST_STALE_SECONDS = 60
+    request = backtests.backtest_request(start=START, end=END, strategies=[STRATEGY])
+    lost, alive = backtests.backtest_create(request), backtests.backtest_create(request)
+    now = timezone.now()
+    BacktestRun.objects.filter(pk=lost.pk).update(
+        status=RunStatus.RUNNING, heartbeat_at=now - timedelta(seconds=61)
+    )
+    BacktestRun.objects.filter(pk=alive.pk).update(status=RunStatus.RUNNING, heartbeat_at=now)
+    web = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(0.3)"]
+    )  # the web server's stand-in
+    assert rundesk.wait_reaping(web, every=0.1) == 0
+    lost.refresh_from_db()
+    alive.refresh_from_db()
+    assert lost.status == RunStatus.FAILED and "no sign of life" in lost.error
+    assert alive.status == RunStatus.RUNNING
+
+
 def test_a_run_is_not_run_twice():
     run = _run()
     again = backtests.backtest_run_execute(run.pk)

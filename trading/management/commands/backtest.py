@@ -20,7 +20,6 @@ from trading.management.interrupts import exit_code, terminate_as_interrupt
 from trading.marketdata.base import FeedError
 from trading.marketdata.plain_bars import PlainBarsError, check_writable, read_plain_bars, write_round_trips
 
-
 # The backtest service's field -> this command's option, where the two differ (errors name the option).
 _OPTIONS = {"overrides": "param", "strategies": "strategy", "data_source": "data"}
 

@@ -3,16 +3,26 @@ on the simulated market together (the trading loop in a child process)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
+
+from trading.execution import backtests, sweeps
+from trading.execution.persistence import DB_ERRORS
+
+log = logging.getLogger(__name__)
+# ``make run`` has no Celery beat: this process reaps the backtests and sweeps whose worker died (the
+# web process stopped mid-run, say) as beat's ``reap-backtests`` does elsewhere, every minute.
+REAP_EVERY = 60.0
 
 
 def ensure_staff_user(stdout) -> None:
@@ -36,6 +46,30 @@ def ensure_staff_user(stdout) -> None:
         stdout.write("  (shown once: write it down, or set DESK_ADMIN_USER / DESK_ADMIN_PASSWORD)")
     else:
         stdout.write(f"Created staff user '{username}' with the password from DESK_ADMIN_PASSWORD.")
+
+
+def reap_dead_runs() -> int:
+    """Mark FAILED the backtests and sweeps with no sign of life for ``BACKTEST_STALE_SECONDS``
+    (``backtests.backtest_runs_reap``, ``sweeps.sweeps_reap``); how many. A database away: 0, and
+    the next round tries again."""
+    try:
+        return backtests.backtest_runs_reap() + sweeps.sweeps_reap()
+    except DB_ERRORS as exc:
+        log.warning("backtests not reaped: database unreachable (%s)", exc)
+        return 0
+
+
+def wait_reaping(web: subprocess.Popen, every: float = REAP_EVERY) -> int:
+    """Wait for the web server to end, reaping dead runs at once and then every ``every`` seconds."""
+    due = 0.0
+    while True:
+        if time.monotonic() >= due:
+            reap_dead_runs()
+            due = time.monotonic() + every
+        try:
+            return web.wait(timeout=max(0.05, due - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _stop(signum, frame):
@@ -94,7 +128,7 @@ class Command(BaseCommand):
             cwd=settings.BASE_DIR,
         )
         try:
-            web.wait()
+            wait_reaping(web)
         except KeyboardInterrupt:
             pass
         finally:
