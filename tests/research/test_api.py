@@ -242,6 +242,14 @@ def test_walk_forward_study_api_page_and_store(tmp_path):
     kwargs.update(end=date(2025, 11, 21), in_sample=2, out_of_sample=1, score="net")
     from_store = research_services.walk_forward_study(user=None, source="store", store=store, **kwargs)
     assert {**from_store.as_dict(), "source": "sim"} == body
+    # A range the store does not hold is refused as such (it read "0 sessions leave no window").
+    with pytest.raises(ValueError, match="holds no NIFTY minute bars between 2025-12-01 and 2025-12-05"):
+        research_services.walk_forward_study(
+            user=None,
+            source="store",
+            store=store,
+            **{**kwargs, "start": date(2025, 12, 1), "end": date(2025, 12, 5)},
+        )
 
     client = Client()
     client.force_login(user_with_role("viewer", "wf-viewer"))

@@ -230,6 +230,14 @@ def _with_gaps(days: Iterable[DayBars], gaps: list[str]) -> Iterator[DayBars]:
         yield day
 
 
+def empty_store_range(root: Any, index: str, start: date, end: date) -> str:
+    """Why a study or a run of a range in which the store holds no minute bars of ``index`` is refused."""
+    return (
+        f"the market-data store ({root}) holds no {index} minute bars between {start} and {end}: "
+        "import them first (manage.py marketdata import minute; docs/marketdata-store.md)"
+    )
+
+
 def _store_feed(index: str, start: date, end: date) -> StoreFeed:
     """The store's sessions of ``index``; a session with only end-of-day data refuses the run by name."""
     feed = StoreFeed(feed_config().store_dir, index, cache=_STORE_CACHE)

@@ -53,6 +53,7 @@ from trading.execution.backtest_market import (  # noqa: F401 - the market's nam
     MarketHistory,
     MarketStream,
     _store_feed,
+    empty_store_range,
     market_days_again,
     market_history,
     market_stream,
@@ -168,11 +169,7 @@ def backtest_request(
             raise ValidationError({"data_source": str(exc)}) from None
         if not feed.store.sessions("spot_minute", index.upper(), start, end):
             raise ValidationError(
-                {
-                    "data_source": f"the market-data store ({feed.store.root}) holds no {index.upper()} "
-                    f"minute bars between {start} and {end}: import them first "
-                    "(manage.py marketdata import minute; docs/marketdata-store.md)"
-                }
+                {"data_source": empty_store_range(feed.store.root, index.upper(), start, end)}
             )
     known = strategy_registry.names()
     chosen = tuple(strategies or ())

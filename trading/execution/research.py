@@ -31,6 +31,7 @@ from trading.core.live import SimSource
 from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.core.strategies.base import ParamError, validate_params
+from trading.execution.backtest_market import empty_store_range
 from trading.execution.config import engine_config, risk_config, setting, strategy_slots
 from trading.execution.live import backtest_broker
 from trading.execution.models import BacktestRun
@@ -193,6 +194,8 @@ def walk_forward_study(
     if source == "store":
         feed = StoreFeed(store if store is not None else settings.MARKETDATA_DIR, index)
         sessions = feed.store.sessions("spot_minute", index, start, end)
+        if not sessions:
+            raise ValueError(f"source: {empty_store_range(feed.store.root, index, start, end)}")
         count = int(setting("FEATURE_WARMUP_SESSIONS", 5))
         before = [d for d in feed.sessions if d < start][-count:] if count > 0 else []
         days = [feed.day(d) for d in sessions]
