@@ -261,6 +261,23 @@ def test_walk_forward_study_api_page_and_store(tmp_path):
     assert bad.status_code == 400 and "<b>strategy</b>" in bad.content.decode()
 
 
+@pytest.mark.django_db
+def test_the_walkforward_command_draws_its_progress_on_stderr_and_only_json_on_stdout():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out, err = StringIO(), StringIO()
+    call_command(
+        "research", "walkforward", "--strategy", "OpeningRangeBreakoutStrategy",
+        "--grid", json.dumps({"buffer_em": [0.05, 0.2]}), "--start", "2025-11-17", "--end", "2025-11-21",
+        "--in-sample", "2", "--out-of-sample", "1", "--progress", stdout=out, stderr=err,
+    )  # fmt: skip
+    assert json.loads(out.getvalue())["candidates"] == [{"buffer_em": 0.05}, {"buffer_em": 0.2}]
+    drawn = err.getvalue()
+    assert "candidate 1/2" in drawn and "100.0%  candidate 2/2" in drawn
+
+
 def test_csv_cells_escape_text_not_numbers():
     assert _csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert _csv_cell(Decimal("-97.50")) == "-97.50"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -165,6 +165,7 @@ def walk_forward_study(
     index: str = "NIFTY",
     source: str = "sim",
     store: MarketDataStore | str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> WalkForwardStudy:
     """Walk ``strategy`` forward over the sessions ``start``..``end`` of ``source``: ``sim`` the simulated
     market (seed ``seed``), ``store`` the market-data store's minute sessions (``store``, default
@@ -173,7 +174,8 @@ def walk_forward_study(
     ``in_sample`` sessions choose among the ``grid``'s combinations (over the strategy's stored
     parameters), the next ``out_of_sample`` trade the choice. A ``user`` needs
     ``access.VIEW_STRATEGIES``. ``ValueError`` (naming the argument) for a grid too large, an unknown
-    strategy or windows that do not fit the sessions."""
+    strategy or windows that do not fit the sessions. ``progress(done, total)`` after each candidate's
+    backtest (a study is one backtest per candidate over every session)."""
     if user is not None:
         access.require(user, access.VIEW_STRATEGIES)
     index = index.upper()
@@ -226,6 +228,8 @@ def walk_forward_study(
             warmup=warm,
         )
         rows.append(_daily_net(result.trades, sessions))
+        if progress is not None:
+            progress(len(rows), len(candidates))
     pnl = np.vstack(rows)
     wf = research.walk_forward(pnl, windows, score=score, candidates=candidates)
     best, deflated = research.best_deflated(pnl, score)

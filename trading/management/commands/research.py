@@ -23,6 +23,7 @@ from trading.execution.research_forms import (
     WalkForwardForm,
     form_errors,
 )
+from trading.management.progress import ProgressBar
 
 
 def _checked(form) -> dict:
@@ -57,6 +58,9 @@ class Command(BaseCommand):
         w.add_argument("--seed", default="")
         w.add_argument("--index", default="")
         w.add_argument("--source", default="", help="sim (default) or store")
+        w.add_argument(
+            "--progress", action="store_true", help="a progress bar on stderr (default: on a terminal)"
+        )
         m = sub.add_parser("montecarlo", help="resample a backtest run's trades")
         m.add_argument("--run", type=int, required=True)
         m.add_argument("--method", default="")
@@ -115,10 +119,19 @@ class Command(BaseCommand):
         query = {k: opts[k] for k in fields}
         query["anchored"] = opts["anchored"]
         data = _checked(WalkForwardForm(query))
+        # The bar on stderr: stdout carries only the study's JSON.
+        bar = ProgressBar(self.stderr, 1, enabled=self.stderr.isatty() or opts["progress"])
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done, f"candidate {done}/{total}")
+
         try:
-            study = research.walk_forward_study(user=None, **data)
+            study = research.walk_forward_study(user=None, progress=progress, **data)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        finally:
+            bar.finish()
         self._json(study.as_dict())
 
     def _montecarlo(self, opts) -> None:
