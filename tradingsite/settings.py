@@ -506,9 +506,11 @@ CELERY_TASK_ROUTES = {
 # --- Backtest runs and sweeps (docs/backtests.md) -------------------------------------------------
 BACKTEST_STALE_SECONDS = envint("BACKTEST_STALE_SECONDS", 300)  # RUNNING with no sign of life: FAILED
 BACKTEST_TIME_LIMIT = envint("BACKTEST_TIME_LIMIT", 3600)  # seconds a backtest task may run (hard)
-BACKTEST_DB_WAIT_SECONDS = envint(
-    "BACKTEST_DB_WAIT_SECONDS", 60
-)  # a run done: how long to wait for the database
+# A run done, how long its journal waits for a database that is away (a restart) before it gives up.
+BACKTEST_DB_WAIT_SECONDS = envint("BACKTEST_DB_WAIT_SECONDS", 60)
+# Embedded (no broker): a run or sweep started from a page runs in a thread of the web process and the
+# page answers at once (``make run`` sets it for its web server); off, the request runs it to the end.
+BACKTEST_EMBEDDED_BACKGROUND = envbool("BACKTEST_EMBEDDED_BACKGROUND", False)
 SWEEP_EMBEDDED_WORKERS = envint("SWEEP_EMBEDDED_WORKERS", 2)  # processes of the embedded sweep pool
 
 # --- Logging --------------------------------------------------------------------------------------

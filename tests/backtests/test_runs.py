@@ -220,6 +220,43 @@ def test_the_page_starts_a_run_and_shows_it(client):
     assert f"/backtests/{run.pk}/" in client.get("/backtests/").content.decode()
 
 
+def _finished(model, pk: int, seconds: float = 180):
+    """The row once its status is DONE or FAILED (a thread of this process runs it)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        row = model.objects.get(pk=pk)
+        if row.status in (RunStatus.DONE, RunStatus.FAILED):
+            return row
+        time.sleep(0.1)
+    raise AssertionError(f"{model.__name__} {pk} still {row.status} after {seconds} s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_make_run_the_page_answers_at_once_and_the_run_goes_on_in_a_thread(client, settings):
+    """``make run``'s web server (BACKTEST_EMBEDDED_BACKGROUND, no worker): the start answers with
+    the run's page before the run is done - the page shows its progress - and the run then ends DONE
+    with the engine's trades. (Before, the request ran the whole backtest: no page, no progress.)"""
+    settings.BACKTEST_EMBEDDED_BACKGROUND = True
+    client.force_login(user_with_role("trader", "t"))
+    base = {
+        "start": START.isoformat(),
+        "end": END.isoformat(),
+        "strategies": [STRATEGY],
+        "data_source": "SIM",
+    }
+    response = client.post("/backtests/start/", {**base, "index": "NIFTY", "seed": SEED})
+    run = BacktestRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/backtests/{run.pk}/"
+    assert run.status in (RunStatus.PENDING, RunStatus.RUNNING)  # answered before the run is done
+    assert 'id="progress"' in client.get(f"/backtests/{run.pk}/").content.decode()
+    run = _finished(BacktestRun, run.pk)
+    assert run.status == RunStatus.DONE and run.error == ""
+    assert Trade.objects.filter(backtest_run=run).count() == run.trade_count == len(plain_backtest({}).trades)
+    assert client.get(f"/backtests/{run.pk}/progress/").json()["status"] == "DONE"
+
+
 def test_the_page_refuses_bad_input_with_a_400_naming_the_field(client):
     client.force_login(user_with_role("trader", "t"))
     base = {"start": START.isoformat(), "data_source": "SIM", "index": "NIFTY", "seed": 7}

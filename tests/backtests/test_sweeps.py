@@ -212,6 +212,33 @@ def test_the_sweep_pages(client):
     assert bad.status_code == 400 and "memory: 1 is below the minimum 5" in bad.content.decode()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_in_make_run_a_sweep_page_answers_at_once_and_the_pool_runs_in_a_thread(client, settings):
+    """``make run``'s web server (BACKTEST_EMBEDDED_BACKGROUND): the sweep is stored and its page
+    answers; its pool runs in a thread and every combination ends DONE, as the request would have."""
+    import time
+
+    settings.BACKTEST_EMBEDDED_BACKGROUND = True
+    client.force_login(user_with_role("trader", "t"))
+    response = client.post(
+        "/backtests/sweeps/start/",
+        {
+            "strategy": STRATEGY, "start": START.isoformat(), "end": END.isoformat(), "data_source": "SIM",
+            "index": "NIFTY", "seed": SEED, "sample": "GRID", "space": "gap_em=0.02:0.10:3", "objective": "net_pnl",
+        },
+    )  # fmt: skip
+    sweep = Sweep.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/backtests/sweeps/{sweep.pk}/"
+    assert sweep.status in (RunStatus.PENDING, RunStatus.RUNNING)
+    deadline = time.monotonic() + 180
+    while Sweep.objects.get(pk=sweep.pk).status not in (RunStatus.DONE, RunStatus.FAILED):
+        assert time.monotonic() < deadline, "the sweep did not finish"
+        time.sleep(0.1)
+    sweep.refresh_from_db()
+    assert sweep.status == RunStatus.DONE and sweep.done == sweep.total == 3
+    assert set(sweep.combinations.values_list("status", flat=True)) == {RunStatus.DONE}
+
+
 def test_a_failing_combination_is_counted_failed_and_the_sweep_still_finishes(monkeypatch):
     real = sweeps.combination_figures
 

@@ -21,6 +21,7 @@ import json
 import logging
 import pickle
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -243,12 +244,33 @@ def backtest_start(*, user: Any, request: BacktestRequest) -> BacktestRun:
         if not settings.CELERY_TASK_ALWAYS_EAGER:
             transaction.on_commit(lambda: backtest_enqueue(run.pk))
     if settings.CELERY_TASK_ALWAYS_EAGER:
+        if settings.BACKTEST_EMBEDDED_BACKGROUND:
+            in_background(f"backtest run {run.pk}", backtest_run_execute, run.pk)
+            return run
         try:
             backtest_run_execute(run.pk)
         except Exception:  # noqa: BLE001 - the run is FAILED with its error; the page shows it
             log.exception("backtest run %s failed", run.pk)
         run.refresh_from_db()
     return run
+
+
+def in_background(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """``fn(*args, **kwargs)`` in a daemon thread of its own, started once the caller's transaction
+    commits: with ``BACKTEST_EMBEDDED_BACKGROUND`` (the web server of ``make run``, which has no
+    worker) a run or a sweep started from a page answers at once, and its page shows the progress.
+    An error is logged (the run or sweep is FAILED with it); the thread's database connection is
+    closed at its end. A process stopped meanwhile leaves it RUNNING for the reaper (``rundesk``)."""
+
+    def work() -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - FAILED with its error; the page shows it
+            log.exception("%s failed", name)
+        finally:
+            connection.close()
+
+    transaction.on_commit(lambda: threading.Thread(target=work, name=name, daemon=True).start())
 
 
 def backtest_enqueue(run_id: int) -> None:

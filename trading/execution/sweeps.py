@@ -398,8 +398,15 @@ def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = Fa
 def sweep_start(
     *, user: Any, request: SweepRequest, embedded: bool | None = None, workers: int | None = None
 ) -> Sweep:
-    """A sweep for ``user`` (needs ``RUN_BACKTESTS``): ``sweep_execute``."""
+    """A sweep for ``user`` (needs ``RUN_BACKTESTS``): ``sweep_execute`` - or, embedded with
+    ``BACKTEST_EMBEDDED_BACKGROUND`` (``make run``'s web server), the sweep stored here and its pool
+    run in a thread of its own (``backtests.in_background``): the page answers at once."""
     access.require(user, access.RUN_BACKTESTS)
+    embedded = settings.CELERY_TASK_ALWAYS_EAGER if embedded is None else embedded
+    if embedded and settings.BACKTEST_EMBEDDED_BACKGROUND:
+        sweep = sweep_create(request, user=user, embedded=True)
+        backtests.in_background(f"sweep {sweep.pk}", sweep_run_embedded, sweep.pk, workers=workers)
+        return sweep
     return sweep_execute(request, user=user, embedded=embedded, workers=workers)
 
 

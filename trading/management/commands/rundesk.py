@@ -126,6 +126,9 @@ class Command(BaseCommand):
                 "warning",
             ],
             cwd=settings.BASE_DIR,
+            # A run or sweep started from a page runs in a thread of the web server (there is no
+            # worker): the page answers at once and shows its progress (docs/backtests.md).
+            env={"BACKTEST_EMBEDDED_BACKGROUND": "1", **os.environ},
         )
         try:
             wait_reaping(web)
