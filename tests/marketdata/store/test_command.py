@@ -70,6 +70,26 @@ def test_a_refused_file_is_reported_and_stores_nothing(tmp_path, settings) -> No
     assert all("2024-01-05" not in name for name in snapshot_files(store))
 
 
+def test_ctrl_c_mid_import_says_what_is_stored_in_one_line(tmp_path, settings, monkeypatch) -> None:
+    """Ctrl-C while the second file is read: the first is in the store, the second is not, and the
+    command ends with one line and 130 (it was a traceback)."""
+    from trading.marketdata.store import importer
+
+    settings.MARKETDATA_DIR = tmp_path / "md"
+    real = importer.import_file
+
+    def interrupted(store, what, path, **kwargs):
+        if str(path) == str(UDIFF_FILE):
+            raise KeyboardInterrupt
+        return real(store, what, path, **kwargs)
+
+    monkeypatch.setattr(importer, "import_file", interrupted)
+    with pytest.raises(CommandError, match="interrupted after 1 of 2 file") as caught:
+        run("import", "bhavcopy", str(OLD_FILE), str(UDIFF_FILE))
+    assert caught.value.returncode == 130 and "the file being read was not stored" in str(caught.value)
+    assert MarketDataStore(tmp_path / "md").sessions("chain_eod", "NIFTY") == [date(2024, 1, 5)]
+
+
 def test_usage_errors(tmp_path, settings) -> None:
     settings.MARKETDATA_DIR = tmp_path / "md"
     with pytest.raises(CommandError, match="--mapping applies to `import minute` only"):

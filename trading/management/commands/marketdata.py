@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from trading.core import calendar as market_calendar
+from trading.management.interrupts import exit_code, terminate_as_interrupt
 from trading.management.progress import ProgressBar
 from trading.marketdata.store import eod as eod_analytics
 from trading.marketdata.store.errors import MappingError
@@ -117,14 +118,26 @@ class Command(BaseCommand):
         if not files:
             raise CommandError("no files to import")
         bar = ProgressBar(self.stdout, len(files), enabled=not opts["quiet"])
-        results = import_files(
-            store,
-            what,
-            files,
-            mapping=mapping,
-            index=opts["index"],
-            progress=lambda done, total, label: bar.update(done, label),
-        )
+        read = [0]  # files read to the end (each imported whole or refused)
+
+        def progress(done: int, total: int, label: str) -> None:
+            read[0] = done
+            bar.update(done, label)
+
+        with terminate_as_interrupt():
+            try:
+                results = import_files(
+                    store, what, files, mapping=mapping, index=opts["index"], progress=progress
+                )
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: one line, not a traceback
+                bar.finish()
+                how, code = exit_code(exc)
+                raise CommandError(
+                    f"{how} after {read[0]} of {len(files)} file(s) were read (each imported whole or "
+                    "refused); the file being read was not stored. Import again: the files already "
+                    "in the store come out unchanged.",
+                    returncode=code,
+                ) from None
         bar.finish()
         refused = 0
         for r in results:
