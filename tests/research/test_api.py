@@ -278,6 +278,25 @@ def test_the_walkforward_command_draws_its_progress_on_stderr_and_only_json_on_s
     assert "candidate 1/2" in drawn and "100.0%  candidate 2/2" in drawn
 
 
+@pytest.mark.django_db
+def test_ctrl_c_in_a_study_ends_the_command_with_one_line(monkeypatch):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(research_services, "walk_forward_study", interrupted)
+    with pytest.raises(CommandError, match="^interrupted$") as caught:
+        call_command(
+            "research", "walkforward", "--strategy", "OpeningRangeBreakoutStrategy",
+            "--grid", json.dumps({"buffer_em": [0.05]}), "--start", "2025-11-17", "--end", "2025-11-21",
+            "--in-sample", "2", "--out-of-sample", "1", stdout=StringIO(), stderr=StringIO(),
+        )  # fmt: skip
+    assert caught.value.returncode == 130
+
+
 def test_csv_cells_escape_text_not_numbers():
     assert _csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert _csv_cell(Decimal("-97.50")) == "-97.50"

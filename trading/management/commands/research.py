@@ -23,6 +23,7 @@ from trading.execution.research_forms import (
     WalkForwardForm,
     form_errors,
 )
+from trading.management.interrupts import exit_code, terminate_as_interrupt
 from trading.management.progress import ProgressBar
 
 
@@ -71,7 +72,13 @@ class Command(BaseCommand):
         s.add_argument("--runs", required=True, help="run ids, comma separated")
 
     def handle(self, *args, **opts):
-        getattr(self, f"_{opts['what']}")(opts)
+        with terminate_as_interrupt():
+            try:
+                getattr(self, f"_{opts['what']}")(opts)
+            except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: one line (a study stores nothing)
+                self.stderr.write("")
+                how, code = exit_code(exc)
+                raise CommandError(how, returncode=code) from None
 
     def _json(self, data) -> None:
         self.stdout.write(json.dumps(data, indent=2, default=str))
