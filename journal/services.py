@@ -53,7 +53,7 @@ def record_trade(*, now: datetime, origin: str = TradeOrigin.MANUAL, **fields) -
         _check_reserved(values["trade_id"], origin)
         return _write_trade(values, handed_at)
     except (OperationalError, InterfaceError) as exc:
-        _discard_broken_connection()
+        discard_broken_connection()
         payload = {**_spoolable(fields), _SPOOL_ORIGIN: origin, _SPOOL_NOW: now, _SPOOL_HANDED: handed_at}
         spool.append("trade", values["trade_id"], payload)
         log.error("trade %s spooled: database unreachable (%s)", values["trade_id"], exc)
@@ -256,7 +256,7 @@ def _spoolable(fields: dict) -> dict:
     return out
 
 
-def _discard_broken_connection() -> None:
+def discard_broken_connection() -> None:
     try:
         connection.close()
     except Exception:  # noqa: BLE001 - the connection is already gone

@@ -316,7 +316,7 @@ class _Progress:
         except DB_ERRORS as exc:
             if connection.in_atomic_block:
                 raise  # not ours to drop: the caller's transaction is broken
-            _drop_connection()
+            journal_services.discard_broken_connection()
             if not self.outage:
                 log.warning(
                     "backtest run %s: progress not written, the database is unreachable (%s)",
@@ -342,14 +342,6 @@ class _Progress:
             self.beat()
 
 
-def _drop_connection() -> None:
-    """Close this thread's broken connection: the next query opens a new one."""
-    try:
-        connection.close()
-    except Exception:  # noqa: BLE001 - it is already gone
-        pass
-
-
 def _wait_for_database(run_id: int, seconds: float) -> None:
     """Return once the database answers; its last error after ``seconds`` of trying (every 0.5 s).
     A run's trades are journaled after the run, all at once: a database restarting at that moment
@@ -365,7 +357,7 @@ def _wait_for_database(run_id: int, seconds: float) -> None:
                 log.warning("backtest run %s: the database is back, journaling", run_id)
             return
         except DB_ERRORS as exc:
-            _drop_connection()
+            journal_services.discard_broken_connection()
             if time.monotonic() >= deadline:
                 raise
             if not waited:

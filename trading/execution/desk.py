@@ -17,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from decimal import Decimal
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from journal import services as journal_services
 from journal import spool
 from trading import metrics
 from trading.core import calendar as market_calendar
@@ -160,10 +161,7 @@ class Desk:
             metrics.system_error("database", "critical")
         self.db_ok = False
         self._seen_stamp = None
-        try:
-            connection.close()
-        except Exception:  # noqa: BLE001 - already gone
-            pass
+        journal_services.discard_broken_connection()
 
     def database_back(self) -> None:
         """A cycle's writes were stored again after an outage: say so once, with its length."""

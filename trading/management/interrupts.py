@@ -9,7 +9,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["SIGTERM_TEXT", "exit_code", "terminate_as_interrupt"]
+from django.core.management.base import CommandError
+
+__all__ = ["SIGTERM_TEXT", "stopped", "terminate_as_interrupt"]
 
 SIGTERM_TEXT = "SIGTERM"  # the KeyboardInterrupt's text when SIGTERM raised it
 
@@ -32,8 +34,11 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def exit_code(exc: KeyboardInterrupt) -> tuple[str, int]:
-    """How the command says it stopped, and its exit status (128 + the signal, as a shell reports)."""
+def stopped(exc: KeyboardInterrupt, detail: str = "") -> CommandError:
+    """The one line a command ends with when Ctrl-C or SIGTERM stopped it (``interrupted: detail``,
+    ``terminated (SIGTERM): detail``), with the exit status a shell reports (128 + the signal)."""
     if str(exc) == SIGTERM_TEXT:
-        return "terminated (SIGTERM)", 128 + signal.SIGTERM
-    return "interrupted", 128 + signal.SIGINT
+        how, code = "terminated (SIGTERM)", 128 + signal.SIGTERM
+    else:
+        how, code = "interrupted", 128 + signal.SIGINT
+    return CommandError(f"{how}{detail}", returncode=code)

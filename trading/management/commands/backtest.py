@@ -16,7 +16,7 @@ from trading.core.research import INSTRUMENTS, run_research
 from trading.core.strategies.examples import example, example_names
 from trading.execution.backtests import DATA_SOURCES, backtest_execute, parse_overrides
 from trading.execution.persistence import DB_ERRORS
-from trading.management.interrupts import exit_code, terminate_as_interrupt
+from trading.management.interrupts import stopped, terminate_as_interrupt
 from trading.marketdata.base import FeedError
 from trading.marketdata.plain_bars import PlainBarsError, check_writable, read_plain_bars, write_round_trips
 
@@ -143,9 +143,8 @@ class Command(BaseCommand):
             ) from None
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (``terminate_as_interrupt``)
             self.stdout.write("")
-            how, code = exit_code(exc)
-            raise CommandError(
-                f"{how}: the run is marked FAILED and none of its trades is in the journal", returncode=code
+            raise stopped(
+                exc, ": the run is marked FAILED and none of its trades is in the journal"
             ) from None
         self.stdout.write("")
         s = run.summary

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from trading.core import calendar as market_calendar
-from trading.management.interrupts import exit_code, terminate_as_interrupt
+from trading.management.interrupts import stopped, terminate_as_interrupt
 from trading.management.progress import ProgressBar
 from trading.marketdata.store import eod as eod_analytics
 from trading.marketdata.store.errors import MappingError
@@ -131,12 +131,11 @@ class Command(BaseCommand):
                 )
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: one line, not a traceback
                 bar.finish()
-                how, code = exit_code(exc)
-                raise CommandError(
-                    f"{how} after {read[0]} of {len(files)} file(s) were read (each imported whole or "
-                    "refused); the file being read was not stored. Import again: the files already "
-                    "in the store come out unchanged.",
-                    returncode=code,
+                raise stopped(
+                    exc,
+                    f" after {read[0]} of {len(files)} file(s) were read (each imported whole or refused); "
+                    "the file being read was not stored. Import again: the files already in the store "
+                    "come out unchanged.",
                 ) from None
         bar.finish()
         refused = 0

@@ -23,7 +23,7 @@ from trading.execution.research_forms import (
     WalkForwardForm,
     form_errors,
 )
-from trading.management.interrupts import exit_code, terminate_as_interrupt
+from trading.management.interrupts import stopped, terminate_as_interrupt
 from trading.management.progress import ProgressBar
 
 
@@ -77,8 +77,7 @@ class Command(BaseCommand):
                 getattr(self, f"_{opts['what']}")(opts)
             except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: one line (a study stores nothing)
                 self.stderr.write("")
-                how, code = exit_code(exc)
-                raise CommandError(how, returncode=code) from None
+                raise stopped(exc) from None
 
     def _json(self, data) -> None:
         self.stdout.write(json.dumps(data, indent=2, default=str))

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from trading.execution import sweeps
 from trading.execution.models import RunStatus, Sweep, SweepObjective, SweepSample
-from trading.management.interrupts import exit_code, terminate_as_interrupt
+from trading.management.interrupts import stopped, terminate_as_interrupt
 
 
 class Command(BaseCommand):
@@ -52,20 +52,17 @@ class Command(BaseCommand):
                 sweep, started = self._run(opts)
             except KeyboardInterrupt as exc:  # Ctrl-C while the sweep ran here (embedded)
                 self.stdout.write("")
-                how, code = exit_code(exc)
-                raise CommandError(
-                    f"{how}: no worker of the sweep is left, and the sweep, if it was stored, is marked FAILED",
-                    returncode=code,
+                raise stopped(
+                    exc, ": no worker of the sweep is left, and the sweep, if it was stored, is marked FAILED"
                 ) from None
             try:
                 sweep = self._follow(sweep)
             except KeyboardInterrupt as exc:  # Ctrl-C while following it on the research workers
                 self.stdout.write("")
-                how, code = exit_code(exc)
-                raise CommandError(
-                    f"{how}: stopped following sweep {sweep.pk}, which goes on in the research workers "
-                    f"(/sweeps/{sweep.pk}/)",
-                    returncode=code,
+                raise stopped(
+                    exc,
+                    f": stopped following sweep {sweep.pk}, which goes on in the research workers "
+                    f"(/backtests/sweeps/{sweep.pk}/)",
                 ) from None
         self._report(sweep, started, opts)
 
