@@ -1,13 +1,17 @@
 """Parameter sweeps: one strategy backtested over a grid or a random sample of its parameters, within
 the bounds its ``Params`` declare.
 
-* ``sweep_request`` checks the request (a ValidationError names the field); ``sweep_start`` builds the
-  market ONCE (``backtests.market_history``), stores it on the sweep with its SHA-256 (the data
-  version) and one ``SweepCombination`` per point, then dispatches: one ``trading.tasks.sweep_combination``
+* ``sweep_request`` checks the request (a ValidationError names the field); ``sweep_start`` reads the
+  market ONCE for its SHA-256 (the data version) and stores one ``SweepCombination`` per point, then
+  dispatches: one ``trading.tasks.sweep_combination``
   per point on the ``research`` queue (any number of workers on any hosts; the trading workers never
   consume it), or - without a broker, or when asked - a local process pool (``sweep_run_embedded``).
+* The market: a simulated one (``SIM``, at most ``MAX_SESSIONS``) is built once and stored on the
+  sweep (``backtests.market_history``); the market-data store's (``STORE``, a year like a run) is not
+  copied: each combination reads the store again, a session at a time (memory-mapped, flat memory,
+  ``StoreMarket``), and is FAILED if what it read is not the sweep's data version (the store changed).
 * A combination (``combination_figures``, the same function in both modes) runs
-  ``core.backtest.run_backtest`` on the shared market and keeps only its summary figures and equity
+  ``core.backtest.run_backtest`` on the sweep's market and keeps only its summary figures and equity
   curve; no trade reaches the journal. ``sweep_promote`` makes a combination a backtest run, which
   writes its trades.
 * The points, the seeds (market and sample) and the data version are stored, so a sweep reproduces.
@@ -62,7 +66,7 @@ from trading.execution.sweep_space import parse_axes, sweep_space
 log = logging.getLogger(__name__)
 
 COMBINATION_TASK = "trading.tasks.sweep_combination"
-MAX_SESSIONS = 60  # the market of a sweep is stored with it
+MAX_SESSIONS = 60  # a simulated sweep's market is stored with it (a store sweep: a run's limit)
 # Objective -> (field, best first is the largest)
 OBJECTIVES: dict[str, tuple[str, bool]] = {
     SweepObjective.NET: ("net_pnl", True),
@@ -117,8 +121,13 @@ def sweep_request(
     checked = backtests.backtest_request(
         start=start, end=end, seed=seed, index=index, strategies=[strategy], data_source=data_source
     )
-    if len(market_calendar.trading_days(checked.start, checked.end)) > MAX_SESSIONS:
-        raise ValidationError({"end": f"a sweep covers at most {MAX_SESSIONS} sessions"})
+    stored = checked.data_source == DataSource.STORE  # read from the store: a run's limit, checked above
+    if not stored and len(market_calendar.trading_days(checked.start, checked.end)) > MAX_SESSIONS:
+        raise ValidationError(
+            {
+                "end": f"a sweep of the simulated market covers at most {MAX_SESSIONS} sessions (the store: a year)"
+            }
+        )
     parsed = dict(axes) if isinstance(axes, Mapping) else parse_axes(axes)
     return SweepRequest(
         strategy=strategy,
@@ -141,6 +150,35 @@ def sweep_request(
 _MARKETS: dict[tuple[int, str], backtests.MarketHistory] = {}  # per process: (sweep, version) -> market
 
 
+class MarketChanged(RuntimeError):
+    """A store sweep's combination read other sessions than the sweep's data version."""
+
+
+@dataclass(frozen=True)
+class StoreMarket:
+    """A store sweep's market: the store's sessions ``start``..``end`` of ``index``, read again by each
+    combination one session at a time (memory-mapped once decoded: flat memory, shared pages) and
+    hashed on the way; ``version`` is the sweep's data version, which the reading must give."""
+
+    index: str
+    start: date
+    end: date
+    version: str
+
+    def reading(self) -> backtests.MarketStream:
+        return backtests.market_stream(
+            data_source=DataSource.STORE, index=self.index, seed=0, start=self.start, end=self.end
+        )
+
+
+def _store_version(request: SweepRequest) -> str:
+    """The data version of a store sweep's market: its sessions read once (one at a time) and hashed."""
+    stream = StoreMarket(request.index, request.start, request.end, "").reading()
+    for _ in stream.days:
+        pass
+    return stream.version()
+
+
 def _pack(market: backtests.MarketHistory) -> bytes:
     return zlib.compress(pickle.dumps((market.days, market.iv_history), protocol=5), 1)
 
@@ -151,8 +189,11 @@ def _unpack(blob: bytes) -> backtests.MarketHistory:
     return backtests.MarketHistory(days=days, iv_history=iv)
 
 
-def sweep_market(sweep: Sweep) -> backtests.MarketHistory:
-    """The sweep's market, read from the database once per process and kept."""
+def sweep_market(sweep: Sweep) -> backtests.MarketHistory | StoreMarket:
+    """The sweep's market: a simulated one read from the database once per process and kept; the
+    store's, read by each combination (``StoreMarket``)."""
+    if sweep.data_source == DataSource.STORE:
+        return StoreMarket(sweep.index, sweep.start, sweep.end, sweep.data_version)
     key = (sweep.pk, sweep.data_version)
     market = _MARKETS.get(key)
     if market is None:
@@ -180,19 +221,26 @@ class CombinationJob:
     risk_free: float = 0.0  # yearly, a fraction (ANALYTICS_RISK_FREE_RATE, as the analytics pages)
 
 
-def combination_figures(market: backtests.MarketHistory, job: CombinationJob) -> dict[str, Any]:
+def combination_figures(market: backtests.MarketHistory | StoreMarket, job: CombinationJob) -> dict[str, Any]:
     """Backtest one point and return its figures: trades, net (rupees), Sharpe (annualised, on the
     daily net over ``capital``, every session of the sweep counted, in excess of ``risk_free``), profit factor, max drawdown
     (rupees, >= 0, on the trade-by-trade equity as ``BacktestResult.summary``), win rate (%) and
-    the equity curve [[exit time ISO, cumulative net], ...]."""
+    the equity curve [[exit time ISO, cumulative net], ...]. A ``StoreMarket`` is read again here;
+    ``MarketChanged`` when that reading is not the sweep's data version."""
+    reading = market.reading() if isinstance(market, StoreMarket) else market
     result = run_backtest(
-        market.days,
+        reading.days,
         strategies={job.strategy: job.slot},
         broker=backtest_broker(),
         config=job.config,
         params={job.strategy: job.params},
-        iv_history=market.iv_history,
+        iv_history=reading.iv_history,
     )
+    if isinstance(market, StoreMarket) and reading.version() != market.version:
+        raise MarketChanged(
+            f"the store's sessions {market.start}..{market.end} changed since the sweep began "
+            f"(data version {market.version[:12]}, now {reading.version()[:12]}): start the sweep again"
+        )
     summary = result.summary()
     nets = np.array([float(t.net_pnl) for t in result.trades], dtype=float)
     by_day = [(t.exit_time.astimezone(IST).date(), t.net_pnl) for t in result.trades]
@@ -280,7 +328,9 @@ def sweep_combination_execute(combination_id: int) -> SweepCombination:
 
 # --- The embedded pool ----------------------------------------------------------------------------------
 
-_POOL_MARKET: backtests.MarketHistory | None = None  # set before the pool forks: the children share it
+_POOL_MARKET: backtests.MarketHistory | StoreMarket | None = (
+    None  # set before the pool forks: the children share it
+)
 
 
 def _pool_figures(job: CombinationJob) -> tuple[dict | None, str]:
@@ -293,7 +343,8 @@ def _pool_figures(job: CombinationJob) -> tuple[dict | None, str]:
 
 def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
     """Run every pending combination of the sweep in a local pool of ``workers`` processes (forked:
-    they share the market read once); the results are stored by this process."""
+    they share the simulated market read once; each reads the store's itself); the results are stored
+    by this process."""
     global _POOL_MARKET
     sweep = Sweep.objects.get(pk=sweep_id)
     pending = list(sweep.combinations.filter(status__in=(RunStatus.PENDING, RunStatus.RUNNING)))
@@ -301,7 +352,9 @@ def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
         return sweep
     Sweep.objects.filter(pk=sweep.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
     jobs = [_job(sweep, c) for c in pending]
-    _POOL_MARKET = _unpack(sweep.market_data)
+    _POOL_MARKET = (
+        sweep_market(sweep) if sweep.data_source == DataSource.STORE else _unpack(sweep.market_data)
+    )
     workers = max(1, workers or settings.SWEEP_EMBEDDED_WORKERS)
     try:
         if workers == 1:
@@ -346,8 +399,9 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
 
 
 def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = False) -> Sweep:
-    """Store the sweep: its market (built here, once), the strategy's configuration it starts from,
-    and its combinations (PENDING). Raises ``ValidationError`` for a bad space."""
+    """Store the sweep: its market (a simulated one built here, once; the store's only hashed here),
+    the strategy's configuration it starts from, and its combinations (PENDING). Raises
+    ``ValidationError`` for a bad space."""
     slots, params = backtests.chosen_strategies(request.index, [request.strategy])
     slot = slots[request.strategy]
     base = dict(params.get(request.strategy, {}))
@@ -359,13 +413,17 @@ def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = Fa
         count=request.count,
         sample_seed=request.sample_seed,
     )
-    market = backtests.market_history(
-        data_source=request.data_source,
-        index=request.index,
-        seed=request.seed,
-        start=request.start,
-        end=request.end,
-    )
+    if request.data_source == DataSource.STORE:
+        market_data, data_version = b"", _store_version(request)
+    else:
+        market = backtests.market_history(
+            data_source=request.data_source,
+            index=request.index,
+            seed=request.seed,
+            start=request.start,
+            end=request.end,
+        )
+        market_data, data_version = _pack(market), market.version()
     slot_json = {f.name: getattr(slot, f.name) for f in dataclasses.fields(slot)}
     slot_json["capital_allocation"] = str(slot_json["capital_allocation"])
     with transaction.atomic():
@@ -384,8 +442,8 @@ def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = Fa
             slot=slot_json,
             objective=request.objective,
             embedded=embedded,
-            market_data=_pack(market),
-            data_version=market.version(),
+            market_data=market_data,
+            data_version=data_version,
             total=len(points),
             requested_by=user if access.has_user(user) else None,
         )

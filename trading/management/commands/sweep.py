@@ -4,6 +4,7 @@
         --axis gap_em=0.02:0.10:5 --axis memory=30,60,90 [--objective sharpe] [--workers 2]
     manage.py sweep ... --random 50 --sample-seed 1 --axis gap_em --axis memory=20:120
     manage.py sweep ... --celery      # one task per combination on the research queue's workers
+    manage.py sweep ... --data store  # on the market-data store (up to a year, like a run)
 
 Embedded by default (a local pool of ``--workers`` processes); ``--celery`` sends the combinations to
 the ``research`` queue and follows the sweep's progress until it is done.
@@ -18,18 +19,24 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from trading.execution import sweeps
+from trading.execution.backtests import DATA_SOURCES
 from trading.execution.models import RunStatus, Sweep, SweepObjective, SweepSample
 from trading.management.interrupts import stopped, terminate_as_interrupt
 
+_OPTIONS = {"data_source": "--data"}  # the service's field -> the option typed
+
 
 class Command(BaseCommand):
-    help = "Sweep a strategy's parameters (grid or random sample) over simulated sessions."
+    help = "Sweep a strategy's parameters (grid or random sample) over simulated or stored sessions."
 
     def add_arguments(self, parser):
         parser.add_argument("--strategy", required=True)
         parser.add_argument("--start", type=date.fromisoformat, required=True)
         parser.add_argument("--end", type=date.fromisoformat, default=None, help="default: --start")
-        parser.add_argument("--seed", type=int, default=7, help="the simulated market's seed")
+        parser.add_argument(
+            "--data", choices=list(DATA_SOURCES), default="sim", help="sim (default) or store"
+        )
+        parser.add_argument("--seed", type=int, default=7, help="the simulated market's seed (--data sim)")
         parser.add_argument("--index", default="NIFTY")
         parser.add_argument(
             "--axis",
@@ -75,6 +82,7 @@ class Command(BaseCommand):
                 axes=opts["axis"],
                 seed=opts["seed"],
                 index=opts["index"],
+                data_source=DATA_SOURCES[opts["data"]],
                 sample=SweepSample.RANDOM if opts["random"] else SweepSample.GRID,
                 count=opts["random"],
                 sample_seed=opts["sample_seed"],
@@ -85,7 +93,7 @@ class Command(BaseCommand):
             sweep = sweeps.sweep_execute(request, embedded=not opts["celery"], workers=opts["workers"])
         except ValidationError as exc:
             raise CommandError(
-                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                "; ".join(f"{_OPTIONS.get(k, k)}: {' '.join(v)}" for k, v in exc.message_dict.items())
             ) from None
         self.stdout.write(
             f"sweep {sweep.pk}: {sweep.total} combinations, data version {sweep.data_version[:12]}"
