@@ -278,3 +278,23 @@ def test_the_beat_reaps_silent_runs_and_sweeps(settings):
     assert (
         BacktestRun.objects.get(pk=run.pk).status == Sweep.objects.get(pk=sweep.pk).status == RunStatus.FAILED
     )
+
+
+def test_a_simulated_market_is_stored_a_session_a_frame_and_an_older_sweeps_market_still_reads():
+    """The stored market unpacks a session at a time and gives back the very sessions simulated
+    (their SHA-256 is the data version); a market stored whole by an earlier version reads the same."""
+    import pickle
+    import zlib
+
+    from trading.execution.backtest_market import MarketHistory, market_history, market_stream
+
+    args = dict(data_source="SIM", index="NIFTY", seed=SEED, start=START, end=END)
+    blob, version = sweeps._pack(market_stream(**args))
+    reference = market_history(**args)
+    assert version == reference.version()
+    reading = sweeps.PackedMarket(blob).reading()
+    assert not isinstance(reading.days, list)  # unpacked as the run asks for them
+    assert MarketHistory(days=list(reading.days), iv_history=reading.iv_history).version() == version
+    older = zlib.compress(pickle.dumps((reference.days, reference.iv_history), protocol=5), 1)
+    reading = sweeps.PackedMarket(older).reading()
+    assert MarketHistory(days=list(reading.days), iv_history=reading.iv_history).version() == version

@@ -24,8 +24,9 @@ import logging
 import multiprocessing
 import os
 import pickle
+import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -47,6 +48,7 @@ from trading.choices import DataSource
 from trading.core import calendar as market_calendar
 from trading.core.apart import die_with_parent
 from trading.core.backtest import run_backtest
+from trading.core.bars import DayBars
 from trading.core.calendar import IST
 from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry as strategy_registry
@@ -66,7 +68,9 @@ from trading.execution.sweep_space import parse_axes, sweep_space
 log = logging.getLogger(__name__)
 
 COMBINATION_TASK = "trading.tasks.sweep_combination"
-MAX_SESSIONS = 60  # a simulated sweep's market is stored with it (a store sweep: a run's limit)
+MAX_SESSIONS = (
+    60  # a simulated sweep's market is stored with it, ~1.4 MB a session (the store's: a run's limit)
+)
 # Objective -> (field, best first is the largest)
 OBJECTIVES: dict[str, tuple[str, bool]] = {
     SweepObjective.NET: ("net_pnl", True),
@@ -145,13 +149,23 @@ def sweep_request(
     )
 
 
-# --- The shared market ----------------------------------------------------------------------------------
+# --- The market -----------------------------------------------------------------------------------------
 
-_MARKETS: dict[tuple[int, str], backtests.MarketHistory] = {}  # per process: (sweep, version) -> market
+_MARKETS: dict[tuple[int, str], PackedMarket] = {}  # per process: (sweep, version) -> its stored market
+_PACKED = b"SWEEPMK2"  # the stored market's format: this, then frames (see ``_pack``)
+_FRAME = struct.Struct("<Q")
 
 
 class MarketChanged(RuntimeError):
     """A store sweep's combination read other sessions than the sweep's data version."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a sweep's market: its sessions, one at a time, and the IV history."""
+
+    days: Iterator[DayBars]
+    iv_history: Any
 
 
 @dataclass(frozen=True)
@@ -170,6 +184,63 @@ class StoreMarket:
             data_source=DataSource.STORE, index=self.index, seed=0, start=self.start, end=self.end
         )
 
+    def verify(self, reading: backtests.MarketStream) -> None:
+        """``MarketChanged`` unless ``reading``, read to its end, is the sweep's data version."""
+        if reading.version() != self.version:
+            raise MarketChanged(
+                f"the store's sessions {self.start}..{self.end} changed since the sweep began "
+                f"(data version {self.version[:12]}, now {reading.version()[:12]}): start the sweep again"
+            )
+
+
+@dataclass(frozen=True)
+class PackedMarket:
+    """A simulated sweep's market as stored on the sweep (``_pack``): each combination unpacks it a
+    session at a time, so no process holds the whole market."""
+
+    blob: bytes
+
+    def reading(self) -> Reading:
+        if not self.blob.startswith(_PACKED):  # a sweep stored before the frames: one pickle of it all
+            days, iv_history = _unframe(memoryview(self.blob))
+            return Reading(days=iter(days), iv_history=iv_history)
+        frames = _frames(self.blob)
+        iv_history = _unframe(next(frames))
+        return Reading(days=(_unframe(frame) for frame in frames), iv_history=iv_history)
+
+    def verify(self, reading: Reading) -> None:
+        return None  # the sweep's own bytes
+
+
+def _pack(stream: backtests.MarketStream) -> tuple[bytes, str]:
+    """A simulated market packed as it is simulated, a session at a time, and its data version:
+    ``_PACKED``, then frames (8-byte length, zlib of a pickle) - the IV history, then each session."""
+    parts = [_PACKED]
+
+    def frame(value: Any) -> None:
+        data = zlib.compress(pickle.dumps(value, protocol=5), 1)
+        parts.extend((_FRAME.pack(len(data)), data))
+
+    frame(stream.iv_history)
+    for day in stream.days:
+        frame(day)
+    return b"".join(parts), stream.version()
+
+
+def _frames(blob: bytes) -> Iterator[memoryview]:
+    view = memoryview(blob)
+    at = len(_PACKED)
+    while at < len(view):
+        (size,) = _FRAME.unpack_from(view, at)
+        at += _FRAME.size
+        yield view[at : at + size]
+        at += size
+
+
+def _unframe(frame: memoryview) -> Any:
+    # Our own bytes, written by sweep_create into our own database.
+    return pickle.loads(zlib.decompress(frame))  # noqa: S301
+
 
 def _store_version(request: SweepRequest) -> str:
     """The data version of a store sweep's market: its sessions read once (one at a time) and hashed."""
@@ -179,26 +250,16 @@ def _store_version(request: SweepRequest) -> str:
     return stream.version()
 
 
-def _pack(market: backtests.MarketHistory) -> bytes:
-    return zlib.compress(pickle.dumps((market.days, market.iv_history), protocol=5), 1)
-
-
-def _unpack(blob: bytes) -> backtests.MarketHistory:
-    # Our own bytes, written by sweep_start into our own database.
-    days, iv = pickle.loads(zlib.decompress(bytes(blob)))  # noqa: S301
-    return backtests.MarketHistory(days=days, iv_history=iv)
-
-
-def sweep_market(sweep: Sweep) -> backtests.MarketHistory | StoreMarket:
-    """The sweep's market: a simulated one read from the database once per process and kept; the
-    store's, read by each combination (``StoreMarket``)."""
+def sweep_market(sweep: Sweep) -> PackedMarket | StoreMarket:
+    """The sweep's market: a simulated one read from the database once per process and kept (packed);
+    the store's, read by each combination (``StoreMarket``)."""
     if sweep.data_source == DataSource.STORE:
         return StoreMarket(sweep.index, sweep.start, sweep.end, sweep.data_version)
     key = (sweep.pk, sweep.data_version)
     market = _MARKETS.get(key)
     if market is None:
         blob = Sweep.objects.filter(pk=sweep.pk).values_list("market_data", flat=True).get()
-        market = _unpack(blob)
+        market = PackedMarket(bytes(blob))
         _MARKETS.clear()  # one sweep at a time per process
         _MARKETS[key] = market
     return market
@@ -221,13 +282,13 @@ class CombinationJob:
     risk_free: float = 0.0  # yearly, a fraction (ANALYTICS_RISK_FREE_RATE, as the analytics pages)
 
 
-def combination_figures(market: backtests.MarketHistory | StoreMarket, job: CombinationJob) -> dict[str, Any]:
+def combination_figures(market: PackedMarket | StoreMarket, job: CombinationJob) -> dict[str, Any]:
     """Backtest one point and return its figures: trades, net (rupees), Sharpe (annualised, on the
     daily net over ``capital``, every session of the sweep counted, in excess of ``risk_free``), profit factor, max drawdown
     (rupees, >= 0, on the trade-by-trade equity as ``BacktestResult.summary``), win rate (%) and
-    the equity curve [[exit time ISO, cumulative net], ...]. A ``StoreMarket`` is read again here;
-    ``MarketChanged`` when that reading is not the sweep's data version."""
-    reading = market.reading() if isinstance(market, StoreMarket) else market
+    the equity curve [[exit time ISO, cumulative net], ...]. The market is read here, a session at a
+    time (``MarketChanged`` when the store's reading is not the sweep's data version)."""
+    reading = market.reading()
     result = run_backtest(
         reading.days,
         strategies={job.strategy: job.slot},
@@ -236,11 +297,7 @@ def combination_figures(market: backtests.MarketHistory | StoreMarket, job: Comb
         params={job.strategy: job.params},
         iv_history=reading.iv_history,
     )
-    if isinstance(market, StoreMarket) and reading.version() != market.version:
-        raise MarketChanged(
-            f"the store's sessions {market.start}..{market.end} changed since the sweep began "
-            f"(data version {market.version[:12]}, now {reading.version()[:12]}): start the sweep again"
-        )
+    market.verify(reading)
     summary = result.summary()
     nets = np.array([float(t.net_pnl) for t in result.trades], dtype=float)
     by_day = [(t.exit_time.astimezone(IST).date(), t.net_pnl) for t in result.trades]
@@ -353,7 +410,9 @@ def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
     Sweep.objects.filter(pk=sweep.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
     jobs = [_job(sweep, c) for c in pending]
     _POOL_MARKET = (
-        sweep_market(sweep) if sweep.data_source == DataSource.STORE else _unpack(sweep.market_data)
+        sweep_market(sweep)
+        if sweep.data_source == DataSource.STORE
+        else PackedMarket(bytes(sweep.market_data))
     )
     workers = max(1, workers or settings.SWEEP_EMBEDDED_WORKERS)
     try:
@@ -416,14 +475,15 @@ def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = Fa
     if request.data_source == DataSource.STORE:
         market_data, data_version = b"", _store_version(request)
     else:
-        market = backtests.market_history(
-            data_source=request.data_source,
-            index=request.index,
-            seed=request.seed,
-            start=request.start,
-            end=request.end,
+        market_data, data_version = _pack(
+            backtests.market_stream(
+                data_source=request.data_source,
+                index=request.index,
+                seed=request.seed,
+                start=request.start,
+                end=request.end,
+            )
         )
-        market_data, data_version = _pack(market), market.version()
     slot_json = {f.name: getattr(slot, f.name) for f in dataclasses.fields(slot)}
     slot_json["capital_allocation"] = str(slot_json["capital_allocation"])
     with transaction.atomic():
