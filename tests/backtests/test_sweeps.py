@@ -281,20 +281,40 @@ def test_the_beat_reaps_silent_runs_and_sweeps(settings):
 
 
 def test_a_simulated_market_is_stored_a_session_a_frame_and_an_older_sweeps_market_still_reads():
-    """The stored market unpacks a session at a time and gives back the very sessions simulated
-    (their SHA-256 is the data version); a market stored whole by an earlier version reads the same."""
+    """The market is packed as it is simulated, a session a frame, and unpacks to the very sessions
+    simulated (their SHA-256 is the data version); a market stored whole by an earlier version reads
+    the same."""
     import pickle
     import zlib
 
-    from trading.execution.backtest_market import MarketHistory, market_history, market_stream
+    from trading.execution.backtest_market import market_history, market_stream
 
     args = dict(data_source="SIM", index="NIFTY", seed=SEED, start=START, end=END)
     blob, version = sweeps._pack(market_stream(**args))
     reference = market_history(**args)
-    assert version == reference.version()
-    reading = sweeps.PackedMarket(blob).reading()
-    assert not isinstance(reading.days, list)  # unpacked as the run asks for them
-    assert MarketHistory(days=list(reading.days), iv_history=reading.iv_history).version() == version
+    assert version == reference.version() and blob.startswith(sweeps._PACKED)
+    assert sweeps._unpack(blob).version() == version
     older = zlib.compress(pickle.dumps((reference.days, reference.iv_history), protocol=5), 1)
-    reading = sweeps.PackedMarket(older).reading()
-    assert MarketHistory(days=list(reading.days), iv_history=reading.iv_history).version() == version
+    assert sweeps._unpack(older).version() == version
+
+
+def test_a_process_computes_the_sweeps_features_once_and_its_figures_are_unchanged(monkeypatch):
+    """The feature rows do not depend on the parameters swept: the first combination computes them,
+    the others reuse them (``FeatureMemo``) - and get the figures of a plain backtest (the first test)."""
+    from trading.core.features import FeatureStream
+
+    computed = []
+    real = FeatureStream.day
+
+    def counted(self, day):
+        computed.append(day.session)
+        return real(self, day)
+
+    monkeypatch.setattr(FeatureStream, "day", counted)
+    sweep = sweeps.sweep_execute(_request(), embedded=True, workers=1)
+    assert (sweep.status, sweep.done) == (RunStatus.DONE, 6)
+    sessions = sorted(set(computed))
+    assert len(sessions) == 3 and sorted(computed) == sessions  # each session once, not 6 times
+    for c in sweep.combinations.all():
+        ref = reference_figures(plain_backtest(c.parameters))
+        assert c.trade_count == ref["trades"] and c.net_pnl == Decimal(str(ref["net"])), c.parameters

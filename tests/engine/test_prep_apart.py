@@ -17,10 +17,12 @@ import pytest
 from tests.engine.test_backtest_stream import assert_same_run
 from tests.helpers import assert_child_ends_with, child_processes, script_process
 from trading.brokers.paper import PaperBroker
+from trading.core import calendar as market_calendar
 from trading.core.apart import can_fork
 from trading.core.backtest import run_backtest
 from trading.core.live import SimSource
 from trading.core.session_prep import PrepDied
+from trading.core.simulator import MarketSimulator
 from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry
 
@@ -225,3 +227,31 @@ def test_the_child_ends_when_the_loop_process_is_killed(tmp_path) -> None:
     children = child_processes(loop.pid)
     assert len(children) == 1
     assert_child_ends_with(loop, children.pop())
+
+
+def test_a_feature_memo_gives_each_run_the_trades_it_would_compute_and_serves_one_market_only():
+    """A run over a sealed ``FeatureMemo`` takes the rows kept by the first and makes exactly the
+    trades and signals (features included) of a run that computes them, for every strategy; a run
+    over other sessions is refused; an unsealed memo is filled afresh by the next run."""
+    from trading.core.session_prep import FeatureMemo, MemoMismatch
+
+    sim = MarketSimulator(seed=3, start=date(2025, 1, 1))
+    days = [sim.day(d) for d in market_calendar.trading_days_from(sim.first_session, 6)]
+    config = EngineConfig(index="NIFTY", mode="BACKTEST")
+    memo = FeatureMemo()
+    for name in registry.names():
+        slots = {name: StrategySlot(name=name)}
+        fresh = run_backtest(days, strategies=slots, broker=PaperBroker(), config=config)
+        kept = run_backtest(days, strategies=slots, broker=PaperBroker(), config=config, features=memo)
+        memo.seal()
+        assert [t.trade for t in kept.trades] == [t.trade for t in fresh.trades], name
+        assert [(s.signal, s.accepted, s.features) for s in kept.signals] == [
+            (s.signal, s.accepted, s.features) for s in fresh.signals
+        ], name
+    assert memo.sealed and [s for s, _ in memo.kept] == [d.session for d in days]
+    with pytest.raises(MemoMismatch, match="session 1 of the run is"):
+        run_backtest(days[1:], strategies={"PCRStrategy": StrategySlot(name="PCRStrategy")},
+                     broker=PaperBroker(), config=config, features=memo)  # fmt: skip
+    cols = memo.kept[0][1]
+    with pytest.raises(ValueError, match="read-only"):
+        cols["close"][0] = 0.0

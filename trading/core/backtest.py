@@ -31,7 +31,15 @@ from trading.core.features import COLUMNS
 from trading.core.live import closing_spot
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
-from trading.core.session_prep import Prepared, PrepDied, SessionPrep, batches, identity, prepared_apart
+from trading.core.session_prep import (
+    FeatureMemo,
+    Prepared,
+    PrepDied,
+    SessionPrep,
+    batches,
+    identity,
+    prepared_apart,
+)
 from trading.core.state import EngineConfig, EngineState, OpenCombo, OpenPosition, SignalInput, StrategySlot
 from trading.core.strategies.evaluate import signal_frame_all
 
@@ -348,6 +356,7 @@ def run_backtest(
     on_closed: Callable[[ClosedTrade], None] | None = None,
     session_batch: int = 5,
     days_again: Callable[[], Iterable[DayBars]] | None = None,
+    features: FeatureMemo | None = None,
 ) -> BacktestResult:
     """Trade ``days`` (sessions in time order) through ``engine.run_cycle``, bar by bar.
 
@@ -370,6 +379,11 @@ def run_backtest(
     two cores, the same numbers); each session must have been read from the same data in both
     (``DayBars.read_from``), else ``PrepDied``. What the second reading's ``finish()`` returns is
     ``result.handed_back``. Call it while this process runs no other thread.
+
+    ``features``: a ``session_prep.FeatureMemo`` of this very market (``days`` and ``warmup``, the
+    same IV history and index): sealed, the sessions' feature rows are taken from it instead of
+    computed (a sweep's combinations after the first); not yet, they are kept in it for the caller to
+    ``seal()``. Not with ``days_again`` (the rows are then computed apart).
     """
     names = [n for n, slot in strategies.items() if slot.enabled]
     warmup = list(warmup)
@@ -380,7 +394,7 @@ def run_backtest(
             warmup=warmup, batch=session_batch,
         )  # fmt: skip
     try:
-        prep = SessionPrep(names, params, iv_history, config.index) if apart is None else None
+        prep = SessionPrep(names, params, iv_history, config.index, features) if apart is None else None
         slots = dict(strategies)
         closes: dict[date, float | None] = {}  # one float per session: the settlement lookup's memory
         for day in warmup:

@@ -50,24 +50,92 @@ class PrepDied(RuntimeError):
     """The process preparing the sessions ended without handing them all over."""
 
 
+class MemoMismatch(RuntimeError):
+    """A run over a ``FeatureMemo`` read another session than the one kept at that place."""
+
+
+class FeatureMemo:
+    """The feature rows of one market's sessions, kept from one run to the next over the same market
+    (a sweep's combinations: the features depend on the bars, the IV history and the index, never on
+    the strategies or their parameters - about 70% of a one-strategy run).
+
+    A run given the memo (``run_backtest(features=...)``) before it is sealed computes the rows and
+    keeps them (read-only arrays of their own, ~140 kB a session); ``seal()`` - once the caller knows the run read
+    the market it meant to (a sweep checks the data version first) - makes them the memo's. A run
+    given a sealed memo takes each session's rows from it, in order (warm-up sessions first): a
+    session that is not the one kept at its place raises ``MemoMismatch``. Unsealed, a run starts the
+    memo afresh: it is used whole or not at all."""
+
+    def __init__(self) -> None:
+        self.kept: list[tuple[date, Cols | None]] = []
+        self.sealed = False
+        self._filling: list[tuple[date, Cols | None]] = []
+
+    def begin(self) -> bool:
+        """Start a run: True when it reads the kept rows, False when it computes (and fills)."""
+        self._filling = []
+        return self.sealed
+
+    def add(self, session: date, cols: Cols | None) -> Cols | None:
+        if cols is not None:
+            # A view of the session's own arrays (its bars: memory-mapped from the store) would keep
+            # the whole session alive: the rows are kept as copies of their own, read-only (shared
+            # by every later run: nobody writes them).
+            cols = {
+                name: column.copy() if column.base is not None else column for name, column in cols.items()
+            }
+            for column in cols.values():
+                column.setflags(write=False)
+        self._filling.append((session, cols))
+        return cols
+
+    def seal(self) -> None:
+        """The rows of the run just done become the memo's (nothing when it read a sealed memo)."""
+        if not self.sealed:
+            self.kept, self.sealed, self._filling = self._filling, True, []
+
+
 class SessionPrep:
-    """Feature rows and signals of sessions given in time order (the state between them kept)."""
+    """Feature rows and signals of sessions given in time order (the state between them kept);
+    ``memo``: the rows kept by an earlier run over the same market, or kept here for later ones."""
 
     def __init__(
-        self, names: Iterable[str], params: Mapping[str, Any] | None, iv_history: Any, index: str
+        self,
+        names: Iterable[str],
+        params: Mapping[str, Any] | None,
+        iv_history: Any,
+        index: str,
+        memo: FeatureMemo | None = None,
     ) -> None:
         self.stream = FeatureStream(iv_history, index=index)
         self.signals = SessionSignals(names, params)
+        self.memo = memo
+        self._replay = memo.begin() if memo is not None else False
+        self._at = 0
+
+    def _features(self, day: DayBars) -> Cols | None:
+        if self.memo is None:
+            return self.stream.day(day)
+        if not self._replay:
+            return self.memo.add(day.session, self.stream.day(day))
+        kept = self.memo.kept[self._at] if self._at < len(self.memo.kept) else None
+        if kept is None or kept[0] != day.session:
+            raise MemoMismatch(
+                f"session {self._at + 1} of the run is {day.session}, the memo's "
+                f"{'none' if kept is None else kept[0]}: a memo serves one market"
+            )
+        self._at += 1
+        return kept[1]
 
     def warm(self, day: DayBars) -> None:
         """A warm-up session: through the features and strategies (their state), not traded."""
-        cols = self.stream.day(day)
+        cols = self._features(day)
         if cols is not None:
             self.signals.session(cols)
 
     def batch(self, days: list[DayBars]) -> list[Prepared]:
         """Each session's rows (None without a bar) and signals, the signals in one pass per strategy."""
-        cols = [self.stream.day(day) for day in days]
+        cols = [self._features(day) for day in days]
         found = iter(self.signals.sessions([c for c in cols if c is not None]))
         return [
             (day.session, c, next(found) if c is not None else {}) for day, c in zip(days, cols, strict=True)

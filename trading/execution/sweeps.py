@@ -26,9 +26,9 @@ import os
 import pickle
 import struct
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -50,6 +50,7 @@ from trading.core.apart import die_with_parent
 from trading.core.backtest import run_backtest
 from trading.core.bars import DayBars
 from trading.core.calendar import IST
+from trading.core.session_prep import FeatureMemo, Identity, MemoMismatch, identity
 from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.execution import backtests
@@ -151,7 +152,7 @@ def sweep_request(
 
 # --- The market -----------------------------------------------------------------------------------------
 
-_MARKETS: dict[tuple[int, str], PackedMarket] = {}  # per process: (sweep, version) -> its stored market
+_MARKETS: dict[tuple[int, str], SimMarket | StoreMarket] = {}  # per process: (sweep, version) -> market
 _PACKED = b"SWEEPMK2"  # the stored market's format: this, then frames (see ``_pack``)
 _FRAME = struct.Struct("<Q")
 
@@ -160,61 +161,102 @@ class MarketChanged(RuntimeError):
     """A store sweep's combination read other sessions than the sweep's data version."""
 
 
+def _nothing_to_check() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Reading:
-    """One reading of a sweep's market: its sessions, one at a time, and the IV history."""
+    """One reading of a sweep's market: its sessions, one at a time, the IV history, and ``verify``:
+    called once the run has read them all, it raises ``MarketChanged`` if they were not the sweep's."""
 
     days: Iterator[DayBars]
     iv_history: Any
+    verify: Callable[[], None] = _nothing_to_check
+
+
+@dataclass
+class _Proven:
+    """The store's files (``session_prep.identity`` of each session) that a combination of this
+    process read and found to be the sweep's data version."""
+
+    identities: list[Identity] | None = None
 
 
 @dataclass(frozen=True)
 class StoreMarket:
     """A store sweep's market: the store's sessions ``start``..``end`` of ``index``, read again by each
-    combination one session at a time (memory-mapped once decoded: flat memory, shared pages) and
-    hashed on the way; ``version`` is the sweep's data version, which the reading must give."""
+    combination one session at a time (memory-mapped once decoded: flat memory, shared pages).
+    ``version`` is the sweep's data version: the first combination of a process hashes what it reads
+    and must find it; the next ones, which are not hashed, must read the very files it read (each
+    session's partitions by inode, size and modification time, as the decoded sessions' cache trusts
+    them), else ``MarketChanged``. ``features``: the sessions' feature rows, computed by this
+    process's first combination and reused by the next (``session_prep.FeatureMemo``)."""
 
     index: str
     start: date
     end: date
     version: str
+    features: FeatureMemo = field(default_factory=FeatureMemo, compare=False, repr=False)
+    proven: _Proven = field(default_factory=_Proven, compare=False, repr=False)
 
-    def reading(self) -> backtests.MarketStream:
-        return backtests.market_stream(
-            data_source=DataSource.STORE, index=self.index, seed=0, start=self.start, end=self.end
+    def reading(self) -> Reading:
+        known = self.proven.identities
+        stream = backtests.market_stream(
+            data_source=DataSource.STORE,
+            index=self.index,
+            seed=0,
+            start=self.start,
+            end=self.end,
+            apart=known is not None,  # not hashed: its files are compared instead
         )
+        read: list[Identity] = []
 
-    def verify(self, reading: backtests.MarketStream) -> None:
-        """``MarketChanged`` unless ``reading``, read to its end, is the sweep's data version."""
-        if reading.version() != self.version:
-            raise MarketChanged(
-                f"the store's sessions {self.start}..{self.end} changed since the sweep began "
-                f"(data version {self.version[:12]}, now {reading.version()[:12]}): start the sweep again"
-            )
+        def days() -> Iterator[DayBars]:
+            for day in stream.days:
+                read.append(identity(day))
+                yield day
+
+        def verify() -> None:
+            if known is None:
+                found = stream.version()
+                if found != self.version:
+                    raise MarketChanged(
+                        f"the store's sessions {self.start}..{self.end} changed since the sweep began "
+                        f"(data version {self.version[:12]}, now {found[:12]}): start the sweep again"
+                    )
+                self.proven.identities = read
+            elif read != known:
+                raise self.changed()
+
+        return Reading(days=days(), iv_history=stream.iv_history, verify=verify)
+
+    def changed(self) -> MarketChanged:
+        return MarketChanged(
+            f"the store's files of the sessions {self.start}..{self.end} changed during the sweep: "
+            "start the sweep again"
+        )
 
 
 @dataclass(frozen=True)
-class PackedMarket:
-    """A simulated sweep's market as stored on the sweep (``_pack``): each combination unpacks it a
-    session at a time, so no process holds the whole market."""
+class SimMarket:
+    """A simulated sweep's market, unpacked from the sweep once per process (``_unpack``; the
+    embedded pool's workers share the parent's by fork) and read from memory by each combination.
+    ``features``: the sessions' feature rows, computed by this process's first combination and
+    reused by the next ones (the features do not depend on the parameters swept;
+    ``session_prep.FeatureMemo``)."""
 
-    blob: bytes
+    history: backtests.MarketHistory
+    features: FeatureMemo = field(default_factory=FeatureMemo, compare=False, repr=False)
 
     def reading(self) -> Reading:
-        if not self.blob.startswith(_PACKED):  # a sweep stored before the frames: one pickle of it all
-            days, iv_history = _unframe(memoryview(self.blob))
-            return Reading(days=iter(days), iv_history=iv_history)
-        frames = _frames(self.blob)
-        iv_history = _unframe(next(frames))
-        return Reading(days=(_unframe(frame) for frame in frames), iv_history=iv_history)
-
-    def verify(self, reading: Reading) -> None:
-        return None  # the sweep's own bytes
+        return Reading(days=iter(self.history.days), iv_history=self.history.iv_history)
 
 
 def _pack(stream: backtests.MarketStream) -> tuple[bytes, str]:
-    """A simulated market packed as it is simulated, a session at a time, and its data version:
-    ``_PACKED``, then frames (8-byte length, zlib of a pickle) - the IV history, then each session."""
+    """A simulated market packed as it is simulated, a session at a time (the whole market is never
+    in memory with its pickle: the command's or web request's peak), and its data version: ``_PACKED``,
+    then frames (8-byte length, zlib of a pickle) - the IV history, then each session."""
     parts = [_PACKED]
 
     def frame(value: Any) -> None:
@@ -237,32 +279,47 @@ def _frames(blob: bytes) -> Iterator[memoryview]:
         at += size
 
 
-def _unframe(frame: memoryview) -> Any:
+def _unpack(blob: bytes) -> backtests.MarketHistory:
+    """The market ``_pack`` stored (or, for a sweep stored before the frames, one pickle of it all)."""
     # Our own bytes, written by sweep_create into our own database.
-    return pickle.loads(zlib.decompress(frame))  # noqa: S301
+    if not blob.startswith(_PACKED):
+        days, iv_history = pickle.loads(zlib.decompress(blob))  # noqa: S301
+        return backtests.MarketHistory(days=days, iv_history=iv_history)
+    frames = _frames(blob)
+    iv_history = pickle.loads(zlib.decompress(next(frames)))  # noqa: S301
+    return backtests.MarketHistory(
+        days=[pickle.loads(zlib.decompress(frame)) for frame in frames],  # noqa: S301
+        iv_history=iv_history,
+    )
 
 
 def _store_version(request: SweepRequest) -> str:
     """The data version of a store sweep's market: its sessions read once (one at a time) and hashed."""
-    stream = StoreMarket(request.index, request.start, request.end, "").reading()
+    stream = backtests.market_stream(
+        data_source=DataSource.STORE, index=request.index, seed=0, start=request.start, end=request.end
+    )
     for _ in stream.days:
         pass
     return stream.version()
 
 
-def sweep_market(sweep: Sweep) -> PackedMarket | StoreMarket:
-    """The sweep's market: a simulated one read from the database once per process and kept (packed);
-    the store's, read by each combination (``StoreMarket``)."""
-    if sweep.data_source == DataSource.STORE:
-        return StoreMarket(sweep.index, sweep.start, sweep.end, sweep.data_version)
+def sweep_market(sweep: Sweep) -> SimMarket | StoreMarket:
+    """The sweep's market, kept by this process with its feature memo: a simulated one read from the
+    database once (``SimMarket``); the store's, read by each combination (``StoreMarket``)."""
     key = (sweep.pk, sweep.data_version)
     market = _MARKETS.get(key)
     if market is None:
-        blob = Sweep.objects.filter(pk=sweep.pk).values_list("market_data", flat=True).get()
-        market = PackedMarket(bytes(blob))
+        market = _market_of(sweep)
         _MARKETS.clear()  # one sweep at a time per process
         _MARKETS[key] = market
     return market
+
+
+def _market_of(sweep: Sweep) -> SimMarket | StoreMarket:
+    if sweep.data_source == DataSource.STORE:
+        return StoreMarket(sweep.index, sweep.start, sweep.end, sweep.data_version)
+    blob = Sweep.objects.filter(pk=sweep.pk).values_list("market_data", flat=True).get()
+    return SimMarket(_unpack(bytes(blob)))
 
 
 # --- One combination --------------------------------------------------------------------------------------
@@ -282,22 +339,29 @@ class CombinationJob:
     risk_free: float = 0.0  # yearly, a fraction (ANALYTICS_RISK_FREE_RATE, as the analytics pages)
 
 
-def combination_figures(market: PackedMarket | StoreMarket, job: CombinationJob) -> dict[str, Any]:
+def combination_figures(market: SimMarket | StoreMarket, job: CombinationJob) -> dict[str, Any]:
     """Backtest one point and return its figures: trades, net (rupees), Sharpe (annualised, on the
     daily net over ``capital``, every session of the sweep counted, in excess of ``risk_free``), profit factor, max drawdown
     (rupees, >= 0, on the trade-by-trade equity as ``BacktestResult.summary``), win rate (%) and
     the equity curve [[exit time ISO, cumulative net], ...]. The market is read here, a session at a
     time (``MarketChanged`` when the store's reading is not the sweep's data version)."""
     reading = market.reading()
-    result = run_backtest(
-        reading.days,
-        strategies={job.strategy: job.slot},
-        broker=backtest_broker(),
-        config=job.config,
-        params={job.strategy: job.params},
-        iv_history=reading.iv_history,
-    )
-    market.verify(reading)
+    try:
+        result = run_backtest(
+            reading.days,
+            strategies={job.strategy: job.slot},
+            broker=backtest_broker(),
+            config=job.config,
+            params={job.strategy: job.params},
+            iv_history=reading.iv_history,
+            features=market.features,
+        )
+    except MemoMismatch:  # other sessions than the ones this process's first combination read
+        if isinstance(market, StoreMarket):
+            raise market.changed() from None
+        raise
+    reading.verify()
+    market.features.seal()  # the rows of the sweep's very market: the next combinations reuse them
     summary = result.summary()
     nets = np.array([float(t.net_pnl) for t in result.trades], dtype=float)
     by_day = [(t.exit_time.astimezone(IST).date(), t.net_pnl) for t in result.trades]
@@ -403,17 +467,13 @@ def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
     they share the simulated market read once; each reads the store's itself); the results are stored
     by this process."""
     global _POOL_MARKET
-    sweep = Sweep.objects.get(pk=sweep_id)
+    sweep = Sweep.objects.defer("market_data").get(pk=sweep_id)
     pending = list(sweep.combinations.filter(status__in=(RunStatus.PENDING, RunStatus.RUNNING)))
     if not pending:
         return sweep
     Sweep.objects.filter(pk=sweep.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
     jobs = [_job(sweep, c) for c in pending]
-    _POOL_MARKET = (
-        sweep_market(sweep)
-        if sweep.data_source == DataSource.STORE
-        else PackedMarket(bytes(sweep.market_data))
-    )
+    _POOL_MARKET = _market_of(sweep)  # not kept once the pool is done (this may be the web process)
     workers = max(1, workers or settings.SWEEP_EMBEDDED_WORKERS)
     try:
         if workers == 1:

@@ -145,3 +145,26 @@ def test_the_command_sweeps_the_store_and_names_its_option_on_a_range_it_lacks(s
             "--axis", "gap_em=0.02,0.06", stdout=StringIO(),
         )  # fmt: skip
     assert Sweep.objects.count() == 1
+
+
+def test_a_store_changed_during_the_sweep_fails_the_combinations_read_after(stored, tmp_path, monkeypatch):
+    """The first combination of a process hashes the store and finds the sweep's version; the next ones
+    compare the files they read with its files instead: a session imported meanwhile is caught."""
+    real = sweeps._store
+    stored_count = []
+
+    def then_import(combination_id, sweep_id, figures, error=""):
+        real(combination_id, sweep_id, figures, error)
+        stored_count.append(combination_id)
+        if len(stored_count) == 2:
+            _import(stored, tmp_path, date(2025, 1, 7), seed=8)
+
+    monkeypatch.setattr(sweeps, "_store", then_import)
+    sweep = sweeps.sweep_execute(_request(), embedded=True, workers=1)
+    assert (sweep.status, sweep.done, sweep.failed) == (RunStatus.DONE, 2, 4)
+    failed = sweep.combinations.filter(status=RunStatus.FAILED)
+    assert {c.number for c in failed} == {3, 4, 5, 6}
+    assert {c.error for c in failed} == {
+        "MarketChanged: the store's files of the sessions 2025-01-06..2025-01-08 changed during the sweep: "
+        "start the sweep again"
+    }
