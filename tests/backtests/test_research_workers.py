@@ -2,7 +2,8 @@
 
 * a sweep's combinations wait on the ``research`` queue while a trading worker (the Procfile's
   ``worker``) runs - it never takes them - and two research workers then give exactly the results of
-  the embedded pool, with the same data version (the research workers boot beside the trading one on
+  the embedded pool, with the same data version - on the simulated market and on the market-data
+  store (which the workers read themselves) (the research workers boot beside the trading one on
   a queue of their own and are told to take ``research`` once the check is done: one boot, not two);
 * a backtest run on the research workers moves its progress bar and ends DONE; a run whose workers
   are killed outright stays RUNNING only until the reaper marks it FAILED.
@@ -26,8 +27,10 @@ from django.conf import settings
 from tests.backtests.conftest import END, SEED, START, STRATEGY
 from tests.backtests.workers import log_text, procfile_command, start_worker, stop, wait_for
 from tests.helpers import user_with_role
+from tests.marketdata.store.conftest import import_simulated
 from trading.execution import backtests, sweeps
 from trading.execution.models import BacktestRun, RunStatus, Sweep
+from trading.marketdata.store.store import MarketDataStore
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -58,11 +61,19 @@ def _figures(sweep: Sweep) -> list[tuple]:
 
 
 def test_research_workers_take_what_trading_workers_never_do_and_a_killed_ones_run_is_failed(
-    tmp_path, broker
+    tmp_path, broker, settings
 ):
+    store = MarketDataStore(tmp_path / "store")
+    for session in (date(2025, 1, 6), date(2025, 1, 8)):
+        import_simulated(store, tmp_path, session)
+    settings.MARKETDATA_DIR = store.root
     request = sweeps.sweep_request(
         strategy=STRATEGY, start=START, end=END, seed=SEED, axes={"gap_em": "0.02,0.06", "memory": "30,60"}
     )
+    store_request = sweeps.sweep_request(
+        strategy=STRATEGY, start=date(2025, 1, 6), end=date(2025, 1, 8), data_source="STORE",
+        axes={"gap_em": "0.02,0.06", "memory": "30,60"},
+    )  # fmt: skip
     trader = user_with_role("trader", "t")
     # Started together (one boot): the trading worker as the Procfile starts it, and two research
     # workers that listen to a queue of their own until the check below is done, then take "research".
@@ -71,7 +82,10 @@ def test_research_workers_take_what_trading_workers_never_do_and_a_killed_ones_r
         w if w != "research" else hold for w in procfile_command("research", RESEARCH_CONCURRENCY="1")
     ]
     trading = start_worker(procfile_command("worker", CELERY_CONCURRENCY="1"), tmp_path, "trading")
-    research = [start_worker(research_command, tmp_path, name) for name in ("research-1", "research-2")]
+    research = [
+        start_worker(research_command, tmp_path, name, MARKETDATA_DIR=str(store.root))
+        for name in ("research-1", "research-2")
+    ]
     try:
         # Up and consuming: the trading worker has run its start-up reconcile, the others are ready.
         wait_for(lambda: "trading.tasks.reconcile" in log_text(tmp_path, "trading") and "succeeded" in
@@ -102,6 +116,16 @@ def test_research_workers_take_what_trading_workers_never_do_and_a_killed_ones_r
         served = {n for n in ("research-1", "research-2") if "sweep_combination[" in log_text(tmp_path, n)}
         assert served, "no research worker ran a combination"
         assert "sweep_combination[" not in log_text(tmp_path, "trading")  # never received, though running
+
+        # 2b. A sweep of the store: the workers read the store themselves (nothing of it is stored).
+        on_store = sweeps.sweep_execute(store_request, embedded=False)
+        assert bytes(Sweep.objects.get(pk=on_store.pk).market_data) == b""
+        store_done = wait_for(
+            lambda: Sweep.objects.filter(pk=on_store.pk, status=RunStatus.DONE).defer("market_data").first(),
+            120,
+            "the store sweep on the research workers",
+        )
+        assert (store_done.done, store_done.failed) == (4, 0)
 
         # 3. A run: queued after its commit, run by a research worker, DONE with its trades.
         short = backtests.backtest_start(
@@ -141,3 +165,7 @@ def test_research_workers_take_what_trading_workers_never_do_and_a_killed_ones_r
     assert embedded.data_version == done.data_version
     assert _figures(embedded) == _figures(done)
     assert sum(c.trade_count for c in done.combinations.all()) > 0
+    embedded = sweeps.sweep_execute(store_request, embedded=True, workers=1)
+    assert embedded.data_version == store_done.data_version
+    assert _figures(embedded) == _figures(store_done)
+    assert sum(c.trade_count for c in store_done.combinations.all()) > 0

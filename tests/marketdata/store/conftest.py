@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from trading.core.simulator import MarketSimulator
+from trading.marketdata.replay import day_to_rows, format_rows
+from trading.marketdata.store.importer import import_file
 from trading.marketdata.store.store import MarketDataStore
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -20,6 +24,14 @@ REPLAY_FILE = DATA / "replay_sample.csv"
 @pytest.fixture
 def store(tmp_path) -> MarketDataStore:
     return MarketDataStore(tmp_path / "store")
+
+
+def import_simulated(store: MarketDataStore, folder: Path, session: date, seed: int = 7) -> None:
+    """The simulated ``session`` (seed ``seed``) imported into ``store`` as a minute file would be."""
+    day = MarketSimulator(seed=seed, start=date(2025, 1, 1)).day(session)
+    path = folder / f"NIFTY_{session}_{seed}.csv"
+    path.write_text(format_rows(day_to_rows(day)))
+    assert import_file(store, "minute", path).ok
 
 
 def snapshot_files(store: MarketDataStore) -> dict[str, tuple[int, int]]:

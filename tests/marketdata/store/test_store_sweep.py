@@ -14,16 +14,14 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from tests.backtests.conftest import STRATEGY, reference_figures
+from tests.marketdata.store.conftest import import_simulated
 from trading.core.backtest import run_backtest
-from trading.core.simulator import MarketSimulator
 from trading.core.state import StrategySlot
 from trading.execution import sweeps
 from trading.execution.backtest_market import market_history
 from trading.execution.config import engine_config
 from trading.execution.live import paper_broker
 from trading.execution.models import RunStatus, Sweep
-from trading.marketdata.replay import day_to_rows, format_rows
-from trading.marketdata.store.importer import import_file
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -38,10 +36,7 @@ def _embedded(settings):
 
 
 def _import(store, tmp_path, session: date, seed: int = 7) -> None:
-    day = MarketSimulator(seed=seed, start=date(2025, 1, 1)).day(session)
-    path = tmp_path / f"NIFTY_{session}.csv"
-    path.write_text(format_rows(day_to_rows(day)))
-    assert import_file(store, "minute", path).ok
+    import_simulated(store, tmp_path, session, seed)
 
 
 @pytest.fixture
