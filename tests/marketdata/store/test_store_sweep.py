@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from tests.backtests.conftest import STRATEGY, reference_figures
+from tests.helpers import user_with_role
 from tests.marketdata.store.conftest import import_simulated
 from trading.core.backtest import run_backtest
 from trading.core.state import StrategySlot
@@ -163,3 +164,22 @@ def test_a_store_changed_during_the_sweep_fails_the_combinations_read_after(stor
         "MarketChanged: the store's files of the sessions 2025-01-06..2025-01-08 changed during the sweep: "
         "start the sweep again"
     }
+
+
+def test_the_page_sweeps_the_store_over_more_than_sixty_sessions_and_refuses_a_range_it_lacks(stored, client):
+    client.force_login(user_with_role("trader", "t"))
+    form = {
+        "strategy": STRATEGY, "start": "2025-01-06", "end": "2025-04-30", "data_source": "STORE",
+        "index": "NIFTY", "seed": 7, "sample": "GRID", "space": "gap_em=0.02,0.06", "objective": "net_pnl",
+    }  # fmt: skip
+    response = client.post("/backtests/sweeps/start/", form)
+    sweep = Sweep.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/backtests/sweeps/{sweep.pk}/"
+    assert (sweep.status, sweep.done, sweep.data_source) == (RunStatus.DONE, 2, "STORE")
+    page = client.get(response["Location"]).content.decode()
+    assert sweep.data_version in page and page.count("Promote to a run") == 2
+    bad = client.post("/backtests/sweeps/start/", {**form, "start": "2025-02-03", "end": "2025-02-07"})
+    assert bad.status_code == 400 and "holds no NIFTY minute bars between 2025-02-03 and 2025-02-07" in (
+        bad.content.decode()
+    )
+    assert Sweep.objects.count() == 1
