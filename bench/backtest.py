@@ -14,7 +14,8 @@ Prints, in one run (median of 3 each):
    or the bench fails); then bars/s of each and the ratio (goal: at least 50x). The numpy path too.
 2. **A year of all 14 strategies** through ``run_backtest``: the simulated sessions stream in, and
    the CPU time spent simulating is measured apart - the engine on pre-built bars (goal < 0.5 s) and
-   the whole including the simulation.
+   the whole including the simulation; then the year pre-built in memory on two cores (the features
+   and signals in a forked process, ``days_again``), in wall clock.
 3. **``manage.py backtest --data store`` over a year** of store data (the simulated year written
    into a store once, in ``--work``, not counted): wall clock of the child process, Django start-up
    and journaling included (goal < 4 s) - three warm runs, after a cold first run timed apart (it
@@ -56,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from trading.brokers.paper import PaperBroker  # noqa: E402
 from trading.core import calendar as market_calendar  # noqa: E402
+from trading.core.apart import can_fork  # noqa: E402
 from trading.core.backtest import run_backtest  # noqa: E402
 from trading.core.research import long_flat_trips, research_signals, run_research  # noqa: E402
 from trading.core.simulator import MarketSimulator  # noqa: E402
@@ -211,7 +213,35 @@ def engine_year(days: int, start: date) -> float:
         f"run_cycle, {s['trades']} trades, {s['signals']} signals"
     )
     print(f"   with the simulation:      {t:.2f} s CPU, {_median(total_wall):.2f} s wall (simulated year)")
+    if can_fork():
+        _engine_two_cores(sessions, slots, config, start, s)
     return e
+
+
+def _engine_two_cores(
+    sessions: list[date], slots: dict, config: EngineConfig, start: date, summary: dict
+) -> None:
+    """The same year on two cores: the sessions pre-built in memory, their features and signals
+    computed in a forked process while this one trades (``run_backtest(days_again=...)``, as
+    ``manage.py backtest --data store`` does); the trades must be the same."""
+    sim = MarketSimulator(seed=0, start=start)
+    built = [sim.day(d) for d in sessions]
+    iv_history = sim.warmup_history()
+    walls, cpus = [], []
+    for _ in range(3):
+        w, c = time.perf_counter(), time.thread_time()
+        result = run_backtest(
+            built, strategies=slots, broker=_broker(), config=config, iv_history=iv_history,
+            keep_signals=False, days_again=lambda: built,
+        )  # fmt: skip
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.thread_time() - c)
+        if result.summary() != summary:
+            raise SystemExit("the year on two cores made other trades than on one")
+    print(
+        f"   on two cores:             {_median(walls):.2f} s wall, this thread {_median(cpus):.2f} s CPU "
+        "(pre-built sessions in memory; features and signals in a forked process)"
+    )
 
 
 # --- 3. manage.py backtest --data store ----------------------------------------------------------------
