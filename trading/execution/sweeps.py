@@ -355,6 +355,7 @@ def combination_figures(market: SimMarket | StoreMarket, job: CombinationJob) ->
             params={job.strategy: job.params},
             iv_history=reading.iv_history,
             features=market.features,
+            keep_signals=False,  # only the trades make the figures
         )
     except MemoMismatch:  # other sessions than the ones this process's first combination read
         if isinstance(market, StoreMarket):
