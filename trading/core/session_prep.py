@@ -60,11 +60,11 @@ class FeatureMemo:
     the strategies or their parameters - about 70% of a one-strategy run).
 
     A run given the memo (``run_backtest(features=...)``) before it is sealed computes the rows and
-    keeps them (read-only arrays of their own, ~140 kB a session); ``seal()`` - once the caller knows the run read
-    the market it meant to (a sweep checks the data version first) - makes them the memo's. A run
-    given a sealed memo takes each session's rows from it, in order (warm-up sessions first): a
-    session that is not the one kept at its place raises ``MemoMismatch``. Unsealed, a run starts the
-    memo afresh: it is used whole or not at all."""
+    keeps them (read-only arrays of their own, ~140 kB a session); ``seal()`` - once the caller knows
+    the run read the market it meant to (a sweep checks the data version first) - makes them the
+    memo's. A run given a sealed memo takes each session's rows from it, in order (warm-up sessions
+    first): a session that is not the one kept at its place raises ``MemoMismatch``. Unsealed, a run
+    starts the memo afresh: it is used whole or not at all."""
 
     def __init__(self) -> None:
         self.kept: list[tuple[date, Cols | None]] = []

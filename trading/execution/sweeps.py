@@ -3,13 +3,15 @@ the bounds its ``Params`` declare.
 
 * ``sweep_request`` checks the request (a ValidationError names the field); ``sweep_start`` reads the
   market ONCE for its SHA-256 (the data version) and stores one ``SweepCombination`` per point, then
-  dispatches: one ``trading.tasks.sweep_combination``
-  per point on the ``research`` queue (any number of workers on any hosts; the trading workers never
-  consume it), or - without a broker, or when asked - a local process pool (``sweep_run_embedded``).
-* The market: a simulated one (``SIM``, at most ``MAX_SESSIONS``) is built once and stored on the
-  sweep (``backtests.market_history``); the market-data store's (``STORE``, a year like a run) is not
-  copied: each combination reads the store again, a session at a time (memory-mapped, flat memory,
-  ``StoreMarket``), and is FAILED if what it read is not the sweep's data version (the store changed).
+  dispatches: one ``trading.tasks.sweep_combination`` per point on the ``research`` queue (any number
+  of workers on any hosts; the trading workers never consume it), or - without a broker, or when
+  asked - a local process pool (``sweep_run_embedded``).
+* The market: a simulated one (``SIM``, at most ``MAX_SESSIONS``) is simulated once and stored on the
+  sweep a session at a time (``_pack``), each process unpacking it once (``SimMarket``); the
+  market-data store's (``STORE``, a year like a run) is not copied: each combination reads the store
+  again, a session at a time (memory-mapped, flat memory, ``StoreMarket``), and is FAILED if what it
+  read is not the sweep's data version (the store changed). Each process computes the sessions'
+  feature rows once, for all its combinations (``session_prep.FeatureMemo``).
 * A combination (``combination_figures``, the same function in both modes) runs
   ``core.backtest.run_backtest`` on the sweep's market and keeps only its summary figures and equity
   curve; no trade reaches the journal. ``sweep_promote`` makes a combination a backtest run, which
@@ -69,9 +71,8 @@ from trading.execution.sweep_space import parse_axes, sweep_space
 log = logging.getLogger(__name__)
 
 COMBINATION_TASK = "trading.tasks.sweep_combination"
-MAX_SESSIONS = (
-    60  # a simulated sweep's market is stored with it, ~1.4 MB a session (the store's: a run's limit)
-)
+# A simulated sweep's market is stored with it, ~1.4 MB a session (a store sweep: a run's limit).
+MAX_SESSIONS = 60
 # Objective -> (field, best first is the largest)
 OBJECTIVES: dict[str, tuple[str, bool]] = {
     SweepObjective.NET: ("net_pnl", True),
@@ -128,11 +129,10 @@ def sweep_request(
     )
     stored = checked.data_source == DataSource.STORE  # read from the store: a run's limit, checked above
     if not stored and len(market_calendar.trading_days(checked.start, checked.end)) > MAX_SESSIONS:
-        raise ValidationError(
-            {
-                "end": f"a sweep of the simulated market covers at most {MAX_SESSIONS} sessions (the store: a year)"
-            }
+        too_long = (
+            f"a sweep of the simulated market covers at most {MAX_SESSIONS} sessions (the store: a year)"
         )
+        raise ValidationError({"end": too_long})
     parsed = dict(axes) if isinstance(axes, Mapping) else parse_axes(axes)
     return SweepRequest(
         strategy=strategy,
