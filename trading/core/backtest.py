@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from trading.core import calendar as market_calendar
-from trading.core import engine, risk
+from trading.core import engine, jit, risk
 from trading.core.bars import DayBars
 from trading.core.features import COLUMNS
 from trading.core.live import closing_spot
@@ -283,8 +283,111 @@ def hold_quietly(
     stop = start + int(np.searchsorted(times_ns[start:stop] + _MINUTE_NS, limit, side="left"))
     if stop == start:
         return start
+    stretch: dict[str, np.ndarray] = {}
+    if jit.compiled(stop - start):
+        end = stop
+        for position in state.positions.values():
+            quiet, stretch[position.position_id] = _scan_compiled(day, position, start, stop)
+            end = min(end, start + quiet)
+    else:
+        end = _scan_numpy(day, start, stop, state, marks, stretch)
+    if end == start:
+        return start
+    for position in state.positions.values():
+        _mark_stretch(position, stretch[position.position_id][: end - start])
+    state.last_bar_time = datetime.fromtimestamp(int(times_ns[end - 1]) / 1e9, tz=UTC)  # day.bar_time
+    return end
+
+
+def _levels(position: OpenPosition) -> tuple:
+    """A position's thresholds as ``_quiet_scan`` takes them (NaN where there is none)."""
+    nan = math.nan
+    return (
+        nan if position.stop is None else float(position.stop) + _TICK + _EPS,
+        nan if position.target is None else float(position.target) - _TICK - _EPS,
+        nan if position.high_water is None else float(position.high_water),
+        1 - position.trail_fraction,
+        nan if position.trail is None else float(position.trail),
+        nan if position.trail_activation is None else float(position.trail_activation) - _TICK,
+    )
+
+
+def _scan_compiled(day: DayBars, position: OpenPosition, start: int, stop: int) -> tuple[int, np.ndarray]:
+    """``_quiet_scan`` of one position over bars ``start..stop-1``: how many bars are quiet for it,
+    and its float marks from ``start`` (written up to the first bar that is not)."""
+    out = np.empty(stop - start)
+    try:
+        e = day.expiries.index(position.expiry)
+    except ValueError:  # not listed in this session: no mark, nothing near (as _position_marks)
+        out.fill(np.nan)
+        return stop - start, out
+    side = "call" if position.option_type in ("CE", "CALL") else "put"
+    global _quiet_scan_compiled
+    if _quiet_scan_compiled is None:
+        _quiet_scan_compiled = jit.njit(_quiet_scan)
+    quiet = _quiet_scan_compiled(
+        day.strikes[:, e, :],
+        getattr(day, f"{side}_ltp")[:, e, :],
+        getattr(day, f"{side}_bid")[:, e, :],
+        getattr(day, f"{side}_ask")[:, e, :],
+        float(position.strike),
+        start,
+        stop,
+        *_levels(position),
+        out,
+    )
+    return int(quiet), out
+
+
+_quiet_scan_compiled = None  # _quiet_scan compiled by numba, on first use
+
+
+def _quiet_scan(strikes, ltp, bid, ask, strike, start, stop, stop_at, target_at, high_water, keep, trail,
+                activation_at, out):  # type: ignore[no-untyped-def]  # fmt: skip
+    """The numpy scan of ``_scan_numpy`` for one position, bar by bar, compiled (``core.jit``): the
+    same operations on the same doubles in the same order, so the same answer; it stops at the first
+    bar near a level. Each bar's mark is ``_position_marks``'s (the LTP when positive, else the mid of
+    a two-sided quote, else NaN), written to ``out``. Returns the quiet bars before the first near one
+    (``stop - start`` when none is). The levels are ``_levels``'s."""
+    run = math.nan  # the highest mark so far (np.fmax.accumulate: NaN until the first known one)
+    for i in range(start, stop):
+        mark = math.nan
+        for k in range(strikes.shape[1]):
+            if strikes[i, k] == strike:
+                last = ltp[i, k]
+                if math.isfinite(last) and last > 0:
+                    mark = last
+                else:
+                    b, a = bid[i, k], ask[i, k]
+                    if math.isfinite(b) and math.isfinite(a) and b > 0 and a > 0:
+                        mark = (b + a) / 2
+                break
+        out[i - start] = mark
+        if math.isnan(mark):
+            continue  # every comparison with NaN is False: not near
+        if math.isnan(run) or mark > run:
+            run = mark
+        if mark <= stop_at or mark >= target_at:
+            return i - start
+        high = run + _TICK
+        if not math.isnan(high_water) and high_water > high:
+            high = high_water
+        cap = high * keep
+        if not math.isnan(trail):
+            if trail > cap:
+                cap = trail
+        elif not math.isnan(activation_at) and not high >= activation_at:
+            cap = -math.inf
+        if mark <= cap + _TICK + _EPS:
+            return i - start
+    return stop - start
+
+
+def _scan_numpy(day, start, stop, state, marks, stretch) -> int:  # type: ignore[no-untyped-def]
+    """The first bar of ``start..stop-1`` near a level of some position (``stop`` when none is), in
+    numpy over each position's marks (worked out once a session, kept in ``marks``); each position's
+    marks from ``start`` go to ``stretch``."""
     busy = np.zeros(stop - start, dtype=bool)
-    stretch = {}
     for position in state.positions.values():
         first, rest = marks.get(position.position_id, (0, None)) if marks is not None else (0, None)
         if rest is None:
@@ -309,13 +412,7 @@ def hold_quietly(
             near |= v <= trail_cap + _TICK + _EPS
         busy |= near
     hit = np.flatnonzero(busy)
-    end = start + (int(hit[0]) if hit.size else stop - start)
-    if end == start:
-        return start
-    for position in state.positions.values():
-        _mark_stretch(position, stretch[position.position_id][: end - start])
-    state.last_bar_time = datetime.fromtimestamp(int(times_ns[end - 1]) / 1e9, tz=UTC)  # day.bar_time
-    return end
+    return start + (int(hit[0]) if hit.size else stop - start)
 
 
 def _mark_stretch(position: OpenPosition, v: np.ndarray) -> None:
