@@ -262,8 +262,10 @@ def hold_quietly(
     effects are applied in one step: the last mark, the high and low water, and the trailing stop of
     the new high water (the trail only ratchets up with the high water, so that is where the bar-by-
     bar updates end). Only the extremes and the last mark are rounded to the tick (``_mark_stretch``).
-    ``marks`` (position id -> the first bar and its float marks from there to the session's end) keeps
-    them between the calls of one session: a position's marks are worked out once, then sliced.
+    Where numba runs (``core.jit``), each position's bars are scanned compiled and the scan stops at
+    the first bar near a level (``_quiet_scan``); else in numpy (``_scan_numpy``), where ``marks``
+    (position id -> the first bar and its float marks from there to the session's end) keeps them
+    between the calls of one session: a position's marks are worked out once, then sliced.
     """
     if start >= stop:
         return start
@@ -286,8 +288,8 @@ def hold_quietly(
     stretch: dict[str, np.ndarray] = {}
     if jit.compiled(stop - start):
         end = stop
-        for position in state.positions.values():
-            quiet, stretch[position.position_id] = _scan_compiled(day, position, start, stop)
+        for position in state.positions.values():  # each scanned up to the first busy bar so far
+            quiet, stretch[position.position_id] = _scan_compiled(day, position, start, end)
             end = min(end, start + quiet)
     else:
         end = _scan_numpy(day, start, stop, state, marks, stretch)
