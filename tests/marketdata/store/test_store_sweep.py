@@ -1,7 +1,8 @@
 """Sweeps on the market-data store: the store is not copied into the sweep (a simulated sweep's market
 is); each combination reads the store again and its figures equal the engine run directly on the
-store's sessions, in one process and two; a store sweep may cover a year like a run; a store that
-changed since the sweep began fails its combinations by name instead of mixing two markets."""
+store's sessions, in one process and two and in the research workers' task; a store sweep may cover
+a year like a run, from the command and the page, which refuse a range the store lacks; a store that
+changed before or during the sweep fails its combinations by name instead of mixing two markets."""
 
 from __future__ import annotations
 
@@ -36,15 +37,11 @@ def _embedded(settings):
     settings.TRADING_CAPITAL = 1_000_000.0
 
 
-def _import(store, tmp_path, session: date, seed: int = 7) -> None:
-    import_simulated(store, tmp_path, session, seed)
-
-
 @pytest.fixture
 def stored(store, tmp_path, settings):
     """The store holding 2025-01-06 and 2025-01-08 (01-07 missing: a gap the sweep reads around)."""
     for session in (date(2025, 1, 6), date(2025, 1, 8)):
-        _import(store, tmp_path, session)
+        import_simulated(store, tmp_path, session)
     settings.MARKETDATA_DIR = store.root
     return store
 
@@ -102,7 +99,7 @@ def test_a_store_sweep_may_cover_a_year_a_simulated_one_sixty_sessions(stored):
 
 def test_a_store_changed_since_the_sweep_began_fails_its_combinations_by_name(stored, tmp_path):
     sweep = sweeps.sweep_create(_request(), embedded=True)
-    _import(stored, tmp_path, date(2025, 1, 7), seed=8)  # the missing session arrives meanwhile
+    import_simulated(stored, tmp_path, date(2025, 1, 7), seed=8)  # the missing session arrives meanwhile
     sweep = sweeps.sweep_run_embedded(sweep.pk, workers=1)
     assert (sweep.status, sweep.done, sweep.failed) == (RunStatus.DONE, 0, 6)
     errors = set(sweep.combinations.values_list("error", flat=True))
@@ -153,7 +150,7 @@ def test_a_store_changed_during_the_sweep_fails_the_combinations_read_after(stor
         real(combination_id, sweep_id, figures, error)
         stored_count.append(combination_id)
         if len(stored_count) == 2:
-            _import(stored, tmp_path, date(2025, 1, 7), seed=8)
+            import_simulated(stored, tmp_path, date(2025, 1, 7), seed=8)
 
     monkeypatch.setattr(sweeps, "_store", then_import)
     sweep = sweeps.sweep_execute(_request(), embedded=True, workers=1)
