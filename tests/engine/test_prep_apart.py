@@ -255,3 +255,11 @@ def test_a_feature_memo_gives_each_run_the_trades_it_would_compute_and_serves_on
     cols = memo.kept[0][1]
     with pytest.raises(ValueError, match="read-only"):
         cols["close"][0] = 0.0
+
+    unsealed = FeatureMemo()  # a run that is not sealed (its market not proved) leaves nothing kept
+    slots = {"PCRStrategy": StrategySlot(name="PCRStrategy")}
+    run_backtest(days[:2], strategies=slots, broker=PaperBroker(), config=config, features=unsealed)
+    assert not unsealed.sealed and unsealed.kept == []
+    run_backtest(days, strategies=slots, broker=PaperBroker(), config=config, features=unsealed)
+    unsealed.seal()  # the next run's rows, afresh: all of its sessions
+    assert [s for s, _ in unsealed.kept] == [d.session for d in days]
