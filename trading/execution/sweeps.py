@@ -200,16 +200,26 @@ class StoreMarket:
     features: FeatureMemo = field(default_factory=FeatureMemo, compare=False, repr=False)
     proven: _Proven = field(default_factory=_Proven, compare=False, repr=False)
 
-    def reading(self) -> Reading:
-        known = self.proven.identities
-        stream = backtests.market_stream(
+    def _stream(self, *, hashed: bool) -> backtests.MarketStream:
+        return backtests.market_stream(
             data_source=DataSource.STORE,
             index=self.index,
             seed=0,
             start=self.start,
             end=self.end,
-            apart=known is not None,  # not hashed: its files are compared instead
+            apart=not hashed,  # not hashed (and read fewer sessions ahead)
         )
+
+    def read_version(self) -> str:
+        """The store's sessions read once, one at a time, and hashed: their data version."""
+        stream = self._stream(hashed=True)
+        for _ in stream.days:
+            pass
+        return stream.version()
+
+    def reading(self) -> Reading:
+        known = self.proven.identities
+        stream = self._stream(hashed=known is None)  # once proven, its files are compared instead
         read: list[Identity] = []
 
         def days() -> Iterator[DayBars]:
@@ -291,16 +301,6 @@ def _unpack(blob: bytes) -> backtests.MarketHistory:
         days=[pickle.loads(zlib.decompress(frame)) for frame in frames],  # noqa: S301
         iv_history=iv_history,
     )
-
-
-def _store_version(request: SweepRequest) -> str:
-    """The data version of a store sweep's market: its sessions read once (one at a time) and hashed."""
-    stream = backtests.market_stream(
-        data_source=DataSource.STORE, index=request.index, seed=0, start=request.start, end=request.end
-    )
-    for _ in stream.days:
-        pass
-    return stream.version()
 
 
 def sweep_market(sweep: Sweep) -> SimMarket | StoreMarket:
@@ -534,7 +534,8 @@ def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = Fa
         sample_seed=request.sample_seed,
     )
     if request.data_source == DataSource.STORE:
-        market_data, data_version = b"", _store_version(request)
+        market_data = b""
+        data_version = StoreMarket(request.index, request.start, request.end, "").read_version()
     else:
         market_data, data_version = _pack(
             backtests.market_stream(
