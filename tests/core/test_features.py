@@ -14,6 +14,7 @@ import pytest
 from trading.core import calendar as market_calendar
 from trading.core import chain as chain_math
 from trading.core import contracts
+from trading.core import features as features_module
 from trading.core.bars import CHAIN_FIELDS, DayBars
 from trading.core.features import COLUMNS, IV_HISTORY_MIN, FeatureBuilder, feature_frame, truncate_day
 from trading.core.options import bs_price, year_fraction
@@ -463,3 +464,114 @@ def test_empty_history() -> None:
     f = feature_frame([])
     assert tuple(f.columns) == COLUMNS and len(f) == 0
     assert FeatureBuilder().frame().shape == (0, len(COLUMNS))
+
+
+# --- the compiled kernels against the numpy / Python ones ----------------------------------------------
+
+
+def _nasty_chains(rng: np.random.Generator, T: int, S: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """T bars of a chain of S strikes with what feeds send: padded (NaN) strikes at either end or in
+    the middle, bars with no strike at all, missing OI/volume, ties in OI, closes exactly between two
+    strikes or on one, a NaN close; whole-number OI and volumes (contracts)."""
+    base = 20000.0 + 50.0 * np.arange(S)
+    strikes = np.tile(base, (T, 1))
+    holes = rng.random((T, S)) < 0.15
+    strikes[holes] = np.nan
+    strikes[rng.random(T) < 0.05] = np.nan  # no chain on the bar
+    chain = {n: rng.integers(0, 5, (T, S)).astype(float) * 1000.0 for n in ("call_oi", "put_oi")}
+    chain |= {n: rng.integers(0, 50_000, (T, S)).astype(float) for n in ("call_volume", "put_volume")}
+    for values in chain.values():
+        values[rng.random((T, S)) < 0.1] = np.nan
+    close = base[0] + rng.uniform(-100.0, 50.0 * S + 100.0, T)
+    pick = rng.random(T)
+    close[pick < 0.2] = base[rng.integers(0, S, T)][pick < 0.2] + 25.0  # halfway: the higher strike
+    close[(pick >= 0.2) & (pick < 0.3)] = base[rng.integers(0, S, T)][(pick >= 0.2) & (pick < 0.3)]
+    close[pick > 0.97] = np.nan
+    return close, strikes, chain
+
+
+@pytest.mark.skipif(not features_module.jit.AVAILABLE, reason="numba is not installed")
+def test_compiled_chain_reductions_equal_numpy_bit_for_bit() -> None:
+    rng = np.random.default_rng(5)
+    checked = 0
+    for T, S in ((1, 1), (3, 2), (375, 9), (375, 41), (50, 128), (20, 200)):
+        close, strikes, chain = _nasty_chains(rng, T, S)
+        numpy_ = features_module._reduced(close, strikes, chain)
+        compiled = features_module._reduced_compiled(close, strikes, chain)
+        has_chain = numpy_[-1]
+        for name, a, b in zip(
+            ("call_oi", "put_oi", "call_vol", "put_vol", "max_pain", "support", "resistance"),
+            numpy_[:7], compiled[:7], strict=True,
+        ):  # fmt: skip
+            assert np.array_equal(a, b, equal_nan=True), (T, S, name)
+        assert np.array_equal(has_chain, ~np.isnan(compiled[4]))
+        used = has_chain & np.isfinite(close)  # the ATM column is read only there
+        assert np.array_equal(numpy_[7][used], compiled[7][used]), (T, S)
+        checked += int(used.sum())
+    assert checked > 600
+
+
+def test_chain_reductions_against_a_naive_loop() -> None:
+    """Both paths against the definitions, bar by bar in plain Python: max pain the lowest strike of
+    least total payout to holders, support / resistance the lowest strike of the most put / call OI,
+    the ATM strike the nearest (the higher on a tie)."""
+    rng = np.random.default_rng(8)
+    close, strikes, chain = _nasty_chains(rng, 200, 15)
+    paths = [features_module._reduced]
+    if features_module.jit.AVAILABLE:
+        paths.append(features_module._reduced_compiled)
+    for reduced in paths:
+        got = reduced(close, strikes, chain)
+        for t in range(200):
+            listed = [j for j in range(15) if math.isfinite(strikes[t, j])]
+            amount = {
+                n: [0.0 if math.isnan(chain[n][t, j]) else chain[n][t, j] for j in listed] for n in chain
+            }
+            ks = [strikes[t, j] for j in listed]
+            assert got[0][t] == sum(amount["call_oi"]) and got[3][t] == sum(amount["put_volume"])
+            if not ks:
+                assert all(math.isnan(got[i][t]) for i in (4, 5, 6))
+                continue
+            payout = [
+                sum(c * max(p - k, 0.0) + q * max(k - p, 0.0)
+                    for k, c, q in zip(ks, amount["call_oi"], amount["put_oi"], strict=True))
+                for p in ks
+            ]  # fmt: skip
+            assert got[4][t] == ks[payout.index(min(payout))]
+            assert got[5][t] == ks[amount["put_oi"].index(max(amount["put_oi"]))]
+            assert got[6][t] == ks[amount["call_oi"].index(max(amount["call_oi"]))]
+            if math.isfinite(close[t]):
+                dist = [abs(k - close[t]) for k in ks]
+                nearest = max(j for j, d in enumerate(dist) if d == min(dist))
+                assert strikes[t, got[7][t]] == ks[nearest]
+
+
+@pytest.mark.skipif(not features_module.jit.AVAILABLE, reason="numba is not installed")
+def test_compiled_supertrend_equals_python_and_continues_across_calls() -> None:
+    rng = np.random.default_rng(3)
+    n = 900
+    close = 24000.0 + np.cumsum(rng.normal(0.0, 8.0, n))
+    high = close + rng.uniform(0.0, 10.0, n)
+    low = close - rng.uniform(0.0, 10.0, n)
+    prev = np.concatenate([[np.nan], close[:-1]])
+    atr = np.concatenate([np.full(9, np.nan), rng.uniform(3.0, 15.0, n - 9)])
+    parts = (slice(0, 5), slice(5, 300), slice(300, 301), slice(301, n))
+    results = []
+    for prefer in (True, False):
+        before = features_module.jit.python_preferred()
+        features_module.jit.prefer_python(prefer)
+        try:
+            st = features_module._Supertrend()
+            pieces = [st.run(high[s], low[s], close[s], prev[s], atr[s]) for s in parts]
+        finally:
+            features_module.jit.prefer_python(before)
+        results.append((np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])))
+    one = features_module._Supertrend()
+    by_bar = np.array([one.step(high[i], low[i], close[i], prev[i], atr[i]) for i in range(n)])
+    line, dirs = naive_supertrend(high, low, close, atr)
+    for got_line, got_dir in results:
+        assert np.array_equal(got_line, by_bar[:, 0], equal_nan=True)
+        assert np.array_equal(got_dir, by_bar[:, 1], equal_nan=True)
+        np.testing.assert_allclose(got_line, line, rtol=1e-12, equal_nan=True)
+        assert np.array_equal(got_dir, dirs, equal_nan=True)
+    assert set(np.unique(results[0][1][9:])) == {-1.0, 1.0}  # it flipped both ways

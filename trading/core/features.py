@@ -54,7 +54,7 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
-from trading.core import contracts
+from trading.core import contracts, jit
 from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar, OptionChain
 from trading.core.filters import recursive
 from trading.core.options import SECONDS_PER_YEAR, implied_vol
@@ -298,9 +298,42 @@ def _rsi_value(gain: np.ndarray | float, loss: np.ndarray | float) -> np.ndarray
     return np.where(np.isnan(g) | np.isnan(lo), np.nan, rsi)
 
 
+def _supertrend_loop(mult, high, low, close, prev_close, atr, upper, lower, direction, line, trend):  # type: ignore[no-untyped-def]
+    """Supertrend's final bands and direction over bars ``0..len(atr)-1``, from the state ``upper``,
+    ``lower``, ``direction`` (0: not started), written into ``line`` and ``trend``; the state after
+    them returned. Plain Python on floats, which numba compiles as it is (``core.jit``): the same
+    operations in the same order either way, on lists or on arrays."""
+    for i in range(len(atr)):
+        a = atr[i]
+        if math.isnan(a):
+            line[i] = math.nan
+            trend[i] = math.nan
+            continue
+        hl2 = (high[i] + low[i]) / 2.0
+        basic_upper = hl2 + mult * a
+        basic_lower = hl2 - mult * a
+        if direction == 0:
+            upper, lower, direction = basic_upper, basic_lower, 1
+        else:
+            if basic_upper < upper or prev_close[i] > upper:
+                upper = basic_upper
+            if basic_lower > lower or prev_close[i] < lower:
+                lower = basic_lower
+            if direction == 1:
+                direction = -1 if close[i] < lower else 1
+            else:
+                direction = 1 if close[i] > upper else -1
+        line[i] = lower if direction == 1 else upper
+        trend[i] = float(direction)
+    return upper, lower, direction
+
+
+_supertrend_compiled = None  # _supertrend_loop compiled by numba, on first use
+
+
 @dataclass
 class _Supertrend:
-    """Supertrend final bands and direction; ``step`` once ATR is known."""
+    """Supertrend final bands and direction (``_supertrend_loop``), continued across calls."""
 
     mult: float = SUPERTREND_MULT
     upper: float = math.nan
@@ -310,23 +343,39 @@ class _Supertrend:
     def step(
         self, high: float, low: float, close: float, prev_close: float, atr: float
     ) -> tuple[float, float]:
-        if math.isnan(atr):
-            return math.nan, math.nan
-        hl2 = (high + low) / 2.0
-        basic_upper = hl2 + self.mult * atr
-        basic_lower = hl2 - self.mult * atr
-        if self.direction == 0:
-            self.upper, self.lower, self.direction = basic_upper, basic_lower, 1
+        """One bar (the incremental rows)."""
+        line, trend = [math.nan], [math.nan]
+        self.upper, self.lower, self.direction = _supertrend_loop(
+            self.mult, [high], [low], [close], [prev_close], [atr], self.upper, self.lower, self.direction,
+            line, trend,
+        )  # fmt: skip
+        return line[0], trend[0]
+
+    def run(
+        self, high: np.ndarray, low: np.ndarray, close: np.ndarray, prev_close: np.ndarray, atr: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A session's bars: the line and the direction (NaN until ATR is known), compiled where
+        ``jit.compiled`` says, else in Python on floats."""
+        n = atr.shape[0]
+        line, trend = np.empty(n), np.empty(n)
+        state = (self.upper, self.lower, self.direction)
+        if jit.compiled(n):
+            global _supertrend_compiled
+            if _supertrend_compiled is None:
+                _supertrend_compiled = jit.njit(_supertrend_loop)
+            args = (np.ascontiguousarray(a, dtype=np.float64) for a in (high, low, close, prev_close, atr))
+            upper, lower, direction = _supertrend_compiled(
+                float(self.mult), *args, float(state[0]), float(state[1]), int(state[2]), line, trend
+            )
         else:
-            if basic_upper < self.upper or prev_close > self.upper:
-                self.upper = basic_upper
-            if basic_lower > self.lower or prev_close < self.lower:
-                self.lower = basic_lower
-            if self.direction == 1:
-                self.direction = -1 if close < self.lower else 1
-            else:
-                self.direction = 1 if close > self.upper else -1
-        return (self.lower if self.direction == 1 else self.upper), float(self.direction)
+            lines, trends = [math.nan] * n, [math.nan] * n
+            upper, lower, direction = _supertrend_loop(
+                self.mult, high.tolist(), low.tolist(), close.tolist(), prev_close.tolist(), atr.tolist(),
+                *state, lines, trends,
+            )  # fmt: skip
+            line[:], trend[:] = lines, trends
+        self.upper, self.lower, self.direction = float(upper), float(lower), int(direction)
+        return line, trend
 
 
 # --- chain analytics over (T, S) arrays ---------------------------------------------------------------
@@ -347,6 +396,152 @@ def _amounts(values: np.ndarray, valid: np.ndarray, all_valid: bool = False) -> 
     return np.where(valid & ~np.isnan(values), values, 0.0)
 
 
+def _reduced(close: np.ndarray, strikes: np.ndarray, chain: dict[str, np.ndarray]) -> tuple:
+    """The chain's sums over the strikes of each bar (OI, volume), max pain, support, resistance
+    (NaN without a listed strike), the ATM strike's column and whether the bar has a chain - in numpy.
+    ``_reduce_loop`` is the same per bar, compiled."""
+    valid = np.isfinite(strikes)
+    every = bool(valid.all())
+    k = strikes if every else np.where(valid, strikes, 0.0)
+    c_oi = _amounts(chain["call_oi"], valid, every)
+    p_oi = _amounts(chain["put_oi"], valid, every)
+    has_chain = valid.any(axis=1)
+
+    call_oi = c_oi.sum(axis=1)
+    put_oi = p_oi.sum(axis=1)
+    call_vol = _amounts(chain["call_volume"], valid, every).sum(axis=1)
+    put_vol = _amounts(chain["put_volume"], valid, every).sum(axis=1)
+
+    # Max pain, O(S) per bar with the strikes ascending: for the candidate P = K_j,
+    # pain = sum_{K<=P} c (P - K) + sum_{K>=P} p (K - P).
+    c_le = np.cumsum(c_oi, axis=1)
+    ck_le = np.cumsum(c_oi * k, axis=1)
+    p_ge = np.cumsum(p_oi[:, ::-1], axis=1)[:, ::-1]
+    pk_ge = np.cumsum((p_oi * k)[:, ::-1], axis=1)[:, ::-1]
+    pain = np.where(valid, k * c_le - ck_le + pk_ge - k * p_ge, np.inf)
+    rows = np.arange(close.shape[0])
+    max_pain = np.where(has_chain, k[rows, np.argmin(pain, axis=1)], np.nan)
+    support = np.where(has_chain, k[rows, np.argmax(np.where(valid, p_oi, -1.0), axis=1)], np.nan)
+    resistance = np.where(has_chain, k[rows, np.argmax(np.where(valid, c_oi, -1.0), axis=1)], np.nan)
+
+    # ATM: nearest listed strike, the higher one on a tie (the last minimum of the distance).
+    dist = np.where(valid, np.abs(strikes - close[:, None]), np.inf)
+    atm_idx = strikes.shape[1] - 1 - np.argmin(dist[:, ::-1], axis=1)
+    return call_oi, put_oi, call_vol, put_vol, max_pain, support, resistance, atm_idx, has_chain
+
+
+def _reduce_loop(close, strikes, c_in, p_in, cv_in, pv_in, out, atm_idx, c_le, ck_le, p_ge, pk_ge):  # type: ignore[no-untyped-def]
+    """``_reduced`` bar by bar, for numba (``core.jit``): the same operations in the same order -
+    the running sums of max pain left to right (and right to left) as ``np.cumsum``, the first
+    minimum / maximum as ``argmin`` / ``argmax``, the last nearest strike - except the totals, summed
+    in strike order where numpy sums pairwise: equal for OI and volumes, which are whole numbers of
+    contracts (exact in a double below 2**53). ``out`` (7, T): the sums, max pain, support,
+    resistance; ``c_le`` ... scratch rows of S."""
+    T, S = strikes.shape
+    for t in range(T):
+        listed = False
+        c_tot = p_tot = cv_tot = pv_tot = 0.0
+        run_c = run_ck = 0.0
+        for j in range(S):
+            k = strikes[t, j]
+            c = c_in[t, j]
+            p = p_in[t, j]
+            cv = cv_in[t, j]
+            pv = pv_in[t, j]
+            if math.isfinite(k):
+                listed = True
+            else:
+                k = 0.0
+                c = p = cv = pv = 0.0
+            c = 0.0 if math.isnan(c) else c
+            p = 0.0 if math.isnan(p) else p
+            cv = 0.0 if math.isnan(cv) else cv
+            pv = 0.0 if math.isnan(pv) else pv
+            c_tot += c
+            p_tot += p
+            cv_tot += cv
+            pv_tot += pv
+            run_c += c
+            run_ck += c * k
+            c_le[j] = run_c
+            ck_le[j] = run_ck
+        run_p = run_pk = 0.0
+        for j in range(S - 1, -1, -1):
+            k = strikes[t, j]
+            p = p_in[t, j]
+            if not math.isfinite(k):
+                k = 0.0
+                p = 0.0
+            elif math.isnan(p):
+                p = 0.0
+            run_p += p
+            run_pk += p * k
+            p_ge[j] = run_p
+            pk_ge[j] = run_pk
+        out[0, t] = c_tot
+        out[1, t] = p_tot
+        out[2, t] = cv_tot
+        out[3, t] = pv_tot
+        pain_j = -1
+        sup_j = res_j = 0
+        best_pain = math.inf
+        best_sup = best_res = -math.inf
+        near_j = S - 1
+        near = math.inf
+        for j in range(S):
+            k = strikes[t, j]
+            if math.isfinite(k):
+                pain = k * c_le[j] - ck_le[j] + pk_ge[j] - k * p_ge[j]
+                c = c_in[t, j]
+                p = p_in[t, j]
+                c = 0.0 if math.isnan(c) else c
+                p = 0.0 if math.isnan(p) else p
+                d = abs(k - close[t])
+            else:
+                pain = math.inf
+                c = p = -1.0
+                d = math.inf
+            if pain < best_pain or pain_j < 0:
+                best_pain, pain_j = pain, j
+            if p > best_sup:
+                best_sup, sup_j = p, j
+            if c > best_res:
+                best_res, res_j = c, j
+            if not d > near:  # the last of equal distances (a NaN close: any strike, unused)
+                near, near_j = d, j
+        if listed:
+            out[4, t] = strikes[t, pain_j]
+            out[5, t] = strikes[t, sup_j]
+            out[6, t] = strikes[t, res_j]
+        else:
+            out[4, t] = math.nan
+            out[5, t] = math.nan
+            out[6, t] = math.nan
+        atm_idx[t] = near_j
+
+
+_reduce_compiled = None  # _reduce_loop compiled by numba, on first use
+
+
+def _reduced_compiled(close: np.ndarray, strikes: np.ndarray, chain: dict[str, np.ndarray]) -> tuple:
+    """``_reduced`` by the compiled ``_reduce_loop`` (its sums, max pain, support, resistance, the
+    ATM strike's column)."""
+    global _reduce_compiled
+    if _reduce_compiled is None:
+        _reduce_compiled = jit.njit(_reduce_loop)
+    T, S = strikes.shape
+    out = np.empty((7, T))
+    atm_idx = np.empty(T, dtype=np.int64)
+    scratch = np.empty((4, S))
+    f64 = np.float64
+    _reduce_compiled(
+        np.ascontiguousarray(close, dtype=f64), np.ascontiguousarray(strikes, dtype=f64),
+        *(np.ascontiguousarray(chain[n], dtype=f64) for n in ("call_oi", "put_oi", "call_volume", "put_volume")),
+        out, atm_idx, *scratch,
+    )  # fmt: skip
+    return (*out, atm_idx)
+
+
 def _chain_columns(
     close: np.ndarray,
     years: np.ndarray,
@@ -361,39 +556,21 @@ def _chain_columns(
     T = close.shape[0]
     if strikes.ndim != 2 or strikes.shape[1] == 0:
         return {name: np.full(T, np.nan) for name in _CHAIN_COLUMNS}
-    valid = np.isfinite(strikes)
-    every = bool(valid.all())
-    k = strikes if every else np.where(valid, strikes, 0.0)
-    c_oi = _amounts(chain["call_oi"], valid, every)
-    p_oi = _amounts(chain["put_oi"], valid, every)
-    has_chain = valid.any(axis=1)
-
-    call_oi = c_oi.sum(axis=1)
-    put_oi = p_oi.sum(axis=1)
-    call_vol = _amounts(chain["call_volume"], valid, every).sum(axis=1)
-    put_vol = _amounts(chain["put_volume"], valid, every).sum(axis=1)
+    if jit.compiled(T):  # T bars (a session: Python where preferred)
+        call_oi, put_oi, call_vol, put_vol, max_pain, support, resistance, atm_idx = _reduced_compiled(
+            close, strikes, chain
+        )
+        has_chain = ~np.isnan(max_pain)
+    else:
+        call_oi, put_oi, call_vol, put_vol, max_pain, support, resistance, atm_idx, has_chain = _reduced(
+            close, strikes, chain
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         pcr_oi = np.where(call_oi != 0.0, put_oi / call_oi, np.nan)
         pcr_volume = np.where(call_vol != 0.0, put_vol / call_vol, np.nan)
-
-    # Max pain, O(S) per bar with the strikes ascending: for the candidate P = K_j,
-    # pain = sum_{K<=P} c (P - K) + sum_{K>=P} p (K - P).
-    c_le = np.cumsum(c_oi, axis=1)
-    ck_le = np.cumsum(c_oi * k, axis=1)
-    p_ge = np.cumsum(p_oi[:, ::-1], axis=1)[:, ::-1]
-    pk_ge = np.cumsum((p_oi * k)[:, ::-1], axis=1)[:, ::-1]
-    pain = np.where(valid, k * c_le - ck_le + pk_ge - k * p_ge, np.inf)
     rows = np.arange(T)
-    max_pain = np.where(has_chain, k[rows, np.argmin(pain, axis=1)], np.nan)
-    support = np.where(has_chain, k[rows, np.argmax(np.where(valid, p_oi, -1.0), axis=1)], np.nan)
-    resistance = np.where(has_chain, k[rows, np.argmax(np.where(valid, c_oi, -1.0), axis=1)], np.nan)
-
-    # ATM: nearest listed strike, the higher one on a tie (the last minimum of the distance).
-    dist = np.where(valid, np.abs(strikes - close[:, None]), np.inf)
-    S = strikes.shape[1]
-    atm_idx = S - 1 - np.argmin(dist[:, ::-1], axis=1)
     ok = has_chain & np.isfinite(close)
-    atm = np.where(ok, k[rows, atm_idx], np.nan)
+    atm = np.where(ok, strikes[rows, atm_idx], np.nan)
 
     def at_atm(name: str) -> np.ndarray:
         return np.where(ok, chain[name][rows, atm_idx], np.nan)
@@ -684,13 +861,7 @@ def _process_day(state: _State, day: DayBars) -> dict[str, np.ndarray] | None:
         tr[0] = h[0] - lo[0]
     atr = state.atr.run(tr)
     cols["atr_10"] = atr
-    st_line = np.full(T, np.nan)
-    st_dir = np.full(T, np.nan)
-    st = state.supertrend
-    hl, ll, cl, pl, al = h.tolist(), lo.tolist(), c.tolist(), prev_close.tolist(), atr.tolist()
-    for i in range(T):
-        st_line[i], st_dir[i] = st.step(hl[i], ll[i], cl[i], pl[i], al[i])
-    cols["supertrend"], cols["supertrend_dir"] = st_line, st_dir
+    cols["supertrend"], cols["supertrend_dir"] = state.supertrend.run(h, lo, c, prev_close, atr)
     state.prev_close = float(c[-1])
     state.last_ns = int(times[-1])
 
