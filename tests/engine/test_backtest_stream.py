@@ -85,3 +85,26 @@ def test_streaming_loop_trades_as_the_whole_history_loop() -> None:
     assert_same_run(got, want)
     assert got.cycles < got.bars == sum(len(d) for d in days)  # bars with nothing to do were skipped
     assert got.summary()["signals"] == len(want.signals)
+
+
+def test_a_run_that_keeps_only_counts_builds_no_feature_rows_for_its_signals() -> None:
+    """``keep_signals=False`` (the bench, ``manage.py backtest``, sweeps): the same trades, their
+    entry features included, and the same counts; its discarded signals carry no feature row."""
+    source = SimSource(index="NIFTY", seed=7, start=START)
+    days = list(source.sim.days(START, START + timedelta(days=9)))
+    slots = {name: StrategySlot(name=name) for name in registry.names()}
+    config = EngineConfig(index="NIFTY", mode="BACKTEST")
+    kept = run_backtest(
+        days, strategies=slots, broker=PaperBroker(), config=config, iv_history=source.iv_history()
+    )
+    seen = []
+    counted = run_backtest(
+        days, strategies=slots, broker=PaperBroker(), config=config, iv_history=source.iv_history(),
+        keep_signals=False, on_cycle=lambda cycle: seen.extend(cycle.signals),
+    )  # fmt: skip
+    assert len(kept.trades) > 5
+    assert [c.trade for c in counted.trades] == [c.trade for c in kept.trades]
+    assert all(c.trade["entry_features"]["close"] > 0 for c in counted.trades)
+    assert counted.summary() == kept.summary() and not counted.signals
+    assert len(seen) == len(kept.signals) and all(s.features for s in kept.signals)
+    assert not any(s.features for s in seen)

@@ -461,7 +461,8 @@ def run_backtest(
 
     ``strategies``: the slots to trade, in the order their signals are taken on a bar (the registry
     order, as the live loop). ``params``: strategy parameters by name. Returns every trade, signal and
-    order (``keep_signals=False``: only their counts in ``summary()``; ``keep_trades=False``: the
+    order (``keep_signals=False``: only their counts in ``summary()``, and no feature rows built for
+    them - ``on_cycle`` sees them without; ``keep_trades=False``: the
     trades only through ``on_closed`` as they close, e.g. into the journal, and their figures in
     ``summary()``); ``on_cycle`` sees each cycle's result (persistence), ``on_session(session,
     bars)`` each session done (progress).
@@ -572,6 +573,7 @@ def _trade_session(
             strategies=slots,
             config=config,
             settlement=settlement,
+            signal_features=keep_signals,  # positions keep theirs; discarded signals need none
         )
         result.cycles += 1
         result.signal_count += len(cycle.signals)

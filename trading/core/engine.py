@@ -66,6 +66,7 @@ def run_cycle(
     hooks: OrderHooks | None = None,
     run_exits: bool = True,
     settlement: SettlementLookup | None = None,
+    signal_features: bool = True,
 ) -> CycleResult:
     """One cycle at clock time ``at`` (the end of ``bar``): settle, exits, signals, risk, orders, fills.
 
@@ -73,8 +74,9 @@ def run_cycle(
     type such as ``SQUARE_OFF`` or ``KILL_SWITCH``) closes every open position now; ``run_exits=False``
     takes the signals only (re-executing a stored signal). ``settlement`` gives the spot an expired
     option settles on (``order_flow.SettlementLookup``; without it, or when it does not know, only a
-    bar of the expiry session's last minute settles one). Mutates ``state``; returns the
-    ``CycleResult`` to persist.
+    bar of the expiry session's last minute settles one). ``signal_features=False``: the cycle's
+    signals and orders carry no feature row (a backtest that keeps only their counts); the positions
+    it opens still do. Mutates ``state``; returns the ``CycleResult`` to persist.
     """
     state.risk.tripped_now.clear()
     state.risk.roll_session(market_calendar.ist_date(at))
@@ -92,6 +94,7 @@ def run_cycle(
         force_exit=force_exit,
         signals=list(signals or []),
         settlement=settlement,
+        signal_features=signal_features,
     )
     if run_exits:
         settle_orders(cycle)

@@ -53,7 +53,7 @@ def run_entries(cycle: Cycle) -> None:
         if signal.direction not in ("CALL", "PUT"):
             continue
         if features is None:
-            features = cycle.features()
+            features = cycle.features() if cycle.signal_features else {}
         outcome = SignalOutcome(signal=signal, bar_time=cycle.bar.time, accepted=False, features=features)
         cycle.result.signals.append(outcome)
         if _already_executed(cycle, signal, outcome):

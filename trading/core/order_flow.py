@@ -79,6 +79,7 @@ class Cycle:
     force_exit: str = ""
     signals: list[SignalInput] = field(default_factory=list)
     settlement: SettlementLookup | None = None
+    signal_features: bool = True  # False: signals and orders without the row (``engine.run_cycle``)
     _features: dict | None = field(default=None, init=False, repr=False)
 
     def features(self) -> dict:
