@@ -490,12 +490,20 @@ def _nasty_chains(rng: np.random.Generator, T: int, S: int) -> tuple[np.ndarray,
     return close, strikes, chain
 
 
+def _strided(values: np.ndarray) -> np.ndarray:
+    """``values`` as the nearest expiry's slice of a two-expiry array (not contiguous)."""
+    both = np.stack([values, values + 1.0], axis=1)
+    return both[:, 0]
+
+
 @pytest.mark.skipif(not features_module.jit.AVAILABLE, reason="numba is not installed")
 def test_compiled_chain_reductions_equal_numpy_bit_for_bit() -> None:
     rng = np.random.default_rng(5)
     checked = 0
     for T, S in ((1, 1), (3, 2), (375, 9), (375, 41), (50, 128), (20, 200)):
         close, strikes, chain = _nasty_chains(rng, T, S)
+        if S % 2:  # as a day gives them: (T, S) views of (T, E, S) arrays, strided
+            strikes, chain = _strided(strikes), {n: _strided(v) for n, v in chain.items()}
         numpy_ = features_module._reduced(close, strikes, chain)
         compiled = features_module._reduced_compiled(close, strikes, chain)
         has_chain = numpy_[-1]

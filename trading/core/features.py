@@ -533,10 +533,10 @@ def _reduced_compiled(close: np.ndarray, strikes: np.ndarray, chain: dict[str, n
     out = np.empty((7, T))
     atm_idx = np.empty(T, dtype=np.int64)
     scratch = np.empty((4, S))
-    f64 = np.float64
+    f64 = np.float64  # the (T, S) views of a day's (T, E, S) arrays as they are: strided, not copied
     _reduce_compiled(
-        np.ascontiguousarray(close, dtype=f64), np.ascontiguousarray(strikes, dtype=f64),
-        *(np.ascontiguousarray(chain[n], dtype=f64) for n in ("call_oi", "put_oi", "call_volume", "put_volume")),
+        np.asarray(close, dtype=f64), np.asarray(strikes, dtype=f64),
+        *(np.asarray(chain[n], dtype=f64) for n in ("call_oi", "put_oi", "call_volume", "put_volume")),
         out, atm_idx, *scratch,
     )  # fmt: skip
     return (*out, atm_idx)
