@@ -10,6 +10,14 @@ that an importer can stage every partition of a file before any becomes visible:
 2. ``commit(staged)`` renames the temporaries over their partitions (``os.replace``: a reader sees
    the old partition or the new one, never half of one); ``discard(staged)`` deletes them.
 
+A commit is all or nothing across its partitions, through a crash too: before the first rename it
+writes the renames it is about to make to ``{root}/.commit`` (the journal: written whole, synced, then
+renamed in place), and removes the journal after the last. A commit interrupted between two renames
+(Ctrl-C, SIGTERM: any exception) finishes them before the exception goes on; a process killed there
+(kill -9, a power cut) leaves the journal, and the next ``MarketDataStore`` over that root, or the
+next ``lock()``, finishes them (``recover``: the temporaries were synced before the journal was
+written). ``discard`` never deletes a temporary the journal names.
+
 Imports hold ``lock()`` (an exclusive ``flock`` on ``{root}/.lock``) from stage to commit, so two
 imports into the same partition cannot lose each other's rows. Readers take no lock.
 """
@@ -17,6 +25,8 @@ imports into the same partition cannot lose each other's rows. Readers take no l
 from __future__ import annotations
 
 import fcntl
+import json
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -33,6 +43,8 @@ import pyarrow.parquet as pq
 from trading.marketdata.store.schema import Kind, kind
 
 __all__ = ["MarketDataStore", "Staged", "partition_of"]
+
+log = logging.getLogger(__name__)
 
 Partition = date | int  # an IST session, or a calendar year for the daily kinds
 
@@ -84,6 +96,16 @@ class MarketDataStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        if self._journal.exists():  # a commit cut short by a crash: finished before anything is read
+            try:
+                with self.lock():
+                    pass
+            except PermissionError:  # a store this process may only read: it is read as it is
+                log.warning("%s: a commit was cut short and this process cannot finish it", self.root)
+
+    @property
+    def _journal(self) -> Path:
+        return self.root / ".commit"
 
     # --- paths and listings ---------------------------------------------------------------------------
 
@@ -175,9 +197,24 @@ class MarketDataStore:
         with (self.root / ".lock").open("a+") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
+                self.recover()
                 yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def recover(self) -> list[Path]:
+        """Finish a commit its journal says was decided (under ``lock()``): the renames not yet made,
+        then the journal removed. Returns the partitions renamed now."""
+        try:
+            pairs = json.loads(self._journal.read_text())
+        except FileNotFoundError:
+            return []
+        except ValueError:  # a journal cut short cannot be: it is renamed in whole; never guess
+            raise RuntimeError(f"{self._journal}: not a commit journal; remove it by hand") from None
+        done = self._rename([(self.root / temp, self.root / path) for temp, path in pairs])
+        self._journal.unlink()
+        _sync_directory(self.root)
+        return done
 
     def stage(self, kind_name: str, index: str, partition: Partition, frame: pd.DataFrame) -> Staged | None:
         """Merge ``frame`` (the kind's columns) into a partition, written to a temporary file.
@@ -222,20 +259,62 @@ class MarketDataStore:
         return Staged(kind_name, index.upper(), partition, path, temp, len(out), added, replaced)
 
     def commit(self, staged: list[Staged]) -> None:
-        """Swap the staged partitions in (each an atomic rename), then sync their directories."""
-        for s in staged:
-            os.replace(s.temp, s.path)
-        for directory in {s.path.parent for s in staged}:
-            fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        """Swap the staged partitions in, all or none even through a crash (see the module doc):
+        the journal, each atomic rename, the directories synced, the journal removed."""
+        if not staged:
+            return
+        pairs = [(s.temp, s.path) for s in staged]
+        relative = [[str(t.relative_to(self.root)), str(p.relative_to(self.root))] for t, p in pairs]
+        temp = self._journal.with_name(f".commit.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        try:
+            with temp.open("w") as fh:
+                json.dump(relative, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temp, self._journal)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        _sync_directory(self.root)  # decided: from here the renames happen, now or at recovery
+        try:
+            self._rename(pairs)
+        except BaseException:
+            self._rename(pairs)  # an interruption between two renames: the rest first
+            raise
+        finally:
+            if not any(t.exists() for t, _ in pairs):
+                self._journal.unlink(missing_ok=True)
+                _sync_directory(self.root)
+
+    def _rename(self, pairs: list[tuple[Path, Path]]) -> list[Path]:
+        """Each temporary that still exists over its partition; the directories synced."""
+        done = []
+        for temp, path in pairs:
+            if temp.exists():
+                os.replace(temp, path)
+                done.append(path)
+        for directory in {path.parent for _, path in pairs}:
+            _sync_directory(directory)
+        return done
 
     def discard(self, staged: list[Staged]) -> None:
-        """Delete staged temporaries (nothing of them becomes visible)."""
+        """Delete staged temporaries (nothing of them becomes visible) - not those a journal names:
+        their commit was decided and finishes at recovery."""
+        try:
+            kept = {self.root / temp for temp, _ in json.loads(self._journal.read_text())}
+        except (FileNotFoundError, ValueError):
+            kept = set()
         for s in staged:
-            s.temp.unlink(missing_ok=True)
+            if s.temp not in kept:
+                s.temp.unlink(missing_ok=True)
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:

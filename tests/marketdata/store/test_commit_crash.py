@@ -1,0 +1,136 @@
+"""One file's import is all or nothing across its partitions, through a crash too: the import
+killed (SIGKILL) or interrupted (SIGINT) between the renames of its partitions - a real process,
+held right after the first rename - leaves the store with the whole file once it is opened again,
+never the file's spot minutes with the chain minutes of before."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.helpers import script_process
+from tests.marketdata.store.conftest import import_simulated
+from trading.core.simulator import MarketSimulator
+from trading.marketdata.replay import day_to_rows, format_rows
+from trading.marketdata.store.importer import import_file
+from trading.marketdata.store.store import MarketDataStore
+
+SESSION = date(2025, 2, 5)
+KINDS = ("spot_minute", "chain_minute")
+
+# The import of one file in a process of its own, held (60 s) right after the first partition of
+# the file is renamed in: ``os.replace`` wrapped, nothing else of the store's code changed.
+CHILD = """
+import os, sys, time
+from pathlib import Path
+from trading.marketdata.store.importer import import_file
+from trading.marketdata.store.store import MarketDataStore
+
+root, path, reached = {args}
+real, renamed = os.replace, []
+
+def held(src, dst):
+    real(src, dst)
+    if str(dst).endswith(".parquet"):
+        renamed.append(dst)
+        if len(renamed) == 1:
+            Path(reached).write_text(str(dst))
+            time.sleep(60)
+
+os.replace = held
+print("ok" if import_file(MarketDataStore(root), "minute", path).ok else "refused", flush=True)
+"""
+
+
+def _partitions(root: Path) -> dict[str, pd.DataFrame | None]:
+    store = MarketDataStore.__new__(MarketDataStore)  # reads only: no recovery on the way
+    store.root = root
+    return {k: store.read_partition(k, "NIFTY", SESSION) for k in KINDS}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(a[k] is not None and b[k] is not None and a[k].equals(b[k]) for k in KINDS)
+
+
+@pytest.fixture
+def scene(tmp_path):
+    """A store holding the session (seed 7), the file of the same session with other prices (seed 8),
+    and the partitions the store should hold before and after that file (imported without a stop
+    into stores of their own)."""
+    root = tmp_path / "store"
+    import_simulated(MarketDataStore(root), tmp_path, SESSION, seed=7)
+    new_file = tmp_path / "new.csv"
+    new_file.write_text(
+        format_rows(day_to_rows(MarketSimulator(seed=8, start=date(2025, 1, 1)).day(SESSION)))
+    )
+    before, after = tmp_path / "before", tmp_path / "after"
+    import_simulated(MarketDataStore(before), tmp_path, SESSION, seed=7)
+    import_simulated(MarketDataStore(after), tmp_path, SESSION, seed=7)
+    assert import_file(MarketDataStore(after), "minute", new_file).ok  # merged into the stored rows
+    return root, new_file, _partitions(before), _partitions(after)
+
+
+def _held_import(tmp_path: Path, root: Path, new_file: Path):
+    reached = tmp_path / "reached"
+    source = CHILD.replace("{args}", repr((str(root), str(new_file), str(reached))))
+    child = script_process(tmp_path, source)
+    deadline = time.monotonic() + 60
+    while not reached.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reached.exists(), "the import never reached its renames"
+    return child
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.name.endswith(".tmp"))
+
+
+def test_an_import_killed_between_its_renames_is_finished_when_the_store_is_opened(tmp_path, scene):
+    root, new_file, before, after = scene
+    child = _held_import(tmp_path, root, new_file)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+    half = _partitions(root)
+    # The crash left half a file on disk: one partition new, the other as before.
+    assert sum(half[k].equals(after[k]) for k in KINDS) == 1
+    assert sum(half[k].equals(before[k]) for k in KINDS) == 1
+    assert (root / ".commit").exists()
+
+    opened = MarketDataStore(root)  # any reader or writer opening the store
+    assert _same(_partitions(root), after)
+    assert not (root / ".commit").exists() and _leftovers(root) == []
+    again = import_file(opened, "minute", new_file)
+    assert again.ok and again.written == 0  # the whole file is in: importing it again changes nothing
+    assert _same(_partitions(root), after)
+
+
+def test_an_import_interrupted_between_its_renames_finishes_them_before_it_stops(tmp_path, scene):
+    root, new_file, before, after = scene
+    child = _held_import(tmp_path, root, new_file)
+    os.kill(child.pid, signal.SIGINT)  # Ctrl-C
+    assert child.wait(timeout=30) != 0
+    assert child.stdout.read() == ""  # it stopped: the import did not report
+    assert _same(_partitions(root), after)  # read as it is: nothing left to recover
+    assert not (root / ".commit").exists() and _leftovers(root) == []
+
+
+def test_a_failed_stage_leaves_nothing_and_a_journal_of_another_commit_is_kept(tmp_path, scene):
+    """``discard`` deletes what was staged, except the temporaries a decided commit still needs."""
+    root, new_file, before, after = scene
+    store = MarketDataStore(root)
+    frame = after["spot_minute"]
+    with store.lock():
+        staged = [store.stage("spot_minute", "NIFTY", SESSION, frame)]
+        (root / ".commit").write_text(f'[["{staged[0].temp.relative_to(root)}", "x.parquet"]]')
+        store.discard(staged)
+        assert staged[0].temp.exists()  # named by the journal: its commit finishes at recovery
+        (root / ".commit").unlink()
+        store.discard(staged)
+        assert not staged[0].temp.exists()
+    assert _same(_partitions(root), before) and _leftovers(root) == []
