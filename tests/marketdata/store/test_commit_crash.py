@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -21,14 +23,16 @@ from trading.marketdata.replay import day_to_rows, format_rows
 from trading.marketdata.store.importer import import_file
 from trading.marketdata.store.store import MarketDataStore
 
+ROOT = Path(__file__).resolve().parents[3]
 SESSION = date(2025, 2, 5)
 KINDS = ("spot_minute", "chain_minute")
 
 # The import of one file in a process of its own, held (60 s) right after the first partition of
 # the file is renamed in: ``os.replace`` wrapped, nothing else of the store's code changed.
 CHILD = """
-import os, sys, time
+import os, signal, sys, time
 from pathlib import Path
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as from a terminal, wherever run
 from trading.marketdata.store.importer import import_file
 from trading.marketdata.store.store import MarketDataStore
 
@@ -134,3 +138,52 @@ def test_a_failed_stage_leaves_nothing_and_a_journal_of_another_commit_is_kept(t
         store.discard(staged)
         assert not staged[0].temp.exists()
     assert _same(_partitions(root), before) and _leftovers(root) == []
+
+
+# The same hold inside ``manage.py marketdata import``, stopped by SIGTERM as a service manager would.
+COMMAND = """
+import os, sys, time
+from pathlib import Path
+root, path, reached = {args}
+real, renamed = os.replace, []
+
+def held(src, dst):
+    real(src, dst)
+    if str(dst).endswith(".parquet"):
+        renamed.append(dst)
+        if len(renamed) == 1:
+            Path(reached).write_text(str(dst))
+            time.sleep(60)
+
+os.replace = held
+from django.core.management import execute_from_command_line
+execute_from_command_line(["manage.py", "marketdata", "--dir", root, "import", "minute", path, "--quiet"])
+"""
+
+
+def test_the_import_command_stopped_between_its_renames_says_so_and_keeps_the_file_whole(tmp_path, scene):
+    root, new_file, before, after = scene
+    reached = tmp_path / "reached"
+    script = tmp_path / "command.py"
+    script.write_text(COMMAND.replace("{args}", repr((str(root), str(new_file), str(reached)))))
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tradingsite.settings", "DEBUG": "1"}
+    env |= {"VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not reached.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reached.exists(), child.communicate(timeout=5)
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode != 0 and "Traceback" not in err
+    assert "after 0 of 1 file(s) were read" in err and "stored whole or not at all" in err
+    assert _same(_partitions(root), after)
+    assert not (root / ".commit").exists() and _leftovers(root) == []

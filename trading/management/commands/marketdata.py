@@ -134,7 +134,8 @@ class Command(BaseCommand):
                 raise stopped(
                     exc,
                     f" after {read[0]} of {len(files)} file(s) were read (each imported whole or refused); "
-                    "the file being read was not stored. Import again: the files already in the store "
+                    "the file being read was stored whole or not at all. Import again: the files already "
+                    "in the store "
                     "come out unchanged.",
                 ) from None
         bar.finish()
