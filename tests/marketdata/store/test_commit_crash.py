@@ -187,3 +187,37 @@ def test_the_import_command_stopped_between_its_renames_says_so_and_keeps_the_fi
     assert "after 0 of 1 file(s) were read" in err and "stored whole or not at all" in err
     assert _same(_partitions(root), after)
     assert not (root / ".commit").exists() and _leftovers(root) == []
+
+
+# The import held in its commit before anything of it is renamed (every partition staged).
+STAGED = """
+import sys, time
+from pathlib import Path
+from trading.marketdata.store.importer import import_file
+from trading.marketdata.store.store import MarketDataStore
+
+root, path, reached = {args}
+
+def held(self, staged):
+    Path(reached).write_text(str(len(staged)))
+    time.sleep(60)
+
+MarketDataStore.commit = held
+import_file(MarketDataStore(root), "minute", path)
+"""
+
+
+def test_an_import_killed_before_its_commit_leaves_the_store_as_before_and_no_litter(tmp_path, scene):
+    root, new_file, before, after = scene
+    reached = tmp_path / "reached"
+    child = script_process(tmp_path, STAGED.replace("{args}", repr((str(root), str(new_file), str(reached)))))
+    deadline = time.monotonic() + 60
+    while not reached.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reached.read_text() == "2"  # both partitions staged
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+    assert len(_leftovers(root)) == 2 and _same(_partitions(root), before)
+    with MarketDataStore(root).lock():  # the next writer
+        pass
+    assert _leftovers(root) == [] and _same(_partitions(root), before)

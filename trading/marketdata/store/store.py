@@ -16,7 +16,8 @@ renamed in place), and removes the journal after the last. A commit interrupted 
 (Ctrl-C, SIGTERM: any exception) finishes them before the exception goes on; a process killed there
 (kill -9, a power cut) leaves the journal, and the next ``MarketDataStore`` over that root, or the
 next ``lock()``, finishes them (``recover``: the temporaries were synced before the journal was
-written). ``discard`` never deletes a temporary the journal names.
+written). ``discard`` never deletes a temporary the journal names. What a writer killed before its
+commit leaves (its staged temporaries) is deleted by the next ``lock()``.
 
 Imports hold ``lock()`` (an exclusive ``flock`` on ``{root}/.lock``) from stage to commit, so two
 imports into the same partition cannot lose each other's rows. Readers take no lock.
@@ -40,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trading.marketdata.store.schema import Kind, kind
+from trading.marketdata.store.schema import KINDS, Kind, kind
 
 __all__ = ["MarketDataStore", "Staged", "partition_of"]
 
@@ -198,6 +199,7 @@ class MarketDataStore:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
                 self.recover()
+                self._remove_stale()
                 yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
@@ -215,6 +217,18 @@ class MarketDataStore:
         self._journal.unlink()
         _sync_directory(self.root)
         return done
+
+    def _remove_stale(self) -> None:
+        """Delete what writers killed before their commit left (under ``lock()``, after ``recover``:
+        no writer is between its stage and its commit, and no journal names a temporary): their
+        partitions' temporaries and a journal's own temporary."""
+        for temp in self.root.glob(".commit.*.tmp"):
+            temp.unlink(missing_ok=True)
+        for k in KINDS:
+            base = self.root / k
+            if base.is_dir():
+                for temp in base.glob("*/.*.tmp"):
+                    temp.unlink(missing_ok=True)
 
     def stage(self, kind_name: str, index: str, partition: Partition, frame: pd.DataFrame) -> Staged | None:
         """Merge ``frame`` (the kind's columns) into a partition, written to a temporary file.
