@@ -1,7 +1,8 @@
 """One file's import is all or nothing across its partitions, through a crash too: the import
-killed (SIGKILL) or interrupted (SIGINT) between the renames of its partitions - a real process,
-held right after the first rename - leaves the store with the whole file once it is opened again,
-never the file's spot minutes with the chain minutes of before."""
+killed (SIGKILL) or interrupted (SIGINT; SIGTERM to ``manage.py marketdata import``) between the
+renames of its partitions - a real process, held right after the first rename - leaves the store with
+the whole file once it is opened again, never the file's spot minutes with the chain minutes of
+before; killed before its commit, it leaves the store as before and nothing the next writer keeps."""
 
 from __future__ import annotations
 
