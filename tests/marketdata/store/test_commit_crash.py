@@ -28,14 +28,12 @@ ROOT = Path(__file__).resolve().parents[3]
 SESSION = date(2025, 2, 5)
 KINDS = ("spot_minute", "chain_minute")
 
-# The import of one file in a process of its own, held (60 s) right after the first partition of
-# the file is renamed in: ``os.replace`` wrapped, nothing else of the store's code changed.
-CHILD = """
+# A process of its own holds (60 s) right after the first partition of a file is renamed in:
+# ``os.replace`` wrapped, nothing else of the store's code changed. Then what it runs follows.
+HOLD = """
 import os, signal, sys, time
 from pathlib import Path
 signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as from a terminal, wherever run
-from trading.marketdata.store.importer import import_file
-from trading.marketdata.store.store import MarketDataStore
 
 root, path, reached = {args}
 real, renamed = os.replace, []
@@ -49,8 +47,16 @@ def held(src, dst):
             time.sleep(60)
 
 os.replace = held
+"""
+# The import of one file (the importer's function).
+CHILD = (
+    HOLD
+    + """
+from trading.marketdata.store.importer import import_file
+from trading.marketdata.store.store import MarketDataStore
 print("ok" if import_file(MarketDataStore(root), "minute", path).ok else "refused", flush=True)
 """
+)
 
 
 def _partitions(root: Path) -> dict[str, pd.DataFrame | None]:
@@ -81,14 +87,21 @@ def scene(tmp_path):
     return root, new_file, _partitions(before), _partitions(after)
 
 
-def _held_import(tmp_path: Path, root: Path, new_file: Path):
-    reached = tmp_path / "reached"
-    source = CHILD.replace("{args}", repr((str(root), str(new_file), str(reached))))
-    child = script_process(tmp_path, source)
+def _source(template: str, tmp_path: Path, root: Path, new_file: Path) -> str:
+    return template.replace("{args}", repr((str(root), str(new_file), str(tmp_path / "reached"))))
+
+
+def _wait_held(child: subprocess.Popen, tmp_path: Path) -> None:
+    """Until ``child`` is held (it wrote ``reached``); fails if it ends or takes over 60 s."""
     deadline = time.monotonic() + 60
-    while not reached.exists() and child.poll() is None and time.monotonic() < deadline:
+    while not (tmp_path / "reached").exists() and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert reached.exists(), "the import never reached its renames"
+    assert (tmp_path / "reached").exists(), f"the import was never held (exit {child.poll()})"
+
+
+def _held_import(tmp_path: Path, root: Path, new_file: Path) -> subprocess.Popen:
+    child = script_process(tmp_path, _source(CHILD, tmp_path, root, new_file))
+    _wait_held(child, tmp_path)
     return child
 
 
@@ -142,31 +155,19 @@ def test_a_failed_stage_leaves_nothing_and_a_journal_of_another_commit_is_kept(t
 
 
 # The same hold inside ``manage.py marketdata import``, stopped by SIGTERM as a service manager would.
-COMMAND = """
-import os, sys, time
-from pathlib import Path
-root, path, reached = {args}
-real, renamed = os.replace, []
-
-def held(src, dst):
-    real(src, dst)
-    if str(dst).endswith(".parquet"):
-        renamed.append(dst)
-        if len(renamed) == 1:
-            Path(reached).write_text(str(dst))
-            time.sleep(60)
-
-os.replace = held
+COMMAND = (
+    HOLD
+    + """
 from django.core.management import execute_from_command_line
 execute_from_command_line(["manage.py", "marketdata", "--dir", root, "import", "minute", path, "--quiet"])
 """
+)
 
 
 def test_the_import_command_stopped_between_its_renames_says_so_and_keeps_the_file_whole(tmp_path, scene):
     root, new_file, before, after = scene
-    reached = tmp_path / "reached"
     script = tmp_path / "command.py"
-    script.write_text(COMMAND.replace("{args}", repr((str(root), str(new_file), str(reached)))))
+    script.write_text(_source(COMMAND, tmp_path, root, new_file))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tradingsite.settings", "DEBUG": "1"}
     env |= {"VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(ROOT)}
     env.pop("DATABASE_URL", None)
@@ -178,10 +179,7 @@ def test_the_import_command_stopped_between_its_renames_says_so_and_keeps_the_fi
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while not reached.exists() and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert reached.exists(), child.communicate(timeout=5)
+    _wait_held(child, tmp_path)
     child.send_signal(signal.SIGTERM)
     out, err = child.communicate(timeout=30)
     assert child.returncode != 0 and "Traceback" not in err
@@ -210,12 +208,9 @@ import_file(MarketDataStore(root), "minute", path)
 
 def test_an_import_killed_before_its_commit_leaves_the_store_as_before_and_no_litter(tmp_path, scene):
     root, new_file, before, after = scene
-    reached = tmp_path / "reached"
-    child = script_process(tmp_path, STAGED.replace("{args}", repr((str(root), str(new_file), str(reached)))))
-    deadline = time.monotonic() + 60
-    while not reached.exists() and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert reached.read_text() == "2"  # both partitions staged
+    child = script_process(tmp_path, _source(STAGED, tmp_path, root, new_file))
+    _wait_held(child, tmp_path)
+    assert (tmp_path / "reached").read_text() == "2"  # both partitions staged
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     assert len(_leftovers(root)) == 2 and _same(_partitions(root), before)
