@@ -40,6 +40,16 @@ CHAIN_FIELDS: tuple[str, ...] = (
     "put_volume",
     "put_iv",
 )
+"""The chain arrays of ``OptionChain`` and ``DayBars``, in the order of their fields."""
+
+_DATETIME_NS = np.dtype("datetime64[ns]")
+
+QUOTE_FIELDS: tuple[str, ...] = ("ltp", "bid", "ask", "oi", "volume", "iv")
+"""A contract's quote (``OptionChain.quote``): one side's chain fields, in their order."""
+
+_SIDE_FIELDS = {
+    call: [(name, f"{'call' if call else 'put'}_{name}") for name in QUOTE_FIELDS] for call in (True, False)
+}
 
 
 @dataclass
@@ -67,19 +77,16 @@ class OptionChain:
 
         A bar's chain is read several times per contract in a cycle (the plan, the fill, the context):
         each contract's quote is read from the arrays once per chain, and a copy handed out."""
-        side = "call" if option_type in ("CE", "CALL") else "put"
-        key = (strike, side)
-        if key not in self._quotes:
-            idx = np.nonzero(self.strikes == strike)[0]
-            self._quotes[key] = (
-                None
-                if idx.size == 0
-                else {
-                    name: float(getattr(self, f"{side}_{name}")[int(idx[0])])
-                    for name in ("ltp", "bid", "ask", "oi", "volume", "iv")
-                }
-            )
-        found = self._quotes[key]
+        call = option_type in ("CE", "CALL")
+        key = (strike, call)
+        found = self._quotes.get(key, self)  # ``self``: not read yet (None: read, and not listed)
+        if found is self:
+            idx = (self.strikes == strike).nonzero()[0]
+            found = None
+            if idx.size:
+                k = int(idx[0])
+                found = {name: float(getattr(self, field)[k]) for name, field in _SIDE_FIELDS[call]}
+            self._quotes[key] = found
         return None if found is None else dict(found)
 
 
@@ -147,18 +154,19 @@ class DayBars:
 
     def bar_time(self, i: int) -> datetime:
         """Aware UTC datetime of bar ``i``'s start."""
-        ns = int(self.times[i].astype("datetime64[ns]").astype(np.int64))
+        times = self.times
+        if times.dtype == _DATETIME_NS:
+            ns = int(times.view(np.int64)[i])
+        else:
+            ns = int(times[i].astype("datetime64[ns]").astype(np.int64))
         return datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
     def bar(self, i: int) -> MarketBar:
         """Bar ``i`` as a ``MarketBar`` (copies nothing large: the chain arrays are views)."""
+        rows = [getattr(self, name)[i] for name in CHAIN_FIELDS]  # (E, S) each: OptionChain's order
+        strikes = self.strikes[i]
         chains = [
-            OptionChain(
-                expiry=exp,
-                strikes=self.strikes[i, e],
-                **{name: getattr(self, name)[i, e] for name in CHAIN_FIELDS},
-            )
-            for e, exp in enumerate(self.expiries)
+            OptionChain(exp, strikes[e], *[row[e] for row in rows]) for e, exp in enumerate(self.expiries)
         ]
         return MarketBar(
             index=self.index,
