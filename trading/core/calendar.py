@@ -378,6 +378,7 @@ def session_open(d: date) -> datetime:
     return datetime.combine(d, SESSION_OPEN, tzinfo=IST)
 
 
+@lru_cache(maxsize=1024)  # a constant time on a date (the engine asks for each position on each bar)
 def session_close(d: date) -> datetime:
     """15:30 IST on ``d`` as an aware datetime; also the moment an option expiring on ``d`` expires."""
     return datetime.combine(d, SESSION_CLOSE, tzinfo=IST)
@@ -385,9 +386,18 @@ def session_close(d: date) -> datetime:
 
 def ist_date(dt: datetime) -> date:
     """The IST calendar date of the aware datetime ``dt`` (e.g. 2025-01-01 20:00 UTC -> 2025-01-02)."""
+    global _LAST_IST_DATE
+    last = _LAST_IST_DATE
+    if last[0] is dt:  # the very object asked last (a cycle asks of its clock time again and again)
+        return last[1]
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(f"naive datetime {dt!r}: pass an aware datetime (UTC or IST)")
-    return dt.astimezone(IST).date()
+    d = dt.astimezone(IST).date()
+    _LAST_IST_DATE = (dt, d)
+    return d
+
+
+_LAST_IST_DATE: tuple = (None, None)  # (datetime, its IST date): replaced whole, so threads see a pair
 
 
 def is_in_session(dt: datetime, exchange: str = "NSE") -> bool:

@@ -343,7 +343,11 @@ def is_monthly_expiry(index: str, d: date) -> bool:
     from the calendar (a provisional year): 2027-01-25, the day before Republic Day, is the January
     2027 monthly whatever holidays.csv says.
     """
-    name = _name(index)
+    return _is_monthly(_name(index), d)
+
+
+@lru_cache(maxsize=4096)  # an order's symbol and lot ask it; with _monthly_expiry's, cleared as that one
+def _is_monthly(name: str, d: date) -> bool:
     if d == _monthly_expiry(name, d.year, d.month):
         return True
     nominal = _nominal_monthly(name, d.year, d.month)

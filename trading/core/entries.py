@@ -31,8 +31,21 @@ from trading.core.state import EngineConfig, OpenPosition, SignalInput
 
 def position_id_for(config: EngineConfig, strategy: str, bar_time: datetime, direction: str) -> str:
     """Readable, deterministic id of the position a signal opens (it becomes the journal trade id)."""
-    stamp = bar_time.astimezone(market_calendar.IST).strftime("%Y%m%d-%H%M")
+    stamp = _ist_minute(bar_time)
     return f"{config.position_prefix}{config.mode[:1]}-{config.index}-{stamp}-{strategy[:32]}-{direction[:1]}"
+
+
+def _ist_minute(at: datetime) -> str:
+    """``at`` as ``YYYYmmdd-HHMM`` in IST; remembered per instant (a bar's signals all ask, bounded)."""
+    found = _IST_MINUTES.get(at)
+    if found is None:
+        if len(_IST_MINUTES) >= 4096:
+            _IST_MINUTES.clear()
+        found = _IST_MINUTES[at] = at.astimezone(market_calendar.IST).strftime("%Y%m%d-%H%M")
+    return found
+
+
+_IST_MINUTES: dict[datetime, str] = {}
 
 
 def entry_order_id_for(cycle: Cycle, signal: SignalInput) -> str:
@@ -79,8 +92,10 @@ def _already_executed(cycle: Cycle, signal: SignalInput, outcome: SignalOutcome)
             outcome.accepted = True
             outcome.client_order_id = combo_entries.leg_order_id(combo_id, 0)
             return True
-    existing = state.positions.get(
-        position_id_for(cycle.config, signal.strategy, cycle.bar.time, signal.direction)
+    existing = (
+        state.positions.get(position_id_for(cycle.config, signal.strategy, cycle.bar.time, signal.direction))
+        if state.positions
+        else None
     )
     if not state.pending and existing is None:
         return False  # nothing it could have placed (its order id, a hash, need not be worked out)

@@ -117,8 +117,22 @@ def _b32(data: bytes, length: int) -> str:
 def _part(value: object) -> str:
     if isinstance(value, datetime):
         # The same instant must give the same id whatever zone it arrives in.
-        return value.astimezone(UTC).strftime("%Y%m%dT%H%M%S") if value.tzinfo else value.isoformat()
+        return utc_stamp(value) if value.tzinfo else value.isoformat()
     return str(value)
+
+
+def utc_stamp(at: datetime) -> str:
+    """``at`` (aware) as ``YYYYmmddTHHMMSS`` in UTC; remembered per instant (``_STAMPS``, bounded: a
+    backtest's ids name each bar several times). Equal instants in any zone give one stamp."""
+    found = _STAMPS.get(at)
+    if found is None:
+        if len(_STAMPS) >= 4096:
+            _STAMPS.clear()
+        found = _STAMPS[at] = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+    return found
+
+
+_STAMPS: dict[datetime, str] = {}
 
 
 def client_order_id(purpose: str, *parts: object) -> str:

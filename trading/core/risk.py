@@ -70,9 +70,25 @@ ENTRY_REFUSALS = (
 
 
 def to_tick(value: Decimal | float, rounding: str = ROUND_HALF_UP) -> Decimal:
-    """``value`` rounded to the 0.05 premium tick (half up by default)."""
+    """``value`` rounded to the 0.05 premium tick (half up by default).
+
+    A float's tick is remembered (``_FLOAT_TICKS``, bounded): a backtest marks the same premiums
+    again and again (four float calls in five, over a year). A Decimal's is worked out each time."""
+    if type(value) is float:
+        key = (value, rounding)
+        found = _FLOAT_TICKS.get(key)
+        if found is None:
+            if len(_FLOAT_TICKS) >= _FLOAT_TICKS_MAX:
+                _FLOAT_TICKS.clear()
+            found = _FLOAT_TICKS[key] = (Decimal(repr(value)) / TICK).quantize(_ONE, rounding=rounding) * TICK
+        return found
     d = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-    return (d / TICK).quantize(Decimal(1), rounding=rounding) * TICK
+    return (d / TICK).quantize(_ONE, rounding=rounding) * TICK
+
+
+_ONE = Decimal(1)
+_FLOAT_TICKS: dict[tuple[float, str], Decimal] = {}
+_FLOAT_TICKS_MAX = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -213,7 +229,16 @@ def exit_levels(entry: Decimal, vix: float, cfg: RiskConfig) -> ExitLevels:
 
 
 def _ist_time(at: datetime) -> time:
-    return at.astimezone(market_calendar.IST).time()
+    global _LAST_IST_TIME
+    last = _LAST_IST_TIME
+    if last[0] is at:  # the very object asked last (a cycle's clock, once per position)
+        return last[1]
+    found = at.astimezone(market_calendar.IST).time()
+    _LAST_IST_TIME = (at, found)
+    return found
+
+
+_LAST_IST_TIME: tuple = (None, None)  # (datetime, its IST time): replaced whole, so threads see a pair
 
 
 def session_gate(at: datetime, cfg: RiskConfig) -> Decision:
