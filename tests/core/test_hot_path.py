@@ -162,3 +162,122 @@ def test_a_quiet_stretch_marks_as_every_bar_rounded():
             min(ticks),
             ticks[-1],
         )
+
+
+def _tick_by_hand(value: Decimal, rounding: str) -> Decimal:
+    """The 0.05 tick of ``value``: twentieths rounded as ``rounding`` says, worked out in integers."""
+    twentieths = value * 20
+    floor = int(twentieths.to_integral_value(rounding="ROUND_FLOOR"))
+    rest = twentieths - floor
+    if rounding == "ROUND_DOWN":  # toward zero (premiums are positive: the floor)
+        n = floor if value >= 0 else (floor + (rest > 0))
+    elif rounding == "ROUND_UP":
+        n = floor + (rest > 0) if value >= 0 else floor
+    else:  # half up: away from zero at the half
+        n = floor + (rest >= Decimal("0.5")) if value >= 0 else floor + (rest > Decimal("0.5"))
+    return Decimal(n) * Decimal("0.05")
+
+
+@pytest.mark.parametrize("rounding", ["ROUND_HALF_UP", "ROUND_DOWN", "ROUND_UP"])
+def test_a_remembered_float_tick_is_the_tick_of_its_shortest_decimal(rounding):
+    """``to_tick`` remembers a float's tick: the first and the remembered answers are the tick of the
+    float's ``repr`` (half ticks included), never the answer of an equal Decimal or of another
+    rounding asked earlier."""
+    rng = random.Random(11)
+    values = [round(rng.uniform(0, 400), rng.choice((1, 2, 3))) for _ in range(3000)]
+    values += [0.025, 0.075, 12.325, 99.975, 0.0, 1e-9]
+    for rounding_first in ("ROUND_HALF_UP", "ROUND_DOWN", "ROUND_UP"):
+        for v in values[:50]:
+            risk.to_tick(v, rounding_first)  # other roundings remembered first
+    for v in values:
+        expected = _tick_by_hand(Decimal(repr(v)), rounding)
+        first, again = risk.to_tick(v, rounding), risk.to_tick(v, rounding)
+        assert first == expected and again == expected and str(again) == str(expected)
+    # float 0.075 is 0.07499999... in binary: the Decimal of that exact value is another number
+    exact = Decimal(0.075)
+    assert (
+        exact == 0.075 and risk.to_tick(0.075) == Decimal("0.10") and risk.to_tick(exact) == Decimal("0.05")
+    )
+
+
+def test_the_remembered_ticks_stay_bounded():
+    for k in range(risk._FLOAT_TICKS_MAX + 10):
+        risk.to_tick(k + 0.5)
+    assert len(risk._FLOAT_TICKS) <= risk._FLOAT_TICKS_MAX
+    assert risk.to_tick(123.475) == Decimal("123.50")
+
+
+def test_the_remembered_ist_date_and_time_answer_for_each_instant():
+    """``calendar.ist_date`` and ``risk._ist_time`` remember the last datetime object asked: another
+    object (another instant, or the same instant in another zone) gets its own answer, and a naive
+    one is still refused."""
+    from datetime import timedelta
+
+    from trading.core import calendar as market_calendar
+
+    ist = market_calendar.IST
+    late = datetime(2026, 1, 1, 20, 0, tzinfo=UTC)  # 01:30 IST on the 2nd
+    early = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    for _ in range(3):
+        for at, day, clock in ((late, date(2026, 1, 2), "01:30"), (early, date(2026, 1, 1), "14:30")):
+            assert market_calendar.ist_date(at) == day and market_calendar.ist_date(at) == day
+            assert market_calendar.ist_date(at.astimezone(ist)) == day
+            assert risk._ist_time(at).strftime("%H:%M") == clock
+            assert risk._ist_time(at.astimezone(ist)).strftime("%H:%M") == clock
+    for k in range(0, 48 * 60, 7):
+        at = early + timedelta(minutes=k)
+        assert market_calendar.ist_date(at) == (at + timedelta(hours=5, minutes=30)).date()
+    with pytest.raises(ValueError, match="naive"):
+        market_calendar.ist_date(datetime(2026, 1, 1, 9, 0))
+
+
+def test_remembered_stamps_name_the_instant_whatever_its_zone():
+    from trading.core import calendar as market_calendar
+    from trading.core.entries import _ist_minute
+
+    at = datetime(2026, 5, 4, 4, 5, 6, tzinfo=UTC)
+    in_ist = at.astimezone(market_calendar.IST)
+    for _ in range(2):
+        assert orders.utc_stamp(at) == orders.utc_stamp(in_ist) == "20260504T040506"
+        assert _ist_minute(at) == _ist_minute(in_ist) == "20260504-0935"
+    for k in range(5000):  # bounded
+        orders.utc_stamp(datetime.fromtimestamp(1_700_000_000 + 60 * k, tz=UTC))
+    assert len(orders._STAMPS) <= 4096
+
+
+def test_json_safe_answers_as_json_value_on_every_key():
+    from trading.core.serialize import json_safe
+
+    row = {"a": 1.5, "b": math.nan, "c": -math.inf, "d": np.float64(2.0), 7: True, "e": None, "f": date(2026, 1, 2),
+           "g": Decimal("3.10"), "h": "x", "i": 4, "j": np.datetime64("NaT")}  # fmt: skip
+    got = json_safe(row)
+    expected = {str(k): json_value(v) for k, v in row.items()}
+    assert got == expected and [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+
+
+def test_a_day_bar_reads_every_chain_field_by_its_name():
+    """``DayBars.bar`` passes the chain arrays to ``OptionChain`` by position: each must land in the
+    field of its name, and ``bar_time`` must read any datetime64 unit."""
+    from dataclasses import fields
+
+    from trading.core.bars import CHAIN_FIELDS
+    from trading.core.simulator import MarketSimulator
+
+    assert [f.name for f in fields(OptionChain) if f.init][2:] == list(CHAIN_FIELDS)
+    sim = MarketSimulator(seed=4, start=date(2025, 3, 3))
+    day = sim.day(sim.first_session)
+    for i in (0, 137, len(day) - 1):
+        bar = day.bar(i)
+        for e, chain in enumerate(bar.chains):
+            assert chain.expiry == day.expiries[e]
+            assert np.array_equal(chain.strikes, day.strikes[i, e])
+            for name in CHAIN_FIELDS:
+                assert np.array_equal(getattr(chain, name), getattr(day, name)[i, e], equal_nan=True)
+        expected = datetime.fromtimestamp(int(day.times[i].astype("int64")) / 1e9, tz=UTC)
+        assert bar.time == expected
+        coarse = day.times.astype("datetime64[us]")
+        day.times, kept = coarse, day.times
+        try:
+            assert day.bar_time(i) == expected
+        finally:
+            day.times = kept

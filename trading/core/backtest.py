@@ -282,7 +282,7 @@ def hold_quietly(
         limit = min(limit, ((entered + _IST_NS) // _DAY_NS + 1) * _DAY_NS - _IST_NS)
         if cfg.max_hold_minutes:
             limit = min(limit, entered + cfg.max_hold_minutes * _MINUTE_NS)
-    stop = start + int(np.searchsorted(times_ns[start:stop] + _MINUTE_NS, limit, side="left"))
+    stop = start + int(times_ns[start:stop].searchsorted(limit - _MINUTE_NS, side="left"))  # end >= limit
     if stop == start:
         return start
     stretch: dict[str, np.ndarray] = {}
@@ -429,7 +429,7 @@ def _mark_stretch(position: OpenPosition, v: np.ndarray) -> None:
         return
     unknown = np.isnan(v)
     high, low = risk.to_tick(top), risk.to_tick(float(np.fmin.reduce(v)))
-    last = risk.to_tick(float(v[v.shape[0] - 1 - int(np.argmin(unknown[::-1]))]))
+    last = risk.to_tick(float(v[v.shape[0] - 1 - int(unknown[::-1].argmin())]))
     position.last_price = last
     position.high_water = high if position.high_water is None else max(position.high_water, high)
     position.low_water = low if position.low_water is None else min(position.low_water, low)

@@ -237,7 +237,13 @@ def greeks(vol: Any, spot: Any, strike: Any, t: Any, r: Any, is_call: Any, q: An
 def _plain_scalars(*values: Any) -> bool:
     """True when every value is a Python float or int and the last (``is_call``) a bool."""
     *numbers, is_call = values
-    return type(is_call) is bool and all(type(v) is float or type(v) is int for v in numbers)
+    if type(is_call) is not bool:
+        return False
+    for v in numbers:  # a loop, not all(...) over a generator: the engine asks for each fill
+        kind = type(v)
+        if kind is not float and kind is not int:
+            return False
+    return True
 
 
 def _ncdf(z: float) -> float:

@@ -165,7 +165,11 @@ class BrokerOrder:
     def copy(self) -> BrokerOrder:
         """An independent copy (what ``deepcopy`` gives, cheaply): the fills are tuples of immutable
         values, so new lists of them suffice; the children are copied the same way."""
-        return replace(self, fills=list(self.fills), children=[child.copy() for child in self.children])
+        copied = object.__new__(type(self))  # the fields as they are: BrokerOrder has no checks to run
+        copied.__dict__.update(self.__dict__)
+        copied.fills = list(self.fills)
+        copied.children = [child.copy() for child in self.children]
+        return copied
 
     @property
     def is_terminal(self) -> bool:

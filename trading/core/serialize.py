@@ -48,4 +48,11 @@ def json_safe(row: Mapping[Any, Any] | pd.Series | None) -> dict[str, Any]:
     """
     if row is None:
         return {}
-    return {str(key): json_value(value) for key, value in row.items()}
+    isfinite = math.isfinite
+    return {
+        # json_value's float case inline: a feature row is mostly floats
+        (key if type(key) is str else str(key)): (
+            (value if isfinite(value) else None) if type(value) is float else json_value(value)
+        )
+        for key, value in row.items()
+    }
