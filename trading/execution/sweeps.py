@@ -507,8 +507,9 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """The pool's queued combinations dropped and its workers killed now (a combination half done is
     not needed): ``shutdown`` alone would wait for every job sent. (The workers are the executor's
     ``_processes``; each also dies with this process, ``apart.die_with_parent``.)"""
-    pool.shutdown(wait=False, cancel_futures=True)
+    # Taken before the shutdown, which forgets them (``_processes`` becomes None).
     workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
     for worker in workers:
         worker.kill()
     for worker in workers:
