@@ -200,11 +200,13 @@ ROUTES = (
     Route("backtest-detail", "get", VIEWER, 200, args=("run",)),
     Route("backtest-progress", "get", VIEWER, 200, args=("run",)),
     Route("backtest-compare", "get", VIEWER, 400),  # no runs named: 400 naming "a"
+    Route("backtest-stop", "post", OPERATOR, 302, args=("run",)),  # nobody's run: an operator's to stop
     Route("sweeps", "get", VIEWER, 200),
     Route("sweep-start", "post", TRADER, 400, data={}),
     Route("sweep-detail", "get", VIEWER, 200, args=("sweep",)),
     Route("sweep-progress", "get", VIEWER, 200, args=("sweep",)),
     Route("sweep-promote", "post", TRADER, 400, args=("sweep", 1)),  # not finished: 400
+    Route("sweep-stop", "post", OPERATOR, 302, args=("sweep",)),  # nobody's sweep: an operator's to stop
 )
 
 

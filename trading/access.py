@@ -121,6 +121,21 @@ def has(user: Any, permission: str) -> bool:
     return has_user(user) and user.has_perm(permission)
 
 
+def owns_or_operates(user: Any, permission: str, owner_id: int | None) -> bool:
+    """True when ``user`` holds ``permission`` and is ``owner_id`` (who started something) or holds
+    ``CONTROL_DESK`` (an operator): a trader stops their own backtests, an operator any."""
+    return has(user, permission) and (
+        (owner_id is not None and owner_id == getattr(user, "pk", None)) or has(user, CONTROL_DESK)
+    )
+
+
+def require_owner(user: Any, permission: str, owner_id: int | None, what: str) -> None:
+    """``require(user, permission)``, then ``owns_or_operates``: ``PermissionDenied`` naming ``what``."""
+    require(user, permission)
+    if not owns_or_operates(user, permission, owner_id):
+        raise PermissionDenied(f"{what} was started by another user: only they or an operator may stop it")
+
+
 def require(user: Any, permission: str) -> None:
     """Raise ``PermissionDenied`` naming ``permission`` unless ``user`` holds it (services call this:
     a page or an endpoint that forgot to check still cannot act)."""

@@ -318,6 +318,7 @@ def test_progress_is_read_off_the_calendar_at_each_cycles_bar():
 
     run = backtests.backtest_create(backtests.backtest_request(start=START, end=END, strategies=[STRATEGY]))
     assert run.bars_total == 3 * 375  # 2026-03-02, 03-04, 03-05 (Holi on 03-03)
+    BacktestRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)  # claimed, as a worker does
     tracker = backtests._Progress(run.pk, backtests.session_bars(START, END))
     tracker(SimpleNamespace(bar_time=ist(2026, 3, 2, 9, 15)))  # the first bar of the first session
     assert tracker.done == 1

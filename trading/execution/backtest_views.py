@@ -166,8 +166,19 @@ def backtest_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "trades": Trade.objects.filter(backtest_run=run).order_by("exit_time")[:TRADES_LISTED],
         "runs": BacktestRun.objects.filter(status=RunStatus.DONE).exclude(pk=run.pk)[:RUNS_LISTED],
         "promoted_from": run.promoted_from.select_related("sweep").first(),
+        "can_stop": access.owns_or_operates(request.user, access.RUN_BACKTESTS, run.requested_by_id),
     }
     return render(request, "trading/backtest_detail.html", context)
+
+
+@require_POST
+@access.permission_required(access.RUN_BACKTESTS)
+def backtest_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop a queued or running run (its own user's, or any for an operator): it ends FAILED with
+    nothing journaled (``backtests.backtest_stop``)."""
+    run = get_object_or_404(BacktestRun.objects.only("pk"), pk=pk)
+    backtests.backtest_stop(user=request.user, run_id=run.pk)
+    return redirect("backtest-detail", run.pk)
 
 
 @require_GET
@@ -343,6 +354,7 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "x": x,
         "y": y,
         "can_run": access.has(request.user, access.RUN_BACKTESTS),
+        "can_stop": access.owns_or_operates(request.user, access.RUN_BACKTESTS, sweep.requested_by_id),
     }
     return render(request, "trading/sweep_detail.html", context)
 
@@ -352,6 +364,16 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def sweep_progress(request: HttpRequest, pk: int) -> JsonResponse:
     """A sweep's status and progress (the page polls it)."""
     return JsonResponse(_sweep_progress(get_object_or_404(Sweep.objects.defer("market_data"), pk=pk)))
+
+
+@require_POST
+@access.permission_required(access.RUN_BACKTESTS)
+def sweep_stop(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop a queued or running sweep (its own user's, or any for an operator): the combinations not
+    begun are not run (``sweeps.sweep_stop``)."""
+    sweep = get_object_or_404(Sweep.objects.only("pk"), pk=pk)
+    sweeps.sweep_stop(user=request.user, sweep_id=sweep.pk)
+    return redirect("sweep-detail", sweep.pk)
 
 
 @require_POST

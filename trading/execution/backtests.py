@@ -291,6 +291,25 @@ def session_bars(start: date, end: date) -> dict[date, tuple[int, datetime, int]
     return out
 
 
+class RunStopped(Exception):
+    """The run is no longer RUNNING while it runs: stopped (``backtest_stop``) or reaped. It ends at
+    its next progress beat; nothing of it is journaled."""
+
+
+def backtest_stop(*, user: Any, run_id: int) -> bool:
+    """Stop a PENDING or RUNNING run: marked FAILED ("stopped by ..."), and the process running it
+    ends it at its next progress beat (``PROGRESS_EVERY`` seconds at most) with nothing journaled.
+    Needs ``RUN_BACKTESTS`` and the run must be the user's, or the user an operator. Returns False
+    when the run had already ended (nothing to stop)."""
+    run = BacktestRun.objects.only("pk", "requested_by_id").get(pk=run_id)
+    access.require_owner(user, access.RUN_BACKTESTS, run.requested_by_id, f"backtest run {run_id}")
+    return bool(
+        BacktestRun.objects.filter(pk=run_id, status__in=(RunStatus.PENDING, RunStatus.RUNNING)).update(
+            status=RunStatus.FAILED, error=f"stopped by {user.get_username()}", finished_at=timezone.now()
+        )
+    )
+
+
 class _Progress:
     """Writes a running run's bars done and heartbeat at most every ``PROGRESS_EVERY`` seconds. The
     bars done are read off the calendar at each cycle's bar (so a bar the engine skips still counts)."""
@@ -310,7 +329,7 @@ class _Progress:
         does not stop the run: it trades on, and the next beat tries again on a new connection (the
         journal at the end waits for it, ``_wait_for_database``)."""
         try:
-            BacktestRun.objects.filter(pk=self.run_id).update(
+            running = BacktestRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
                 bars_done=self.done, heartbeat_at=timezone.now()
             )
         except DB_ERRORS as exc:
@@ -328,6 +347,8 @@ class _Progress:
             if self.outage:
                 log.warning("backtest run %s: the database is back", self.run_id)
             self.outage = False
+            if not running:
+                raise RunStopped(f"backtest run {self.run_id} is no longer running (stopped or reaped)")
         self.last = time.monotonic()
 
     def __call__(self, cycle: Any) -> None:
@@ -441,6 +462,14 @@ def backtest_run_execute(
         _wait_for_database(run.pk, settings.BACKTEST_DB_WAIT_SECONDS)
         tracker.beat()
         with transaction.atomic():
+            # Stopped after the last beat? Then nothing is journaled (the row is locked from here on
+            # where the database can: a stop waits for the commit, then finds the run DONE).
+            if (
+                not BacktestRun.objects.select_for_update()
+                .filter(pk=run.pk, status=RunStatus.RUNNING)
+                .exists()
+            ):
+                raise RunStopped(f"backtest run {run.pk} is no longer running (stopped or reaped)")
             for combo in result.combos.values():
                 facts = combo_facts(combo, mode=config.mode, data_source=config.data_source)
                 combo_record(now=clock_end, backtest_run_id=run.pk, **facts)
@@ -455,6 +484,11 @@ def backtest_run_execute(
             run.refresh_from_db()
             run.data_version = result.handed_back if again is not None else market.version()
             _store_result(run, result, gaps=market.gaps)
+    except RunStopped:
+        # Stopped by a user (or reaped): already FAILED with its reason; nothing of it is stored.
+        log.warning("backtest run %s stopped while it ran: none of its trades is stored", run.pk)
+        run.refresh_from_db()
+        return run
     except (Exception, KeyboardInterrupt, SystemExit) as exc:
         # Ctrl-C (or a SIGTERM the command raises as one) fails the run as an error does; the
         # transaction, if it had begun, is rolled back: none of the run's trades is stored.

@@ -478,9 +478,10 @@ def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
     workers = max(1, workers or settings.SWEEP_EMBEDDED_WORKERS)
     try:
         if workers == 1:
-            outcomes = map(_pool_figures, jobs)
-            for combination, (figures, error) in zip(pending, outcomes, strict=True):
-                _store(combination.pk, sweep.pk, figures, error)
+            for combination, job in zip(pending, jobs, strict=True):
+                if _stopped(sweep.pk):  # sweep_stop: the rest is not run
+                    break
+                _store(combination.pk, sweep.pk, *_pool_figures(job))
         else:
             context = multiprocessing.get_context("fork")
             pool = ProcessPoolExecutor(
@@ -490,10 +491,14 @@ def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
                 outcomes = pool.map(_pool_figures, jobs)
                 for combination, (figures, error) in zip(pending, outcomes, strict=True):
                     _store(combination.pk, sweep.pk, figures, error)
+                    if _stopped(sweep.pk):  # sweep_stop: the pool's queued combinations dropped
+                        _stop_pool(pool)
+                        break
+                else:
+                    pool.shutdown()
             except BaseException:
                 _stop_pool(pool)
                 raise
-            pool.shutdown()
     except (Exception, KeyboardInterrupt, SystemExit) as exc:  # Ctrl-C too: FAILED, not left RUNNING
         sweep_fail(sweep.pk, backtests.failure_reason(exc))
         raise
@@ -621,6 +626,33 @@ def sweep_fail(sweep_id: int, error: str) -> None:
     Sweep.objects.filter(pk=sweep_id, status__in=(RunStatus.PENDING, RunStatus.RUNNING)).update(
         status=RunStatus.FAILED, error=error[:2000], finished_at=timezone.now()
     )
+
+
+def sweep_stop(*, user: Any, sweep_id: int) -> bool:
+    """Stop a PENDING or RUNNING sweep: marked FAILED ("stopped by ..."), its combinations not begun
+    FAILED ("not run: the sweep was stopped", counted), in one transaction. The research workers
+    skip what is still queued (``sweep_combination_execute``); the embedded pool stops at its next
+    result (``sweep_run_embedded``); a combination already running finishes and keeps its figures.
+    Needs ``RUN_BACKTESTS``, and the sweep must be the user's or the user an operator. Returns False
+    when it had already ended."""
+    sweep = Sweep.objects.only("pk", "requested_by_id").get(pk=sweep_id)
+    access.require_owner(user, access.RUN_BACKTESTS, sweep.requested_by_id, f"sweep {sweep_id}")
+    now = timezone.now()
+    with transaction.atomic():
+        stopped = Sweep.objects.filter(pk=sweep_id, status__in=(RunStatus.PENDING, RunStatus.RUNNING)).update(
+            status=RunStatus.FAILED, error=f"stopped by {user.get_username()}", finished_at=now
+        )
+        if not stopped:
+            return False
+        dropped = SweepCombination.objects.filter(sweep_id=sweep_id, status=RunStatus.PENDING).update(
+            status=RunStatus.FAILED, error="not run: the sweep was stopped", finished_at=now
+        )
+        Sweep.objects.filter(pk=sweep_id).update(failed=F("failed") + dropped)
+    return True
+
+
+def _stopped(sweep_id: int) -> bool:
+    return Sweep.objects.filter(pk=sweep_id, status=RunStatus.FAILED).exists()
 
 
 def sweeps_reap(*, now=None, stale_seconds: float | None = None) -> int:

@@ -31,10 +31,12 @@ urlpatterns = [
     path("backtests/compare/", backtest_views.backtest_compare, name="backtest-compare"),
     path("backtests/<int:pk>/", backtest_views.backtest_detail, name="backtest-detail"),
     path("backtests/<int:pk>/progress/", backtest_views.backtest_progress, name="backtest-progress"),
+    path("backtests/<int:pk>/stop/", backtest_views.backtest_stop, name="backtest-stop"),
     path("backtests/sweeps/", backtest_views.sweep_list, name="sweeps"),
     path("backtests/sweeps/start/", backtest_views.sweep_start, name="sweep-start"),
     path("backtests/sweeps/<int:pk>/", backtest_views.sweep_detail, name="sweep-detail"),
     path("backtests/sweeps/<int:pk>/progress/", backtest_views.sweep_progress, name="sweep-progress"),
+    path("backtests/sweeps/<int:pk>/stop/", backtest_views.sweep_stop, name="sweep-stop"),
     path(
         "backtests/sweeps/<int:pk>/promote/<int:number>/",
         backtest_views.sweep_promote,

@@ -15,6 +15,7 @@ from trading.core import jit
 from trading.core.research import INSTRUMENTS, run_research
 from trading.core.strategies.examples import example, example_names
 from trading.execution.backtests import DATA_SOURCES, backtest_execute, parse_overrides
+from trading.execution.models import RunStatus
 from trading.execution.persistence import DB_ERRORS
 from trading.management.interrupts import stopped, terminate_as_interrupt
 from trading.marketdata.base import FeedError
@@ -147,6 +148,10 @@ class Command(BaseCommand):
                 exc, ": the run is marked FAILED and none of its trades is in the journal"
             ) from None
         self.stdout.write("")
+        if run.status != RunStatus.DONE:  # stopped from the web page while it ran (backtest_stop)
+            raise CommandError(
+                f"BacktestRun {run.pk} {run.status}: {run.error}; none of its trades is stored"
+            )
         s = run.summary
         for line in s.get("gaps", [])[:20]:
             self.stdout.write(f"gap: {line}")

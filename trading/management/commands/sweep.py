@@ -115,6 +115,7 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(
             f"sweep {sweep.pk} {sweep.status}: {sweep.done} done, {sweep.failed} failed in {took:.1f} s"
+            + (f" ({sweep.error})" if sweep.error else "")  # e.g. stopped from its page: who did
         )
         axes = list(sweep.space)
         header = ["#", *axes, "net", "sharpe", "pf", "max_dd", "trades"]

@@ -1,0 +1,257 @@
+"""Stopping a backtest run or a sweep while it works (the Stop button of their pages).
+
+A stopped run ends FAILED "stopped by <user>" with nothing journaled - also when the stop lands
+after its last progress beat, just before the journal's transaction; a stopped sweep runs none of the
+combinations not begun (embedded in one process or a pool, or queued for the research workers) and
+counts them; only the user who started it, or an operator, may stop it (a viewer, another trader,
+a user without a role cannot); a finished one is left as it is.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from io import StringIO
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.core.management import CommandError, call_command
+
+from journal.models import Trade
+from tests.backtests.conftest import END, SEED, START, STRATEGY
+from tests.helpers import user_with_role
+from trading.execution import backtests, sweeps
+from trading.execution.models import BacktestRun, RunStatus, Sweep
+
+pytestmark = pytest.mark.django_db
+
+NOT_RUN = "not run: the sweep was stopped"
+
+
+@pytest.fixture(autouse=True)
+def _embedded(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+def _sweep_request() -> sweeps.SweepRequest:
+    return sweeps.sweep_request(
+        strategy=STRATEGY, start=START, end=END, seed=SEED, axes={"gap_em": "0.02:0.10:3", "memory": "30,60"}
+    )
+
+
+def _run(user=None) -> BacktestRun:
+    request = backtests.backtest_request(start=START, end=END, strategies=[STRATEGY])
+    return backtests.backtest_create(request, user=user)
+
+
+def _assert_stopped_sweep(sweep: Sweep, by: str, *, done: int) -> None:
+    sweep.refresh_from_db()
+    assert (sweep.status, sweep.error) == (RunStatus.FAILED, f"stopped by {by}")
+    assert sweep.done == done and sweep.done + sweep.failed == sweep.total == 6
+    statuses = list(sweep.combinations.values_list("status", "error"))
+    assert statuses.count((RunStatus.DONE, "")) == done
+    assert statuses.count((RunStatus.FAILED, NOT_RUN)) == 6 - done
+
+
+# --- sweeps -------------------------------------------------------------------------------------------
+
+
+def test_a_sweep_stopped_while_its_combinations_run_here_begins_no_other(monkeypatch):
+    asha = user_with_role("trader", "asha")
+    real, begun = sweeps.combination_figures, []
+
+    def second_stops_it(market, job):
+        begun.append(job.params)
+        if len(begun) == 2:  # the user clicks Stop while the second combination runs
+            assert sweeps.sweep_stop(user=asha, sweep_id=Sweep.objects.get().pk)
+        return real(market, job)
+
+    monkeypatch.setattr(sweeps, "combination_figures", second_stops_it)
+    sweep = sweeps.sweep_execute(_sweep_request(), user=asha, embedded=True, workers=1)
+    assert len(begun) == 2  # the third was never begun
+    _assert_stopped_sweep(sweep, "asha", done=1)  # the second's figures, come after the stop, dropped
+
+
+def test_a_sweep_stopped_while_a_pool_runs_it_kills_the_pool(monkeypatch):
+    ravi = user_with_role("operator", "ravi")
+    asha = user_with_role("trader", "asha")
+    real_store, stored = sweeps._store, []
+
+    def store_then_stop(combination_id, sweep_id, figures, error=""):
+        real_store(combination_id, sweep_id, figures, error)
+        stored.append(combination_id)
+        if len(stored) == 1:  # an operator stops another user's sweep after its first result
+            assert sweeps.sweep_stop(user=ravi, sweep_id=sweep_id)
+
+    monkeypatch.setattr(sweeps, "_store", store_then_stop)
+    sweep = sweeps.sweep_execute(_sweep_request(), user=asha, embedded=True, workers=2)
+    assert len(stored) == 1  # no result taken after the stop
+    assert not multiprocessing.active_children()  # the pool's workers are gone
+    _assert_stopped_sweep(sweep, "ravi", done=1)
+
+
+def test_the_research_workers_skip_a_stopped_sweeps_queued_combinations(monkeypatch):
+    asha = user_with_role("trader", "asha")
+    sweep = sweeps.sweep_create(_sweep_request(), user=asha)  # stored, its combinations queued
+
+    def never(market, job):
+        raise AssertionError("a combination of a stopped sweep ran")
+
+    assert sweeps.sweep_stop(user=asha, sweep_id=sweep.pk)
+    monkeypatch.setattr(sweeps, "combination_figures", never)
+    for combination in sweep.combinations.all():  # each queued task, delivered after the stop
+        assert sweeps.sweep_combination_execute(combination.pk).status == RunStatus.FAILED
+    _assert_stopped_sweep(sweep, "asha", done=0)
+    assert not sweeps.sweep_stop(user=asha, sweep_id=sweep.pk)  # already ended: nothing to stop
+
+
+def test_who_may_stop_a_sweep_from_its_page(client):
+    asha = user_with_role("trader", "asha")
+    sweep = sweeps.sweep_create(_sweep_request(), user=asha)
+    url = f"/backtests/sweeps/{sweep.pk}/stop/"
+    for user in (
+        None,
+        user_with_role(None, "nobody"),
+        user_with_role("viewer", "vijay"),
+        user_with_role("trader", "tara"),
+    ):
+        client.logout()
+        if user is not None:
+            client.force_login(user)
+        answer = client.post(url)
+        assert answer.status_code in ((302,) if user is None else (403,)), user
+        if user is None:
+            assert "/login" in answer["Location"]
+        sweep.refresh_from_db()
+        assert sweep.status == RunStatus.PENDING
+    client.force_login(asha)
+    page = client.get(f"/backtests/sweeps/{sweep.pk}/").content.decode()
+    assert 'id="stop-run"' in page and url in page
+    assert client.get(url).status_code == 405
+    assert client.post("/backtests/sweeps/999999/stop/").status_code == 404
+    answer = client.post(url)
+    assert answer.status_code == 302 and answer["Location"] == f"/backtests/sweeps/{sweep.pk}/"
+    _assert_stopped_sweep(sweep, "asha", done=0)
+    assert 'id="stop-run"' not in client.get(f"/backtests/sweeps/{sweep.pk}/").content.decode()
+    with pytest.raises(PermissionDenied):
+        sweeps.sweep_stop(user=user_with_role("trader", "tara2"), sweep_id=sweep.pk)
+
+
+def test_a_finished_sweep_stays_as_it_finished():
+    asha = user_with_role("trader", "asha")
+    sweep = sweeps.sweep_execute(_sweep_request(), user=asha, embedded=True, workers=1)
+    assert sweep.status == RunStatus.DONE
+    assert not sweeps.sweep_stop(user=asha, sweep_id=sweep.pk)
+    sweep.refresh_from_db()
+    assert (sweep.status, sweep.done, sweep.failed, sweep.error) == (RunStatus.DONE, 6, 0, "")
+
+
+# --- backtest runs -------------------------------------------------------------------------------------
+
+
+def test_a_run_stopped_while_it_trades_ends_at_its_next_beat_with_nothing_journaled(monkeypatch):
+    monkeypatch.setattr(backtests, "PROGRESS_EVERY", 0.0)  # a beat after every cycle
+    asha = user_with_role("trader", "asha")
+    run = _run(asha)
+    cycles = []
+
+    def click_stop(cycle):
+        cycles.append(cycle)
+        if len(cycles) == 1:
+            assert backtests.backtest_stop(user=asha, run_id=run.pk)
+
+    stopped = backtests.backtest_run_execute(run.pk, progress=click_stop)
+    assert (stopped.status, stopped.error) == (RunStatus.FAILED, "stopped by asha")
+    assert len(cycles) == 1  # the beat after the stop ended it
+    assert not Trade.objects.filter(backtest_run=run).exists()
+    assert stopped.bars_done < stopped.bars_total and not stopped.trade_count
+
+
+def test_a_run_stopped_after_its_last_beat_journals_nothing(monkeypatch):
+    """The stop lands after the run's last progress beat, just before the journal's transaction: the
+    check inside the transaction finds it, and nothing is stored."""
+    monkeypatch.setattr(backtests, "PROGRESS_EVERY", 1e12)  # no beat in the loop: the last is after it
+    asha = user_with_role("trader", "asha")
+    run = _run(asha)
+    real_beat, beats = backtests._Progress.beat, []
+
+    def last_beat_then_stop(tracker):
+        real_beat(tracker)
+        beats.append(tracker.done)
+        assert backtests.backtest_stop(user=asha, run_id=run.pk)
+
+    monkeypatch.setattr(backtests._Progress, "beat", last_beat_then_stop)
+    stopped = backtests.backtest_run_execute(run.pk)
+    assert len(beats) == 1 and beats[0] > 0  # the one beat, after the loop had traded
+    assert (stopped.status, stopped.error) == (RunStatus.FAILED, "stopped by asha")
+    assert not Trade.objects.filter(backtest_run=run).exists()
+
+
+def test_who_may_stop_a_run_and_a_finished_run_stays_done(client):
+    asha = user_with_role("trader", "asha")
+    run = _run(asha)
+    url = f"/backtests/{run.pk}/stop/"
+    for user in (
+        user_with_role(None, "nobody"),
+        user_with_role("viewer", "vijay"),
+        user_with_role("trader", "tara"),
+    ):
+        client.force_login(user)
+        assert client.post(url).status_code == 403
+    run.refresh_from_db()
+    assert run.status == RunStatus.PENDING
+    client.force_login(asha)
+    assert 'id="stop-run"' in client.get(f"/backtests/{run.pk}/").content.decode()
+    answer = client.post(url)
+    assert answer.status_code == 302 and answer["Location"] == f"/backtests/{run.pk}/"
+    run.refresh_from_db()
+    assert (run.status, run.error) == (RunStatus.FAILED, "stopped by asha")
+    assert backtests.backtest_run_execute(run.pk).status == RunStatus.FAILED  # a late worker: not run
+    done = _run(asha)
+    backtests.backtest_run_execute(done.pk)
+    client.force_login(user_with_role("operator", "ravi"))  # an operator may stop anyone's...
+    assert client.post(f"/backtests/{done.pk}/stop/").status_code == 302
+    done.refresh_from_db()
+    assert done.status == RunStatus.DONE and done.error == ""  # ...but a finished run stays DONE
+
+
+def test_manage_py_backtest_stopped_from_the_page_says_so(monkeypatch):
+    """A command-line run has no user: an operator stops it; the command fails saying who did."""
+    monkeypatch.setattr(backtests, "PROGRESS_EVERY", 0.0)
+    ravi = user_with_role("operator", "ravi")
+    real_call = backtests._Progress.__call__
+
+    def stop_on_first_cycle(tracker, cycle):
+        real_call(tracker, cycle)
+        run = BacktestRun.objects.get(pk=tracker.run_id)
+        if run.status == RunStatus.RUNNING:
+            with pytest.raises(PermissionDenied):  # not a trader's: nobody's but an operator's
+                backtests.backtest_stop(user=user_with_role("trader", f"t{run.pk}"), run_id=run.pk)
+            assert backtests.backtest_stop(user=ravi, run_id=run.pk)
+
+    monkeypatch.setattr(backtests._Progress, "__call__", stop_on_first_cycle)
+    with pytest.raises(CommandError, match=r"FAILED: stopped by ravi; none of its trades is stored"):
+        call_command(
+            "backtest", "--start", START.isoformat(), "--end", END.isoformat(), "--strategy", STRATEGY,
+            "--features-inline", "--checks-inline", stdout=StringIO(),
+        )  # fmt: skip
+    assert not Trade.objects.exists()
+
+
+def test_manage_py_sweep_stopped_from_the_page_says_who_did(monkeypatch):
+    ravi = user_with_role("operator", "ravi")
+    real_store, stored = sweeps._store, []
+
+    def store_then_stop(combination_id, sweep_id, figures, error=""):
+        real_store(combination_id, sweep_id, figures, error)
+        stored.append(combination_id)
+        if len(stored) == 1:
+            assert sweeps.sweep_stop(user=ravi, sweep_id=sweep_id)
+
+    monkeypatch.setattr(sweeps, "_store", store_then_stop)
+    out = StringIO()
+    call_command(
+        "sweep", "--strategy", STRATEGY, "--start", START.isoformat(), "--end", END.isoformat(),
+        "--axis", "gap_em=0.02:0.10:3", "--axis", "memory=30,60", "--workers", "1", stdout=out,
+    )  # fmt: skip
+    assert "FAILED: 1 done, 5 failed" in out.getvalue() and "(stopped by ravi)" in out.getvalue()
+    _assert_stopped_sweep(Sweep.objects.get(), "ravi", done=1)
