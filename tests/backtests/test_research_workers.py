@@ -101,6 +101,9 @@ def test_research_workers_take_what_trading_workers_never_do_and_a_killed_ones_r
         time.sleep(2.0)
         assert broker.llen(backtests.RESEARCH_QUEUE) == 4, "a trading worker took research work"
         assert Sweep.objects.get(pk=sweep.pk).done == 0
+        # A second one, stopped from its page while its combinations wait on the queue.
+        halted_sweep = sweeps.sweep_execute(request, user=trader, embedded=False)
+        assert sweeps.sweep_stop(user=trader, sweep_id=halted_sweep.pk)
 
         # 2. Two research workers take it.
         host = socket.gethostname()
@@ -116,6 +119,14 @@ def test_research_workers_take_what_trading_workers_never_do_and_a_killed_ones_r
         served = {n for n in ("research-1", "research-2") if "sweep_combination[" in log_text(tmp_path, n)}
         assert served, "no research worker ran a combination"
         assert "sweep_combination[" not in log_text(tmp_path, "trading")  # never received, though running
+        # The stopped sweep's four tasks were delivered too, and none ran its combination.
+        wait_for(lambda: broker.llen(backtests.RESEARCH_QUEUE) == 0, 60, "the stopped sweep's tasks")
+        halted_sweep = Sweep.objects.defer("market_data").get(pk=halted_sweep.pk)
+        assert (halted_sweep.status, halted_sweep.error) == (RunStatus.FAILED, "stopped by t")
+        assert (halted_sweep.done, halted_sweep.failed) == (0, 4)
+        assert set(halted_sweep.combinations.values_list("error", flat=True)) == {
+            "not run: the sweep was stopped"
+        }
 
         # 2b. A sweep of the store: the workers read the store themselves (nothing of it is stored).
         on_store = sweeps.sweep_execute(store_request, embedded=False)
@@ -137,6 +148,28 @@ def test_research_workers_take_what_trading_workers_never_do_and_a_killed_ones_r
             lambda: BacktestRun.objects.filter(pk=short.pk, status=RunStatus.DONE).first(), 120, "the run"
         )
         assert short.bars_done == short.bars_total > 0 and short.trade_count == short.trades.count()
+
+        # 3b. A long run stopped from its page while a research worker runs it: the worker ends it at
+        # its next beat with nothing journaled (and says so), and is free for the next task.
+        halted = backtests.backtest_start(
+            user=trader,
+            request=backtests.backtest_request(start=date(2026, 4, 6), end=date(2026, 5, 15), seed=SEED),
+        )
+        wait_for(
+            lambda: BacktestRun.objects.filter(
+                pk=halted.pk, status=RunStatus.RUNNING, bars_done__gt=0
+            ).first(),
+            120,
+            "the run to stop moving",
+        )
+        assert backtests.backtest_stop(user=trader, run_id=halted.pk)
+        said = f"backtest run {halted.pk} stopped while it ran"
+        wait_for(
+            lambda: any(said in log_text(tmp_path, n) for n in ("research-1", "research-2")), 60, "the stop"
+        )
+        halted.refresh_from_db()
+        assert (halted.status, halted.error) == (RunStatus.FAILED, "stopped by t")
+        assert halted.bars_done < halted.bars_total and not halted.trades.exists()
 
         # 4. A long run of every strategy: seen moving, then its workers killed with no warning.
         long = backtests.backtest_start(
