@@ -74,3 +74,25 @@ def test_the_run_page_shows_the_runs_figures_and_follows_a_running_run(playwrigh
     assert "the worker's disk filled" in page.locator("#run-error").inner_text()
     assert page.locator("[data-status-text]").inner_text() == "FAILED"
     assert page.errors == []
+
+
+def test_a_traders_running_run_is_stopped_from_its_page(playwright_browser, live_server):
+    """The Stop button: shown to the run's own trader (not to a viewer); clicked, the page shows the
+    run FAILED "stopped by" them, with no button left."""
+    trader = user_with_role("trader", "asha")
+    request = backtests.backtest_request(start=START, end=END, seed=SEED, strategies=[STRATEGY])
+    running = backtests.backtest_create(request, user=trader)
+    BacktestRun.objects.filter(pk=running.pk).update(status=RunStatus.RUNNING, bars_done=375)
+    viewer = open_as(playwright_browser, live_server, user_with_role("viewer", "v"))
+    visit(viewer, f"/backtests/{running.pk}/")
+    assert viewer.locator("#stop-run").count() == 0
+    page = open_as(playwright_browser, live_server, trader)
+    visit(page, f"/backtests/{running.pk}/")
+    page.locator("#stop-run button").click()
+    page.wait_for_selector("#run-error")
+    assert page.locator("#run-error").inner_text() == "Failed: stopped by asha"
+    assert (
+        page.locator("[data-status-text]").inner_text() == "FAILED" and page.locator("#stop-run").count() == 0
+    )
+    assert BacktestRun.objects.get(pk=running.pk).status == RunStatus.FAILED
+    assert page.errors == [] and viewer.errors == []
