@@ -160,6 +160,17 @@ def sweep_combination(combination_id: int) -> dict:
     return {"combination": combination.pk, "status": combination.status}
 
 
+@shared_task(
+    name="trading.tasks.sweep_prepare",
+    acks_late=False,  # a year's hash can take a while: acked on receipt, reaped (RUNNING) if its worker dies
+    time_limit=settings.BACKTEST_TIME_LIMIT,
+    soft_time_limit=settings.BACKTEST_TIME_LIMIT - 30,
+)
+def sweep_prepare(sweep_id: int) -> dict:
+    """A sweep started from a page: its market built or hashed, then its combinations queued."""
+    return {"sweep": sweep_id, "queued": sweeps.sweep_prepare_and_enqueue(sweep_id)}
+
+
 @shared_task(name="trading.tasks.backtest_reap", acks_late=True, reject_on_worker_lost=True)
 def backtest_reap() -> dict:
     """Backtest runs and sweeps whose workers died without a word: FAILED."""

@@ -501,6 +501,7 @@ CELERY_TASK_ROUTES = {
     "trading.tasks.notify": {"queue": "notifications"},
     "trading.tasks.backtest_run": {"queue": "research"},
     "trading.tasks.sweep_combination": {"queue": "research"},
+    "trading.tasks.sweep_prepare": {"queue": "research"},
 }
 
 # --- Backtest runs and sweeps (docs/backtests.md) -------------------------------------------------

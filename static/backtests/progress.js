@@ -16,7 +16,8 @@
         const p = await response.json();
         bar.value = p.progress;
         const pct = (100 * p.progress).toFixed(1) + "%";
-        text.textContent = p.total !== undefined ? `${pct} (${p.done + p.failed}/${p.total})` : `${pct} (${p.bars_done}/${p.bars_total} bars)`;
+        if (p.preparing) text.textContent = "preparing the market";
+        else text.textContent = p.total !== undefined ? `${pct} (${p.done + p.failed}/${p.total})` : `${pct} (${p.bars_done}/${p.bars_total} bars)`;
         if (status) status.textContent = p.status;
         box.dataset.status = p.status;
         if (finished(p.status)) {

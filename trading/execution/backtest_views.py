@@ -313,6 +313,8 @@ def _sweep_progress(sweep: Sweep) -> dict:
         "total": sweep.total,
         "progress": round(sweep.progress, 4),
         "error": sweep.error,
+        # its market still being built or hashed (a sweep started from a page: sweeps.sweep_prepare)
+        "preparing": not sweep.data_version and sweep.status in (RunStatus.PENDING, RunStatus.RUNNING),
     }
 
 

@@ -71,6 +71,7 @@ from trading.execution.sweep_space import parse_axes, sweep_space
 log = logging.getLogger(__name__)
 
 COMBINATION_TASK = "trading.tasks.sweep_combination"
+PREPARE_TASK = "trading.tasks.sweep_prepare"  # a sweep started from a page: its market, then its combinations
 # A simulated sweep's market is stored with it, ~1.4 MB a session (a store sweep: a run's limit).
 MAX_SESSIONS = 60
 # Objective -> (field, best first is the largest)
@@ -524,10 +525,13 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
 # --- Services ---------------------------------------------------------------------------------------------
 
 
-def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = False) -> Sweep:
+def sweep_create(
+    request: SweepRequest, *, user: Any = None, embedded: bool = False, prepare: bool = True
+) -> Sweep:
     """Store the sweep: its market (a simulated one built here, once; the store's only hashed here),
     the strategy's configuration it starts from, and its combinations (PENDING). Raises
-    ``ValidationError`` for a bad space."""
+    ``ValidationError`` for a bad space. ``prepare=False``: the market is left to ``sweep_prepare``
+    (a page answers at once; its data version is empty until then)."""
     slots, params = backtests.chosen_strategies(request.index, [request.strategy])
     slot = slots[request.strategy]
     base = dict(params.get(request.strategy, {}))
@@ -539,19 +543,7 @@ def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = Fa
         count=request.count,
         sample_seed=request.sample_seed,
     )
-    if request.data_source == DataSource.STORE:
-        market_data = b""
-        data_version = StoreMarket(request.index, request.start, request.end, "").read_version()
-    else:
-        market_data, data_version = _pack(
-            backtests.market_stream(
-                data_source=request.data_source,
-                index=request.index,
-                seed=request.seed,
-                start=request.start,
-                end=request.end,
-            )
-        )
+    market_data, data_version = _market_and_version(request) if prepare else (b"", "")
     slot_json = {f.name: getattr(slot, f.name) for f in dataclasses.fields(slot)}
     slot_json["capital_allocation"] = str(slot_json["capital_allocation"])
     with transaction.atomic():
@@ -581,6 +573,53 @@ def sweep_create(request: SweepRequest, *, user: Any = None, embedded: bool = Fa
     return sweep
 
 
+def _market_and_version(sweep: SweepRequest | Sweep) -> tuple[bytes, str]:
+    """A sweep's stored market and data version: a simulated market built and packed, once; the
+    store's sessions only hashed (each combination reads them again)."""
+    if sweep.data_source == DataSource.STORE:
+        return b"", StoreMarket(sweep.index, sweep.start, sweep.end, "").read_version()
+    stream = backtests.market_stream(
+        data_source=sweep.data_source, index=sweep.index, seed=sweep.seed, start=sweep.start, end=sweep.end
+    )
+    return _pack(stream)
+
+
+def sweep_prepare(sweep_id: int) -> Sweep | None:
+    """The market of a sweep created without it (``sweep_create(prepare=False)``): the sweep RUNNING
+    (the reaper's to mark if this process dies), its market built or hashed, stored with its data
+    version. Returns the sweep, or None when it was stopped meanwhile (nothing more to do). An error
+    marks it FAILED and is raised again."""
+    claimed = Sweep.objects.filter(pk=sweep_id, status=RunStatus.PENDING, data_version="").update(
+        status=RunStatus.RUNNING, heartbeat_at=timezone.now()
+    )
+    sweep = Sweep.objects.defer("market_data").get(pk=sweep_id)
+    if not claimed:
+        return sweep if sweep.data_version and sweep.status != RunStatus.FAILED else None
+    try:
+        market_data, data_version = _market_and_version(sweep)
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:
+        sweep_fail(sweep_id, backtests.failure_reason(exc))
+        raise
+    stored = Sweep.objects.filter(pk=sweep_id, status=RunStatus.RUNNING).update(
+        market_data=market_data, data_version=data_version, heartbeat_at=timezone.now()
+    )
+    if not stored:  # stopped while its market was being read
+        return None
+    sweep.refresh_from_db(fields=["data_version", "status", "heartbeat_at"])
+    return sweep
+
+
+def sweep_prepare_and_enqueue(sweep_id: int) -> int:
+    """The research worker's first task of a sweep started from a page: its market prepared, then
+    its combinations sent to the research queue. Returns how many (0 when it was stopped)."""
+    return sweep_enqueue(sweep_id) if sweep_prepare(sweep_id) is not None else 0
+
+
+def _prepare_and_run(sweep_id: int, workers: int | None = None) -> None:
+    if sweep_prepare(sweep_id) is not None:
+        sweep_run_embedded(sweep_id, workers=workers)
+
+
 def sweep_start(
     *, user: Any, request: SweepRequest, embedded: bool | None = None, workers: int | None = None
 ) -> Sweep:
@@ -590,8 +629,16 @@ def sweep_start(
     access.require(user, access.RUN_BACKTESTS)
     embedded = settings.CELERY_TASK_ALWAYS_EAGER if embedded is None else embedded
     if embedded and settings.BACKTEST_EMBEDDED_BACKGROUND:
-        sweep = sweep_create(request, user=user, embedded=True)
-        backtests.in_background(f"sweep {sweep.pk}", sweep_run_embedded, sweep.pk, workers=workers)
+        with transaction.atomic():
+            sweep = sweep_create(request, user=user, embedded=True, prepare=False)
+            backtests.in_background(f"sweep {sweep.pk}", _prepare_and_run, sweep.pk, workers=workers)
+        return sweep
+    if not embedded:  # the market too is the research workers' work: the page answers at once
+        with transaction.atomic():
+            sweep = sweep_create(request, user=user, prepare=False)
+            transaction.on_commit(
+                lambda: current_app.send_task(PREPARE_TASK, args=[sweep.pk], queue=backtests.RESEARCH_QUEUE)
+            )
         return sweep
     return sweep_execute(request, user=user, embedded=embedded, workers=workers)
 
