@@ -128,6 +128,18 @@ def test_research_workers_take_what_trading_workers_never_do_and_a_killed_ones_r
             "not run: the sweep was stopped"
         }
 
+        # 2a. A sweep started from a page: stored at once with no market; a research worker builds
+        # it (sweep_prepare), then queues the combinations: the same data version and figures.
+        from_page = sweeps.sweep_start(user=trader, request=request, embedded=False)
+        assert from_page.data_version == ""
+        paged = wait_for(
+            lambda: Sweep.objects.filter(pk=from_page.pk, status=RunStatus.DONE).defer("market_data").first(),
+            120,
+            "the sweep started from a page",
+        )
+        assert paged.data_version == Sweep.objects.get(pk=sweep.pk).data_version
+        assert _figures(paged) == _figures(done)
+
         # 2b. A sweep of the store: the workers read the store themselves (nothing of it is stored).
         on_store = sweeps.sweep_execute(store_request, embedded=False)
         assert bytes(Sweep.objects.get(pk=on_store.pk).market_data) == b""

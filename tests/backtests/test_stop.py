@@ -255,3 +255,112 @@ def test_manage_py_sweep_stopped_from_the_page_says_who_did(monkeypatch):
     )  # fmt: skip
     assert "FAILED: 1 done, 5 failed" in out.getvalue() and "(stopped by ravi)" in out.getvalue()
     _assert_stopped_sweep(Sweep.objects.get(), "ravi", done=1)
+
+
+# --- a sweep started from a page: its market prepared after the page has answered ---------------------
+
+
+@pytest.fixture
+def held_market(monkeypatch):
+    """The simulated market's packing held until the test lets it go (``sweeps._pack``)."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+    real = sweeps._pack
+
+    def held(stream):
+        entered.set()
+        assert release.wait(60), "the test never let the market go"
+        return real(stream)
+
+    monkeypatch.setattr(sweeps, "_pack", held)
+    return entered, release
+
+
+def _start_from_the_page(client, settings, user):
+    settings.BACKTEST_EMBEDDED_BACKGROUND = True
+    client.force_login(user)
+    response = client.post(
+        "/backtests/sweeps/start/",
+        {
+            "strategy": STRATEGY, "start": START.isoformat(), "end": END.isoformat(), "data_source": "SIM",
+            "index": "NIFTY", "seed": SEED, "sample": "GRID", "space": "gap_em=0.02:0.10:3\nmemory=30,60",
+            "objective": "net_pnl",
+        },
+    )  # fmt: skip
+    sweep = Sweep.objects.defer("market_data").get()
+    assert response.status_code == 302 and response["Location"] == f"/backtests/sweeps/{sweep.pk}/"
+    return sweep
+
+
+def _wait_ended(sweep: Sweep) -> Sweep:
+    import time
+
+    deadline = time.monotonic() + 180
+    while Sweep.objects.get(pk=sweep.pk).status not in (RunStatus.DONE, RunStatus.FAILED):
+        assert time.monotonic() < deadline, "the sweep did not end"
+        time.sleep(0.05)
+    return Sweep.objects.defer("market_data").get(pk=sweep.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_page_answers_before_its_market_is_built(client, settings, held_market):
+    """``make run``: the page answers while the market is still being simulated ("preparing the
+    market", no data version yet); then the combinations run, with the data version and figures of
+    the same sweep prepared in the request."""
+    entered, release = held_market
+    sweep = _start_from_the_page(client, settings, user_with_role("trader", "asha"))
+    assert entered.wait(60)
+    assert sweep.data_version == "" and sweep.done == 0
+    progress = client.get(f"/backtests/sweeps/{sweep.pk}/progress/").json()
+    assert progress["preparing"] and progress["status"] in (RunStatus.PENDING, RunStatus.RUNNING)
+    page = client.get(f"/backtests/sweeps/{sweep.pk}/").content.decode()
+    assert "preparing the market" in page and "(being worked out)" in page and 'id="stop-run"' in page
+    release.set()
+    done = _wait_ended(sweep)
+    assert (done.status, done.done, done.failed) == (RunStatus.DONE, 6, 0)
+    assert not client.get(f"/backtests/sweeps/{sweep.pk}/progress/").json()["preparing"]
+    settings.BACKTEST_EMBEDDED_BACKGROUND = False
+    here = sweeps.sweep_execute(_sweep_request(), embedded=True, workers=1)  # prepared in the request
+    assert here.data_version == done.data_version and len(done.data_version) == 64
+
+    def figures(s):
+        return sorted(s.combinations.values_list("parameters", "net_pnl", "trade_count", "sharpe"), key=str)
+
+    assert figures(done) == figures(here)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_stopped_while_its_market_is_built_runs_nothing(client, settings, held_market, monkeypatch):
+    entered, release = held_market
+    asha = user_with_role("trader", "asha")
+
+    def never(market, job):
+        raise AssertionError("a combination of a stopped sweep ran")
+
+    monkeypatch.setattr(sweeps, "combination_figures", never)
+    sweep = _start_from_the_page(client, settings, asha)
+    assert entered.wait(60)
+    assert client.post(f"/backtests/sweeps/{sweep.pk}/stop/").status_code == 302
+    release.set()
+    import threading
+
+    for thread in threading.enumerate():  # the preparing thread, to its end: it stores nothing, runs nothing
+        if thread.name == f"sweep {sweep.pk}":
+            thread.join(60)
+            assert not thread.is_alive()
+    _assert_stopped_sweep(sweep, "asha", done=0)
+    assert Sweep.objects.get(pk=sweep.pk).data_version == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_whose_market_cannot_be_built_fails_saying_why(client, settings, monkeypatch):
+    def broken(stream):
+        raise OSError("the disk is full")
+
+    monkeypatch.setattr(sweeps, "_pack", broken)
+    sweep = _wait_ended(_start_from_the_page(client, settings, user_with_role("trader", "asha")))
+    assert (sweep.status, sweep.error) == (RunStatus.FAILED, "OSError: the disk is full")
+    assert (
+        "Failed: OSError: the disk is full" in client.get(f"/backtests/sweeps/{sweep.pk}/").content.decode()
+    )
