@@ -364,3 +364,32 @@ def test_a_sweep_whose_market_cannot_be_built_fails_saying_why(client, settings,
     assert (
         "Failed: OSError: the disk is full" in client.get(f"/backtests/sweeps/{sweep.pk}/").content.decode()
     )
+
+
+# --- an ended sweep lets go of its simulated market ------------------------------------------------------
+
+
+def _blob(sweep: Sweep) -> bytes:
+    return bytes(Sweep.objects.filter(pk=sweep.pk).values_list("market_data", flat=True).get())
+
+
+def test_an_ended_sweep_lets_go_of_its_market_and_still_promotes_to_the_same_trades():
+    """The simulated market is stored only while the sweep runs: DONE, stopped or failed, it is gone
+    (the data version stays); a late task finds it gone and says so; a promoted combination still
+    trades as the sweep figured it (the run simulates its own market from the seed)."""
+    asha = user_with_role("trader", "asha")
+    created = sweeps.sweep_create(_sweep_request(), user=asha)
+    assert len(_blob(created)) > 100_000  # while it runs: the packed sessions
+    done = sweeps.sweep_execute(_sweep_request(), user=asha, embedded=True, workers=1)
+    assert done.status == RunStatus.DONE and _blob(done) == b"" and len(done.data_version) == 64
+    best = sweeps.sweep_table(done, "net_pnl")[0]
+    run = Sweep.objects.get(pk=done.pk).combinations.get(pk=best.pk)
+    promoted = sweeps.sweep_promote(user=asha, combination_id=run.pk)
+    assert promoted.status == RunStatus.DONE and promoted.trade_count == best.trade_count
+    assert promoted.net_pnl == best.net_pnl
+    assert sweeps.sweep_stop(user=asha, sweep_id=created.pk) and _blob(created) == b""
+    with pytest.raises(sweeps.MarketChanged, match="has ended: its market is no longer stored"):
+        sweeps._market_of(Sweep.objects.defer("market_data").get(pk=created.pk))
+    failed = sweeps.sweep_create(_sweep_request(), user=asha)
+    sweeps.sweep_fail(failed.pk, "RuntimeError: boom")
+    assert _blob(failed) == b""
