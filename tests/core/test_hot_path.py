@@ -198,6 +198,10 @@ def test_a_remembered_float_tick_is_the_tick_of_its_shortest_decimal(rounding):
     assert (
         exact == 0.075 and risk.to_tick(0.075) == Decimal("0.10") and risk.to_tick(exact) == Decimal("0.05")
     )
+    # -0.0 equals 0.0 (one key), yet its tick prints with its sign, as a Decimal's does
+    assert str(risk.to_tick(0.0)) == "0.00" and str(risk.to_tick(-0.0)) == "-0.00" == str(
+        risk.to_tick(Decimal("-0"))
+    )
 
 
 def test_the_remembered_ticks_stay_bounded():

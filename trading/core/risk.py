@@ -74,7 +74,7 @@ def to_tick(value: Decimal | float, rounding: str = ROUND_HALF_UP) -> Decimal:
 
     A float's tick is remembered (``_FLOAT_TICKS``, bounded): a backtest marks the same premiums
     again and again (four float calls in five, over a year). A Decimal's is worked out each time."""
-    if type(value) is float:
+    if type(value) is float and value:  # not 0.0: -0.0 equals it, yet its tick prints "-0.00"
         key = (value, rounding)
         found = _FLOAT_TICKS.get(key)
         if found is None:
