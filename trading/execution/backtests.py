@@ -242,7 +242,9 @@ def backtest_start(*, user: Any, request: BacktestRequest) -> BacktestRun:
     with transaction.atomic():
         run = backtest_create(request, user=user)
         if not settings.CELERY_TASK_ALWAYS_EAGER:
-            transaction.on_commit(lambda: backtest_enqueue(run.pk))
+            transaction.on_commit(
+                lambda: queue_or_fail(f"backtest run {run.pk}", backtest_enqueue, run.pk, backtest_fail)
+            )
     if settings.CELERY_TASK_ALWAYS_EAGER:
         if settings.BACKTEST_EMBEDDED_BACKGROUND:
             in_background(f"backtest run {run.pk}", backtest_run_execute, run.pk)
@@ -271,6 +273,17 @@ def in_background(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) 
             connection.close()
 
     transaction.on_commit(lambda: threading.Thread(target=work, name=name, daemon=True).start())
+
+
+def queue_or_fail(name: str, send: Callable[[int], Any], pk: int, fail: Callable[[int, str], None]) -> None:
+    """``send(pk)`` (a task to the research queue); a broker that cannot take it (Redis down) fails
+    ``pk`` with ``fail`` saying so - rather than leave it PENDING for ever behind a 500 - and the page
+    that started it shows why."""
+    try:
+        send(pk)
+    except Exception as exc:  # noqa: BLE001 - kombu's OperationalError, a timeout: the broker is away
+        log.error("%s not queued: %s", name, exc)
+        fail(pk, f"not queued: the task broker is unreachable ({type(exc).__name__}: {exc})")
 
 
 def backtest_enqueue(run_id: int) -> None:

@@ -621,6 +621,10 @@ def sweep_prepare_and_enqueue(sweep_id: int) -> int:
     return sweep_enqueue(sweep_id) if sweep_prepare(sweep_id) is not None else 0
 
 
+def _send_prepare(sweep_id: int) -> None:
+    current_app.send_task(PREPARE_TASK, args=[sweep_id], queue=backtests.RESEARCH_QUEUE)
+
+
 def _prepare_and_run(sweep_id: int, workers: int | None = None) -> None:
     if sweep_prepare(sweep_id) is not None:
         sweep_run_embedded(sweep_id, workers=workers)
@@ -643,7 +647,7 @@ def sweep_start(
         with transaction.atomic():
             sweep = sweep_create(request, user=user, prepare=False)
             transaction.on_commit(
-                lambda: current_app.send_task(PREPARE_TASK, args=[sweep.pk], queue=backtests.RESEARCH_QUEUE)
+                lambda: backtests.queue_or_fail(f"sweep {sweep.pk}", _send_prepare, sweep.pk, sweep_fail)
             )
         return sweep
     return sweep_execute(request, user=user, embedded=embedded, workers=workers)

@@ -1,0 +1,129 @@
+"""Redis stopped while a trader starts a backtest run and a sweep from their pages: the pages answer
+(a redirect to the run's and the sweep's page, never a 500), and the run and the sweep are FAILED
+"not queued: the task broker is unreachable" - not left PENDING for ever with nobody to run them.
+
+A real web server (uvicorn) on the suite's PostgreSQL cluster, with a ``redis-server`` of this test's
+own (the suite's shared one is left running for the other tests), killed before the clicks.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.faults.conftest import REDIS_PORT, ROOT, WEB_PORT, kill_group, process_env, wait_for
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+BASE = f"http://127.0.0.1:{WEB_PORT}"
+PORT = REDIS_PORT + 5  # this test's own redis-server
+PASSWORD = secrets.token_urlsafe(16)
+
+
+def _redis(workdir) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    import redis
+
+    client = redis.Redis(port=PORT, socket_connect_timeout=1)
+
+    def ready() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            assert proc.poll() is None, "redis-server did not start"
+            return False
+
+    wait_for(ready, 30, "this test's redis-server")
+    return proc
+
+
+def _login(env) -> requests.Session:
+    subprocess.run(
+        [sys.executable, "manage.py", "deskuser", "asha", "--role", "trader", "--password-stdin"],
+        cwd=ROOT, env=env, input=PASSWORD + "\n", capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    web = requests.Session()
+    web.get(f"{BASE}/accounts/login/", timeout=10)
+    answer = web.post(
+        f"{BASE}/accounts/login/",
+        data={"username": "asha", "password": PASSWORD, "csrfmiddlewaretoken": web.cookies["csrftoken"]},
+        headers={"Referer": f"{BASE}/accounts/login/"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302, answer.text[:300]
+    return web
+
+
+def _post(web: requests.Session, path: str, data: dict) -> requests.Response:
+    headers = {"X-CSRFToken": web.cookies.get("csrftoken", ""), "Referer": BASE + "/"}
+    return web.post(BASE + path, data=data, headers=headers, timeout=60, allow_redirects=False)
+
+
+def test_a_run_and_a_sweep_started_while_redis_is_down_fail_saying_so(cluster, database, tmp_path):
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    redis_proc = _redis(workdir)
+    env = process_env(
+        tmp_path,
+        cluster.url(database),
+        REDIS_URL=f"redis://127.0.0.1:{PORT}/0",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"),
+    )
+    (tmp_path / "prom").mkdir()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
+        + ["--port", str(WEB_PORT), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "server.log", "wb"),  # noqa: SIM115 - closed with the process
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: _up(), 60, "the web server")
+        web = _login(env)
+        kill_group(redis_proc, signal.SIGKILL)  # the broker goes away before the clicks
+        run = _post(web, "/backtests/start/", {"start": "2026-03-02", "end": "2026-03-05", "seed": 7,
+                                               "data_source": "SIM", "index": "NIFTY",
+                                               "strategies": "EMACrossoverStrategy"})  # fmt: skip
+        assert run.status_code == 302, (run.status_code, (tmp_path / "server.log").read_text()[-3000:])
+        run_id = int(re.fullmatch(r"/backtests/(\d+)/", run.headers["Location"]).group(1))
+        sweep = _post(web, "/backtests/sweeps/start/", {"strategy": "EMACrossoverStrategy", "start": "2026-03-02",
+                                                        "end": "2026-03-05", "seed": 7, "data_source": "SIM",
+                                                        "index": "NIFTY", "sample": "GRID",
+                                                        "space": "memory=30,60", "objective": "sharpe"})  # fmt: skip
+        assert sweep.status_code == 302, (sweep.status_code, (tmp_path / "server.log").read_text()[-3000:])
+        sweep_id = int(re.fullmatch(r"/backtests/sweeps/(\d+)/", sweep.headers["Location"]).group(1))
+        for table, pk in (("trading_backtestrun", run_id), ("trading_sweep", sweep_id)):
+            status, error = cluster.query(
+                database, f"SELECT status, error FROM {table} WHERE id = %s", (pk,)
+            )[0]
+            assert status == "FAILED" and error.startswith("not queued: the task broker is unreachable"), (
+                table,
+                status,
+                error,
+            )
+    finally:
+        kill_group(server, signal.SIGTERM)
+        if redis_proc.poll() is None:
+            kill_group(redis_proc, signal.SIGKILL)
+
+
+def _up() -> bool:
+    try:
+        return requests.get(f"{BASE}/healthz", timeout=2).status_code in (200, 503)
+    except requests.RequestException:
+        return False
