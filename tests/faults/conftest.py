@@ -228,16 +228,14 @@ def database(cluster) -> str:
         cluster.query("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory) -> str:
-    """A ``redis-server`` of the suite's own (no persistence) on ``FAULTS_REDIS_PORT``; its URL."""
+def start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    """A ``redis-server`` (no persistence) on ``port``, its log in ``workdir``, answering PING."""
     if not shutil.which("redis-server"):
         if _in_ci():
             pytest.fail("CI must run the fault suite: redis-server is missing")
         pytest.skip("the fault suite needs redis-server")
-    workdir = tmp_path_factory.mktemp("faults-redis")
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         + ["--dir", str(workdir)],
         stdout=open(workdir / "redis.log", "wb"),  # noqa: SIM115 - closed with the process
         stderr=subprocess.STDOUT,
@@ -245,7 +243,7 @@ def redis_server(tmp_path_factory) -> str:
     )
     import redis
 
-    client = redis.Redis(port=REDIS_PORT, socket_connect_timeout=1)
+    client = redis.Redis(port=port, socket_connect_timeout=1)
 
     def ready() -> bool:
         try:
@@ -255,8 +253,58 @@ def redis_server(tmp_path_factory) -> str:
             return False
 
     wait_for(ready, 30, "redis-server")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> str:
+    """A ``redis-server`` of the suite's own on ``FAULTS_REDIS_PORT``; its URL."""
+    proc = start_redis(REDIS_PORT, tmp_path_factory.mktemp("faults-redis"))
     yield f"redis://127.0.0.1:{REDIS_PORT}/0"
     kill_group(proc, signal.SIGTERM)
+
+
+def start_web(env: dict, log: Path) -> subprocess.Popen:
+    """The web app under uvicorn on ``WEB_PORT`` (its own process group), answering ``/healthz``."""
+    import requests
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
+        + ["--port", str(WEB_PORT), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115 - closed with the process
+        start_new_session=True,
+    )
+
+    def up() -> bool:
+        assert server.poll() is None, log.read_text()[-3000:]
+        try:
+            return requests.get(f"http://127.0.0.1:{WEB_PORT}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(up, 60, "the web server")
+    return server
+
+
+def web_login(username: str, password: str):
+    """A ``requests`` session logged in to the web app on ``WEB_PORT`` through its login form."""
+    import requests
+
+    base = f"http://127.0.0.1:{WEB_PORT}"
+    web = requests.Session()
+    web.get(f"{base}/accounts/login/", timeout=10)
+    answer = web.post(
+        f"{base}/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": web.cookies["csrftoken"]},
+        headers={"Referer": f"{base}/accounts/login/"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302, answer.text[:300]
+    return web
 
 
 def celery_worker(env: dict, queue: str, log: Path, *, concurrency: int = 2) -> subprocess.Popen:

@@ -17,7 +17,16 @@ import sys
 import pytest
 import requests
 
-from tests.faults.conftest import REDIS_PORT, ROOT, WEB_PORT, kill_group, process_env, wait_for
+from tests.faults.conftest import (
+    REDIS_PORT,
+    ROOT,
+    WEB_PORT,
+    kill_group,
+    process_env,
+    start_redis,
+    start_web,
+    web_login,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -26,45 +35,12 @@ PORT = REDIS_PORT + 5  # this test's own redis-server
 PASSWORD = secrets.token_urlsafe(16)
 
 
-def _redis(workdir) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        + ["--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    import redis
-
-    client = redis.Redis(port=PORT, socket_connect_timeout=1)
-
-    def ready() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            assert proc.poll() is None, "redis-server did not start"
-            return False
-
-    wait_for(ready, 30, "this test's redis-server")
-    return proc
-
-
 def _login(env) -> requests.Session:
     subprocess.run(
         [sys.executable, "manage.py", "deskuser", "asha", "--role", "trader", "--password-stdin"],
         cwd=ROOT, env=env, input=PASSWORD + "\n", capture_output=True, text=True, check=True,
     )  # fmt: skip
-    web = requests.Session()
-    web.get(f"{BASE}/accounts/login/", timeout=10)
-    answer = web.post(
-        f"{BASE}/accounts/login/",
-        data={"username": "asha", "password": PASSWORD, "csrfmiddlewaretoken": web.cookies["csrftoken"]},
-        headers={"Referer": f"{BASE}/accounts/login/"},
-        timeout=10,
-        allow_redirects=False,
-    )
-    assert answer.status_code == 302, answer.text[:300]
-    return web
+    return web_login("asha", PASSWORD)
 
 
 def _post(web: requests.Session, path: str, data: dict) -> requests.Response:
@@ -75,7 +51,7 @@ def _post(web: requests.Session, path: str, data: dict) -> requests.Response:
 def test_a_run_and_a_sweep_started_while_redis_is_down_fail_saying_so(cluster, database, tmp_path):
     workdir = tmp_path / "redis"
     workdir.mkdir()
-    redis_proc = _redis(workdir)
+    redis_proc = start_redis(PORT, workdir)
     env = process_env(
         tmp_path,
         cluster.url(database),
@@ -83,17 +59,8 @@ def test_a_run_and_a_sweep_started_while_redis_is_down_fail_saying_so(cluster, d
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"),
     )
     (tmp_path / "prom").mkdir()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
-        + ["--port", str(WEB_PORT), "--log-level", "warning"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "server.log", "wb"),  # noqa: SIM115 - closed with the process
-        start_new_session=True,
-    )
+    server = start_web(env, tmp_path / "server.log")
     try:
-        wait_for(lambda: _up(), 60, "the web server")
         web = _login(env)
         kill_group(redis_proc, signal.SIGKILL)  # the broker goes away before the clicks
         run = _post(web, "/backtests/start/", {"start": "2026-03-02", "end": "2026-03-05", "seed": 7,
@@ -120,10 +87,3 @@ def test_a_run_and_a_sweep_started_while_redis_is_down_fail_saying_so(cluster, d
         kill_group(server, signal.SIGTERM)
         if redis_proc.poll() is None:
             kill_group(redis_proc, signal.SIGKILL)
-
-
-def _up() -> bool:
-    try:
-        return requests.get(f"{BASE}/healthz", timeout=2).status_code in (200, 503)
-    except requests.RequestException:
-        return False

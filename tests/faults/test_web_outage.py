@@ -16,7 +16,7 @@ import pytest
 import requests
 from django.urls import reverse
 
-from tests.faults.conftest import ROOT, WEB_PORT, kill_group, process_env, wait_for
+from tests.faults.conftest import ROOT, WEB_PORT, kill_group, process_env, start_web, wait_for, web_login
 from tests.test_access import PUBLIC, ROUTES
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -41,20 +41,6 @@ def _operator(env) -> str:
     return re.search(r"\b([0-9a-f]{40})\b", out).group(1)
 
 
-def _session() -> requests.Session:
-    web = requests.Session()
-    web.get(f"{BASE}/accounts/login/", timeout=10)
-    answer = web.post(
-        f"{BASE}/accounts/login/",
-        data={"username": "ops", "password": PASSWORD, "csrfmiddlewaretoken": web.cookies["csrftoken"]},
-        headers={"Referer": f"{BASE}/accounts/login/"},
-        timeout=10,
-        allow_redirects=False,
-    )
-    assert answer.status_code == 302, answer.text[:300]
-    return web
-
-
 def _ask(web: requests.Session, token: str, route) -> requests.Response:
     url = BASE + reverse(route.name, args=[ARGS.get(a, a) for a in route.args])
     headers = {"Authorization": f"Token {token}"} if route.api else {}
@@ -68,18 +54,9 @@ def _ask(web: requests.Session, token: str, route) -> requests.Response:
 def test_every_route_answers_503_while_the_database_is_down(cluster, database, tmp_path):
     env = process_env(tmp_path, cluster.url(database), PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"))
     token = _operator(env)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
-        + ["--port", str(WEB_PORT), "--log-level", "warning"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "server.log", "wb"),  # noqa: SIM115 - closed with the process
-        start_new_session=True,
-    )
+    server = start_web(env, tmp_path / "server.log")
     try:
-        wait_for(lambda: _up(f"{BASE}/healthz"), 60, "the server")
-        web = _session()
+        web = web_login("ops", PASSWORD)
         assert "trading_metrics_database_up 1.0" in web.get(f"{BASE}/metrics", timeout=30).text
         schema = web.get(
             f"{BASE}/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"}, timeout=30
