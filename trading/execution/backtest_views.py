@@ -166,9 +166,16 @@ def backtest_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "trades": Trade.objects.filter(backtest_run=run).order_by("exit_time")[:TRADES_LISTED],
         "runs": BacktestRun.objects.filter(status=RunStatus.DONE).exclude(pk=run.pk)[:RUNS_LISTED],
         "promoted_from": run.promoted_from.select_related("sweep").first(),
-        "can_stop": access.owns_or_operates(request.user, access.RUN_BACKTESTS, run.requested_by_id),
+        "can_stop": _stoppable(request, run.status, run.requested_by_id),
     }
     return render(request, "trading/backtest_detail.html", context)
+
+
+def _stoppable(request: HttpRequest, status: str, owner_id: int | None) -> bool:
+    """Whether the page shows the Stop button: queued or running, and the user's to stop."""
+    return status in (RunStatus.PENDING, RunStatus.RUNNING) and access.owns_or_operates(
+        request.user, access.RUN_BACKTESTS, owner_id
+    )
 
 
 @require_POST
@@ -356,7 +363,7 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "x": x,
         "y": y,
         "can_run": access.has(request.user, access.RUN_BACKTESTS),
-        "can_stop": access.owns_or_operates(request.user, access.RUN_BACKTESTS, sweep.requested_by_id),
+        "can_stop": _stoppable(request, sweep.status, sweep.requested_by_id),
     }
     return render(request, "trading/sweep_detail.html", context)
 

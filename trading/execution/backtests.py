@@ -308,6 +308,9 @@ class RunStopped(Exception):
     """The run is no longer RUNNING while it runs: stopped (``backtest_stop``) or reaped. It ends at
     its next progress beat; nothing of it is journaled."""
 
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"backtest run {run_id} is no longer running (stopped or reaped)")
+
 
 def backtest_stop(*, user: Any, run_id: int) -> bool:
     """Stop a PENDING or RUNNING run: marked FAILED ("stopped by ..."), and the process running it
@@ -361,7 +364,7 @@ class _Progress:
                 log.warning("backtest run %s: the database is back", self.run_id)
             self.outage = False
             if not running:
-                raise RunStopped(f"backtest run {self.run_id} is no longer running (stopped or reaped)")
+                raise RunStopped(self.run_id)
         self.last = time.monotonic()
 
     def __call__(self, cycle: Any) -> None:
@@ -482,7 +485,7 @@ def backtest_run_execute(
                 .filter(pk=run.pk, status=RunStatus.RUNNING)
                 .exists()
             ):
-                raise RunStopped(f"backtest run {run.pk} is no longer running (stopped or reaped)")
+                raise RunStopped(run.pk)
             for combo in result.combos.values():
                 facts = combo_facts(combo, mode=config.mode, data_source=config.data_source)
                 combo_record(now=clock_end, backtest_run_id=run.pk, **facts)
