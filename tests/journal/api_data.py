@@ -1,4 +1,6 @@
-"""A small, varied journal for the API, filter and export tests, written through record_trade."""
+"""A small, varied journal for the API, filter and export tests, written through the journal's bulk
+service (``record_trades``: one transaction, one performance refresh; the same rows as ``record_trade``
+one by one: tests/journal/test_record_trades.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from journal.models import Trade
-from journal.services import record_trade
+from journal.services import record_trades
 from tests.helpers import NOW, ist, trade_fields
 from trading.core import contracts
 from trading.execution.models import Order, Position
@@ -54,7 +56,8 @@ def make_journal(n: int = 24, start: date = date(2026, 5, 4)) -> list[Trade]:
             tags=list(TAGS[i % len(TAGS)]),
             notes=f"note {i}" if i % 4 else "",
         )
-        trades.append(record_trade(now=NOW, **fields))
+        trades.append(fields)
+    record_trades(now=NOW, trades=trades)
     return list(Trade.objects.order_by("-exit_time", "-id"))
 
 
