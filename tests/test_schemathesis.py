@@ -139,7 +139,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path, re
             + [f"{base}/api/schema/", "-H", f"Authorization: Token {token}"]
             + ["--checks", ",".join(CHECKS), "--max-examples", str(EXAMPLES), "--seed", str(SEED)]
             + ["--phases", "examples,coverage,fuzzing", "--generation-database", "none", "--no-color"]
-            + ["--report", "json", "--report-json-path", str(report), "--request-timeout", "30"],
+            + ["--report", "json", "--report-json-path", str(report), "--request-timeout", "30"]
+            + ["--workers", os.environ.get("FUZZ_WORKERS", "1")],
             cwd=tmp_path,
             env={k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)},
             capture_output=True,

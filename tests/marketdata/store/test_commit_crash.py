@@ -7,6 +7,7 @@ before; killed before its commit, it leaves the store as before and nothing the 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -69,22 +70,32 @@ def _same(a: dict, b: dict) -> bool:
     return all(a[k] is not None and b[k] is not None and a[k].equals(b[k]) for k in KINDS)
 
 
-@pytest.fixture
-def scene(tmp_path):
+@pytest.fixture(scope="module")
+def built_scene(tmp_path_factory):
     """A store holding the session (seed 7), the file of the same session with other prices (seed 8),
     and the partitions the store should hold before and after that file (imported without a stop
-    into stores of their own)."""
-    root = tmp_path / "store"
-    import_simulated(MarketDataStore(root), tmp_path, SESSION, seed=7)
-    new_file = tmp_path / "new.csv"
+    into stores of their own). Built once for the module; each test gets its own copy (``scene``)."""
+    work = tmp_path_factory.mktemp("scene")
+    import_simulated(MarketDataStore(work / "store"), work, SESSION, seed=7)
+    new_file = work / "new.csv"
     new_file.write_text(
         format_rows(day_to_rows(MarketSimulator(seed=8, start=date(2025, 1, 1)).day(SESSION)))
     )
-    before, after = tmp_path / "before", tmp_path / "after"
-    import_simulated(MarketDataStore(before), tmp_path, SESSION, seed=7)
-    import_simulated(MarketDataStore(after), tmp_path, SESSION, seed=7)
+    before, after = work / "before", work / "after"
+    import_simulated(MarketDataStore(before), work, SESSION, seed=7)
+    import_simulated(MarketDataStore(after), work, SESSION, seed=7)
     assert import_file(MarketDataStore(after), "minute", new_file).ok  # merged into the stored rows
-    return root, new_file, _partitions(before), _partitions(after)
+    return work / "store", new_file, _partitions(before), _partitions(after)
+
+
+@pytest.fixture
+def scene(tmp_path, built_scene):
+    """``built_scene`` with the store and the file copied into this test's own directory."""
+    store, new_file, before, after = built_scene
+    root = tmp_path / "store"
+    shutil.copytree(store, root)
+    shutil.copyfile(new_file, tmp_path / "new.csv")
+    return root, tmp_path / "new.csv", before, after
 
 
 def _source(template: str, tmp_path: Path, root: Path, new_file: Path) -> str:
