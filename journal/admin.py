@@ -3,9 +3,12 @@ reflected in the performance tables and audited."""
 
 from __future__ import annotations
 
+import contextlib
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.utils import timezone
 
 from journal import accumulator, derive, services
@@ -102,14 +105,19 @@ class TradeAdmin(admin.ModelAdmin):
             obj.pk = saved.pk
             return
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in derive.EDITABLE}
-        services.trade_update(trade=obj, user=request.user, source="admin", **changes)
+        try:
+            services.trade_update(trade=obj, user=request.user, source="admin", **changes)
+        except Trade.DoesNotExist:  # deleted by someone else since the form was read
+            raise Http404 from None
 
     def delete_model(self, request, obj):
-        services.trade_delete(trade=obj, user=request.user, source="admin")
+        with contextlib.suppress(Trade.DoesNotExist):  # deleted meanwhile: nothing left to do or audit
+            services.trade_delete(trade=obj, user=request.user, source="admin")
 
     def delete_queryset(self, request, queryset):
         for trade in queryset:
-            services.trade_delete(trade=trade, user=request.user, source="admin")
+            with contextlib.suppress(Trade.DoesNotExist):
+                services.trade_delete(trade=trade, user=request.user, source="admin")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -174,10 +174,15 @@ class TradeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             trade = services.trade_update(trade=trade, user=request.user, source="api", **changes)
         except DjangoValidationError as exc:
             raise ValidationError(validation_error_detail(exc)) from None
+        except Trade.DoesNotExist:  # deleted by another request since get_object
+            raise Http404 from None
         return Response(trade_representation(trade_values(trade)))
 
     def destroy(self, request: Request, trade_id: str | None = None) -> Response:
-        services.trade_delete(trade=self.get_object(), user=request.user, source="api")
+        try:
+            services.trade_delete(trade=self.get_object(), user=request.user, source="api")
+        except Trade.DoesNotExist:  # deleted by another request since get_object
+            raise Http404 from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -408,6 +408,15 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
+def _locked(trade: Trade) -> Trade:
+    """``trade``'s row as it is now, locked until the transaction ends (``Trade.DoesNotExist``:
+    deleted since ``trade`` was read)."""
+    locked = Trade.objects.select_for_update().filter(pk=trade.pk).first()
+    if locked is None:
+        raise Trade.DoesNotExist(f"trade {trade.trade_id} was deleted meanwhile")
+    return locked
+
+
 # An edit of these re-checks the trade's times against the calendar and the wall clock.
 WHEN_FIELDS = frozenset({"entry_time", "exit_time", "expiry_date", "symbol"})
 
@@ -419,7 +428,8 @@ def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -
 
     With a ``user``: notes and tags need ``access.ANNOTATE_TRADE``, any other field
     ``access.CORRECT_TRADE`` (``PermissionDenied`` otherwise). A change of a time, the expiry or the
-    index is checked against the calendar and the wall clock as a new trade is."""
+    index is checked against the calendar and the wall clock as a new trade is. A trade deleted since
+    ``trade`` was read (another request's delete, committed first) raises ``Trade.DoesNotExist``."""
     bad = sorted(set(changes) - set(EDITABLE))
     if bad:
         raise ValidationError({bad[0]: "this field cannot be edited"})
@@ -427,7 +437,7 @@ def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -
         access.require(
             user, access.ANNOTATE_TRADE if set(changes) <= access.ANNOTATION_FIELDS else access.CORRECT_TRADE
         )
-    trade = Trade.objects.select_for_update().get(pk=trade.pk)
+    trade = _locked(trade)
     raw = raw_of(trade)
     when_changed = any(name in changes and changes[name] != raw.get(name) for name in WHEN_FIELDS)
     raw.update(changes)
@@ -466,9 +476,11 @@ def trade_update(*, trade: Trade, user=None, source: str = "admin", **changes) -
 @transaction.atomic
 def trade_delete(*, trade: Trade, user=None, source: str = "api") -> None:
     """Delete a trade, audit it on the control log, and refresh its performance rows. With a
-    ``user``: needs ``access.DELETE_TRADE``."""
+    ``user``: needs ``access.DELETE_TRADE``. A trade already deleted (two deletes at once: the second
+    waits for the first's lock) raises ``Trade.DoesNotExist`` and audits nothing."""
     if user is not None:
         access.require(user, access.DELETE_TRADE)
+    trade = _locked(trade)
     keys = {(trade.trade_date, trade.entry_mode, trade.strategy_name)}
     ControlAudit.objects.create(
         user=user_or_none(user),

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -161,6 +161,8 @@ def trade_annotate(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             trade = trade_update(trade=trade, user=request.user, source="page", **form.changes())
+        except Trade.DoesNotExist:  # deleted since it was read above
+            raise Http404 from None
         except ValidationError as exc:
             for name, msgs in getattr(exc, "message_dict", {None: exc.messages}).items():
                 form.add_error(name if name in form.fields else None, msgs)
