@@ -6,9 +6,11 @@ changed before or during the sweep fails its combinations by name instead of mix
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -24,6 +26,7 @@ from trading.execution.backtest_market import market_history
 from trading.execution.config import engine_config
 from trading.execution.live import paper_broker
 from trading.execution.models import RunStatus, Sweep
+from trading.marketdata.store.store import MarketDataStore
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -37,11 +40,20 @@ def _embedded(settings):
     settings.TRADING_CAPITAL = 1_000_000.0
 
 
-@pytest.fixture
-def stored(store, tmp_path, settings):
-    """The store holding 2025-01-06 and 2025-01-08 (01-07 missing: a gap the sweep reads around)."""
+@pytest.fixture(scope="module")
+def stored_once(tmp_path_factory) -> Path:
+    """A store holding 2025-01-06 and 2025-01-08 (01-07 missing: a gap the sweep reads around),
+    imported once for the module."""
+    folder = tmp_path_factory.mktemp("stored")
     for session in (date(2025, 1, 6), date(2025, 1, 8)):
-        import_simulated(store, tmp_path, session)
+        import_simulated(MarketDataStore(folder / "store"), folder, session)
+    return folder / "store"
+
+
+@pytest.fixture
+def stored(store, stored_once, settings):
+    """``stored_once`` copied into this test's own store."""
+    shutil.copytree(stored_once, store.root, dirs_exist_ok=True)
     settings.MARKETDATA_DIR = store.root
     return store
 
