@@ -1,6 +1,9 @@
 """Redis stopped while a trader starts a backtest run and a sweep from their pages: the pages answer
 (a redirect to the run's and the sweep's page, never a 500), and the run and the sweep are FAILED
-"not queued: the task broker is unreachable" - not left PENDING for ever with nobody to run them.
+"not queued: the task broker is unreachable" - not left PENDING for ever with nobody to run them. An
+operator's kill switch still turns on (its square-off task cannot be queued: the loop's next cycle
+squares off). No send waits on Celery's result backend (it retried ~19 s per click before failing with
+"Retry limit exceeded": ``trading.execution.dispatch``).
 
 A real web server (uvicorn) on the suite's PostgreSQL cluster, with a ``redis-server`` of this test's
 own (the suite's shared one is left running for the other tests), killed before the clicks.
@@ -35,12 +38,12 @@ PORT = REDIS_PORT + 5  # this test's own redis-server
 PASSWORD = secrets.token_urlsafe(16)
 
 
-def _login(env) -> requests.Session:
+def _login(env, name: str = "asha", role: str = "trader") -> requests.Session:
     subprocess.run(
-        [sys.executable, "manage.py", "deskuser", "asha", "--role", "trader", "--password-stdin"],
+        [sys.executable, "manage.py", "deskuser", name, "--role", role, "--password-stdin"],
         cwd=ROOT, env=env, input=PASSWORD + "\n", capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return web_login("asha", PASSWORD)
+    return web_login(name, PASSWORD)
 
 
 def _post(web: requests.Session, path: str, data: dict) -> requests.Response:
@@ -48,7 +51,9 @@ def _post(web: requests.Session, path: str, data: dict) -> requests.Response:
     return web.post(BASE + path, data=data, headers=headers, timeout=60, allow_redirects=False)
 
 
-def test_a_run_and_a_sweep_started_while_redis_is_down_fail_saying_so(cluster, database, tmp_path):
+def test_redis_down_a_run_and_a_sweep_fail_saying_so_and_the_kill_switch_turns_on(
+    cluster, database, tmp_path
+):
     workdir = tmp_path / "redis"
     workdir.mkdir()
     redis_proc = start_redis(PORT, workdir)
@@ -61,7 +66,7 @@ def test_a_run_and_a_sweep_started_while_redis_is_down_fail_saying_so(cluster, d
     (tmp_path / "prom").mkdir()
     server = start_web(env, tmp_path / "server.log")
     try:
-        web = _login(env)
+        web, operator = _login(env), _login(env, "ravi", "operator")
         kill_group(redis_proc, signal.SIGKILL)  # the broker goes away before the clicks
         run = _post(web, "/backtests/start/", {"start": "2026-03-02", "end": "2026-03-05", "seed": 7,
                                                "data_source": "SIM", "index": "NIFTY",
@@ -83,6 +88,13 @@ def test_a_run_and_a_sweep_started_while_redis_is_down_fail_saying_so(cluster, d
                 status,
                 error,
             )
+        switch = _post(operator, "/control/kill-switch/", {"index": "NIFTY", "on": "1", "reason": "drill"})
+        assert switch.status_code == 302, (switch.status_code, (tmp_path / "server.log").read_text()[-3000:])
+        on = cluster.query(database, "SELECT kill_switch FROM trading_tradingstate WHERE index = 'NIFTY'")
+        assert on == [(True,)]
+        log = (tmp_path / "server.log").read_text()
+        assert "square-off of NIFTY not queued" in log
+        assert "Retry limit exceeded" not in log
     finally:
         kill_group(server, signal.SIGTERM)
         if redis_proc.poll() is None:

@@ -29,7 +29,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -48,6 +47,7 @@ from trading.core.combo_exits import combo_facts
 from trading.core.state import StrategySlot
 from trading.core.strategies import registry as strategy_registry
 from trading.core.strategies.base import ParamError, validate_params
+from trading.execution import dispatch
 from trading.execution.backtest_market import (  # noqa: F401 - the market's names, re-exported
     _READ_AHEAD,
     _STORE_CACHE,
@@ -288,7 +288,7 @@ def queue_or_fail(name: str, send: Callable[[int], Any], pk: int, fail: Callable
 
 def backtest_enqueue(run_id: int) -> None:
     """Send the run to the research queue by the task's name (nothing below the wiring imports it)."""
-    current_app.send_task(BACKTEST_TASK, args=[run_id], queue=RESEARCH_QUEUE)
+    dispatch.send(BACKTEST_TASK, run_id, queue=RESEARCH_QUEUE)
 
 
 def session_bars(start: date, end: date) -> dict[date, tuple[int, datetime, int]]:

@@ -22,7 +22,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,6 +29,7 @@ from trading.brokers.kite.reader import KiteOrderReader
 from trading.core import fills
 from trading.core import orders as order_states
 from trading.core.order_types import BrokerOrder
+from trading.execution import dispatch
 from trading.execution.config import broker_config, setting
 from trading.execution.kite_session import kite_order_reader
 from trading.execution.models import Order
@@ -215,7 +215,14 @@ def _reconcile_tag_soon(tag: str) -> None:
         except Exception as exc:  # noqa: BLE001 - the periodic reconcile catches up
             log.warning("reconcile of %s after a postback failed: %s", tag, exc)
         return
-    transaction.on_commit(lambda: current_app.send_task("trading.tasks.reconcile_order", args=[tag]))
+    transaction.on_commit(lambda: _send_reconcile(tag))
+
+
+def _send_reconcile(tag: str) -> None:
+    try:
+        dispatch.send("trading.tasks.reconcile_order", tag)
+    except Exception as exc:  # noqa: BLE001 - the broker away: the periodic reconcile catches up
+        log.warning("reconcile of %s after a postback not queued: %s", tag, exc)
 
 
 # --- Kite postbacks -------------------------------------------------------------------------------------

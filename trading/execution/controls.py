@@ -3,14 +3,18 @@ old -> new): the kill switch and the circuit breaker reset. (LIVE confirmation: 
 
 from __future__ import annotations
 
-from celery import current_app
+import logging
+
 from django.conf import settings
 from django.db import transaction
 
 from trading import access, metrics, outbox
 from trading.audit import ControlAudit, user_or_none
+from trading.execution import dispatch
 from trading.execution.events import emit_control
 from trading.execution.models import TradingState
+
+log = logging.getLogger(__name__)
 
 
 def locked_state(index: str) -> TradingState:
@@ -39,9 +43,7 @@ def kill_switch_set(*, index: str, on: bool, user, reason: str = "") -> TradingS
         # Distributed: square off now rather than at the next cycle. (Embedded: the loop's next
         # cycle sees the switch; the web process never trades.) Sent by name: the tasks module
         # sits above this layer.
-        transaction.on_commit(
-            lambda: current_app.send_task("trading.tasks.square_off", args=[index, "KILL_SWITCH"])
-        )
+        transaction.on_commit(lambda: _send_square_off(index))
     metrics.control_action("kill_switch_on" if on else "kill_switch_off")
     return state
 
@@ -68,3 +70,10 @@ def circuit_breaker_reset(*, index: str, user, reason: str = "") -> TradingState
     emit_control(outbox.BREAKER, index=index, on=False, reason=reason, user=str(user_or_none(user) or ""))
     metrics.control_action("breaker_reset")
     return state
+
+
+def _send_square_off(index: str) -> None:
+    try:
+        dispatch.send("trading.tasks.square_off", index, "KILL_SWITCH")
+    except Exception as exc:  # noqa: BLE001 - the broker away: the loop's next cycle squares off
+        log.error("kill switch: the square-off of %s not queued (the next cycle squares off): %s", index, exc)

@@ -36,7 +36,6 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -55,7 +54,7 @@ from trading.core.calendar import IST
 from trading.core.session_prep import FeatureMemo, Identity, MemoMismatch, identity
 from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry as strategy_registry
-from trading.execution import backtests
+from trading.execution import backtests, dispatch
 from trading.execution.config import engine_config
 from trading.execution.live import backtest_broker
 from trading.execution.models import (
@@ -622,7 +621,7 @@ def sweep_prepare_and_enqueue(sweep_id: int) -> int:
 
 
 def _send_prepare(sweep_id: int) -> None:
-    current_app.send_task(PREPARE_TASK, args=[sweep_id], queue=backtests.RESEARCH_QUEUE)
+    dispatch.send(PREPARE_TASK, sweep_id, queue=backtests.RESEARCH_QUEUE)
 
 
 def _prepare_and_run(sweep_id: int, workers: int | None = None) -> None:
@@ -674,7 +673,7 @@ def sweep_enqueue(sweep_id: int) -> int:
         )
     )
     for combination_id in ids:
-        current_app.send_task(COMBINATION_TASK, args=[combination_id], queue=backtests.RESEARCH_QUEUE)
+        dispatch.send(COMBINATION_TASK, combination_id, queue=backtests.RESEARCH_QUEUE)
     return len(ids)
 
 
