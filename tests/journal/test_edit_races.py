@@ -1,20 +1,24 @@
-"""An edit or a delete of a trade that another request deletes at the same moment: a 404, one audit of
-the one delete, never a 500 (found by schemathesis with two workers: a PATCH whose trade a DELETE
-removed between the view's read and the service's lock)."""
+"""Journal writes at the same moment: an edit or a delete of a trade that another request deletes is a
+404 with one audit of the one delete, never a 500 (found by schemathesis with two workers: a PATCH
+whose trade a DELETE removed between the view's read and the service's lock); trades of one day and
+strategy recorded at once are all counted once."""
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.db import connection, connections, transaction
+from django.forms.models import model_to_dict
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from journal import services
-from journal.models import Trade, TradeAudit
-from tests.helpers import user_with_role
+from journal import performance, services
+from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeAudit
+from tests.helpers import NOW, ist, trade_fields, user_with_role
 from tests.journal.api_data import make_journal
 from trading.audit import ControlAudit
 
@@ -100,3 +104,47 @@ def test_a_request_racing_a_delete_of_its_trade_is_404_on_postgresql(second):
     assert not Trade.objects.filter(pk=trade.pk).exists()
     assert _deletes() == 1
     assert not TradeAudit.objects.filter(trade_id=trade.pk).exists()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_trades_of_one_day_and_strategy_recorded_at_once_are_all_counted_once():
+    """Eight writers at once, each its own trade of the same day, mode and strategy: every trade
+    stored, and the day's and the strategy's rows (extended trade by trade under their row locks) as a
+    rebuild from the trades computes them."""
+    assert connection.vendor == "postgresql"
+    barrier, errors = threading.Barrier(8), []
+
+    def writer(i: int) -> None:
+        try:
+            barrier.wait()
+            fields = trade_fields(
+                trade_id=f"R-{i}", exit_price=Decimal(96 + 3 * i), exit_time=ist(2026, 5, 5, 11, i)
+            )
+            services.record_trade(now=NOW, **fields)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert Trade.objects.filter(trade_id__startswith="R-").count() == 8
+    rows = _performance_rows()
+    assert rows[0]["trades"] == rows[1]["trades"] == 8
+    assert rows[0]["net_pnl"] == rows[1]["net_pnl"] == sum(t.net_pnl for t in Trade.objects.all())
+    performance.rebuild_all()  # from the trades, one reading: what the rows must hold
+    assert _performance_rows() == rows
+
+
+def _performance_rows() -> list[dict]:
+    """The day's and the strategy's rows, every statistic (not the ids and the time of writing)."""
+    rows = (
+        DailyPerformance.objects.get(date=date(2026, 5, 5), mode="PAPER"),
+        StrategyPerformance.objects.get(strategy_name="PCRStrategy", mode="PAPER"),
+    )
+    return [{k: v for k, v in model_to_dict(row).items() if k not in ("id", "updated_at")} for row in rows]
