@@ -1,6 +1,7 @@
 """Redis stopped while a trader starts a backtest run and a sweep from their pages: the pages answer
 (a redirect to the run's and the sweep's page, never a 500), and the run and the sweep are FAILED
-"not queued: the task broker is unreachable" - not left PENDING for ever with nobody to run them. An
+"not queued: the task broker is unreachable" - not left PENDING for ever with nobody to run them; so is
+a sweep sent to the workers by ``manage.py sweep --celery``, which ends with that error. An
 operator's kill switch still turns on (its square-off task cannot be queued: the loop's next cycle
 squares off). No send waits on Celery's result backend (it retried ~19 s per click before failing with
 "Retry limit exceeded": ``trading.execution.dispatch``).
@@ -88,6 +89,16 @@ def test_redis_down_a_run_and_a_sweep_fail_saying_so_and_the_kill_switch_turns_o
                 status,
                 error,
             )
+        command = subprocess.run(
+            [sys.executable, "manage.py", "sweep", "--strategy", "EMACrossoverStrategy", "--start", "2026-03-02",
+             "--end", "2026-03-03", "--axis", "memory=30,60", "--celery"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert command.returncode == 1, (command.returncode, command.stdout[-2000:], command.stderr[-3000:])
+        assert re.search(
+            r"CommandError: sweep \d+ FAILED: not queued: the task broker is unreachable", command.stderr
+        )
+        assert "Traceback" not in command.stderr, command.stderr[-3000:]
         switch = _post(operator, "/control/kill-switch/", {"index": "NIFTY", "on": "1", "reason": "drill"})
         assert switch.status_code == 302, (switch.status_code, (tmp_path / "server.log").read_text()[-3000:])
         on = cluster.query(database, "SELECT kill_switch FROM trading_tradingstate WHERE index = 'NIFTY'")

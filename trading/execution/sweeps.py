@@ -656,13 +656,14 @@ def sweep_execute(
     request: SweepRequest, *, user: Any = None, embedded: bool | None = None, workers: int | None = None
 ) -> Sweep:
     """Create the sweep and dispatch it: its combinations sent to the research queue, or run here in a
-    local process pool (``embedded``; the default without a broker). ``manage.py sweep`` calls it."""
+    local process pool (``embedded``; the default without a broker). ``manage.py sweep`` calls it. A
+    broker that cannot take them (Redis down) fails the sweep saying so (``queue_or_fail``)."""
     embedded = settings.CELERY_TASK_ALWAYS_EAGER if embedded is None else embedded
     sweep = sweep_create(request, user=user, embedded=embedded)
     if embedded:
         return sweep_run_embedded(sweep.pk, workers=workers)
-    sweep_enqueue(sweep.pk)
-    return sweep
+    backtests.queue_or_fail(f"sweep {sweep.pk}", sweep_enqueue, sweep.pk, sweep_fail)
+    return Sweep.objects.defer("market_data").get(pk=sweep.pk)
 
 
 def sweep_enqueue(sweep_id: int) -> int:

@@ -91,6 +91,8 @@ class Command(BaseCommand):
             )
             started = time.perf_counter()
             sweep = sweeps.sweep_execute(request, embedded=not opts["celery"], workers=opts["workers"])
+            if opts["celery"] and sweep.status == RunStatus.FAILED:  # not queued: Redis away
+                raise CommandError(f"sweep {sweep.pk} FAILED: {sweep.error}")
         except ValidationError as exc:
             raise CommandError(
                 "; ".join(f"{_OPTIONS.get(k, k)}: {' '.join(v)}" for k, v in exc.message_dict.items())
