@@ -143,3 +143,28 @@ def assert_child_ends_with(parent: subprocess.Popen, child: int, timeout: float 
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def uvicorn_command(port: int, python: str = sys.executable) -> list[str]:
+    """The web app (``tradingsite.asgi``) under uvicorn on 127.0.0.1:``port``, as the tests start it."""
+    return [python, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"] + [
+        "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def wait_until_answers(url: str, server: subprocess.Popen, log: Path, seconds: float = 60) -> None:
+    """Until ``url`` answers 200; fails with the end of ``log`` if ``server`` exits first or the time
+    runs out."""
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"the server exited ({server.returncode}): {log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"the server did not answer {url} within {seconds:.0f} s: {log.read_text()[-3000:]}")

@@ -27,7 +27,7 @@ import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from tests.helpers import user_with_role
+from tests.helpers import user_with_role, uvicorn_command, wait_until_answers
 from tests.journal.api_data import make_engine_rows, make_journal
 from trading.strategies.services import ensure_strategy_configs
 
@@ -89,20 +89,6 @@ def _config(path: Path, trades: list[str], rows: dict[str, list[int]]) -> None:
             ]
         )
     )
-
-
-def _wait_until_up(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"the server exited ({server.returncode})")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"the server did not answer {url} within {seconds} s")
 
 
 # The operations in two halves, each fuzzed by a schemathesis process of its own, at the same time,
@@ -167,8 +153,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path, re
         "TRADE_SPOOL_PATH": str(tmp_path / "spool.jsonl"),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
-        + ["--port", str(port), "--log-level", "warning"],
+        uvicorn_command(port),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -176,7 +161,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path, re
     )
     runs: list[subprocess.Popen] = []
     try:
-        _wait_until_up(f"{base}/healthz", server)
+        wait_until_answers(f"{base}/healthz", server, tmp_path / "server.log")
         request = urllib.request.Request(
             f"{base}/api/schema/?format=json",
             headers={"Accept": "application/json", "Authorization": f"Token {token}"},

@@ -29,6 +29,8 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from tests.helpers import uvicorn_command, wait_until_answers
+
 ROOT = Path(settings.BASE_DIR)
 # CI gets services of its own (a cluster, ports), so a CI run and a developer's never meet.
 _CI_OFFSET = 20 if os.environ.get("CI", "").lower() in ("1", "true", "yes") else 0
@@ -266,26 +268,15 @@ def redis_server(tmp_path_factory) -> str:
 
 def start_web(env: dict, log: Path) -> subprocess.Popen:
     """The web app under uvicorn on ``WEB_PORT`` (its own process group), answering ``/healthz``."""
-    import requests
-
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
-        + ["--port", str(WEB_PORT), "--log-level", "warning"],
+        uvicorn_command(WEB_PORT),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(log, "wb"),  # noqa: SIM115 - closed with the process
         start_new_session=True,
     )
-
-    def up() -> bool:
-        assert server.poll() is None, log.read_text()[-3000:]
-        try:
-            return requests.get(f"http://127.0.0.1:{WEB_PORT}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_for(up, 60, "the web server")
+    wait_until_answers(f"http://127.0.0.1:{WEB_PORT}/healthz", server, log)
     return server
 
 

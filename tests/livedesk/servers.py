@@ -14,6 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from tests.helpers import uvicorn_command
+
 ROOT = Path(settings.BASE_DIR)
 PORTS = range(19930, 19990)
 
@@ -96,11 +98,14 @@ class WebServer:
 
     def spawn(self) -> WebServer:
         """Start the process (``ready`` waits for it to listen)."""
-        cmd = [sys.executable, "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1"]
-        cmd += ["--port", str(self.port), "--log-level", "warning"]
         with open(self.log, "a") as out:
             self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                uvicorn_command(self.port),
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         return self
 

@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db.models import Sum
 
 from journal.models import Trade
+from tests.helpers import uvicorn_command
 from tests.metrics.helpers import DEPLOY, REPO, require_tool
 from tests.metrics.test_cross_process import BIN, SESSION, _env
 from tests.metrics.test_deploy import DASHBOARDS
@@ -116,11 +117,7 @@ class Stack:
         )
 
     def start_web(self) -> None:
-        self._start(
-            "web",
-            [f"{BIN}/python", "-m", "uvicorn", "tradingsite.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.web_port), "--log-level", "warning"],
-        )  # fmt: skip
+        self._start("web", uvicorn_command(self.web_port, f"{BIN}/python"))
         self._wait(f"{self.web}/healthz", "web")
 
     def start_worker(self, **env: str) -> None:
