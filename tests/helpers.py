@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -152,19 +153,47 @@ def uvicorn_command(port: int, python: str = sys.executable) -> list[str]:
     ]  # fmt: skip
 
 
-def wait_until_answers(url: str, server: subprocess.Popen, log: Path, seconds: float = 60) -> None:
-    """Until ``url`` answers 200; fails with the end of ``log`` if ``server`` exits first or the time
-    runs out."""
+def wait_until_answers(
+    url: str, *, server: subprocess.Popen | None = None, logs: Callable[[], str] = str, seconds: float = 60
+) -> None:
+    """Until ``url`` answers 200; fails with ``logs()`` if ``server`` exits first or the time runs
+    out."""
     import urllib.request
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"the server exited ({server.returncode}): {log.read_text()[-3000:]}")
+        if server is not None and server.poll() is not None:
+            raise AssertionError(f"the server of {url} exited ({server.returncode}):\n{logs()[-3000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:
                     return
         except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"the server did not answer {url} within {seconds:.0f} s: {log.read_text()[-3000:]}")
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {seconds:.0f} s:\n{logs()[-3000:]}")
+
+
+def at_once(count: int, work: Callable[[int], object]) -> tuple[list, list[BaseException]]:
+    """``work(i)`` for i in 0..count-1, each in a thread of its own, all let go together (a barrier);
+    each thread's database connections closed after. Returns what they returned and what they raised."""
+    import threading
+
+    from django.db import connections
+
+    barrier, results, errors = threading.Barrier(count), [], []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results.append(work(i))
+        except Exception as exc:  # noqa: BLE001 - reported to the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results, errors

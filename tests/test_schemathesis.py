@@ -161,7 +161,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path, re
     )
     runs: list[subprocess.Popen] = []
     try:
-        wait_until_answers(f"{base}/healthz", server, tmp_path / "server.log")
+        wait_until_answers(f"{base}/healthz", server=server, logs=(tmp_path / "server.log").read_text)
         request = urllib.request.Request(
             f"{base}/api/schema/?format=json",
             headers={"Accept": "application/json", "Authorization": f"Token {token}"},

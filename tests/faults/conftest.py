@@ -276,7 +276,7 @@ def start_web(env: dict, log: Path) -> subprocess.Popen:
         stderr=open(log, "wb"),  # noqa: SIM115 - closed with the process
         start_new_session=True,
     )
-    wait_until_answers(f"http://127.0.0.1:{WEB_PORT}/healthz", server, log)
+    wait_until_answers(f"http://127.0.0.1:{WEB_PORT}/healthz", server=server, logs=log.read_text)
     return server
 
 

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from journal import performance, services
 from journal.models import DailyPerformance, StrategyPerformance, Trade, TradeAudit
-from tests.helpers import NOW, ist, trade_fields, user_with_role
+from tests.helpers import NOW, at_once, ist, trade_fields, user_with_role
 from tests.journal.api_data import make_journal
 from trading.audit import ControlAudit
 
@@ -113,25 +113,14 @@ def test_trades_of_one_day_and_strategy_recorded_at_once_are_all_counted_once():
     stored, and the day's and the strategy's rows (extended trade by trade under their row locks) as a
     rebuild from the trades computes them."""
     assert connection.vendor == "postgresql"
-    barrier, errors = threading.Barrier(8), []
 
     def writer(i: int) -> None:
-        try:
-            barrier.wait()
-            fields = trade_fields(
-                trade_id=f"R-{i}", exit_price=Decimal(96 + 3 * i), exit_time=ist(2026, 5, 5, 11, i)
-            )
-            services.record_trade(now=NOW, **fields)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        fields = trade_fields(
+            trade_id=f"R-{i}", exit_price=Decimal(96 + 3 * i), exit_time=ist(2026, 5, 5, 11, i)
+        )
+        services.record_trade(now=NOW, **fields)
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    _, errors = at_once(8, writer)
     assert not errors, errors
     assert Trade.objects.filter(trade_id__startswith="R-").count() == 8
     rows = _performance_rows()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from decimal import Decimal as D
 
@@ -14,7 +13,7 @@ from journal import spool
 from journal.derive import derive_trade
 from journal.models import DailyPerformance, StrategyPerformance, Trade
 from journal.services import drain_spool, record_trade
-from tests.helpers import NOW, database_unreachable, ist, trade_fields
+from tests.helpers import NOW, at_once, database_unreachable, ist, trade_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -197,23 +196,7 @@ def test_a_spooled_trade_already_written_is_not_counted_twice():
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_calls_with_the_same_trade_id_store_one_trade():
     assert connection.vendor == "postgresql"
-    barrier = threading.Barrier(4)
-    results, errors = [], []
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results.append(record_trade(now=NOW, **trade_fields(trade_id="C-1")).pk)
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = at_once(4, lambda i: record_trade(now=NOW, **trade_fields(trade_id="C-1")).pk)
     assert not errors
     assert len(set(results)) == 1
     assert Trade.objects.filter(trade_id="C-1").count() == 1

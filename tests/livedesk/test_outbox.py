@@ -16,7 +16,7 @@ from django.utils import timezone
 from journal import spool
 from journal.models import Trade
 from tests.engine.conftest import DAY
-from tests.helpers import NOW, database_unreachable, trade_fields, user_with_role
+from tests.helpers import NOW, at_once, database_unreachable, trade_fields, user_with_role
 from trading import outbox
 from trading.brokers.paper import PaperBroker
 from trading.core import risk
@@ -286,22 +286,16 @@ def test_many_concurrent_writers_on_postgresql_every_event_read_once_in_commit_o
     writers, per_writer = 6, 25
     stop = threading.Event()
     seen: list[OutboxEvent] = []
-    errors: list = []
 
     def write(n: int) -> None:
         import random
 
         rng = random.Random(n)
-        try:
-            for i in range(per_writer):
-                with transaction.atomic():
-                    outbox.emit(outbox.FEED, key=f"{n}-{i}")
-                    if rng.random() < 0.5:
-                        threading.Event().wait(rng.random() * 0.01)  # hold the transaction a little
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        for i in range(per_writer):
+            with transaction.atomic():
+                outbox.emit(outbox.FEED, key=f"{n}-{i}")
+                if rng.random() < 0.5:
+                    threading.Event().wait(rng.random() * 0.01)  # hold the transaction a little
 
     def tail() -> None:
         position = 0
@@ -315,11 +309,7 @@ def test_many_concurrent_writers_on_postgresql_every_event_read_once_in_commit_o
 
     reader = threading.Thread(target=tail)
     reader.start()
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    _, errors = at_once(writers, write)
     stop.set()
     reader.join(60)
     assert not errors

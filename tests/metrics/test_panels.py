@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db.models import Sum
 
 from journal.models import Trade
-from tests.helpers import uvicorn_command
+from tests.helpers import uvicorn_command, wait_until_answers
 from tests.metrics.helpers import DEPLOY, REPO, require_tool
 from tests.metrics.test_cross_process import BIN, SESSION, _env
 from tests.metrics.test_deploy import DASHBOARDS
@@ -163,15 +163,7 @@ class Stack:
         self._wait(f"{self.prom}/-/ready", "prometheus")
 
     def _wait(self, url: str, name: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"{name} did not start:\n{self.logs()}")
+        wait_until_answers(url, server=self.procs.get(name), logs=self.logs, seconds=timeout)
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
