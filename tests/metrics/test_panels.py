@@ -133,7 +133,7 @@ class Stack:
     def start_beat(self) -> None:
         self._start(
             "beat",
-            [f"{BIN}/celery", "-A", "tradingsite", "beat", "--loglevel", "WARNING",
+            [f"{BIN}/celery", "-A", "tests.metrics.panel_beat", "beat", "--loglevel", "WARNING",
              "-s", str(self.tmp / "beat-schedule")],
         )  # fmt: skip
 
