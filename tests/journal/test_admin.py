@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
+from django.contrib.admin import autodiscover
 from django.contrib.admin.sites import site
 from django.forms import MultiWidget
 from django.test import RequestFactory
@@ -15,6 +16,8 @@ from journal.services import record_trade
 from tests.helpers import NOW, trade_fields
 
 pytestmark = pytest.mark.django_db
+
+autodiscover()  # the ModelAdmins registered, whether or not a test before loaded the URLs
 
 
 def _admin_post_data(admin_user, trade) -> dict:
