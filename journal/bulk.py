@@ -1,16 +1,21 @@
 """Rows into a table in bulk, for the trade writers of ``journal.services`` (never called elsewhere:
 a trade enters the journal through ``record_trade`` or its bulk siblings).
 
-``insert(model, objs)`` stores unsaved instances as ``bulk_create`` would - each field's value through
-the field's own conversion for the database (``pre_save``, then ``get_db_prep_save``) - with one
-``executemany`` of a one-row INSERT, and sets each instance's primary key. What it leaves out is the
-query compiler's work per value (placeholders, expressions, batches of 999 parameters on SQLite),
-about two thirds of a backtest's insert time. A value whose conversion is the identity - a ``str``
-into a ``CharField``, a ``float`` into a ``FloatField``, a finite ``Decimal`` into a
-``DecimalField``, None into any of them, ... (``_IDENTITY``: the exact classes, whose conversions
-return such a value unchanged on every backend) - is passed as it is; every other value (dates,
-times, JSON, integers, foreign keys, subclasses, other types) goes through the field. A test holds the
-parameters equal to the fields' own conversions for every field.
+New rows are stored as ``bulk_create`` would store instances - each field's value through the
+field's own conversion for the database (``pre_save``, then ``get_db_prep_save``) - with one
+``executemany`` of a one-row INSERT, their primary keys read back. What it leaves out is the query
+compiler's work per value (placeholders, expressions, batches of 999 parameters on SQLite), about two
+thirds of a backtest's insert time. A value whose conversion is the identity - a ``str`` into a
+``CharField``, a ``float`` into a ``FloatField``, a finite ``Decimal`` into a ``DecimalField``, None
+into any of them, ... (``_IDENTITY``: the exact classes, whose conversions return such a value
+unchanged on every backend) - is passed as it is; every other value (dates, times, JSON, integers,
+foreign keys, subclasses, other types) goes through the field. A test holds the parameters equal to
+the fields' own conversions for every field.
+
+A row's parameters (``row_of``) run no query, so they may be worked out in another process (beside a
+backtest's run); ``insert_rows`` stores them. The fields stamped on save (``auto_now``,
+``auto_now_add``) are None in a row and stamped when it is stored,
+as ``bulk_create`` stamps them then.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ _IDENTITY: dict[type, type] = {
 _READ = models.Field.pre_save
 
 
+def _stamped(field: models.Field) -> bool:
+    """Whether ``field`` is stamped on save (``auto_now``, ``auto_now_add``: its ``pre_save`` sets it)."""
+    return bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+
+
 @functools.lru_cache(maxsize=16)
 def _plan(model: type[models.Model], vendor: str) -> tuple[str, tuple, str]:
     """The INSERT of ``model``'s concrete fields but an auto primary key, those fields, and the
@@ -54,11 +64,15 @@ def _plan(model: type[models.Model], vendor: str) -> tuple[str, tuple, str]:
     return sql, fields, model._meta.pk.column
 
 
-def params_of(obj: models.Model, fields: Sequence[models.Field]) -> tuple:
+def params_of(obj: models.Model, fields: Sequence[models.Field], *, stamp: bool = True) -> tuple:
     """One row's parameters: each field's value converted for the database, as ``bulk_create``
-    converts it (the identity where that conversion is one, see the module's docstring)."""
+    converts it (the identity where that conversion is one, see the module's docstring).
+    ``stamp=False``: None for the fields stamped on save (``insert_rows`` stamps them)."""
     row: list[Any] = []
     for f in fields:
+        if not stamp and _stamped(f):
+            row.append(None)
+            continue
         # Field.pre_save reads the attribute; an override (auto_now, auto_now_add) stamps it.
         value = getattr(obj, f.attname) if type(f).pre_save is _READ else f.pre_save(obj, True)
         kind = _IDENTITY.get(type(f))
@@ -72,29 +86,52 @@ def params_of(obj: models.Model, fields: Sequence[models.Field]) -> tuple:
     return tuple(row)
 
 
-def insert(model: type[models.Model], objs: Sequence[models.Model], *, key: str) -> None:
-    """Insert the unsaved ``objs`` of ``model`` (one ``executemany``) and give each its primary key,
-    read back by ``key`` (a unique field: the rows' ``key`` values must not be stored yet). In the
-    caller's transaction; no signals, as ``bulk_create``."""
-    if not objs:
-        return
+def row_of(model: type[models.Model], values: dict) -> tuple:
+    """The INSERT parameters of a new ``model(**values)`` on this database (``params_of``), None at
+    the fields stamped on save. It runs no query: another process may work it out (``Row``)."""
+    _, fields, _ = _plan(model, connection.vendor)
+    return params_of(model(**values), fields, stamp=False)
+
+
+def insert_rows(
+    model: type[models.Model], rows: Sequence[tuple], *, key: str, keys: Sequence
+) -> tuple[list, dict]:
+    """Insert ``rows`` (``row_of``'s parameters) into ``model``'s table - one ``executemany`` - each
+    row's stamped fields stamped now (one instance's ``pre_save``, as ``bulk_create`` stamps each of
+    its own); ``keys`` are the rows' values of ``key`` (a unique field; none of them stored yet).
+    Returns the rows' primary keys, in order, read back by ``key``, and the stamps (attname ->
+    value) for the caller's instances. In the caller's transaction; no signals, as
+    ``bulk_create``."""
+    if not rows:
+        return [], {}
     sql, fields, pk_column = _plan(model, connection.vendor)
-    rows = [params_of(obj, fields) for obj in objs]
+    blank = model()
+    stamped = [(i, f) for i, f in enumerate(fields) if _stamped(f)]
+    stamps = {f.attname: f.pre_save(blank, True) for _, f in stamped}
+    if stamped:
+        at = {i: f.get_db_prep_save(stamps[f.attname], connection) for i, f in stamped}
+        rows = [tuple(at.get(i, v) for i, v in enumerate(row)) for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
     key_field = model._meta.get_field(key)
     qn = connection.ops.quote_name
     by_key: dict[Any, Any] = {}
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), 500):
-            chunk = [getattr(obj, key_field.attname) for obj in objs[start : start + 500]]
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
             cursor.execute(
                 f"SELECT {qn(key_field.column)}, {qn(pk_column)} FROM {qn(model._meta.db_table)} "
                 f"WHERE {qn(key_field.column)} IN ({', '.join(['%s'] * len(chunk))})",
                 chunk,
             )
             by_key.update(cursor.fetchall())
-    for obj in objs:
-        obj.pk = by_key[getattr(obj, key_field.attname)]
-        obj._state.adding = False
-        obj._state.db = connection.alias
+    return [by_key[k] for k in keys], stamps
+
+
+def stored(model: type[models.Model], values: dict, pk: Any, stamps: dict) -> models.Model:
+    """The instance of a row ``insert_rows`` stored: ``values``, its primary key and the stamps."""
+    obj = model(**{**values, **stamps})
+    obj.pk = pk
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj

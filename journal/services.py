@@ -83,6 +83,8 @@ class Checked:
     ``record_trades`` and ``TradeWriter.add`` store them without checking them again."""
 
     values: dict
+    row: tuple | None = None  # its INSERT parameters (``bulk.row_of``), worked out there too
+    vendor: str | None = None  # the database they are for
 
 
 def record_trades(
@@ -123,12 +125,20 @@ class TradeWriter:
         as ``Checked`` (a backtest's trades are checked beside its run: ``trade_checks``)."""
         return _checked({**self.common, **fields}, now=self.now, origin=self.origin)
 
+    def check_row(self, fields: dict) -> Checked:
+        """``check``, and the checked values' INSERT parameters (``bulk.row_of``: no query either):
+        a process beside a backtest's run works both out while the run trades on."""
+        values = self.check(fields)
+        return Checked(values, bulk.row_of(Trade, values), connection.vendor)
+
     def add(self, fields: dict | Checked) -> None:
         """Check one trade (``check``) and queue it; a bad one raises ``ValidationError`` naming its
         position among the trades added and its fields. A ``Checked`` trade is not checked again."""
         position, self._position = self._position, self._position + 1
+        row = None
         if isinstance(fields, Checked):
             checked = fields.values
+            row = fields.row if fields.vendor == connection.vendor else None
         else:
             try:
                 checked = self.check(fields)
@@ -140,31 +150,40 @@ class TradeWriter:
         if checked["trade_id"] in self._seen:
             return
         self._seen.add(checked["trade_id"])
-        self._pending.append(checked)
+        self._pending.append((checked, row))
         if len(self._pending) >= self.BATCH:
             self.flush()
 
     def flush(self) -> None:
         """Insert the queued trades whose id is not stored yet (``journal.bulk``: one INSERT
-        executed for every row, each value converted by its field as ``bulk_create`` would)."""
-        values, self._pending = self._pending, []
-        if not values:
+        executed for every row, each value converted by its field as ``bulk_create`` would; a row
+        worked out already, ``Checked.row``, is taken as it is)."""
+        pending, self._pending = self._pending, []
+        if not pending:
             return
         stored = set(
-            Trade.objects.filter(trade_id__in=[v["trade_id"] for v in values]).values_list(
+            Trade.objects.filter(trade_id__in=[v["trade_id"] for v, _ in pending]).values_list(
                 "trade_id", flat=True
             )
         )
-        created = [Trade(**v) for v in values if v["trade_id"] not in stored]
-        bulk.insert(Trade, created, key="trade_id")
-        for trade in created:
-            self._keys.add((trade.trade_date, trade.entry_mode, trade.strategy_name))
-            self._ids.append(trade.pk)
-            _trade_event(trade)
-        if self.keep:
-            self.created.extend(created)
-        else:
-            self.stored_ids.extend(trade.trade_id for trade in created)
+        fresh = [(v, row) for v, row in pending if v["trade_id"] not in stored]
+        pks, stamps = bulk.insert_rows(
+            Trade,
+            [row if row is not None else bulk.row_of(Trade, v) for v, row in fresh],
+            key="trade_id",
+            keys=[v["trade_id"] for v, _ in fresh],
+        )
+        for (values, _), pk in zip(fresh, pks, strict=True):
+            self._keys.add((values["trade_date"], values["entry_mode"], values["strategy_name"]))
+            self._ids.append(pk)
+            # The instance only where it is needed: kept, or for the outbox (a backtest's is not).
+            if self.keep or values["entry_mode"] != Mode.BACKTEST:
+                trade = bulk.stored(Trade, values, pk, stamps)
+                _trade_event(trade)
+                if self.keep:
+                    self.created.append(trade)
+            if not self.keep:
+                self.stored_ids.append(values["trade_id"])
 
     def stored(self) -> Iterable[Trade]:
         """The trades stored, in order: those kept, or (``keep=False``) read back by id, 500 at a time
@@ -219,11 +238,11 @@ def _writer(*, now: datetime, origin: str, common: dict, keep: bool = True) -> T
     )
 
 
-def trade_checks(*, now: datetime, origin: str = TradeOrigin.MANUAL, **common) -> Callable[[dict], dict]:
+def trade_checks(*, now: datetime, origin: str = TradeOrigin.MANUAL, **common) -> Callable[[dict], Checked]:
     """The checks ``trade_writer(now=..., origin=..., **common)`` (and ``record_trades``) run on each
-    trade added, as a function of the trade's fields (``TradeWriter.check``, no database): run them
-    anywhere - in a process beside a backtest's run - and hand each result back as ``Checked``."""
-    return _writer(now=now, origin=origin, common=common).check
+    trade added, as a function of the trade's fields (``TradeWriter.check_row``, no database): run
+    them anywhere - in a process beside a backtest's run - and hand each ``Checked`` back."""
+    return _writer(now=now, origin=origin, common=common).check_row
 
 
 # Who wrote a spooled trade and the clock it was checked against (beside its raw facts).

@@ -35,18 +35,17 @@ def no_child_left():
     assert child_processes() - before == set()  # reaped, whatever happened
 
 
-@pytest.fixture
-def checked_where(monkeypatch, tmp_path):
-    """The process ids that ran ``TradeWriter.check`` (a file: the child's memory is its own)."""
-    log = tmp_path / "pids"
-    check = TradeWriter.check
+def _calls_by_process(monkeypatch, log, owner, name: str):
+    """``owner.name`` logging the id of each process that calls it (to a file: a child's memory is
+    its own); returns a function giving the ids logged since it was last called."""
+    original = getattr(owner, name)
 
-    def logged(self, fields):
+    def logged(*args, **kwargs):
         with log.open("a") as f:
             f.write(f"{os.getpid()}\n")
-        return check(self, fields)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(TradeWriter, "check", logged)
+    monkeypatch.setattr(owner, name, logged)
 
     def pids() -> set[int]:
         found = {int(p) for p in log.read_text().split()} if log.exists() else set()
@@ -54,6 +53,20 @@ def checked_where(monkeypatch, tmp_path):
         return found
 
     return pids
+
+
+@pytest.fixture
+def checked_where(monkeypatch, tmp_path):
+    """The process ids that ran ``TradeWriter.check``."""
+    return _calls_by_process(monkeypatch, tmp_path / "pids", TradeWriter, "check")
+
+
+@pytest.fixture
+def rows_where(monkeypatch, tmp_path):
+    """The process ids that worked out a trade's INSERT parameters (``journal.bulk.row_of``)."""
+    from journal import bulk
+
+    return _calls_by_process(monkeypatch, tmp_path / "row-pids", bulk, "row_of")
 
 
 def _command(*extra: str) -> BacktestRun:
@@ -82,15 +95,18 @@ def _fresh() -> None:
     BacktestRun.objects.all().delete()
 
 
-def test_checked_beside_the_run_the_journal_is_the_one_checked_here(checked_where, no_child_left) -> None:
+def test_checked_beside_the_run_the_journal_is_the_one_checked_here(
+    checked_where, rows_where, no_child_left
+) -> None:
     inline_run = _command("--checks-inline")
-    assert checked_where() == {PARENT}
+    assert checked_where() == {PARENT} == rows_where()
     inline = _journal(inline_run)
     assert len(inline[0]) > 10 and inline_run.status == RunStatus.DONE
     _fresh()
     apart_run = _command()  # the default
     where = checked_where()
     assert len(where) == 1 and PARENT not in where  # every trade checked in the one child
+    assert rows_where() == where  # and its INSERT parameters worked out there too
     assert apart_run.status == RunStatus.DONE
     assert _journal(apart_run) == inline
     assert apart_run.summary == inline_run.summary

@@ -220,6 +220,73 @@ def test_the_bulk_insert_converts_every_value_as_its_field_does(backtest_trades,
     assert passed_as_is > len(values) * len(fields) // 2  # the point: most values need no conversion
 
 
+def test_rows_worked_out_elsewhere_store_the_same_journal_stamped_when_stored(backtest_trades, monkeypatch):
+    """``Checked`` trades carrying their INSERT parameters (``check_row``, worked out where the checks
+    ran: here pickled there and back, as from the process beside a run) store the journal that
+    checking them here stores. The stamped fields (created_at, updated_at) are the insert's time, not
+    the checks', in the rows and on the trades returned; a row for another database is not taken."""
+    import pickle
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from journal import bulk
+    from journal.services import Checked, trade_checks
+
+    now = market_calendar.session_close(END)
+    record_trades(now=now, origin=TradeOrigin.ENGINE, trades=backtest_trades)
+    here = _tables()
+    _clear()
+    checked_at, stored_at = NOW.replace(hour=4), NOW.replace(hour=9)
+    monkeypatch.setattr(timezone, "now", lambda: checked_at)
+    check = trade_checks(now=now, origin=TradeOrigin.ENGINE)
+    rows = [pickle.loads(pickle.dumps(check(dict(f)))) for f in backtest_trades]
+    assert all(isinstance(c, Checked) and c.row is not None for c in rows)
+    assert rows[0].values == TradeWriter(now=now, origin=TradeOrigin.ENGINE, common={}).check(
+        backtest_trades[0]
+    )
+    monkeypatch.setattr(timezone, "now", lambda: stored_at)
+    taken = []
+    row_of = bulk.row_of
+    monkeypatch.setattr(
+        bulk, "row_of", lambda model, values: taken.append(values["trade_id"]) or row_of(model, values)
+    )
+    stored = record_trades(now=now, origin=TradeOrigin.ENGINE, trades=rows)
+    assert taken == []  # every row as it came
+    assert _tables() == here
+    assert {(t.created_at, t.updated_at) for t in stored} == {(stored_at, stored_at)}
+    assert set(Trade.objects.values_list("created_at", "updated_at")) == {(stored_at, stored_at)}
+
+    _clear()
+    other = [Checked(c.values, c.row, "another database") for c in rows[:3]]
+    record_trades(now=now, origin=TradeOrigin.ENGINE, trades=other)
+    assert taken == [c.values["trade_id"] for c in rows[:3]]  # worked out again here
+    assert connection.vendor != "another database"
+
+
+def test_a_row_is_the_fields_own_conversions_but_the_stamps(backtest_trades) -> None:
+    """``row_of`` equals the fields' own conversions of the new trade (as the bulk insert's
+    parameters), with None exactly at the fields stamped on save."""
+    from django.db import connection
+
+    from journal import bulk
+    from journal.services import _checked
+
+    _, fields, _ = bulk._plan(Trade, connection.vendor)
+    values = _checked(
+        dict(backtest_trades[0]), now=market_calendar.session_close(END), origin=TradeOrigin.ENGINE
+    )
+    obj = Trade(**values)
+    row = bulk.row_of(Trade, values)
+    stamped = [f.name for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    assert stamped == ["created_at", "updated_at"]
+    for f, got in zip(fields, row, strict=True):
+        if f.name in stamped:
+            assert got is None
+        else:
+            assert repr(got) == repr(f.get_db_prep_save(f.pre_save(obj, True), connection)), f.name
+
+
 def test_the_migration_marks_the_cells_stale_when_backtests_were_journaled(backtest_trades, capsys) -> None:
     """Before issue 18's fix a backtest's trades never reached the cells: a journal holding BACKTEST
     trades gets its cells marked stale (the breakdowns group live until a rebuild); others keep theirs."""

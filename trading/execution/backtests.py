@@ -554,8 +554,8 @@ class ClosedTrades:
         if self._apart is None:
             yield from self._spill.drain()
             return
-        for done, value in self._apart.results():
-            yield journal_services.Checked(value) if done else value
+        for _, value in self._apart.results():
+            yield value  # Checked where the checks passed there, else the trade's facts
 
     def close(self) -> None:
         """The checking process stopped and reaped (if any), the spill closed."""
