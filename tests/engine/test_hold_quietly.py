@@ -1,6 +1,7 @@
-"""``hold_quietly`` has two scans of the quiet bars - numpy over each position's marks (a process that
-prefers Python: a one-shot command) and a compiled loop that stops at the first bar near a level
-(``_quiet_scan``) - which must end the stretch on the same bar and mark the positions the same way:
+"""``hold_quietly`` has two scans of the quiet bars - a Python loop over each position's marks,
+worked out once a session in numpy (``_scan_python``, ``_scan_floats``: a process that prefers
+Python, a one-shot command) and a compiled loop over the chain (``_quiet_scan``), both stopping at
+the first bar near a level - which must end the stretch on the same bar and mark the positions the same way:
 held against each other here on positions of every kind (stop, target, a trail or its activation, a
 high water or none, a strike the chain does not list, an expiry the session does not hold), and
 against the every-bar loop through ``tests/engine/test_backtest_stream.py`` run both ways."""
@@ -22,7 +23,7 @@ from trading.core.risk import to_tick
 from trading.core.simulator import MarketSimulator
 from trading.core.state import EngineConfig, EngineState, OpenPosition
 
-pytestmark = pytest.mark.skipif(not jit.AVAILABLE, reason="numba is not installed: only the numpy scan runs")
+pytestmark = pytest.mark.skipif(not jit.AVAILABLE, reason="numba is not installed: only the Python scan runs")
 
 SESSION = date(2025, 2, 5)
 
@@ -82,7 +83,7 @@ def _hold(day, state, start, stop, *, compiled: bool):
     config = EngineConfig(index="NIFTY", mode="BACKTEST")
     times = day.times.astype("datetime64[ns]").astype(np.int64)
     before = jit.python_preferred()
-    jit.prefer_python(not compiled)  # a stretch of a few hundred bars: numpy unless compiled
+    jit.prefer_python(not compiled)  # a stretch of a few hundred bars: Python unless compiled
     try:
         return hold_quietly(day, start, stop, state, config, times, marks={})
     finally:
@@ -105,19 +106,19 @@ def test_both_scans_end_the_stretch_on_the_same_bar_and_mark_the_same(day):
             state.positions[position.position_id] = position
         start = rng.randrange(0, len(day) - 2)
         stop = rng.randrange(start + 1, len(day) + 1)
-        numpy_state, compiled_state = copy.deepcopy(state), copy.deepcopy(state)
+        python_state, compiled_state = copy.deepcopy(state), copy.deepcopy(state)
         got = _hold(day, compiled_state, start, stop, compiled=True)
-        want = _hold(day, numpy_state, start, stop, compiled=False)
+        want = _hold(day, python_state, start, stop, compiled=False)
         assert got == want, case
-        assert _facts(compiled_state) == _facts(numpy_state), case
-        assert compiled_state.last_bar_time == numpy_state.last_bar_time, case
+        assert _facts(compiled_state) == _facts(python_state), case
+        assert compiled_state.last_bar_time == python_state.last_bar_time, case
         ended_early += start < got < stop
     assert ended_early > 30, "the cases must stop on a level often for this test to mean anything"
 
 
 def test_the_backtest_trades_the_same_either_way():
     """A simulated month of every strategy through ``run_backtest``: the same trades, signals and
-    orders as the every-bar loop, with the compiled scan and with numpy's."""
+    orders as the every-bar loop, with the compiled scan and with Python's."""
     from tests.engine import test_backtest_stream as stream
 
     before = jit.python_preferred()

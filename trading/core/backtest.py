@@ -221,11 +221,10 @@ def _ns(dt: datetime) -> int:
 def _position_marks(day: DayBars, position: OpenPosition, lo: int, hi: int) -> np.ndarray:
     """The premium ``mark_price`` gives ``position`` on bars ``lo..hi-1``, as floats before the tick
     (NaN where it gives None: no quote, or neither a positive LTP nor a two-sided quote)."""
-    out = np.full(hi - lo, np.nan)
     try:
         e = day.expiries.index(position.expiry)
     except ValueError:
-        return out
+        return np.full(hi - lo, np.nan)
     listed = day.strikes[lo:hi, e, :] == position.strike
     found = listed.any(axis=1)
     slot = listed.argmax(axis=1)
@@ -234,9 +233,8 @@ def _position_marks(day: DayBars, position: OpenPosition, lo: int, hi: int) -> n
     ltp = getattr(day, f"{side}_ltp")[lo:hi, e, :][rows, slot]
     bid = getattr(day, f"{side}_bid")[lo:hi, e, :][rows, slot]
     ask = getattr(day, f"{side}_ask")[lo:hi, e, :][rows, slot]
-    with np.errstate(invalid="ignore"):
-        use_ltp = np.isfinite(ltp) & (ltp > 0)
-        two_sided = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (ask > 0)
+    use_ltp = np.isfinite(ltp) & (ltp > 0)  # (a comparison with NaN is False, with no warning)
+    two_sided = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (ask > 0)
     out = np.where(use_ltp, ltp, np.where(two_sided, (bid + ask) / 2, np.nan))
     out[~found] = np.nan
     return out
@@ -249,7 +247,7 @@ def hold_quietly(
     state: EngineState,
     config: EngineConfig,
     times_ns: np.ndarray,
-    marks: dict[str, tuple[int, np.ndarray]] | None = None,
+    marks: dict[str, tuple[int, np.ndarray, list[float]]] | None = None,
 ) -> int:
     """Bars ``start..`` of ``day`` while positions are held and nothing else happens: the first bar
     (< ``stop``, the next signal) on which a cycle might do something is returned, and the bars
@@ -263,10 +261,10 @@ def hold_quietly(
     the new high water (the trail only ratchets up with the high water, so that is where the bar-by-
     bar updates end). Only the extremes and the last mark are rounded to the tick (``_mark_stretch``).
     Where numba runs (``core.jit``), each position's bars are scanned compiled and the scan stops at
-    the first bar near a level (``_quiet_scan``); else in numpy (``_scan_numpy``), where ``marks``
-    (position id -> the first bar and its float marks from there to the session's end) keeps them
-    between the calls of one session: a position's marks are worked out once, then sliced.
-    """
+    the first bar near a level (``_quiet_scan``); else in Python (``_scan_python``), where ``marks``
+    (position id -> the first bar and its float marks from there to the session's end, as an array
+    and a list) keeps them between the calls of one session: a position's marks are worked out once
+    in numpy, then scanned from the call's first bar to the first near one (``_scan_floats``)."""
     if start >= stop:
         return start
     cfg = config.risk
@@ -292,7 +290,7 @@ def hold_quietly(
             quiet, stretch[position.position_id] = _scan_compiled(day, position, start, end)
             end = min(end, start + quiet)
     else:
-        end = _scan_numpy(day, start, stop, state, marks, stretch)
+        end = _scan_python(day, start, stop, state, marks, stretch)
     if end == start:
         return start
     for position in state.positions.values():
@@ -346,12 +344,12 @@ _quiet_scan_compiled = None  # _quiet_scan compiled by numba, on first use
 
 def _quiet_scan(strikes, ltp, bid, ask, strike, start, stop, stop_at, target_at, high_water, keep, trail,
                 activation_at, out):  # type: ignore[no-untyped-def]  # fmt: skip
-    """The numpy scan of ``_scan_numpy`` for one position, bar by bar, compiled (``core.jit``): the
-    same operations on the same doubles in the same order, so the same answer; it stops at the first
-    bar near a level. Each bar's mark is ``_position_marks``'s (the LTP when positive, else the mid of
-    a two-sided quote, else NaN), written to ``out``. Returns the quiet bars before the first near one
-    (``stop - start`` when none is). The levels are ``_levels``'s."""
-    run = math.nan  # the highest mark so far (np.fmax.accumulate: NaN until the first known one)
+    """The scan of one position's bars ``start..stop-1``, compiled (``core.jit``): each bar's mark
+    is ``_position_marks``'s (the LTP when positive, else the mid of a two-sided quote, else NaN),
+    written to ``out``, then tested against the levels (``_levels``'s) as ``_scan_floats`` tests it -
+    the same operations on the same doubles in the same order, so the same answer; it stops at the
+    first bar near a level. Returns the quiet bars before it (``stop - start`` when none is)."""
+    run = math.nan  # the highest mark so far: NaN until the first known one
     for i in range(start, stop):
         mark = math.nan
         for k in range(strikes.shape[1]):
@@ -385,36 +383,56 @@ def _quiet_scan(strikes, ltp, bid, ask, strike, start, stop, stop_at, target_at,
     return stop - start
 
 
-def _scan_numpy(day, start, stop, state, marks, stretch) -> int:  # type: ignore[no-untyped-def]
-    """The first bar of ``start..stop-1`` near a level of some position (``stop`` when none is), in
-    numpy over each position's marks (worked out once a session, kept in ``marks``); each position's
-    marks from ``start`` go to ``stretch``."""
-    busy = np.zeros(stop - start, dtype=bool)
+def _scan_python(day, start, stop, state, marks, stretch) -> int:  # type: ignore[no-untyped-def]
+    """``hold_quietly``'s scan where Python is preferred: each position's marks worked out once a
+    session (``_position_marks``, kept in ``marks``), then ``_scan_floats`` over them up to the first
+    bar near a level of some position (``stop`` when none is), as the compiled scan goes; each
+    position's marks from ``start`` go to ``stretch``."""
+    end = stop
     for position in state.positions.values():
-        first, rest = marks.get(position.position_id, (0, None)) if marks is not None else (0, None)
-        if rest is None:
-            first, rest = start, _position_marks(day, position, start, len(day))
+        known = marks.get(position.position_id) if marks is not None else None
+        if known is None:
+            rest = _position_marks(day, position, start, len(day))
+            known = (start, rest, rest.tolist())
             if marks is not None:
-                marks[position.position_id] = (first, rest)
-        v = stretch[position.position_id] = rest[start - first : stop - first]
-        with np.errstate(invalid="ignore"):
-            near = v <= float(position.stop) + _TICK + _EPS if position.stop is not None else v < -1
-            if position.target is not None:
-                near |= v >= float(position.target) - _TICK - _EPS
-            # The highest mark so far (NaN before the first known one, where v is NaN too: no bar
-            # there is near anything).
-            high = np.fmax.accumulate(v) + _TICK
-            if position.high_water is not None:
-                high = np.maximum(high, float(position.high_water))
-            trail_cap = high * (1 - position.trail_fraction)
-            if position.trail is not None:
-                trail_cap = np.maximum(trail_cap, float(position.trail))
-            elif position.trail_activation is not None:
-                trail_cap = np.where(high >= float(position.trail_activation) - _TICK, trail_cap, -np.inf)
-            near |= v <= trail_cap + _TICK + _EPS
-        busy |= near
-    hit = np.flatnonzero(busy)
-    return start + (int(hit[0]) if hit.size else stop - start)
+                marks[position.position_id] = known
+        first, rest, floats = known
+        stretch[position.position_id] = rest[start - first : stop - first]
+        end = start + _scan_floats(floats, start - first, end - first, *_levels(position))
+    return end
+
+
+def _scan_floats(marks, lo, hi, stop_at, target_at, high_water, keep, trail, activation_at) -> int:  # type: ignore[no-untyped-def]
+    """``_quiet_scan``'s test of the levels over a position's float marks ``marks[lo:hi]`` (a list:
+    ``_position_marks``'s, each finite or NaN) in Python: the quiet bars before the first near one
+    (``hi - lo`` when none is). The same operations on the same doubles in the same order as
+    ``_quiet_scan``, its checks of NaN levels taken once before the loop (a NaN high water never
+    raises the high, which is finite once a mark is known) - so the same answer
+    (``tests/engine/test_hold_quietly.py``)."""
+    has_high_water = not math.isnan(high_water)
+    has_trail = not math.isnan(trail)
+    has_activation = not math.isnan(activation_at)
+    run = math.nan
+    for i in range(lo, hi):
+        mark = marks[i]
+        if mark != mark:
+            continue  # no mark (NaN): not near
+        if run != run or mark > run:
+            run = mark
+        if mark <= stop_at or mark >= target_at:
+            return i - lo
+        high = run + _TICK
+        if has_high_water and high_water > high:
+            high = high_water
+        cap = high * keep
+        if has_trail:
+            if trail > cap:
+                cap = trail
+        elif has_activation and not high >= activation_at:
+            cap = -math.inf
+        if mark <= cap + _TICK + _EPS:
+            return i - lo
+    return hi - lo
 
 
 def _mark_stretch(position: OpenPosition, v: np.ndarray) -> None:
@@ -549,7 +567,9 @@ def _trade_session(
     signal_rows = sorted(by_row)
     columns = SessionColumns(cols, signal_rows)
     times_ns = cols["_ns"]
-    marks: dict[str, tuple[int, np.ndarray]] = {}  # hold_quietly's marks of the session's positions
+    marks: dict[
+        str, tuple[int, np.ndarray, list[float]]
+    ] = {}  # hold_quietly's marks of the session's positions
     n = len(day)
     result.bars += n
     k = 0
