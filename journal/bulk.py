@@ -1,5 +1,6 @@
 """Rows into a table in bulk, for the trade writers of ``journal.services`` (never called elsewhere:
-a trade enters the journal through ``record_trade`` or its bulk siblings).
+a trade enters the journal through ``record_trade`` or its bulk siblings) and the performance rows
+they rebuild (``upsert``).
 
 New rows are stored as ``bulk_create`` would store instances - each field's value through the
 field's own conversion for the database (``pre_save``, then ``get_db_prep_save``) - with one
@@ -26,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, models
+from django.db.models.constants import OnConflict
 
 # Field classes (exactly these, not subclasses) and the value types their conversion returns as is.
 _IDENTITY: dict[type, type] = {
@@ -135,3 +137,21 @@ def stored(model: type[models.Model], values: dict, pk: Any, stamps: dict) -> mo
     obj._state.adding = False
     obj._state.db = connection.alias
     return obj
+
+
+def upsert(
+    model: type[models.Model], objs: Sequence[models.Model], *, unique: Sequence[str], update: Sequence[str]
+) -> None:
+    """``model.objects.bulk_create(objs, update_conflicts=True, unique_fields=unique,
+    update_fields=update)`` as one ``executemany`` of a one-row INSERT ... ON CONFLICT DO UPDATE,
+    each value converted as ``params_of`` converts it (the fields stamped on save stamped). No
+    primary key is read back. In the caller's transaction; no signals."""
+    if not objs:
+        return
+    sql, fields, _ = _plan(model, connection.vendor)
+    column = [model._meta.get_field(name).column for name in (*update, *unique)]
+    suffix = connection.ops.on_conflict_suffix_sql(
+        fields, OnConflict.UPDATE, column[: len(update)], column[len(update) :]
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(f"{sql} {suffix}", [params_of(obj, fields) for obj in objs])

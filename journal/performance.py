@@ -12,7 +12,7 @@ from datetime import date
 from django.db.models import Q
 from django.utils import timezone
 
-from journal import cells
+from journal import bulk, cells
 from journal.accumulator import Accumulator
 from journal.models import DailyPerformance, StrategyPerformance, Trade
 
@@ -197,9 +197,7 @@ def _write_group(model, key: str, mode: str, wanted: set, accs: dict) -> None:
     now = timezone.now()
     rows = [model(mode=mode, **{key: k}, **acc.figures(), updated_at=now) for k, acc in accs.items()]
     fields = [*next(iter(accs.values())).figures(), "updated_at"]
-    model.objects.bulk_create(
-        rows, batch_size=500, update_conflicts=True, unique_fields=[key, "mode"], update_fields=fields
-    )
+    bulk.upsert(model, rows, unique=[key, "mode"], update=fields)
 
 
 def _chunks(items: list, size: int):

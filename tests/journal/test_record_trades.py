@@ -287,6 +287,53 @@ def test_a_row_is_the_fields_own_conversions_but_the_stamps(backtest_trades) -> 
             assert repr(got) == repr(f.get_db_prep_save(f.pre_save(obj, True), connection)), f.name
 
 
+def test_the_performance_upsert_stores_what_bulk_create_stores(monkeypatch) -> None:
+    """``bulk.upsert`` (the performance rows' rebuild) leaves the table ``bulk_create(...,
+    update_conflicts=True)`` leaves: a row whose key is there is updated in place (its id kept, the
+    fields not named left alone), a new one inserted, the stamps of the write."""
+    from decimal import Decimal as D
+
+    from django.utils import timezone
+
+    from journal import bulk
+
+    def rows(net: str, day: int, trades: int) -> list[DailyPerformance]:
+        return [
+            DailyPerformance(date=date(2025, 3, day), mode="PAPER", trades=trades, net_pnl=D(net), wins=1),
+            DailyPerformance(date=date(2025, 3, day + 1), mode="BACKTEST", trades=trades, net_pnl=D(net)),
+        ]
+
+    def table() -> list[tuple]:
+        return list(DailyPerformance.objects.order_by("date", "mode").values_list(
+            "id", "date", "mode", "trades", "net_pnl", "wins", "updated_at"
+        ))  # fmt: skip
+
+    fields = ["trades", "net_pnl", "updated_at"]  # not wins: it stays as it was
+    results = []
+    for write in (
+        lambda objs: DailyPerformance.objects.bulk_create(
+            objs, update_conflicts=True, unique_fields=["date", "mode"], update_fields=fields
+        ),
+        lambda objs: bulk.upsert(DailyPerformance, objs, unique=["date", "mode"], update=fields),
+    ):
+        DailyPerformance.objects.all().delete()
+        monkeypatch.setattr(timezone, "now", lambda: NOW.replace(hour=3))
+        DailyPerformance.objects.bulk_create(rows("10.50", 3, 1))
+        first = {(r[1], r[2]): r[0] for r in table()}
+        monkeypatch.setattr(timezone, "now", lambda: NOW.replace(hour=5))
+        write([*rows("-7.25", 4, 2), DailyPerformance(date=date(2025, 3, 3), mode="PAPER", trades=9)])
+        got = table()
+        assert {(r[1], r[2]): r[0] for r in got if (r[1], r[2]) in first} == first  # updated in place
+        results.append([r[1:] for r in got])
+    assert results[1] == results[0]
+    assert results[0] == [
+        (date(2025, 3, 3), "PAPER", 9, D("0"), 1, NOW.replace(hour=5)),
+        (date(2025, 3, 4), "BACKTEST", 1, D("10.50"), 0, NOW.replace(hour=3)),
+        (date(2025, 3, 4), "PAPER", 2, D("-7.25"), 1, NOW.replace(hour=5)),
+        (date(2025, 3, 5), "BACKTEST", 2, D("-7.25"), 0, NOW.replace(hour=5)),
+    ]
+
+
 def test_the_migration_marks_the_cells_stale_when_backtests_were_journaled(backtest_trades, capsys) -> None:
     """Before issue 18's fix a backtest's trades never reached the cells: a journal holding BACKTEST
     trades gets its cells marked stale (the breakdowns group live until a rebuild); others keep theirs."""
