@@ -15,8 +15,8 @@ the fields' own conversions for every field.
 
 A row's parameters (``row_of``) run no query, so they may be worked out in another process (beside a
 backtest's run); ``insert_rows`` stores them. The fields stamped on save (``auto_now``,
-``auto_now_add``) are None in a row and stamped when it is stored,
-as ``bulk_create`` stamps them then.
+``auto_now_add``) are None in a row and stamped when it is stored, as ``bulk_create`` stamps them
+then.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def params_of(obj: models.Model, fields: Sequence[models.Field], *, stamp: bool 
 
 def row_of(model: type[models.Model], values: dict) -> tuple:
     """The INSERT parameters of a new ``model(**values)`` on this database (``params_of``), None at
-    the fields stamped on save. It runs no query: another process may work it out (``Row``)."""
+    the fields stamped on save. It runs no query: another process may work it out
+    (``journal.services.TradeWriter.check_row``)."""
     _, fields, _ = _plan(model, connection.vendor)
     return params_of(model(**values), fields, stamp=False)
 
