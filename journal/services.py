@@ -177,7 +177,7 @@ class TradeWriter:
             self._keys.add((values["trade_date"], values["entry_mode"], values["strategy_name"]))
             self._ids.append(pk)
             # The instance only where it is needed: kept, or for the outbox (a backtest's is not).
-            if self.keep or values["entry_mode"] != Mode.BACKTEST:
+            if self.keep or _has_event(values["entry_mode"]):
                 trade = bulk.stored(Trade, values, pk, stamps)
                 _trade_event(trade)
                 if self.keep:
@@ -344,10 +344,15 @@ def trade_event_data(trade: Trade) -> dict:
     }
 
 
+def _has_event(mode: str) -> bool:
+    """Whether a trade of this entry mode has an outbox event: a backtest writes history, not news."""
+    return mode != Mode.BACKTEST
+
+
 def _trade_event(trade: Trade) -> None:
-    """The trade's event in the outbox, in its transaction (the live desk, notifications). A backtest
-    writes history, not news: no event."""
-    if trade.entry_mode == Mode.BACKTEST:
+    """The trade's event in the outbox, in its transaction (the live desk, notifications), where its
+    mode has one (``_has_event``)."""
+    if not _has_event(trade.entry_mode):
         return
     outbox.emit(
         outbox.TRADE_RECORDED,
