@@ -12,6 +12,7 @@ import weakref
 from dataclasses import replace
 from datetime import date
 
+import numpy as np
 import pytest
 
 from tests.engine.test_backtest_stream import assert_same_run
@@ -20,6 +21,7 @@ from trading.brokers.paper import PaperBroker
 from trading.core import calendar as market_calendar
 from trading.core.apart import can_fork
 from trading.core.backtest import run_backtest
+from trading.core.features import FeatureStream
 from trading.core.live import SimSource
 from trading.core.session_prep import PrepDied
 from trading.core.simulator import MarketSimulator
@@ -118,6 +120,34 @@ def test_the_loop_holds_only_the_sessions_it_trades(market, no_child_left, apart
     assert max(held.held) == (1 if apart else 3)
 
 
+class _HeldReading(_Held):
+    """``_Held`` as the child's reading: its figure comes back through ``finish``."""
+
+    def finish(self) -> dict:
+        return {"most_held": max(self.held)}
+
+
+def test_the_child_holds_one_session_at_a_time(market, no_child_left) -> None:
+    # The child computes a batch's signals in one pass (3 sessions here), yet lets go of each
+    # session's bars once its feature rows are done: a stored session is memory-mapped, and every
+    # one held adds its pages to the peak.
+    days, iv = market
+    result = _run(days, iv, days_again=lambda: _HeldReading(days))
+    assert result.handed_back == {"most_held": 1}
+    assert_same_run(result, _run(days, iv))
+
+
+def test_the_feature_rows_hold_no_view_of_the_bars(market) -> None:
+    days, iv = market
+    stream = FeatureStream(iv, index="NIFTY")
+    for day in days[:2]:
+        rows = stream.day(day)
+        arrays = [v for v in vars(day).values() if isinstance(v, np.ndarray)]
+        assert not [
+            name for name, col in rows.items() for a in arrays if np.shares_memory(np.asarray(col), a)
+        ]
+
+
 def test_warmup_sessions_reach_the_child(market, no_child_left) -> None:
     days, iv = market
     inline = _run(days[2:], iv, warmup=days[:2])
@@ -197,6 +227,7 @@ import sys, time
 from datetime import date
 from trading.brokers.paper import PaperBroker
 from trading.core.backtest import run_backtest
+from trading.core.features import FeatureStream
 from trading.core.live import SimSource
 from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry

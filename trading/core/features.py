@@ -808,9 +808,11 @@ def _process_day(state: _State, day: DayBars) -> dict[str, np.ndarray] | None:
     if day.session != state.session:
         state.start_session(day.session)
     session = day.session
-    o, h, lo, c = (np.asarray(getattr(day, n), dtype=float) for n in ("open", "high", "low", "close"))
-    v = np.asarray(day.volume, dtype=float)
-    vix = np.asarray(day.vix, dtype=float)
+    # Copies, not views: the rows outlive the bars (a stored session is memory-mapped, and a view
+    # would keep its whole mapping while the rows are held).
+    o, h, lo, c = (np.array(getattr(day, n), dtype=float) for n in ("open", "high", "low", "close"))
+    v = np.array(day.volume, dtype=float)
+    vix = np.array(day.vix, dtype=float)
     cols: dict[str, np.ndarray] = {}
     cols["session"] = np.full(T, session, dtype=object)
     cols["minute"] = (times - _session_open_ns(session)) // _NS_PER_MINUTE

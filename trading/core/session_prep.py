@@ -113,7 +113,8 @@ class SessionPrep:
         self._replay = memo.begin() if memo is not None else False
         self._at = 0
 
-    def _features(self, day: DayBars) -> Cols | None:
+    def features(self, day: DayBars) -> Cols | None:
+        """The session's feature rows (None without a bar); sessions in time order (the state kept)."""
         if self.memo is None:
             return self.stream.day(day)
         if not self._replay:
@@ -129,17 +130,19 @@ class SessionPrep:
 
     def warm(self, day: DayBars) -> None:
         """A warm-up session: through the features and strategies (their state), not traded."""
-        cols = self._features(day)
+        cols = self.features(day)
         if cols is not None:
             self.signals.session(cols)
 
     def batch(self, days: list[DayBars]) -> list[Prepared]:
         """Each session's rows (None without a bar) and signals, the signals in one pass per strategy."""
-        cols = [self._features(day) for day in days]
-        found = iter(self.signals.sessions([c for c in cols if c is not None]))
-        return [
-            (day.session, c, next(found) if c is not None else {}) for day, c in zip(days, cols, strict=True)
-        ]
+        return self.signals_of([(day.session, self.features(day)) for day in days])
+
+    def signals_of(self, rows: list[tuple[date, Cols | None]]) -> list[Prepared]:
+        """``batch`` of sessions whose rows are worked out already (``features``): their bars are not
+        needed any more, so a reader can let go of each session once its rows are done."""
+        found = iter(self.signals.sessions([c for _, c in rows if c is not None]))
+        return [(session, c, next(found) if c is not None else {}) for session, c in rows]
 
 
 class SessionSignals:
@@ -262,9 +265,19 @@ def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
             for day in warmup:
                 prep.warm(day)
             source = days()
-            for group in batches(source, size):
-                send("batch", list(zip(map(identity, group), prep.batch(group), strict=True)))
-                group = None  # let go of the batch before the next is read (flat memory)
+            ids: list[Identity] = []
+            rows: list[tuple[date, Cols | None]] = []
+            for day in source:
+                # The rows now and the bars let go of before the next session is read: a stored
+                # session is memory-mapped, and only one at a time is (flat memory, whatever the batch).
+                ids.append(identity(day))
+                rows.append((day.session, prep.features(day)))
+                day = None
+                if len(rows) >= size:
+                    send("batch", list(zip(ids, prep.signals_of(rows), strict=True)))
+                    ids, rows = [], []
+            if rows:
+                send("batch", list(zip(ids, prep.signals_of(rows), strict=True)))
             finish = getattr(source, "finish", None)
             send("done", finish() if finish is not None else None)
         except BrokenPipeError:
