@@ -26,8 +26,9 @@ Prints, in one run (median of 3 each):
    the peak of the PSS of the command and its helper processes (the features and signals, the
    journal's checks) summed, sampled every 25 ms - a page they share counts once; beside it the
    processes' RSS peaks added, an upper bound (a forked helper's RSS counts every page it shares
-   with the command). The database is ``DATABASE_URL``'s (migrated first; used as it is), by
-   default a SQLite file in ``--work`` copied from a freshly migrated one before each timed run (a
+   with the command). The same two runs cold (the decoded files removed first), the PSS too. The
+   database is ``DATABASE_URL``'s (migrated first; used as it is), by default a SQLite file in
+   ``--work`` copied from a freshly migrated one before each timed run (a
    journal holding no other backtest), then the year twice more into the journal the last run left
    (re-running a year: the performance rows are rebuilt from every BACKTEST trade of its days and
    strategies). The project's bytecode is compiled first.
@@ -431,6 +432,12 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
     months_runs = [run(month, pss=True) for _ in range(2)]
     years_runs = [run(year, pss=True) for _ in range(2)]
     rss_month = max(r[2] for r in months_runs)
+    # The same two cold (the decoded files removed before each): the first run over a store decodes
+    # its Parquet files, in the command and in the features process.
+    cold_pss = []
+    for args in (month, year):
+        shutil.rmtree(root / ".decoded", ignore_errors=True)
+        cold_pss.append(run(args, pss=True)[4])
     pss_month, pss_year = max(r[4] for r in months_runs), max(r[4] for r in years_runs)
     db = env["DATABASE_URL"].split(":", 1)[0]
     print(
@@ -466,7 +473,8 @@ def store_year(work: Path, days: int, months: int, start: date) -> None:
         f"   peak memory (the PSS of the command and its helper processes summed, sampled every 25 ms: "
         f"a page they share counts once): {pss_month / 2**20:.0f} MB for 1 month ({sessions[0]}.."
         f"{month_end}), {pss_year / 2**20:.0f} MB for {months} months, warm runs: "
-        f"{pss_year / pss_month:.2f}x (goal < 400 MB, within 1.10x)"
+        f"{pss_year / pss_month:.3f}x (goal < 400 MB, within 1.10x); the same cold (decoding): "
+        f"{cold_pss[0] / 2**20:.0f} MB and {cold_pss[1] / 2**20:.0f} MB, {cold_pss[1] / cold_pss[0]:.3f}x"
     )
     print(
         f"   peak RSS, each process's peak added (an upper bound: each forked helper's RSS counts the "
