@@ -107,14 +107,14 @@ def test_the_features_process_killed_fails_the_run_and_journals_nothing(
     the process is not left behind."""
     settings.MARKETDATA_DIR = stored.root
     parent = os.getpid()
-    batch = session_prep.SessionPrep.batch
+    signals_of = session_prep.SessionPrep.signals_of  # a batch's signals, inline or in the child
 
-    def dying(self, days):
+    def dying(self, rows):
         if os.getpid() != parent:  # in the forked child only
             os.kill(os.getpid(), signal.SIGKILL)
-        return batch(self, days)
+        return signals_of(self, rows)
 
-    monkeypatch.setattr(session_prep.SessionPrep, "batch", dying)
+    monkeypatch.setattr(session_prep.SessionPrep, "signals_of", dying)
     before = child_processes()
     with pytest.raises(session_prep.PrepDied):
         call_command("backtest", "--data", "store", "--start", str(SESSION), stdout=StringIO())
