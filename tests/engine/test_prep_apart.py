@@ -227,7 +227,6 @@ import sys, time
 from datetime import date
 from trading.brokers.paper import PaperBroker
 from trading.core.backtest import run_backtest
-from trading.core.features import FeatureStream
 from trading.core.live import SimSource
 from trading.core.state import EngineConfig, StrategySlot
 from trading.core.strategies import registry

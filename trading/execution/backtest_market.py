@@ -321,13 +321,14 @@ _M_ARENA_MAX = -8  # glibc's malloc.h
 def share_the_heap() -> None:
     """glibc: threads started from now on allocate from the heaps there are instead of a heap of
     their own (``mallopt(M_ARENA_MAX, 1)``; elsewhere nothing). A stored backtest decodes Parquet
-    in threads (the read-ahead thread; pyarrow's own in the features process) and pyarrow allocates
-    with ``malloc`` (see ``store_feed``): in heaps of their own, the blocks they freed stayed there,
-    apart from the loop's. Measured on the first run over
-    a year's store (decoding every session): the peak PSS 264-268 -> 236-240 MB, and 1.06x a
-    month's instead of 1.11-1.13x; the same wall clock; warm runs (memory-mapped) unchanged. It
-    holds for the rest of the process (a backtest's worker or command; Python's own small objects
-    are allocated under the GIL anyway)."""
+    in threads (the read-ahead thread, and any pyarrow starts in either process), and pyarrow
+    allocates with ``malloc`` (see ``store_feed``): in heaps of their own, the blocks they freed
+    stayed there, apart from the loop's. Measured on the first run over a store (decoding every
+    session; 3 runs each, alternating with the code before): the peak PSS over a year 253-270 ->
+    245-249 MB, over a month 231-235 -> 226-238 MB; the same wall clock; warm runs (memory-mapped)
+    unchanged. It holds for the rest of the process: a backtest's command or worker, or ``make run``'s
+    web server, which runs them in a thread (Python's own small objects are allocated under the GIL
+    anyway)."""
     if _mallopt is not None:
         _mallopt(_M_ARENA_MAX, 1)
 
