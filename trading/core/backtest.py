@@ -218,6 +218,11 @@ def _ns(dt: datetime) -> int:
     return int(dt.timestamp()) * _NS + dt.microsecond * 1000
 
 
+# hold_quietly's marks kept for a session (Python preferred): position id -> the first bar, and the
+# position's float marks from there to the session's end as an array and as a list.
+_Marks = dict[str, tuple[int, np.ndarray, list[float]]]
+
+
 def _position_marks(day: DayBars, position: OpenPosition, lo: int, hi: int) -> np.ndarray:
     """The premium ``mark_price`` gives ``position`` on bars ``lo..hi-1``, as floats before the tick
     (NaN where it gives None: no quote, or neither a positive LTP nor a two-sided quote)."""
@@ -247,7 +252,7 @@ def hold_quietly(
     state: EngineState,
     config: EngineConfig,
     times_ns: np.ndarray,
-    marks: dict[str, tuple[int, np.ndarray, list[float]]] | None = None,
+    marks: _Marks | None = None,
 ) -> int:
     """Bars ``start..`` of ``day`` while positions are held and nothing else happens: the first bar
     (< ``stop``, the next signal) on which a cycle might do something is returned, and the bars
@@ -567,9 +572,7 @@ def _trade_session(
     signal_rows = sorted(by_row)
     columns = SessionColumns(cols, signal_rows)
     times_ns = cols["_ns"]
-    marks: dict[
-        str, tuple[int, np.ndarray, list[float]]
-    ] = {}  # hold_quietly's marks of the session's positions
+    marks: _Marks = {}  # hold_quietly's marks of the session's positions
     n = len(day)
     result.bars += n
     k = 0

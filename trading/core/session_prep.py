@@ -267,6 +267,12 @@ def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
             source = days()
             ids: list[Identity] = []
             rows: list[tuple[date, Cols | None]] = []
+
+            def send_batch() -> None:
+                send("batch", list(zip(ids, prep.signals_of(rows), strict=True)))
+                ids.clear()
+                rows.clear()
+
             for day in source:
                 # The rows now and the bars let go of before the next session is read: a stored
                 # session is memory-mapped, and only one at a time is (flat memory, whatever the batch).
@@ -274,10 +280,9 @@ def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
                 rows.append((day.session, prep.features(day)))
                 day = None
                 if len(rows) >= size:
-                    send("batch", list(zip(ids, prep.signals_of(rows), strict=True)))
-                    ids, rows = [], []
+                    send_batch()
             if rows:
-                send("batch", list(zip(ids, prep.signals_of(rows), strict=True)))
+                send_batch()
             finish = getattr(source, "finish", None)
             send("done", finish() if finish is not None else None)
         except BrokenPipeError:

@@ -306,14 +306,15 @@ def trim_heap() -> None:
         _malloc_trim(0)
 
 
-def _load_malloc_trim() -> Callable | None:
+def _glibc(name: str) -> Callable | None:
+    """The C library's function ``name``, None where it has none (not glibc: macOS, musl)."""
     try:
-        return ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):  # not glibc (macOS, musl)
+        return getattr(ctypes.CDLL(None), name)
+    except (AttributeError, OSError):
         return None
 
 
-_malloc_trim = _load_malloc_trim()
+_malloc_trim = _glibc("malloc_trim")
 
 _M_ARENA_MAX = -8  # glibc's malloc.h
 
@@ -333,11 +334,4 @@ def share_the_heap() -> None:
         _mallopt(_M_ARENA_MAX, 1)
 
 
-def _load_mallopt() -> Callable | None:
-    try:
-        return ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):  # not glibc
-        return None
-
-
-_mallopt = _load_mallopt()
+_mallopt = _glibc("mallopt")
