@@ -73,10 +73,13 @@ def test_one_option_greeks_equal_the_array_path_and_the_formulas(is_call):
 
 
 @pytest.mark.parametrize("is_call", [True, False])
-def test_one_option_greeks_in_python_equal_the_compiled_kernel_bit_for_bit(is_call, monkeypatch):
-    """A one-shot command (``jit.prefer_python()``) prices one option's Greeks on plain floats; a worker
-    runs the compiled kernel: the same numbers, including the edges (an invalid input, a vol * sqrt(t)
-    that underflows to 0 - numpy's IEEE division there, not Python's ZeroDivisionError)."""
+def test_one_option_greeks_equal_the_compiled_kernel_bit_for_bit(is_call, monkeypatch):
+    """One option's Greeks on plain floats run the kernel's body in Python, whichever way the process
+    prefers (a one-shot command, a worker): the same numbers as the compiled kernel writes for that
+    option, including the edges (an invalid input, a vol * sqrt(t) that underflows to 0 - numpy's
+    IEEE division there, not Python's ZeroDivisionError)."""
+    if not jit.AVAILABLE:
+        pytest.skip("numba is not installed")
     cases = [
         (0.14, 24000.0, 24100.0, 3 / 365, 0.065),
         (0.3, 22000, 21500, 0.05, 0.07),
@@ -85,16 +88,24 @@ def test_one_option_greeks_in_python_equal_the_compiled_kernel_bit_for_bit(is_ca
         (0.2, 24000.0, math.inf, 0.1, 0.07),
         (0.2, 24000.0, 24000.0, 0.1, math.nan),
     ]
+    rng = np.random.default_rng(7)  # and 200 options over the whole range
+    for _ in range(200):
+        spot = float(rng.uniform(15000, 30000))
+        cases.append((float(rng.uniform(0.01, 1.5)), spot, spot * float(rng.uniform(0.7, 1.3)),
+                      float(rng.uniform(1e-4, 1.0)), 0.065))  # fmt: skip
     names = ("delta", "gamma", "vega", "theta", "rho")
+    kernel = options._numba_kernels()[1]
     for vol, spot, strike, t, r in cases:
-        monkeypatch.setattr(jit, "_prefer_python", False)
-        compiled = options.greeks(vol, spot, strike, t, r, is_call)
-        monkeypatch.setattr(jit, "_prefer_python", True)
-        python = options.greeks(vol, spot, strike, t, r, is_call)
-        for name in names:
-            assert isinstance(python[name], float)
-            same = python[name] == compiled[name] or (math.isnan(python[name]) and math.isnan(compiled[name]))
-            assert same, (vol, spot, strike, t, r, name, python[name], compiled[name])
+        out = np.empty((5, 1))
+        args = (vol, spot, strike, t, r, 0.0, 1.0 if is_call else -1.0)
+        kernel(*(np.array([float(x)]) for x in args), out)
+        for prefer in (False, True):
+            monkeypatch.setattr(jit, "_prefer_python", prefer)
+            one = options.greeks(vol, spot, strike, t, r, is_call)
+            for k, name in enumerate(names):
+                assert isinstance(one[name], float)
+                same = one[name] == out[k, 0] or (math.isnan(one[name]) and math.isnan(out[k, 0]))
+                assert same, (prefer, vol, spot, strike, t, r, name, one[name], out[k, 0])
 
 
 def test_a_broker_order_copy_is_a_deep_copy():

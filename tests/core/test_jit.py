@@ -61,30 +61,6 @@ def test_python_and_numba_give_the_same_bits(prefer) -> None:
     assert np.array_equal(py_filter, nb_filter)
 
 
-@pytest.mark.skipif(not jit.AVAILABLE, reason="numba is not installed")
-def test_one_option_of_plain_floats_gives_the_compiled_kernels_bits_without_it(prefer) -> None:
-    """Compiled calls preferred (a worker, the live loop, a benchmark): one option's Greeks from plain
-    floats (an engine fill) are the kernel's body in Python, and equal, bit for bit, what the
-    compiled kernel writes for the same option - NaN rows included."""
-    prefer(False)
-    rng = np.random.default_rng(7)
-    n = 300
-    vol, spot = rng.uniform(0.01, 1.5, n), rng.uniform(15000, 30000, n)
-    strike, t = spot * rng.uniform(0.7, 1.3, n), rng.uniform(1e-4, 1.0, n)
-    vol[:4], t[4:8] = 0.0, 0.0
-    calls = rng.random(n) < 0.5
-    kernel = options._numba_kernels()[1]  # the compiled kernel itself, on arrays
-    out = np.empty((5, n))
-    kernel(vol, spot, strike, t, np.full(n, 0.065), np.zeros(n), np.where(calls, 1.0, -1.0), out)
-    names = ("delta", "gamma", "vega", "theta", "rho")
-    for i in range(n):
-        args = (float(vol[i]), float(spot[i]), float(strike[i]), float(t[i]), 0.065, bool(calls[i]))
-        one = options.greeks(*args)
-        assert all(type(one[name]) is float for name in names)
-        for k, name in enumerate(names):
-            assert one[name] == out[k, i] or (math.isnan(one[name]) and math.isnan(out[k, i])), (i, name)
-
-
 def test_one_option_of_plain_floats_never_dispatches_to_numba(prefer, monkeypatch) -> None:
     """The scalar path calls no kernel, whatever the process prefers (a kernel called would fail)."""
 
