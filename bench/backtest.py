@@ -15,7 +15,9 @@ Prints, in one run (median of 3 each):
 2. **A year of all 14 strategies** through ``run_backtest``: the simulated sessions stream in, and
    the CPU time spent simulating is measured apart - the engine on pre-built bars (goal < 0.5 s) and
    the whole including the simulation; then the year pre-built in memory on two cores (the features
-   and signals in a forked process, ``days_again``), in wall clock.
+   and signals in a forked process, ``days_again``), in wall clock; and where one pass's time goes:
+   the same year once more on one core, the features, the signals, the cycles (by what they did:
+   opened a position, closed one, or neither) and the holding between them each timed apart.
 3. **``manage.py backtest --data store`` over a year** of store data (the simulated year written
    into a store once, in ``--work``, not counted): wall clock of the child process, Django start-up
    and journaling included (goal < 4 s) - three warm runs, after a cold first run timed apart (it
@@ -220,21 +222,90 @@ def engine_year(days: int, start: date) -> float:
         # In a process of its own: the year held in memory (~1.5 GB) would stay in this one's heap
         # and slow part 3's runs (measured: 4.0-4.5 s against 3.5-3.6 s without it).
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-            walls, cpus = pool.submit(_engine_two_cores, sessions, slots, config, start, s).result()
+            walls, cpus, parts = pool.submit(_engine_two_cores, sessions, slots, config, start, s).result()
         print(
             f"   on two cores:             {_median(walls):.2f} s wall, this thread {_median(cpus):.2f} s CPU "
             "(pre-built sessions in memory; features and signals in a forked process)"
         )
+        _print_parts(parts)
     return e
+
+
+class _Parts:
+    """Where one pass's time goes: wall seconds and calls of its parts, each part timed by wrapping
+    the function the loop calls (a cycle counted by what it did: opened a position, closed one, both,
+    or neither - the signals refused). Nested parts are not double-counted: none of these calls
+    another."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def add(self, part: str, seconds: float) -> None:
+        self.seconds[part] = self.seconds.get(part, 0.0) + seconds
+        self.calls[part] = self.calls.get(part, 0) + 1
+
+    @contextlib.contextmanager
+    def wrapped(self):
+        from trading.core import backtest as core_backtest  # noqa: PLC0415
+        from trading.core.session_prep import SessionPrep  # noqa: PLC0415
+
+        clock = time.perf_counter
+        run_cycle, hold, features, signals_of = (
+            core_backtest.engine.run_cycle, core_backtest.hold_quietly, SessionPrep.features,
+            SessionPrep.signals_of,
+        )  # fmt: skip
+
+        def timed_cycle(**kw):
+            t = clock()
+            result = run_cycle(**kw)
+            kind = "entry and exit" if result.opened and result.closed else (
+                "entry" if result.opened else "exit" if result.closed else "no trade"
+            )  # fmt: skip
+            self.add(f"cycles: {kind}", clock() - t)
+            return result
+
+        def timed(name, fn):
+            def call(*args, **kw):
+                t = clock()
+                try:
+                    return fn(*args, **kw)
+                finally:
+                    self.add(name, clock() - t)
+
+            return call
+
+        core_backtest.engine.run_cycle = timed_cycle
+        core_backtest.hold_quietly = timed("holding (hold_quietly)", hold)
+        SessionPrep.features = timed("features", features)
+        SessionPrep.signals_of = timed("signals", signals_of)
+        try:
+            yield self
+        finally:
+            core_backtest.engine.run_cycle, core_backtest.hold_quietly = run_cycle, hold
+            SessionPrep.features, SessionPrep.signals_of = features, signals_of
+
+
+def _print_parts(parts: tuple[float, dict, dict]) -> None:
+    total, seconds, calls = parts
+    print(f"   where one pass goes (in memory, one core, each part wrapped and timed: {total:.2f} s wall):")
+    for name in sorted(seconds, key=seconds.get, reverse=True):
+        print(
+            f"     {name:<24} {seconds[name]:6.3f} s {100 * seconds[name] / total:5.1f}%  "
+            f"{calls[name]:>6,} calls, {1e6 * seconds[name] / calls[name]:7.1f} us each"
+        )
+    rest = total - sum(seconds.values())
+    print(f"     {'the rest (bars, loop)':<24} {rest:6.3f} s {100 * rest / total:5.1f}%")
 
 
 def _engine_two_cores(
     sessions: list[date], slots: dict, config: EngineConfig, start: date, summary: dict
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[float], list[float], tuple[float, dict, dict]]:
     """The same year on two cores: the sessions pre-built in memory, their features and signals
     computed in a forked process while this one trades (``run_backtest(days_again=...)``, as
     ``manage.py backtest --data store`` does); the trades must be the same. Wall and CPU seconds of
-    each of 3 runs."""
+    each of 3 runs; then one pass more on one core with its parts timed (``_Parts``): its wall
+    seconds, and each part's seconds and calls."""
     sim = MarketSimulator(seed=0, start=start)
     built = [sim.day(d) for d in sessions]
     iv_history = sim.warmup_history()
@@ -249,7 +320,16 @@ def _engine_two_cores(
         cpus.append(time.thread_time() - c)
         if result.summary() != summary:
             raise SystemExit("the year on two cores made other trades than on one")
-    return walls, cpus
+    with _Parts().wrapped() as parts:  # one pass more, inline, its parts timed
+        w = time.perf_counter()
+        result = run_backtest(
+            built, strategies=slots, broker=_broker(), config=config, iv_history=iv_history,
+            keep_signals=False,
+        )  # fmt: skip
+        total = time.perf_counter() - w
+    if result.summary() != summary:
+        raise SystemExit("the year with its parts timed made other trades")
+    return walls, cpus, (total, parts.seconds, parts.calls)
 
 
 # --- 3. manage.py backtest --data store ----------------------------------------------------------------
