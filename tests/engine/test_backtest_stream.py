@@ -10,9 +10,10 @@ import numpy as np
 
 from trading.brokers.paper import PaperBroker
 from trading.core import engine
-from trading.core.backtest import BacktestResult, run_backtest, signals_by_bar
+from trading.core.backtest import HELD_BATCH, STREAM_BATCH, BacktestResult, run_backtest, signals_by_bar
 from trading.core.features import feature_frame
 from trading.core.live import SimSource, closing_spot
+from trading.core.session_prep import SessionPrep
 from trading.core.state import EngineConfig, EngineState, StrategySlot
 from trading.core.strategies import registry
 
@@ -108,3 +109,48 @@ def test_a_run_that_keeps_only_counts_builds_no_feature_rows_for_its_signals() -
     assert counted.summary() == kept.summary() and not counted.signals
     assert len(seen) == len(kept.signals) and all(s.features for s in kept.signals)
     assert not any(s.features for s in seen)
+
+
+def test_sessions_held_in_a_sequence_are_signalled_in_bigger_batches_with_the_same_run(monkeypatch) -> None:
+    """A stream's sessions are taken ``STREAM_BATCH`` at a time (each batch held while it trades), a
+    sequence's - held by the caller anyway - ``HELD_BATCH`` at a time, or as asked: the batches only
+    group the strategies' passes, so every run trades, signals and orders alike."""
+    source = SimSource(index="NIFTY", seed=7, start=START)
+    days = list(source.sim.days(START, END))
+    slots = {name: StrategySlot(name=name) for name in registry.names()}
+    config = EngineConfig(index="NIFTY", mode="BACKTEST")
+    sizes: list[int] = []
+    signals_of = SessionPrep.signals_of
+
+    def counted(self, rows):
+        sizes.append(len(rows))
+        return signals_of(self, rows)
+
+    monkeypatch.setattr(SessionPrep, "signals_of", counted)
+
+    def run(market, **kw) -> tuple[BacktestResult, list[int]]:
+        sizes.clear()
+        result = run_backtest(
+            market,
+            strategies=slots,
+            broker=PaperBroker(),
+            config=config,
+            iv_history=source.iv_history(),
+            **kw,
+        )
+        return result, list(sizes)
+
+    streamed, streamed_sizes = run(d for d in days)
+    held, held_sizes = run(days)
+    odd, odd_sizes = run(tuple(days), session_batch=7)
+    n = len(days)  # 19: a holiday in the month
+
+    def cut(size: int) -> list[int]:
+        return [min(size, n - k) for k in range(0, n, size)]
+
+    assert STREAM_BATCH == 5 and HELD_BATCH >= n
+    assert streamed_sizes == cut(5) == [5, 5, 5, 4] and held_sizes == [n] and odd_sizes == cut(7)
+    assert len(streamed.trades) > 20
+    assert_same_run(held, streamed)
+    assert_same_run(odd, streamed)
+    assert held.summary() == odd.summary() == streamed.summary()

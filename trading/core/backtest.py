@@ -15,7 +15,7 @@ warms its feature builder on the session before the first traded one, and so doe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -461,6 +461,13 @@ def _mark_stretch(position: OpenPosition, v: np.ndarray) -> None:
         position.trail = trail
 
 
+# Sessions whose signals are computed in one pass (``run_backtest``'s ``session_batch``): a stream's
+# are held at once (~3-6 MB each), a sequence's are the caller's anyway. Measured on a year of the 14
+# strategies in memory: 5 -> 25 cut the signals from 0.16 s to 0.10 s of CPU; 250 gave no more.
+STREAM_BATCH = 5
+HELD_BATCH = 25
+
+
 def run_backtest(
     days: Iterable[DayBars],
     *,
@@ -476,7 +483,7 @@ def run_backtest(
     keep_signals: bool = True,
     keep_trades: bool = True,
     on_closed: Callable[[ClosedTrade], None] | None = None,
-    session_batch: int = 5,
+    session_batch: int | None = None,
     days_again: Callable[[], Iterable[DayBars]] | None = None,
     features: FeatureMemo | None = None,
 ) -> BacktestResult:
@@ -503,6 +510,11 @@ def run_backtest(
     (``DayBars.read_from``), else ``PrepDied``. What the second reading's ``finish()`` returns is
     ``result.handed_back``. Call it while this process runs no other thread.
 
+    ``session_batch``: the sessions whose signals are computed in one pass (each strategy's pass
+    costs a fixed ~0.2 ms of numpy calls, whatever its length), held at once: by default 5 for a
+    stream of sessions (``STREAM_BATCH``: flat memory), 25 when ``days`` is a sequence, whose
+    sessions the caller holds anyway (``HELD_BATCH``: a sweep's market, sessions pre-built in memory).
+
     ``features``: a ``session_prep.FeatureMemo`` of this very market (``days`` and ``warmup``, the
     same IV history and index): sealed, the sessions' feature rows are taken from it instead of
     computed (a sweep's combinations after the first); not yet, they are kept in it for the caller to
@@ -510,6 +522,8 @@ def run_backtest(
     """
     names = [n for n, slot in strategies.items() if slot.enabled]
     warmup = list(warmup)
+    if session_batch is None:
+        session_batch = HELD_BATCH if isinstance(days, Sequence) else STREAM_BATCH
     apart = None
     if days_again is not None:
         apart = prepared_apart(

@@ -30,7 +30,7 @@ from trading.marketdata.store_feed import EodOnlySession, StoreFeed
 # Sessions a stored backtest keeps decoded at once: the features and the loop read one at a time.
 _STORE_CACHE = 2
 # Stored sessions read ahead of the loop by a thread (``read_ahead_of``): a batch of the loop
-# (``run_backtest``'s ``session_batch``, 5), which it takes at once - with fewer, the loop waited
+# (``run_backtest``'s ``STREAM_BATCH``, 5), which it takes at once - with fewer, the loop waited
 # at each batch for the thread to read the rest. With the features apart the loop takes one
 # session at a time, and two ahead keep it fed (each session held costs ~3 MB of mapped pages).
 _READ_AHEAD = 5
