@@ -13,9 +13,10 @@ Prints, in one run (median of 3 each):
    shared: wall clock is printed beside it). The two trade files are compared row by row (identical,
    or the bench fails); then bars/s of each and the ratio (goal: at least 50x). The numpy path too.
 2. **A year of all 14 strategies** through ``run_backtest``: the simulated sessions stream in, and
-   the CPU time spent simulating is measured apart - the engine on pre-built bars (goal < 0.5 s) and
-   the whole including the simulation; then the year pre-built in memory on two cores (the features
-   and signals in a forked process, ``days_again``), in wall clock; and where one pass's time goes:
+   the CPU time spent simulating is measured apart - the engine alone and the whole including the
+   simulation; then, in a forked process, the year pre-built in memory: the engine on pre-built bars
+   (goal < 0.5 s), the same on two cores (the features and signals in a forked process,
+   ``days_again``), in wall clock; and where one pass's time goes:
    the same year once more on one core, the features, the signals, the cycles (by what they did:
    opened a position, closed one, or neither) and the holding between them each timed apart.
 3. **``manage.py backtest --data store`` over a year** of store data (the simulated year written
@@ -63,7 +64,7 @@ sys.path.insert(0, str(ROOT))
 from trading.brokers.paper import PaperBroker  # noqa: E402
 from trading.core import calendar as market_calendar  # noqa: E402
 from trading.core.apart import can_fork  # noqa: E402
-from trading.core.backtest import run_backtest  # noqa: E402
+from trading.core.backtest import HELD_BATCH, run_backtest  # noqa: E402
 from trading.core.research import long_flat_trips, research_signals, run_research  # noqa: E402
 from trading.core.simulator import MarketSimulator  # noqa: E402
 from trading.core.state import EngineConfig, StrategySlot  # noqa: E402
@@ -214,15 +215,22 @@ def engine_year(days: int, start: date) -> float:
         f"2. a year of all {len(slots)} strategies, {s['sessions']} sessions, {s['bars']:,} bars (median of 3):"
     )
     print(
-        f"   engine on pre-built bars: {e:.2f} s CPU (goal < 0.5 s); {s['cycles']:,} bars went through "
-        f"run_cycle, {s['trades']} trades, {s['signals']} signals"
+        f"   engine, sessions streamed from the simulator (its CPU taken out): {e:.2f} s CPU; "
+        f"{s['cycles']:,} bars went through run_cycle, {s['trades']} trades, {s['signals']} signals"
     )
     print(f"   with the simulation:      {t:.2f} s CPU, {_median(total_wall):.2f} s wall (simulated year)")
     if can_fork():
         # In a process of its own: the year held in memory (~1.5 GB) would stay in this one's heap
         # and slow part 3's runs (measured: 4.0-4.5 s against 3.5-3.6 s without it).
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-            walls, cpus, parts = pool.submit(_engine_two_cores, sessions, slots, config, start, s).result()
+            one, walls, cpus, parts = pool.submit(
+                _engine_in_memory, sessions, slots, config, start, s
+            ).result()
+        print(
+            f"   engine on pre-built bars: {_median(one):.2f} s CPU (goal < 0.5 s; the year built in memory "
+            f"first, a list: its signals {HELD_BATCH} sessions a pass; median of 5) - "
+            + ", ".join(f"{c:.2f}" for c in one)
+        )
         print(
             f"   on two cores:             {_median(walls):.2f} s wall, this thread {_median(cpus):.2f} s CPU "
             "(pre-built sessions in memory; features and signals in a forked process)"
@@ -298,17 +306,27 @@ def _print_parts(parts: tuple[float, dict, dict]) -> None:
     print(f"     {'the rest (bars, loop)':<24} {rest:6.3f} s {100 * rest / total:5.1f}%")
 
 
-def _engine_two_cores(
+def _engine_in_memory(
     sessions: list[date], slots: dict, config: EngineConfig, start: date, summary: dict
-) -> tuple[list[float], list[float], tuple[float, dict, dict]]:
-    """The same year on two cores: the sessions pre-built in memory, their features and signals
-    computed in a forked process while this one trades (``run_backtest(days_again=...)``, as
-    ``manage.py backtest --data store`` does); the trades must be the same. Wall and CPU seconds of
-    each of 3 runs; then one pass more on one core with its parts timed (``_Parts``): its wall
-    seconds, and each part's seconds and calls."""
+) -> tuple[list[float], list[float], list[float], tuple[float, dict, dict]]:
+    """The same year pre-built in memory (a list of sessions): the CPU seconds of each of 5 runs on
+    one core; then the wall and CPU seconds of 3 on two cores - the features and signals computed in
+    a forked process while this one trades (``run_backtest(days_again=...)``, as ``manage.py
+    backtest --data store`` does); then one pass more on one core with its parts timed (``_Parts``):
+    its wall seconds, and each part's seconds and calls. Every run must make the same trades."""
     sim = MarketSimulator(seed=0, start=start)
     built = [sim.day(d) for d in sessions]
     iv_history = sim.warmup_history()
+    one = []
+    for _ in range(5):
+        c = time.thread_time()
+        result = run_backtest(
+            built, strategies=slots, broker=_broker(), config=config, iv_history=iv_history,
+            keep_signals=False,
+        )  # fmt: skip
+        one.append(time.thread_time() - c)
+        if result.summary() != summary:
+            raise SystemExit("the year built in memory made other trades than streamed")
     walls, cpus = [], []
     for _ in range(3):
         w, c = time.perf_counter(), time.thread_time()
@@ -329,7 +347,7 @@ def _engine_two_cores(
         total = time.perf_counter() - w
     if result.summary() != summary:
         raise SystemExit("the year with its parts timed made other trades")
-    return walls, cpus, (total, parts.seconds, parts.calls)
+    return one, walls, cpus, (total, parts.seconds, parts.calls)
 
 
 # --- 3. manage.py backtest --data store ----------------------------------------------------------------
