@@ -74,9 +74,9 @@ def test_one_option_greeks_equal_the_array_path_and_the_formulas(is_call):
 
 @pytest.mark.parametrize("is_call", [True, False])
 def test_one_option_greeks_equal_the_compiled_kernel_bit_for_bit(is_call, monkeypatch):
-    """One option's Greeks on plain floats run the kernel's body in Python, whichever way the process
-    prefers (a one-shot command, a worker): the same numbers as the compiled kernel writes for that
-    option, including the edges (an invalid input, a vol * sqrt(t) that underflows to 0 - numpy's
+    """One option's Greeks on plain floats run the kernel's body on them (in Python, or compiled once
+    the kernels are), whichever way the process prefers (a one-shot command, a worker): the same
+    numbers as the compiled kernel writes for that option, including the edges (an invalid input, a vol * sqrt(t) that underflows to 0 - numpy's
     IEEE division there, not Python's ZeroDivisionError)."""
     if not jit.AVAILABLE:
         pytest.skip("numba is not installed")

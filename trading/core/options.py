@@ -52,8 +52,6 @@ Greeks, and a thread pool inside Celery's forked workers is not worth its risk a
 from __future__ import annotations
 
 import math
-import types
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -201,10 +199,11 @@ def greeks(vol: Any, spot: Any, strike: Any, t: Any, r: Any, is_call: Any, q: An
     (dV/dr / 100). All NaN where ``vol`` or ``t`` is not positive or an input is invalid.
     """
     if USE_NUMBA and _HAVE_NUMBA and _plain_scalars(vol, spot, strike, t, r, q, is_call):
-        # One option (the engine's fills): the kernel's body in Python on the plain floats, whichever
-        # way the process prefers - the same bits as the compiled kernel (tests/core/test_jit.py),
-        # and the compiled kernel on arrays of one element cost ~10x as much (29 us against 2.5 us a
-        # call, measured).
+        # One option (the engine's fills): the kernel's body called on the plain floats (compiled
+        # itself once the kernels are, ``_numba_kernels``), whichever way the process prefers - the
+        # same bits either way (tests/core/test_hot_path.py). The kernel on arrays of one element
+        # cost twice as much: ~5.0 us a call against ~2.4 us in Python, ~1.8 us compiled (measured
+        # warm, the first call's compilation left out).
         packed = [
             float(vol),
             float(spot),
@@ -448,28 +447,21 @@ _compiled_kernels: tuple | None = None
 
 
 def _numba_kernels() -> tuple:
-    """(IV kernel, Greeks kernel) compiled by numba, on the first call that runs compiled.
-
-    Numba resolves a function's globals when it compiles it, so the kernels' helpers must be compiled
-    ones where the kernels look them up: each function is compiled as a copy of itself (the same code)
-    whose globals are a namespace of their own, where its helpers are their compiled copies. The
-    module's functions stay Python: a call from Python (one option's Greeks, a kernel run in Python)
-    never pays for a compiled function's dispatch (~15 us a call, against ~2.5 us for one option's
-    Greeks in Python, measured), and gives the same numbers."""
-    global _compiled_kernels
+    """(IV kernel, Greeks kernel) compiled by numba, on the first call that runs compiled. The helpers
+    they call are rebound to their compiled versions first (numba resolves globals at compile time);
+    the Python kernels then call those, which gives the same numbers."""
+    global _compiled_kernels, _ncdf, _pick, _greeks_one, _s_guess, _solve_s
     if _compiled_kernels is None:
-        space = dict(globals())
-
-        def compiled(fn: Callable) -> Callable:
-            # error_model="numpy": IEEE division (inf/nan) instead of Python's ZeroDivisionError checks.
-            copy = types.FunctionType(fn.__code__, space, fn.__name__, fn.__defaults__, fn.__closure__)
-            copy.__qualname__ = fn.__qualname__
-            space[fn.__name__] = jit.njit(copy, error_model="numpy")
-            return space[fn.__name__]
-
-        for helper in (_ncdf, _pick, _greeks_one, _s_guess, _solve_s):
-            compiled(helper)
-        _compiled_kernels = (compiled(_iv_kernel), compiled(_greeks_kernel))
+        # error_model="numpy": IEEE division (inf/nan) instead of Python's ZeroDivisionError checks.
+        _ncdf = jit.njit(_ncdf, error_model="numpy")
+        _pick = jit.njit(_pick, error_model="numpy")
+        _greeks_one = jit.njit(_greeks_one, error_model="numpy")
+        _s_guess = jit.njit(_s_guess, error_model="numpy")
+        _solve_s = jit.njit(_solve_s, error_model="numpy")
+        _compiled_kernels = (
+            jit.njit(_iv_kernel, error_model="numpy"),
+            jit.njit(_greeks_kernel, error_model="numpy"),
+        )
     return _compiled_kernels
 
 
