@@ -76,8 +76,9 @@ def test_one_option_greeks_equal_the_array_path_and_the_formulas(is_call):
 def test_one_option_greeks_equal_the_compiled_kernel_bit_for_bit(is_call, monkeypatch):
     """One option's Greeks on plain floats run the kernel's body on them (in Python, or compiled once
     the kernels are), whichever way the process prefers (a one-shot command, a worker): the same
-    numbers as the compiled kernel writes for that option, including the edges (an invalid input, a vol * sqrt(t) that underflows to 0 - numpy's
-    IEEE division there, not Python's ZeroDivisionError)."""
+    numbers as the compiled kernel writes for that option, including the edges (an invalid input, a
+    vol * sqrt(t) that underflows to 0 - numpy's IEEE division there, not Python's
+    ZeroDivisionError) and 200 options drawn over the whole range."""
     if not jit.AVAILABLE:
         pytest.skip("numba is not installed")
     cases = [
@@ -88,7 +89,7 @@ def test_one_option_greeks_equal_the_compiled_kernel_bit_for_bit(is_call, monkey
         (0.2, 24000.0, math.inf, 0.1, 0.07),
         (0.2, 24000.0, 24000.0, 0.1, math.nan),
     ]
-    rng = np.random.default_rng(7)  # and 200 options over the whole range
+    rng = np.random.default_rng(7)
     for _ in range(200):
         spot = float(rng.uniform(15000, 30000))
         cases.append((float(rng.uniform(0.01, 1.5)), spot, spot * float(rng.uniform(0.7, 1.3)),

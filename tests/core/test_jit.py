@@ -61,8 +61,9 @@ def test_python_and_numba_give_the_same_bits(prefer) -> None:
     assert np.array_equal(py_filter, nb_filter)
 
 
-def test_one_option_of_plain_floats_never_dispatches_to_numba(prefer, monkeypatch) -> None:
-    """The scalar path calls no kernel, whatever the process prefers (a kernel called would fail)."""
+def test_one_option_of_plain_floats_asks_for_no_kernel(prefer, monkeypatch) -> None:
+    """One option of plain floats takes the kernel's body directly, not a kernel over arrays of one
+    element, whatever the process prefers (a kernel asked for would fail here)."""
 
     def no_kernel():
         raise AssertionError("a kernel was asked for one option of plain floats")
