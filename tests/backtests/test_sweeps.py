@@ -318,3 +318,30 @@ def test_a_process_computes_the_sweeps_features_once_and_its_figures_are_unchang
     for c in sweep.combinations.all():
         ref = reference_figures(plain_backtest(c.parameters))
         assert c.trade_count == ref["trades"] and c.net_pnl == Decimal(str(ref["net"])), c.parameters
+
+
+def test_a_simulated_sweep_hands_the_engine_the_sessions_it_holds_and_its_figures_are_unchanged(
+    monkeypatch,
+):
+    """A simulated sweep's market is in memory: each combination gives the engine its list of
+    sessions, signalled ``HELD_BATCH`` at a time (a stream's ``STREAM_BATCH``); both made small here
+    so that the week's 3 sessions tell them apart - and the figures are the plain backtest's."""
+    from trading.core import backtest as core_backtest
+    from trading.core.session_prep import SessionPrep
+
+    monkeypatch.setattr(core_backtest, "STREAM_BATCH", 1)
+    monkeypatch.setattr(core_backtest, "HELD_BATCH", 2)
+    sizes: list[int] = []
+    real = SessionPrep.signals_of
+
+    def counted(self, rows):
+        sizes.append(len(rows))
+        return real(self, rows)
+
+    monkeypatch.setattr(SessionPrep, "signals_of", counted)
+    sweep = sweeps.sweep_execute(_request(), embedded=True, workers=1)
+    assert (sweep.status, sweep.done) == (RunStatus.DONE, 6)
+    assert sizes == [2, 1] * 6  # each combination: the held 3 sessions, 2 then 1
+    for c in sweep.combinations.all():
+        ref = reference_figures(plain_backtest(c.parameters))
+        assert c.trade_count == ref["trades"] and c.net_pnl == Decimal(str(ref["net"])), c.parameters

@@ -28,7 +28,7 @@ import os
 import pickle
 import struct
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -171,10 +171,12 @@ def _nothing_to_check() -> None:
 
 @dataclass(frozen=True)
 class Reading:
-    """One reading of a sweep's market: its sessions, one at a time, the IV history, and ``verify``:
-    called once the run has read them all, it raises ``MarketChanged`` if they were not the sweep's."""
+    """One reading of a sweep's market: its sessions - read one at a time from a store, or the list a
+    simulated market holds (``run_backtest`` signals a held sequence in bigger batches) - the IV
+    history, and ``verify``: called once the run has read them all, it raises ``MarketChanged`` if
+    they were not the sweep's."""
 
-    days: Iterator[DayBars]
+    days: Iterable[DayBars]
     iv_history: Any
     verify: Callable[[], None] = _nothing_to_check
 
@@ -264,7 +266,7 @@ class SimMarket:
     features: FeatureMemo = field(default_factory=FeatureMemo, compare=False, repr=False)
 
     def reading(self) -> Reading:
-        return Reading(days=iter(self.history.days), iv_history=self.history.iv_history)
+        return Reading(days=self.history.days, iv_history=self.history.iv_history)
 
 
 def _pack(stream: backtests.MarketStream) -> tuple[bytes, str]:
