@@ -197,3 +197,19 @@ def at_once(count: int, work: Callable[[int], object]) -> tuple[list, list[BaseE
     for thread in threads:
         thread.join(120)
     return results, errors
+
+
+def signal_passes(monkeypatch) -> list[int]:
+    """The sizes (sessions) of the strategies' passes from here on, in order: each call of
+    ``SessionPrep.signals_of`` counted, then run as it is."""
+    from trading.core.session_prep import SessionPrep  # noqa: PLC0415 - the engine's, not every test's
+
+    sizes: list[int] = []
+    real = SessionPrep.signals_of
+
+    def counted(self, rows):
+        sizes.append(len(rows))
+        return real(self, rows)
+
+    monkeypatch.setattr(SessionPrep, "signals_of", counted)
+    return sizes

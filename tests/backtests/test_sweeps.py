@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from journal.models import Trade
 from tests.backtests.conftest import END, SEED, START, STRATEGY, plain_backtest, reference_figures
-from tests.helpers import user_with_role
+from tests.helpers import signal_passes, user_with_role
 from trading.execution import sweep_space, sweeps
 from trading.execution.models import BacktestRun, RunStatus, Sweep, SweepCombination
 
@@ -327,18 +327,10 @@ def test_a_simulated_sweep_hands_the_engine_the_sessions_it_holds_and_its_figure
     sessions, signalled ``HELD_BATCH`` at a time (a stream's ``STREAM_BATCH``); both made small here
     so that the week's 3 sessions tell them apart - and the figures are the plain backtest's."""
     from trading.core import backtest as core_backtest
-    from trading.core.session_prep import SessionPrep
 
     monkeypatch.setattr(core_backtest, "STREAM_BATCH", 1)
     monkeypatch.setattr(core_backtest, "HELD_BATCH", 2)
-    sizes: list[int] = []
-    real = SessionPrep.signals_of
-
-    def counted(self, rows):
-        sizes.append(len(rows))
-        return real(self, rows)
-
-    monkeypatch.setattr(SessionPrep, "signals_of", counted)
+    sizes = signal_passes(monkeypatch)
     sweep = sweeps.sweep_execute(_request(), embedded=True, workers=1)
     assert (sweep.status, sweep.done) == (RunStatus.DONE, 6)
     assert sizes == [2, 1] * 6  # each combination: the held 3 sessions, 2 then 1

@@ -8,12 +8,12 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from tests.helpers import signal_passes
 from trading.brokers.paper import PaperBroker
 from trading.core import engine
 from trading.core.backtest import HELD_BATCH, STREAM_BATCH, BacktestResult, run_backtest, signals_by_bar
 from trading.core.features import feature_frame
 from trading.core.live import SimSource, closing_spot
-from trading.core.session_prep import SessionPrep
 from trading.core.state import EngineConfig, EngineState, StrategySlot
 from trading.core.strategies import registry
 
@@ -119,14 +119,7 @@ def test_sessions_held_in_a_sequence_are_signalled_in_bigger_batches_with_the_sa
     days = list(source.sim.days(START, END))
     slots = {name: StrategySlot(name=name) for name in registry.names()}
     config = EngineConfig(index="NIFTY", mode="BACKTEST")
-    sizes: list[int] = []
-    signals_of = SessionPrep.signals_of
-
-    def counted(self, rows):
-        sizes.append(len(rows))
-        return signals_of(self, rows)
-
-    monkeypatch.setattr(SessionPrep, "signals_of", counted)
+    sizes = signal_passes(monkeypatch)
 
     def run(market, **kw) -> tuple[BacktestResult, list[int]]:
         sizes.clear()
