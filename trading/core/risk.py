@@ -381,7 +381,7 @@ def intrinsic_value(option_type: str, strike: float, spot: float) -> Decimal:
 
 def is_expired(expiry: date, at: datetime) -> bool:
     """True once the contract expiring on ``expiry`` has expired (15:30 IST of that day) at ``at``."""
-    return at >= market_calendar.session_close(expiry)
+    return at >= market_calendar.session_close_utc(expiry)
 
 
 def trail_level(high_water: Decimal, levels_trail_fraction: float, activation: Decimal) -> Decimal | None:
