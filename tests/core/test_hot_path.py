@@ -299,6 +299,52 @@ def test_a_day_bar_reads_every_chain_field_by_its_name():
             day.times = kept
 
 
+def test_a_days_bar_reads_its_chains_from_the_days_arrays():
+    """``DayBars.bar`` hands out chains that view the day's arrays when read (``bars._DayChain``):
+    every field, the quotes, a copy and a pickle equal a plain ``OptionChain`` built from the arrays
+    of that bar and expiry by hand."""
+    import copy
+    import pickle
+
+    from trading.core.bars import CHAIN_FIELDS
+    from trading.core.simulator import MarketSimulator
+
+    sim = MarketSimulator(seed=5, start=date(2025, 3, 3))
+    day = sim.day(sim.first_session)
+    assert len(day.expiries) >= 2
+    rng = np.random.default_rng(8)
+    for i in rng.integers(0, len(day), size=25).tolist():
+        bar = day.bar(i)
+        assert [c.expiry for c in bar.chains] == list(day.expiries)
+        for e, chain in enumerate(bar.chains):
+            by_hand = OptionChain(
+                day.expiries[e],
+                day.strikes[i, e].copy(),
+                *(getattr(day, name)[i, e].copy() for name in CHAIN_FIELDS),
+            )
+            for name in ("strikes", *CHAIN_FIELDS):
+                np.testing.assert_array_equal(getattr(chain, name), getattr(by_hand, name), err_msg=name)
+            assert bar.chain(day.expiries[e]) is chain
+            for strike in [*by_hand.strikes[:: max(1, len(by_hand.strikes) // 6)].tolist(), 1.0]:
+                for kind in ("CE", "PE", "CALL", "PUT"):
+                    got = chain.quote(strike, kind)
+                    assert got == by_hand.quote(strike, kind) or _same_nan(got, by_hand.quote(strike, kind))
+                    if got is not None:
+                        got["ask"] = -1.0  # the caller's copy
+                        assert chain.quote(strike, kind)["ask"] != -1.0
+            for twin in (copy.deepcopy(chain), pickle.loads(pickle.dumps(chain)), copy.copy(chain)):
+                assert type(twin) is OptionChain and twin.expiry == chain.expiry
+                for name in ("strikes", *CHAIN_FIELDS):
+                    np.testing.assert_array_equal(getattr(twin, name), getattr(by_hand, name), err_msg=name)
+
+
+def _same_nan(a: dict | None, b: dict | None) -> bool:
+    """Two quotes equal where NaN counts as equal to NaN."""
+    if a is None or b is None:
+        return a is b
+    return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+
+
 def test_an_expiry_is_the_same_instant_against_a_utc_clock():
     """``risk.is_expired`` compares the clock with the expiry's close in UTC
     (``calendar.session_close_utc``): the same instant as 15:30 IST, so the same answer either side

@@ -84,10 +84,13 @@ class OptionChain:
             idx = (self.strikes == strike).nonzero()[0]
             found = None
             if idx.size:
-                k = int(idx[0])
-                found = {name: float(getattr(self, field)[k]) for name, field in _SIDE_FIELDS[call]}
+                found = self._quote_at(int(idx[0]), call)
             self._quotes[key] = found
         return None if found is None else dict(found)
+
+    def _quote_at(self, k: int, call: bool) -> dict[str, float]:
+        """The quote of strike ``k`` (an index into ``strikes``) on one side."""
+        return {name: float(getattr(self, field)[k]) for name, field in _SIDE_FIELDS[call]}
 
 
 @dataclass
@@ -162,12 +165,8 @@ class DayBars:
         return datetime.fromtimestamp(ns / 1e9, tz=UTC)
 
     def bar(self, i: int) -> MarketBar:
-        """Bar ``i`` as a ``MarketBar`` (copies nothing large: the chain arrays are views)."""
-        rows = [getattr(self, name)[i] for name in CHAIN_FIELDS]  # (E, S) each: OptionChain's order
-        strikes = self.strikes[i]
-        chains = [
-            OptionChain(exp, strikes[e], *[row[e] for row in rows]) for e, exp in enumerate(self.expiries)
-        ]
+        """Bar ``i`` as a ``MarketBar`` (copies nothing: each chain reads the day's arrays when asked)."""
+        chains = [_DayChain(self, i, e, expiry) for e, expiry in enumerate(self.expiries)]
         return MarketBar(
             index=self.index,
             time=self.bar_time(i),
@@ -183,3 +182,36 @@ class DayBars:
     def __iter__(self):
         for i in range(len(self)):
             yield self.bar(i)
+
+
+class _DayChain(OptionChain):
+    """The chain of expiry ``e`` on bar ``i`` of a ``DayBars`` (``DayBars.bar``): an ``OptionChain``
+    whose arrays are the day's, viewed when read. A cycle reads a few of a bar's chain arrays, often
+    none; building the 13 views of every expiry for every bar cost more than the reads (issue 18).
+    Copied or pickled, it becomes a plain ``OptionChain`` of those views' values."""
+
+    def __init__(self, day: DayBars, i: int, e: int, expiry: date) -> None:
+        self._day, self._i, self._e = day, i, e
+        self.expiry = expiry
+        self._quotes = {}
+
+    def _quote_at(self, k: int, call: bool) -> dict[str, float]:
+        day, i, e = self._day, self._i, self._e
+        return {name: float(getattr(day, field)[i, e, k]) for name, field in _SIDE_FIELDS[call]}
+
+    def __reduce__(self):
+        return OptionChain, (self.expiry, *(getattr(self, name) for name in _VIEWED))
+
+
+_VIEWED = ("strikes", *CHAIN_FIELDS)  # OptionChain's arrays, in the order of its fields
+
+
+def _viewed(name: str) -> property:
+    def read(chain: _DayChain) -> np.ndarray:
+        return getattr(chain._day, name)[chain._i, chain._e]
+
+    return property(read, doc=f"``{name}`` of the day's bar and expiry (a view).")
+
+
+for _name in _VIEWED:
+    setattr(_DayChain, _name, _viewed(_name))
