@@ -14,6 +14,7 @@ warms its feature builder on the session before the first traded one, and so doe
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -218,6 +219,12 @@ def _ns(dt: datetime) -> int:
     return int(dt.timestamp()) * _NS + dt.microsecond * 1000
 
 
+@functools.lru_cache(maxsize=1024)
+def _close_ns(expiry: date) -> int:
+    """The expiry session's close (``calendar.session_close``) in ns since the epoch."""
+    return _ns(market_calendar.session_close_utc(expiry))
+
+
 # hold_quietly's marks kept for a session (Python preferred): position id -> the first bar, and the
 # position's float marks from there to the session's end as an array and as a list.
 _Marks = dict[str, tuple[int, np.ndarray, list[float]]]
@@ -281,7 +288,7 @@ def hold_quietly(
     limit = (at_first + _IST_NS) // _DAY_NS * _DAY_NS - _IST_NS + square_off * _NS
     for position in state.positions.values():
         entered = _ns(position.entry_time)
-        limit = min(limit, _ns(market_calendar.session_close(position.expiry)))
+        limit = min(limit, _close_ns(position.expiry))
         limit = min(limit, ((entered + _IST_NS) // _DAY_NS + 1) * _DAY_NS - _IST_NS)
         if cfg.max_hold_minutes:
             limit = min(limit, entered + cfg.max_hold_minutes * _MINUTE_NS)
@@ -289,17 +296,23 @@ def hold_quietly(
     if stop == start:
         return start
     stretch: dict[str, np.ndarray] = {}
+    extremes: dict[str, tuple[int, np.ndarray]] = {}  # compiled: the quiet bars and their extremes
     if jit.compiled(stop - start):
         end = stop
         for position in state.positions.values():  # each scanned up to the first busy bar so far
-            quiet, stretch[position.position_id] = _scan_compiled(day, position, start, end)
+            quiet, stretch[position.position_id], ends = _scan_compiled(day, position, start, end)
+            extremes[position.position_id] = (quiet, ends)
             end = min(end, start + quiet)
     else:
         end = _scan_python(day, start, stop, state, marks, stretch)
     if end == start:
         return start
     for position in state.positions.values():
-        _mark_stretch(position, stretch[position.position_id][: end - start])
+        quiet, ends = extremes.get(position.position_id, (-1, None))
+        if quiet == end - start:  # its own scan ended the stretch: its extremes are the stretch's
+            _mark_extremes(position, float(ends[0]), float(ends[1]), float(ends[2]))
+        else:
+            _mark_stretch(position, stretch[position.position_id][: end - start])
     state.last_bar_time = datetime.fromtimestamp(int(times_ns[end - 1]) / 1e9, tz=UTC)  # day.bar_time
     return end
 
@@ -317,15 +330,20 @@ def _levels(position: OpenPosition) -> tuple:
     )
 
 
-def _scan_compiled(day: DayBars, position: OpenPosition, start: int, stop: int) -> tuple[int, np.ndarray]:
+def _scan_compiled(
+    day: DayBars, position: OpenPosition, start: int, stop: int
+) -> tuple[int, np.ndarray, np.ndarray]:
     """``_quiet_scan`` of one position over bars ``start..stop-1``: how many bars are quiet for it,
-    and its float marks from ``start`` (written up to the first bar that is not)."""
+    its float marks from ``start`` (written up to the first bar that is not), and the highest,
+    lowest and last known of the quiet bars' marks (NaN when none is known)."""
     out = np.empty(stop - start)
+    ends = np.empty(3)  # the kernel starts it at NaN
     try:
         e = day.expiries.index(position.expiry)
     except ValueError:  # not listed in this session: no mark, nothing near (as _position_marks)
         out.fill(np.nan)
-        return stop - start, out
+        ends.fill(np.nan)
+        return stop - start, out, ends
     side = "call" if position.option_type in ("CE", "CALL") else "put"
     global _quiet_scan_compiled
     if _quiet_scan_compiled is None:
@@ -340,21 +358,25 @@ def _scan_compiled(day: DayBars, position: OpenPosition, start: int, stop: int) 
         stop,
         *_levels(position),
         out,
+        ends,
     )
-    return int(quiet), out
+    return int(quiet), out, ends
 
 
 _quiet_scan_compiled = None  # _quiet_scan compiled by numba, on first use
 
 
 def _quiet_scan(strikes, ltp, bid, ask, strike, start, stop, stop_at, target_at, high_water, keep, trail,
-                activation_at, out):  # type: ignore[no-untyped-def]  # fmt: skip
+                activation_at, out, ends):  # type: ignore[no-untyped-def]  # fmt: skip
     """The scan of one position's bars ``start..stop-1``, compiled (``core.jit``): each bar's mark
     is ``_position_marks``'s (the LTP when positive, else the mid of a two-sided quote, else NaN),
     written to ``out``, then tested against the levels (``_levels``'s) as ``_scan_floats`` tests it -
     the same operations on the same doubles in the same order, so the same answer; it stops at the
-    first bar near a level. Returns the quiet bars before it (``stop - start`` when none is)."""
+    first bar near a level. Returns the quiet bars before it (``stop - start`` when none is); ``ends``
+    gets the highest, lowest and last known mark of those quiet bars (NaN when none is known):
+    what ``_mark_stretch`` would take of them."""
     run = math.nan  # the highest mark so far: NaN until the first known one
+    ends[0] = ends[1] = ends[2] = math.nan
     for i in range(start, stop):
         mark = math.nan
         for k in range(strikes.shape[1]):
@@ -385,6 +407,11 @@ def _quiet_scan(strikes, ltp, bid, ask, strike, start, stop, stop_at, target_at,
             cap = -math.inf
         if mark <= cap + _TICK + _EPS:
             return i - start
+        if not mark <= ends[0]:  # NaN until the first quiet mark
+            ends[0] = mark
+        if not mark >= ends[1]:
+            ends[1] = mark
+        ends[2] = mark
     return stop - start
 
 
@@ -451,8 +478,17 @@ def _mark_stretch(position: OpenPosition, v: np.ndarray) -> None:
     if math.isnan(top):
         return
     unknown = np.isnan(v)
-    high, low = risk.to_tick(top), risk.to_tick(float(np.fmin.reduce(v)))
-    last = risk.to_tick(float(v[v.shape[0] - 1 - int(unknown[::-1].argmin())]))
+    _mark_extremes(
+        position, top, float(np.fmin.reduce(v)), float(v[v.shape[0] - 1 - int(unknown[::-1].argmin())])
+    )
+
+
+def _mark_extremes(position: OpenPosition, top: float, bottom: float, final: float) -> None:
+    """``_mark_stretch`` from the stretch's highest, lowest and last known float marks (all NaN when
+    none is known: nothing moves)."""
+    if math.isnan(top):
+        return
+    high, low, last = risk.to_tick(top), risk.to_tick(bottom), risk.to_tick(final)
     position.last_price = last
     position.high_water = high if position.high_water is None else max(position.high_water, high)
     position.low_water = low if position.low_water is None else min(position.low_water, low)
