@@ -293,3 +293,38 @@ def test_a_feature_memo_gives_each_run_the_trades_it_would_compute_and_serves_on
     run_backtest(days, strategies=slots, broker=PaperBroker(), config=config, features=unsealed)
     unsealed.seal()  # the next run's rows, afresh: all of its sessions
     assert [s for s, _ in unsealed.kept] == [d.session for d in days]
+
+
+def test_the_child_sends_one_session_first_then_growing_batches_of_the_inline_rows(
+    market, no_child_left
+) -> None:
+    """The child's first batch is one session (the loop starts trading at once), each next one twice
+    the last up to ``batch``; every session's feature columns (sent as blocks of one dtype) and
+    signals arrive equal to what ``SessionPrep`` gives inline: the same names, in the same order,
+    the same dtypes and values."""
+    from trading.core.session_prep import SessionPrep, prepared_apart
+
+    days, iv = market
+    names = registry.names()
+    inline = SessionPrep(names, None, iv, "NIFTY").batch(days)
+    apart = prepared_apart(
+        lambda: iter(days), names=names, params=None, iv_history=iv, index="NIFTY", batch=4
+    )
+    sizes, got = [], []
+    try:
+        while True:
+            items = apart._receive()
+            if items and items[0][0] is None:
+                break  # done
+            sizes.append(len(items))
+            got.extend(items)
+    finally:
+        apart.close()
+    assert len(days) == 10 and sizes == [1, 2, 4, 3]
+    assert [identity[0] for identity, _ in got] == [day.session for day in days]
+    for (_, (session, cols, by_row)), (want_session, want_cols, want_by_row) in zip(got, inline, strict=True):
+        assert session == want_session and by_row == want_by_row
+        assert list(cols) == list(want_cols)
+        for name, col in cols.items():
+            assert col.dtype == want_cols[name].dtype, name
+            np.testing.assert_array_equal(col, want_cols[name], err_msg=name)

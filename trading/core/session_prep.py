@@ -267,9 +267,13 @@ def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
             source = days()
             ids: list[Identity] = []
             rows: list[tuple[date, Cols | None]] = []
+            # The first batch is one session, so that the loop starts at once; each next one twice
+            # the last, up to ``size``: the loop trades a batch while this process works out the next.
+            now = 1
 
             def send_batch() -> None:
-                send("batch", list(zip(ids, prep.signals_of(rows), strict=True)))
+                ready = prep.signals_of(rows)
+                send("batch", [(i, (d, _packed(c), s)) for i, (d, c, s) in zip(ids, ready, strict=True)])
                 ids.clear()
                 rows.clear()
 
@@ -279,8 +283,9 @@ def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
                 ids.append(identity(day))
                 rows.append((day.session, prep.features(day)))
                 day = None
-                if len(rows) >= size:
+                if len(rows) >= now:
                     send_batch()
+                    now = min(size, 2 * now)
             if rows:
                 send_batch()
             finish = getattr(source, "finish", None)
@@ -289,6 +294,29 @@ def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, raised there
             send("error", _portable(exc))
+
+
+def _packed(cols: Cols | None) -> tuple | None:
+    """A session's feature columns for the pipe: the columns of each dtype stacked into one block,
+    so that a session is a few arrays to pickle, not ~45 (``_unpacked`` gives them back), and the
+    columns' order."""
+    if cols is None:
+        return None
+    by_dtype: dict[np.dtype, list[str]] = {}
+    for name, col in cols.items():
+        by_dtype.setdefault(col.dtype, []).append(name)
+    blocks = tuple((tuple(names), np.stack([cols[name] for name in names])) for names in by_dtype.values())
+    return tuple(cols), blocks
+
+
+def _unpacked(packed: tuple | None) -> Cols | None:
+    """``_packed``'s columns by name again, in their order (rows of its blocks: views, equal to what
+    was sent)."""
+    if packed is None:
+        return None
+    order, blocks = packed
+    found = {name: block[j] for names, block in blocks for j, name in enumerate(names)}
+    return {name: found[name] for name in order}
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -325,7 +353,7 @@ class ApartSessions(Iterator):
         except EOFError:
             raise PrepDied(f"the process preparing the sessions (pid {self.pid}) ended early") from None
         if kind == "batch":
-            return payload
+            return [(i, (d, _unpacked(c), s)) for i, (d, c, s) in payload]
         self._finished = True
         if kind == "error":
             raise payload
