@@ -259,6 +259,11 @@ def test_remembered_stamps_name_the_instant_whatever_its_zone():
     for k in range(5000):  # bounded
         orders.utc_stamp(datetime.fromtimestamp(1_700_000_000 + 60 * k, tz=UTC))
     assert len(orders._STAMPS) <= 4096
+    rng = random.Random(12)
+    for _ in range(3000):  # formatted from the fields as strftime formats them
+        at = datetime.fromtimestamp(rng.uniform(946_684_800, 4_102_444_800), tz=UTC)  # 2000-2100
+        for zoned in (at, at.astimezone(market_calendar.IST)):
+            assert orders.utc_stamp(zoned) == at.strftime("%Y%m%dT%H%M%S")
 
 
 def test_json_safe_answers_as_json_value_on_every_key():

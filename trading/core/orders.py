@@ -109,9 +109,14 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, 
 
 
 def _b32(data: bytes, length: int) -> str:
-    """The ``length`` lowest base32 digits of ``data`` read as a big-endian number, lowest first."""
-    n = int.from_bytes(data[-((5 * length + 7) // 8) :], "big")  # only the low 5 x length bits count
-    return "".join(_ALPHABET[(n >> (5 * k)) & 31] for k in range(length))
+    """The ``length`` lowest base32 digits of ``data`` read as a big-endian number, lowest first
+    (two digits a look-up in ``_PAIRS``: half the steps of one at a time)."""
+    bits = 5 * length
+    n = int.from_bytes(data[-((bits + 7) // 8) :], "big")  # only the low 5 x length bits count
+    return "".join([_PAIRS[(n >> shift) & 1023] for shift in range(0, bits, 10)])[:length]
+
+
+_PAIRS = [_ALPHABET[v & 31] + _ALPHABET[v >> 5] for v in range(1024)]  # 10 bits -> 2 digits, lowest first
 
 
 def _part(value: object) -> str:
@@ -128,7 +133,8 @@ def utc_stamp(at: datetime) -> str:
     if found is None:
         if len(_STAMPS) >= 4096:
             _STAMPS.clear()
-        found = _STAMPS[at] = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+        u = at if at.tzinfo is UTC else at.astimezone(UTC)
+        found = _STAMPS[at] = f"{u.year:04d}{u.month:02d}{u.day:02d}T{u.hour:02d}{u.minute:02d}{u.second:02d}"
     return found
 
 
