@@ -149,6 +149,22 @@ def test_json_value_fast_path_answers_as_the_general_rules():
                             (None, None), (np.float64(2.5), 2.5), (np.float64("nan"), None), (Decimal("1.2"), "1.2")]:  # fmt: skip
         got = json_value(value)
         assert got == expected and type(got) is type(expected)
+    import pandas as pd
+
+    from trading.core import calendar as market_calendar
+
+    ist = datetime(2026, 5, 4, 9, 15, tzinfo=UTC).astimezone(market_calendar.IST)
+    for value, expected in [
+        (date(2026, 5, 7), "2026-05-07"),
+        (datetime(2026, 5, 4, 3, 45, tzinfo=UTC), "2026-05-04T03:45:00+00:00"),
+        (ist, "2026-05-04T14:45:00+05:30"),
+        (datetime(2026, 5, 4, 3, 45), "2026-05-04T03:45:00"),
+        (pd.Timestamp("2026-05-04 03:45", tz="UTC"), "2026-05-04T03:45:00+00:00"),  # a subclass
+        (pd.NaT, None),  # neither type exactly: the general rule
+        (np.datetime64("NaT"), None),
+        (np.datetime64("2026-05-04T03:45:00"), "2026-05-04T03:45:00"),
+    ]:
+        assert json_value(value) == expected, value
 
 
 def test_a_quiet_stretch_marks_as_every_bar_rounded():

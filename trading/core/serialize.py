@@ -27,6 +27,8 @@ def json_value(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if value is None or kind is int or kind is str or kind is bool:
         return value
+    if kind is date or kind is datetime:  # a row's session, expiry, time (NaT is neither type)
+        return value.isoformat()
     if isinstance(value, np.datetime64):
         value = value.astype("datetime64[us]").item()  # a datetime (None for NaT), not nanoseconds
     elif isinstance(value, np.generic):
