@@ -386,3 +386,31 @@ def test_an_expiry_is_the_same_instant_against_a_utc_clock():
         ):
             for at in ((close + delta).astimezone(UTC), close + delta):
                 assert risk.is_expired(expiry, at) is expired, (expiry, at)
+
+
+def test_remembered_exit_levels_are_the_levels_of_their_own_configuration():
+    """``risk.exit_levels`` remembers the levels of an entry, a VIX and a configuration: asked again
+    it answers what it worked out (the stop, target and activation on the tick, by hand below), and
+    a configuration of other percentages - even equal to one asked before, or made after one was
+    let go - gets its own."""
+    rng = random.Random(21)
+    configs = [
+        risk.RiskConfig(),
+        risk.RiskConfig(stop_loss_pct=0.2, target_pct=0.5, trail_activation_pct=0.25),
+    ]
+    for _ in range(400):
+        entry = Decimal(rng.randrange(20, 40_000)) / 20
+        vix = rng.choice([13.0, 14.25, 22.5, math.nan, 9.0])
+        for cfg in (*configs, risk.RiskConfig(stop_loss_pct=rng.choice([0.1, 0.3]))):
+            for _ in range(2):
+                got = risk.exit_levels(entry, vix, cfg)
+                scale = risk.vix_scale(vix, cfg)
+                sl = min(cfg.stop_loss_pct * scale, 0.9)
+                assert got.stop == max(_tick_by_hand(entry * Decimal(str(1 - sl)), "ROUND_DOWN"), risk.TICK)
+                assert got.target == _tick_by_hand(
+                    entry * Decimal(str(1 + cfg.target_pct * scale)), "ROUND_UP"
+                )
+                assert got.trail_activation == _tick_by_hand(
+                    entry * Decimal(str(1 + cfg.trail_activation_pct)), "ROUND_UP"
+                )
+                assert got.trail_fraction == min(cfg.trail_pct * scale, 0.9)

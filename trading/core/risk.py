@@ -213,7 +213,25 @@ class ExitLevels:
 
 
 def exit_levels(entry: Decimal, vix: float, cfg: RiskConfig) -> ExitLevels:
-    """Stop loss / target / trailing stop of a long option bought at ``entry`` with India VIX ``vix``."""
+    """Stop loss / target / trailing stop of a long option bought at ``entry`` with India VIX ``vix``.
+
+    Remembered for the last ``cfg`` (``_LEVELS``, bounded): an entry asks twice, when it is planned on
+    the ask and when it fills there."""
+    key = (entry, vix, id(cfg))
+    found = _LEVELS.get(key)
+    if found is not None and found[0] is cfg:
+        return found[1]
+    levels = _exit_levels(entry, vix, cfg)
+    if len(_LEVELS) >= 4096:
+        _LEVELS.clear()
+    _LEVELS[key] = (cfg, levels)  # cfg kept: its id is not reused while the entry holds it
+    return levels
+
+
+_LEVELS: dict[tuple, tuple[RiskConfig, ExitLevels]] = {}
+
+
+def _exit_levels(entry: Decimal, vix: float, cfg: RiskConfig) -> ExitLevels:
     entry = Decimal(entry)
     scale = vix_scale(vix, cfg)
     sl = min(cfg.stop_loss_pct * scale, 0.9)
