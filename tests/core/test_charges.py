@@ -161,3 +161,27 @@ def test_bad_input_is_refused():
         )
     with pytest.raises(ValueError):
         fill_charges(side="BUY", price="1", quantity=0, on=date(2026, 5, 5))
+
+
+def test_the_rate_in_force_is_the_latest_started_on_every_day_of_every_schedule():
+    """``rate_on`` (a bisection over the schedule) against a scan of it, on every day from a year
+    before each schedule's first date to a year after its last; before the first, an error."""
+    from datetime import timedelta
+
+    from trading.core import charges
+
+    schedules = [charges.GST, charges.SEBI_FEE]
+    for rates in (charges._instrument(charges.OPTION), charges._instrument(charges.FUTURE)):
+        schedules += [rates.stt_sell, rates.stamp_duty_buy, *rates.exchange_txn.values()]
+        schedules += [rates.stt_exercise] if rates.stt_exercise is not None else []
+    assert len(schedules) >= 8
+    for schedule in schedules:
+        day, last = schedule[0][0] - timedelta(days=366), schedule[-1][0] + timedelta(days=366)
+        while day <= last:
+            started = [rate for start, rate in schedule if start <= day]
+            if started:
+                assert rate_on(schedule, day) == started[-1], (schedule, day)
+            else:
+                with pytest.raises(ValueError, match="no rate in force"):
+                    rate_on(schedule, day)
+            day += timedelta(days=1)

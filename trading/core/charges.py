@@ -27,6 +27,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
 
 PAISA = Decimal("0.01")
 RUPEE = Decimal("1")
@@ -134,11 +135,15 @@ BSE_INDICES = frozenset({"SENSEX", "BANKEX", "SENSEX50"})
 
 def rate_on(schedule: tuple[tuple[date, Decimal], ...], on: date) -> Decimal:
     """The rate of ``schedule`` in force on ``on`` (the latest entry with effective-from <= on)."""
-    starts = [start for start, _ in schedule]
-    i = bisect_right(starts, on) - 1
+    i = bisect_right(schedule, on, key=_start) - 1
     if i < 0:
-        raise ValueError(f"no rate in force on {on.isoformat()} (schedule starts {starts[0].isoformat()})")
+        raise ValueError(
+            f"no rate in force on {on.isoformat()} (schedule starts {schedule[0][0].isoformat()})"
+        )
     return schedule[i][1]
+
+
+_start = itemgetter(0)  # a schedule entry's effective-from date
 
 
 def exchange_of(index: str) -> str:
