@@ -215,8 +215,8 @@ class ExitLevels:
 def exit_levels(entry: Decimal, vix: float, cfg: RiskConfig) -> ExitLevels:
     """Stop loss / target / trailing stop of a long option bought at ``entry`` with India VIX ``vix``.
 
-    Remembered for the last ``cfg`` (``_LEVELS``, bounded): an entry asks twice, when it is planned on
-    the ask and when it fills there."""
+    Remembered per entry, VIX and configuration (``_LEVELS``, bounded): an entry asks twice, when it
+    is planned on the ask and when it fills there."""
     key = (entry, vix, id(cfg))
     found = _LEVELS.get(key)
     if found is not None and found[0] is cfg:
@@ -224,7 +224,7 @@ def exit_levels(entry: Decimal, vix: float, cfg: RiskConfig) -> ExitLevels:
     levels = _exit_levels(entry, vix, cfg)
     if len(_LEVELS) >= 4096:
         _LEVELS.clear()
-    _LEVELS[key] = (cfg, levels)  # cfg kept: its id is not reused while the entry holds it
+    _LEVELS[key] = (cfg, levels)  # cfg held here: its id cannot be reused while the entry is kept
     return levels
 
 
