@@ -183,3 +183,34 @@ def test_registry_finds_brokers_by_name_and_dotted_path():
         build_broker("nope")
     with pytest.raises(UnknownBroker):
         build_broker("trading.core.fills.Quote")
+
+
+def test_forgetting_finished_orders_keeps_the_open_ones_working():
+    """``forget_finished`` (a backtest, between sessions) drops the filled, rejected, cancelled and
+    expired orders - a split parent with them once all its children are gone - and keeps every
+    order still open, which fills on a later bar as it would have."""
+    broker = PaperBroker()
+    bar = make_bar(bid=100, ask=100.5, ltp=100)
+    broker.place_order(order_request("E1"), bar)  # filled
+    broker.place_order(order_request("B1", quantity=100), bar)  # rejected: not whole lots
+    broker.place_order(order_request("C1", order_type="LIMIT", price=D("95")), bar)
+    broker.cancel_order("C1")
+    broker.place_order(order_request("BIG", quantity=60 * 65), bar)  # 3 filled children
+    broker.place_order(order_request("L1", order_type="LIMIT", price=D("99.50")), bar)  # rests
+    broker.place_order(order_request("BIG2", quantity=28 * 65, order_type="LIMIT", price=D("99")), bar)
+
+    assert broker.forget_finished() == 6  # E1, B1, C1 and BIG's three children
+    for gone in ("E1", "B1", "C1", "BIG", child_order_id("BIG", 0)):
+        assert broker.order_status(gone) is None
+    assert broker.order_status("L1").status == "OPEN"
+    assert broker.order_status("BIG2").status == "OPEN" and len(broker.order_status("BIG2").children) == 2
+    assert broker.positions() == []  # the filled orders' fills went with them
+    assert broker.forget_finished() == 0
+
+    changed = broker.poll(make_bar(bid=98, ask=99, time=bar.time + timedelta(minutes=1)))
+    assert {o.client_order_id for o in changed} >= {"L1", "BIG2"}
+    assert broker.order_status("L1").fills[0][1] == D("99.50")
+    assert broker.order_status("BIG2").status == "FILLED"
+    assert broker.positions()[0]["quantity"] == 65 + 28 * 65
+    # once filled they go too, parent and children
+    assert broker.forget_finished() == 3 and broker.order_status("BIG2") is None

@@ -28,7 +28,7 @@ from trading.brokers.config import BrokerConfig
 from trading.core import calendar, fills
 from trading.core.bars import MarketBar
 from trading.core.order_types import R_CANCELLED, BrokerOrder, OrderNotFound, OrderRequest
-from trading.core.orders import CANCELLED, EXPIRED, FILLED, OPEN, REJECTED
+from trading.core.orders import CANCELLED, EXPIRED, FILLED, OPEN, REJECTED, is_terminal
 
 UpdateHook = Callable[[OrderRequest, BrokerOrder], None]
 
@@ -228,6 +228,25 @@ class PaperBroker(Broker):
             }
             changed.extend(self._parent(parent_id) for parent_id in sorted(parents))
         return changed
+
+    def forget_finished(self) -> int:
+        """Drop every finished order (filled, rejected, cancelled, expired) from the book, and each
+        split parent whose children are all gone; returns how many orders went.
+
+        A backtest calls it between sessions when nothing is open or in flight
+        (``core.backtest.run_backtest``): its book would otherwise hold every order of the run (a
+        year: ~2,800 orders, ~4 MB), and ``poll`` scans the book. What goes is never asked for again:
+        the engine asks only about the orders in flight, and a backtest's ids name their bar, so
+        none is placed twice. ``positions()`` then nets the fills still in the book: every position
+        was flat anyway. The desk's own paper broker keeps its book (it is restored after a restart)."""
+        with self._lock:
+            done = [cid for cid, entry in self._book.items() if is_terminal(entry.order.status)]
+            for cid in done:
+                del self._book[cid]
+            gone = [pid for pid, (_, kids) in self._parents.items() if not any(k in self._book for k in kids)]
+            for parent_id in gone:
+                del self._parents[parent_id]
+            return len(done)
 
     # --- persistence ----------------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from trading.core import calendar as market_calendar
-from trading.core import engine, jit, risk
+from trading.core import engine, jit, memo, risk
 from trading.core.bars import DayBars
 from trading.core.features import COLUMNS
 from trading.core.live import closing_spot
@@ -584,6 +584,7 @@ def run_backtest(
             return closes.get(expiry) if index.upper() == config.index.upper() else None
 
         realised = Decimal(0)
+        forget_orders = getattr(broker, "forget_finished", None)
         # Inline, the sessions come in batches (the signals of a batch in one pass); prepared apart,
         # one at a time, so that this process holds no session it is not trading.
         for batch in batches(days, session_batch if prep is not None else 1):
@@ -594,10 +595,13 @@ def run_backtest(
                 _, cols, by_row = prepared
                 if cols is None:
                     continue
+                memo.forget()  # flat memory: no session's memos kept for the next (core.memo)
                 realised = _trade_session(
                     day, cols, by_row, state, broker, slots, config, settlement, result, on_cycle,
                     on_closed, keep_signals, realised,
                 )  # fmt: skip
+                if forget_orders is not None and not (state.positions or state.pending or state.combos):
+                    forget_orders()  # the session's finished orders (PaperBroker.forget_finished)
                 if on_session is not None:
                     on_session(day.session, len(day))
             # Let go of the batch before the next is read: a session's memory goes with its last

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from trading.core import calendar as market_calendar
-from trading.core import combo_entries, orders, risk
+from trading.core import combo_entries, memo, orders, risk
 from trading.core.market_context import market_context
 from trading.core.order_flow import (
     Cycle,
@@ -45,7 +45,7 @@ def _ist_minute(at: datetime) -> str:
     return found
 
 
-_IST_MINUTES: dict[datetime, str] = {}
+_IST_MINUTES: dict[datetime, str] = memo.session_memo()
 
 
 def entry_order_id_for(cycle: Cycle, signal: SignalInput) -> str:

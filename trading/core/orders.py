@@ -27,7 +27,7 @@ import numpy as np
 
 from trading.core import calendar as market_calendar
 from trading.core import chain as chain_mod
-from trading.core import contracts
+from trading.core import contracts, memo
 from trading.core.bars import MarketBar, OptionChain
 from trading.core.options import greeks, year_fraction
 
@@ -138,7 +138,7 @@ def utc_stamp(at: datetime) -> str:
     return found
 
 
-_STAMPS: dict[datetime, str] = {}
+_STAMPS: dict[datetime, str] = memo.session_memo()
 
 
 def client_order_id(purpose: str, *parts: object) -> str:
