@@ -31,9 +31,9 @@ def test_a_run_that_forgets_between_sessions_trades_as_one_that_keeps_everything
     # LIMIT entries a tick under the ask: some rest, fill later or go stale and are cancelled, so the
     # broker is polled and asked about orders in flight across bars.
     config = EngineConfig(index="NIFTY", mode="BACKTEST", order_type="LIMIT", limit_buffer_ticks=-1)
-    forgetting = PaperBroker()
+    forgetting, keeping = PaperBroker(), KeepingBroker()
     days, slots, source, got = _month(config, forgetting)
-    _, _, _, kept = _month(config, KeepingBroker())
+    _, _, _, kept = _month(config, keeping)
     want = _reference(days, [], slots=slots, config=config, iv_history=source.iv_history())
 
     statuses = {o.status for o in got.orders}
@@ -47,6 +47,7 @@ def test_a_run_that_forgets_between_sessions_trades_as_one_that_keeps_everything
     # nothing was open at the end: the forgetting broker holds no order, the keeping one all of them
     placed = [o.request.client_order_id for o in got.orders]
     assert all(forgetting.order_status(cid) is None for cid in placed)
+    assert all(keeping.order_status(cid) is not None for cid in placed)
     assert forgetting.positions() == []
 
 
