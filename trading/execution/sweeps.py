@@ -519,14 +519,22 @@ def sweep_run_embedded(sweep_id: int, *, workers: int | None = None) -> Sweep:
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """The pool's queued combinations dropped and its workers killed now (a combination half done is
     not needed): ``shutdown`` alone would wait for every job sent. (The workers are the executor's
-    ``_processes``; each also dies with this process, ``apart.die_with_parent``.)"""
-    # Taken before the shutdown, which forgets them (``_processes`` becomes None).
+    ``_processes``; each also dies with this process, ``apart.die_with_parent``.)
+
+    The executor's manager thread reaps the killed workers too, and two threads reaping one process
+    race: the one that loses may find it neither running nor ended, and a worker could still be
+    listed alive right after the stop (2 stops in 20, with the other core busy). So the manager
+    thread is waited for as well: once it is done, every worker is reaped and known ended."""
+    # Taken before the shutdown, which forgets them (``_processes`` and the thread become None).
     workers = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for worker in workers:
         worker.kill()
     for worker in workers:
         worker.join(timeout=10)
+    if manager is not None:
+        manager.join(timeout=10)
 
 
 # --- Services ---------------------------------------------------------------------------------------------
