@@ -414,3 +414,25 @@ def test_remembered_exit_levels_are_the_levels_of_their_own_configuration():
                     entry * Decimal(str(1 + cfg.trail_activation_pct)), "ROUND_UP"
                 )
                 assert got.trail_fraction == min(cfg.trail_pct * scale, 0.9)
+
+
+def test_the_python_scan_hands_the_extremes_of_its_quiet_bars():
+    """``_scan_floats``'s highest, lowest and last known mark of the bars it found quiet, against
+    numpy's fmax/fmin over those bars and the last that is not NaN (what ``_mark_stretch`` takes)."""
+    from trading.core.backtest import _scan_floats
+
+    rng = random.Random(3)
+    for _ in range(500):
+        n = rng.randrange(1, 60)
+        marks = [math.nan if rng.random() < 0.3 else rng.uniform(50, 150) for _ in range(n)]
+        lo = rng.randrange(n)
+        levels = (rng.uniform(40, 80), rng.uniform(120, 200), math.nan, 0.8, math.nan, math.nan)
+        ends = [0.0, 0.0, 0.0]
+        quiet = _scan_floats(marks, lo, n, *levels, ends)
+        assert quiet == _scan_floats(marks, lo, n, *levels)  # the same answer without ``ends``
+        v = np.array(marks[lo : lo + quiet])
+        known = v[~np.isnan(v)]
+        if known.size == 0:
+            assert all(math.isnan(x) for x in ends)
+        else:
+            assert ends == [float(np.fmax.reduce(v)), float(np.fmin.reduce(v)), float(known[-1])]

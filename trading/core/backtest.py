@@ -296,7 +296,7 @@ def hold_quietly(
     if stop == start:
         return start
     stretch: dict[str, np.ndarray] = {}
-    extremes: dict[str, tuple[int, np.ndarray]] = {}  # compiled: the quiet bars and their extremes
+    extremes: dict[str, tuple[int, Any]] = {}  # each position's own quiet bars and their extremes
     if jit.compiled(stop - start):
         end = stop
         for position in state.positions.values():  # each scanned up to the first busy bar so far
@@ -304,7 +304,7 @@ def hold_quietly(
             extremes[position.position_id] = (quiet, ends)
             end = min(end, start + quiet)
     else:
-        end = _scan_python(day, start, stop, state, marks, stretch)
+        end = _scan_python(day, start, stop, state, marks, stretch, extremes)
     if end == start:
         return start
     for position in state.positions.values():
@@ -415,11 +415,12 @@ def _quiet_scan(strikes, ltp, bid, ask, strike, start, stop, stop_at, target_at,
     return stop - start
 
 
-def _scan_python(day, start, stop, state, marks, stretch) -> int:  # type: ignore[no-untyped-def]
+def _scan_python(day, start, stop, state, marks, stretch, extremes) -> int:  # type: ignore[no-untyped-def]
     """``hold_quietly``'s scan where Python is preferred: each position's marks worked out once a
     session (``_position_marks``, kept in ``marks``), then ``_scan_floats`` over them up to the first
     bar near a level of some position (``stop`` when none is), as the compiled scan goes; each
-    position's marks from ``start`` go to ``stretch``."""
+    position's marks from ``start`` go to ``stretch``, and how many bars its own scan found quiet
+    with their highest, lowest and last mark to ``extremes`` (as ``_scan_compiled`` hands them)."""
     end = stop
     for position in state.positions.values():
         known = marks.get(position.position_id) if marks is not None else None
@@ -430,21 +431,27 @@ def _scan_python(day, start, stop, state, marks, stretch) -> int:  # type: ignor
                 marks[position.position_id] = known
         first, rest, floats = known
         stretch[position.position_id] = rest[start - first : stop - first]
-        end = start + _scan_floats(floats, start - first, end - first, *_levels(position))
+        ends = [math.nan, math.nan, math.nan]
+        quiet = _scan_floats(floats, start - first, end - first, *_levels(position), ends)
+        extremes[position.position_id] = (quiet, ends)
+        end = start + quiet
     return end
 
 
-def _scan_floats(marks, lo, hi, stop_at, target_at, high_water, keep, trail, activation_at) -> int:  # type: ignore[no-untyped-def]
+def _scan_floats(marks, lo, hi, stop_at, target_at, high_water, keep, trail, activation_at, ends=None) -> int:  # type: ignore[no-untyped-def]
     """``_quiet_scan``'s test of the levels over a position's float marks ``marks[lo:hi]`` (a list:
     ``_position_marks``'s, each finite or NaN) in Python: the quiet bars before the first near one
     (``hi - lo`` when none is). The same operations on the same doubles in the same order as
     ``_quiet_scan``, its checks of NaN levels taken once before the loop (a NaN high water never
     raises the high, which is finite once a mark is known) - so the same answer
-    (``tests/engine/test_hold_quietly.py``)."""
+    (``tests/engine/test_hold_quietly.py``). ``ends`` (a list of three), as the kernel's: the
+    highest, lowest and last known mark of the quiet bars (NaN when none is known)."""
     has_high_water = not math.isnan(high_water)
     has_trail = not math.isnan(trail)
     has_activation = not math.isnan(activation_at)
     run = math.nan
+    top = bottom = last = math.nan
+    quiet = hi - lo
     for i in range(lo, hi):
         mark = marks[i]
         if mark != mark:
@@ -452,7 +459,8 @@ def _scan_floats(marks, lo, hi, stop_at, target_at, high_water, keep, trail, act
         if run != run or mark > run:
             run = mark
         if mark <= stop_at or mark >= target_at:
-            return i - lo
+            quiet = i - lo
+            break
         high = run + _TICK
         if has_high_water and high_water > high:
             high = high_water
@@ -463,8 +471,16 @@ def _scan_floats(marks, lo, hi, stop_at, target_at, high_water, keep, trail, act
         elif has_activation and not high >= activation_at:
             cap = -math.inf
         if mark <= cap + _TICK + _EPS:
-            return i - lo
-    return hi - lo
+            quiet = i - lo
+            break
+        if not mark <= top:  # NaN until the first quiet mark
+            top = mark
+        if not mark >= bottom:
+            bottom = mark
+        last = mark
+    if ends is not None:
+        ends[0], ends[1], ends[2] = top, bottom, last
+    return quiet
 
 
 def _mark_stretch(position: OpenPosition, v: np.ndarray) -> None:
