@@ -172,7 +172,16 @@ def fresh_calendar():
     """Clear the calendar's and contracts' caches before and after a test that swaps data."""
 
     def clear():
-        for fn in (cal._years, cal._load, cal._special, c._monthly_expiry, c._is_monthly, c._listed):
+        for fn in (
+            cal._years,
+            cal._load,
+            cal._special,
+            c._monthly_expiry,
+            c._is_monthly,
+            c._listed,
+            c.lot_size,
+            c.tradingsymbol,
+        ):
             getattr(fn, "cache_clear", lambda: None)()  # a test may have swapped in a plain function
 
     clear()

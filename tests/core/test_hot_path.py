@@ -436,3 +436,33 @@ def test_the_python_scan_hands_the_extremes_of_its_quiet_bars():
             assert all(math.isnan(x) for x in ends)
         else:
             assert ends == [float(np.fmax.reduce(v)), float(np.fmin.reduce(v)), float(known[-1])]
+
+
+def test_remembered_contract_look_ups_answer_as_worked_out():
+    """The lot, strike step, freeze quantity, rate and symbol an order asks are remembered per
+    argument: each answer equals the one worked out afresh, and a strike given as a float, a
+    Decimal or an int names one symbol."""
+    from trading.core import contracts
+
+    rng = random.Random(5)
+    for _ in range(300):
+        index = rng.choice(["NIFTY", "nifty", "BANKNIFTY", "SENSEX"])
+        on = date(2024, 1, 1) + (date(2026, 12, 31) - date(2024, 1, 1)) * rng.random()
+        expiry = rng.choice(contracts.expiries(index, on, count=4))
+        strike = rng.randrange(150, 900) * 100
+        kind = rng.choice(["CE", "PE", "call", "PUT"])
+        for fn, args in (
+            (contracts.lot_size, (index, expiry)),
+            (contracts.strike_step, (index, on)),
+            (contracts.freeze_quantity, (index, on)),
+            (contracts.risk_free_rate, (on,)),
+            (contracts.tradingsymbol, (index, expiry, float(strike), kind)),
+        ):
+            assert fn(*args) == fn.__wrapped__(*args)
+        symbol = contracts.tradingsymbol(index, expiry, strike, kind)
+        assert contracts.tradingsymbol(index, expiry, float(strike), kind) == symbol
+        assert contracts.tradingsymbol(index, expiry, Decimal(strike), kind) == symbol
+    with pytest.raises(ValueError, match="unknown index"):
+        contracts.lot_size("NOPE", date(2025, 1, 30))
+    with pytest.raises(ValueError, match="option type"):
+        contracts.tradingsymbol("NIFTY", date(2025, 1, 30), 24000.0, "XX")
