@@ -416,53 +416,26 @@ def test_remembered_exit_levels_are_the_levels_of_their_own_configuration():
                 assert got.trail_fraction == min(cfg.trail_pct * scale, 0.9)
 
 
-def _session_columns(n: int, rng: random.Random) -> dict:
-    """Feature columns of ``n`` bars, each of its own dtype (``features._dtype``), with NaN, the
-    infinities and missing dates where a recorded session can have them."""
-    from trading.core import features
+def test_the_python_scan_hands_the_extremes_of_its_quiet_bars():
+    """``_scan_floats``'s highest, lowest and last known mark of the bars it found quiet, against
+    numpy's fmax/fmin over those bars and the last that is not NaN (what ``_mark_stretch`` takes)."""
+    from trading.core.backtest import _scan_floats
 
-    cols: dict = {}
-    for name in features.COLUMNS:
-        kind = features._dtype(name)
-        if kind is object:
-            cols[name] = np.array(
-                [None if rng.random() < 0.2 else date(2025, 2, 5 + rng.randrange(3)) for _ in range(n)],
-                dtype=object,
-            )
-        elif kind is bool:
-            cols[name] = np.array([rng.random() < 0.5 for _ in range(n)], dtype=bool)
-        elif kind is np.int64:
-            cols[name] = np.arange(n, dtype=np.int64) * 3 - 7
+    rng = random.Random(3)
+    for _ in range(500):
+        n = rng.randrange(1, 60)
+        marks = [math.nan if rng.random() < 0.3 else rng.uniform(50, 150) for _ in range(n)]
+        lo = rng.randrange(n)
+        levels = (rng.uniform(40, 80), rng.uniform(120, 200), math.nan, 0.8, math.nan, math.nan)
+        ends = [0.0, 0.0, 0.0]
+        quiet = _scan_floats(marks, lo, n, *levels, ends)
+        assert quiet == _scan_floats(marks, lo, n, *levels)  # the same answer without ``ends``
+        v = np.array(marks[lo : lo + quiet])
+        known = v[~np.isnan(v)]
+        if known.size == 0:
+            assert all(math.isnan(x) for x in ends)
         else:
-            values = [rng.uniform(-1e5, 1e5) for _ in range(n)]
-            for k in range(n):
-                if rng.random() < 0.15:
-                    values[k] = rng.choice([math.nan, math.inf, -math.inf, 0.0, -0.0])
-            cols[name] = np.array(values, dtype=float)
-    return cols
-
-
-def test_a_backtest_rows_json_is_json_safe_of_its_values_for_every_row():
-    """``FeatureRow.as_json`` (a signal row's JSON made column by column, once a session) against
-    each value of the row read from the arrays and put through ``json_value`` one by one, in the
-    same key order - for the rows with a signal and the others."""
-    from trading.core.backtest import FeatureRow, SessionColumns
-    from trading.core.features import COLUMNS
-    from trading.core.serialize import json_safe
-
-    rng = random.Random(11)
-    n = 40
-    cols = _session_columns(n, rng)
-    signal_rows = sorted(rng.sample(range(n), 12))
-    columns = SessionColumns(cols, signal_rows)
-    for i in range(n):
-        at = datetime(2025, 2, 5, 3, 45 + i % 14, tzinfo=UTC)
-        expected = {name: json_value(cols[name][i]) for name in COLUMNS}
-        expected["time"] = at.isoformat()
-        got = FeatureRow(columns, i, at).as_json()
-        assert list(got.items()) == list(expected.items())
-        assert got == json_safe(FeatureRow(columns, i, at))
-        assert (columns.json_row(i, at) is None) == (i not in signal_rows)
+            assert ends == [float(np.fmax.reduce(v)), float(np.fmin.reduce(v)), float(known[-1])]
 
 
 def test_remembered_contract_look_ups_answer_as_worked_out():
@@ -493,25 +466,3 @@ def test_remembered_contract_look_ups_answer_as_worked_out():
         contracts.lot_size("NOPE", date(2025, 1, 30))
     with pytest.raises(ValueError, match="option type"):
         contracts.tradingsymbol("NIFTY", date(2025, 1, 30), 24000.0, "XX")
-
-
-def test_the_python_scan_hands_the_extremes_of_its_quiet_bars():
-    """``_scan_floats``'s highest, lowest and last known mark of the bars it found quiet, against
-    numpy's fmax/fmin over those bars and the last that is not NaN (what ``_mark_stretch`` takes)."""
-    from trading.core.backtest import _scan_floats
-
-    rng = random.Random(3)
-    for _ in range(500):
-        n = rng.randrange(1, 60)
-        marks = [math.nan if rng.random() < 0.3 else rng.uniform(50, 150) for _ in range(n)]
-        lo = rng.randrange(n)
-        levels = (rng.uniform(40, 80), rng.uniform(120, 200), math.nan, 0.8, math.nan, math.nan)
-        ends = [0.0, 0.0, 0.0]
-        quiet = _scan_floats(marks, lo, n, *levels, ends)
-        assert quiet == _scan_floats(marks, lo, n, *levels)  # the same answer without ``ends``
-        v = np.array(marks[lo : lo + quiet])
-        known = v[~np.isnan(v)]
-        if known.size == 0:
-            assert all(math.isnan(x) for x in ends)
-        else:
-            assert ends == [float(np.fmax.reduce(v)), float(np.fmin.reduce(v)), float(known[-1])]

@@ -32,7 +32,6 @@ from trading.core.features import COLUMNS
 from trading.core.live import closing_spot
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, CycleResult, OrderRecord, SignalOutcome
-from trading.core.serialize import json_safe, json_value
 from trading.core.session_prep import (
     FeatureMemo,
     Prepared,
@@ -155,7 +154,6 @@ class SessionColumns:
         self.cols = {name: cols[name] for name in COLUMNS}
         self.picked = {name: col[signal_rows].tolist() for name, col in self.cols.items()}
         self.at = {row: j for j, row in enumerate(signal_rows)}
-        self._json: dict[str, list] | None = None  # the picked values as JSON (``json_row``)
 
     def value(self, name: str, i: int) -> Any:
         j = self.at.get(i)
@@ -166,28 +164,6 @@ class SessionColumns:
         if j is not None:
             return {name: column[j] for name, column in self.picked.items()}
         return {name: _python(column[i]) for name, column in self.cols.items()}
-
-    def json_row(self, i: int, time: datetime) -> dict | None:
-        """Row ``i`` with its ``time`` as ``serialize.json_safe`` gives it, for a row with a signal
-        (None for another): the signal rows' values are made JSON-ready column by column, on the
-        session's first ask - a float column in one comprehension, without asking each value its
-        type (an entry's features: ~2 us a row against ~16 us through ``json_safe``)."""
-        j = self.at.get(i)
-        if j is None:
-            return None
-        if self._json is None:
-            isfinite = math.isfinite
-            self._json = {
-                name: (
-                    [v if isfinite(v) else None for v in values]
-                    if self.cols[name].dtype.kind == "f"  # ``tolist`` gave Python floats
-                    else [json_value(v) for v in values]
-                )
-                for name, values in self.picked.items()
-            }
-        row = {name: column[j] for name, column in self._json.items()}
-        row["time"] = json_value(time)
-        return row
 
 
 class FeatureRow(Mapping):
@@ -219,11 +195,6 @@ class FeatureRow(Mapping):
 
     def items(self):
         return self._built().items()
-
-    def as_json(self) -> dict:
-        """The row as ``serialize.json_safe`` gives it (``order_flow.Cycle.features``)."""
-        found = self._columns.json_row(self._i, self._time)
-        return found if found is not None else json_safe(self)
 
     def get(self, key: str, default: Any = None) -> Any:
         if self._row is None and key in self._columns.cols:

@@ -84,11 +84,9 @@ class Cycle:
 
     def features(self) -> dict:
         """The bar's feature row as JSON (``serialize.json_safe``), worked out once per cycle: every
-        signal of the bar and every position it opens carries a copy. A row that knows its JSON
-        (``as_json``: a backtest's ``FeatureRow``) gives it."""
+        signal of the bar and every position it opens carries a copy."""
         if self._features is None:
-            as_json = getattr(self.row, "as_json", None)
-            self._features = as_json() if as_json is not None else json_safe(self.row)
+            self._features = json_safe(self.row)
         return dict(self._features)
 
     def note(self, text: str) -> None:
