@@ -261,6 +261,23 @@ def test_the_remembered_ist_date_and_time_answer_for_each_instant():
         assert market_calendar.ist_date(at) == (at + timedelta(hours=5, minutes=30)).date()
     with pytest.raises(ValueError, match="naive"):
         market_calendar.ist_date(datetime(2026, 1, 1, 9, 0))
+    # Each instant of the session is remembered (a session memo): asked in turn, as a cycle asks of
+    # its clock and a position's entry, every answer is its own instant's; a naive datetime with
+    # the wall time of a remembered one is not found, and refused; forgotten, all answer again.
+    from trading.core import memo
+
+    instants = [early + timedelta(minutes=k) for k in range(0, 24 * 60, 37)]
+    for _ in range(2):
+        for at in instants:
+            for asked in (at, late, at.astimezone(ist)):
+                assert (
+                    market_calendar.ist_date(asked) == (asked.astimezone(UTC) + timedelta(hours=5.5)).date()
+                )
+        assert early in market_calendar._IST_DATES and late in market_calendar._IST_DATES
+        with pytest.raises(ValueError, match="naive"):
+            market_calendar.ist_date(late.replace(tzinfo=None))
+        memo.forget()
+        assert not market_calendar._IST_DATES
 
 
 def test_remembered_stamps_name_the_instant_whatever_its_zone():

@@ -32,6 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from trading.core import memo
+
 IST = ZoneInfo("Asia/Kolkata")
 SESSION_OPEN = time(9, 15)
 SESSION_CLOSE = time(15, 30)
@@ -392,19 +394,30 @@ def session_close_utc(d: date) -> datetime:
 
 
 def ist_date(dt: datetime) -> date:
-    """The IST calendar date of the aware datetime ``dt`` (e.g. 2025-01-01 20:00 UTC -> 2025-01-02)."""
+    """The IST calendar date of the aware datetime ``dt`` (e.g. 2025-01-01 20:00 UTC -> 2025-01-02).
+
+    Remembered: the very object asked last, and each instant of the session (``_IST_DATES``, a
+    bounded session memo - a cycle asks of its clock, each position's entry and each trade's exit
+    in turn, ~28,000 asks a year for ~10,000 instants). Equal instants in any zone share an IST date;
+    a naive datetime equals no aware key, so it is never found and is refused."""
     global _LAST_IST_DATE
     last = _LAST_IST_DATE
     if last[0] is dt:  # the very object asked last (a cycle asks of its clock time again and again)
         return last[1]
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"naive datetime {dt!r}: pass an aware datetime (UTC or IST)")
-    d = dt.astimezone(IST).date()
+    d = _IST_DATES.get(dt)
+    if d is None:
+        if dt.tzinfo is None or dt.utcoffset() is None:
+            raise ValueError(f"naive datetime {dt!r}: pass an aware datetime (UTC or IST)")
+        d = dt.astimezone(IST).date()
+        if len(_IST_DATES) >= 4096:
+            _IST_DATES.clear()
+        _IST_DATES[dt] = d
     _LAST_IST_DATE = (dt, d)
     return d
 
 
 _LAST_IST_DATE: tuple = (None, None)  # (datetime, its IST date): replaced whole, so threads see a pair
+_IST_DATES: dict[datetime, date] = memo.session_memo()
 
 
 def is_in_session(dt: datetime, exchange: str = "NSE") -> bool:
