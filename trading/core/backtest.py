@@ -276,7 +276,10 @@ def hold_quietly(
     the first bar near a level (``_quiet_scan``); else in Python (``_scan_python``), where ``marks``
     (position id -> the first bar and its float marks from there to the session's end, as an array
     and a list) keeps them between the calls of one session: a position's marks are worked out once
-    in numpy, then scanned from the call's first bar to the first near one (``_scan_floats``)."""
+    in numpy, then scanned from the call's first bar to the first near one (``_scan_floats``).
+    Either scan hands back how many bars each position's own scan found quiet, with their highest,
+    lowest and last mark: a stretch its own scan ended is marked from those (``_mark_extremes``), one
+    another position's scan ended through ``_mark_stretch``."""
     if start >= stop:
         return start
     cfg = config.risk
