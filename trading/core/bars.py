@@ -21,8 +21,11 @@ Conventions (the same everywhere):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +128,8 @@ class DayBars:
 
     A source may note what the session was read from as ``read_from`` (an attribute, not a field:
     the store's partitions by inode, size and modification time; ``session_prep`` compares two
-    readings by it).
+    readings by it), and its ``session_digest`` as ``digest`` when it knows it already (the store's
+    decoded file keeps it, worked out from the same arrays when it was written).
     """
 
     index: str
@@ -215,3 +219,80 @@ def _viewed(name: str) -> property:
 
 for _name in _VIEWED:
     setattr(_DayChain, _name, _viewed(_name))
+
+
+# --- the data version's part of one session ----------------------------------------------------------------
+
+DAY_ARRAYS: tuple[str, ...] = tuple(
+    f.name for f in fields(DayBars) if f.name not in ("index", "session", "expiries")
+)
+"""The array fields of ``DayBars``, in their order: the order a session's bytes are hashed and stored."""
+
+
+def session_digest(day: DayBars) -> bytes:
+    """SHA-256 of one session as a backtest's data version counts it: ``index|session|expiries``,
+    then the bytes of its arrays (``DAY_ARRAYS``) in C order, one after another.
+
+    The same arrays give the same digest wherever they are read from. A source that knows it
+    already sets it as ``day.digest`` (the store's decoded files keep it: a year's sessions read
+    from them are not hashed again, ~0.5 s of CPU); anything else is hashed here."""
+    known = day.__dict__.get("digest")
+    if known is not None:
+        return known
+    digest = hashlib.sha256(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
+    for chunk in byte_runs([getattr(day, name) for name in DAY_ARRAYS]):
+        digest.update(chunk)
+    return digest.digest()
+
+
+def byte_runs(arrays: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """The arrays' bytes in C order, one after another, read where they are (no copy: a hash runs
+    without the GIL) and in as few pieces as they allow: arrays lying back to back in one buffer (a
+    decoded session's, memory-mapped: ``store.decoded``) are one piece - one release of the GIL
+    instead of twenty, each of which a reading thread waits to take back."""
+    run: list[np.ndarray] = []
+    for a in arrays:
+        if a.nbytes == 0:
+            continue  # no bytes to hash
+        if not a.flags.c_contiguous:
+            yield from _joined(run)
+            run = []
+            yield np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+            continue
+        if run and (_buffer_of(run[-1]) is not _buffer_of(a) or _end(run[-1]) != a.ctypes.data):
+            yield from _joined(run)
+            run = []
+        run.append(a)
+    yield from _joined(run)
+
+
+def _buffer_of(a: np.ndarray) -> Any:
+    """The object whose memory ``a`` views (a memory map, bytes; the array itself if it owns it)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    base = a.base if a.base is not None else a
+    return base.obj if isinstance(base, memoryview) else base
+
+
+def _end(a: np.ndarray) -> int:
+    return a.ctypes.data + a.nbytes
+
+
+def _joined(run: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """One uint8 view over a run of back-to-back arrays of one buffer (each array's own bytes if the
+    buffer cannot be viewed whole)."""
+    if not run:
+        return
+    first = run[0]
+    buffer = _buffer_of(first)
+    if len(run) > 1 and not isinstance(buffer, np.ndarray):
+        try:
+            whole = np.frombuffer(buffer, dtype=np.uint8)
+        except (TypeError, ValueError):
+            whole = None
+        if whole is not None:
+            start = first.ctypes.data - whole.ctypes.data
+            yield whole[start : start + _end(run[-1]) - first.ctypes.data]
+            return
+    for a in run:  # a datetime array exports no buffer; its bytes as uint8 do
+        yield a.reshape(-1).view(np.uint8)

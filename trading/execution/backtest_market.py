@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 
 from trading.choices import DataSource
 from trading.core import calendar as market_calendar
 from trading.core.apart import can_fork
-from trading.core.bars import DayBars
+from trading.core.bars import DayBars, session_digest
 from trading.core.live import SimSource
 from trading.execution.config import feed_config
 from trading.marketdata.store.eod import iv_history as store_iv_history
@@ -52,7 +51,8 @@ class MarketHistory:
         return sum(len(day) for day in self.days)
 
     def version(self) -> str:
-        """SHA-256 (hex) of every array and date of the history: the same market, the same version."""
+        """SHA-256 (hex) of the sessions' digests in order (``bars.session_digest``: every array and
+        date of each), then of the IV history: the same market, the same version."""
         digest = hashlib.sha256()
         for day in self.days:
             _digest_day(digest, day)
@@ -61,62 +61,9 @@ class MarketHistory:
 
 
 def _digest_day(digest: Any, day: DayBars) -> None:
-    digest.update(f"{day.index}|{day.session}|{','.join(map(str, day.expiries))}".encode())
-    for chunk in _byte_runs([value for value in vars(day).values() if isinstance(value, np.ndarray)]):
-        digest.update(chunk)
-
-
-def _byte_runs(arrays: list[np.ndarray]) -> Iterator[np.ndarray]:
-    """The arrays' bytes in C order, one after another, read where they are (no copy: the hash runs
-    without the GIL while the loop trades) and in as few pieces as they allow: arrays lying back to
-    back in one buffer (a decoded session's, memory-mapped: ``store.decoded``) are one piece - one
-    release of the GIL instead of twenty, each of which the read-ahead thread waits to take back."""
-    run: list[np.ndarray] = []
-    for a in arrays:
-        if a.nbytes == 0:
-            continue  # no bytes to hash
-        if not a.flags.c_contiguous:
-            yield from _joined(run)
-            run = []
-            yield np.ascontiguousarray(a).reshape(-1).view(np.uint8)
-            continue
-        if run and (_buffer_of(run[-1]) is not _buffer_of(a) or _end(run[-1]) != a.ctypes.data):
-            yield from _joined(run)
-            run = []
-        run.append(a)
-    yield from _joined(run)
-
-
-def _buffer_of(a: np.ndarray) -> Any:
-    """The object whose memory ``a`` views (a memory map, bytes; the array itself if it owns it)."""
-    while isinstance(a.base, np.ndarray):
-        a = a.base
-    base = a.base if a.base is not None else a
-    return base.obj if isinstance(base, memoryview) else base
-
-
-def _end(a: np.ndarray) -> int:
-    return a.ctypes.data + a.nbytes
-
-
-def _joined(run: list[np.ndarray]) -> Iterator[np.ndarray]:
-    """One uint8 view over a run of back-to-back arrays of one buffer (each array's own bytes if the
-    buffer cannot be viewed whole)."""
-    if not run:
-        return
-    first = run[0]
-    buffer = _buffer_of(first)
-    if len(run) > 1 and not isinstance(buffer, np.ndarray):
-        try:
-            whole = np.frombuffer(buffer, dtype=np.uint8)
-        except (TypeError, ValueError):
-            whole = None
-        if whole is not None:
-            start = first.ctypes.data - whole.ctypes.data
-            yield whole[start : start + _end(run[-1]) - first.ctypes.data]
-            return
-    for a in run:  # a datetime array exports no buffer; its bytes as uint8 do
-        yield a.reshape(-1).view(np.uint8)
+    """One session into a data version: its own digest (``bars.session_digest``: remembered by the
+    store's decoded files, else hashed)."""
+    digest.update(session_digest(day))
 
 
 def _digest_iv(digest: Any, iv_history: Any) -> None:

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from trading.core import bars
 from trading.core import calendar as market_calendar
 from trading.core.bars import CHAIN_FIELDS, DayBars, MarketBar
 from trading.marketdata.base import Feed, FeedError, NoData, last_completed, trim_chain
@@ -53,7 +54,7 @@ def _decoder() -> str | None:
     stale. None (no decoded
     sessions) when the sources cannot be read (a deployment without them)."""
     try:
-        return decoded.decoder_fingerprint(__file__, schema.__file__, decoded.__file__)
+        return decoded.decoder_fingerprint(__file__, schema.__file__, decoded.__file__, bars.__file__)
     except OSError:
         return None
 
@@ -295,7 +296,7 @@ class StoreFeed(Feed):
             vix = _partition_arrays(self.store, "vix_minute", VIX_INDEX, session)
             day = build_day_arrays(self.index, session, spot, chain, vix)
             if self._decoder:
-                decoded.save(self.store.root, day, sources, self._decoder)
+                day.digest = decoded.save(self.store.root, day, sources, self._decoder)
         day.read_from = sources  # which partitions, as they were (two readings compare it)
         self._cache[session] = day
         while len(self._cache) > self._cache_size:

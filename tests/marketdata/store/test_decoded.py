@@ -1,20 +1,24 @@
 """Decoded sessions beside the store (``store.decoded``): a session read once is served again from its
-decoded file with arrays equal to the Parquet decode; a file made from other partitions (a store
-write since), by other code, or damaged is not trusted - the session is decoded again and the file
-rewritten; a store that cannot take the file is read as before."""
+decoded file with arrays equal to the Parquet decode, and with its digest (the data version's part of
+it) equal to the arrays' hashed afresh; a file made from other partitions (a store write since), by
+other code, or damaged (its digest included) is not trusted - the session is decoded again and the
+file rewritten; a store that cannot take the file is read as before."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 
 import numpy as np
 import pytest
 
 from tests.marketdata.store.test_store_feed import assert_same_day
+from trading.core import bars
 from trading.core import calendar as market_calendar
+from trading.core.bars import byte_runs, session_digest
 from trading.core.simulator import MarketSimulator
-from trading.execution.backtest_market import _byte_runs, _digest_day
+from trading.execution.backtest_market import MarketHistory
 from trading.marketdata import store_feed
 from trading.marketdata.store import decoded
 from trading.marketdata.store.minute import day_frames
@@ -46,9 +50,7 @@ def _parquet(store, session: date):
 
 
 def _digest(day) -> str:
-    digest = hashlib.sha256()
-    _digest_day(digest, day)
-    return digest.hexdigest()
+    return session_digest(day).hex()
 
 
 def test_a_session_read_once_is_served_from_its_decoded_file_equal_to_the_parquet_decode(
@@ -68,6 +70,8 @@ def test_a_session_read_once_is_served_from_its_decoded_file_equal_to_the_parque
         reference = _parquet(store, d)
         assert_same_day(b, reference)
         assert_same_day(a, reference)
+        assert "digest" not in vars(reference)  # a Parquet decode is hashed ...
+        assert vars(a)["digest"] == vars(b)["digest"]  # ... a decoded one carries its digest
         assert _digest(b) == _digest(reference)  # the run's data version is the same
 
 
@@ -92,7 +96,9 @@ def test_a_file_made_by_other_code_is_not_trusted(stored, monkeypatch) -> None:
     assert decoded.load(store.root, "NIFTY", day, feed._sources(day), "another decoder") is None
 
 
-@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "header", "empty", "foreign session"])
+@pytest.mark.parametrize(
+    "damage", ["flipped byte", "truncated", "header", "digest", "empty", "foreign session"]
+)
 def test_a_damaged_file_is_not_trusted_and_the_session_is_decoded_again(stored, damage) -> None:
     store, _, sessions = stored
     day = sessions[2]
@@ -105,6 +111,10 @@ def test_a_damaged_file_is_not_trusted_and_the_session_is_decoded_again(stored, 
         data = data[: len(data) // 2]
     elif damage == "header":
         data[20:30] = b"\xff" * 10
+    elif damage == "digest":  # one hex digit of the digest changed: the header still reads as JSON
+        at = data.index(b'"sha256":"') + len(b'"sha256":"')
+        data[at] = ord("0") if data[at] != ord("0") else ord("1")
+        json.loads(bytes(data[12 : data.index(b"}", at) + 1]))  # (the header is still well formed)
     elif damage == "empty":
         data = bytearray()
     else:  # another session's file under this session's name
@@ -163,4 +173,29 @@ def test_the_data_version_hashes_each_arrays_bytes_in_c_order(stored) -> None:
         assert _digest(day) == reference(day)
     # A decoded session's arrays lie back to back in its file: hashed in one piece.
     arrays = [v for v in vars(mapped).values() if isinstance(v, np.ndarray)]
-    assert len(list(_byte_runs(arrays))) == 1
+    assert len(list(byte_runs(arrays))) == 1
+
+
+def test_sessions_read_from_their_decoded_files_are_not_hashed_again(stored, monkeypatch) -> None:
+    """The data version of sessions read back from their decoded files takes each session's digest
+    from the file (no hashing: ``byte_runs`` is never called) and equals the version of the same
+    sessions decoded from Parquet and hashed."""
+    store, _, sessions = stored
+    for d in sessions:
+        StoreFeed(store, "NIFTY", cache=0).day(d)  # decoded from Parquet, the files written
+    parquet = MarketHistory(days=[_parquet(store, d) for d in sessions], iv_history=None)
+
+    def no_hashing(arrays):
+        raise AssertionError("a decoded session hashed again")
+
+    monkeypatch.setattr(bars, "byte_runs", no_hashing)
+    mapped = MarketHistory(
+        days=[StoreFeed(store, "NIFTY", cache=0).day(d) for d in sessions], iv_history=None
+    )
+    remembered = mapped.version()
+    monkeypatch.undo()
+    assert remembered == parquet.version()
+    # The version is the digests' hash, in order: another order, another version.
+    assert MarketHistory(days=mapped.days[::-1], iv_history=None).version() != remembered
+    expected = hashlib.sha256(b"".join(session_digest(d) for d in parquet.days)).hexdigest()
+    assert remembered == expected
