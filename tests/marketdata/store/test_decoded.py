@@ -97,7 +97,8 @@ def test_a_file_made_by_other_code_is_not_trusted(stored, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(
-    "damage", ["flipped byte", "truncated", "header", "digest", "empty", "foreign session"]
+    "damage",
+    ["flipped byte", "truncated", "header", "digest", "empty", "foreign session", "format before"],
 )
 def test_a_damaged_file_is_not_trusted_and_the_session_is_decoded_again(stored, damage) -> None:
     store, _, sessions = stored
@@ -117,6 +118,8 @@ def test_a_damaged_file_is_not_trusted_and_the_session_is_decoded_again(stored, 
         json.loads(bytes(data[12 : data.index(b"}", at) + 1]))  # (the header is still well formed)
     elif damage == "empty":
         data = bytearray()
+    elif damage == "format before":  # a file of DAYBARS2 (no digest): decoded again, once
+        data[:8] = b"DAYBARS2"
     else:  # another session's file under this session's name
         StoreFeed(store, "NIFTY", cache=0).day(sessions[0])
         data = bytearray(decoded.path(store.root, "NIFTY", sessions[0]).read_bytes())
