@@ -18,7 +18,9 @@ Prints, in one run (median of 3 each):
    (goal < 0.5 s), the same on two cores (the features and signals in a forked process,
    ``days_again``), in wall clock; and where one pass's time goes:
    the same year once more on one core, the features, the signals, the cycles (by what they did:
-   opened a position, closed one, or neither) and the holding between them each timed apart.
+   opened a position, closed one, or neither) and the holding between them each timed apart. The
+   same pass against the code of the day issue 18 was filed, as the ratio its goal names ("at least
+   10x today's"): ``bench/engine_then.py``.
 3. **``manage.py backtest --data store`` over a year** of store data (the simulated year written
    into a store once, in ``--work``, not counted): wall clock of the child process, Django start-up
    and journaling included (goal < 4 s) - three warm runs, after a cold first run timed apart (it
