@@ -3,8 +3,9 @@
 A memo is a plain dict that remembers what one session asks again and again: a bar's UTC stamp in
 the order ids (``orders._STAMPS``), a bar's IST minute in the position ids (``entries._IST_MINUTES``),
 an entry's exit levels (``risk._LEVELS``), an instant's IST date (``calendar._IST_DATES``). Each
-is bounded where it is used (emptied when full), which bounds a long-running desk. (The float premiums' tick table, ``risk._FLOAT_TICKS``, is not one:
-the same premiums come back session after session.)
+is bounded where it is used (emptied when full), which bounds a long-running desk. (The float
+premiums' tick table, ``risk._FLOAT_TICKS``, is not one: the same premiums come back session after
+session.)
 
 A backtest needs more than a bound: its memory must not grow with the sessions it trades (12 months
 as 1). ``run_backtest`` calls ``forget()`` before each session, so a year holds no more than one

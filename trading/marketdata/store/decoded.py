@@ -52,7 +52,6 @@ DIR = ".decoded"
 _MAGIC = b"DAYBARS3"  # 3: the session's digest in the header
 _ALIGN = 64  # the payload's start in the file
 _PREFIX = struct.Struct("<8sI")  # magic, header length
-_ARRAYS = DAY_ARRAYS  # the arrays in their order (the data version hashes them in this order too)
 
 # (kind, inode, size, mtime_ns) of each partition a session is built from; None for one that is absent.
 SourceKey = tuple[tuple[str, int, int, int] | None, ...]
@@ -107,9 +106,9 @@ def _pieces(header: dict, arrays: list[np.ndarray]) -> list:
 
 
 def _header(day: DayBars, sources: SourceKey, decoder: str) -> tuple[dict, list[np.ndarray]]:
-    arrays = [np.ascontiguousarray(getattr(day, name)) for name in _ARRAYS]
+    arrays = [np.ascontiguousarray(getattr(day, name)) for name in DAY_ARRAYS]
     layout, offset = [], 0
-    for name, a in zip(_ARRAYS, arrays, strict=True):
+    for name, a in zip(DAY_ARRAYS, arrays, strict=True):
         offset = -(-offset // a.itemsize) * a.itemsize  # each array at a multiple of its item size
         layout.append([name, a.dtype.str, list(a.shape), offset])
         offset += a.nbytes
@@ -187,7 +186,7 @@ def _parse(
         or header["index"] != index
         or header["session"] != session.isoformat()
         or start + int(header["payload"]) != size
-        or [entry[0] for entry in header["arrays"]] != list(_ARRAYS)
+        or [entry[0] for entry in header["arrays"]] != list(DAY_ARRAYS)
     ):
         return None
     digest = bytes.fromhex(header["sha256"])
