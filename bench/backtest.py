@@ -16,7 +16,8 @@ Prints, in one run (median of 3 each):
    the CPU time spent simulating is measured apart - the engine alone and the whole including the
    simulation; then, in a forked process, the year pre-built in memory: the engine on pre-built bars
    (goal < 0.5 s), the same on two cores (the features and signals in a forked process,
-   ``days_again``), in wall clock; and where one pass's time goes:
+   ``days_again``), in wall clock; the same split in time over every core (``core.parts.run_parts``:
+   the same trades, checked), in wall clock; and where one pass's time goes:
    the same year once more on one core, the features, the signals, the cycles (by what they did:
    opened a position, closed one, or neither) and the holding between them each timed apart. The
    same pass against the code of the day issue 18 was filed, as the ratio its goal names ("at least
@@ -68,6 +69,7 @@ from trading.brokers.paper import PaperBroker  # noqa: E402
 from trading.core import calendar as market_calendar  # noqa: E402
 from trading.core.apart import can_fork  # noqa: E402
 from trading.core.backtest import HELD_BATCH, run_backtest  # noqa: E402
+from trading.core.parts import run_parts  # noqa: E402
 from trading.core.research import long_flat_trips, research_signals, run_research  # noqa: E402
 from trading.core.simulator import MarketSimulator  # noqa: E402
 from trading.core.state import EngineConfig, StrategySlot  # noqa: E402
@@ -226,7 +228,7 @@ def engine_year(days: int, start: date) -> float:
         # In a process of its own: the year held in memory (~1.5 GB) would stay in this one's heap
         # and slow part 3's runs (measured: 4.0-4.5 s against 3.5-3.6 s without it).
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-            one, walls, cpus, parts = pool.submit(
+            one, walls, cpus, split, parts = pool.submit(
                 _engine_in_memory, sessions, slots, config, start, s
             ).result()
         print(
@@ -238,6 +240,11 @@ def engine_year(days: int, start: date) -> float:
             f"   on two cores:             {_median(walls):.2f} s wall, this thread {_median(cpus):.2f} s CPU "
             "(pre-built sessions in memory; features and signals in a forked process)"
         )
+        if split:
+            print(
+                f"   split in time over {os.cpu_count()} cores: {_median(split):.2f} s wall (core.parts.run_parts: "
+                "the same trades as one run; median of 3) - " + ", ".join(f"{c:.2f}" for c in split)
+            )
         _print_parts(parts)
     return e
 
@@ -311,11 +318,12 @@ def _print_parts(parts: tuple[float, dict, dict]) -> None:
 
 def _engine_in_memory(
     sessions: list[date], slots: dict, config: EngineConfig, start: date, summary: dict
-) -> tuple[list[float], list[float], list[float], tuple[float, dict, dict]]:
+) -> tuple[list[float], list[float], list[float], list[float], tuple[float, dict, dict]]:
     """The same year pre-built in memory (a list of sessions): the CPU seconds of each of 5 runs on
     one core; then the wall and CPU seconds of 3 on two cores - the features and signals computed in
     a forked process while this one trades (``run_backtest(days_again=...)``, as ``manage.py
-    backtest --data store`` does); then one pass more on one core with its parts timed (``_Parts``):
+    backtest --data store`` does); then the wall seconds of 3 split in time over every core
+    (``core.parts.run_parts``); then one pass more on one core with its parts timed (``_Parts``):
     its wall seconds, and each part's seconds and calls. Every run must make the same trades."""
     sim = MarketSimulator(seed=0, start=start)
     built = [sim.day(d) for d in sessions]
@@ -346,6 +354,17 @@ def _engine_in_memory(
         cpus.append(time.thread_time() - c)
         if result.summary() != summary:
             raise SystemExit("the year on two cores made other trades than on one")
+    split = []
+    cores = os.cpu_count() or 1
+    for _ in range(3 if cores > 1 else 0):
+        w = time.perf_counter()
+        result = run_parts(
+            built, cores=cores, strategies=slots, broker=_broker(), config=config, iv_history=iv_history,
+            keep_signals=False,
+        )  # fmt: skip
+        split.append(time.perf_counter() - w)
+        if result.summary() != summary:
+            raise SystemExit("the year split in time over the cores made other trades than in one run")
     with _Parts().wrapped() as parts:  # one pass more, inline, its parts timed
         w = time.perf_counter()
         result = run_backtest(
@@ -355,7 +374,7 @@ def _engine_in_memory(
         total = time.perf_counter() - w
     if result.summary() != summary:
         raise SystemExit("the year with its parts timed made other trades")
-    return one, walls, cpus, (total, parts.seconds, parts.calls)
+    return one, walls, cpus, split, (total, parts.seconds, parts.calls)
 
 
 # --- 3. manage.py backtest --data store ----------------------------------------------------------------

@@ -15,7 +15,6 @@ the book, which keeps ``place_order`` idempotent across restarts.
 from __future__ import annotations
 
 import functools
-import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +54,9 @@ def _timed(method: Callable) -> Callable:
     return timed
 
 
+_ID_PREFIX = "PAPER"
+
+
 class PaperBroker(Broker):
     """Simulated executions (see the module docstring). Thread-safe.
 
@@ -79,7 +81,7 @@ class PaperBroker(Broker):
         self.clock = clock
         self._book: dict[str, _Entry] = {}
         self._parents: dict[str, tuple[OrderRequest, list[str]]] = {}
-        self._ids = itertools.count(1)
+        self._issued = 0  # broker order ids handed out: PAPER0000000001, ...
         self._lock = threading.RLock()
 
     @classmethod
@@ -264,7 +266,28 @@ class PaperBroker(Broker):
     # --- internals ------------------------------------------------------------------------------------
 
     def _next_id(self) -> str:
-        return f"PAPER{next(self._ids):010d}"
+        with self._lock:
+            self._issued += 1
+            return f"{_ID_PREFIX}{self._issued:010d}"
+
+    # --- a backtest split in time (``core.parts``) ------------------------------------------------
+
+    def ids_issued(self) -> int:
+        """How many broker order ids this broker has handed out (its ids number them from 1)."""
+        return self._issued
+
+    def shifted_id(self, broker_order_id: str, by: int) -> str:
+        """The id this broker would have given the order ``by`` ids later: a part of a backtest run in
+        a process of its own numbers its orders from where that process's broker stood, and the
+        merged run renumbers them as one broker would have (``core.parts``)."""
+        if not broker_order_id.startswith(_ID_PREFIX):
+            return broker_order_id
+        return f"{_ID_PREFIX}{int(broker_order_id[len(_ID_PREFIX) :]) + by:010d}"
+
+    def resume_ids(self, issued: int) -> None:
+        """Go on numbering after ``issued`` ids (a split backtest's parts merged: ``core.parts``)."""
+        with self._lock:
+            self._issued = max(self._issued, issued)
 
     def _order_time(self, request: OrderRequest | None, market: MarketBar | None) -> datetime:
         if request is not None and request.created_at is not None:

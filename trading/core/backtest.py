@@ -587,45 +587,24 @@ def run_backtest(
         )  # fmt: skip
     try:
         prep = SessionPrep(names, params, iv_history, config.index, features) if apart is None else None
-        slots = dict(strategies)
-        closes: dict[date, float | None] = {}  # one float per session: the settlement lookup's memory
+        run = Trading(
+            strategies, broker, config, state, keep_signals=keep_signals, keep_trades=keep_trades,
+            on_cycle=on_cycle, on_closed=on_closed, on_session=on_session,
+        )  # fmt: skip
         for day in warmup:
-            closes[day.session] = closing_spot(day)
+            run.closes[day.session] = closing_spot(day)
             if prep is not None:
                 prep.warm(day)
-
-        state = state or EngineState(index=config.index)
-        result = BacktestResult()
-        result.keep_signals, result.keep_trades = keep_signals, keep_trades
-
-        def settlement(index: str, expiry: date) -> float | None:
-            """The close of the expiry session's last minute among the sessions backtested so far."""
-            return closes.get(expiry) if index.upper() == config.index.upper() else None
-
-        realised = Decimal(0)
-        forget_orders = getattr(broker, "forget_finished", None)
         # Inline, the sessions come in batches (the signals of a batch in one pass); prepared apart,
         # one at a time, so that this process holds no session it is not trading.
         for batch in batches(days, session_batch if prep is not None else 1):
             ready = prep.batch(batch) if prep is not None else [_apart_next(apart, batch[0])]
             for day, prepared in zip(batch, ready, strict=True):
-                result.sessions += 1
-                closes[day.session] = closing_spot(day)
-                _, cols, by_row = prepared
-                if cols is None:
-                    continue
-                memo.forget()  # flat memory: no session's memos kept for the next (core.memo)
-                realised = _trade_session(
-                    day, cols, by_row, state, broker, slots, config, settlement, result, on_cycle,
-                    on_closed, keep_signals, realised,
-                )  # fmt: skip
-                if forget_orders is not None and not (state.positions or state.pending or state.combos):
-                    forget_orders()  # the session's finished orders (PaperBroker.forget_finished)
-                if on_session is not None:
-                    on_session(day.session, len(day))
+                run.trade(day, prepared)
             # Let go of the batch before the next is read: a session's memory goes with its last
             # reference, and the sessions held at once are the peak (flat memory).
             batch = ready = day = prepared = None
+        result = run.result
         if apart is not None:
             seen, result.handed_back = next(apart, (None, None))
             if seen is not None:
@@ -634,6 +613,56 @@ def run_backtest(
         if apart is not None:
             apart.close()  # the child stopped and reaped, however the loop ended
     return result
+
+
+class Trading:
+    """What the loop of ``run_backtest`` keeps from one session to the next: the engine state, the
+    result so far, the realised P&L, each session's closing spot (the settlement lookup's memory).
+    ``trade(day, prepared)`` trades the next session, its rows and signals prepared."""
+
+    def __init__(
+        self,
+        strategies: Mapping[str, StrategySlot],
+        broker: BrokerLike,
+        config: EngineConfig,
+        state: EngineState | None,
+        *,
+        keep_signals: bool = True,
+        keep_trades: bool = True,
+        on_cycle: Callable[[CycleResult], None] | None = None,
+        on_closed: Callable[[ClosedTrade], None] | None = None,
+        on_session: Callable[[date, int], None] | None = None,
+    ) -> None:
+        self.slots = dict(strategies)
+        self.broker, self.config = broker, config
+        self.state = state or EngineState(index=config.index)
+        self.result = BacktestResult()
+        self.result.keep_signals, self.result.keep_trades = keep_signals, keep_trades
+        self.on_cycle, self.on_closed, self.on_session = on_cycle, on_closed, on_session
+        self.closes: dict[date, float | None] = {}  # one float per session
+        self.realised = Decimal(0)
+        self.forget_orders = getattr(broker, "forget_finished", None)
+
+    def settlement(self, index: str, expiry: date) -> float | None:
+        """The close of the expiry session's last minute among the sessions backtested so far."""
+        return self.closes.get(expiry) if index.upper() == self.config.index.upper() else None
+
+    def trade(self, day: DayBars, prepared: Prepared) -> None:
+        result, state = self.result, self.state
+        result.sessions += 1
+        self.closes[day.session] = closing_spot(day)
+        _, cols, by_row = prepared
+        if cols is None:
+            return
+        memo.forget()  # flat memory: no session's memos kept for the next (core.memo)
+        self.realised = _trade_session(
+            day, cols, by_row, state, self.broker, self.slots, self.config, self.settlement, result,
+            self.on_cycle, self.on_closed, result.keep_signals, self.realised,
+        )  # fmt: skip
+        if self.forget_orders is not None and not (state.positions or state.pending or state.combos):
+            self.forget_orders()  # the session's finished orders (PaperBroker.forget_finished)
+        if self.on_session is not None:
+            self.on_session(day.session, len(day))
 
 
 def _trade_session(

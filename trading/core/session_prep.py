@@ -128,11 +128,16 @@ class SessionPrep:
         self._at += 1
         return kept[1]
 
-    def warm(self, day: DayBars) -> None:
-        """A warm-up session: through the features and strategies (their state), not traded."""
+    def warm(self, day: DayBars, *, signals: bool = True) -> None:
+        """A warm-up session: through the features and strategies (their state), not traded.
+        ``signals=False``: the strategies are not evaluated on it, only the rows they will look back
+        on are kept (``SessionSignals.skip``): the same state, for less work."""
         cols = self.features(day)
         if cols is not None:
-            self.signals.session(cols)
+            if signals:
+                self.signals.session(cols)
+            else:
+                self.signals.skip(cols)
 
     def batch(self, days: list[DayBars]) -> list[Prepared]:
         """Each session's rows (None without a bar) and signals, the signals in one pass per strategy."""
@@ -180,8 +185,20 @@ class SessionSignals:
                         reason=str(arrays.reasons.get(at, "")),
                     )
                 )
-        self._tail = {c: w[max(0, len(w) - self.keep) :] for c, w in window.items()}
+        self._keep_tail(window)
         return out
+
+    def skip(self, cols: Mapping[str, np.ndarray]) -> None:
+        """A session whose signals are not wanted (a warm-up): its rows only extend the tail the next
+        session is evaluated after, as ``session`` would have left it."""
+        if not self.pairs or len(cols["_ns"]) == 0:
+            return
+        self._keep_tail(
+            {c: np.concatenate((self._tail[c], np.asarray(cols[c], dtype=float))) for c in self.columns}
+        )
+
+    def _keep_tail(self, window: dict[str, np.ndarray]) -> None:
+        self._tail = {c: w[max(0, len(w) - self.keep) :] for c, w in window.items()}
 
     def sessions(self, parts: list[Mapping[str, np.ndarray]]) -> list[dict[int, list[SignalInput]]]:
         """``session`` of several sessions in one pass (fewer calls per strategy): their rows
