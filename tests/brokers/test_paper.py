@@ -214,3 +214,20 @@ def test_forgetting_finished_orders_keeps_the_open_ones_working():
     assert broker.positions()[0]["quantity"] == 65 + 28 * 65
     # once filled they go too, parent and children
     assert broker.forget_finished() == 3 and broker.order_status("BIG2") is None
+
+
+def test_broker_ids_count_up_and_a_later_part_of_a_split_backtest_is_renumbered():
+    """Ids number the orders from 1 (``PAPER0000000001``); ``shifted_id`` gives the id an order would
+    have had ``by`` ids later (a split backtest's later part), and ``resume_ids`` goes on from there."""
+    broker = PaperBroker()
+    bar = make_bar(bid=100, ask=100.5)
+    first = broker.place_order(order_request("E1"), bar)
+    second = broker.place_order(order_request("E2"), bar)
+    assert (first.broker_order_id, second.broker_order_id) == ("PAPER0000000001", "PAPER0000000002")
+    assert broker.ids_issued() == 2
+    assert broker.shifted_id("PAPER0000000002", 40) == "PAPER0000000042"
+    assert broker.shifted_id("260505000000001", 40) == "260505000000001"  # not one of its ids: as is
+    broker.resume_ids(41)
+    assert broker.place_order(order_request("E3"), bar).broker_order_id == "PAPER0000000042"
+    broker.resume_ids(5)  # never back: ids stay unique
+    assert broker.place_order(order_request("E4"), bar).broker_order_id == "PAPER0000000043"
