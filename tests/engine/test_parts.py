@@ -200,10 +200,23 @@ def test_a_part_that_fails_is_an_error_here_and_no_process_is_left(
         raise ValueError("the bars of session 12 are upside down")
 
     monkeypatch.setattr(parts, "_run_part", failing)
-    with pytest.raises(parts.PartFailed, match="upside down"):
+    with pytest.raises(ValueError, match="upside down") as raised:  # the error one run would raise
         parts.run_parts(
             days, cores=3, strategies=_slots(), broker=PaperBroker(), config=CONFIG, iv_history=iv
         )
+    assert isinstance(raised.value.__cause__, parts.PartFailed)
+    assert "in failing" in str(raised.value.__cause__)  # its traceback in the part's process
+    monkeypatch.undo()
+
+    # Sessions out of order in the second part: the very error of one run.
+    shuffled = [*days[:8], days[12], *days[9:12], days[8], *days[13:]]
+    with pytest.raises(ValueError, match="not strictly after") as one:
+        run_backtest(shuffled, strategies=_slots(), broker=PaperBroker(), config=CONFIG, iv_history=iv)
+    with pytest.raises(ValueError, match="not strictly after") as split:
+        parts.run_parts(
+            shuffled, cores=2, strategies=_slots(), broker=PaperBroker(), config=CONFIG, iv_history=iv
+        )
+    assert str(split.value) == str(one.value)
 
     monkeypatch.setattr(parts, "_run_part", lambda *a, **kw: os._exit(3))  # killed, out of memory...
     with pytest.raises(parts.PartDied, match="without its result"):

@@ -30,6 +30,7 @@ import pickle
 import signal
 import struct
 import tempfile
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
@@ -45,6 +46,7 @@ __all__ = [
     "Truncated",
     "can_fork",
     "die_with_parent",
+    "portable",
     "read_item",
     "reap",
     "widen",
@@ -80,6 +82,16 @@ def read_item(src: BinaryIO) -> Any:
     if len(blob) < length:
         raise Truncated(f"the stream ended {len(blob)} bytes into an item of {length}")
     return pickle.loads(blob)
+
+
+def portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling (a child hands it to its parent, which raises it), else a
+    RuntimeError naming it (its traceback in the text)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return RuntimeError("".join(traceback.format_exception(exc)).strip())
 
 
 def can_fork() -> bool:

@@ -28,8 +28,9 @@ Only where it can: ``days`` a sequence (held in memory: each part reads its own 
 available, no ``on_cycle``, no ``days_again``, no feature memo, a broker that numbers its ids
 (``ids_issued``, ``shifted_id``, ``resume_ids``) and at least ``MIN_PART`` sessions a part; else
 it is ``run_backtest`` itself. ``on_closed`` and ``on_session`` hear of every trade and session in
-order: those of later parts when the parts are joined. A part's process that fails raises its error
-here (``PartFailed``); one that dies is ``PartDied``. Call it while this process runs no other
+order: those of later parts when the parts are joined. An error in a part's process is raised here,
+as one run would have raised it (its traceback there: the ``PartFailed`` it is raised from); a part's
+process that dies is ``PartDied``. Call it while this process runs no other
 thread (``os.fork``).
 """
 
@@ -43,7 +44,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from trading.core.apart import Truncated, can_fork, die_with_parent, read_item, reap, widen, write_item
+from trading.core.apart import (
+    Truncated,
+    can_fork,
+    die_with_parent,
+    portable,
+    read_item,
+    reap,
+    widen,
+    write_item,
+)
 from trading.core.backtest import (
     HELD_BATCH,
     BacktestResult,
@@ -63,7 +73,7 @@ WARM_SHARE = 0.2  # what a warm-up session costs against a traded one (features 
 
 
 class PartFailed(RuntimeError):
-    """A part's process raised: its error, with its traceback as text."""
+    """The cause of an error a part's process raised (which is raised here): its traceback there."""
 
 
 class PartDied(RuntimeError):
@@ -312,8 +322,8 @@ def _fork(job: _Job, broker: Any, start: EngineState, begin: int, end: int) -> t
                     write_item(out, ("part", _run_part(job, broker, start, begin, end)))
                 except BrokenPipeError:
                     raise
-                except BaseException:  # noqa: BLE001 - handed to the parent, raised there
-                    write_item(out, ("error", traceback.format_exc()))
+                except BaseException as exc:  # noqa: BLE001 - handed to the parent, raised there
+                    write_item(out, ("error", (portable(exc), traceback.format_exc())))
         except BaseException:  # noqa: BLE001 - any failure ends the child with a code
             code = 1
         finally:
@@ -351,8 +361,9 @@ def _collect(pid: int, fd: int) -> _Part:
             kind, payload = read_item(src)
     except (Truncated, EOFError, ValueError) as exc:
         raise PartDied(f"the process of a backtest part ended without its result ({exc})") from exc
-    if kind == "error":
-        raise PartFailed(f"a backtest part failed:\n{payload}")
+    if kind == "error":  # the part's own error, as one run would have raised it
+        error, trace = payload
+        raise error from PartFailed(f"a backtest part failed:\n{trace}")
     return payload
 
 

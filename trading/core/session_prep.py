@@ -18,9 +18,7 @@ child that dies without one is an error too (``PrepDied``).
 from __future__ import annotations
 
 import os
-import pickle
 import signal
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
@@ -28,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from trading.core.apart import Truncated, read_item, reap, widen, write_item
+from trading.core.apart import Truncated, portable, read_item, reap, widen, write_item
 from trading.core.bars import DayBars
 from trading.core.features import FeatureStream
 from trading.core.results import SignalInput
@@ -310,7 +308,7 @@ def _produce(fd, days, names, params, iv_history, index, warmup, size) -> None:
         except BrokenPipeError:
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to the loop, raised there
-            send("error", _portable(exc))
+            send("error", portable(exc))
 
 
 def _packed(cols: Cols | None) -> tuple | None:
@@ -334,15 +332,6 @@ def _unpacked(packed: tuple | None) -> Cols | None:
     order, blocks = packed
     found = {name: block[j] for names, block in blocks for j, name in enumerate(names)}
     return {name: found[name] for name in order}
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling, else a RuntimeError naming it (its traceback in the text)."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001 - any pickling failure
-        return RuntimeError("".join(traceback.format_exception(exc)).strip())
 
 
 class ApartSessions(Iterator):
