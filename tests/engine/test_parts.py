@@ -255,3 +255,26 @@ def test_a_part_ends_when_the_run_is_killed(tmp_path) -> None:
     children = child_processes(run.pid)
     assert len(children) == 1
     assert_child_ends_with(run, children.pop(), timeout=10)
+
+
+def test_sessions_read_from_the_store_split_as_they_trade(tmp_path, counted, no_child_left) -> None:
+    """Memory-mapped sessions of the market-data store, held in a list: the parts (each process
+    reading the same mappings) make the run of one process."""
+    from trading.marketdata.store.minute import day_frames
+    from trading.marketdata.store.store import MarketDataStore
+    from trading.marketdata.store_feed import StoreFeed
+
+    store = MarketDataStore(tmp_path / "store")
+    simulated = list(SimSource(index="NIFTY", seed=5, start=START).sim.days(START, END))[:12]
+    for day in simulated:
+        with store.lock():
+            staged = [
+                store.stage(kind, "NIFTY", day.session, frame) for kind, frame in day_frames(day).items()
+            ]
+            store.commit([part for part in staged if part is not None])
+    days = list(StoreFeed(store, "NIFTY").days(simulated[0].session, simulated[-1].session))
+    assert [d.session for d in days] == [d.session for d in simulated]
+    want = run_backtest(days, strategies=_slots(), broker=PaperBroker(), config=CONFIG)
+    got = parts.run_parts(days, cores=2, strategies=_slots(), broker=PaperBroker(), config=CONFIG)
+    assert len(want.trades) > 10 and counted["join"] == 1
+    assert_same(got, want)
