@@ -28,10 +28,11 @@ Only where it can: ``days`` a sequence (held in memory: each part reads its own 
 available, no ``on_cycle``, no ``days_again``, no feature memo, a broker that numbers its ids
 (``ids_issued``, ``shifted_id``, ``resume_ids``) and at least ``MIN_PART`` sessions a part; else
 it is ``run_backtest`` itself. ``on_closed`` and ``on_session`` hear of every trade and session in
-order: those of later parts when the parts are joined. An error in a part's process is raised here,
-as one run would have raised it (its traceback there: the ``PartFailed`` it is raised from); a part's
-process that dies is ``PartDied``. Call it while this process runs no other
-thread (``os.fork``).
+order: those of later parts when the parts are joined. A ``state`` given ends as one run leaves it,
+but for the cooldowns already over that an earlier part's strategies left behind. An error in a
+part's process is raised here, as one run would have raised it (its traceback there: the
+``PartFailed`` it is raised from); a part's process that dies is ``PartDied``. Call it while this
+process runs no other thread (``os.fork``). What it gains: docs/backtests.md (on two cores, little).
 """
 
 from __future__ import annotations
