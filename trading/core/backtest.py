@@ -591,10 +591,7 @@ def run_backtest(
             strategies, broker, config, state, keep_signals=keep_signals, keep_trades=keep_trades,
             on_cycle=on_cycle, on_closed=on_closed, on_session=on_session,
         )  # fmt: skip
-        for day in warmup:
-            run.closes[day.session] = closing_spot(day)
-            if prep is not None:
-                prep.warm(day)
+        run.warm(warmup, prep)
         # Inline, the sessions come in batches (the signals of a batch in one pass); prepared apart,
         # one at a time, so that this process holds no session it is not trading.
         for batch in batches(days, session_batch if prep is not None else 1):
@@ -642,6 +639,14 @@ class Trading:
         self.closes: dict[date, float | None] = {}  # one float per session
         self.realised = Decimal(0)
         self.forget_orders = getattr(broker, "forget_finished", None)
+
+    def warm(self, days: Iterable[DayBars], prep: SessionPrep | None, *, signals: bool = True) -> None:
+        """Sessions before the traded ones: their closing spots kept (settlement), and through
+        ``prep``'s features and strategies (``SessionPrep.warm``) when the rows are worked out here."""
+        for day in days:
+            self.closes[day.session] = closing_spot(day)
+            if prep is not None:
+                prep.warm(day, signals=signals)
 
     def settlement(self, index: str, expiry: date) -> float | None:
         """The close of the expiry session's last minute among the sessions backtested so far."""

@@ -38,6 +38,7 @@ process runs no other thread (``os.fork``). What it gains: docs/backtests.md (on
 from __future__ import annotations
 
 import os
+import signal
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -62,7 +63,6 @@ from trading.core.backtest import (
     run_backtest,
 )
 from trading.core.bars import DayBars
-from trading.core.live import closing_spot
 from trading.core.order_flow import BrokerLike
 from trading.core.results import ClosedTrade, OrderRecord
 from trading.core.risk import RiskState
@@ -207,9 +207,7 @@ def run_parts(
             on_closed=on_closed, on_session=on_session,
         )  # fmt: skip
         prep = job.prep()
-        for day in job.warmup:
-            run.closes[day.session] = closing_spot(day)
-            prep.warm(day, signals=False)
+        run.warm(job.warmup, prep, signals=False)
         at = _trade(job, prep, run, broker, start, 0, points[1])
         for pid, fd in children:
             if at >= n:
@@ -221,9 +219,7 @@ def run_parts(
             at = _join(run, broker, part, mark, on_closed, on_session)
         if at < n:  # the rest here, in order, from the clean boundary the last part joined stopped at
             prep = job.prep()
-            for day in [*job.warmup, *days[:at]]:
-                run.closes[day.session] = closing_spot(day)
-                prep.warm(day, signals=False)
+            run.warm([*job.warmup, *days[:at]], prep, signals=False)
             at = _trade(job, prep, run, broker, start, at, n)
     finally:
         for pid, fd in children:
@@ -342,9 +338,7 @@ def _run_part(job: _Job, broker: Any, start: EngineState, begin: int, end: int) 
         job.strategies, broker, job.config, state, keep_signals=job.keep_signals, keep_trades=job.keep_trades
     )
     prep = job.prep()
-    for day in [*job.warmup, *job.days[:begin]]:
-        run.closes[day.session] = closing_spot(day)
-        prep.warm(day, signals=False)
+    run.warm([*job.warmup, *job.days[:begin]], prep, signals=False)
     marks: list[Mark] = []
     traded: list[tuple[int, date, int, int]] = []
     last = _trade(job, prep, run, broker, start, begin, end, marks, traded)
@@ -374,7 +368,7 @@ def _close(pid: int, fd: int) -> None:
     except OSError:
         pass
     try:
-        os.kill(pid, 9)
+        os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     reap(pid)
